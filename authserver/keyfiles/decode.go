@@ -1,0 +1,174 @@
+package keyfiles
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ErrNoManifest is returned when the files hold no manifest at all, as in an empty or
+// not yet populated directory.
+var ErrNoManifest = errors.New("no " + ManifestFile + " in key set")
+
+// Decode parses the files of a layout back into a set and checks it: every listed key
+// has a public key whose thumbprint is its kid, next and active keys have the matching
+// private key, retired keys have none, exactly one key is active. Files the manifest
+// does not name are ignored.
+func Decode(files map[string][]byte) (Set, error) {
+	raw, ok := files[ManifestFile]
+	if !ok {
+		return Set{}, ErrNoManifest
+	}
+	var m Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return Set{}, fmt.Errorf("parsing %s: %w", ManifestFile, err)
+	}
+	if m.Version != ManifestVersion {
+		return Set{}, fmt.Errorf("%s: unsupported version %d (want %d)", ManifestFile, m.Version, ManifestVersion)
+	}
+	if m.Algorithm != AlgorithmES256 {
+		return Set{}, fmt.Errorf("%s: unsupported algorithm %q (want %s)", ManifestFile, m.Algorithm, AlgorithmES256)
+	}
+	s := Set{Keys: make([]Key, 0, len(m.Keys))}
+	for _, meta := range m.Keys {
+		k, err := decodeKey(meta, files)
+		if err != nil {
+			return Set{}, err
+		}
+		s.Keys = append(s.Keys, k)
+	}
+	if err := validateStates(s); err != nil {
+		return Set{}, err
+	}
+	return s, nil
+}
+
+func decodeKey(meta KeyMeta, files map[string][]byte) (Key, error) {
+	k := Key{KeyMeta: meta}
+	pubPEM, ok := files[PublicKeyFile(meta.ID)]
+	if !ok {
+		return Key{}, fmt.Errorf("key %s: missing %s", meta.ID, PublicKeyFile(meta.ID))
+	}
+	pub, err := parsePublic(pubPEM)
+	if err != nil {
+		return Key{}, fmt.Errorf("key %s: %w", meta.ID, err)
+	}
+	kid, err := KeyID(pub)
+	if err != nil {
+		return Key{}, err
+	}
+	if kid != meta.ID {
+		return Key{}, fmt.Errorf("key %s: public key thumbprint is %s", meta.ID, kid)
+	}
+	k.Public = pub
+	privPEM, hasPriv := files[PrivateKeyFile(meta.ID)]
+	switch {
+	case meta.State == StateRetired && hasPriv:
+		return Key{}, fmt.Errorf("key %s is retired but its private key is still present", meta.ID)
+	case meta.State != StateRetired && !hasPriv:
+		return Key{}, fmt.Errorf("key %s is %s but %s is missing", meta.ID, meta.State, PrivateKeyFile(meta.ID))
+	case hasPriv:
+		priv, err := parsePrivate(privPEM)
+		if err != nil {
+			return Key{}, fmt.Errorf("key %s: %w", meta.ID, err)
+		}
+		if !priv.PublicKey.Equal(pub) {
+			return Key{}, fmt.Errorf("key %s: private key does not match its public key", meta.ID)
+		}
+		k.Private = priv
+	}
+	return k, nil
+}
+
+func parsePublic(data []byte) (*ecdsa.PublicKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return nil, errors.New("public key file is not a PEM \"PUBLIC KEY\" block")
+	}
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("parsing public key: %w", err)
+	}
+	pub, ok := key.(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return nil, errors.New("public key is not an ECDSA P-256 key")
+	}
+	return pub, nil
+}
+
+func parsePrivate(data []byte) (*ecdsa.PrivateKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, errors.New("private key file is not a PEM \"PRIVATE KEY\" block")
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, errors.New("private key does not parse as PKCS#8")
+	}
+	priv, ok := key.(*ecdsa.PrivateKey)
+	if !ok || priv.Curve != elliptic.P256() {
+		return nil, errors.New("private key is not an ECDSA P-256 key")
+	}
+	return priv, nil
+}
+
+// ReadDir reads a set from a directory laid out as a mounted Secret. Entries whose names
+// start with "." (the kubelet's "..data" and timestamped folders) and sub-directories
+// are skipped; symlinks are followed, as the kubelet's per-key links require.
+func ReadDir(dir string) (Set, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return Set{}, fmt.Errorf("reading key directory: %w", err)
+	}
+	files := make(map[string][]byte, len(entries))
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		info, err := os.Stat(path)
+		if err != nil {
+			return Set{}, fmt.Errorf("reading key directory: %w", err)
+		}
+		if info.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Set{}, fmt.Errorf("reading key directory: %w", err)
+		}
+		files[name] = data
+	}
+	return Decode(files)
+}
+
+// WriteDir writes a set's files into dir (created if missing), private keys with mode
+// 0600 and the rest 0644. It is for local runs and tests; in a cluster the kubelet
+// writes the mounted Secret.
+func WriteDir(dir string, s Set) error {
+	files, err := Encode(s)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating key directory: %w", err)
+	}
+	for name, data := range files {
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(name, ".key.pem") {
+			mode = 0o600
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, mode); err != nil {
+			return fmt.Errorf("writing key file %s: %w", name, err)
+		}
+	}
+	return nil
+}
