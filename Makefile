@@ -21,6 +21,11 @@ VEGETA ?= $(LOCALBIN)/vegeta
 # The control plane (kube-apiserver, etcd, kubectl), built from the Go module proxy by
 # the separate module in hack/controlplane; KUBEBUILDER_ASSETS points envtest at it.
 CONTROLPLANE_BINS := $(LOCALBIN)/kube-apiserver $(LOCALBIN)/etcd $(LOCALBIN)/kubectl
+KUBERNETES_VERSION ?= v1.37.2
+# Stamp the version a `go build` leaves as v0.0.0-master, so that helm's kubeVersion check and
+# kubectl's skew warning see the real one.
+CONTROLPLANE_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBERNETES_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37
 
 # How long `make test` fuzzes each fuzz target.
 FUZZTIME ?= 5s
@@ -131,7 +136,7 @@ $(VEGETA): | $(LOCALBIN)
 controlplane: $(CONTROLPLANE_BINS) ## Build kube-apiserver, etcd and kubectl from the Go module proxy (~5 min cold).
 $(CONTROLPLANE_BINS) &: hack/controlplane/go.mod hack/controlplane/go.sum | $(LOCALBIN)
 	@echo "building kube-apiserver, etcd and kubectl from the Go module proxy (about 5 minutes the first time)"
-	cd hack/controlplane && go build -o $(LOCALBIN)/ ./kube-apiserver ./etcd ./kubectl
+	cd hack/controlplane && go build -ldflags '$(CONTROLPLANE_LDFLAGS)' -o $(LOCALBIN)/ ./kube-apiserver ./etcd ./kubectl
 	@touch $(CONTROLPLANE_BINS)
 
 .PHONY: redis-server
