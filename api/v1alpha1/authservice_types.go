@@ -1,0 +1,425 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// RotateAnnotation asks for an immediate key rotation: set it to any value that differs from
+// status.lastRotationRequest (a timestamp is a good choice) and the operator rotates once.
+const RotateAnnotation = "auth.hiringo.tech/rotate"
+
+// AuthService is an auth deployment run by the operator: rotating ES256 signing keys, the Redis
+// store of the token blacklist and the auth-server Deployment that cluster services call.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=as;authsvc,categories=auth
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Active Key",type=string,JSONPath=`.status.activeKeyID`
+// +kubebuilder:printcolumn:name="Next Rotation",type=date,JSONPath=`.status.nextRotationTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Replicas",type=integer,priority=1,JSONPath=`.spec.server.replicas`
+// +kubebuilder:printcolumn:name="Rotation Interval",type=string,priority=1,JSONPath=`.spec.signingKeys.rotationInterval`
+// +kubebuilder:printcolumn:name="URL",type=string,priority=1,JSONPath=`.status.serverURL`
+type AuthService struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +kubebuilder:default={}
+	Spec   AuthServiceSpec   `json:"spec,omitempty"`
+	Status AuthServiceStatus `json:"status,omitempty"`
+}
+
+// AuthServiceList is a list of AuthService objects.
+//
+// +kubebuilder:object:root=true
+type AuthServiceList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []AuthService `json:"items"`
+}
+
+// AuthServiceSpec is what the user asks for.
+//
+// +kubebuilder:validation:XValidation:rule="duration(self.signingKeys.rotationInterval) > duration(self.tokens.maxLifetime) + duration(self.tokens.leeway)",message="spec.signingKeys.rotationInterval must be longer than spec.tokens.maxLifetime plus spec.tokens.leeway: raise rotationInterval or lower maxLifetime"
+type AuthServiceSpec struct {
+	// Server configures the auth-server Deployment and Service.
+	// +kubebuilder:default={}
+	// +optional
+	Server ServerSpec `json:"server,omitempty"`
+
+	// Tokens describes the tokens the keys sign; it bounds how long a retired key stays published.
+	// +kubebuilder:default={}
+	// +optional
+	Tokens TokensSpec `json:"tokens,omitempty"`
+
+	// SigningKeys configures the signing keys and their rotation.
+	// +kubebuilder:default={}
+	// +optional
+	SigningKeys SigningKeysSpec `json:"signingKeys,omitempty"`
+
+	// Redis is the store of the token blacklist: exactly one of managed or external.
+	// Left out, the operator runs a managed Redis with persistence.
+	// +kubebuilder:default={managed:{}}
+	// +optional
+	Redis RedisSpec `json:"redis,omitempty"`
+}
+
+// ServerSpec configures the auth-server Deployment and its Service.
+type ServerSpec struct {
+	// Image of the auth server. Empty means the image the operator itself runs.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// Replicas of the auth server.
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Port of the auth-server Service; the pods listen on 8080 (named http).
+	// +kubebuilder:default=80
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port int32 `json:"port,omitempty"`
+
+	// Resources of the auth-server container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// NodeSelector of the auth-server pods.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// Tolerations of the auth-server pods.
+	// +listType=atomic
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// Affinity of the auth-server pods.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// TopologySpreadConstraints of the auth-server pods. Their label selectors may use
+	// app.kubernetes.io/instance=<name> and app.kubernetes.io/name=authserver.
+	// +listType=atomic
+	// +optional
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+
+	// PriorityClassName of the auth-server pods.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+
+	// ImagePullSecrets of the auth-server pods.
+	// +listType=atomic
+	// +optional
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
+
+	// CORSOrigins are the origins allowed to call the server from a browser; "*" allows any.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:items:Pattern=`^[^,\s]+$`
+	// +listType=set
+	// +optional
+	CORSOrigins []string `json:"corsOrigins,omitempty"`
+
+	// CompatStatusCodes answers with the original service's status codes: 400 for a missing
+	// token and 500 for a blacklisted one (bodies are the same either way).
+	// +optional
+	CompatStatusCodes bool `json:"compatStatusCodes,omitempty"`
+
+	// LogLevel of the auth server.
+	// +kubebuilder:validation:Enum=debug;info;warn;error
+	// +kubebuilder:default=info
+	// +optional
+	LogLevel string `json:"logLevel,omitempty"`
+
+	// PodDisruptionBudget protects the auth server from voluntary disruptions.
+	// +optional
+	PodDisruptionBudget PodDisruptionBudgetSpec `json:"podDisruptionBudget,omitempty"`
+}
+
+// PodDisruptionBudgetSpec configures the optional PodDisruptionBudget of the auth server.
+type PodDisruptionBudgetSpec struct {
+	// Enabled creates the PodDisruptionBudget.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+
+	// MaxUnavailable auth-server pods during a voluntary disruption.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:XIntOrString
+	// +optional
+	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+}
+
+// TokensSpec describes the tokens that the signing keys sign.
+type TokensSpec struct {
+	// MaxLifetime is the longest lifetime of a token, from issue to expiry. A retired key
+	// stays published for this long (plus leeway) after it stops signing.
+	// +kubebuilder:default="15m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="spec.tokens.maxLifetime must be between 1m and 24h: use a short-lived access token and refresh it"
+	// +optional
+	MaxLifetime metav1.Duration `json:"maxLifetime,omitempty"`
+
+	// Leeway is the clock skew tolerated when checking exp, nbf and iat.
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('5m')",message="spec.tokens.leeway must be at most 5m: fix the clocks (NTP) rather than widen the leeway"
+	// +optional
+	Leeway metav1.Duration `json:"leeway,omitempty"`
+}
+
+// SigningAlgorithm is a JWS signing algorithm.
+// +kubebuilder:validation:Enum=ES256
+type SigningAlgorithm string
+
+// AlgorithmES256 is ECDSA with P-256 and SHA-256.
+const AlgorithmES256 SigningAlgorithm = "ES256"
+
+// KeyID is the kid of a signing key: the base64url RFC 7638 SHA-256 thumbprint of its public key.
+// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]{43}$`
+type KeyID string
+
+// SigningKeysSpec configures the signing keys and their rotation.
+type SigningKeysSpec struct {
+	// Algorithm of the signing keys.
+	// +kubebuilder:default=ES256
+	// +optional
+	Algorithm SigningAlgorithm `json:"algorithm,omitempty"`
+
+	// RotationInterval is how long a key signs before the next key takes over. The next key
+	// is published a whole interval before it signs, so every pod can verify it first.
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="spec.signingKeys.rotationInterval must be at least 1h: every pod must receive the next key (Secret propagation takes minutes) before it signs"
+	// +optional
+	RotationInterval metav1.Duration `json:"rotationInterval,omitempty"`
+
+	// RevokedKeyIDs are compromised keys: each is removed at once and every token it signed
+	// stops verifying. Revoking the active key promotes the next key immediately.
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=set
+	// +optional
+	RevokedKeyIDs []KeyID `json:"revokedKeyIDs,omitempty"`
+}
+
+// RedisSpec selects the Redis that stores the token blacklist.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.managed) != has(self.external)",message="spec.redis must set exactly one of managed or external: remove one of them"
+type RedisSpec struct {
+	// Managed runs a Redis for this AuthService, with a generated password and AOF persistence.
+	// +optional
+	Managed *ManagedRedisSpec `json:"managed,omitempty"`
+
+	// External connects to a Redis the user runs: single node, Sentinel or Cluster.
+	// +optional
+	External *ExternalRedisSpec `json:"external,omitempty"`
+}
+
+// AppendFsync is Redis's appendfsync policy.
+// +kubebuilder:validation:Enum=always;everysec;no
+type AppendFsync string
+
+// ManagedRedisSpec configures the Redis the operator runs.
+type ManagedRedisSpec struct {
+	// Image of Redis.
+	// +kubebuilder:default="redis:7.4-alpine"
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// Resources of the Redis container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Persistence keeps the blacklist on a PersistentVolumeClaim (a StatefulSet); when
+	// disabled Redis runs as a Deployment on an emptyDir and a pod restart loses it.
+	// +kubebuilder:default={}
+	// +optional
+	Persistence RedisPersistenceSpec `json:"persistence,omitempty"`
+
+	// AppendFsync is the AOF fsync policy. "always" (the default) makes every logout durable
+	// before it is answered; "everysec" may lose the last second of logouts on a crash.
+	// +kubebuilder:default=always
+	// +optional
+	AppendFsync AppendFsync `json:"appendFsync,omitempty"`
+}
+
+// RedisPersistenceSpec configures the volume of the managed Redis.
+type RedisPersistenceSpec struct {
+	// Enabled stores the data on a PersistentVolumeClaim.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Size of the PersistentVolumeClaim.
+	// +kubebuilder:default="1Gi"
+	// +optional
+	Size *resource.Quantity `json:"size,omitempty"`
+
+	// StorageClassName of the PersistentVolumeClaim; empty uses the cluster's default class.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+}
+
+// RedisAddress is a host:port pair.
+// +kubebuilder:validation:MaxLength=260
+// +kubebuilder:validation:Pattern=`^[^\s,:]+:[0-9]{1,5}$|^\[[0-9a-fA-F:.]+\]:[0-9]{1,5}$`
+type RedisAddress string
+
+// ExternalRedisSpec connects the auth server to a Redis the user runs.
+//
+// +kubebuilder:validation:XValidation:rule="self.db == 0 || size(self.addresses) == 1 || self.masterName != ''",message="spec.redis.external.db needs a single address or a Sentinel masterName: Redis Cluster only has database 0"
+type ExternalRedisSpec struct {
+	// Addresses of the Redis nodes as host:port: one node, several Cluster nodes, or the
+	// Sentinels when masterName is set.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	Addresses []RedisAddress `json:"addresses"`
+
+	// MasterName is the Sentinel master name; set it when addresses are Sentinels.
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	MasterName string `json:"masterName,omitempty"`
+
+	// Username for Redis ACLs.
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	Username string `json:"username,omitempty"`
+
+	// PasswordSecretRef names the key of a Secret in the AuthService's namespace that holds the password.
+	// +optional
+	PasswordSecretRef *SecretKeyReference `json:"passwordSecretRef,omitempty"`
+
+	// DB is the database number (single node and Sentinel only).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=15
+	// +kubebuilder:default=0
+	// +optional
+	DB int32 `json:"db,omitempty"`
+
+	// TLS configures TLS to Redis.
+	// +optional
+	TLS *RedisTLSSpec `json:"tls,omitempty"`
+}
+
+// RedisTLSSpec configures TLS between the auth server and an external Redis.
+type RedisTLSSpec struct {
+	// Enabled connects with TLS.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+
+	// CASecretRef names the key of a Secret holding the PEM CA bundle of the Redis server's
+	// certificate; empty uses the system roots.
+	// +optional
+	CASecretRef *SecretKeyReference `json:"caSecretRef,omitempty"`
+
+	// ServerName to verify, when it differs from the address.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ServerName string `json:"serverName,omitempty"`
+}
+
+// SecretKeyReference names one key of a Secret in the AuthService's namespace.
+type SecretKeyReference struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Key in the Secret's data.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key"`
+}
+
+// AuthServiceStatus is what the operator observed and did.
+type AuthServiceStatus struct {
+	// Conditions: Ready, KeysReady, RedisReady and ServerReady.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ObservedGeneration is the generation of the spec that the last successful pass applied.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// ActiveKeyID is the kid of the key that signs.
+	// +optional
+	ActiveKeyID string `json:"activeKeyID,omitempty"`
+
+	// NextKeyID is the kid of the published key that signs after the next rotation.
+	// +optional
+	NextKeyID string `json:"nextKeyID,omitempty"`
+
+	// LastRotationTime is when the active key started signing.
+	// +optional
+	LastRotationTime *metav1.Time `json:"lastRotationTime,omitempty"`
+
+	// NextRotationTime is when the next key is due to take over.
+	// +optional
+	NextRotationTime *metav1.Time `json:"nextRotationTime,omitempty"`
+
+	// Keys is the public metadata of every published key.
+	// +listType=map
+	// +listMapKey=kid
+	// +optional
+	Keys []PublishedKey `json:"keys,omitempty"`
+
+	// LastRotationRequest is the last value of the auth.hiringo.tech/rotate annotation that
+	// the operator acted on.
+	// +optional
+	LastRotationRequest string `json:"lastRotationRequest,omitempty"`
+
+	// ServerURL is the in-cluster URL of the auth server.
+	// +optional
+	ServerURL string `json:"serverURL,omitempty"`
+}
+
+// PublishedKey is the public metadata of one published signing key.
+type PublishedKey struct {
+	// KeyID is the key's kid.
+	KeyID string `json:"kid"`
+
+	// State is next, active or retired.
+	// +kubebuilder:validation:Enum=next;active;retired
+	State string `json:"state"`
+
+	// CreatedAt is when the key was generated and published.
+	CreatedAt metav1.Time `json:"createdAt"`
+
+	// ActivatedAt is when the key started signing.
+	// +optional
+	ActivatedAt *metav1.Time `json:"activatedAt,omitempty"`
+
+	// RetiredAt is when the key stopped signing.
+	// +optional
+	RetiredAt *metav1.Time `json:"retiredAt,omitempty"`
+
+	// ExpiresAt is when the retired key is deleted, once no token it signed can be valid.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+}
+
+func init() {
+	SchemeBuilder.Register(&AuthService{}, &AuthServiceList{})
+}

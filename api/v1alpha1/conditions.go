@@ -1,0 +1,37 @@
+package v1alpha1
+
+// Condition types of an AuthService.
+const (
+	// ReadyCondition is True when keys, Redis and the auth server are all ready.
+	ReadyCondition = "Ready"
+	// KeysReadyCondition is True when the signing-key Secret and the JWKS are published.
+	KeysReadyCondition = "KeysReady"
+	// RedisReadyCondition is True when the blacklist store is available.
+	RedisReadyCondition = "RedisReady"
+	// ServerReadyCondition is True when the auth-server Deployment is available.
+	ServerReadyCondition = "ServerReady"
+)
+
+// Condition reasons of an AuthService.
+const (
+	// ReasonReady says everything the condition covers is in place.
+	ReasonReady = "Ready"
+	// ReasonKeysPublished says the signing keys and the JWKS are published.
+	ReasonKeysPublished = "KeysPublished"
+	// ReasonSecretRecreated says the signing-key Secret was deleted and recreated with new keys.
+	ReasonSecretRecreated = "SecretRecreated"
+	// ReasonSecretInvalid says the signing-key Secret does not parse and was left untouched.
+	ReasonSecretInvalid = "SecretInvalid"
+	// ReasonReconcileFailed says the operator could not write the objects of the condition.
+	ReasonReconcileFailed = "ReconcileFailed"
+	// ReasonExternalRedis says the blacklist is on a Redis the user runs.
+	ReasonExternalRedis = "ExternalRedis"
+	// ReasonRedisPasswordMissing says the external Redis password Secret is missing.
+	ReasonRedisPasswordMissing = "RedisPasswordSecretMissing"
+	// ReasonProgressing says the workload is rolling out.
+	ReasonProgressing = "Progressing"
+	// ReasonUnavailable says the workload has fewer available replicas than desired.
+	ReasonUnavailable = "Unavailable"
+	// ReasonNotReady says at least one other condition is not True.
+	ReasonNotReady = "NotReady"
+)

@@ -1,0 +1,288 @@
+package keylifecycle
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
+)
+
+// EventType names something that happened to a key during a pass.
+type EventType string
+
+const (
+	// KeyCreated is a new key published (active at creation or after a revocation, else next).
+	KeyCreated EventType = "KeyCreated"
+	// KeyRotated is the next key taking over from the active key.
+	KeyRotated EventType = "KeyRotated"
+	// KeyRevoked is a key removed at once because the spec lists it as revoked.
+	KeyRevoked EventType = "KeyRevoked"
+	// KeyExpired is a retired key deleted once no token it signed can be valid.
+	KeyExpired EventType = "KeyExpired"
+)
+
+// Event records one step of a plan.
+type Event struct {
+	Type EventType
+	// KeyID is the key the event is about: the new active key for KeyRotated.
+	KeyID string
+	// State is the key's state after the event, or before it for KeyRevoked and KeyExpired.
+	State keyfiles.State
+	// PreviousKeyID is, for KeyRotated, the key that signed before (empty when it was revoked).
+	PreviousKeyID string
+	// Manual is, for KeyRotated, true when a rotation request rather than the schedule caused it.
+	Manual bool
+}
+
+// Request is the input of one pass: what the API holds now and what the spec asks for.
+type Request struct {
+	// Current is the stored set; no keys means there is none yet.
+	Current keyfiles.Set
+	Policy  Policy
+	// Now is the pass's clock reading.
+	Now time.Time
+	// RotateRequested is true when an unhandled manual rotation request is pending.
+	RotateRequested bool
+}
+
+// Plan is the output of one pass.
+type Plan struct {
+	// Set is the key set to store.
+	Set keyfiles.Set
+	// Changed is true when Set differs from the request's Current.
+	Changed bool
+	// Events lists what happened, in order.
+	Events []Event
+	// RotationHandled is true when the pending manual request has been satisfied.
+	RotationHandled bool
+	// NextRotation is when the next key is due to take over.
+	NextRotation time.Time
+	// RequeueAfter is when to come back: the earliest of the next rotation, a pending manual
+	// rotation and a retired key's expiry. At least MinRequeue.
+	RequeueAfter time.Duration
+}
+
+// Generator makes a fresh key in a state at a time; keyfiles.GenerateKey is the real one.
+type Generator func(state keyfiles.State, now time.Time) (keyfiles.Key, error)
+
+// Next computes the key set that follows from a request. It never mutates req.Current.
+// Steps, in order: create a set when there is none; remove revoked keys (promoting the next
+// key at once when the active key is revoked); delete retired keys past their expiry; make
+// sure a next key exists; rotate when the schedule or a request says so and the next key has
+// been published long enough; then compute when to come back.
+func Next(req Request, gen Generator) (Plan, error) {
+	if err := req.Policy.Validate(); err != nil {
+		return Plan{}, err
+	}
+	p := &planner{policy: req.Policy, now: req.Now.UTC().Truncate(time.Second), gen: gen}
+	p.keys = append([]keyfiles.Key(nil), req.Current.Keys...)
+	pending := req.RotateRequested
+
+	if len(p.keys) == 0 {
+		if err := p.create(); err != nil {
+			return Plan{}, err
+		}
+		pending = false
+	} else if _, ok := req.Current.Active(); !ok {
+		return Plan{}, fmt.Errorf("the stored key set has no active key")
+	}
+	if err := p.revoke(); err != nil {
+		return Plan{}, err
+	}
+	p.expire()
+	if err := p.ensureNext(); err != nil {
+		return Plan{}, err
+	}
+	rotated, err := p.rotateIfDue(pending)
+	if err != nil {
+		return Plan{}, err
+	}
+	if rotated {
+		pending = false
+	}
+
+	sortKeys(p.keys)
+	plan := Plan{
+		Set:             keyfiles.Set{Keys: p.keys},
+		Changed:         p.changed,
+		Events:          p.events,
+		RotationHandled: req.RotateRequested && !pending,
+	}
+	plan.NextRotation, plan.RequeueAfter = p.schedule(pending)
+	return plan, nil
+}
+
+type planner struct {
+	policy  Policy
+	now     time.Time
+	gen     Generator
+	keys    []keyfiles.Key
+	events  []Event
+	changed bool
+}
+
+func (p *planner) create() error {
+	for _, state := range []keyfiles.State{keyfiles.StateActive, keyfiles.StateNext} {
+		if err := p.add(state); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *planner) add(state keyfiles.State) error {
+	k, err := p.gen(state, p.now)
+	if err != nil {
+		return fmt.Errorf("generating %s key: %w", state, err)
+	}
+	k.CreatedAt = p.now
+	if state == keyfiles.StateActive {
+		at := p.now
+		k.ActivatedAt = &at
+	}
+	p.keys = append(p.keys, k)
+	p.events = append(p.events, Event{Type: KeyCreated, KeyID: k.ID, State: state})
+	p.changed = true
+	return nil
+}
+
+func (p *planner) revoke() error {
+	activeRevoked := false
+	kept := p.keys[:0:0]
+	for _, k := range p.keys {
+		if !p.policy.revoked(k.ID) {
+			kept = append(kept, k)
+			continue
+		}
+		p.events = append(p.events, Event{Type: KeyRevoked, KeyID: k.ID, State: k.State})
+		p.changed = true
+		if k.State == keyfiles.StateActive {
+			activeRevoked = true
+		}
+	}
+	p.keys = kept
+	if !activeRevoked {
+		return nil
+	}
+	if i := p.index(keyfiles.StateNext); i >= 0 {
+		p.promote(i, "", false)
+		return nil
+	}
+	return p.add(keyfiles.StateActive)
+}
+
+func (p *planner) expire() {
+	kept := p.keys[:0:0]
+	for _, k := range p.keys {
+		if k.State != keyfiles.StateRetired {
+			kept = append(kept, k)
+			continue
+		}
+		retiredAt := p.now
+		if k.RetiredAt != nil {
+			retiredAt = *k.RetiredAt
+		}
+		expiresAt := retiredAt.Add(p.policy.retention())
+		if k.ExpiresAt != nil && k.ExpiresAt.After(expiresAt) {
+			expiresAt = *k.ExpiresAt
+		}
+		if !p.now.Before(expiresAt) {
+			p.events = append(p.events, Event{Type: KeyExpired, KeyID: k.ID, State: k.State})
+			p.changed = true
+			continue
+		}
+		if k.RetiredAt == nil || k.ExpiresAt == nil || !k.ExpiresAt.Equal(expiresAt) {
+			k.RetiredAt, k.ExpiresAt = &retiredAt, &expiresAt
+			p.changed = true
+		}
+		kept = append(kept, k)
+	}
+	p.keys = kept
+}
+
+func (p *planner) ensureNext() error {
+	if p.index(keyfiles.StateNext) >= 0 {
+		return nil
+	}
+	return p.add(keyfiles.StateNext)
+}
+
+func (p *planner) rotateIfDue(requested bool) (bool, error) {
+	active := p.keys[p.index(keyfiles.StateActive)]
+	next := p.keys[p.index(keyfiles.StateNext)]
+	due := !p.now.Before(activatedAt(active).Add(p.policy.RotationInterval))
+	if !due && !requested {
+		return false, nil
+	}
+	if p.now.Before(next.CreatedAt.Add(MinPublishTime)) {
+		return false, nil
+	}
+	ai := p.index(keyfiles.StateActive)
+	retiredAt := p.now
+	expiresAt := p.now.Add(p.policy.retention())
+	p.keys[ai].State = keyfiles.StateRetired
+	p.keys[ai].RetiredAt = &retiredAt
+	p.keys[ai].ExpiresAt = &expiresAt
+	p.keys[ai].Private = nil
+	p.promote(p.index(keyfiles.StateNext), active.ID, requested && !due)
+	return true, p.add(keyfiles.StateNext)
+}
+
+// promote makes the key at i the active key and records the rotation.
+func (p *planner) promote(i int, previous string, manual bool) {
+	at := p.now
+	p.keys[i].State = keyfiles.StateActive
+	p.keys[i].ActivatedAt = &at
+	p.events = append(p.events, Event{Type: KeyRotated, KeyID: p.keys[i].ID, State: keyfiles.StateActive, PreviousKeyID: previous, Manual: manual})
+	p.changed = true
+}
+
+func (p *planner) schedule(pending bool) (time.Time, time.Duration) {
+	active := p.keys[p.index(keyfiles.StateActive)]
+	next := p.keys[p.index(keyfiles.StateNext)]
+	promotable := next.CreatedAt.Add(MinPublishTime)
+	rotateAt := activatedAt(active).Add(p.policy.RotationInterval)
+	if promotable.After(rotateAt) {
+		rotateAt = promotable
+	}
+	wake := rotateAt
+	if pending && promotable.Before(wake) {
+		wake = promotable
+	}
+	for _, k := range p.keys {
+		if k.State == keyfiles.StateRetired && k.ExpiresAt.Before(wake) {
+			wake = *k.ExpiresAt
+		}
+	}
+	return rotateAt, max(wake.Sub(p.now), MinRequeue)
+}
+
+func (p *planner) index(state keyfiles.State) int {
+	for i, k := range p.keys {
+		if k.State == state {
+			return i
+		}
+	}
+	return -1
+}
+
+func activatedAt(k keyfiles.Key) time.Time {
+	if k.ActivatedAt != nil {
+		return *k.ActivatedAt
+	}
+	return k.CreatedAt
+}
+
+var stateRank = map[keyfiles.State]int{keyfiles.StateRetired: 0, keyfiles.StateActive: 1, keyfiles.StateNext: 2}
+
+// sortKeys orders a set as the manifest lists it: retired keys oldest first, then the
+// active key, then the next key.
+func sortKeys(keys []keyfiles.Key) {
+	sort.SliceStable(keys, func(i, j int) bool {
+		if stateRank[keys[i].State] != stateRank[keys[j].State] {
+			return stateRank[keys[i].State] < stateRank[keys[j].State]
+		}
+		return keys[i].CreatedAt.Before(keys[j].CreatedAt)
+	})
+}

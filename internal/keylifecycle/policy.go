@@ -1,0 +1,58 @@
+package keylifecycle
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MinPublishTime is how long a next key is published before it may sign. It covers the
+// kubelet's propagation of a mounted Secret (its sync period plus its cache TTL, about two
+// minutes by default) with room to spare, so no pod signs with a key another cannot verify.
+// A scheduled rotation always meets it; it only delays a manual rotation requested right
+// after another one. Revoking the active key is the one case that does not wait.
+const MinPublishTime = 5 * time.Minute
+
+// MinRequeue is the shortest delay the plan ever asks for; it is never zero or negative.
+const MinRequeue = time.Second
+
+// Policy is what an AuthService's spec says about its keys.
+type Policy struct {
+	// RotationInterval is how long a key signs before the next one takes over.
+	RotationInterval time.Duration
+	// MaxTokenLifetime is the longest lifetime of a token a key signs.
+	MaxTokenLifetime time.Duration
+	// Leeway is the clock skew verifiers tolerate.
+	Leeway time.Duration
+	// Revoked holds the kids that must be removed at once.
+	Revoked []string
+}
+
+// Validate reports a policy the lifecycle cannot follow.
+func (p Policy) Validate() error {
+	var errs []error
+	if p.RotationInterval <= 0 {
+		errs = append(errs, fmt.Errorf("rotation interval must be positive, got %s", p.RotationInterval))
+	}
+	if p.MaxTokenLifetime <= 0 {
+		errs = append(errs, fmt.Errorf("maximum token lifetime must be positive, got %s", p.MaxTokenLifetime))
+	}
+	if p.Leeway < 0 {
+		errs = append(errs, fmt.Errorf("leeway must not be negative, got %s", p.Leeway))
+	}
+	return errors.Join(errs...)
+}
+
+// retention is how long a retired key stays published after it stops signing.
+func (p Policy) retention() time.Duration {
+	return p.MaxTokenLifetime + p.Leeway
+}
+
+func (p Policy) revoked(kid string) bool {
+	for _, r := range p.Revoked {
+		if r == kid {
+			return true
+		}
+	}
+	return false
+}
