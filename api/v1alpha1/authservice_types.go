@@ -285,7 +285,7 @@ type RedisAddress string
 
 // ExternalRedisSpec connects the auth server to a Redis the user runs.
 //
-// +kubebuilder:validation:XValidation:rule="self.db == 0 || size(self.addresses) == 1 || self.masterName != ”",message="spec.redis.external.db needs a single address or a Sentinel masterName: Redis Cluster only has database 0"
+// +kubebuilder:validation:XValidation:rule="self.db == 0 || size(self.addresses) == 1 || has(self.masterName)",message="spec.redis.external.db needs a single address or a Sentinel masterName: Redis Cluster only has database 0"
 type ExternalRedisSpec struct {
 	// Addresses of the Redis nodes as host:port: one node, several Cluster nodes, or the
 	// Sentinels when masterName is set.
