@@ -1,0 +1,62 @@
+package httpapi
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/rs/cors"
+)
+
+// seedSecurityHeaders are the headers the original sent on every response.
+var seedSecurityHeaders = map[string][]string{
+	"Content-Security-Policy":   {"default-src 'self' 'unsafe-inline'"},
+	"Strict-Transport-Security": {"max-age=3600; includeSubdomains"},
+	"X-Content-Type-Options":    {"nosniff"},
+	"X-Frame-Options":           {"SAMEORIGIN"},
+	"X-Xss-Protection":          {"1; mode=block"},
+}
+
+// securityHeaders sets the original's security headers on every response.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		for k, v := range seedSecurityHeaders {
+			h[k] = v
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// newCORS allows browser calls from origins ("*" for any) and always sends
+// Vary: Origin. With no origins, no cross-origin call is allowed.
+func newCORS(origins []string) *cors.Cors {
+	opts := cors.Options{
+		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},
+		AllowedHeaders:   []string{"Authorization", "Content-Type"},
+		ExposedHeaders:   []string{"X-Auth-User-Id", "X-Auth-User-Email", "X-Auth-Session-Id"},
+		MaxAge:           int((10 * time.Minute).Seconds()),
+		AllowCredentials: false,
+	}
+	if len(origins) == 0 {
+		opts.AllowOriginFunc = func(string) bool { return false }
+	} else {
+		opts.AllowedOrigins = slices.Clone(origins)
+	}
+	return cors.New(opts)
+}
+
+// limitBody rejects requests whose declared body is over max bytes and caps the rest.
+func limitBody(next http.Handler, max int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestEntityTooLarge, msgTooLarge)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+		}
+		next.ServeHTTP(w, r)
+	})
+}

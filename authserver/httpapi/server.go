@@ -1,0 +1,83 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hiringo/auth-operator/authserver/keyset"
+	"github.com/hiringo/auth-operator/authserver/token"
+)
+
+// Blacklist is the store of logged-out tokens as the handlers use it.
+type Blacklist interface {
+	// Add blacklists id until the given time; blacklist.ErrAlreadyBlacklisted when it
+	// already was, an error wrapping blacklist.ErrUnavailable when the store is down.
+	Add(ctx context.Context, id string, until time.Time) error
+	// Contains reports whether id is blacklisted.
+	Contains(ctx context.Context, id string) (bool, error)
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+}
+
+// KeySource returns the current key set, nil until one is loaded.
+type KeySource interface {
+	Current() *keyset.Set
+}
+
+// Config is everything the API needs.
+type Config struct {
+	Keys      KeySource
+	Verifier  *token.Verifier
+	Blacklist Blacklist
+	// CompatStatusCodes answers as the original did: 400 for a missing token and 500 for
+	// a blacklisted one on logout. Bodies are the same either way.
+	CompatStatusCodes bool
+	// CORSOrigins are the origins allowed to call the API from a browser; "*" allows any.
+	CORSOrigins []string
+	// JWKSMaxAge is the Cache-Control max-age of the JWKS and public key.
+	JWKSMaxAge time.Duration
+	// MaxBodyBytes is the largest request body accepted; default 64 KiB.
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+	// Registry receives the API's metrics and is served at /metrics.
+	Registry *prometheus.Registry
+}
+
+// Server is the API's http.Handler.
+type Server struct {
+	cfg      Config
+	handler  http.Handler
+	draining atomic.Bool
+}
+
+// New builds the API handler with every route and middleware.
+func New(cfg Config) (*Server, error) {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg}
+	h, err := s.routes()
+	if err != nil {
+		return nil, err
+	}
+	s.handler = h
+	return s, nil
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Drain makes /readyz fail so that load balancers stop sending new requests while the
+// process finishes the ones it has.
+func (s *Server) Drain() { s.draining.Store(true) }

@@ -1,0 +1,65 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/hiringo/auth-operator/authserver/token"
+)
+
+// Headers a successful forward-auth check adds for the protected service.
+const (
+	HeaderUserID    = "X-Auth-User-Id"
+	HeaderUserEmail = "X-Auth-User-Email"
+	HeaderSessionID = "X-Auth-Session-Id"
+)
+
+// verifyPayload is the payload of a successful check.
+type verifyPayload struct {
+	ID        string `json:"id"`
+	Email     string `json:"email"`
+	SessionID string `json:"session_id"`
+	ExpiresAt int64  `json:"exp"`
+}
+
+// verify is the forward-auth check (GET, HEAD or POST /auth/verify) for nginx
+// auth_request, Traefik ForwardAuth and Envoy ext_authz: 200 with the user's headers,
+// 401 for any bad, expired or blacklisted token (never 400 or 500, which nginx turns
+// into 500), 503 only when the blacklist cannot be read.
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	w.Header()[headerCacheControl] = []string{"no-store"}
+	if !allowMethods(w, r, "GET, HEAD, POST", http.MethodGet, http.MethodHead, http.MethodPost) {
+		return
+	}
+	raw, err := token.FromHeader(r.Header)
+	if err != nil {
+		w.Header()[headerWWWAuth] = []string{`Bearer`}
+		writeError(w, http.StatusUnauthorized, msgMissingToken)
+		return
+	}
+	v, status, msg := s.check(raw)
+	if status == 0 {
+		listed, err := s.cfg.Blacklist.Contains(r.Context(), v.BlacklistID)
+		switch {
+		case err != nil:
+			s.cfg.Logger.Warn("verify failed closed: blacklist store unavailable", "err", err)
+			status, msg = http.StatusServiceUnavailable, msgStoreDown
+		case listed:
+			status, msg = http.StatusUnauthorized, msgBlacklisted
+		}
+	}
+	if status != 0 {
+		if status == http.StatusUnauthorized {
+			w.Header()[headerWWWAuth] = []string{`Bearer error="invalid_token"`}
+		}
+		writeError(w, status, msg)
+		return
+	}
+	u := v.Claims.User
+	h := w.Header()
+	h[HeaderUserID] = []string{u.ID}
+	h[HeaderUserEmail] = []string{u.Email}
+	h[HeaderSessionID] = []string{u.Auth.ID}
+	writeEnvelope(w, http.StatusOK, true, msgSuccess, verifyPayload{
+		ID: u.ID, Email: u.Email, SessionID: u.Auth.ID, ExpiresAt: v.ExpiresAt.Unix(),
+	})
+}

@@ -1,0 +1,98 @@
+package keyset
+
+import (
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
+)
+
+// Key is one published key as the server uses it: public material only.
+type Key struct {
+	ID     string
+	State  keyfiles.State
+	Public *ecdsa.PublicKey
+}
+
+// Set is an immutable snapshot of the published keys. Everything a request needs from
+// it (the JWKS document, the active key's PEM) is computed once, when it is loaded.
+type Set struct {
+	keys      []Key
+	byID      map[string]*ecdsa.PublicKey
+	active    Key
+	jwks      []byte
+	activePEM []byte
+	version   string
+}
+
+// NewSet builds a snapshot from a decoded key-file set. Private keys are not kept.
+func NewSet(s keyfiles.Set) (*Set, error) {
+	active, ok := s.Active()
+	if !ok {
+		return nil, fmt.Errorf("key set has no active key")
+	}
+	out := &Set{
+		keys: make([]Key, 0, len(s.Keys)),
+		byID: make(map[string]*ecdsa.PublicKey, len(s.Keys)),
+	}
+	jwks := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(s.Keys))}
+	versionParts := make([]string, 0, len(s.Keys))
+	for _, k := range s.Keys {
+		key := Key{ID: k.ID, State: k.State, Public: k.Public}
+		out.keys = append(out.keys, key)
+		out.byID[k.ID] = k.Public
+		jwks.Keys = append(jwks.Keys, jose.JSONWebKey{
+			Key:       k.Public,
+			KeyID:     k.ID,
+			Algorithm: keyfiles.AlgorithmES256,
+			Use:       "sig",
+		})
+		versionParts = append(versionParts, k.ID+"="+string(k.State))
+		if k.ID == active.ID {
+			out.active = key
+		}
+	}
+	doc, err := json.Marshal(jwks)
+	if err != nil {
+		return nil, fmt.Errorf("encoding JWKS: %w", err)
+	}
+	out.jwks = doc
+	der, err := x509.MarshalPKIXPublicKey(active.Public)
+	if err != nil {
+		return nil, fmt.Errorf("encoding active public key: %w", err)
+	}
+	out.activePEM = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	sort.Strings(versionParts)
+	out.version = strings.Join(versionParts, ",")
+	return out, nil
+}
+
+// Lookup returns the public key with the given kid.
+func (s *Set) Lookup(kid string) (*ecdsa.PublicKey, bool) {
+	k, ok := s.byID[kid]
+	return k, ok
+}
+
+// Keys returns every published key (next, active, retired) in manifest order.
+// The slice must not be modified.
+func (s *Set) Keys() []Key { return s.keys }
+
+// Active returns the key that signs.
+func (s *Set) Active() Key { return s.active }
+
+// JWKS returns the RFC 7517 JSON Web Key Set of every published key, public parts only.
+func (s *Set) JWKS() []byte { return s.jwks }
+
+// ActivePEM returns the active public key as a PKIX PEM block.
+func (s *Set) ActivePEM() []byte { return s.activePEM }
+
+// Version identifies the set's content: two sets with the same kids in the same states
+// have the same version.
+func (s *Set) Version() string { return s.version }

@@ -1,0 +1,171 @@
+package keyset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
+)
+
+// kubeletDataDir is the symlink through which the kubelet publishes a mounted
+// Secret's current files; it is swapped atomically on every update.
+const kubeletDataDir = "..data"
+
+// Options tune a Store.
+type Options struct {
+	// Debounce is how long the watcher waits after the last file event before it
+	// reloads, so that one Secret update is read once. Default 100ms.
+	Debounce time.Duration
+	// Resync is how often the directory is re-read even without events, as a safety
+	// net for missed notifications. Default 1m.
+	Resync time.Duration
+}
+
+// Store holds the current Set and replaces it when the keys directory changes.
+// A load that fails keeps the last good set.
+type Store struct {
+	dir     string
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+	current atomic.Pointer[Set]
+
+	mu        sync.Mutex
+	listeners []func(*Set)
+}
+
+// NewStore makes a store for the keys directory dir. It holds no set until Load
+// succeeds. reg may be nil.
+func NewStore(dir string, log *slog.Logger, reg prometheus.Registerer, opts Options) *Store {
+	if opts.Debounce <= 0 {
+		opts.Debounce = 100 * time.Millisecond
+	}
+	if opts.Resync <= 0 {
+		opts.Resync = time.Minute
+	}
+	return &Store{dir: dir, opts: opts, log: log, metrics: newMetrics(reg)}
+}
+
+// Current returns the last good set, or nil when none has loaded yet.
+func (s *Store) Current() *Set { return s.current.Load() }
+
+// OnChange registers f to be called with every new set after it is swapped in.
+func (s *Store) OnChange(f func(*Set)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listeners = append(s.listeners, f)
+}
+
+// Load reads the keys directory and swaps in its set when it is valid and differs
+// from the current one. On error the current set stays and the failure is counted.
+func (s *Store) Load() error {
+	set, err := readSet(s.dir)
+	if err != nil {
+		s.metrics.reloads.WithLabelValues("error").Inc()
+		return err
+	}
+	if cur := s.current.Load(); cur != nil && cur.version == set.version {
+		return nil
+	}
+	s.current.Store(set)
+	s.metrics.reloads.WithLabelValues("success").Inc()
+	s.metrics.activeKID.Reset()
+	s.metrics.activeKID.WithLabelValues(set.active.ID).Set(1)
+	s.metrics.keys.Set(float64(len(set.keys)))
+	s.mu.Lock()
+	listeners := slices.Clone(s.listeners)
+	s.mu.Unlock()
+	for _, f := range listeners {
+		f(set)
+	}
+	s.log.Info("key set loaded", "active_kid", set.active.ID, "keys", len(set.keys))
+	return nil
+}
+
+// readSet reads one consistent snapshot of the directory. When the directory is a
+// mounted Secret, the files are read through the resolved "..data" target so that an
+// update swapped in mid-read cannot mix two versions.
+func readSet(dir string) (*Set, error) {
+	src := dir
+	if target, err := filepath.EvalSymlinks(filepath.Join(dir, kubeletDataDir)); err == nil {
+		src = target
+	}
+	files, err := keyfiles.ReadDir(src)
+	if err != nil {
+		return nil, fmt.Errorf("loading keys from %s: %w", dir, err)
+	}
+	set, err := NewSet(files)
+	if err != nil {
+		return nil, fmt.Errorf("loading keys from %s: %w", dir, err)
+	}
+	return set, nil
+}
+
+// Run watches the keys directory until ctx ends, reloading after every change and
+// every Resync interval. It returns nil when ctx ends.
+func (s *Store) Run(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("starting key directory watcher: %w", err)
+	}
+	defer w.Close()
+	watching := s.watch(w)
+	resync := time.NewTicker(s.opts.Resync)
+	defer resync.Stop()
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return errors.New("key directory watcher closed")
+			}
+			if ev.Has(fsnotify.Remove) && ev.Name == filepath.Clean(s.dir) {
+				watching = false
+			}
+			debounce.Reset(s.opts.Debounce)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return errors.New("key directory watcher closed")
+			}
+			s.log.Warn("key directory watcher error", "err", err)
+			debounce.Reset(s.opts.Debounce)
+		case <-debounce.C:
+			s.reload()
+		case <-resync.C:
+			if !watching {
+				watching = s.watch(w)
+			}
+			s.reload()
+		}
+	}
+}
+
+func (s *Store) watch(w *fsnotify.Watcher) bool {
+	if err := w.Add(s.dir); err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("cannot watch key directory; relying on periodic resync", "dir", s.dir, "err", err)
+		}
+		return false
+	}
+	return true
+}
+
+func (s *Store) reload() {
+	if err := s.Load(); err != nil {
+		s.log.Error("key set reload failed; keeping the last good set", "err", err)
+	}
+}

@@ -1,0 +1,186 @@
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Binary is the redis-server executable the helper runs; REDIS_SERVER overrides it.
+func Binary() string {
+	if b := os.Getenv("REDIS_SERVER"); b != "" {
+		return b
+	}
+	return "redis-server"
+}
+
+// Server is one redis-server process bound to 127.0.0.1, owned by a test.
+type Server struct {
+	// Addr is the host:port the server listens on; it stays the same across restarts.
+	Addr string
+
+	t       testing.TB
+	dir     string
+	args    []string
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	logPath string
+}
+
+// Options change how the server is started.
+type Options struct {
+	// AppendOnly turns on AOF persistence with fsync on every write, for durability tests.
+	AppendOnly bool
+	// Password, when set, is required by the server (requirepass).
+	Password string
+}
+
+// Start runs a redis-server on a free loopback port and stops it when the test ends.
+// The test fails at once when redis-server is missing or does not come up.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	bin, err := exec.LookPath(Binary())
+	if err != nil {
+		t.Fatalf("redis-server is needed by this test and was not found on PATH (install the Debian package redis-server, or run make redis-server): %v", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatalf("finding a free loopback port: %v", err)
+	}
+	dir := t.TempDir()
+	s := &Server{
+		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		t:       t,
+		dir:     dir,
+		logPath: filepath.Join(dir, "redis.log"),
+	}
+	s.args = []string{
+		"--bind", "127.0.0.1",
+		"--port", strconv.Itoa(port),
+		"--dir", dir,
+		"--save", "",
+		"--logfile", s.logPath,
+		"--protected-mode", "yes",
+	}
+	if opts.AppendOnly {
+		s.args = append(s.args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		s.args = append(s.args, "--appendonly", "no")
+	}
+	if opts.Password != "" {
+		s.args = append(s.args, "--requirepass", opts.Password)
+	}
+	s.args = append([]string{bin}, s.args...)
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cmd := exec.Command(s.args[0], s.args[1:]...)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting redis-server: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	s.cmd, s.exited = cmd, exited
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server exited at start: %s", s.tailLog())
+		default:
+		}
+		if pingOK(s.Addr) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+	return fmt.Errorf("redis-server did not answer on %s within 10s: %s", s.Addr, s.tailLog())
+}
+
+// Kill stops the server abruptly (SIGKILL), as a crash or network cut would.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same address and data directory after Kill.
+func (s *Server) Restart() {
+	s.t.Helper()
+	if err := s.start(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// Stop ends the server; it is safe to call more than once.
+func (s *Server) Stop() { s.Kill() }
+
+func (s *Server) tailLog() string {
+	data, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return "(no log)"
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// pingOK reports whether a server at addr answers PING without authentication errors
+// other than NOAUTH, which also proves it is up.
+func pingOK(addr string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	return strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH")
+}

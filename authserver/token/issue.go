@@ -1,0 +1,39 @@
+package token
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
+)
+
+// NewClaims returns seed-shaped claims for user, issued at now and valid for ttl, with
+// nbf one second before iat as the original set it.
+func NewClaims(user User, now time.Time, ttl time.Duration) Claims {
+	now = now.Truncate(time.Second)
+	return Claims{
+		User: user,
+		RegisteredClaims: jwt.RegisteredClaims{
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
+		},
+	}
+}
+
+// Issue signs claims with key's private part, with the key's kid in the header.
+func Issue(key keyfiles.Key, claims Claims) (string, error) {
+	if key.Private == nil {
+		return "", errors.New("key " + key.ID + " has no private part (retired keys cannot sign)")
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+	t.Header["kid"] = key.ID
+	s, err := t.SignedString(key.Private)
+	if err != nil {
+		return "", fmt.Errorf("signing token: %w", err)
+	}
+	return s, nil
+}

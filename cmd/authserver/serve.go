@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/hiringo/auth-operator/authserver/blacklist"
+	"github.com/hiringo/auth-operator/authserver/httpapi"
+	"github.com/hiringo/auth-operator/authserver/keyset"
+	"github.com/hiringo/auth-operator/authserver/token"
+)
+
+// serveConfig holds the flags of `authserver serve`; docs/authserver-flags.md lists them.
+type serveConfig struct {
+	listen            string
+	keysDir           string
+	redis             blacklist.ClientConfig
+	redisKeyPrefix    string
+	leeway            time.Duration
+	maxTokenBytes     int
+	corsOrigins       []string
+	compatStatusCodes bool
+	jwksMaxAge        time.Duration
+	verifyCacheSize   int
+	logLevel          string
+	shutdownTimeout   time.Duration
+}
+
+func newServeCommand() *cobra.Command {
+	var c serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), c)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.listen, "listen", ":8080", "HTTP listen address (API, /healthz, /readyz, /metrics)")
+	f.StringVar(&c.keysDir, "keys-dir", "/etc/authserver/keys", "directory of the mounted signing-key Secret (docs/keys-layout.md)")
+	f.StringSliceVar(&c.redis.Addrs, "redis-addrs", []string{"127.0.0.1:6379"}, "comma-separated Redis host:port list; several = Cluster, or Sentinels with --redis-master-name")
+	f.StringVar(&c.redis.MasterName, "redis-master-name", "", "Sentinel master name")
+	f.StringVar(&c.redis.Username, "redis-username", "", "Redis ACL user name")
+	f.StringVar(&c.redis.PasswordFile, "redis-password-file", "", "file holding the Redis password")
+	f.IntVar(&c.redis.DB, "redis-db", 0, "Redis database number (single node and Sentinel only)")
+	f.BoolVar(&c.redis.TLS, "redis-tls", false, "connect to Redis with TLS")
+	f.StringVar(&c.redis.TLSCAFile, "redis-tls-ca-file", "", "CA bundle for the Redis server certificate (system roots when empty)")
+	f.StringVar(&c.redis.TLSServer, "redis-tls-server-name", "", "server name to verify when it differs from the address")
+	f.StringVar(&c.redisKeyPrefix, "redis-key-prefix", "authserver:", "prefix of every Redis key the server writes")
+	f.DurationVar(&c.leeway, "leeway", 30*time.Second, "clock leeway for exp, nbf and iat")
+	f.IntVar(&c.maxTokenBytes, "max-token-bytes", token.DefaultMaxBytes, "longest accepted token")
+	f.StringSliceVar(&c.corsOrigins, "cors-origins", nil, "comma-separated origins allowed to call from a browser (* for any)")
+	f.BoolVar(&c.compatStatusCodes, "compat-status-codes", false, "answer with the original's codes: 400 for a missing token, 500 for a blacklisted one")
+	f.DurationVar(&c.jwksMaxAge, "jwks-max-age", 5*time.Minute, "Cache-Control max-age of the JWKS and public key")
+	f.IntVar(&c.verifyCacheSize, "verify-cache-size", 100000, "entries of the verified-token cache; 0 turns it off")
+	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "graceful drain on SIGTERM")
+	return withEnv(cmd)
+}
+
+// validate rejects settings that cannot work, naming the flag to fix.
+func (c serveConfig) validate() error {
+	var errs []error
+	if c.leeway < 0 {
+		errs = append(errs, errors.New("--leeway must not be negative"))
+	}
+	if c.maxTokenBytes < 64 {
+		errs = append(errs, errors.New("--max-token-bytes must be at least 64"))
+	}
+	if c.verifyCacheSize < 0 {
+		errs = append(errs, errors.New("--verify-cache-size must not be negative"))
+	}
+	if c.jwksMaxAge < 0 {
+		errs = append(errs, errors.New("--jwks-max-age must not be negative"))
+	}
+	if c.keysDir == "" {
+		errs = append(errs, errors.New("--keys-dir is required"))
+	}
+	if len(c.redis.Addrs) == 0 {
+		errs = append(errs, errors.New("--redis-addrs is required"))
+	}
+	return errors.Join(errs...)
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// serve runs the API until ctx ends, then drains.
+func serve(ctx context.Context, c serveConfig) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(c.logLevel)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	keys := keyset.NewStore(c.keysDir, log, reg, keyset.Options{})
+	if err := keys.Load(); err != nil {
+		log.Error("no key set yet; not ready until one loads", "err", err)
+	}
+	client, err := blacklist.NewClient(c.redis)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	bl := blacklist.NewStore(client, c.redisKeyPrefix, reg)
+	verifier := token.NewVerifier(keys, token.VerifierOptions{Leeway: c.leeway, MaxBytes: c.maxTokenBytes})
+	api, err := httpapi.New(httpapi.Config{
+		Keys: keys, Verifier: verifier, Blacklist: bl,
+		CompatStatusCodes: c.compatStatusCodes, CORSOrigins: c.corsOrigins,
+		JWKSMaxAge: c.jwksMaxAge, Logger: log, Registry: reg,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", c.listen, err)
+	}
+	srv := newHTTPServer(api, log)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- keys.Run(runCtx) }()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "keys_dir", c.keysDir, "compat_status_codes", c.compatStatusCodes)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serving HTTP: %w", err)
+	case err := <-watchErr:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+	}
+	log.Info("draining", "timeout", c.shutdownTimeout.String())
+	api.Drain()
+	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), c.shutdownTimeout)
+	defer done()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("draining HTTP connections: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newHTTPServer sets the timeouts and header limit that keep slow or huge requests
+// from holding the server.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
