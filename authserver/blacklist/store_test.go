@@ -1,0 +1,133 @@
+package blacklist_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hiringo/auth-operator/authserver/blacklist"
+	"github.com/hiringo/auth-operator/authserver/redistest"
+)
+
+func newStore(t *testing.T, srv *redistest.Server) (*blacklist.Store, redis.UniversalClient) {
+	t.Helper()
+	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{srv.Addr}, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return blacklist.NewStore(client, "test:", nil), client
+}
+
+func TestAdd_SecondAddIsAlreadyBlacklisted(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, _ := newStore(t, srv)
+	ctx := context.Background()
+	until := time.Now().Add(time.Minute)
+	if err := s.Add(ctx, "sig:a", until); err != nil {
+		t.Fatalf("first Add: %v", err)
+	}
+	if err := s.Add(ctx, "sig:a", until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+		t.Fatalf("second Add: err = %v, want ErrAlreadyBlacklisted", err)
+	}
+	for id, want := range map[string]bool{"sig:a": true, "sig:b": false} {
+		got, err := s.Contains(ctx, id)
+		if err != nil || got != want {
+			t.Errorf("Contains(%s) = %v, %v; want %v", id, got, err, want)
+		}
+	}
+}
+
+func TestAdd_EntryExpiresAtTheGivenTime(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, client := newStore(t, srv)
+	ctx := context.Background()
+	until := time.Now().Add(90 * time.Second).Truncate(time.Millisecond)
+	if err := s.Add(ctx, "sig:t", until); err != nil {
+		t.Fatal(err)
+	}
+	got, err := client.PExpireTime(ctx, s.Key("sig:t")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != time.Duration(until.UnixMilli())*time.Millisecond {
+		t.Errorf("PEXPIRETIME = %v, want %v", got, time.Duration(until.UnixMilli())*time.Millisecond)
+	}
+	if err := s.Add(ctx, "sig:gone", time.Now().Add(50*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		listed, err := s.Contains(ctx, "sig:gone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !listed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("entry did not expire")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestStore_UnavailableWhenRedisIsDownThenRecovers(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, _ := newStore(t, srv)
+	ctx := context.Background()
+	srv.Kill()
+	if err := s.Add(ctx, "sig:x", time.Now().Add(time.Minute)); !errors.Is(err, blacklist.ErrUnavailable) || errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+		t.Errorf("Add with Redis down: err = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Contains(ctx, "sig:x"); !errors.Is(err, blacklist.ErrUnavailable) {
+		t.Errorf("Contains with Redis down: err = %v, want ErrUnavailable", err)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, blacklist.ErrUnavailable) {
+		t.Errorf("Ping with Redis down: err = %v, want ErrUnavailable", err)
+	}
+	srv.Restart()
+	if err := s.Add(ctx, "sig:x", time.Now().Add(time.Minute)); err != nil {
+		t.Errorf("Add after restart: %v", err)
+	}
+}
+
+func TestAdd_SurvivesARedisCrashWithAOF(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	s, _ := newStore(t, srv)
+	ctx := context.Background()
+	if err := s.Add(ctx, "sig:durable", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	srv.Restart()
+	listed, err := s.Contains(ctx, "sig:durable")
+	if err != nil || !listed {
+		t.Fatalf("after kill -9 and restart: listed = %v, err = %v; want listed", listed, err)
+	}
+}
+
+func TestNewClient_ReadsPasswordFromFile(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Password: "s3cret"})
+	dir := t.TempDir()
+	file := filepath.Join(dir, "password")
+	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{srv.Addr}, PasswordFile: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := blacklist.NewStore(client, "p:", nil).Ping(context.Background()); err != nil {
+		t.Fatalf("Ping with password: %v", err)
+	}
+	if _, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{srv.Addr}, PasswordFile: filepath.Join(dir, "missing")}); err == nil {
+		t.Fatal("missing password file accepted")
+	}
+}
