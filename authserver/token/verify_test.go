@@ -31,7 +31,7 @@ func TestVerify_AcceptsTokensWithAndWithoutKid(t *testing.T) {
 	next, _ := set.Next()
 	v := token.NewVerifier(tokentest.Static(t, set), token.VerifierOptions{Leeway: leeway})
 	for name, tok := range map[string]string{
-		"kid of active key": tokentest.Issue(t, set, time.Minute),
+		"kid of active key":   tokentest.Issue(t, set, time.Minute),
 		"seed-shaped, no kid": tokentest.IssueSeedShaped(t, set, time.Minute),
 		"no kid, next key":    tokentest.Sign(t, next.Private, "", tokentest.Claims(time.Minute)),
 		"kid of next key":     tokentest.Sign(t, next.Private, next.ID, tokentest.Claims(time.Minute)),
