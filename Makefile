@@ -102,10 +102,14 @@ docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .
 
 .PHONY: build-installer
-build-installer: manifests generate kustomize ## Render dist/install.yaml: CRDs and everything the operator needs.
+build-installer: manifests generate kustomize ## Render dist/install.yaml (CRDs, RBAC, the manager) with the manager image IMG.
 	mkdir -p dist
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	$(KUSTOMIZE) build config/default > dist/install.yaml
+
+.PHONY: chart-crds
+chart-crds: manifests ## Write the chart's CRD and manager ClusterRole templates from config/crd/bases and config/rbac/role.yaml.
+	go run ./hack/chartsync
 
 ##@ Dependencies
 
