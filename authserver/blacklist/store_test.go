@@ -91,7 +91,9 @@ func TestStore_UnavailableWhenRedisIsDownThenRecovers(t *testing.T) {
 	if err := s.Ping(ctx); !errors.Is(err, blacklist.ErrUnavailable) {
 		t.Errorf("Ping with Redis down: err = %v, want ErrUnavailable", err)
 	}
-	srv.Restart()
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Add(ctx, "sig:x", time.Now().Add(time.Minute)); err != nil {
 		t.Errorf("Add after restart: %v", err)
 	}
@@ -105,7 +107,9 @@ func TestAdd_SurvivesARedisCrashWithAOF(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Kill()
-	srv.Restart()
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
 	listed, err := s.Contains(ctx, "sig:durable")
 	if err != nil || !listed {
 		t.Fatalf("after kill -9 and restart: listed = %v, err = %v; want listed", listed, err)

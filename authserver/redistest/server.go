@@ -29,8 +29,6 @@ type Server struct {
 	// Addr is the host:port the server listens on; it stays the same across restarts.
 	Addr string
 
-	t       testing.TB
-	dir     string
 	args    []string
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -50,22 +48,31 @@ type Options struct {
 // The test fails at once when redis-server is missing or does not come up.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	s, err := New(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// New runs a redis-server on a free loopback port with its files in dir, for use from
+// TestMain where one server serves a whole test package. The caller must Stop it.
+func New(dir string, opts Options) (*Server, error) {
 	bin, err := exec.LookPath(Binary())
 	if err != nil {
-		t.Fatalf("redis-server is needed by this test and was not found on PATH (install the Debian package redis-server, or run make redis-server): %v", err)
+		return nil, fmt.Errorf("redis-server is needed by these tests and was not found on PATH (install the Debian package redis-server, or run make redis-server): %w", err)
 	}
 	port, err := freePort()
 	if err != nil {
-		t.Fatalf("finding a free loopback port: %v", err)
+		return nil, fmt.Errorf("finding a free loopback port: %w", err)
 	}
-	dir := t.TempDir()
 	s := &Server{
 		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		t:       t,
-		dir:     dir,
 		logPath: filepath.Join(dir, "redis.log"),
 	}
 	s.args = []string{
+		bin,
 		"--bind", "127.0.0.1",
 		"--port", strconv.Itoa(port),
 		"--dir", dir,
@@ -81,12 +88,10 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.Password != "" {
 		s.args = append(s.args, "--requirepass", opts.Password)
 	}
-	s.args = append([]string{bin}, s.args...)
 	if err := s.start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(s.Stop)
-	return s
+	return s, nil
 }
 
 func (s *Server) start() error {
@@ -132,12 +137,7 @@ func (s *Server) Kill() {
 }
 
 // Restart starts the server again on the same address and data directory after Kill.
-func (s *Server) Restart() {
-	s.t.Helper()
-	if err := s.start(); err != nil {
-		s.t.Fatal(err)
-	}
-}
+func (s *Server) Restart() error { return s.start() }
 
 // Stop ends the server; it is safe to call more than once.
 func (s *Server) Stop() { s.Kill() }

@@ -1,0 +1,176 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hiringo/auth-operator/authserver/blacklist"
+	"github.com/hiringo/auth-operator/authserver/httpapi"
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keyset"
+	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/authserver/token"
+)
+
+// packageRedis is the redis-server shared by the tests of this package that do not
+// stop it; each harness uses its own key prefix.
+var packageRedis *redistest.Server
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "httpapi-redis-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	packageRedis, err = redistest.New(dir, redistest.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	packageRedis.Stop()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const testLeeway = 30 * time.Second
+
+// harness is one API server on loopback with a real key directory and a real Redis.
+type harness struct {
+	t      testing.TB
+	dir    string
+	set    keyfiles.Set
+	keys   *keyset.Store
+	bl     *blacklist.Store
+	api    *httpapi.Server
+	srv    *httptest.Server
+	reg    *prometheus.Registry
+	client *http.Client
+}
+
+type harnessOption func(*httpapi.Config)
+
+func compat(c *httpapi.Config) { c.CompatStatusCodes = true }
+
+func corsOrigins(o ...string) harnessOption {
+	return func(c *httpapi.Config) { c.CORSOrigins = o }
+}
+
+// newHarness serves the API against redis (the package's when nil).
+func newHarness(t testing.TB, redis *redistest.Server, opts ...harnessOption) *harness {
+	t.Helper()
+	if redis == nil {
+		redis = packageRedis
+	}
+	h := &harness{t: t, dir: t.TempDir(), reg: prometheus.NewRegistry()}
+	h.set = mustSet(t)
+	if err := keyfiles.WriteMounted(h.dir, h.set); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	h.keys = keyset.NewStore(h.dir, log, h.reg, keyset.Options{Debounce: 10 * time.Millisecond, Resync: time.Hour})
+	if err := h.keys.Load(); err != nil {
+		t.Fatal(err)
+	}
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- h.keys.Run(watchCtx) }()
+	t.Cleanup(func() {
+		stopWatch()
+		if err := <-watchDone; err != nil {
+			t.Errorf("key watcher: %v", err)
+		}
+	})
+	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{redis.Addr}, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	prefix := strings.NewReplacer("/", ":", " ", "_").Replace(t.Name()) + fmt.Sprintf(":%d:", time.Now().UnixNano())
+	h.bl = blacklist.NewStore(client, prefix, h.reg)
+	cfg := httpapi.Config{
+		Keys:       h.keys,
+		Verifier:   token.NewVerifier(h.keys, token.VerifierOptions{Leeway: testLeeway}),
+		Blacklist:  h.bl,
+		JWKSMaxAge: 5 * time.Minute,
+		Logger:     log,
+		Registry:   h.reg,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h.api, err = httpapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = httptest.NewServer(h.api)
+	t.Cleanup(h.srv.Close)
+	h.client = &http.Client{
+		Timeout:   5 * time.Second,
+		Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64},
+	}
+	t.Cleanup(h.client.CloseIdleConnections)
+	return h
+}
+
+func mustSet(t testing.TB) keyfiles.Set {
+	t.Helper()
+	s, err := keyfiles.NewSet(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// response is a finished response with its body read.
+type response struct {
+	*http.Response
+	body string
+}
+
+// do sends one request; bearer, when not empty, becomes the Authorization header.
+func (h *harness) do(method, path, bearer string, headers ...string) response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.srv.URL+path, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return response{Response: resp, body: string(body)}
+}
+
+// expect checks status and exact body.
+func (r response) expect(t testing.TB, status int, body string) {
+	t.Helper()
+	if r.StatusCode != status || r.body != body {
+		t.Errorf("%s %s: got %d %s\nwant %d %s", r.Request.Method, r.Request.URL.Path, r.StatusCode, r.body, status, body)
+	}
+}
+
+func errorBody(msg string) string {
+	return `{"success":false,"message":"` + msg + `","payload":null}`
+}

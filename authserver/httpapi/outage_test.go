@@ -1,0 +1,46 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/authserver/tokentest"
+)
+
+// TestRedisKilledMidTest_503ThenRecovery kills Redis under a running server: logout
+// answers 503 and reports nothing as logged out, verify fails closed, readiness drops;
+// after a restart everything works again and the token that could not be logged out
+// can be.
+func TestRedisKilledMidTest_503ThenRecovery(t *testing.T) {
+	redis := redistest.Start(t, redistest.Options{AppendOnly: true})
+	h := newHarness(t, redis)
+	loggedOut := tokentest.Issue(t, h.set, 15*time.Minute)
+	h.do(http.MethodPost, "/auth/logout", loggedOut).expect(t, http.StatusOK, `{"success":true,"message":"Success","payload":{"id":"66312a78-1f9e-4d78-a9fb-231e84967f60"}}`)
+	h.do(http.MethodGet, "/readyz", "").expect(t, http.StatusOK, `{"success":true,"message":"ok","payload":null}`)
+
+	redis.Kill()
+	pending := tokentest.Issue(t, h.set, 16*time.Minute)
+	h.do(http.MethodPost, "/auth/logout", pending).expect(t, http.StatusServiceUnavailable, errorBody("blacklist store unavailable"))
+	h.do(http.MethodPost, "/auth/logout", loggedOut).expect(t, http.StatusServiceUnavailable, errorBody("blacklist store unavailable"))
+	for _, tok := range []string{pending, loggedOut} {
+		r := h.do(http.MethodGet, "/auth/verify", tok)
+		r.expect(t, http.StatusServiceUnavailable, errorBody("blacklist store unavailable"))
+		if r.Header.Get("X-Auth-User-Id") != "" {
+			t.Error("verify with Redis down passed user headers")
+		}
+	}
+	h.do(http.MethodGet, "/readyz", "").expect(t, http.StatusServiceUnavailable, errorBody("blacklist store unavailable"))
+	h.do(http.MethodGet, "/healthz", "").expect(t, http.StatusOK, `{"success":true,"message":"ok","payload":null}`)
+	h.do(http.MethodPost, "/auth/logout", tokentest.SeedForeignToken).expect(t, http.StatusUnauthorized,
+		errorBody("invalid or expired jwt, internal=crypto/ecdsa: verification error"))
+
+	if err := redis.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	h.do(http.MethodGet, "/readyz", "").expect(t, http.StatusOK, `{"success":true,"message":"ok","payload":null}`)
+	h.do(http.MethodGet, "/auth/verify", loggedOut).expect(t, http.StatusUnauthorized, errorBody("token is blacklisted"))
+	h.do(http.MethodPost, "/auth/logout", pending).expect(t, http.StatusOK, `{"success":true,"message":"Success","payload":{"id":"66312a78-1f9e-4d78-a9fb-231e84967f60"}}`)
+	h.do(http.MethodGet, "/auth/verify", pending).expect(t, http.StatusUnauthorized, errorBody("token is blacklisted"))
+}
