@@ -117,6 +117,7 @@ func serve(ctx context.Context, c serveConfig) error {
 	if err := keys.Load(); err != nil {
 		log.Error("no key set yet; not ready until one loads", "err", err)
 	}
+	blacklist.RouteClientLogs(log)
 	client, err := blacklist.NewClient(c.redis)
 	if err != nil {
 		return err

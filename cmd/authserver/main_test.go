@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/hiringo/auth-operator/authserver/redistest"
+)
+
+// run executes the command tree with args and returns its output.
+func run(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(io.Discard)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestServe_GeneratedKeysIssuedTokenLogout runs the three commands as an operator would
+// locally: generate keys, serve them from the environment, issue a token and log it
+// out; then SIGTERM-style cancellation drains and returns cleanly.
+func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
+	redis := redistest.Start(t, redistest.Options{Password: "pw"})
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	out, err := run(t, context.Background(), "keys", "generate", "--dir", keys)
+	if err != nil || !strings.Contains(out, "active ") {
+		t.Fatalf("keys generate: %q, %v", out, err)
+	}
+	if _, err := run(t, context.Background(), "keys", "generate", "--dir", keys); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("second generate without --force: err = %v", err)
+	}
+	tok, err := run(t, context.Background(), "token", "issue", "--keys-dir", keys, "--user-id", "u-1", "--email", "u@example.com", "--ttl", "5m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok = strings.TrimSpace(tok)
+	pwFile := filepath.Join(dir, "password")
+	if err := os.WriteFile(pwFile, []byte("pw"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	t.Setenv("AUTHSERVER_LISTEN", addr)
+	t.Setenv("AUTHSERVER_KEYS_DIR", keys)
+	t.Setenv("AUTHSERVER_REDIS_ADDRS", redis.Addr)
+	t.Setenv("AUTHSERVER_REDIS_PASSWORD_FILE", pwFile)
+	t.Setenv("AUTHSERVER_LOG_LEVEL", "error")
+	t.Setenv("AUTHSERVER_SHUTDOWN_TIMEOUT", "2s")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := run(t, ctx, "serve")
+		done <- err
+	}()
+	base := "http://" + addr
+	waitReady(t, base+"/readyz", done)
+
+	req, _ := http.NewRequest(http.MethodPost, base+"/auth/logout", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != `{"success":true,"message":"Success","payload":{"id":"u-1"}}` {
+		t.Fatalf("logout: %d %s", resp.StatusCode, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v after cancellation", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+func waitReady(t *testing.T, url string, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v", err)
+		default:
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("server not ready within 10s")
+}
+
+func TestServe_BadSettingsAreClearErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"env value that does not parse", map[string]string{"AUTHSERVER_LEEWAY": "soon"}, nil, `invalid value "soon" for AUTHSERVER_LEEWAY`},
+		{"negative leeway", nil, []string{"--leeway", "-1s"}, "--leeway must not be negative"},
+		{"tiny token limit", nil, []string{"--max-token-bytes", "10"}, "--max-token-bytes must be at least 64"},
+		{"unknown log level", nil, []string{"--log-level", "loud"}, "--log-level"},
+		{"missing password file", nil, []string{"--redis-password-file", "/nonexistent/pw", "--keys-dir", t.TempDir()}, "reading Redis password file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			_, err := run(t, context.Background(), append([]string{"serve", "--listen", "127.0.0.1:0"}, tc.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestServe_FlagBeatsEnvironment(t *testing.T) {
+	t.Setenv("AUTHSERVER_MAX_TOKEN_BYTES", "10")
+	_, err := run(t, context.Background(), "serve", "--max-token-bytes", "12")
+	if err == nil || !strings.Contains(err.Error(), "--max-token-bytes must be at least 64") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestServeHelp_MatchesTheFlagsContract checks that every flag of
+// docs/authserver-flags.md exists with its env var and default, and no other.
+func TestServeHelp_MatchesTheFlagsContract(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/authserver-flags.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `--([a-z-]+)` \\| `(AUTHSERVER_[A-Z_]+)` \\| ([^|]+) \\|")
+	rows := row.FindAllStringSubmatch(string(doc), -1)
+	if len(rows) < 15 {
+		t.Fatalf("found %d flag rows in the doc", len(rows))
+	}
+	serve := newServeCommand()
+	documented := map[string]bool{}
+	for _, r := range rows {
+		name, env, def := r[1], r[2], strings.Trim(strings.TrimSpace(r[3]), "`")
+		documented[name] = true
+		f := serve.Flags().Lookup(name)
+		if f == nil {
+			t.Errorf("documented flag --%s does not exist", name)
+			continue
+		}
+		if envName(name) != env || !strings.Contains(f.Usage, env) {
+			t.Errorf("--%s: env %s, usage %q", name, env, f.Usage)
+		}
+		if !sameDefault(f.DefValue, def) {
+			t.Errorf("--%s: default %q, documented %q", name, f.DefValue, def)
+		}
+	}
+	serve.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Name != "help" && !documented[f.Name] {
+			t.Errorf("flag --%s is not in docs/authserver-flags.md", f.Name)
+		}
+	})
+}
+
+// sameDefault compares a flag's default with the documented one, allowing "" for an
+// empty value, durations in any spelling and a list in brackets.
+func sameDefault(got, documented string) bool {
+	if documented == `""` {
+		return got == "" || got == "[]"
+	}
+	if strings.Trim(got, "[]") == documented {
+		return true
+	}
+	g, err1 := time.ParseDuration(got)
+	d, err2 := time.ParseDuration(documented)
+	return err1 == nil && err2 == nil && g == d
+}
