@@ -30,7 +30,7 @@ type AuthService struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// +kubebuilder:default={}
-	Spec   AuthServiceSpec   `json:"spec,omitempty"`
+	Spec   AuthServiceSpec   `json:"spec,omitzero"`
 	Status AuthServiceStatus `json:"status,omitempty"`
 }
 
@@ -45,28 +45,28 @@ type AuthServiceList struct {
 
 // AuthServiceSpec is what the user asks for.
 //
-// +kubebuilder:validation:XValidation:rule="duration(self.signingKeys.rotationInterval) > duration(self.tokens.maxLifetime) + duration(self.tokens.leeway)",message="spec.signingKeys.rotationInterval must be longer than spec.tokens.maxLifetime plus spec.tokens.leeway: raise rotationInterval or lower maxLifetime"
+// +kubebuilder:validation:XValidation:rule="!has(self.signingKeys) || !has(self.tokens) || !has(self.signingKeys.rotationInterval) || !has(self.tokens.maxLifetime) || !has(self.tokens.leeway) || duration(self.signingKeys.rotationInterval) > duration(self.tokens.maxLifetime) + duration(self.tokens.leeway)",message="spec.signingKeys.rotationInterval must be longer than spec.tokens.maxLifetime plus spec.tokens.leeway: raise rotationInterval or lower maxLifetime"
 type AuthServiceSpec struct {
 	// Server configures the auth-server Deployment and Service.
 	// +kubebuilder:default={}
 	// +optional
-	Server ServerSpec `json:"server,omitempty"`
+	Server ServerSpec `json:"server,omitzero"`
 
 	// Tokens describes the tokens the keys sign; it bounds how long a retired key stays published.
 	// +kubebuilder:default={}
 	// +optional
-	Tokens TokensSpec `json:"tokens,omitempty"`
+	Tokens TokensSpec `json:"tokens,omitzero"`
 
 	// SigningKeys configures the signing keys and their rotation.
 	// +kubebuilder:default={}
 	// +optional
-	SigningKeys SigningKeysSpec `json:"signingKeys,omitempty"`
+	SigningKeys SigningKeysSpec `json:"signingKeys,omitzero"`
 
 	// Redis is the store of the token blacklist: exactly one of managed or external.
 	// Left out, the operator runs a managed Redis with persistence.
 	// +kubebuilder:default={managed:{}}
 	// +optional
-	Redis RedisSpec `json:"redis,omitempty"`
+	Redis RedisSpec `json:"redis,omitzero"`
 }
 
 // ServerSpec configures the auth-server Deployment and its Service.
@@ -144,7 +144,7 @@ type ServerSpec struct {
 
 	// PodDisruptionBudget protects the auth server from voluntary disruptions.
 	// +optional
-	PodDisruptionBudget PodDisruptionBudgetSpec `json:"podDisruptionBudget,omitempty"`
+	PodDisruptionBudget PodDisruptionBudgetSpec `json:"podDisruptionBudget,omitzero"`
 }
 
 // PodDisruptionBudgetSpec configures the optional PodDisruptionBudget of the auth server.
@@ -170,7 +170,7 @@ type TokensSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="spec.tokens.maxLifetime must be between 1m and 24h: use a short-lived access token and refresh it"
 	// +optional
-	MaxLifetime metav1.Duration `json:"maxLifetime,omitempty"`
+	MaxLifetime metav1.Duration `json:"maxLifetime,omitzero"`
 
 	// Leeway is the clock skew tolerated when checking exp, nbf and iat.
 	// +kubebuilder:default="30s"
@@ -179,7 +179,7 @@ type TokensSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('5m')",message="spec.tokens.leeway must be at most 5m: fix the clocks (NTP) rather than widen the leeway"
 	// +optional
-	Leeway metav1.Duration `json:"leeway,omitempty"`
+	Leeway metav1.Duration `json:"leeway,omitzero"`
 }
 
 // SigningAlgorithm is a JWS signing algorithm.
@@ -208,7 +208,7 @@ type SigningKeysSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="spec.signingKeys.rotationInterval must be at least 1h: every pod must receive the next key (Secret propagation takes minutes) before it signs"
 	// +optional
-	RotationInterval metav1.Duration `json:"rotationInterval,omitempty"`
+	RotationInterval metav1.Duration `json:"rotationInterval,omitzero"`
 
 	// RevokedKeyIDs are compromised keys: each is removed at once and every token it signed
 	// stops verifying. Revoking the active key promotes the next key immediately.
@@ -251,7 +251,7 @@ type ManagedRedisSpec struct {
 	// disabled Redis runs as a Deployment on an emptyDir and a pod restart loses it.
 	// +kubebuilder:default={}
 	// +optional
-	Persistence RedisPersistenceSpec `json:"persistence,omitempty"`
+	Persistence RedisPersistenceSpec `json:"persistence,omitzero"`
 
 	// AppendFsync is the AOF fsync policy. "always" (the default) makes every logout durable
 	// before it is answered; "everysec" may lose the last second of logouts on a crash.

@@ -1,0 +1,173 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/keylifecycle"
+)
+
+// conflictRetry is how soon a pass that lost a write race to a newer version comes back.
+const conflictRetry = time.Second
+
+// AuthServiceReconciler reconciles AuthService objects.
+type AuthServiceReconciler struct {
+	// Client reads from the manager's cache (objects labelled managed-by=auth-operator only)
+	// and writes to the API server.
+	Client client.Client
+	// APIReader reads uncached objects: Secrets the user names in the spec.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	// Clock is the time source of the key lifecycle; tests inject a fake one.
+	Clock clock.PassiveClock
+	// DefaultServerImage is the auth-server image used when the spec names none.
+	DefaultServerImage string
+	// GenerateKey makes signing keys; nil means keyfiles.GenerateKey.
+	GenerateKey keylifecycle.Generator
+}
+
+// scope is what the phases of one pass share.
+type scope struct {
+	as *authv1alpha1.AuthService
+	// redis is how the auth server reaches Redis, once the Redis phase has worked it out.
+	redis *redisConnection
+}
+
+type phase struct {
+	condition string
+	run       func(context.Context, *scope) (reconcile.Result, error)
+}
+
+// +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets;configmaps;services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one AuthService's objects in line with its spec: keys, then Redis, then
+// the auth server. Every phase runs even when an earlier one failed; the status is patched
+// once at the end, and observedGeneration moves only when every phase succeeded.
+func (r *AuthServiceReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, reterr error) {
+	as := &authv1alpha1.AuthService{}
+	if err := r.Client.Get(ctx, req.NamespacedName, as); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetMetrics(req.Namespace, req.Name)
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, fmt.Errorf("reading AuthService: %w", err)
+	}
+	if !as.DeletionTimestamp.IsZero() {
+		// Owner references let the garbage collector remove everything the operator made.
+		return reconcile.Result{}, nil
+	}
+	original := as.DeepCopy()
+	s := &scope{as: as}
+	var errs []error
+	retry := false
+
+	defer func() {
+		if err := r.patchStatus(ctx, original, as, len(errs) == 0 && !retry); err != nil {
+			reterr = errors.Join(reterr, err)
+		}
+	}()
+
+	for _, p := range []phase{
+		{authv1alpha1.KeysReadyCondition, r.reconcileKeys},
+		{authv1alpha1.RedisReadyCondition, r.reconcileRedis},
+		{authv1alpha1.ServerReadyCondition, r.reconcileServer},
+	} {
+		res, err := p.run(ctx, s)
+		switch {
+		case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
+			// The cache was behind a write of ours: read again shortly instead of failing.
+			log.FromContext(ctx).V(1).Info("write raced a newer version, retrying", "phase", p.condition, "error", err.Error())
+			retry = true
+			result = earliest(result, reconcile.Result{RequeueAfter: conflictRetry})
+		case err != nil:
+			errs = append(errs, err)
+			setPhaseFailed(as, p.condition, err)
+			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonReconcileFailed, "Reconcile", "%s", capitalize(err.Error()))
+		default:
+			result = earliest(result, res)
+		}
+	}
+	return result, errors.Join(errs...)
+}
+
+// earliest merges two results: the lowest non-zero RequeueAfter wins.
+func earliest(a, b reconcile.Result) reconcile.Result {
+	switch {
+	case a.RequeueAfter <= 0:
+		return b
+	case b.RequeueAfter <= 0 || a.RequeueAfter <= b.RequeueAfter:
+		return a
+	default:
+		return b
+	}
+}
+
+// patchStatus computes Ready and patches the status subresource when anything changed.
+func (r *AuthServiceReconciler) patchStatus(ctx context.Context, original, as *authv1alpha1.AuthService, succeeded bool) error {
+	setReadyCondition(as)
+	if succeeded {
+		as.Status.ObservedGeneration = as.Generation
+	}
+	ready := 0.0
+	if meta.IsStatusConditionTrue(as.Status.Conditions, authv1alpha1.ReadyCondition) {
+		ready = 1
+	}
+	readyStatus.WithLabelValues(as.Namespace, as.Name).Set(ready)
+	if equality.Semantic.DeepEqual(original.Status, as.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, as, client.MergeFrom(original)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("patching AuthService status: %w", err)
+	}
+	return nil
+}
+
+// SetupWithManager registers the controller: it watches AuthServices (spec and annotation
+// changes, not its own status writes) and every kind of object it owns.
+func (r *AuthServiceReconciler) SetupWithManager(mgr ctrl.Manager, options controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&authv1alpha1.AuthService{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&corev1.Secret{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Service{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&networkingv1.NetworkPolicy{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		WithOptions(options).
+		Named("authservice").
+		Complete(r)
+}

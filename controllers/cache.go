@@ -1,0 +1,28 @@
+package controllers
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// CacheOptions limits the manager's cache to the objects the operator creates: the Secrets,
+// ConfigMaps, Services, workloads, NetworkPolicies and PodDisruptionBudgets labelled
+// app.kubernetes.io/managed-by=auth-operator. Every other object of those kinds in the
+// cluster is neither listed, watched nor held in memory.
+func CacheOptions() cache.Options {
+	managed := k8slabels.SelectorFromSet(k8slabels.Set{ManagedByLabel: ManagedByValue})
+	byObject := map[client.Object]cache.ByObject{}
+	for _, obj := range []client.Object{
+		&corev1.Secret{}, &corev1.ConfigMap{}, &corev1.Service{},
+		&appsv1.Deployment{}, &appsv1.StatefulSet{},
+		&networkingv1.NetworkPolicy{}, &policyv1.PodDisruptionBudget{},
+	} {
+		byObject[obj] = cache.ByObject{Label: managed}
+	}
+	return cache.Options{ByObject: byObject}
+}

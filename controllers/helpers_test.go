@@ -1,0 +1,193 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
+)
+
+// t0 is the fake clock's start: well after any real creation timestamp is irrelevant here,
+// the lifecycle only compares times it wrote itself.
+var t0 = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
+
+const waitTimeout = 30 * time.Second
+
+// eventually polls cond until it returns nil or the timeout passes.
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: still failing after %s: %v", what, waitTimeout, err)
+}
+
+// createAuthService creates an AuthService after letting mutate adjust the default one.
+func createAuthService(t *testing.T, ns, name string, mutate func(*authv1alpha1.AuthService)) *authv1alpha1.AuthService {
+	t.Helper()
+	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	if mutate != nil {
+		mutate(as)
+	}
+	if err := k8sClient.Create(context.Background(), as); err != nil {
+		t.Fatalf("creating AuthService: %v", err)
+	}
+	return as
+}
+
+func get[T client.Object](t *testing.T, ns, name string, obj T) T {
+	t.Helper()
+	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+		t.Fatalf("getting %T %s: %v", obj, name, err)
+	}
+	return obj
+}
+
+// update re-reads obj, applies change and writes it, retrying on conflicts.
+func update[T client.Object](t *testing.T, obj T, change func(T)) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("updating %s", obj.GetName()), func() error {
+		if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		change(obj)
+		return k8sClient.Update(context.Background(), obj)
+	})
+}
+
+func keySet(t *testing.T, ns, name string) (keyfiles.Set, *corev1.Secret) {
+	t.Helper()
+	secret := get(t, ns, name+"-signing-keys", &corev1.Secret{})
+	s, err := keyfiles.Decode(secret.Data)
+	if err != nil {
+		t.Fatalf("decoding signing-key Secret: %v", err)
+	}
+	return s, secret
+}
+
+func condition(as *authv1alpha1.AuthService, conditionType string) metav1.Condition {
+	if c := meta.FindStatusCondition(as.Status.Conditions, conditionType); c != nil {
+		return *c
+	}
+	return metav1.Condition{Type: conditionType, Status: "Missing"}
+}
+
+// waitCondition waits for a condition of the AuthService to reach a status (and reason, if given).
+func waitCondition(t *testing.T, ns, name, conditionType string, status metav1.ConditionStatus, reason string) *authv1alpha1.AuthService {
+	t.Helper()
+	as := &authv1alpha1.AuthService{}
+	eventually(t, fmt.Sprintf("%s=%s %s", conditionType, status, reason), func() error {
+		if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, as); err != nil {
+			return err
+		}
+		c := condition(as, conditionType)
+		if c.Status != status || (reason != "" && c.Reason != reason) {
+			return fmt.Errorf("%s is %s/%s: %s", conditionType, c.Status, c.Reason, c.Message)
+		}
+		return nil
+	})
+	return as
+}
+
+// markDeploymentAvailable writes the status the Deployment controller would once every
+// replica of the current template is available; envtest runs no controllers.
+func markDeploymentAvailable(t *testing.T, ns, name string) {
+	t.Helper()
+	d := &appsv1.Deployment{}
+	eventually(t, "marking Deployment "+name+" available", func() error {
+		if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
+			return err
+		}
+		n := ptr.Deref(d.Spec.Replicas, 1)
+		d.Status = appsv1.DeploymentStatus{
+			ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
+		}
+		return k8sClient.Status().Update(context.Background(), d)
+	})
+}
+
+// markStatefulSetAvailable does the same for the managed Redis StatefulSet.
+func markStatefulSetAvailable(t *testing.T, ns, name string) {
+	t.Helper()
+	s := &appsv1.StatefulSet{}
+	eventually(t, "marking StatefulSet "+name+" available", func() error {
+		if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
+			return err
+		}
+		s.Status = appsv1.StatefulSetStatus{
+			ObservedGeneration: s.Generation, Replicas: 1, ReadyReplicas: 1, AvailableReplicas: 1, CurrentReplicas: 1, UpdatedReplicas: 1,
+		}
+		return k8sClient.Status().Update(context.Background(), s)
+	})
+}
+
+// waitEvent waits for an event about the AuthService with the reason and a note containing
+// every fragment, and returns its note.
+func waitEvent(t *testing.T, ns, name, eventType, reason string, fragments ...string) string {
+	t.Helper()
+	var note string
+	eventually(t, "event "+reason, func() error {
+		list := &eventsv1.EventList{}
+		if err := k8sClient.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		var seen []string
+	events:
+		for _, e := range list.Items {
+			if e.Regarding.Name != name || e.Reason != reason || e.Type != eventType {
+				continue
+			}
+			seen = append(seen, e.Note)
+			for _, f := range fragments {
+				if !strings.Contains(e.Note, f) {
+					continue events
+				}
+			}
+			note = e.Note
+			return nil
+		}
+		return fmt.Errorf("no %s %s event with %q among %q", eventType, reason, fragments, seen)
+	})
+	return note
+}
+
+// reconcileOnce runs one pass of r for the AuthService.
+func reconcileOnce(t *testing.T, r *AuthServiceReconciler, ns, name string) reconcile.Result {
+	t.Helper()
+	res, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: name}})
+	if err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	if res.RequeueAfter <= 0 {
+		t.Fatalf("RequeueAfter = %s, want a positive delay", res.RequeueAfter)
+	}
+	return res
+}
+
+func isNotFound(t *testing.T, ns, name string, obj client.Object) bool {
+	t.Helper()
+	err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj)
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatalf("getting %s: %v", name, err)
+	}
+	return apierrors.IsNotFound(err)
+}

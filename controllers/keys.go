@@ -1,0 +1,308 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/internal/keylifecycle"
+)
+
+// keyPolicy is the lifecycle policy an AuthService's spec sets.
+func keyPolicy(as *authv1alpha1.AuthService) keylifecycle.Policy {
+	revoked := make([]string, 0, len(as.Spec.SigningKeys.RevokedKeyIDs))
+	for _, kid := range as.Spec.SigningKeys.RevokedKeyIDs {
+		revoked = append(revoked, string(kid))
+	}
+	return keylifecycle.Policy{
+		RotationInterval: as.Spec.SigningKeys.RotationInterval.Duration,
+		MaxTokenLifetime: as.Spec.Tokens.MaxLifetime.Duration,
+		Leeway:           as.Spec.Tokens.Leeway.Duration,
+		Revoked:          revoked,
+	}
+}
+
+// rotationRequest is the pending value of the rotate annotation, or "" when none is pending.
+func rotationRequest(as *authv1alpha1.AuthService, lastHandled string) string {
+	v := as.Annotations[authv1alpha1.RotateAnnotation]
+	if v == "" || v == lastHandled {
+		return ""
+	}
+	return v
+}
+
+// reconcileKeys moves the signing keys along their lifecycle, stores them in the Secret,
+// publishes the JWKS and records the schedule in the status. The Secret is the source of
+// truth: it is read back on every pass and written with optimistic concurrency, so a
+// stale read or a second writer fails instead of rotating twice.
+func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (reconcile.Result, error) {
+	as := s.as
+	secret := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: as.Namespace, Name: SigningKeysSecretName(as)}
+	exists := true
+	if err := r.Client.Get(ctx, key, secret); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return reconcile.Result{}, fmt.Errorf("reading Secret %s: %w", key.Name, err)
+		}
+		exists = false
+	}
+
+	var current keyfiles.Set
+	lastHandled := as.Status.LastRotationRequest
+	if exists {
+		var err error
+		if current, err = keyfiles.Decode(secret.Data); err != nil {
+			r.keysInvalid(as, key.Name, err)
+			return reconcile.Result{}, nil
+		}
+		lastHandled = secret.Annotations[LastRotationRequestAnnotation]
+	}
+	request := rotationRequest(as, lastHandled)
+	plan, err := keylifecycle.Next(keylifecycle.Request{
+		Current:         current,
+		Policy:          keyPolicy(as),
+		Now:             r.Clock.Now(),
+		RotateRequested: request != "",
+	}, r.generator())
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("planning signing keys: %w", err)
+	}
+	handled := lastHandled
+	if plan.RotationHandled {
+		handled = request
+	}
+	if !exists && handled == "" {
+		handled = as.Annotations[authv1alpha1.RotateAnnotation]
+	}
+
+	files, err := keyfiles.Encode(plan.Set)
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("encoding signing keys: %w", err)
+	}
+	desired := signingKeysSecret(as, files, handled)
+	if err := r.writeKeys(ctx, as, secret, desired, exists); err != nil {
+		return reconcile.Result{}, err
+	}
+
+	recreated := !exists && as.Status.ActiveKeyID != ""
+	previousActive := as.Status.ActiveKeyID
+	r.recordKeyEvents(as, plan, recreated, previousActive)
+
+	jwks, err := renderJWKS(plan.Set)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.apply(ctx, as, jwksConfigMap(as, jwks)); err != nil {
+		return reconcile.Result{}, err
+	}
+
+	r.recordKeyStatus(as, plan, handled, recreated, previousActive)
+	return reconcile.Result{RequeueAfter: plan.RequeueAfter}, nil
+}
+
+func (r *AuthServiceReconciler) generator() keylifecycle.Generator {
+	if r.GenerateKey != nil {
+		return r.GenerateKey
+	}
+	return keyfiles.GenerateKey
+}
+
+// writeKeys creates the Secret, or updates it at the resourceVersion it was read at when
+// anything the operator owns differs. A conflict means another pass got there first.
+func (r *AuthServiceReconciler) writeKeys(ctx context.Context, as *authv1alpha1.AuthService, current, desired *corev1.Secret, exists bool) error {
+	if err := controllerutil.SetControllerReference(as, desired, r.Scheme); err != nil {
+		return fmt.Errorf("setting owner of Secret %s: %w", desired.Name, err)
+	}
+	if !exists {
+		if err := r.Client.Create(ctx, desired, client.FieldOwner(fieldOwner)); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return r.explainExisting(ctx, desired, err)
+			}
+			return fmt.Errorf("creating Secret %s: %w", desired.Name, err)
+		}
+		return nil
+	}
+	updated := current.DeepCopy()
+	if updated.Labels == nil {
+		updated.Labels = map[string]string{}
+	}
+	maps.Copy(updated.Labels, desired.Labels)
+	if updated.Annotations == nil {
+		updated.Annotations = map[string]string{}
+	}
+	maps.Copy(updated.Annotations, desired.Annotations)
+	updated.Data = desired.Data
+	updated.Type = corev1.SecretTypeOpaque
+	if err := controllerutil.SetControllerReference(as, updated, r.Scheme); err != nil {
+		return fmt.Errorf("setting owner of Secret %s: %w", desired.Name, err)
+	}
+	if secretsEqual(current, updated) {
+		return nil
+	}
+	if err := r.Client.Update(ctx, updated, client.FieldOwner(fieldOwner)); err != nil {
+		return fmt.Errorf("updating Secret %s: %w", desired.Name, err)
+	}
+	return nil
+}
+
+// explainExisting turns a failed create into an error that says what to do: a Secret of
+// that name that the operator does not manage is never taken over.
+func (r *AuthServiceReconciler) explainExisting(ctx context.Context, desired *corev1.Secret, createErr error) error {
+	existing := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(desired), existing); err != nil {
+		return fmt.Errorf("creating Secret %s: %w", desired.Name, createErr)
+	}
+	if existing.Labels[ManagedByLabel] != ManagedByValue {
+		return fmt.Errorf("secret %s already exists and is not managed by auth-operator (no %s=%s label): the operator will not take it over; rename or delete it",
+			desired.Name, ManagedByLabel, ManagedByValue)
+	}
+	return fmt.Errorf("creating Secret %s: it appeared since the last read, retrying: %w", desired.Name, createErr)
+}
+
+func secretsEqual(a, b *corev1.Secret) bool {
+	if !maps.Equal(a.Labels, b.Labels) || !maps.Equal(a.Annotations, b.Annotations) || len(a.Data) != len(b.Data) {
+		return false
+	}
+	if len(a.OwnerReferences) != len(b.OwnerReferences) {
+		return false
+	}
+	for k, v := range a.Data {
+		if w, ok := b.Data[k]; !ok || string(v) != string(w) {
+			return false
+		}
+	}
+	return true
+}
+
+func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, handled string) *corev1.Secret {
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      SigningKeysSecretName(as),
+			Namespace: as.Namespace,
+			Labels:    labels(as, "authserver", componentSigningKeys),
+		},
+		Type: corev1.SecretTypeOpaque,
+		Data: files,
+	}
+	if handled != "" {
+		s.Annotations = map[string]string{LastRotationRequestAnnotation: handled}
+	}
+	return s
+}
+
+func jwksConfigMap(as *authv1alpha1.AuthService, jwks []byte) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      JWKSConfigMapName(as),
+			Namespace: as.Namespace,
+			Labels:    labels(as, "authserver", componentJWKS),
+		},
+		Data: map[string]string{JWKSKey: string(jwks)},
+	}
+}
+
+// keysInvalid reports a Secret that does not hold a valid key set. The operator leaves it
+// untouched: overwriting it would throw away keys that tokens in flight depend on.
+func (r *AuthServiceReconciler) keysInvalid(as *authv1alpha1.AuthService, name string, err error) {
+	msg := fmt.Sprintf("Secret %s does not hold a valid key set (%v); it was left untouched so no key is lost: restore it, or delete it to start over with new keys", name, err)
+	setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonSecretInvalid, msg)
+	r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonSecretInvalid, "ReadKeys", "%s", msg)
+}
+
+func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, plan keylifecycle.Plan, recreated bool, previousActive string) {
+	if recreated {
+		active, _ := plan.Set.Active()
+		r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, "SecretRecreated", "RecreateKeys",
+			"Secret %s was deleted and its keys are gone: tokens signed by key %s no longer verify; new keys were generated and key %s now signs",
+			SigningKeysSecretName(as), previousActive, active.ID)
+		return
+	}
+	var created []string
+	for _, e := range plan.Events {
+		switch e.Type {
+		case keylifecycle.KeyCreated:
+			created = append(created, fmt.Sprintf("%s (%s)", e.KeyID, e.State))
+		case keylifecycle.KeyRotated:
+			trigger := "schedule"
+			switch {
+			case e.PreviousKeyID == "":
+				trigger = "revocation"
+				r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyRotated", "RotateKeys", "Key %s now signs, promoted at once because the active key was revoked", e.KeyID)
+			case e.Manual:
+				trigger = "manual"
+				r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyRotated", "RotateKeys", "Key %s now signs after a requested rotation; key %s is retired and verifies until its tokens expire", e.KeyID, e.PreviousKeyID)
+			default:
+				r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyRotated", "RotateKeys", "Key %s now signs on schedule; key %s is retired and verifies until its tokens expire", e.KeyID, e.PreviousKeyID)
+			}
+			keyRotations.WithLabelValues(as.Namespace, as.Name, trigger).Inc()
+		case keylifecycle.KeyRevoked:
+			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, "KeyRevoked", "RevokeKeys", "Revoked %s key %s: it is no longer published and every token it signed fails verification", e.State, e.KeyID)
+		case keylifecycle.KeyExpired:
+			r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyExpired", "DeleteKeys", "Deleted retired key %s: every token it signed has expired", e.KeyID)
+		}
+	}
+	if len(created) > 0 {
+		r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyCreated", "CreateKeys", "Published new key(s) %s", strings.Join(created, ", "))
+	}
+}
+
+func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, plan keylifecycle.Plan, handled string, recreated bool, previousActive string) {
+	active, _ := plan.Set.Active()
+	next, _ := plan.Set.Next()
+	as.Status.ActiveKeyID = active.ID
+	as.Status.NextKeyID = next.ID
+	as.Status.LastRotationTime = metaTime(active.ActivatedAt)
+	nextRotation := metav1.NewTime(plan.NextRotation)
+	as.Status.NextRotationTime = &nextRotation
+	as.Status.LastRotationRequest = handled
+	as.Status.Keys = publishedKeys(plan.Set)
+	nextRotationTimestamp.WithLabelValues(as.Namespace, as.Name).Set(float64(plan.NextRotation.Unix()))
+
+	retired := len(plan.Set.Keys) - 2
+	msg := fmt.Sprintf("Key %s signs; key %s is published and takes over at %s; %d retired key(s) still verify",
+		active.ID, next.ID, plan.NextRotation.UTC().Format(time.RFC3339), retired)
+	prev := findCondition(as, authv1alpha1.KeysReadyCondition)
+	switch {
+	case recreated:
+		setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonSecretRecreated,
+			fmt.Sprintf("Secret %s was deleted and recreated with new keys: tokens signed by key %s no longer verify. %s", SigningKeysSecretName(as), previousActive, msg))
+	case prev != nil && prev.Reason == authv1alpha1.ReasonSecretRecreated && previousActive == active.ID:
+		// Keep saying the keys were lost until the next key change, not only for one pass.
+	default:
+		setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished, msg)
+	}
+}
+
+func publishedKeys(s keyfiles.Set) []authv1alpha1.PublishedKey {
+	out := make([]authv1alpha1.PublishedKey, 0, len(s.Keys))
+	for _, k := range s.Keys {
+		out = append(out, authv1alpha1.PublishedKey{
+			KeyID:       k.ID,
+			State:       string(k.State),
+			CreatedAt:   metav1.NewTime(k.CreatedAt),
+			ActivatedAt: metaTime(k.ActivatedAt),
+			RetiredAt:   metaTime(k.RetiredAt),
+			ExpiresAt:   metaTime(k.ExpiresAt),
+		})
+	}
+	return out
+}
+
+func metaTime(t *time.Time) *metav1.Time {
+	if t == nil {
+		return nil
+	}
+	mt := metav1.NewTime(*t)
+	return &mt
+}

@@ -1,0 +1,99 @@
+package controllers
+
+import (
+	"fmt"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+)
+
+// Labels and annotations that the operator puts on what it creates.
+const (
+	// ManagedByLabel marks every object the operator creates; the manager caches only those.
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of ManagedByLabel.
+	ManagedByValue = "auth-operator"
+	nameLabel      = "app.kubernetes.io/name"
+	instanceLabel  = "app.kubernetes.io/instance"
+	componentLabel = "app.kubernetes.io/component"
+	// AuthServiceLabel names the AuthService an object belongs to.
+	AuthServiceLabel = "auth.hiringo.tech/authservice"
+
+	// LastRotationRequestAnnotation on the signing-key Secret records the last value of the
+	// rotate annotation acted on, written together with the keys so a restart never repeats it.
+	LastRotationRequestAnnotation = "auth.hiringo.tech/last-rotation-request"
+	// RedisPasswordChecksumAnnotation on a pod template changes with the Redis password, so a
+	// new password rolls the pods.
+	RedisPasswordChecksumAnnotation = "auth.hiringo.tech/redis-password-checksum"
+	// RedisConfigChecksumAnnotation on the Redis pod template changes with redis.conf.
+	RedisConfigChecksumAnnotation = "auth.hiringo.tech/redis-config-checksum"
+
+	fieldOwner = "auth-operator"
+)
+
+// Components, the values of componentLabel.
+const (
+	componentServer      = "server"
+	componentRedis       = "redis"
+	componentSigningKeys = "signing-keys"
+	componentJWKS        = "jwks"
+)
+
+// Fixed ports and paths of the containers.
+const (
+	serverContainerPort = 8080
+	redisPort           = 6379
+	keysMountPath       = "/etc/authserver/keys"
+	redisPasswordDir    = "/etc/authserver/redis"
+	redisPasswordFile   = redisPasswordDir + "/password"
+	redisTLSDir         = "/etc/authserver/redis-tls"
+	redisConfDir        = "/etc/redis"
+	redisDataDir        = "/data"
+	// JWKSKey is the ConfigMap data key that holds the JWKS.
+	JWKSKey = "jwks.json"
+	// RedisPasswordKey is the data key of the managed Redis Secret that holds the password.
+	RedisPasswordKey = "password"
+	// RedisConfigKey is the data key of the managed Redis Secret that holds redis.conf.
+	RedisConfigKey = "redis.conf"
+	serverUID      = 65532
+	redisUID       = 999
+)
+
+// SigningKeysSecretName is the name of the Secret that holds an AuthService's keys.
+func SigningKeysSecretName(as *authv1alpha1.AuthService) string { return as.Name + "-signing-keys" }
+
+// JWKSConfigMapName is the name of the ConfigMap that publishes an AuthService's JWKS.
+func JWKSConfigMapName(as *authv1alpha1.AuthService) string { return as.Name + "-jwks" }
+
+// RedisName is the name of the managed Redis Secret, workload, Service and NetworkPolicy.
+func RedisName(as *authv1alpha1.AuthService) string { return as.Name + "-redis" }
+
+// ServerName is the name of the auth-server Deployment, Service and PodDisruptionBudget.
+func ServerName(as *authv1alpha1.AuthService) string { return as.Name + "-authserver" }
+
+func redisServiceAddress(as *authv1alpha1.AuthService) string {
+	return fmt.Sprintf("%s.%s.svc:%d", RedisName(as), as.Namespace, redisPort)
+}
+
+func serverURL(as *authv1alpha1.AuthService) string {
+	port := as.Spec.Server.Port
+	if port == 0 || port == 80 {
+		return fmt.Sprintf("http://%s.%s.svc", ServerName(as), as.Namespace)
+	}
+	return fmt.Sprintf("http://%s.%s.svc:%d", ServerName(as), as.Namespace, port)
+}
+
+// labels are the labels of an object of one part of an AuthService.
+func labels(as *authv1alpha1.AuthService, name, component string) map[string]string {
+	return map[string]string{
+		ManagedByLabel:   ManagedByValue,
+		nameLabel:        name,
+		instanceLabel:    as.Name,
+		componentLabel:   component,
+		AuthServiceLabel: as.Name,
+	}
+}
+
+// selector is the stable subset of labels that selects an AuthService's pods of one kind.
+func selector(as *authv1alpha1.AuthService, name string) map[string]string {
+	return map[string]string{nameLabel: name, instanceLabel: as.Name}
+}

@@ -1,0 +1,349 @@
+package controllers
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+)
+
+// redisConnection is how the auth server reaches its Redis, as the Redis phase found it.
+type redisConnection struct {
+	addresses  []string
+	masterName string
+	username   string
+	db         int32
+	// password names the Secret key holding the password; nil when there is none.
+	password *authv1alpha1.SecretKeyReference
+	// passwordChecksum changes whenever the password does.
+	passwordChecksum string
+	tls              *authv1alpha1.RedisTLSSpec
+}
+
+// reconcileRedis runs the managed Redis or wires the external one.
+func (r *AuthServiceReconciler) reconcileRedis(ctx context.Context, s *scope) (reconcile.Result, error) {
+	if ext := s.as.Spec.Redis.External; ext != nil {
+		if err := r.removeManagedRedis(ctx, s.as); err != nil {
+			return reconcile.Result{}, err
+		}
+		return reconcile.Result{}, r.wireExternalRedis(ctx, s, ext)
+	}
+	return reconcile.Result{}, r.reconcileManagedRedis(ctx, s)
+}
+
+func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope, ext *authv1alpha1.ExternalRedisSpec) error {
+	as := s.as
+	conn := redisConnection{masterName: ext.MasterName, username: ext.Username, db: ext.DB, tls: ext.TLS, password: ext.PasswordSecretRef}
+	for _, a := range ext.Addresses {
+		conn.addresses = append(conn.addresses, string(a))
+	}
+	where := strings.Join(conn.addresses, ",")
+	if ref := ext.PasswordSecretRef; ref != nil {
+		// The user's Secret carries no operator label, so it is not in the cache: read it directly.
+		secret := &corev1.Secret{}
+		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: ref.Name}, secret)
+		switch {
+		case apierrors.IsNotFound(err):
+			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordMissing,
+				fmt.Sprintf("spec.redis.external.passwordSecretRef names Secret %s, which does not exist in namespace %s: create it", ref.Name, as.Namespace))
+			return nil
+		case err != nil:
+			return fmt.Errorf("reading Redis password Secret %s: %w", ref.Name, err)
+		}
+		password, ok := secret.Data[ref.Key]
+		if !ok || len(password) == 0 {
+			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordMissing,
+				fmt.Sprintf("Secret %s has no non-empty key %q named by spec.redis.external.passwordSecretRef: add it or fix the key", ref.Name, ref.Key))
+			return nil
+		}
+		conn.passwordChecksum = checksum(password)
+	}
+	s.redis = &conn
+	setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonExternalRedis,
+		fmt.Sprintf("Using the external Redis at %s; the auth server's readiness reports whether it answers", where))
+	return nil
+}
+
+func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *scope) error {
+	as := s.as
+	managed := as.Spec.Redis.Managed
+	password, err := r.ensureRedisSecret(ctx, as)
+	if err != nil {
+		return err
+	}
+	conf := redisConfig(password)
+	persistent := managed.Persistence.Enabled == nil || *managed.Persistence.Enabled
+	template := redisPodTemplate(as, managed, checksum([]byte(conf)))
+
+	var workload client.Object
+	if persistent {
+		if err := r.deleteOwned(ctx, as, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
+			return err
+		}
+		workload = redisStatefulSet(as, managed, template)
+	} else {
+		if err := r.deleteOwned(ctx, as, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
+			return err
+		}
+		workload = redisDeployment(as, template)
+	}
+	for _, obj := range []client.Object{workload, redisService(as), redisNetworkPolicy(as)} {
+		if err := r.apply(ctx, as, obj); err != nil {
+			return err
+		}
+	}
+	s.redis = &redisConnection{
+		addresses:        []string{redisServiceAddress(as)},
+		password:         &authv1alpha1.SecretKeyReference{Name: RedisName(as), Key: RedisPasswordKey},
+		passwordChecksum: checksum([]byte(password)),
+	}
+	r.setRedisReady(ctx, as, workload)
+	return nil
+}
+
+// ensureRedisSecret returns the managed Redis password, generating it once. An existing
+// password is kept (also when someone changes it by hand: redis.conf follows it and the pods
+// roll); only a missing or empty one is replaced.
+func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, as *authv1alpha1.AuthService) (string, error) {
+	current := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: as.Namespace, Name: RedisName(as)}
+	exists := true
+	if err := r.Client.Get(ctx, key, current); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("reading Secret %s: %w", key.Name, err)
+		}
+		exists = false
+	}
+	password := string(current.Data[RedisPasswordKey])
+	if password == "" {
+		var err error
+		if password, err = newRedisPassword(); err != nil {
+			return "", err
+		}
+	}
+	desired := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
+		Type:       corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			RedisPasswordKey: []byte(password),
+			RedisConfigKey:   []byte(redisConfig(password)),
+		},
+	}
+	if err := controllerutil.SetControllerReference(as, desired, r.Scheme); err != nil {
+		return "", fmt.Errorf("setting owner of Secret %s: %w", key.Name, err)
+	}
+	if !exists {
+		// Create, never apply: a stale read must fail rather than replace a live password.
+		if err := r.Client.Create(ctx, desired, client.FieldOwner(fieldOwner)); err != nil {
+			return "", fmt.Errorf("creating Secret %s: %w", key.Name, err)
+		}
+		return password, nil
+	}
+	updated := current.DeepCopy()
+	if updated.Labels == nil {
+		updated.Labels = map[string]string{}
+	}
+	maps.Copy(updated.Labels, desired.Labels)
+	if updated.Data == nil {
+		updated.Data = map[string][]byte{}
+	}
+	maps.Copy(updated.Data, desired.Data)
+	if err := controllerutil.SetControllerReference(as, updated, r.Scheme); err != nil {
+		return "", fmt.Errorf("setting owner of Secret %s: %w", key.Name, err)
+	}
+	if !secretsEqual(current, updated) {
+		if err := r.Client.Update(ctx, updated, client.FieldOwner(fieldOwner)); err != nil {
+			return "", fmt.Errorf("updating Secret %s: %w", key.Name, err)
+		}
+	}
+	return password, nil
+}
+
+// newRedisPassword makes a 256-bit random password in hex, safe to write into redis.conf.
+func newRedisPassword() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generating Redis password: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// redisConfig is the redis.conf of the managed Redis. Eviction is off: a blacklist entry
+// that Redis dropped under memory pressure would make a logged-out token valid again.
+func redisConfig(password string) string {
+	return "requirepass " + password + "\nmaxmemory-policy noeviction\n"
+}
+
+func checksum(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func redisPodTemplate(as *authv1alpha1.AuthService, managed *authv1alpha1.ManagedRedisSpec, confChecksum string) corev1.PodTemplateSpec {
+	fsync := string(managed.AppendFsync)
+	if fsync == "" {
+		fsync = "always"
+	}
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{
+			Labels:      labels(as, "redis", componentRedis),
+			Annotations: map[string]string{RedisConfigChecksumAnnotation: confChecksum},
+		},
+		Spec: corev1.PodSpec{
+			AutomountServiceAccountToken: ptr.To(false),
+			EnableServiceLinks:           ptr.To(false),
+			SecurityContext:              restrictedPodSecurityContext(redisUID),
+			Containers: []corev1.Container{{
+				Name:    "redis",
+				Image:   managed.Image,
+				Command: []string{"redis-server", redisConfDir + "/redis.conf", "--dir", redisDataDir, "--appendonly", "yes", "--appendfsync", fsync, "--port", fmt.Sprint(redisPort)},
+				Ports:   []corev1.ContainerPort{{Name: "redis", ContainerPort: redisPort, Protocol: corev1.ProtocolTCP}},
+				VolumeMounts: []corev1.VolumeMount{
+					{Name: "config", MountPath: redisConfDir, ReadOnly: true},
+					{Name: "data", MountPath: redisDataDir},
+				},
+				Resources:       managed.Resources,
+				SecurityContext: restrictedContainerSecurityContext(),
+				LivenessProbe: &corev1.Probe{
+					ProbeHandler:        corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("redis")}},
+					InitialDelaySeconds: 5, PeriodSeconds: 10, FailureThreshold: 6,
+				},
+				ReadinessProbe: &corev1.Probe{
+					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("redis")}},
+					PeriodSeconds: 5,
+				},
+			}},
+			Volumes: []corev1.Volume{{
+				Name: "config",
+				VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+					SecretName:  RedisName(as),
+					Items:       []corev1.KeyToPath{{Key: RedisConfigKey, Path: "redis.conf"}},
+					DefaultMode: ptr.To[int32](0o440),
+				}},
+			}},
+		},
+	}
+}
+
+func redisStatefulSet(as *authv1alpha1.AuthService, managed *authv1alpha1.ManagedRedisSpec, template corev1.PodTemplateSpec) *appsv1.StatefulSet {
+	size := resource.MustParse("1Gi")
+	if managed.Persistence.Size != nil {
+		size = *managed.Persistence.Size
+	}
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:    ptr.To[int32](1),
+			ServiceName: RedisName(as),
+			Selector:    &metav1.LabelSelector{MatchLabels: selector(as, "redis")},
+			Template:    template,
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: labels(as, "redis", componentRedis)},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					StorageClassName: managed.Persistence.StorageClassName,
+					Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
+				},
+			}},
+		},
+	}
+}
+
+func redisDeployment(as *authv1alpha1.AuthService, template corev1.PodTemplateSpec) *appsv1.Deployment {
+	template.Spec.Volumes = append(template.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: selector(as, "redis")},
+			Template: template,
+			// One Redis at a time: two would each hold half of the blacklist.
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
+		},
+	}
+}
+
+func redisService(as *authv1alpha1.AuthService) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
+		Spec: corev1.ServiceSpec{
+			Selector: selector(as, "redis"),
+			Ports:    []corev1.ServicePort{{Name: "redis", Port: redisPort, TargetPort: intstr.FromString("redis"), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+}
+
+// redisNetworkPolicy lets only this AuthService's auth-server pods reach its Redis.
+func redisNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolicy {
+	port := intstr.FromInt32(redisPort)
+	return &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: selector(as, "redis")},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, "authserver")}}},
+				Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: &port}},
+			}},
+		},
+	}
+}
+
+// removeManagedRedis deletes the managed Redis after a switch to an external one.
+func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *authv1alpha1.AuthService) error {
+	name := metav1.ObjectMeta{Name: RedisName(as)}
+	for _, obj := range []client.Object{
+		&appsv1.StatefulSet{ObjectMeta: name}, &appsv1.Deployment{ObjectMeta: name},
+		&corev1.Service{ObjectMeta: name}, &networkingv1.NetworkPolicy{ObjectMeta: name}, &corev1.Secret{ObjectMeta: name},
+	} {
+		if err := r.deleteOwned(ctx, as, obj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setRedisReady reads the workload's status back, as its controller wrote it.
+func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, as *authv1alpha1.AuthService, workload client.Object) {
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(workload), workload); err != nil {
+		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionUnknown, authv1alpha1.ReasonProgressing,
+			fmt.Sprintf("Waiting to observe Redis %s: %v", RedisName(as), err))
+		return
+	}
+	var ready int32
+	var current bool
+	switch w := workload.(type) {
+	case *appsv1.StatefulSet:
+		ready, current = w.Status.AvailableReplicas, w.Status.ObservedGeneration >= w.Generation
+	case *appsv1.Deployment:
+		ready, current = w.Status.AvailableReplicas, w.Status.ObservedGeneration >= w.Generation
+	}
+	switch {
+	case ready >= 1 && current:
+		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady,
+			fmt.Sprintf("Redis is available at %s", redisServiceAddress(as)))
+	case ready >= 1:
+		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
+			fmt.Sprintf("Redis %s is rolling out a change", RedisName(as)))
+	default:
+		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
+			fmt.Sprintf("Redis %s has no available pod yet", RedisName(as)))
+	}
+}
