@@ -91,7 +91,7 @@ func (r *AuthServiceReconciler) Reconcile(ctx context.Context, req reconcile.Req
 	retry := false
 
 	defer func() {
-		if err := r.patchStatus(ctx, original, as, len(errs) == 0 && !retry); err != nil {
+		if err := r.patchStatus(ctx, original, as, len(errs) == 0 && !retry); err != nil && ctx.Err() == nil {
 			reterr = errors.Join(reterr, err)
 		}
 	}()
@@ -115,6 +115,10 @@ func (r *AuthServiceReconciler) Reconcile(ctx context.Context, req reconcile.Req
 		default:
 			result = earliest(result, res)
 		}
+	}
+	if ctx.Err() != nil {
+		// The manager is shutting down: the next leader redoes this pass from the API.
+		return result, nil
 	}
 	return result, errors.Join(errs...)
 }

@@ -191,3 +191,7 @@ func isNotFound(t *testing.T, ns, name string, obj client.Object) bool {
 	}
 	return apierrors.IsNotFound(err)
 }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+func ptrTo[T any](v T) *T { return &v }

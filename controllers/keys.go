@@ -85,19 +85,27 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	if !exists && handled == "" {
 		handled = as.Annotations[authv1alpha1.RotateAnnotation]
 	}
+	// A Secret that vanished after keys were published lost them. The Secret itself then
+	// records the lost key until the next rotation, so the condition keeps saying so even
+	// across restarts and stale reads.
+	recreated := !exists && as.Status.ActiveKeyID != ""
+	lostKey := secret.Annotations[KeysLostAnnotation]
+	if recreated {
+		lostKey = as.Status.ActiveKeyID
+	}
+	if rotatedIn(plan) {
+		lostKey = ""
+	}
 
 	files, err := keyfiles.Encode(plan.Set)
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("encoding signing keys: %w", err)
 	}
-	desired := signingKeysSecret(as, files, handled)
+	desired := signingKeysSecret(as, files, handled, lostKey)
 	if err := r.writeKeys(ctx, as, secret, desired, exists); err != nil {
 		return reconcile.Result{}, err
 	}
-
-	recreated := !exists && as.Status.ActiveKeyID != ""
-	previousActive := as.Status.ActiveKeyID
-	r.recordKeyEvents(as, plan, recreated, previousActive)
+	r.recordKeyEvents(as, plan, recreated, lostKey)
 
 	jwks, err := renderJWKS(plan.Set)
 	if err != nil {
@@ -107,7 +115,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		return reconcile.Result{}, err
 	}
 
-	r.recordKeyStatus(as, plan, handled, recreated, previousActive)
+	r.recordKeyStatus(as, plan, handled, lostKey)
 	return reconcile.Result{RequeueAfter: plan.RequeueAfter}, nil
 }
 
@@ -140,6 +148,9 @@ func (r *AuthServiceReconciler) writeKeys(ctx context.Context, as *authv1alpha1.
 	maps.Copy(updated.Labels, desired.Labels)
 	if updated.Annotations == nil {
 		updated.Annotations = map[string]string{}
+	}
+	for _, k := range []string{LastRotationRequestAnnotation, KeysLostAnnotation} {
+		delete(updated.Annotations, k)
 	}
 	maps.Copy(updated.Annotations, desired.Annotations)
 	updated.Data = desired.Data
@@ -185,7 +196,16 @@ func secretsEqual(a, b *corev1.Secret) bool {
 	return true
 }
 
-func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, handled string) *corev1.Secret {
+func rotatedIn(plan keylifecycle.Plan) bool {
+	for _, e := range plan.Events {
+		if e.Type == keylifecycle.KeyRotated {
+			return true
+		}
+	}
+	return false
+}
+
+func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, handled, lostKey string) *corev1.Secret {
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      SigningKeysSecretName(as),
@@ -195,8 +215,12 @@ func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, ha
 		Type: corev1.SecretTypeOpaque,
 		Data: files,
 	}
+	s.Annotations = map[string]string{}
 	if handled != "" {
-		s.Annotations = map[string]string{LastRotationRequestAnnotation: handled}
+		s.Annotations[LastRotationRequestAnnotation] = handled
+	}
+	if lostKey != "" {
+		s.Annotations[KeysLostAnnotation] = lostKey
 	}
 	return s
 }
@@ -220,12 +244,12 @@ func (r *AuthServiceReconciler) keysInvalid(as *authv1alpha1.AuthService, name s
 	r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonSecretInvalid, "ReadKeys", "%s", msg)
 }
 
-func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, plan keylifecycle.Plan, recreated bool, previousActive string) {
+func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, plan keylifecycle.Plan, recreated bool, lostKey string) {
 	if recreated {
 		active, _ := plan.Set.Active()
 		r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, "SecretRecreated", "RecreateKeys",
 			"Secret %s was deleted and its keys are gone: tokens signed by key %s no longer verify; new keys were generated and key %s now signs",
-			SigningKeysSecretName(as), previousActive, active.ID)
+			SigningKeysSecretName(as), lostKey, active.ID)
 		return
 	}
 	var created []string
@@ -257,7 +281,7 @@ func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, pl
 	}
 }
 
-func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, plan keylifecycle.Plan, handled string, recreated bool, previousActive string) {
+func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, plan keylifecycle.Plan, handled, lostKey string) {
 	active, _ := plan.Set.Active()
 	next, _ := plan.Set.Next()
 	as.Status.ActiveKeyID = active.ID
@@ -272,16 +296,12 @@ func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, pl
 	retired := len(plan.Set.Keys) - 2
 	msg := fmt.Sprintf("Key %s signs; key %s is published and takes over at %s; %d retired key(s) still verify",
 		active.ID, next.ID, plan.NextRotation.UTC().Format(time.RFC3339), retired)
-	prev := findCondition(as, authv1alpha1.KeysReadyCondition)
-	switch {
-	case recreated:
+	if lostKey != "" {
 		setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonSecretRecreated,
-			fmt.Sprintf("Secret %s was deleted and recreated with new keys: tokens signed by key %s no longer verify. %s", SigningKeysSecretName(as), previousActive, msg))
-	case prev != nil && prev.Reason == authv1alpha1.ReasonSecretRecreated && previousActive == active.ID:
-		// Keep saying the keys were lost until the next key change, not only for one pass.
-	default:
-		setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished, msg)
+			fmt.Sprintf("Secret %s was deleted and recreated with new keys: tokens signed by key %s no longer verify. %s", SigningKeysSecretName(as), lostKey, msg))
+		return
 	}
+	setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished, msg)
 }
 
 func publishedKeys(s keyfiles.Set) []authv1alpha1.PublishedKey {

@@ -21,6 +21,9 @@ const (
 	// LastRotationRequestAnnotation on the signing-key Secret records the last value of the
 	// rotate annotation acted on, written together with the keys so a restart never repeats it.
 	LastRotationRequestAnnotation = "auth.hiringo.tech/last-rotation-request"
+	// KeysLostAnnotation on the signing-key Secret names the key that signed when the Secret
+	// was deleted by hand; it stays until the next rotation.
+	KeysLostAnnotation = "auth.hiringo.tech/keys-lost"
 	// RedisPasswordChecksumAnnotation on a pod template changes with the Redis password, so a
 	// new password rolls the pods.
 	RedisPasswordChecksumAnnotation = "auth.hiringo.tech/redis-password-checksum"

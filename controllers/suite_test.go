@@ -88,12 +88,13 @@ func runSuite(m *testing.M) int {
 	return m.Run()
 }
 
-// zapLevel keeps the controller's logs quiet unless AUTHOPERATOR_TEST_VERBOSE is set.
+// zapLevel keeps the controller's logs (errors included: stopping a manager cancels its
+// passes) quiet unless AUTHOPERATOR_TEST_VERBOSE is set.
 func zapLevel() zapcore.Level {
 	if os.Getenv("AUTHOPERATOR_TEST_VERBOSE") != "" {
 		return zapcore.DebugLevel
 	}
-	return zapcore.ErrorLevel
+	return zapcore.DPanicLevel
 }
 
 // ctrlConfigForTests lets several managers of one test binary register the same controller.

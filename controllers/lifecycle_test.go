@@ -1,0 +1,244 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
+)
+
+// These tests run the controller in a manager and act on the cluster the way a user would.
+
+func startWithKeys(t *testing.T, clk *clocktesting.FakePassiveClock) (string, *authv1alpha1.AuthService, keyfiles.Set) {
+	t.Helper()
+	ns := newNamespace(t)
+	startManager(t, ns, clk)
+	as := createAuthService(t, ns, "auth", shortRotation)
+	waitCondition(t, ns, "auth", authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished)
+	set, _ := keySet(t, ns, "auth")
+	return ns, as, set
+}
+
+func TestManualRotation_ByAnnotation(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(t0)
+	ns, as, created := startWithKeys(t, clk)
+	clk.SetTime(t0.Add(10 * time.Minute))
+	update(t, as, func(as *authv1alpha1.AuthService) {
+		as.Annotations = map[string]string{authv1alpha1.RotateAnnotation: "first"}
+	})
+	eventually(t, "manual rotation", func() error {
+		as = get(t, ns, "auth", as)
+		if as.Status.LastRotationRequest != "first" || as.Status.ActiveKeyID != mustNext(t, created).ID {
+			return errorf("lastRotationRequest %q active %s", as.Status.LastRotationRequest, as.Status.ActiveKeyID)
+		}
+		return nil
+	})
+	waitEvent(t, ns, "auth", corev1.EventTypeNormal, "KeyRotated", "requested rotation", mustActive(t, created).ID)
+	rotated, secret := keySet(t, ns, "auth")
+	if len(rotated.Keys) != 3 {
+		t.Fatalf("keys after a manual rotation = %d, want retired + active + next", len(rotated.Keys))
+	}
+
+	// Touching another annotation (or the same value again) does not rotate.
+	update(t, as, func(as *authv1alpha1.AuthService) { as.Annotations["example.com/unrelated"] = "x" })
+	time.Sleep(time.Second)
+	if _, s := keySet(t, ns, "auth"); s.ResourceVersion != secret.ResourceVersion {
+		t.Fatal("an unrelated annotation change rotated the keys")
+	}
+}
+
+func TestRevocation_RemovesTheKeyAtOnce(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(t0)
+	ns, as, created := startWithKeys(t, clk)
+	compromised := mustActive(t, created).ID
+	update(t, as, func(as *authv1alpha1.AuthService) {
+		as.Spec.SigningKeys.RevokedKeyIDs = []authv1alpha1.KeyID{authv1alpha1.KeyID(compromised)}
+	})
+	eventually(t, "revocation", func() error {
+		set, _ := keySet(t, ns, "auth")
+		if _, ok := set.Lookup(compromised); ok {
+			return errorf("revoked key still in the Secret")
+		}
+		if mustActive(t, set).ID != mustNext(t, created).ID {
+			return errorf("the next key was not promoted")
+		}
+		cm := get(t, ns, "auth-jwks", &corev1.ConfigMap{})
+		if strings.Contains(cm.Data[JWKSKey], compromised) {
+			return errorf("revoked key still in the JWKS")
+		}
+		return nil
+	})
+	waitEvent(t, ns, "auth", corev1.EventTypeWarning, "KeyRevoked", compromised, "fails verification")
+	eventually(t, "status without the revoked key", func() error {
+		as = get(t, ns, "auth", as)
+		for _, k := range as.Status.Keys {
+			if k.KeyID == compromised {
+				return errorf("status still lists the revoked key")
+			}
+		}
+		if as.Status.ActiveKeyID != mustNext(t, created).ID || as.Status.ObservedGeneration != as.Generation {
+			return errorf("active %s, observedGeneration %d of %d", as.Status.ActiveKeyID, as.Status.ObservedGeneration, as.Generation)
+		}
+		return nil
+	})
+}
+
+func TestDeletedSecret_IsRecreatedWithAWarning(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(t0)
+	ns, _, created := startWithKeys(t, clk)
+	_, secret := keySet(t, ns, "auth")
+	if err := k8sClient.Delete(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Secret recreated", func() error {
+		s := &corev1.Secret{}
+		if isNotFound(t, ns, "auth-signing-keys", s) {
+			return errorf("not yet")
+		}
+		if s.UID == secret.UID {
+			return errorf("still the old Secret")
+		}
+		return nil
+	})
+	waitEvent(t, ns, "auth", corev1.EventTypeWarning, "SecretRecreated", "keys are gone", mustActive(t, created).ID)
+	as := waitCondition(t, ns, "auth", authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonSecretRecreated)
+	eventually(t, "status of the new keys", func() error {
+		set, _ := keySet(t, ns, "auth")
+		if as = get(t, ns, "auth", as); as.Status.ActiveKeyID != mustActive(t, set).ID {
+			return errorf("status active %s", as.Status.ActiveKeyID)
+		}
+		return nil
+	})
+	set := checkKeyInvariants(t, ns, "auth", clk.Now())
+	if _, ok := set.Lookup(mustActive(t, created).ID); ok {
+		t.Error("the recreated Secret holds the old key, which the operator cannot have")
+	}
+	if c := condition(as, authv1alpha1.KeysReadyCondition); !strings.Contains(c.Message, "no longer verify") {
+		t.Errorf("KeysReady message = %q", c.Message)
+	}
+}
+
+func TestInvalidSecret_IsLeftUntouched(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(t0)
+	ns, _, _ := startWithKeys(t, clk)
+	_, secret := keySet(t, ns, "auth")
+	update(t, secret, func(s *corev1.Secret) { s.Data[keyfiles.ManifestFile] = []byte("{not json") })
+	as := waitCondition(t, ns, "auth", authv1alpha1.KeysReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonSecretInvalid)
+	if c := condition(as, authv1alpha1.KeysReadyCondition); !strings.Contains(c.Message, "left untouched") {
+		t.Errorf("KeysReady message = %q", c.Message)
+	}
+	if c := condition(as, authv1alpha1.ReadyCondition); c.Status != metav1.ConditionFalse {
+		t.Errorf("Ready = %s with a broken key Secret", c.Status)
+	}
+	waitEvent(t, ns, "auth", corev1.EventTypeWarning, authv1alpha1.ReasonSecretInvalid, "parsing keyset.json")
+	clk.SetTime(t0.Add(2 * shortInterval))
+	update(t, as, func(as *authv1alpha1.AuthService) { as.Annotations = map[string]string{"example.com/poke": "1"} })
+	time.Sleep(time.Second)
+	if got := get(t, ns, "auth-signing-keys", &corev1.Secret{}); got.ResourceVersion != secret.ResourceVersion {
+		t.Fatal("the operator overwrote a Secret it could not read")
+	}
+}
+
+func TestDrift_IsReverted(t *testing.T) {
+	ns := newNamespace(t)
+	startManager(t, ns, clocktesting.NewFakePassiveClock(t0))
+	createAuthService(t, ns, "auth", nil)
+	waitCondition(t, ns, "auth", authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, "")
+
+	d := get(t, ns, "auth-authserver", &appsv1.Deployment{})
+	update(t, d, func(d *appsv1.Deployment) {
+		d.Spec.Template.Spec.Containers[0].Image = "evil.example.com/authserver:latest"
+		d.Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem = nil
+		d.Spec.Replicas = ptrTo[int32](7)
+	})
+	eventually(t, "Deployment reverted", func() error {
+		d := get(t, ns, "auth-authserver", &appsv1.Deployment{})
+		c := d.Spec.Template.Spec.Containers[0]
+		if c.Image != testImage || *d.Spec.Replicas != 2 || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+			return errorf("image %s replicas %d readOnlyRootFilesystem %v", c.Image, *d.Spec.Replicas, c.SecurityContext.ReadOnlyRootFilesystem)
+		}
+		return nil
+	})
+
+	svc := get(t, ns, "auth-authserver", &corev1.Service{})
+	update(t, svc, func(s *corev1.Service) { s.Spec.Selector = map[string]string{"app": "somewhere-else"} })
+	eventually(t, "Service selector reverted", func() error {
+		s := get(t, ns, "auth-authserver", &corev1.Service{})
+		if s.Spec.Selector["app.kubernetes.io/name"] != "authserver" || s.Spec.Selector["app"] != "" {
+			return errorf("selector %v", s.Spec.Selector)
+		}
+		return nil
+	})
+
+	np := get(t, ns, "auth-redis", &corev1.Service{})
+	if err := k8sClient.Delete(context.Background(), np); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Redis Service recreated", func() error {
+		if isNotFound(t, ns, "auth-redis", &corev1.Service{}) {
+			return errorf("not yet")
+		}
+		return nil
+	})
+
+	cm := get(t, ns, "auth-jwks", &corev1.ConfigMap{})
+	original := cm.Data[JWKSKey]
+	update(t, cm, func(cm *corev1.ConfigMap) { cm.Data[JWKSKey] = `{"keys":[]}` })
+	eventually(t, "JWKS reverted", func() error {
+		if got := get(t, ns, "auth-jwks", &corev1.ConfigMap{}).Data[JWKSKey]; got != original {
+			return errorf("jwks.json = %s", got)
+		}
+		return nil
+	})
+}
+
+func TestRedisPasswordChange_RollsTheServerButKeyRotationDoesNot(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(t0)
+	ns, as, _ := startWithKeys(t, clk)
+	waitCondition(t, ns, "auth", authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, "")
+	d := get(t, ns, "auth-authserver", &appsv1.Deployment{})
+	checksumBefore := d.Spec.Template.Annotations[RedisPasswordChecksumAnnotation]
+
+	// A rotation changes the mounted Secret only.
+	clk.SetTime(t0.Add(shortInterval))
+	update(t, as, func(as *authv1alpha1.AuthService) { as.Annotations = map[string]string{"example.com/poke": "1"} })
+	eventually(t, "scheduled rotation", func() error {
+		if as := get(t, ns, "auth", &authv1alpha1.AuthService{}); len(as.Status.Keys) != 3 {
+			return errorf("%d keys", len(as.Status.Keys))
+		}
+		return nil
+	})
+	if got := get(t, ns, "auth-authserver", &appsv1.Deployment{}); got.Generation != d.Generation {
+		t.Fatalf("a key rotation changed the Deployment (generation %d -> %d)", d.Generation, got.Generation)
+	}
+
+	// A new password rolls the server and Redis, and redis.conf follows it.
+	redisSecret := get(t, ns, "auth-redis", &corev1.Secret{})
+	sts := get(t, ns, "auth-redis", &appsv1.StatefulSet{})
+	update(t, redisSecret, func(s *corev1.Secret) { s.Data[RedisPasswordKey] = []byte("a-new-password-chosen-by-an-admin") })
+	eventually(t, "server rolled", func() error {
+		got := get(t, ns, "auth-authserver", &appsv1.Deployment{})
+		if got.Spec.Template.Annotations[RedisPasswordChecksumAnnotation] == checksumBefore {
+			return errorf("checksum annotation unchanged")
+		}
+		return nil
+	})
+	eventually(t, "redis.conf and Redis follow", func() error {
+		s := get(t, ns, "auth-redis", &corev1.Secret{})
+		if !strings.Contains(string(s.Data[RedisConfigKey]), "requirepass a-new-password-chosen-by-an-admin\n") {
+			return errorf("redis.conf not updated")
+		}
+		if got := get(t, ns, "auth-redis", &appsv1.StatefulSet{}); got.Generation == sts.Generation {
+			return errorf("Redis pod template unchanged")
+		}
+		return nil
+	})
+}
