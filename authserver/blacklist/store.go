@@ -21,14 +21,23 @@ var ErrUnavailable = errors.New("blacklist store unavailable")
 // "<prefix>bl:<blacklist id>", expiring when the token could no longer verify.
 type Store struct {
 	client  redis.UniversalClient
+	pipe    *pipeline
 	prefix  string
 	metrics *metrics
 }
 
-// NewStore uses client with every key under prefix. reg may be nil.
+// storeTimeout bounds one round trip of a batch of blacklist commands.
+const storeTimeout = 2 * time.Second
+
+// NewStore uses client with every key under prefix. reg may be nil. Concurrent calls
+// share Redis round trips (see pipeline).
 func NewStore(client redis.UniversalClient, prefix string, reg prometheus.Registerer) *Store {
-	return &Store{client: client, prefix: prefix, metrics: newMetrics(reg)}
+	return &Store{client: client, pipe: newPipeline(client, storeTimeout), prefix: prefix, metrics: newMetrics(reg)}
 }
+
+// Close stops the store's pipeline workers. No call may follow it; the client is the
+// caller's to close.
+func (s *Store) Close() { close(s.pipe.queue) }
 
 // Key is the Redis key of a blacklist id.
 func (s *Store) Key(id string) string { return s.prefix + "bl:" + id }
@@ -37,7 +46,7 @@ func (s *Store) Key(id string) string { return s.prefix + "bl:" + id }
 // ErrAlreadyBlacklisted when the id was already there and an error wrapping
 // ErrUnavailable when Redis did not answer.
 func (s *Store) Add(ctx context.Context, id string, until time.Time) error {
-	err := s.client.Do(ctx, "set", s.Key(id), "1", "nx", "pxat", until.UnixMilli()).Err()
+	err := s.pipe.do(ctx, redis.NewStatusCmd(ctx, "set", s.Key(id), "1", "nx", "pxat", until.UnixMilli()))
 	switch {
 	case err == nil:
 		s.metrics.ops.WithLabelValues("add", "added").Inc()
@@ -53,7 +62,9 @@ func (s *Store) Add(ctx context.Context, id string, until time.Time) error {
 
 // Contains reports whether id is blacklisted. An error wraps ErrUnavailable.
 func (s *Store) Contains(ctx context.Context, id string) (bool, error) {
-	n, err := s.client.Exists(ctx, s.Key(id)).Result()
+	cmd := redis.NewIntCmd(ctx, "exists", s.Key(id))
+	err := s.pipe.do(ctx, cmd)
+	n := cmd.Val()
 	if err != nil {
 		s.metrics.ops.WithLabelValues("check", "error").Inc()
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)

@@ -21,7 +21,9 @@ func newStore(t *testing.T, srv *redistest.Server) (*blacklist.Store, redis.Univ
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	return blacklist.NewStore(client, "test:", nil), client
+	s := blacklist.NewStore(client, "test:", nil)
+	t.Cleanup(s.Close)
+	return s, client
 }
 
 func TestAdd_SecondAddIsAlreadyBlacklisted(t *testing.T) {

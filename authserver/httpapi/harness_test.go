@@ -98,6 +98,7 @@ func newHarness(t testing.TB, redis *redistest.Server, opts ...harnessOption) *h
 	t.Cleanup(func() { client.Close() })
 	prefix := strings.NewReplacer("/", ":", " ", "_").Replace(t.Name()) + fmt.Sprintf(":%d:", time.Now().UnixNano())
 	h.bl = blacklist.NewStore(client, prefix, h.reg)
+	t.Cleanup(h.bl.Close)
 	cfg := httpapi.Config{
 		Keys:       h.keys,
 		Verifier:   token.NewVerifier(h.keys, token.VerifierOptions{Leeway: testLeeway}),

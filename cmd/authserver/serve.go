@@ -124,6 +124,7 @@ func serve(ctx context.Context, c serveConfig) error {
 	}
 	defer client.Close()
 	bl := blacklist.NewStore(client, c.redisKeyPrefix, reg)
+	defer bl.Close()
 	verifier := token.NewVerifier(keys, token.VerifierOptions{Leeway: c.leeway, MaxBytes: c.maxTokenBytes})
 	api, err := httpapi.New(httpapi.Config{
 		Keys: keys, Verifier: verifier, Blacklist: bl,

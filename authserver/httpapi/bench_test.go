@@ -1,0 +1,83 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/authserver/tokentest"
+)
+
+// issueMany signs n distinct seed-shaped tokens with the active key.
+func issueMany(b *testing.B, set keyfiles.Set, n int) []string {
+	b.Helper()
+	active := tokentest.Active(b, set)
+	toks := make([]string, n)
+	for i := range toks {
+		c := tokentest.Claims(time.Hour)
+		c.User.Auth.ID = "session-" + strconv.Itoa(i)
+		tok, err := token.Issue(active, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		toks[i] = tok
+	}
+	return toks
+}
+
+// serveParallel runs the handler directly (no sockets) for every token in turn.
+func serveParallel(b *testing.B, h *harness, method, path string, toks []string, want int) {
+	b.Helper()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			req := httptest.NewRequest(method, path, nil)
+			req.Header.Set("Authorization", "Bearer "+toks[int(i)%len(toks)])
+			rec := httptest.NewRecorder()
+			h.api.ServeHTTP(rec, req)
+			if rec.Code != want {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+		}
+	})
+}
+
+// BenchmarkLogout logs out a fresh token on every iteration against the real Redis.
+func BenchmarkLogout(b *testing.B) {
+	h := newHarness(b, nil)
+	toks := issueMany(b, h.set, b.N)
+	serveParallel(b, h, http.MethodPost, "/auth/logout", toks, http.StatusOK)
+}
+
+// BenchmarkVerify checks 1 000 recurring tokens, as forward-auth sees them.
+func BenchmarkVerify(b *testing.B) {
+	h := newHarness(b, nil)
+	toks := issueMany(b, h.set, 1000)
+	serveParallel(b, h, http.MethodGet, "/auth/verify", toks, http.StatusOK)
+}
+
+// BenchmarkVerifySignatureOnly is the crypto floor of the two above: one ES256
+// verification of the same tokens, with no HTTP and no Redis.
+func BenchmarkVerifySignatureOnly(b *testing.B) {
+	set := mustSet(b)
+	toks := issueMany(b, set, 1000)
+	v := token.NewVerifier(tokentest.Static(b, set), token.VerifierOptions{Leeway: testLeeway})
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := v.Verify(toks[int(next.Add(1)-1)%len(toks)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// attackSpec is one vegeta run.
+type attackSpec struct {
+	name     string
+	targets  string
+	lazy     bool
+	rate     int
+	duration time.Duration
+	workers  int
+}
+
+// result is what the table prints of one run.
+type result struct {
+	Name       string
+	Requests   int            `json:"requests"`
+	Rate       float64        `json:"rate"`
+	Throughput float64        `json:"throughput"`
+	Success    float64        `json:"success"`
+	Codes      map[string]int `json:"status_codes"`
+	Latencies  struct {
+		P50 time.Duration `json:"50th"`
+		P99 time.Duration `json:"99th"`
+		Max time.Duration `json:"max"`
+	} `json:"latencies"`
+}
+
+// attack runs vegeta against spec and parses its JSON report.
+func attack(ctx context.Context, vegeta, workDir string, spec attackSpec) (result, error) {
+	out := filepath.Join(workDir, strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(spec.name))+".bin")
+	args := []string{"attack",
+		"-format=json", "-targets=" + spec.targets,
+		"-duration=" + spec.duration.String(),
+		"-rate=" + strconv.Itoa(spec.rate) + "/1s",
+		"-http2=false", "-keepalive=true",
+		"-timeout=10s",
+		"-output=" + out,
+	}
+	if spec.lazy {
+		args = append(args, "-lazy")
+	}
+	if spec.rate == 0 {
+		args = append(args, "-max-workers="+strconv.Itoa(spec.workers), "-workers="+strconv.Itoa(spec.workers))
+	}
+	cmd := exec.CommandContext(ctx, vegeta, args...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return result{}, fmt.Errorf("vegeta attack %s: %w: %s", spec.name, err, b)
+	}
+	b, err := exec.CommandContext(ctx, vegeta, "report", "-type=json", out).Output()
+	if err != nil {
+		return result{}, fmt.Errorf("vegeta report %s: %w", spec.name, err)
+	}
+	var r result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return result{}, fmt.Errorf("parsing vegeta report: %w", err)
+	}
+	r.Name = spec.name
+	return r, nil
+}
+
+// codes renders the status code counts, e.g. "200:51234 401:3".
+func (r result) codes() string {
+	keys := make([]string, 0, len(r.Codes))
+	for k := range r.Codes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+":"+strconv.Itoa(r.Codes[k]))
+	}
+	return strings.Join(parts, " ")
+}
