@@ -18,6 +18,7 @@ const (
 	managerRoleFile = "config/rbac/role.yaml"
 	chartCRDsDir    = "charts/auth-operator/templates/crds"
 	chartRoleFile   = "charts/auth-operator/templates/rbac/manager-role.yaml"
+	valuesSchema    = "charts/auth-operator/values.schema.json"
 )
 
 func main() {
@@ -59,6 +60,20 @@ func plan(root string) (map[string][]byte, error) {
 			return nil, err
 		}
 		want[filepath.ToSlash(filepath.Join(chartCRDsDir, name+".yaml"))] = tmpl
+		if name == authServiceCRD {
+			current, err := os.ReadFile(filepath.Join(root, valuesSchema))
+			if err != nil {
+				return nil, fmt.Errorf("read the values schema: %w", err)
+			}
+			schema, err := embedAuthServiceSpec(current, data)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", valuesSchema, err)
+			}
+			want[valuesSchema] = schema
+		}
+	}
+	if _, ok := want[valuesSchema]; !ok {
+		return nil, fmt.Errorf("no %s CRD in %s: run `make manifests`", authServiceCRD, crdBasesDir)
 	}
 
 	data, err := os.ReadFile(filepath.Join(root, managerRoleFile))

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 const crdWithTemplateText = `---
@@ -92,5 +94,88 @@ func TestRenderManagerRoleTemplate(t *testing.T) {
 				t.Errorf("error = %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestEmbedAuthServiceSpec_ClosesEveryListedObject(t *testing.T) {
+	crd := `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: authservices.auth.hiringo.tech
+spec:
+  versions:
+  - name: v1alpha1
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              server:
+                type: object
+                properties:
+                  replicas:
+                    type: integer
+              nodeSelector:
+                type: object
+                additionalProperties:
+                  type: string
+              tolerations:
+                type: array
+                items:
+                  type: object
+                  properties:
+                    key:
+                      type: string
+              extra:
+                type: object
+                x-kubernetes-preserve-unknown-fields: true
+                properties:
+                  a:
+                    type: string
+`
+	values := `{"type":"object","properties":{"authService":{"type":"object","additionalProperties":false,"properties":{"spec":{"type":"object"}}}}}`
+	out, err := embedAuthServiceSpec([]byte(values), []byte(crd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Properties struct {
+			AuthService struct {
+				Properties struct {
+					Spec struct {
+						AdditionalProperties any `json:"additionalProperties"`
+						Properties           map[string]struct {
+							AdditionalProperties any `json:"additionalProperties"`
+							Items                *struct {
+								AdditionalProperties any `json:"additionalProperties"`
+							} `json:"items"`
+						} `json:"properties"`
+					} `json:"spec"`
+				} `json:"properties"`
+			} `json:"authService"`
+		} `json:"properties"`
+	}
+	if err := yaml.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	spec := got.Properties.AuthService.Properties.Spec
+	if spec.AdditionalProperties != false || spec.Properties["server"].AdditionalProperties != false {
+		t.Errorf("spec and spec.server are not closed:\n%s", out)
+	}
+	if _, isMap := spec.Properties["nodeSelector"].AdditionalProperties.(map[string]any); !isMap {
+		t.Errorf("a map's additionalProperties schema was replaced:\n%s", out)
+	}
+	if spec.Properties["tolerations"].Items == nil || spec.Properties["tolerations"].Items.AdditionalProperties != false {
+		t.Errorf("list items are not closed:\n%s", out)
+	}
+	if spec.Properties["extra"].AdditionalProperties != nil {
+		t.Errorf("an object preserving unknown fields was closed:\n%s", out)
+	}
+
+	if _, err := embedAuthServiceSpec([]byte(`{"properties":{}}`), []byte(crd)); err == nil {
+		t.Error("a values schema without authService was accepted")
 	}
 }
