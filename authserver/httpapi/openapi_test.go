@@ -1,0 +1,190 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/hiringo/auth-operator/authserver/httpapi"
+	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/authserver/tokentest"
+)
+
+// TestOpenAPI_MatchesTheHandlers drives the real handlers into every documented
+// response, validates each answer (status, headers, body) against docs/openapi.yaml,
+// and fails when the document lists a path, method or status that no request reached
+// or a handler answers with one the document lacks.
+func TestOpenAPI_MatchesTheHandlers(t *testing.T) {
+	ctx := context.Background()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile("../../docs/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		t.Fatalf("docs/openapi.yaml is not valid OpenAPI: %v", err)
+	}
+	doc.Servers = nil
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	def := newHarness(t, nil)
+	cmp := newHarness(t, nil, compat)
+	ownRedis := redistest.Start(t, redistest.Options{})
+	down := newHarness(t, ownRedis)
+	noKeys := noKeysServer(t, def)
+
+	openapi3filter.RegisterBodyDecoder("application/x-pem-file", openapi3filter.PlainBodyDecoder)
+	defer openapi3filter.UnregisterBodyDecoder("application/x-pem-file")
+	issued := 0
+	valid := func(h *harness) string {
+		issued++
+		return tokentest.Issue(t, h.set, 15*time.Minute+time.Duration(issued)*time.Second)
+	}
+	loggedOut := func(h *harness) string {
+		tok := tokentest.Issue(t, h.set, 14*time.Minute)
+		h.do(http.MethodPost, "/auth/logout", tok)
+		return tok
+	}
+	type call struct {
+		h      *harness
+		method string
+		path   string
+		bearer func(*harness) string
+		status int
+	}
+	calls := []call{
+		{def, "POST", "/auth/logout", valid, 200},
+		{def, "POST", "/auth/logout", nil, 401},
+		{def, "POST", "/auth/logout", loggedOut, 401},
+		{cmp, "POST", "/auth/logout", nil, 400},
+		{cmp, "POST", "/auth/logout", loggedOut, 500},
+		{def, "PUT", "/auth/logout", nil, 405},
+		{noKeys, "POST", "/auth/logout", valid, 503},
+		{def, "GET", "/auth/verify", valid, 200},
+		{def, "HEAD", "/auth/verify", valid, 200},
+		{def, "POST", "/auth/verify", valid, 200},
+		{def, "GET", "/auth/verify", nil, 401},
+		{def, "HEAD", "/auth/verify", loggedOut, 401},
+		{def, "POST", "/auth/verify", loggedOut, 401},
+		{def, "DELETE", "/auth/verify", nil, 405},
+		{noKeys, "GET", "/auth/verify", valid, 503},
+		{noKeys, "HEAD", "/auth/verify", valid, 503},
+		{noKeys, "POST", "/auth/verify", valid, 503},
+		{def, "GET", "/.well-known/jwks.json", nil, 200},
+		{noKeys, "GET", "/.well-known/jwks.json", nil, 503},
+		{def, "GET", "/auth/public-key", nil, 200},
+		{noKeys, "GET", "/auth/public-key", nil, 503},
+		{def, "GET", "/healthz", nil, 200},
+		{def, "GET", "/readyz", nil, 200},
+		{noKeys, "GET", "/readyz", nil, 503},
+		{def, "GET", "/metrics", nil, 200},
+		{down, "POST", "/auth/logout", valid, 503},
+		{down, "GET", "/auth/verify", valid, 503},
+	}
+	reached := map[string]bool{}
+	for i, c := range calls {
+		if c.h == down && i > 0 && calls[i-1].h != down {
+			ownRedis.Kill()
+		}
+		bearer := ""
+		if c.bearer != nil {
+			bearer = c.bearer(c.h)
+		}
+		r := c.h.do(c.method, c.path, bearer)
+		name := fmt.Sprintf("%s %s -> %d", c.method, c.path, c.status)
+		if r.StatusCode != c.status {
+			t.Errorf("%s: got %d %s", name, r.StatusCode, r.body)
+			continue
+		}
+		method := c.method
+		if c.status == http.StatusMethodNotAllowed {
+			// A refused method has no operation of its own: its answer is documented
+			// under the first method the Allow header names.
+			method = strings.TrimSpace(strings.Split(r.Header.Get("Allow"), ",")[0])
+		}
+		reached[opKey(c.path, method, c.status)] = true
+		validateResponse(t, name, router, method, c.path, r)
+	}
+	for _, want := range documented(doc) {
+		if !reached[want] {
+			t.Errorf("documented %s was not reached by any request", want)
+		}
+	}
+}
+
+func opKey(path, method string, status int) string {
+	return strings.ToUpper(method) + " " + path + " " + strconv.Itoa(status)
+}
+
+// documented lists every path, method and status of the document.
+func documented(doc *openapi3.T) []string {
+	var out []string
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			for code := range op.Responses.Map() {
+				n, _ := strconv.Atoi(code)
+				out = append(out, opKey(path, method, n))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func validateResponse(t *testing.T, name string, router routers.Router, method, path string, r response) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	route, params, err := router.FindRoute(req)
+	if err != nil {
+		t.Errorf("%s: not in docs/openapi.yaml: %v", name, err)
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+		},
+		Status:  r.StatusCode,
+		Header:  r.Header,
+		Body:    io.NopCloser(bytes.NewReader([]byte(r.body))),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, ExcludeResponseBody: method == http.MethodHead},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		t.Errorf("%s: response does not match docs/openapi.yaml: %v\nbody: %s", name, err, r.body)
+	}
+}
+
+// noKeysServer is an API with no key set loaded, sharing h's blacklist.
+func noKeysServer(t *testing.T, h *harness) *harness {
+	t.Helper()
+	api, err := httpapi.New(httpapi.Config{
+		Keys:      tokentest.StaticKeys{},
+		Verifier:  token.NewVerifier(tokentest.StaticKeys{}, token.VerifierOptions{}),
+		Blacklist: h.bl,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	out := *h
+	out.srv = srv
+	return &out
+}
