@@ -195,3 +195,12 @@ func isNotFound(t *testing.T, ns, name string, obj client.Object) bool {
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
 func ptrTo[T any](v T) *T { return &v }
+
+func createSecret(t *testing.T, ns, name string, data map[string][]byte) *corev1.Secret {
+	t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: data}
+	if err := k8sClient.Create(context.Background(), s); err != nil {
+		t.Fatalf("creating Secret %s: %v", name, err)
+	}
+	return s
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +23,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+)
+
+const (
+	// externalSecretRetry is how soon a missing external Redis password Secret is looked for again.
+	externalSecretRetry = 30 * time.Second
+	// externalSecretResync is how often an external Redis password is re-read for changes.
+	externalSecretResync = 5 * time.Minute
 )
 
 // redisConnection is how the auth server reaches its Redis, as the Redis phase found it.
@@ -43,7 +51,18 @@ func (r *AuthServiceReconciler) reconcileRedis(ctx context.Context, s *scope) (r
 		if err := r.removeManagedRedis(ctx, s.as); err != nil {
 			return reconcile.Result{}, err
 		}
-		return reconcile.Result{}, r.wireExternalRedis(ctx, s, ext)
+		if err := r.wireExternalRedis(ctx, s, ext); err != nil {
+			return reconcile.Result{}, err
+		}
+		if ext.PasswordSecretRef == nil {
+			return reconcile.Result{}, nil
+		}
+		// The user's Secret is not watched (only labelled objects are), so look again soon
+		// while it is missing, and now and then for a changed password.
+		if s.redis == nil {
+			return reconcile.Result{RequeueAfter: externalSecretRetry}, nil
+		}
+		return reconcile.Result{RequeueAfter: externalSecretResync}, nil
 	}
 	return reconcile.Result{}, r.reconcileManagedRedis(ctx, s)
 }
