@@ -1,0 +1,269 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+const (
+	authServiceCRD    = "authservices.auth.hiringo.tech"
+	serviceMonitorCRD = "servicemonitors.monitoring.coreos.com"
+	// deletionTimeout bounds the wait for the API server to finish creating or deleting a CRD.
+	deletionTimeout = 60 * time.Second
+)
+
+var authServiceGVK = schema.GroupVersionKind{Group: "auth.hiringo.tech", Version: "v1alpha1", Kind: "AuthService"}
+
+// createNamespace creates a namespace with labels.
+func createNamespace(t *testing.T, name string, labels map[string]string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	if err := k8sClient.Create(t.Context(), ns); err != nil {
+		t.Fatalf("create namespace %s: %v", name, err)
+	}
+}
+
+// applyServerSide applies manifests with `kubectl apply --server-side` and checks that the API
+// server accepted every object.
+func applyServerSide(t *testing.T, manifests []byte) {
+	t.Helper()
+	want := len(decodeObjects(t, manifests))
+	res := tools.mustRun(t, manifests, tools.kubectl, "apply", "--server-side", "-f", "-")
+	if got := strings.Count(res.stdout, " serverside-applied"); got != want {
+		t.Fatalf("kubectl applied %d of %d objects:\n%s%s", got, want, res.stdout, res.stderr)
+	}
+	if strings.Contains(res.stderr, "Warning:") {
+		t.Errorf("the API server warned:\n%s", res.stderr)
+	}
+}
+
+// getObject reports whether an object exists.
+func getObject(t *testing.T, gvk schema.GroupVersionKind, namespace, name string) bool {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	err := k8sClient.Get(t.Context(), client.ObjectKey{Namespace: namespace, Name: name}, u)
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatalf("get %s %s/%s: %v", gvk.Kind, namespace, name, err)
+	}
+	return err == nil
+}
+
+// crd returns a CRD, or nil when it does not exist.
+func crd(t *testing.T, name string) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	var c apiextensionsv1.CustomResourceDefinition
+	err := k8sClient.Get(t.Context(), client.ObjectKey{Name: name}, &c)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("get CRD %s: %v", name, err)
+	}
+	return &c
+}
+
+// waitCRDGone waits until the API server has finished deleting a CRD (and its objects).
+func waitCRDGone(ctx context.Context, t *testing.T, name string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, deletionTimeout, true, func(ctx context.Context) (bool, error) {
+		var c apiextensionsv1.CustomResourceDefinition
+		err := k8sClient.Get(ctx, client.ObjectKey{Name: name}, &c)
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	})
+	if err != nil {
+		t.Fatalf("CRD %s is still there after %s: %v", name, deletionTimeout, err)
+	}
+}
+
+// deleteCRD deletes a CRD and waits until it is gone.
+func deleteCRD(ctx context.Context, t *testing.T, name string) {
+	t.Helper()
+	c := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := k8sClient.Delete(ctx, c); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatalf("delete CRD %s: %v", name, err)
+	}
+	waitCRDGone(ctx, t, name)
+}
+
+// waitCRDEstablished waits until the API server serves a CRD's kind.
+func waitCRDEstablished(t *testing.T, name string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, deletionTimeout, true, func(ctx context.Context) (bool, error) {
+		var c apiextensionsv1.CustomResourceDefinition
+		if err := k8sClient.Get(ctx, client.ObjectKey{Name: name}, &c); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		for _, cond := range c.Status.Conditions {
+			if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("CRD %s is not established after %s: %v", name, deletionTimeout, err)
+	}
+}
+
+// helm runs helm against the test API server.
+func helm(t *testing.T, args ...string) result {
+	t.Helper()
+	return tools.mustRun(t, nil, tools.helm, args...)
+}
+
+// The install paths share one API server, and CRDs are cluster-wide, so the steps run in order:
+// Helm first (it refuses to adopt objects it did not create), then kubectl.
+func TestInstallOnAPIServer(t *testing.T) {
+	applyServerSide(t, readFile(t, "test/install/testdata/servicemonitor-crd.yaml"))
+
+	steps := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"helm install and uninstall with crds.keep=false removes the CRD", helmInstallUninstallWithoutKeep},
+		{"helm install, upgrade with every feature on, uninstall keeps the CRD", helmInstallUpgradeUninstall},
+		{"the rendered chart applies server-side", renderedChartAppliesServerSide},
+		{"config/crd/bases applies server-side", crdBasesApplyServerSide},
+		{"dist/install.yaml applies server-side", installYAMLAppliesServerSide},
+		{"the opt-in parts apply server-side", optInPartsApplyServerSide},
+	}
+	for _, step := range steps {
+		if !t.Run(step.name, step.run) {
+			t.Fatalf("step %q failed; the later steps depend on it", step.name)
+		}
+	}
+}
+
+func helmInstallUninstallWithoutKeep(t *testing.T) {
+	helm(t, "install", "nokeep", chartDir, "--namespace", "helm-nokeep", "--create-namespace", "--set", "crds.keep=false")
+	c := crd(t, authServiceCRD)
+	if c == nil {
+		t.Fatal("helm install did not create the AuthService CRD")
+	}
+	if _, keep := c.Annotations["helm.sh/resource-policy"]; keep {
+		t.Error("the CRD is annotated keep although crds.keep=false")
+	}
+	if !getObject(t, schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, "helm-nokeep", "nokeep-auth-operator") {
+		t.Error("helm install did not create the manager Deployment")
+	}
+	helm(t, "uninstall", "nokeep", "--namespace", "helm-nokeep")
+	waitCRDGone(t.Context(), t, authServiceCRD)
+}
+
+// helmInstallUpgradeUninstall runs the Helm commands of docs/install.md.
+func helmInstallUpgradeUninstall(t *testing.T) {
+	const (
+		release = "auth-operator"
+		ns      = operatorNamespace
+	)
+	kubectl := func(args ...string) { tools.mustRun(t, nil, tools.kubectl, args...) }
+	kubectl("create", "namespace", ns)
+	kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+
+	// Helm maps every object of a release before it creates any, so an AuthService cannot come
+	// in the same first install as its CRD: the chart documents the two steps tested here.
+	res, err := tools.run(t.Context(), nil, tools.helm, "install", release, chartDir, "--namespace", ns, "--values", allFeaturesValues)
+	if err == nil {
+		t.Fatal("a first install with authService.create=true succeeded; update the chart's notes on authService.create")
+	}
+	if !strings.Contains(res.stderr, "ensure CRDs are installed first") {
+		t.Errorf("the error does not tell the user what to do:\n%s", res.stderr)
+	}
+
+	notes := helm(t, "install", release, chartDir, "--namespace", ns).stdout
+	if !strings.Contains(notes, "kubectl -n default wait --for=condition=Ready authservice/auth") {
+		t.Errorf("the install notes do not show how to wait for an AuthService:\n%s", notes)
+	}
+	helm(t, "upgrade", release, chartDir, "--namespace", ns, "--values", allFeaturesValues)
+	for _, o := range []struct {
+		gvk  schema.GroupVersionKind
+		name string
+	}{
+		{authServiceGVK, "auth"},
+		{schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, release},
+		{schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}, release},
+		{schema.GroupVersionKind{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}, release},
+		{schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}, release},
+	} {
+		if !getObject(t, o.gvk, ns, o.name) {
+			t.Errorf("after the upgrade there is no %s %s/%s", o.gvk.Kind, ns, o.name)
+		}
+	}
+	// A second upgrade with the same values changes nothing and must succeed too.
+	helm(t, "upgrade", release, chartDir, "--namespace", ns, "--values", allFeaturesValues)
+	if status := helm(t, "status", release, "--namespace", ns).stdout; !strings.Contains(status, "REVISION: 3") || !strings.Contains(status, "STATUS: deployed") {
+		t.Errorf("helm status after two upgrades:\n%s", status)
+	}
+
+	helm(t, "uninstall", release, "--namespace", ns)
+	c := crd(t, authServiceCRD)
+	if c == nil || c.DeletionTimestamp != nil {
+		t.Fatal("helm uninstall deleted the AuthService CRD although crds.keep=true")
+	}
+	if !getObject(t, authServiceGVK, ns, "auth") {
+		t.Error("helm uninstall deleted the AuthService although authService.keep=true")
+	}
+	if getObject(t, schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, ns, release) {
+		t.Error("helm uninstall left the manager Deployment")
+	}
+}
+
+func renderedChartAppliesServerSide(t *testing.T) {
+	// Start from a cluster without the CRD Helm kept, so kubectl creates everything itself.
+	deleteCRD(t.Context(), t, authServiceCRD)
+	for _, tc := range []struct {
+		release, namespace string
+		values             []string
+	}{
+		{"plain", "rendered-default", nil},
+		{"full", "rendered-full", []string{allFeaturesValues}},
+	} {
+		createNamespace(t, tc.namespace, nil)
+		applyServerSide(t, tools.helmTemplate(t, tc.release, tc.namespace, tc.values))
+	}
+	if !getObject(t, authServiceGVK, "rendered-full", "auth") {
+		t.Error("the AuthService of the rendered chart was not created")
+	}
+}
+
+func crdBasesApplyServerSide(t *testing.T) {
+	res := tools.mustRun(t, nil, tools.kubectl, "apply", "--server-side", "-f", "config/crd/bases")
+	if !strings.Contains(res.stdout, authServiceCRD+" serverside-applied") {
+		t.Errorf("kubectl apply -f config/crd/bases:\n%s", res.stdout)
+	}
+}
+
+func installYAMLAppliesServerSide(t *testing.T) {
+	res := tools.mustRun(t, nil, tools.kubectl, "apply", "--server-side", "-f", installYAML)
+	if got, want := strings.Count(res.stdout, " serverside-applied"), len(readObjects(t, installYAML)); got != want {
+		t.Fatalf("kubectl applied %d of %d objects:\n%s%s", got, want, res.stdout, res.stderr)
+	}
+	var ns corev1.Namespace
+	if err := k8sClient.Get(t.Context(), client.ObjectKey{Name: operatorNamespace}, &ns); err != nil {
+		t.Fatalf("dist/install.yaml did not create namespace %s: %v", operatorNamespace, err)
+	}
+}
+
+func optInPartsApplyServerSide(t *testing.T) {
+	config := optInConfig(t)
+	applyServerSide(t, []byte(tools.mustRun(t, nil, tools.kustomize, "build", fmt.Sprintf("%s/default", config)).stdout))
+	if crd(t, serviceMonitorCRD) == nil {
+		t.Fatal("the ServiceMonitor CRD stand-in is gone")
+	}
+}

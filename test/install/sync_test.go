@@ -1,0 +1,70 @@
+package install
+
+import (
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+func TestChartTemplates_MatchTheirSources(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is not on PATH: %v", err)
+	}
+	if _, err := tools.run(t.Context(), nil, goTool, "run", "./hack/chartsync", "-check"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The generator aside, what Helm renders must be what controller-gen wrote.
+func TestChartCRDs_RenderAsConfigCRDBases(t *testing.T) {
+	rendered := ofKind(decodeObjects(t, tools.helmTemplate(t, "ops", "auth-system", nil)), "CustomResourceDefinition")
+	byName := map[string]map[string]any{}
+	for _, crd := range rendered {
+		byName[crd.GetName()] = crd.Object["spec"].(map[string]any)
+	}
+	files, err := filepath.Glob(filepath.Join(tools.root, "config/crd/bases/*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bases []*unstructured.Unstructured
+	for _, f := range files {
+		bases = append(bases, readObjects(t, filepath.Join("config/crd/bases", filepath.Base(f)))...)
+	}
+	if len(bases) == 0 {
+		t.Fatal("no CRD in config/crd/bases: run `make manifests`")
+	}
+	for _, base := range bases {
+		spec, ok := byName[base.GetName()]
+		if !ok {
+			t.Errorf("the chart does not render CRD %s: run `make chart-crds`", base.GetName())
+			continue
+		}
+		if !reflect.DeepEqual(spec, base.Object["spec"]) {
+			t.Errorf("the chart's CRD %s differs from config/crd/bases: run `make chart-crds`", base.GetName())
+		}
+		delete(byName, base.GetName())
+	}
+	for name := range byName {
+		t.Errorf("the chart renders CRD %s, which config/crd/bases lacks: run `make chart-crds`", name)
+	}
+}
+
+func TestChartManagerRole_GrantsWhatTheMarkersAsk(t *testing.T) {
+	var rendered []any
+	for _, role := range ofKind(decodeObjects(t, tools.helmTemplate(t, "ops", "auth-system", nil)), "ClusterRole") {
+		if role.GetName() == "ops-auth-operator-manager" {
+			rendered = role.Object["rules"].([]any)
+		}
+	}
+	if rendered == nil {
+		t.Fatal("the chart renders no ops-auth-operator-manager ClusterRole: run `make chart-crds`")
+	}
+	want := single(t, readObjects(t, "config/rbac/role.yaml"), "ClusterRole").Object["rules"]
+	if !reflect.DeepEqual(rendered, want) {
+		t.Errorf("the manager ClusterRole differs from config/rbac/role.yaml: run `make chart-crds`\nchart: %v\nconfig: %v", rendered, want)
+	}
+}
