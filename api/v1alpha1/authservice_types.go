@@ -19,7 +19,7 @@ const RotateAnnotation = "auth.hiringo.tech/rotate"
 // +kubebuilder:resource:shortName=as;authsvc,categories=auth
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Active Key",type=string,JSONPath=`.status.activeKeyID`
-// +kubebuilder:printcolumn:name="Next Rotation",type=date,JSONPath=`.status.nextRotationTime`
+// +kubebuilder:printcolumn:name="Next Rotation",type=string,JSONPath=`.status.nextRotationTime`,description="When the next key takes over (a future time, so shown as a timestamp)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Replicas",type=integer,priority=1,JSONPath=`.spec.server.replicas`

@@ -1,0 +1,78 @@
+package controllers
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/yaml"
+)
+
+// TestSamples_KubectlApplyBecomesReady applies config/samples/ with kubectl, plays the
+// workload controllers, and waits for Ready with `kubectl wait`, as a user would.
+func TestSamples_KubectlApplyBecomesReady(t *testing.T) {
+	kubectl := filepath.Join(testEnv.BinaryAssetsDirectory, "kubectl")
+	if _, err := os.Stat(kubectl); err != nil {
+		t.Fatalf("kubectl is not in %s (run `make controlplane`): %v", testEnv.BinaryAssetsDirectory, err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, testEnv.KubeConfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ns := newNamespace(t)
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(kubectl, append([]string{"--kubeconfig", kubeconfig, "-n", ns}, args...)...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+
+	startManager(t, ns, clock.RealClock{})
+	out := run("apply", "-f", filepath.Join("..", "config", "samples"))
+	raw, err := os.ReadFile(filepath.Join("..", "config", "samples", "auth_v1alpha1_authservice.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sample struct {
+		Metadata struct{ Name string } `json:"metadata"`
+	}
+	if err := yaml.Unmarshal(raw, &sample); err != nil {
+		t.Fatal(err)
+	}
+	name := sample.Metadata.Name
+	if !strings.Contains(out, "authservice.auth.hiringo.tech/"+name+" created") {
+		t.Fatalf("kubectl apply said: %s", out)
+	}
+
+	eventually(t, "sample workloads", func() error {
+		for _, kind := range []string{"statefulset/" + name + "-redis", "deployment/" + name + "-authserver"} {
+			cmd := exec.Command(kubectl, "--kubeconfig", kubeconfig, "-n", ns, "get", kind)
+			if err := cmd.Run(); err != nil {
+				return errorf("%s: %v", kind, err)
+			}
+		}
+		return nil
+	})
+	markStatefulSetAvailable(t, ns, name+"-redis")
+	markDeploymentAvailable(t, ns, name+"-authserver")
+	run("wait", "--for=condition=Ready", "authservice/"+name, "--timeout=30s")
+
+	table := run("get", "authsvc", name)
+	if !strings.Contains(table, "READY") || !strings.Contains(table, "ACTIVE KEY") || !strings.Contains(table, "True") {
+		t.Errorf("kubectl get authsvc:\n%s", table)
+	}
+	t.Logf("kubectl get authsvc:\n%s", table)
+	wide := run("get", "auth", "-o", "wide")
+	t.Logf("kubectl get auth -o wide:\n%s", wide)
+	if !strings.Contains(wide, "http://"+name+"-authserver."+ns+".svc") {
+		t.Errorf("kubectl get auth -o wide (the category) lacks the URL:\n%s", wide)
+	}
+}
