@@ -105,29 +105,3 @@ func container(t *testing.T, spec *corev1.PodSpec, name string) *corev1.Containe
 	t.Fatalf("no container %q", name)
 	return nil
 }
-
-// podTemplates returns the pod template of every workload in objs, keyed by kind/name.
-func podTemplates(t *testing.T, objs []*unstructured.Unstructured) map[string]corev1.PodTemplateSpec {
-	t.Helper()
-	out := map[string]corev1.PodTemplateSpec{}
-	for _, o := range objs {
-		key := o.GetKind() + "/" + o.GetName()
-		switch o.GetKind() {
-		case "Deployment":
-			var d appsv1.Deployment
-			toTyped(t, o, &d)
-			out[key] = d.Spec.Template
-		case "StatefulSet":
-			var s appsv1.StatefulSet
-			toTyped(t, o, &s)
-			out[key] = s.Spec.Template
-		case "DaemonSet":
-			var d appsv1.DaemonSet
-			toTyped(t, o, &d)
-			out[key] = d.Spec.Template
-		case "Pod", "Job", "CronJob", "ReplicaSet", "ReplicationController":
-			t.Fatalf("%s: add this workload kind to podTemplates so its pods are checked", key)
-		}
-	}
-	return out
-}

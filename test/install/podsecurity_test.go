@@ -76,15 +76,17 @@ func admitPod(ctx context.Context, pod *corev1.Pod) error {
 	return k8sClient.Create(ctx, pod.DeepCopy(), client.DryRunAll)
 }
 
-// workloads returns the Deployments and StatefulSets of objs.
-func workloads(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+// workloads returns the Deployments and StatefulSets of objs; any other kind that makes pods
+// fails the test until podFromTemplate learns it.
+func workloads(t *testing.T, objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	t.Helper()
 	var out []*unstructured.Unstructured
 	for _, o := range objs {
 		switch o.GetKind() {
 		case "Deployment", "StatefulSet":
 			out = append(out, o)
-		case "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet":
-			panic(o.GetKind() + " " + o.GetName() + ": teach podFromTemplate this kind so its pods are checked")
+		case "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet", "ReplicationController":
+			t.Fatalf("%s %s: teach podFromTemplate this kind so its pods are checked", o.GetKind(), o.GetName())
 		}
 	}
 	return out
@@ -113,7 +115,7 @@ func TestInstallPods_PassRestrictedPodSecurity(t *testing.T) {
 	}
 	for name, manifests := range sources {
 		t.Run(name, func(t *testing.T) {
-			found := workloads(decodeObjects(t, manifests))
+			found := workloads(t, decodeObjects(t, manifests))
 			if len(found) == 0 {
 				t.Fatal("no workload rendered")
 			}
