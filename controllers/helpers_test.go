@@ -204,3 +204,25 @@ func createSecret(t *testing.T, ns, name string, data map[string][]byte) *corev1
 	}
 	return s
 }
+
+type (
+	appsDeployment  = appsv1.Deployment
+	appsStatefulSet = appsv1.StatefulSet
+)
+
+func typeName(obj client.Object) string { return fmt.Sprintf("%T", obj) }
+
+// metaItems returns the items of a typed list as objects.
+func metaItems(list client.ObjectList) ([]client.Object, error) {
+	objs, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.Object, 0, len(objs))
+	for _, o := range objs {
+		if co, ok := o.(client.Object); ok {
+			out = append(out, co)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,95 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+)
+
+func TestStatus_ObservedGenerationMovesOnlyWhenAPassSucceeds(t *testing.T) {
+	ns := newNamespace(t)
+	as := createAuthService(t, ns, "auth", nil)
+	clk := clocktesting.NewFakePassiveClock(t0)
+	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
+	as = get(t, ns, "auth", as)
+	if as.Status.ObservedGeneration != as.Generation {
+		t.Fatalf("observedGeneration = %d after a good pass, want %d", as.Status.ObservedGeneration, as.Generation)
+	}
+	first := as.Generation
+
+	update(t, as, func(as *authv1alpha1.AuthService) { as.Spec.Server.Replicas = ptr.To[int32](3) })
+	failing := newDirectReconciler(t, clk, clientWith(t, interceptor.Funcs{
+		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			if u, ok := obj.(interface{ GetName() string }); ok && strings.HasSuffix(u.GetName(), "-authserver") {
+				return errors.New("admission webhook \"policy.example.com\" denied the request")
+			}
+			return c.Apply(ctx, obj, opts...)
+		},
+	}))
+	if _, err := failing.Reconcile(context.Background(), request(ns, "auth")); err == nil {
+		t.Fatal("a failed pass reported success")
+	}
+	as = get(t, ns, "auth", as)
+	if as.Status.ObservedGeneration != first {
+		t.Errorf("observedGeneration = %d after a failed pass, want it kept at %d", as.Status.ObservedGeneration, first)
+	}
+	server := condition(as, authv1alpha1.ServerReadyCondition)
+	if server.Status != metav1.ConditionFalse || server.Reason != authv1alpha1.ReasonReconcileFailed || !strings.Contains(server.Message, "denied the request") {
+		t.Errorf("ServerReady = %+v", server)
+	}
+	if server.ObservedGeneration != as.Generation {
+		t.Errorf("ServerReady observedGeneration = %d, want %d", server.ObservedGeneration, as.Generation)
+	}
+	if ready := condition(as, authv1alpha1.ReadyCondition); ready.Status != metav1.ConditionFalse || !strings.Contains(ready.Message, "ServerReady: ") {
+		t.Errorf("Ready = %+v", ready)
+	}
+	waitEvent(t, ns, "auth", corev1.EventTypeWarning, authv1alpha1.ReasonReconcileFailed, "denied the request")
+
+	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
+	if as = get(t, ns, "auth", as); as.Status.ObservedGeneration != as.Generation {
+		t.Errorf("observedGeneration = %d after the next good pass, want %d", as.Status.ObservedGeneration, as.Generation)
+	}
+}
+
+func TestStatus_ASecondPassWritesNothing(t *testing.T) {
+	ns := newNamespace(t)
+	createAuthService(t, ns, "auth", nil)
+	clk := clocktesting.NewFakePassiveClock(t0)
+	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
+	versions := func() map[string]string {
+		out := map[string]string{}
+		for _, list := range []client.ObjectList{&corev1.SecretList{}, &corev1.ConfigMapList{}, &corev1.ServiceList{}} {
+			if err := k8sClient.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+				t.Fatal(err)
+			}
+			items, _ := metaItems(list)
+			for _, o := range items {
+				out[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = o.GetResourceVersion()
+			}
+		}
+		for _, obj := range []client.Object{get(t, ns, "auth-authserver", &appsDeployment{}), get(t, ns, "auth-redis", &appsStatefulSet{}), get(t, ns, "auth", &authv1alpha1.AuthService{})} {
+			out[obj.GetName()+"/"+typeName(obj)] = obj.GetResourceVersion()
+		}
+		return out
+	}
+	before := versions()
+	clk.SetTime(t0.Add(10 * 60e9))
+	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
+	after := versions()
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s was written again by a pass with nothing to do (resourceVersion %s -> %s)", k, v, after[k])
+		}
+	}
+}
