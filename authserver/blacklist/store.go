@@ -23,8 +23,16 @@ type Store struct {
 	client  redis.UniversalClient
 	pipe    *pipeline
 	prefix  string
+	publish bool
 	metrics *metrics
 }
+
+// addAndPublish sets the blacklist key like Add's SET NX PXAT and, only when it was
+// set, publishes the id on the revocation channel, atomically: a revocation is
+// announced exactly when it is stored.
+const addAndPublish = `local ok = redis.call('SET', KEYS[1], '1', 'NX', 'PXAT', ARGV[1])
+if ok then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return ok`
 
 // storeTimeout bounds one round trip of a batch of blacklist commands.
 const storeTimeout = 2 * time.Second
@@ -39,14 +47,31 @@ func NewStore(client redis.UniversalClient, prefix string, reg prometheus.Regist
 // caller's to close.
 func (s *Store) Close() { close(s.pipe.queue) }
 
+// PublishRevocations makes every later Add also announce the id on
+// RevocationChannel, for replicas that cache verified tokens. Call it before use.
+func (s *Store) PublishRevocations() { s.publish = true }
+
+// RevocationChannel is the pub/sub channel on which revoked ids are announced.
+func (s *Store) RevocationChannel() string { return s.prefix + "revocations" }
+
+// Client is the Redis client the store uses.
+func (s *Store) Client() redis.UniversalClient { return s.client }
+
 // Key is the Redis key of a blacklist id.
 func (s *Store) Key(id string) string { return s.prefix + "bl:" + id }
 
-// Add blacklists id until the given time with one atomic SET NX PXAT. It returns
+// Add blacklists id until the given time with one atomic SET NX PXAT (inside a
+// script that also publishes the id when PublishRevocations is on). It returns
 // ErrAlreadyBlacklisted when the id was already there and an error wrapping
 // ErrUnavailable when Redis did not answer.
 func (s *Store) Add(ctx context.Context, id string, until time.Time) error {
-	err := s.pipe.do(ctx, redis.NewStatusCmd(ctx, "set", s.Key(id), "1", "nx", "pxat", until.UnixMilli()))
+	var cmd redis.Cmder
+	if s.publish {
+		cmd = redis.NewCmd(ctx, "eval", addAndPublish, 1, s.Key(id), until.UnixMilli(), s.RevocationChannel(), id)
+	} else {
+		cmd = redis.NewStatusCmd(ctx, "set", s.Key(id), "1", "nx", "pxat", until.UnixMilli())
+	}
+	err := s.pipe.do(ctx, cmd)
 	switch {
 	case err == nil:
 		s.metrics.ops.WithLabelValues("add", "added").Inc()

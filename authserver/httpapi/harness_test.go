@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
 
 // packageRedis is the redis-server shared by the tests of this package that do not
@@ -48,69 +50,118 @@ const testLeeway = 30 * time.Second
 // harness is one API server on loopback with a real key directory and a real Redis.
 type harness struct {
 	t      testing.TB
+	redis  *redistest.Server
 	dir    string
+	prefix string
 	set    keyfiles.Set
 	keys   *keyset.Store
 	bl     *blacklist.Store
+	cache  *verifycache.Cache
 	api    *httpapi.Server
 	srv    *httptest.Server
 	reg    *prometheus.Registry
 	client *http.Client
 }
 
-type harnessOption func(*httpapi.Config)
-
-func compat(c *httpapi.Config) { c.CompatStatusCodes = true }
-
-func corsOrigins(o ...string) harnessOption {
-	return func(c *httpapi.Config) { c.CORSOrigins = o }
+// harnessConfig is what options change.
+type harnessConfig struct {
+	api       httpapi.Config
+	cacheSize int
 }
 
-// newHarness serves the API against redis (the package's when nil).
+type harnessOption func(*harnessConfig)
+
+func compat(c *harnessConfig) { c.api.CompatStatusCodes = true }
+
+func corsOrigins(o ...string) harnessOption {
+	return func(c *harnessConfig) { c.api.CORSOrigins = o }
+}
+
+// withCache turns on the verified-token cache with the given size and its
+// revocation subscription.
+func withCache(size int) harnessOption {
+	return func(c *harnessConfig) { c.cacheSize = size }
+}
+
+// newHarness serves the API against redis (the package's when nil) with a fresh key
+// set and key prefix.
 func newHarness(t testing.TB, redis *redistest.Server, opts ...harnessOption) *harness {
 	t.Helper()
 	if redis == nil {
 		redis = packageRedis
 	}
-	h := &harness{t: t, dir: t.TempDir(), reg: prometheus.NewRegistry()}
-	h.set = mustSet(t)
-	if err := keyfiles.WriteMounted(h.dir, h.set); err != nil {
+	dir := t.TempDir()
+	set := mustSet(t)
+	if err := keyfiles.WriteMounted(dir, set); err != nil {
 		t.Fatal(err)
 	}
+	prefix := strings.NewReplacer("/", ":", " ", "_").Replace(t.Name()) + fmt.Sprintf(":%d:", time.Now().UnixNano())
+	return startHarness(t, redis, dir, set, prefix, opts...)
+}
+
+// newReplica serves a second API process of the same deployment as h: the same keys
+// directory, Redis and key prefix, its own key watcher, Redis client and cache.
+func newReplica(h *harness, opts ...harnessOption) *harness {
+	h.t.Helper()
+	return startHarness(h.t, h.redis, h.dir, h.set, h.prefix, opts...)
+}
+
+func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfiles.Set, prefix string, opts ...harnessOption) *harness {
+	t.Helper()
+	h := &harness{t: t, redis: redis, dir: dir, prefix: prefix, set: set, reg: prometheus.NewRegistry()}
 	log := slog.New(slog.DiscardHandler)
 	h.keys = keyset.NewStore(h.dir, log, h.reg, keyset.Options{Debounce: 10 * time.Millisecond, Resync: time.Hour})
 	if err := h.keys.Load(); err != nil {
 		t.Fatal(err)
 	}
-	watchCtx, stopWatch := context.WithCancel(context.Background())
-	watchDone := make(chan error, 1)
-	go func() { watchDone <- h.keys.Run(watchCtx) }()
+	ctx, stop := context.WithCancel(context.Background())
+	var background sync.WaitGroup
 	t.Cleanup(func() {
-		stopWatch()
-		if err := <-watchDone; err != nil {
+		stop()
+		background.Wait()
+	})
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		if err := h.keys.Run(ctx); err != nil {
 			t.Errorf("key watcher: %v", err)
 		}
-	})
+	}()
 	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{redis.Addr}, Timeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	prefix := strings.NewReplacer("/", ":", " ", "_").Replace(t.Name()) + fmt.Sprintf(":%d:", time.Now().UnixNano())
 	h.bl = blacklist.NewStore(client, prefix, h.reg)
 	t.Cleanup(h.bl.Close)
-	cfg := httpapi.Config{
+	hc := harnessConfig{api: httpapi.Config{
 		Keys:       h.keys,
 		Verifier:   token.NewVerifier(h.keys, token.VerifierOptions{Leeway: testLeeway}),
 		Blacklist:  h.bl,
 		JWKSMaxAge: 5 * time.Minute,
 		Logger:     log,
 		Registry:   h.reg,
-	}
+	}}
 	for _, o := range opts {
-		o(&cfg)
+		o(&hc)
 	}
-	h.api, err = httpapi.New(cfg)
+	if hc.cacheSize > 0 {
+		h.cache, err = verifycache.New(h.keys, verifycache.Options{Size: hc.cacheSize, Registerer: h.reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.bl.PublishRevocations()
+		hc.api.Cache = h.cache
+		background.Add(1)
+		go func() {
+			defer background.Done()
+			h.cache.Follow(ctx, client, h.bl.RevocationChannel(), verifycache.FollowOptions{
+				HealthInterval: 200 * time.Millisecond, RetryInterval: 50 * time.Millisecond,
+			})
+		}()
+		waitUntil(t, "the revocation subscription", 5*time.Second, h.cache.Trusted)
+	}
+	h.api, err = httpapi.New(hc.api)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +173,18 @@ func newHarness(t testing.TB, redis *redistest.Server, opts ...harnessOption) *h
 	}
 	t.Cleanup(h.client.CloseIdleConnections)
 	return h
+}
+
+// waitUntil polls cond until it holds or the timeout passes.
+func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func mustSet(t testing.TB) keyfiles.Set {

@@ -29,6 +29,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = s.cfg.Blacklist.Add(r.Context(), v.BlacklistID, v.ExpiresAt.Add(s.cfg.Verifier.Leeway()))
+	if s.cfg.Cache != nil && (err == nil || errors.Is(err, blacklist.ErrAlreadyBlacklisted)) {
+		s.cfg.Cache.Revoke(v.BlacklistID)
+	}
 	switch {
 	case err == nil:
 		writeEnvelope(w, http.StatusOK, true, msgSuccess, logoutPayload{ID: v.Claims.User.ID})

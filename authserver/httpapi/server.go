@@ -11,6 +11,7 @@ import (
 
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
 
 // Blacklist is the store of logged-out tokens as the handlers use it.
@@ -41,6 +42,9 @@ type Config struct {
 	CORSOrigins []string
 	// JWKSMaxAge is the Cache-Control max-age of the JWKS and public key.
 	JWKSMaxAge time.Duration
+	// Cache, when not nil, answers forward-auth for tokens verified before; the
+	// blacklist must then publish revocations to the channel the cache follows.
+	Cache *verifycache.Cache
 	// MaxBodyBytes is the largest request body accepted; default 64 KiB.
 	MaxBodyBytes int64
 	Logger       *slog.Logger

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
 
 // Headers a successful forward-auth check adds for the protected service.
@@ -24,7 +25,8 @@ type verifyPayload struct {
 // verify is the forward-auth check (GET, HEAD or POST /auth/verify) for nginx
 // auth_request, Traefik ForwardAuth and Envoy ext_authz: 200 with the user's headers,
 // 401 for any bad, expired or blacklisted token (never 400 or 500, which nginx turns
-// into 500), 503 only when the blacklist cannot be read.
+// into 500), 503 only when the blacklist cannot be read. A token found in the
+// verified-token cache skips the signature check and the blacklist read.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	w.Header()[headerCacheControl] = []string{"no-store"}
 	if !allowMethods(w, r, "GET, HEAD, POST", http.MethodGet, http.MethodHead, http.MethodPost) {
@@ -36,8 +38,19 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, msgMissingToken)
 		return
 	}
+	cache := s.cfg.Cache
+	if cache != nil {
+		if p, ok := cache.Lookup(raw); ok {
+			writeVerified(w, p)
+			return
+		}
+	}
 	v, status, msg := s.check(raw)
 	if status == 0 {
+		var ticket verifycache.Ticket
+		if cache != nil {
+			ticket = cache.Begin()
+		}
 		listed, err := s.cfg.Blacklist.Contains(r.Context(), v.BlacklistID)
 		switch {
 		case err != nil:
@@ -45,6 +58,8 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 			status, msg = http.StatusServiceUnavailable, msgStoreDown
 		case listed:
 			status, msg = http.StatusUnauthorized, msgBlacklisted
+		case cache != nil:
+			cache.Add(ticket, raw, v)
 		}
 	}
 	if status != 0 {
@@ -54,12 +69,16 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, msg)
 		return
 	}
-	u := v.Claims.User
+	writeVerified(w, verifycache.PrincipalOf(v))
+}
+
+// writeVerified answers 200 for a valid token: the user's headers and the envelope.
+func writeVerified(w http.ResponseWriter, p verifycache.Principal) {
 	h := w.Header()
-	h[HeaderUserID] = []string{u.ID}
-	h[HeaderUserEmail] = []string{u.Email}
-	h[HeaderSessionID] = []string{u.Auth.ID}
+	h[HeaderUserID] = []string{p.UserID}
+	h[HeaderUserEmail] = []string{p.Email}
+	h[HeaderSessionID] = []string{p.SessionID}
 	writeEnvelope(w, http.StatusOK, true, msgSuccess, verifyPayload{
-		ID: u.ID, Email: u.Email, SessionID: u.Auth.ID, ExpiresAt: v.ExpiresAt.Unix(),
+		ID: p.UserID, Email: p.Email, SessionID: p.SessionID, ExpiresAt: p.ExpiresAt.Unix(),
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/httpapi"
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
 
 // serveConfig holds the flags of `authserver serve`; docs/authserver-flags.md lists them.
@@ -126,8 +127,16 @@ func serve(ctx context.Context, c serveConfig) error {
 	bl := blacklist.NewStore(client, c.redisKeyPrefix, reg)
 	defer bl.Close()
 	verifier := token.NewVerifier(keys, token.VerifierOptions{Leeway: c.leeway, MaxBytes: c.maxTokenBytes})
+	var cache *verifycache.Cache
+	if c.verifyCacheSize > 0 {
+		cache, err = verifycache.New(keys, verifycache.Options{Size: c.verifyCacheSize, Registerer: reg})
+		if err != nil {
+			return err
+		}
+		bl.PublishRevocations()
+	}
 	api, err := httpapi.New(httpapi.Config{
-		Keys: keys, Verifier: verifier, Blacklist: bl,
+		Keys: keys, Verifier: verifier, Blacklist: bl, Cache: cache,
 		CompatStatusCodes: c.compatStatusCodes, CORSOrigins: c.corsOrigins,
 		JWKSMaxAge: c.jwksMaxAge, Logger: log, Registry: reg,
 	})
@@ -144,6 +153,9 @@ func serve(ctx context.Context, c serveConfig) error {
 	defer cancel()
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- keys.Run(runCtx) }()
+	if cache != nil {
+		go cache.Follow(runCtx, client, bl.RevocationChannel(), verifycache.FollowOptions{Logger: log})
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "keys_dir", c.keysDir, "compat_status_codes", c.compatStatusCodes)

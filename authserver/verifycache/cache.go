@@ -1,0 +1,275 @@
+package verifycache
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hiringo/auth-operator/authserver/keyset"
+	"github.com/hiringo/auth-operator/authserver/token"
+)
+
+// DefaultSize is the number of entries a cache holds unless configured otherwise.
+const DefaultSize = 100000
+
+// raceWindow bounds how long a verification may take between the blacklist check and
+// its insertion into the cache. Revocations are remembered this long, so that one
+// that arrives during the check keeps the token out; a slower insertion is dropped.
+const raceWindow = 2 * time.Second
+
+// KeySource returns the current key set.
+type KeySource interface {
+	Current() *keyset.Set
+}
+
+// Principal is what a cached verification says about its token.
+type Principal struct {
+	UserID    string
+	Email     string
+	SessionID string
+	ExpiresAt time.Time
+}
+
+// PrincipalOf extracts the cached fields of a verified token.
+func PrincipalOf(v token.Verified) Principal {
+	u := v.Claims.User
+	return Principal{UserID: u.ID, Email: u.Email, SessionID: u.Auth.ID, ExpiresAt: v.ExpiresAt}
+}
+
+// entry is one verified token: the exact string that was verified (by digest), the
+// key that verified it and what it says.
+type entry struct {
+	blacklistID string
+	keyID       string
+	set         *keyset.Set
+	principal   Principal
+}
+
+// Cache is a bounded, least-recently-used map from the exact token string to its
+// verification. Entries are indexed by blacklist id, so revoking any encoding of a
+// token removes every cached encoding of it. Lookups miss while the cache is not
+// trusted: before the first revocation subscription is confirmed and whenever it is
+// lost (see Follow).
+type Cache struct {
+	keys    KeySource
+	now     func() time.Time
+	metrics *metrics
+
+	trusted atomic.Bool
+
+	mu  sync.Mutex
+	lru *simplelru.LRU[[sha256.Size]byte, *entry]
+	// byID lists the cached token digests of each blacklist id.
+	byID map[string][][sha256.Size]byte
+	// recent holds ids revoked within raceWindow, oldest first in recentOrder.
+	recent      map[string]time.Time
+	recentOrder []revocation
+	// generation changes at every purge; an insertion that started before it is dropped.
+	generation uint64
+}
+
+type revocation struct {
+	id string
+	at time.Time
+}
+
+// Options tune a Cache.
+type Options struct {
+	// Size is the most entries held; DefaultSize when 0.
+	Size int
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Registerer receives the cache's metrics; may be nil.
+	Registerer prometheus.Registerer
+}
+
+// New makes an empty, untrusted cache over the keys of keys.
+func New(keys KeySource, opts Options) (*Cache, error) {
+	if opts.Size == 0 {
+		opts.Size = DefaultSize
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	c := &Cache{
+		keys:    keys,
+		now:     opts.Now,
+		metrics: newMetrics(opts.Registerer),
+		byID:    make(map[string][][sha256.Size]byte),
+		recent:  make(map[string]time.Time),
+	}
+	lru, err := simplelru.NewLRU(opts.Size, c.evicted)
+	if err != nil {
+		return nil, fmt.Errorf("verify cache of size %d: %w", opts.Size, err)
+	}
+	c.lru = lru
+	c.metrics.trusted.Set(0)
+	return c, nil
+}
+
+// evicted keeps the id index in step with the LRU; it runs under c.mu.
+func (c *Cache) evicted(sum [sha256.Size]byte, e *entry) {
+	sums := c.byID[e.blacklistID]
+	for i, s := range sums {
+		if s == sum {
+			sums = append(sums[:i], sums[i+1:]...)
+			break
+		}
+	}
+	if len(sums) == 0 {
+		delete(c.byID, e.blacklistID)
+	} else {
+		c.byID[e.blacklistID] = sums
+	}
+}
+
+// Lookup returns the principal of raw when the exact same token was verified, is
+// not expired, its key is still published and the cache is trusted.
+func (c *Cache) Lookup(raw string) (Principal, bool) {
+	if !c.trusted.Load() {
+		c.metrics.lookups.untrusted.Inc()
+		return Principal{}, false
+	}
+	sum := sha256.Sum256([]byte(raw))
+	now := c.now()
+	set := c.keys.Current()
+	c.mu.Lock()
+	e, ok := c.lru.Get(sum)
+	if ok && !c.stillValid(e, set, now) {
+		c.lru.Remove(sum)
+		ok = false
+	}
+	c.mu.Unlock()
+	if !ok {
+		c.metrics.lookups.miss.Inc()
+		return Principal{}, false
+	}
+	c.metrics.lookups.hit.Inc()
+	return e.principal, true
+}
+
+// stillValid reports whether an entry may still answer: the token has not reached
+// its exp, and the key that verified it is still published. A token without a kid
+// was matched against the whole set, so it holds only while that exact set does.
+func (c *Cache) stillValid(e *entry, set *keyset.Set, now time.Time) bool {
+	if !now.Before(e.principal.ExpiresAt) || set == nil {
+		return false
+	}
+	if e.set == set {
+		return true
+	}
+	if e.keyID == "" {
+		return false
+	}
+	_, published := set.Lookup(e.keyID)
+	return published
+}
+
+// Ticket records the cache state before a blacklist check; Add uses it to drop a
+// verification that a concurrent revocation or resynchronisation overtook.
+type Ticket struct {
+	generation uint64
+	started    time.Time
+	trusted    bool
+}
+
+// Begin is called before the blacklist check of a token that may be added.
+func (c *Cache) Begin() Ticket {
+	trusted := c.trusted.Load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Ticket{generation: c.generation, started: c.now(), trusted: trusted}
+}
+
+// Add caches a token that verified and was not blacklisted when checked after t.
+// It does nothing when the cache was not trusted at t, was purged since, the
+// token's id was revoked within the last raceWindow, or the check took longer than
+// raceWindow: a revocation that reached this replica during the check is then
+// still remembered, and one that arrives after the insertion removes the entry.
+func (c *Cache) Add(t Ticket, raw string, v token.Verified) {
+	now := c.now()
+	if !t.trusted || now.Sub(t.started) > raceWindow || !now.Before(v.ExpiresAt) {
+		return
+	}
+	e := &entry{blacklistID: v.BlacklistID, keyID: v.KeyID, set: c.keys.Current(), principal: PrincipalOf(v)}
+	sum := sha256.Sum256([]byte(raw))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.generation != t.generation || !c.trusted.Load() {
+		return
+	}
+	if _, revoked := c.recent[v.BlacklistID]; revoked {
+		return
+	}
+	if _, ok := c.lru.Peek(sum); ok {
+		return
+	}
+	c.lru.Add(sum, e)
+	c.byID[v.BlacklistID] = append(c.byID[v.BlacklistID], sum)
+	c.metrics.entries.Set(float64(c.lru.Len()))
+}
+
+// Revoke drops every cached encoding of the token with blacklist id, and keeps it
+// from being added for raceWindow.
+func (c *Cache) Revoke(id string) {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, sum := range append([][sha256.Size]byte(nil), c.byID[id]...) {
+		c.lru.Remove(sum)
+	}
+	c.pruneRecent(now)
+	c.recent[id] = now
+	c.recentOrder = append(c.recentOrder, revocation{id: id, at: now})
+	c.metrics.entries.Set(float64(c.lru.Len()))
+}
+
+// pruneRecent forgets revocations older than raceWindow; it runs under c.mu.
+func (c *Cache) pruneRecent(now time.Time) {
+	cut := 0
+	for cut < len(c.recentOrder) && now.Sub(c.recentOrder[cut].at) > raceWindow {
+		r := c.recentOrder[cut]
+		if c.recent[r.id].Equal(r.at) {
+			delete(c.recent, r.id)
+		}
+		cut++
+	}
+	if cut > 0 {
+		c.recentOrder = append(c.recentOrder[:0], c.recentOrder[cut:]...)
+	}
+}
+
+// Distrust makes every lookup miss until Resync: revocations may be missed.
+func (c *Cache) Distrust() {
+	if c.trusted.Swap(false) {
+		c.metrics.trusted.Set(0)
+	}
+}
+
+// Resync forgets every entry (any of them may have been revoked while revocations
+// could not be heard) and trusts the cache again.
+func (c *Cache) Resync() {
+	c.mu.Lock()
+	c.lru.Purge()
+	c.generation++
+	c.trusted.Store(true)
+	c.metrics.entries.Set(0)
+	c.mu.Unlock()
+	c.metrics.trusted.Set(1)
+	c.metrics.resyncs.Inc()
+}
+
+// Trusted reports whether lookups may hit.
+func (c *Cache) Trusted() bool { return c.trusted.Load() }
+
+// Len is the number of cached tokens.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
