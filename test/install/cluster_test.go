@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,7 @@ func TestInstallOnAPIServer(t *testing.T) {
 		{"the rendered chart applies server-side", renderedChartAppliesServerSide},
 		{"config/crd/bases applies server-side", crdBasesApplyServerSide},
 		{"dist/install.yaml applies server-side", installYAMLAppliesServerSide},
+		{"the manager runs with dist/install.yaml's arguments and RBAC", installYAMLManagerReconciles},
 		{"the opt-in parts apply server-side", optInPartsApplyServerSide},
 	}
 	for _, step := range steps {
@@ -266,4 +268,20 @@ func optInPartsApplyServerSide(t *testing.T) {
 	if crd(t, serviceMonitorCRD) == nil {
 		t.Fatal("the ServiceMonitor CRD stand-in is gone")
 	}
+}
+
+// installYAMLManagerReconciles runs the real manager with the arguments and environment of
+// dist/install.yaml's Deployment, as its ServiceAccount, and has it reconcile the sample.
+func installYAMLManagerReconciles(t *testing.T) {
+	d := deployment(t, readObjects(t, installYAML))
+	manager := container(t, &d.Spec.Template.Spec, "manager")
+	env := slices.Clone(tools.env)
+	for _, e := range manager.Env {
+		if e.ValueFrom != nil {
+			t.Fatalf("env %s comes from %+v: teach this test to resolve it", e.Name, e.ValueFrom)
+		}
+		env = append(env, e.Name+"="+e.Value)
+	}
+	m := startManager(t, managerBinary(t), manager.Args, env, managerAccount(operatorNamespace, d.Spec.Template.Spec.ServiceAccountName), operatorNamespace)
+	assertReconcilesSample(t, m, "install-sample")
 }

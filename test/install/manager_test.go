@@ -12,13 +12,19 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 const (
@@ -30,22 +36,37 @@ const (
 	leaseName = "auth-operator.auth.hiringo.tech"
 )
 
-// buildManager compiles cmd/manager into a temporary folder.
-func buildManager(t *testing.T) string {
+// managerBuild is the manager binary, built once per test run.
+var managerBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// managerBinary compiles cmd/manager into the run's work folder the first time it is called.
+func managerBinary(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is not on PATH: %v", err)
+	managerBuild.once.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			managerBuild.err = fmt.Errorf("the go command is not on PATH: %w", err)
+			return
+		}
+		out := filepath.Join(tools.workDir, "manager")
+		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, goTool, "build", "-o", out, "./cmd/manager")
+		cmd.Dir = tools.root
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			managerBuild.err = fmt.Errorf("go build ./cmd/manager: %w\n%s", err, msg)
+			return
+		}
+		managerBuild.path = out
+	})
+	if managerBuild.err != nil {
+		t.Fatal(managerBuild.err)
 	}
-	out := filepath.Join(t.TempDir(), "manager")
-	ctx, cancel := context.WithTimeout(t.Context(), buildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", out, "./cmd/manager")
-	cmd.Dir = tools.root
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/manager: %v\n%s", err, msg)
-	}
-	return out
+	return managerBuild.path
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
@@ -81,7 +102,7 @@ func flagName(arg string) string {
 }
 
 func TestManager_AcceptsTheArgumentsOfEveryInstall(t *testing.T) {
-	known := managerFlags(t, buildManager(t))
+	known := managerFlags(t, managerBinary(t))
 	sources := map[string][]byte{
 		"chart, default values":   tools.helmTemplate(t, "ops", "ops", nil),
 		"chart, every feature on": tools.helmTemplate(t, "ops", "ops", []string{allFeaturesValues}),
@@ -100,36 +121,59 @@ func TestManager_AcceptsTheArgumentsOfEveryInstall(t *testing.T) {
 	}
 }
 
-// The chart's own arguments start the real manager against the API server: probes answer,
-// metrics demand authentication, and the manager wins the leader election.
-func TestManager_RunsWithTheChartsArguments(t *testing.T) {
-	const ns = "manager-run"
-	if crd(t, authServiceCRD) == nil {
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), deletionTimeout)
-			defer cancel()
-			deleteCRD(ctx, t, authServiceCRD)
-		})
+// managerAccount is the identity a manager runs as: its ServiceAccount's user name and groups,
+// as the API server sees a pod's token.
+func managerAccount(namespace, name string) envtest.User {
+	return envtest.User{
+		Name:   "system:serviceaccount:" + namespace + ":" + name,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
 	}
-	tools.mustRun(t, nil, tools.kubectl, "apply", "--server-side", "-f", "config/crd/bases")
-	waitCRDEstablished(t, authServiceCRD)
-	createNamespace(t, ns, nil)
+}
 
-	probePort, metricsPort := freePort(t), freePort(t)
-	rendered := tools.helmTemplate(t, "ops", ns, nil,
-		fmt.Sprintf("healthProbe.port=%d", probePort),
-		fmt.Sprintf("metrics.port=%d", metricsPort),
-		// Out of a cluster the manager cannot read its namespace from the service account mount.
-		"extraArgs={--leader-election-namespace="+ns+"}",
-	)
-	args := container(t, &deployment(t, decodeObjects(t, rendered)).Spec.Template.Spec, "manager").Args
+// runningManager is a manager binary serving on loopback ports.
+type runningManager struct {
+	probePort, metricsPort int
+	logs                   string // file of its output
+}
+
+// startManager runs the manager binary with a Deployment's arguments as user (the addresses are
+// moved to free loopback ports, and the leader-election namespace is named because the manager
+// cannot read it from a service account mount here), and waits until /readyz answers.
+func startManager(t *testing.T, binary string, args, env []string, user envtest.User, leaseNamespace string) *runningManager {
+	t.Helper()
+	authn, err := apiServer.AddUser(user, nil)
+	if err != nil {
+		t.Fatalf("add user %s: %v", user.Name, err)
+	}
+	kubeconfig, err := authn.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	kubeconfigPath := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	m := &runningManager{probePort: freePort(t), metricsPort: freePort(t), logs: filepath.Join(dir, "manager.log")}
+	var runArgs []string
+	for _, arg := range args {
+		switch flagName(arg) {
+		case "health-probe-bind-address":
+			arg = fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", m.probePort)
+		case "metrics-bind-address":
+			arg = fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", m.metricsPort)
+		}
+		runArgs = append(runArgs, arg)
+	}
+	runArgs = append(runArgs, "--leader-election-namespace="+leaseNamespace)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, buildManager(t), args...)
-	cmd.Env = tools.env
+	cmd := exec.CommandContext(ctx, binary, runArgs...)
+	cmd.Env = append(slices.Clone(env), "KUBECONFIG="+kubeconfigPath)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 20 * time.Second
-	logs, err := os.Create(filepath.Join(t.TempDir(), "manager.log"))
+	logs, err := os.Create(m.logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,51 +183,128 @@ func TestManager_RunsWithTheChartsArguments(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		cancel()
-		_ = cmd.Wait()
+		// After a cancel Wait reports the context's error even when the process exited 0.
+		if err := cmd.Wait(); err != nil && (cmd.ProcessState == nil || !cmd.ProcessState.Success()) {
+			t.Errorf("the manager did not stop cleanly on SIGTERM: %v", err)
+		}
+		logs.Close()
 		if t.Failed() {
-			out, _ := os.ReadFile(logs.Name())
+			out, _ := os.ReadFile(m.logs)
 			t.Logf("manager output:\n%s", out)
 		}
 	})
 
-	httpClient := &http.Client{
-		Timeout:   5 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // the metrics certificate is self-signed
-	}
-	status := func(ctx context.Context, url string) (int, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return 0, err
-		}
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		resp.Body.Close()
-		return resp.StatusCode, nil
-	}
-
-	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
+	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", m.probePort)
 	err = wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, managerTimeout, true, func(ctx context.Context) (bool, error) {
-		code, err := status(ctx, readyz)
+		code, err := httpStatus(ctx, readyz)
 		return err == nil && code == http.StatusOK, nil
 	})
 	if err != nil {
 		t.Fatalf("%s did not answer 200 within %s", readyz, managerTimeout)
 	}
-	if code, err := status(t.Context(), fmt.Sprintf("http://127.0.0.1:%d/healthz", probePort)); err != nil || code != http.StatusOK {
+	return m
+}
+
+// insecureClient calls the manager's endpoints; the metrics certificate is self-signed.
+var insecureClient = &http.Client{
+	Timeout:   5 * time.Second,
+	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+}
+
+// httpStatus returns the status code of a GET.
+func httpStatus(ctx context.Context, url string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := insecureClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// assertReconcilesSample applies config/samples into namespace and waits until the manager has
+// built the AuthService's keys and auth server: what it can only do with enough RBAC. Its logs
+// must not show a single forbidden request.
+func assertReconcilesSample(t *testing.T, m *runningManager, namespace string) {
+	t.Helper()
+	createNamespace(t, namespace, nil)
+	tools.mustRun(t, nil, tools.kubectl, "apply", "--namespace", namespace, "-f", "config/samples/")
+	for _, obj := range []client.Object{
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-signing-keys"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-jwks"}},
+		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-redis"}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-authserver"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-authserver"}},
+	} {
+		waitForObject(t, obj)
+	}
+	as := &unstructured.Unstructured{}
+	as.SetGroupVersionKind(authServiceGVK)
+	err := wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, operatorTimeout, true, func(ctx context.Context) (bool, error) {
+		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "auth"}, as); err != nil {
+			return false, err
+		}
+		kid, _, _ := unstructured.NestedString(as.Object, "status", "activeKeyID")
+		return kid != "", nil
+	})
+	if err != nil {
+		t.Errorf("the manager wrote no status.activeKeyID within %s: %v", operatorTimeout, err)
+	}
+	out, err := os.ReadFile(m.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(strings.ToLower(line), "forbidden") {
+			refused = append(refused, line)
+		}
+	}
+	if len(refused) > 0 {
+		t.Errorf("the API server refused the manager; its RBAC is short of what it does:\n%s", strings.Join(refused, "\n"))
+	}
+}
+
+// The chart's own arguments and RBAC run the real manager: probes answer, metrics demand
+// authentication, the manager wins the leader election, and as its ServiceAccount it
+// reconciles the sample AuthService.
+func TestManager_RunsWithTheChartsArgumentsAndRBAC(t *testing.T) {
+	const ns = "chart-manager"
+	if crd(t, authServiceCRD) == nil {
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), deletionTimeout)
+			defer cancel()
+			deleteCRD(ctx, t, authServiceCRD)
+		})
+	}
+	createNamespace(t, ns, nil)
+	rendered := tools.helmTemplate(t, "ops", ns, nil)
+	applyServerSide(t, rendered)
+	waitCRDEstablished(t, authServiceCRD)
+
+	objs := decodeObjects(t, rendered)
+	d := deployment(t, objs)
+	manager := container(t, &d.Spec.Template.Spec, "manager")
+	m := startManager(t, managerBinary(t), manager.Args, tools.env, managerAccount(ns, d.Spec.Template.Spec.ServiceAccountName), ns)
+
+	if code, err := httpStatus(t.Context(), fmt.Sprintf("http://127.0.0.1:%d/healthz", m.probePort)); err != nil || code != http.StatusOK {
 		t.Errorf("/healthz: %d %v", code, err)
 	}
-	if code, err := status(t.Context(), fmt.Sprintf("https://127.0.0.1:%d/metrics", metricsPort)); err != nil || code != http.StatusUnauthorized {
+	if code, err := httpStatus(t.Context(), fmt.Sprintf("https://127.0.0.1:%d/metrics", m.metricsPort)); err != nil || code != http.StatusUnauthorized {
 		t.Errorf("/metrics without a token answered %d (%v), want 401: metrics must be authenticated", code, err)
 	}
 
 	var lease coordinationv1.Lease
-	err = wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, managerTimeout, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, managerTimeout, true, func(ctx context.Context) (bool, error) {
 		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: leaseName}, &lease)
 		return err == nil && lease.Spec.HolderIdentity != nil, client.IgnoreNotFound(err)
 	})
 	if err != nil {
 		t.Errorf("the manager did not take the leader-election Lease %s/%s within %s: %v", ns, leaseName, managerTimeout, err)
 	}
+
+	assertReconcilesSample(t, m, "chart-sample")
 }

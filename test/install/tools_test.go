@@ -19,6 +19,7 @@ const commandTimeout = 3 * time.Minute
 // toolchain locates the repository and the tools the tests drive.
 type toolchain struct {
 	root      string // repository root
+	workDir   string // temporary folder of the test run
 	bin       string // <root>/bin, also the envtest assets folder
 	helm      string
 	kubectl   string
@@ -78,7 +79,7 @@ func newToolchain(workDir string) (*toolchain, error) {
 		}
 		return filepath.Join(bin, name)
 	}
-	tc := &toolchain{root: root, bin: bin}
+	tc := &toolchain{root: root, bin: bin, workDir: workDir}
 	var errs []error
 	for _, tool := range []struct {
 		dst              *string
