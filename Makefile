@@ -84,7 +84,7 @@ bench: redis-server vegeta ## Go benchmarks, then the load run against a real Re
 
 .PHONY: dev
 dev: controlplane redis-server manifests ## Run the whole system locally: control plane, operator, sample AuthService, auth server.
-	go run ./hack/dev
+	go run ./hack/dev --image $(IMG) --control-plane-dir $(LOCALBIN)
 
 ##@ Build
 

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/test/localkubelet/devstack"
+)
+
+// options are the command's flags.
+type options struct {
+	root         string
+	controlPlane string
+	workDir      string
+	image        string
+	samples      string
+	readyTimeout time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.root, "root", ".", "root of the auth-operator checkout")
+	flag.StringVar(&o.controlPlane, "control-plane-dir", "bin", "directory holding kube-apiserver, etcd and kubectl (`make controlplane`)")
+	flag.StringVar(&o.workDir, "work-dir", ".dev", "directory for the kubeconfig, binaries, logs and pods")
+	flag.StringVar(&o.image, "image", devstack.DefaultOperatorImage, "the operator's image; the local kubelet runs it as the locally built auth server")
+	flag.StringVar(&o.samples, "samples", "config/samples", "AuthService samples to apply")
+	flag.DurationVar(&o.readyTimeout, "ready-timeout", 3*time.Minute, "how long to wait for the samples to turn Ready")
+	flag.Parse()
+	// The local kubelet's informers log through controller-runtime; only errors matter here.
+	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "dev: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...any) {
+	fmt.Printf("==> "+format+"\n", args...)
+}
+
+func run(ctx context.Context, o options) error {
+	root, err := filepath.Abs(o.root)
+	if err != nil {
+		return err
+	}
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(root, p)
+	}
+	started := time.Now()
+	step("make dev: a local control plane, the operator and the sample AuthService; Ctrl-C stops everything")
+	step("(the first run builds kube-apiserver, etcd and kubectl from the Go module proxy: about 5 minutes; later runs are ready in under a minute)")
+
+	s, err := devstack.Start(ctx, devstack.Options{
+		RepoRoot:        root,
+		ControlPlaneDir: abs(o.controlPlane),
+		WorkDir:         abs(o.workDir),
+		OperatorImage:   o.image,
+		Progress:        step,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := s.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "dev: stopping:", err)
+		}
+		step("stopped; logs stay in %s", filepath.Dir(s.ManagerLog))
+	}()
+	step("kubeconfig written: export KUBECONFIG=%s", s.KubeconfigPath)
+
+	kubectl := filepath.Join(abs(o.controlPlane), "kubectl")
+	samples := abs(o.samples)
+	step("applying %s", samples)
+	if err := apply(ctx, kubectl, s.KubeconfigPath, samples); err != nil {
+		return err
+	}
+
+	keys, err := authServices(ctx, s)
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return fmt.Errorf("%s holds no AuthService", samples)
+	}
+	for _, key := range keys {
+		step("waiting for AuthService %s to be Ready", key)
+		if err := s.WaitReady(ctx, key, o.readyTimeout, func(msg string) { fmt.Printf("    %s\n", msg) }); err != nil {
+			return fmt.Errorf("%w\n    operator log: %s\n    local kubelet log: %s", err, s.ManagerLog, s.RunnerLog)
+		}
+	}
+	step("ready in %s", time.Since(started).Round(time.Second))
+
+	for _, key := range keys {
+		if err := printUsage(ctx, s, key, kubectl); err != nil {
+			return err
+		}
+	}
+	fmt.Println()
+	step("running; Ctrl-C stops every process and removes %s", filepath.Join(abs(o.workDir), "run"))
+	<-ctx.Done()
+	fmt.Println()
+	return nil
+}
+
+// apply runs kubectl apply on the samples: with kustomize when they have a
+// kustomization.yaml, as plain files otherwise.
+func apply(ctx context.Context, kubectl, kubeconfig, samples string) error {
+	args := []string{"--kubeconfig", kubeconfig, "apply", "-f", samples}
+	if _, err := os.Stat(filepath.Join(samples, "kustomization.yaml")); err == nil {
+		args = []string{"--kubeconfig", kubeconfig, "apply", "-k", samples}
+	}
+	cmd := exec.CommandContext(ctx, kubectl, args...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kubectl apply of %s: %w", samples, err)
+	}
+	return nil
+}
+
+func authServices(ctx context.Context, s *devstack.Stack) ([]types.NamespacedName, error) {
+	c, err := s.Client()
+	if err != nil {
+		return nil, err
+	}
+	var list authv1alpha1.AuthServiceList
+	if err := c.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("listing AuthServices: %w", err)
+	}
+	var keys []types.NamespacedName
+	for _, as := range list.Items {
+		keys = append(keys, types.NamespacedName{Namespace: as.Namespace, Name: as.Name})
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	return keys, nil
+}
+
+// printUsage prints the server URL, a fresh token and a curl that logs it out.
+func printUsage(ctx context.Context, s *devstack.Stack, key types.NamespacedName, kubectl string) error {
+	url, err := s.ServerURL(ctx, key)
+	if err != nil {
+		return err
+	}
+	keysDir, err := s.KeysDir(key)
+	if err != nil {
+		return err
+	}
+	tok, err := s.IssueToken(ctx, keysDir, 15*time.Minute)
+	if err != nil {
+		return err
+	}
+	if tok == "" {
+		return errors.New("authserver token issue printed no token")
+	}
+	fmt.Printf(`
+AuthService %s is Ready.
+  auth server (Service %s-authserver): %s
+  signing keys, as the pods see them:  %s
+
+  # a token valid for 15 minutes, minted with: %s token issue --keys-dir <signing keys>
+  export TOKEN='%s'
+  # log it out: 200 the first time, 401 "token is blacklisted" after
+  curl -i -X POST -H "Authorization: Bearer $TOKEN" %s/auth/logout
+  # forward-auth check, and the published keys
+  curl -i -H "Authorization: Bearer $TOKEN" %s/auth/verify
+  curl -s %s/.well-known/jwks.json
+  # the cluster
+  KUBECONFIG=%s %s get authservices -A
+
+  logs: %s (operator), %s (local kubelet), each container under %s
+`, key, key.Name, url, keysDir, s.AuthServerPath, tok, url, url, url,
+		s.KubeconfigPath, kubectl, s.ManagerLog, s.RunnerLog, s.PodsDir())
+	return nil
+}
