@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -66,5 +67,47 @@ func TestChartManagerRole_GrantsWhatTheMarkersAsk(t *testing.T) {
 	want := single(t, readObjects(t, "config/rbac/role.yaml"), "ClusterRole").Object["rules"]
 	if !reflect.DeepEqual(rendered, want) {
 		t.Errorf("the manager ClusterRole differs from config/rbac/role.yaml: run `make chart-crds`\nchart: %v\nconfig: %v", rendered, want)
+	}
+}
+
+// The chart writes the rest of its RBAC by hand; it must grant what config/rbac grants.
+func TestChartRoles_GrantWhatConfigRBACGrants(t *testing.T) {
+	rendered := map[string]*unstructured.Unstructured{}
+	for _, o := range decodeObjects(t, tools.helmTemplate(t, "ops", "auth-system", nil)) {
+		if o.GetKind() == "Role" || o.GetKind() == "ClusterRole" {
+			rendered[o.GetKind()+"/"+o.GetName()] = o
+		}
+	}
+	aggregation := func(o *unstructured.Unstructured) map[string]string {
+		out := map[string]string{}
+		for k, v := range o.GetLabels() {
+			if strings.HasPrefix(k, "rbac.authorization.k8s.io/aggregate-to-") {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	for chartRole, configFile := range map[string]string{
+		"Role/ops-auth-operator-leader-election":           "config/rbac/leader_election_role.yaml",
+		"ClusterRole/ops-auth-operator-metrics-auth":       "config/rbac/metrics_auth_role.yaml",
+		"ClusterRole/ops-auth-operator-metrics-reader":     "config/rbac/metrics_reader_role.yaml",
+		"ClusterRole/ops-auth-operator-authservice-editor": "config/rbac/authservice_editor_role.yaml",
+		"ClusterRole/ops-auth-operator-authservice-viewer": "config/rbac/authservice_viewer_role.yaml",
+	} {
+		got, ok := rendered[chartRole]
+		if !ok {
+			t.Errorf("the chart renders no %s", chartRole)
+			continue
+		}
+		want := readObjects(t, configFile)
+		if len(want) != 1 {
+			t.Fatalf("%s: want one role, found %d", configFile, len(want))
+		}
+		if !reflect.DeepEqual(got.Object["rules"], want[0].Object["rules"]) {
+			t.Errorf("%s grants other rules than %s:\nchart: %v\nconfig: %v", chartRole, configFile, got.Object["rules"], want[0].Object["rules"])
+		}
+		if !reflect.DeepEqual(aggregation(got), aggregation(want[0])) {
+			t.Errorf("%s aggregates into %v, %s into %v", chartRole, aggregation(got), configFile, aggregation(want[0]))
+		}
 	}
 }
