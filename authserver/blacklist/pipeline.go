@@ -12,7 +12,7 @@ import (
 const maxBatch = 256
 
 // pipelineWorkers is how many round trips may be in flight at once.
-const pipelineWorkers = 4
+const pipelineWorkers = 2
 
 // pipeline coalesces the commands of concurrent requests into Redis pipelines: each
 // worker takes the first waiting command, then every other one already queued, and

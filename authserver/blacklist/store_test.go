@@ -14,7 +14,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/redistest"
 )
 
-func newStore(t *testing.T, srv *redistest.Server) (*blacklist.Store, redis.UniversalClient) {
+func newStore(t testing.TB, srv *redistest.Server) (*blacklist.Store, redis.UniversalClient) {
 	t.Helper()
 	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{srv.Addr}, Timeout: 500 * time.Millisecond})
 	if err != nil {

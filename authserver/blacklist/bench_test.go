@@ -1,0 +1,45 @@
+package blacklist_test
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hiringo/auth-operator/authserver/redistest"
+)
+
+// BenchmarkAdd blacklists a fresh id per iteration from concurrent callers, as logout
+// does, against a real Redis.
+func BenchmarkAdd(b *testing.B) {
+	srv := redistest.Start(b, redistest.Options{})
+	s, _ := newStore(b, srv)
+	var n atomic.Int64
+	until := time.Now().Add(time.Hour)
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.Add(context.Background(), "sig:"+strconv.FormatInt(n.Add(1), 10), until); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkContains checks ids from concurrent callers, as verify does.
+func BenchmarkContains(b *testing.B) {
+	srv := redistest.Start(b, redistest.Options{})
+	s, _ := newStore(b, srv)
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Contains(context.Background(), "sig:"+strconv.FormatInt(n.Add(1)%1000, 10)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
