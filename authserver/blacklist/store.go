@@ -23,7 +23,6 @@ type Store struct {
 	client  redis.UniversalClient
 	pipe    *pipeline
 	prefix  string
-	publish bool
 	metrics *metrics
 }
 
@@ -47,10 +46,6 @@ func NewStore(client redis.UniversalClient, prefix string, reg prometheus.Regist
 // caller's to close.
 func (s *Store) Close() { close(s.pipe.queue) }
 
-// PublishRevocations makes every later Add also announce the id on
-// RevocationChannel, for replicas that cache verified tokens. Call it before use.
-func (s *Store) PublishRevocations() { s.publish = true }
-
 // RevocationChannel is the pub/sub channel on which revoked ids are announced.
 func (s *Store) RevocationChannel() string { return s.prefix + "revocations" }
 
@@ -60,18 +55,14 @@ func (s *Store) Client() redis.UniversalClient { return s.client }
 // Key is the Redis key of a blacklist id.
 func (s *Store) Key(id string) string { return s.prefix + "bl:" + id }
 
-// Add blacklists id until the given time with one atomic SET NX PXAT (inside a
-// script that also publishes the id when PublishRevocations is on). It returns
+// Add blacklists id until the given time with one atomic SET NX PXAT and, when the
+// key was new, publishes id on RevocationChannel in the same script, so that replicas
+// caching verified tokens drop it; every replica publishes, whatever its own cache
+// setting, so a rolling change of that setting loses no revocation. It returns
 // ErrAlreadyBlacklisted when the id was already there and an error wrapping
 // ErrUnavailable when Redis did not answer.
 func (s *Store) Add(ctx context.Context, id string, until time.Time) error {
-	var cmd redis.Cmder
-	if s.publish {
-		cmd = redis.NewCmd(ctx, "eval", addAndPublish, 1, s.Key(id), until.UnixMilli(), s.RevocationChannel(), id)
-	} else {
-		cmd = redis.NewStatusCmd(ctx, "set", s.Key(id), "1", "nx", "pxat", until.UnixMilli())
-	}
-	err := s.pipe.do(ctx, cmd)
+	err := s.pipe.do(ctx, redis.NewCmd(ctx, "eval", addAndPublish, 1, s.Key(id), until.UnixMilli(), s.RevocationChannel(), id))
 	switch {
 	case err == nil:
 		s.metrics.ops.WithLabelValues("add", "added").Inc()

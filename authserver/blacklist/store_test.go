@@ -137,3 +137,33 @@ func TestNewClient_ReadsPasswordFromFile(t *testing.T) {
 		t.Fatal("missing password file accepted")
 	}
 }
+
+func TestAdd_PublishesTheRevocationOnceWhenStored(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, client := newStore(t, srv)
+	ctx := context.Background()
+	sub := client.Subscribe(ctx, s.RevocationChannel())
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(time.Minute)
+	if err := s.Add(ctx, "sig:once", until); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(ctx, "sig:once", until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+		t.Fatal(err)
+	}
+	if err := s.Add(ctx, "sig:other", until); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sig:once", "sig:other"} {
+		msg, err := sub.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.Payload != want {
+			t.Fatalf("published %q, want %q (a repeated logout must not publish)", msg.Payload, want)
+		}
+	}
+}

@@ -150,7 +150,6 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.bl.PublishRevocations()
 		hc.api.Cache = h.cache
 		background.Add(1)
 		go func() {

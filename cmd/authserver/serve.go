@@ -133,7 +133,6 @@ func serve(ctx context.Context, c serveConfig) error {
 		if err != nil {
 			return err
 		}
-		bl.PublishRevocations()
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Keys: keys, Verifier: verifier, Blacklist: bl, Cache: cache,
