@@ -66,9 +66,11 @@ type Cache struct {
 	lru *simplelru.LRU[[sha256.Size]byte, *entry]
 	// byID lists the cached token digests of each blacklist id.
 	byID map[string][][sha256.Size]byte
-	// recent holds ids revoked within raceWindow, oldest first in recentOrder.
+	// recent holds ids revoked within raceWindow; recentOrder[recentHead:] lists
+	// them oldest first.
 	recent      map[string]time.Time
 	recentOrder []revocation
+	recentHead  int
 	// generation changes at every purge; an insertion that started before it is dropped.
 	generation uint64
 }
@@ -231,16 +233,19 @@ func (c *Cache) Revoke(id string) {
 
 // pruneRecent forgets revocations older than raceWindow; it runs under c.mu.
 func (c *Cache) pruneRecent(now time.Time) {
-	cut := 0
-	for cut < len(c.recentOrder) && now.Sub(c.recentOrder[cut].at) > raceWindow {
-		r := c.recentOrder[cut]
+	for c.recentHead < len(c.recentOrder) && now.Sub(c.recentOrder[c.recentHead].at) > raceWindow {
+		r := c.recentOrder[c.recentHead]
 		if c.recent[r.id].Equal(r.at) {
 			delete(c.recent, r.id)
 		}
-		cut++
+		c.recentOrder[c.recentHead] = revocation{}
+		c.recentHead++
 	}
-	if cut > 0 {
-		c.recentOrder = append(c.recentOrder[:0], c.recentOrder[cut:]...)
+	// Compact once the pruned head is the larger part, so each entry moves O(1) times.
+	if c.recentHead > len(c.recentOrder)/2 {
+		n := copy(c.recentOrder, c.recentOrder[c.recentHead:])
+		c.recentOrder = c.recentOrder[:n]
+		c.recentHead = 0
 	}
 }
 

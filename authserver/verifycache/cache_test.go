@@ -254,3 +254,23 @@ func TestNew_RejectsANegativeSize(t *testing.T) {
 		t.Fatal("negative size accepted")
 	}
 }
+
+func TestCache_ForgetsRevocationsAfterTheRaceWindow(t *testing.T) {
+	f := newFixture(t, 10)
+	tok := tokentest.Issue(t, f.set, time.Hour)
+	v, err := f.verify.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cache.Revoke(v.BlacklistID)
+	for i := range 1000 {
+		f.clock.Add(10 * time.Millisecond)
+		f.cache.Revoke("sig:other-" + time.Duration(i).String())
+	}
+	// 10 s later the early revocation is forgotten by the cache (Redis still holds
+	// it; a token reaches Add only after the blacklist said it is not listed).
+	f.cache.Add(f.cache.Begin(), tok, v)
+	if !f.hit(tok) {
+		t.Error("a revocation older than the race window still blocks the cache")
+	}
+}
