@@ -114,7 +114,7 @@ func RewriteServiceAddrs(s, namespace string, resolve ServiceResolver) (string, 
 // serviceRefForHost reads a Service name and namespace from the forms of its DNS name.
 func serviceRefForHost(host, namespace string) (ServiceRef, bool) {
 	if !strings.Contains(host, ".") {
-		if isIPv4Like(host) {
+		if isIPv4Like(host) || host == "localhost" {
 			return ServiceRef{}, false
 		}
 		return ServiceRef{Namespace: namespace, Name: host}, true

@@ -47,6 +47,7 @@ func TestRewriteServiceAddrs(t *testing.T) {
 		{in: "cache.other.svc:6379,demo-redis:6379", want: "127.0.0.1:40002,127.0.0.1:40001"},
 		{in: "redis://demo-redis:6379/0", want: "redis://127.0.0.1:40001/0"},
 		{in: "127.0.0.1:6379", want: "127.0.0.1:6379"},
+		{in: "localhost:6379", want: "localhost:6379"},
 		{in: "redis.example.com:6379", want: "redis.example.com:6379"},
 		{in: "cache.other:6380", want: "cache.other:6380"},
 		{in: "demo-redis:6380", err: "default/demo-redis port 6380 is not known"},

@@ -522,8 +522,10 @@ func (r *Runner) preparePodLocked(ctx context.Context, p *localPod, now time.Tim
 
 // runPod runs a pod's init containers in order, then its containers, until ctx ends.
 func (r *Runner) runPod(ctx context.Context, p *localPod) {
-	defer close(p.done)
-	defer r.poke()
+	defer func() {
+		close(p.done)
+		r.poke()
+	}()
 	grace := 30 * time.Second
 	if g := p.template.Spec.TerminationGracePeriodSeconds; g != nil {
 		grace = time.Duration(*g) * time.Second
