@@ -18,6 +18,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -136,11 +137,39 @@ type runningManager struct {
 	logs                   string // file of its output
 }
 
+// waitAuthorized waits until the API server's authorizer, whose RBAC cache trails the objects
+// just applied, lets user do what the manager does first: take its Lease, list AuthServices
+// everywhere and record events. A permission that never arrives fails the test.
+func waitAuthorized(t *testing.T, user envtest.User, leaseNamespace string) {
+	t.Helper()
+	checks := []authorizationv1.ResourceAttributes{
+		{Namespace: leaseNamespace, Verb: "create", Group: "coordination.k8s.io", Resource: "leases"},
+		{Verb: "list", Group: "auth.hiringo.tech", Resource: "authservices"},
+		{Verb: "watch", Resource: "secrets"},
+		{Verb: "create", Group: "events.k8s.io", Resource: "events"},
+	}
+	for _, check := range checks {
+		err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User: user.Name, Groups: user.Groups, ResourceAttributes: &check,
+			}}
+			if err := k8sClient.Create(ctx, sar); err != nil {
+				return false, err
+			}
+			return sar.Status.Allowed, nil
+		})
+		if err != nil {
+			t.Fatalf("%s may not %s %s.%s in %q: %v", user.Name, check.Verb, check.Resource, check.Group, check.Namespace, err)
+		}
+	}
+}
+
 // startManager runs the manager binary with a Deployment's arguments as user (the addresses are
 // moved to free loopback ports, and the leader-election namespace is named because the manager
 // cannot read it from a service account mount here), and waits until /readyz answers.
 func startManager(t *testing.T, binary string, args, env []string, user envtest.User, leaseNamespace string) *runningManager {
 	t.Helper()
+	waitAuthorized(t, user, leaseNamespace)
 	authn, err := apiServer.AddUser(user, nil)
 	if err != nil {
 		t.Fatalf("add user %s: %v", user.Name, err)
@@ -293,12 +322,20 @@ func TestManager_RunsWithTheChartsArgumentsAndRBAC(t *testing.T) {
 	if code, err := httpStatus(t.Context(), fmt.Sprintf("http://127.0.0.1:%d/healthz", m.probePort)); err != nil || code != http.StatusOK {
 		t.Errorf("/healthz: %d %v", code, err)
 	}
-	if code, err := httpStatus(t.Context(), fmt.Sprintf("https://127.0.0.1:%d/metrics", m.metricsPort)); err != nil || code != http.StatusUnauthorized {
-		t.Errorf("/metrics without a token answered %d (%v), want 401: metrics must be authenticated", code, err)
+	// The metrics server starts beside the probes, not before them: wait until it answers.
+	metrics := fmt.Sprintf("https://127.0.0.1:%d/metrics", m.metricsPort)
+	var code int
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, managerTimeout, true, func(ctx context.Context) (bool, error) {
+		var err error
+		code, err = httpStatus(ctx, metrics)
+		return err == nil, nil
+	})
+	if err != nil || code != http.StatusUnauthorized {
+		t.Errorf("%s without a token answered %d (%v), want 401: metrics must be authenticated", metrics, code, err)
 	}
 
 	var lease coordinationv1.Lease
-	err := wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, managerTimeout, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, managerTimeout, true, func(ctx context.Context) (bool, error) {
 		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: leaseName}, &lease)
 		return err == nil && lease.Spec.HolderIdentity != nil, client.IgnoreNotFound(err)
 	})
