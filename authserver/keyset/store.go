@@ -121,6 +121,9 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 	defer w.Close()
 	watching := s.watch(w)
+	// A change between the caller's first Load and the watch being set up would
+	// otherwise wait for the next resync.
+	s.reload()
 	resync := time.NewTicker(s.opts.Resync)
 	defer resync.Stop()
 	debounce := time.NewTimer(time.Hour)
