@@ -34,6 +34,8 @@ type Verified struct {
 	BlacklistID string
 	// ExpiresAt is the token's exp.
 	ExpiresAt time.Time
+	// KeySet is the key set the token was verified against.
+	KeySet *keyset.Set
 }
 
 // Verifier checks tokens against the current key set.
@@ -98,7 +100,7 @@ func (v *Verifier) Verify(raw string) (Verified, error) {
 	if err != nil {
 		return Verified{}, invalid(err.Error(), err)
 	}
-	return Verified{Claims: claims, KeyID: kid, BlacklistID: id, ExpiresAt: claims.ExpiresAt.Time}, nil
+	return Verified{Claims: claims, KeyID: kid, BlacklistID: id, ExpiresAt: claims.ExpiresAt.Time, KeySet: set}, nil
 }
 
 // selectKeys is the keyfunc: the kid's key, or every published key when the token

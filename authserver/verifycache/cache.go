@@ -198,7 +198,7 @@ func (c *Cache) Add(t Ticket, raw string, v token.Verified) {
 	if !t.trusted || now.Sub(t.started) > raceWindow || !now.Before(v.ExpiresAt) {
 		return
 	}
-	e := &entry{blacklistID: v.BlacklistID, keyID: v.KeyID, set: c.keys.Current(), principal: PrincipalOf(v)}
+	e := &entry{blacklistID: v.BlacklistID, keyID: v.KeyID, set: v.KeySet, principal: PrincipalOf(v)}
 	sum := sha256.Sum256([]byte(raw))
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -173,6 +173,28 @@ func TestCache_DropsEntriesOfRemovedKeys(t *testing.T) {
 	}
 }
 
+func TestCache_KidlessTokenIsBoundToTheSetThatVerifiedIt(t *testing.T) {
+	f := newFixture(t, 10)
+	noKid := tokentest.IssueSeedShaped(t, f.set, time.Minute)
+	v, err := f.verify.Verify(noKid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticket := f.cache.Begin()
+	// The key that signed it is revoked between the verification and the insertion.
+	var revoked keyfiles.Set
+	for _, k := range tokentest.Rotate(t, f.set).Keys {
+		if k.State != keyfiles.StateRetired {
+			revoked.Keys = append(revoked.Keys, k)
+		}
+	}
+	f.keys.swap(t, revoked)
+	f.cache.Add(ticket, noKid, v)
+	if f.hit(noKid) {
+		t.Error("a token verified against the old set answers under the new one")
+	}
+}
+
 func TestCache_FullCacheEvictsTheLeastRecentlyUsed(t *testing.T) {
 	f := newFixture(t, 3)
 	toks := make([]string, 5)
