@@ -133,6 +133,7 @@ func TestServe_BadSettingsAreClearErrors(t *testing.T) {
 		{"negative leeway", nil, []string{"--leeway", "-1s"}, "--leeway must not be negative"},
 		{"tiny token limit", nil, []string{"--max-token-bytes", "10"}, "--max-token-bytes must be at least 64"},
 		{"unknown log level", nil, []string{"--log-level", "loud"}, "--log-level"},
+		{"database on a cluster", map[string]string{"AUTHSERVER_REDIS_ADDRS": "a:1,b:2", "AUTHSERVER_REDIS_DB": "3"}, nil, "--redis-db must be 0 for a Redis Cluster"},
 		{"missing password file", nil, []string{"--redis-password-file", "/nonexistent/pw", "--keys-dir", t.TempDir()}, "reading Redis password file"},
 	}
 	for _, tc := range cases {

@@ -91,6 +91,12 @@ func (c serveConfig) validate() error {
 	if len(c.redis.Addrs) == 0 {
 		errs = append(errs, errors.New("--redis-addrs is required"))
 	}
+	if len(c.redis.Addrs) > 1 && c.redis.MasterName == "" && c.redis.DB != 0 {
+		errs = append(errs, errors.New("--redis-db must be 0 for a Redis Cluster (several --redis-addrs without --redis-master-name)"))
+	}
+	if c.redis.DB < 0 {
+		errs = append(errs, errors.New("--redis-db must not be negative"))
+	}
 	return errors.Join(errs...)
 }
 
