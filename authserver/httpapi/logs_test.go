@@ -35,7 +35,6 @@ func withLogger(l *slog.Logger) harnessOption {
 	return func(c *harnessConfig) { c.api.Logger = l }
 }
 
-
 // TestLogs_NeverHoldTheToken logs at debug level through every path that logs (Redis
 // down on logout and verify) and checks that no token, signature or blacklist id
 // reaches the log.
