@@ -2,7 +2,7 @@ package install
 
 import (
 	"context"
-	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -264,9 +264,17 @@ func installYAMLAppliesServerSide(t *testing.T) {
 
 func optInPartsApplyServerSide(t *testing.T) {
 	config := optInConfig(t)
-	applyServerSide(t, []byte(tools.mustRun(t, nil, tools.kustomize, "build", fmt.Sprintf("%s/default", config)).stdout))
-	if crd(t, serviceMonitorCRD) == nil {
-		t.Fatal("the ServiceMonitor CRD stand-in is gone")
+	applyServerSide(t, []byte(tools.mustRun(t, nil, tools.kustomize, "build", filepath.Join(config, "default")).stdout))
+	for _, o := range []struct {
+		gvk  schema.GroupVersionKind
+		name string
+	}{
+		{schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}, "auth-operator-controller-manager-metrics-monitor"},
+		{schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}, "auth-operator-allow-metrics-traffic"},
+	} {
+		if !getObject(t, o.gvk, operatorNamespace, o.name) {
+			t.Errorf("there is no %s %s/%s", o.gvk.Kind, operatorNamespace, o.name)
+		}
 	}
 }
 
@@ -276,12 +284,16 @@ func installYAMLManagerReconciles(t *testing.T) {
 	d := deployment(t, readObjects(t, installYAML))
 	manager := container(t, &d.Spec.Template.Spec, "manager")
 	env := slices.Clone(tools.env)
+	var serverImage string
 	for _, e := range manager.Env {
+		if e.Name == "AUTHSERVER_IMAGE" {
+			serverImage = e.Value
+		}
 		if e.ValueFrom != nil {
 			t.Fatalf("env %s comes from %+v: teach this test to resolve it", e.Name, e.ValueFrom)
 		}
 		env = append(env, e.Name+"="+e.Value)
 	}
 	m := startManager(t, managerBinary(t), manager.Args, env, managerAccount(operatorNamespace, d.Spec.Template.Spec.ServiceAccountName), operatorNamespace)
-	assertReconcilesSample(t, m, "install-sample")
+	assertReconcilesSample(t, m, "install-sample", serverImage)
 }

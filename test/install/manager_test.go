@@ -255,20 +255,24 @@ func httpStatus(ctx context.Context, url string) (int, error) {
 }
 
 // assertReconcilesSample applies config/samples into namespace and waits until the manager has
-// built the AuthService's keys and auth server: what it can only do with enough RBAC. Its logs
-// must not show a single forbidden request.
-func assertReconcilesSample(t *testing.T, m *runningManager, namespace string) {
+// built the AuthService's keys and auth server (from serverImage): what it can only do with
+// enough RBAC. Its logs must not show a single forbidden request.
+func assertReconcilesSample(t *testing.T, m *runningManager, namespace, serverImage string) {
 	t.Helper()
 	createNamespace(t, namespace, nil)
 	tools.mustRun(t, nil, tools.kubectl, "apply", "--namespace", namespace, "-f", "config/samples/")
+	server := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-authserver"}}
 	for _, obj := range []client.Object{
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-signing-keys"}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-jwks"}},
 		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-redis"}},
-		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-authserver"}},
+		server,
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-authserver"}},
 	} {
 		waitForObject(t, obj)
+	}
+	if got := container(t, &server.Spec.Template.Spec, "authserver").Image; got != serverImage {
+		t.Errorf("the auth server runs %q, want the operator's own image %q", got, serverImage)
 	}
 	as := &unstructured.Unstructured{}
 	as.SetGroupVersionKind(authServiceGVK)
@@ -317,6 +321,9 @@ func TestManager_RunsWithTheChartsArgumentsAndRBAC(t *testing.T) {
 	objs := decodeObjects(t, rendered)
 	d := deployment(t, objs)
 	manager := container(t, &d.Spec.Template.Spec, "manager")
+	if manager.Image == "" || !slices.Contains(manager.Args, "--authserver-image="+manager.Image) {
+		t.Fatalf("the chart does not pass the manager's own image %q as --authserver-image: %v", manager.Image, manager.Args)
+	}
 	m := startManager(t, managerBinary(t), manager.Args, tools.env, managerAccount(ns, d.Spec.Template.Spec.ServiceAccountName), ns)
 
 	if code, err := httpStatus(t.Context(), fmt.Sprintf("http://127.0.0.1:%d/healthz", m.probePort)); err != nil || code != http.StatusOK {
@@ -343,5 +350,5 @@ func TestManager_RunsWithTheChartsArgumentsAndRBAC(t *testing.T) {
 		t.Errorf("the manager did not take the leader-election Lease %s/%s within %s: %v", ns, leaseName, managerTimeout, err)
 	}
 
-	assertReconcilesSample(t, m, "chart-sample")
+	assertReconcilesSample(t, m, "chart-sample", manager.Image)
 }
