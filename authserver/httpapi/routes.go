@@ -8,31 +8,32 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// gzipMinSize is the smallest body worth compressing: the short envelopes of logout and
-// verify are sent as they are, the JWKS is compressed.
+// gzipMinSize is the smallest body worth compressing.
 const gzipMinSize = 256
 
 // routes builds the mux and wraps it in the middleware every response gets.
 func (s *Server) routes() (http.Handler, error) {
 	m := newHTTPMetrics(s.cfg.Registry)
-	mux := http.NewServeMux()
-	handle := func(path, route string, h http.HandlerFunc) {
-		mux.Handle(path, m.instrument(route, h))
-	}
-	handle("/auth/logout", "logout", s.logout)
-	handle("/auth/verify", "verify", s.verify)
-	handle("/.well-known/jwks.json", "jwks", s.jwks)
-	handle("/auth/public-key", "public_key", s.publicKey)
-	handle("/healthz", "healthz", s.healthz)
-	handle("/readyz", "readyz", s.readyz)
-	mux.Handle("/metrics", m.instrument("metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
-	mux.Handle("/", m.instrument("not_found", http.HandlerFunc(notFound)))
-
 	gz, err := gzhttp.NewWrapper(gzhttp.MinSize(gzipMinSize))
 	if err != nil {
 		return nil, fmt.Errorf("configuring compression: %w", err)
 	}
-	var h http.Handler = gz(mux)
+	mux := http.NewServeMux()
+	handle := func(path, route string, h http.Handler) {
+		mux.Handle(path, m.instrument(route, h))
+	}
+	// Logout, verify and the health checks answer short envelopes that are never
+	// worth compressing; they skip the compression wrapper, which is on the hot path.
+	handle("/auth/logout", "logout", http.HandlerFunc(s.logout))
+	handle("/auth/verify", "verify", http.HandlerFunc(s.verify))
+	handle("/.well-known/jwks.json", "jwks", gz(http.HandlerFunc(s.jwks)))
+	handle("/auth/public-key", "public_key", gz(http.HandlerFunc(s.publicKey)))
+	handle("/healthz", "healthz", http.HandlerFunc(s.healthz))
+	handle("/readyz", "readyz", http.HandlerFunc(s.readyz))
+	handle("/metrics", "metrics", gz(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
+	handle("/", "not_found", http.HandlerFunc(notFound))
+
+	var h http.Handler = mux
 	h = limitBody(h, s.cfg.MaxBodyBytes)
 	h = newCORS(s.cfg.CORSOrigins).Handler(h)
 	h = securityHeaders(h)
