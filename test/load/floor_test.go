@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/tokentest"
 )
 
@@ -32,16 +33,24 @@ func TestVerifyFloor_AcceptsOnlyTheActiveKeysSignature(t *testing.T) {
 	}
 }
 
-func TestIssueTokens_AreDistinct(t *testing.T) {
-	toks, err := issueTokens(tokentest.NewSet(t), "t", 50)
+// TestIssueTokens_AreDistinctLogouts checks that the supply holds distinct tokens
+// for the blacklist (distinct claims, not only distinct signatures).
+func TestIssueTokens_AreDistinctLogouts(t *testing.T) {
+	set := tokentest.NewSet(t)
+	toks, err := issueTokens(set, "t", 50)
 	if err != nil {
 		t.Fatal(err)
 	}
+	v := token.NewVerifier(tokentest.Static(t, set), token.VerifierOptions{})
 	seen := map[string]bool{}
 	for _, tok := range toks {
-		if tok == "" || seen[tok] {
-			t.Fatalf("empty or repeated token among %d", len(toks))
+		got, err := v.Verify(tok)
+		if err != nil {
+			t.Fatal(err)
 		}
-		seen[tok] = true
+		if seen[got.BlacklistID] {
+			t.Fatalf("two tokens of the supply are the same logout")
+		}
+		seen[got.BlacklistID] = true
 	}
 }
