@@ -1,8 +1,10 @@
 package install
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -134,7 +136,9 @@ func managerAccount(namespace, name string) envtest.User {
 // runningManager is a manager binary serving on loopback ports.
 type runningManager struct {
 	probePort, metricsPort int
-	logs                   string // file of its output
+	logs                   string        // file of its output
+	exited                 chan struct{} // closed when the process has exited
+	exitErr                error         // what Wait returned, once exited is closed
 }
 
 // waitAuthorized waits until the API server's authorizer, whose RBAC cache trails the objects
@@ -164,6 +168,10 @@ func waitAuthorized(t *testing.T, user envtest.User, leaseNamespace string) {
 	}
 }
 
+// portAttempts bounds how often startManager picks new ports when another process took one
+// between freePort and the manager's bind.
+const portAttempts = 3
+
 // startManager runs the manager binary with a Deployment's arguments as user (the addresses are
 // moved to free loopback ports, and the leader-election namespace is named because the manager
 // cannot read it from a service account mount here), and waits until /readyz answers.
@@ -178,13 +186,37 @@ func startManager(t *testing.T, binary string, args, env []string, user envtest.
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	kubeconfigPath := filepath.Join(dir, "kubeconfig")
+	kubeconfigPath := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	env = append(slices.Clone(env), "KUBECONFIG="+kubeconfigPath)
 
-	m := &runningManager{probePort: freePort(t), metricsPort: freePort(t), logs: filepath.Join(dir, "manager.log")}
+	for attempt := 1; ; attempt++ {
+		m := launchManager(t, binary, args, env, leaseNamespace)
+		err := waitReady(t, m)
+		if err == nil {
+			return m
+		}
+		out, _ := os.ReadFile(m.logs)
+		if attempt < portAttempts && bytes.Contains(out, []byte("address already in use")) {
+			t.Logf("a port was taken before the manager bound it; trying others (%v)", err)
+			continue
+		}
+		t.Fatalf("the manager did not become ready: %v\n%s", err, out)
+	}
+}
+
+// launchManager starts the manager on fresh loopback ports. The test's cleanup stops it with
+// SIGTERM and expects a clean exit.
+func launchManager(t *testing.T, binary string, args, env []string, leaseNamespace string) *runningManager {
+	t.Helper()
+	m := &runningManager{
+		probePort:   freePort(t),
+		metricsPort: freePort(t),
+		logs:        filepath.Join(t.TempDir(), "manager.log"),
+		exited:      make(chan struct{}),
+	}
 	var runArgs []string
 	for _, arg := range args {
 		switch flagName(arg) {
@@ -199,7 +231,7 @@ func startManager(t *testing.T, binary string, args, env []string, user envtest.
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, binary, runArgs...)
-	cmd.Env = append(slices.Clone(env), "KUBECONFIG="+kubeconfigPath)
+	cmd.Env = env
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 20 * time.Second
 	logs, err := os.Create(m.logs)
@@ -210,11 +242,26 @@ func startManager(t *testing.T, binary string, args, env []string, user envtest.
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start the manager: %v", err)
 	}
+	go func() {
+		m.exitErr = cmd.Wait()
+		close(m.exited)
+	}()
 	t.Cleanup(func() {
+		stoppedBefore := false
+		select {
+		case <-m.exited:
+			stoppedBefore = true // startManager reported why
+		default:
+		}
 		cancel()
-		// After a cancel Wait reports the context's error even when the process exited 0.
-		if err := cmd.Wait(); err != nil && (cmd.ProcessState == nil || !cmd.ProcessState.Success()) {
-			t.Errorf("the manager did not stop cleanly on SIGTERM: %v", err)
+		select {
+		case <-m.exited:
+			// After a cancel Wait reports the context's error even when the process exited 0.
+			if !stoppedBefore && m.exitErr != nil && (cmd.ProcessState == nil || !cmd.ProcessState.Success()) {
+				t.Errorf("the manager did not stop cleanly on SIGTERM: %v", m.exitErr)
+			}
+		case <-time.After(cmd.WaitDelay + 5*time.Second):
+			t.Error("the manager did not stop after SIGTERM")
 		}
 		logs.Close()
 		if t.Failed() {
@@ -222,16 +269,31 @@ func startManager(t *testing.T, binary string, args, env []string, user envtest.
 			t.Logf("manager output:\n%s", out)
 		}
 	})
+	return m
+}
 
+// waitReady waits until the manager's /readyz answers 200, and gives up as soon as it exits.
+func waitReady(t *testing.T, m *runningManager) error {
+	t.Helper()
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", m.probePort)
-	err = wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, managerTimeout, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, managerTimeout, true, func(ctx context.Context) (bool, error) {
+		select {
+		case <-m.exited:
+			return false, errors.New("the manager exited")
+		default:
+		}
 		code, err := httpStatus(ctx, readyz)
 		return err == nil && code == http.StatusOK, nil
 	})
-	if err != nil {
-		t.Fatalf("%s did not answer 200 within %s", readyz, managerTimeout)
+	select {
+	case <-m.exited:
+		return fmt.Errorf("the manager exited before it was ready: %w", m.exitErr)
+	default:
 	}
-	return m
+	if err != nil {
+		return fmt.Errorf("%s did not answer 200 within %s: %w", readyz, managerTimeout, err)
+	}
+	return nil
 }
 
 // insecureClient calls the manager's endpoints; the metrics certificate is self-signed.
