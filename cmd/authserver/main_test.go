@@ -101,6 +101,43 @@ func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
 	}
 }
 
+// TestServe_VerifyCacheSizeZeroTurnsTheCacheOff starts the server with and without the
+// cache and looks for the cache's series in /metrics.
+func TestServe_VerifyCacheSizeZeroTurnsTheCacheOff(t *testing.T) {
+	redis := redistest.Start(t, redistest.Options{})
+	keys := filepath.Join(t.TempDir(), "keys")
+	if _, err := run(t, context.Background(), "keys", "generate", "--dir", keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		size      string
+		wantCache bool
+	}{{"0", false}, {"1000", true}} {
+		addr := freeAddr(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := run(t, ctx, "serve", "--listen", addr, "--keys-dir", keys, "--redis-addrs", redis.Addr,
+				"--verify-cache-size", tc.size, "--log-level", "error", "--shutdown-timeout", "2s")
+			done <- err
+		}()
+		waitReady(t, "http://"+addr+"/readyz", done)
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := strings.Contains(string(body), "authserver_verify_cache_lookups_total"); got != tc.wantCache {
+			t.Errorf("--verify-cache-size %s: cache series present = %v, want %v", tc.size, got, tc.wantCache)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	}
+}
+
 func waitReady(t *testing.T, url string, done <-chan error) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
