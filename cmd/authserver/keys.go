@@ -17,7 +17,7 @@ func newKeysGenerateCommand() *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "generate",
-		Short: "Write a fresh key set (one active and one next key) in the mounted-Secret layout",
+		Short: "Write a fresh key set (one active and one next key) laid out as the kubelet mounts the key Secret",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -30,7 +30,7 @@ func newKeysGenerateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := keyfiles.WriteDir(dir, set); err != nil {
+			if err := keyfiles.WriteMounted(dir, set); err != nil {
 				return err
 			}
 			active, _ := set.Active()

@@ -51,6 +51,9 @@ func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
 	if err != nil || !strings.Contains(out, "active ") {
 		t.Fatalf("keys generate: %q, %v", out, err)
 	}
+	if _, err := os.Readlink(filepath.Join(keys, "..data")); err != nil {
+		t.Fatalf("generated keys are not laid out as a mounted Secret: %v", err)
+	}
 	if _, err := run(t, context.Background(), "keys", "generate", "--dir", keys); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("second generate without --force: err = %v", err)
 	}
