@@ -272,3 +272,17 @@ func TestChart_ValuesTypoIsRejected(t *testing.T) {
 		})
 	}
 }
+
+func TestChart_SeveralReplicasNeedLeaderElection(t *testing.T) {
+	res, err := tools.run(t.Context(), nil, tools.helm, "template", "ops", chartDir, "--kube-version", kubeVersion, "--set", "replicaCount=2", "--set", "leaderElection.enabled=false")
+	if err == nil || !strings.Contains(res.stderr, "replicaCount > 1 needs leaderElection.enabled=true") {
+		t.Errorf("two managers without leader election were rendered (err %v):\n%s", err, res.stderr)
+	}
+	objs := decodeObjects(t, tools.helmTemplate(t, "ops", "auth-system", nil, "leaderElection.enabled=false"))
+	if manager := container(t, &deployment(t, objs).Spec.Template.Spec, "manager"); !slices.Contains(manager.Args, "--leader-elect=false") {
+		t.Errorf("one manager without leader election: args %v", manager.Args)
+	}
+	if len(ofKind(objs, "Role")) != 0 {
+		t.Error("leader election is off but its Role is rendered")
+	}
+}
