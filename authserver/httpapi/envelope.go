@@ -17,6 +17,7 @@ const (
 	msgTooLarge        = "Request Entity Too Large"
 	msgOK              = "ok"
 	msgDraining        = "shutting down"
+	msgInternal        = "Internal Server Error"
 	contentTypeJSON    = "application/json; charset=UTF-8"
 	contentTypePEM     = "application/x-pem-file"
 	contentTypeJWKSet  = "application/json"

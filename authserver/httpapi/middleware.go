@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"slices"
 	"time"
@@ -58,5 +60,38 @@ func limitBody(next http.Handler, max int64) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, max)
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics answers 500 with the envelope when a handler panics, and logs the
+// panic value and route (never the request's headers).
+func recoverPanics(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+			writeError(w, http.StatusInternalServerError, msgInternal)
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logRequests writes one debug record per request: method, path, status and
+// duration. It costs nothing when debug logging is off.
+func logRequests(next http.Handler, log *slog.Logger) http.Handler {
+	if !log.Enabled(context.Background(), slog.LevelDebug) {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(&rec, r)
+		log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status(), "duration", time.Since(start))
 	})
 }

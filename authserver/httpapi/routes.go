@@ -37,6 +37,8 @@ func (s *Server) routes() (http.Handler, error) {
 	h = limitBody(h, s.cfg.MaxBodyBytes)
 	h = newCORS(s.cfg.CORSOrigins).Handler(h)
 	h = securityHeaders(h)
+	h = recoverPanics(h, s.cfg.Logger)
+	h = logRequests(h, s.cfg.Logger)
 	return h, nil
 }
 
