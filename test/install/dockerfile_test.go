@@ -3,12 +3,17 @@ package install
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"debug/elf"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // dockerignorePatterns reads the exclusions of .dockerignore (no negations are used).
@@ -74,13 +79,20 @@ func TestDockerignored(t *testing.T) {
 // compile or embed reaches the build context.
 func TestDockerfile_BuildsBothBinariesFromTheContext(t *testing.T) {
 	dockerfile := string(readFile(t, "Dockerfile"))
-	builds := regexp.MustCompile(`CGO_ENABLED=0 [^\n]*\n\s*go build [^\n]*-o /out/(\w+) (\./cmd/\w+)`).FindAllStringSubmatch(dockerfile, -1)
+	builds := regexp.MustCompile(`CGO_ENABLED=0 [^\n]*\n\s*go build ([^\n]*)-o /out/(\w+) (\./cmd/\w+)`).FindAllStringSubmatch(dockerfile, -1)
 	var binaries, pkgs []string
 	for _, b := range builds {
-		binaries = append(binaries, b[1])
-		pkgs = append(pkgs, b[2])
-		if !strings.Contains(dockerfile, "COPY --from=builder /out/"+b[1]+" /"+b[1]+"\n") {
-			t.Errorf("the Dockerfile builds %s but does not copy it to /%s", b[1], b[1])
+		flags, binary, pkg := strings.TrimSpace(b[1]), b[2], b[3]
+		binaries = append(binaries, binary)
+		pkgs = append(pkgs, pkg)
+		if flags != imageBuildFlags {
+			t.Errorf("the Dockerfile builds %s with %q; the tests build the image's binaries with %q", binary, flags, imageBuildFlags)
+		}
+		if pkg != "./cmd/"+binary {
+			t.Errorf("the Dockerfile builds /%s from %s", binary, pkg)
+		}
+		if !strings.Contains(dockerfile, "COPY --from=builder /out/"+binary+" /"+binary+"\n") {
+			t.Errorf("the Dockerfile builds %s but does not copy it to /%s", binary, binary)
 		}
 	}
 	if !slices.Equal(binaries, []string{"manager", "authserver"}) {
@@ -131,5 +143,62 @@ func TestDockerfile_BuildsBothBinariesFromTheContext(t *testing.T) {
 		if dockerignored(patterns, f) {
 			t.Errorf(".dockerignore leaves %s out of the build context", f)
 		}
+	}
+}
+
+// imageBuildFlags are the `go build` flags of the Dockerfile, which the tests build with too.
+const imageBuildFlags = `-trimpath -ldflags="-s -w"`
+
+// buildTimeout bounds one `go build`, which compiles client-go on a cold cache.
+const buildTimeout = 10 * time.Minute
+
+// imageBuilds holds the binaries of the image, each built once per test run.
+var imageBuilds = struct {
+	sync.Mutex
+	paths map[string]string
+}{paths: map[string]string{}}
+
+// imageBinary builds ./cmd/<name> as the Dockerfile builds /<name> (static, CGO_ENABLED=0,
+// trimmed paths, no symbols) into the run's work folder, once, and returns its path.
+func imageBinary(t *testing.T, name string) string {
+	t.Helper()
+	imageBuilds.Lock()
+	defer imageBuilds.Unlock()
+	if path, ok := imageBuilds.paths[name]; ok {
+		return path
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is not on PATH: %v", err)
+	}
+	out := filepath.Join(tools.workDir, name)
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/"+name)
+	cmd.Dir = tools.root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("CGO_ENABLED=0 go build %s -o %s ./cmd/%s: %v\n%s", imageBuildFlags, out, name, err, msg)
+	}
+	imageBuilds.paths[name] = out
+	return out
+}
+
+// The minimal base image has no C library: the binaries must need none.
+func TestImageBinaries_AreStatic(t *testing.T) {
+	for _, name := range []string{"manager", "authserver"} {
+		f, err := elf.Open(imageBinary(t, name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+				t.Errorf("/%s is dynamically linked (program header %v): the distroless static image cannot run it", name, p.Type)
+			}
+		}
+		if syms, err := f.Symbols(); err == nil && len(syms) > 0 {
+			t.Errorf("/%s keeps %d symbols although the Dockerfile strips them", name, len(syms))
+		}
+		f.Close()
 	}
 }

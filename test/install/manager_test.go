@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,45 +30,16 @@ import (
 )
 
 const (
-	// buildTimeout bounds `go build ./cmd/manager`, which compiles client-go on a cold cache.
-	buildTimeout = 10 * time.Minute
 	// managerTimeout bounds the wait for the manager to become ready and elect itself.
 	managerTimeout = 90 * time.Second
 	// leaseName is the manager's leader-election Lease.
 	leaseName = "auth-operator.auth.hiringo.tech"
 )
 
-// managerBuild is the manager binary, built once per test run.
-var managerBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// managerBinary compiles cmd/manager into the run's work folder the first time it is called.
+// managerBinary is /manager of the image, built as the Dockerfile builds it.
 func managerBinary(t *testing.T) string {
 	t.Helper()
-	managerBuild.once.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			managerBuild.err = fmt.Errorf("the go command is not on PATH: %w", err)
-			return
-		}
-		out := filepath.Join(tools.workDir, "manager")
-		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, goTool, "build", "-o", out, "./cmd/manager")
-		cmd.Dir = tools.root
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			managerBuild.err = fmt.Errorf("go build ./cmd/manager: %w\n%s", err, msg)
-			return
-		}
-		managerBuild.path = out
-	})
-	if managerBuild.err != nil {
-		t.Fatal(managerBuild.err)
-	}
-	return managerBuild.path
+	return imageBinary(t, "manager")
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
