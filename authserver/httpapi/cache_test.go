@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/authserver/tokentest"
@@ -186,13 +188,17 @@ func TestCache_FullCacheStillAnswersCorrectly(t *testing.T) {
 // leeway it still verifies) and not from the cache.
 func TestCache_ExpiredEntryIsNotServed(t *testing.T) {
 	h := newHarness(t, nil, withCache(10))
-	tok := tokentest.Issue(t, h.set, time.Second)
+	active := tokentest.Active(t, h.set)
+	exp := time.Now().Add(2 * time.Second).Truncate(time.Second)
+	c := tokentest.Claims(time.Minute)
+	c.ExpiresAt = jwt.NewNumericDate(exp)
+	tok := tokentest.Sign(t, active.Private, active.ID, c)
 	h.do(http.MethodGet, "/auth/verify", tok)
 	h.do(http.MethodGet, "/auth/verify", tok)
 	if hits := lookups(h, "hit"); hits != "1" {
 		t.Fatalf("hits = %s, want 1", hits)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(time.Until(exp) + 100*time.Millisecond)
 	if r := h.do(http.MethodGet, "/auth/verify", tok); r.StatusCode != http.StatusOK {
 		t.Fatalf("within the leeway: %d %s", r.StatusCode, r.body)
 	}
