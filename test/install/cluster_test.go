@@ -141,6 +141,7 @@ func TestInstallOnAPIServer(t *testing.T) {
 		{"helm install, upgrade with every feature on, uninstall keeps the CRD", helmInstallUpgradeUninstall},
 		{"the rendered chart applies server-side", renderedChartAppliesServerSide},
 		{"config/crd/bases applies server-side", crdBasesApplyServerSide},
+		{"helm install with crds.enabled=false over those CRDs creates an AuthService at once", helmInstallWithoutCRDs},
 		{"dist/install.yaml applies server-side", installYAMLAppliesServerSide},
 		{"the manager runs with dist/install.yaml's arguments and RBAC", installYAMLManagerReconciles},
 		{"the opt-in parts apply server-side", optInPartsApplyServerSide},
@@ -296,4 +297,23 @@ func installYAMLManagerReconciles(t *testing.T) {
 	}
 	m := startManager(t, managerBinary(t), manager.Args, env, managerAccount(operatorNamespace, d.Spec.Template.Spec.ServiceAccountName), operatorNamespace)
 	assertReconcilesSample(t, m, "install-sample", serverImage)
+}
+
+// helmInstallWithoutCRDs installs the chart beside CRDs applied with kubectl: with the CRD
+// already served, the first install may create an AuthService too, and uninstalling leaves the
+// CRD that Helm never owned.
+func helmInstallWithoutCRDs(t *testing.T) {
+	const ns = "helm-without-crds"
+	notes := helm(t, "install", "nocrds", chartDir, "--namespace", ns, "--create-namespace",
+		"--set", "crds.enabled=false", "--set", "authService.create=true").stdout
+	if !strings.Contains(notes, "kubectl apply --server-side -f config/crd/bases") {
+		t.Errorf("the notes do not say where the CRD comes from:\n%s", notes)
+	}
+	if !getObject(t, authServiceGVK, ns, "auth") {
+		t.Error("the first install did not create the AuthService")
+	}
+	helm(t, "uninstall", "nocrds", "--namespace", ns)
+	if c := crd(t, authServiceCRD); c == nil || c.DeletionTimestamp != nil {
+		t.Error("helm uninstall deleted a CRD the release did not own")
+	}
 }
