@@ -286,3 +286,10 @@ func TestChart_SeveralReplicasNeedLeaderElection(t *testing.T) {
 		t.Error("leader election is off but its Role is rendered")
 	}
 }
+
+func TestChart_RefusesTooOldKubernetes(t *testing.T) {
+	res, err := tools.run(t.Context(), nil, tools.helm, "template", "ops", chartDir, "--kube-version", "1.28.9")
+	if err == nil || !strings.Contains(res.stderr, "chart requires kubeVersion") {
+		t.Errorf("the chart rendered for Kubernetes 1.28 (err %v):\n%s", err, res.stderr)
+	}
+}
