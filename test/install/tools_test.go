@@ -24,8 +24,8 @@ type toolchain struct {
 	helm      string
 	kubectl   string
 	kustomize string
-	// env is the environment of every command: kubeconfig and Helm's folders point into a
-	// temporary folder, so the tests never touch the user's.
+	// env is the environment of every command: the kubeconfig, kubectl's cache and Helm's
+	// folders point into a temporary folder, so the tests never touch the user's.
 	env []string
 }
 
@@ -103,6 +103,7 @@ func newToolchain(workDir string) (*toolchain, error) {
 		"HELM_CONFIG_HOME="+filepath.Join(workDir, "helm-config"),
 		"HELM_DATA_HOME="+filepath.Join(workDir, "helm-data"),
 		"KUBECONFIG="+filepath.Join(workDir, "kubeconfig"),
+		"KUBECACHEDIR="+filepath.Join(workDir, "kube-cache"),
 	)
 	return tc, nil
 }
