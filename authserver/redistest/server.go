@@ -124,6 +124,16 @@ func (s *Server) start() error {
 	return fmt.Errorf("redis-server did not answer on %s within 10s: %s", s.Addr, s.tailLog())
 }
 
+// Pid is the process id of the running server, or 0 while it is stopped.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Kill stops the server abruptly (SIGKILL), as a crash or network cut would.
 func (s *Server) Kill() {
 	s.mu.Lock()

@@ -20,6 +20,9 @@ type attackSpec struct {
 	rate     int
 	duration time.Duration
 	workers  int
+	// serverPID and redisPID are the processes whose CPU time the run reports
+	// per request; 0 for none.
+	serverPID, redisPID int
 }
 
 // result is what the table prints of one run.
@@ -35,6 +38,8 @@ type result struct {
 		P99 time.Duration `json:"99th"`
 		Max time.Duration `json:"max"`
 	} `json:"latencies"`
+	// CPU time per request, in microseconds, of the server, Redis and vegeta.
+	ServerCPU, RedisCPU, VegetaCPU string
 }
 
 // attack runs vegeta against spec and parses its JSON report.
@@ -60,9 +65,14 @@ func attack(ctx context.Context, vegeta, workDir string, spec attackSpec) (resul
 		args = append(args, "-max-workers="+strconv.Itoa(spec.workers), "-workers="+strconv.Itoa(spec.workers))
 	}
 	cmd := exec.CommandContext(ctx, vegeta, args...)
+	server0, serverOK := cpuTime(spec.serverPID)
+	redis0, redisOK := cpuTime(spec.redisPID)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return result{}, fmt.Errorf("vegeta attack %s: %w: %s", spec.name, err, b)
 	}
+	server1, serverOK1 := cpuTime(spec.serverPID)
+	redis1, redisOK1 := cpuTime(spec.redisPID)
+	vegetaCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	b, err := exec.CommandContext(ctx, vegeta, "report", "-type=json", out).Output()
 	if err != nil {
 		return result{}, fmt.Errorf("vegeta report %s: %w", spec.name, err)
@@ -72,6 +82,9 @@ func attack(ctx context.Context, vegeta, workDir string, spec attackSpec) (resul
 		return result{}, fmt.Errorf("parsing vegeta report: %w", err)
 	}
 	r.Name = spec.name
+	r.ServerCPU = perRequest(server1-server0, serverOK && serverOK1, r.Requests)
+	r.RedisCPU = perRequest(redis1-redis0, redisOK && redisOK1, r.Requests)
+	r.VegetaCPU = perRequest(vegetaCPU, true, r.Requests)
 	return r, nil
 }
 

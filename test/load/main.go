@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"text/tabwriter"
 	"time"
 
@@ -99,6 +100,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 
 	servers := map[string]string{}
+	pids := map[string]int{}
 	start := func(name, path, listenFlag string, env []string, args ...string) error {
 		addr, err := freeAddr()
 		if err != nil {
@@ -112,6 +114,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 		go func() { _ = cmd.Wait() }()
 		servers[name] = "http://" + addr
+		pids[name] = cmd.Process.Pid
 		return waitUp("http://"+addr, name, path != self)
 	}
 	serverEnv := func(cacheSize, prefix string) []string {
@@ -158,8 +161,16 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return fmt.Errorf("writing targets: %w", err)
 	}
 
-	maxRun := func(name, file string, lazy bool) (result, error) {
-		return attack(ctx, o.vegeta, work, attackSpec{name: name, targets: filepath.Join(work, file), lazy: lazy, duration: o.duration, workers: o.workers})
+	spec := func(name, file, server string, lazy bool, rate int) attackSpec {
+		s := attackSpec{name: name, targets: filepath.Join(work, file), lazy: lazy, rate: rate,
+			duration: o.duration, workers: o.workers, serverPID: pids[server]}
+		if server == "cache-off" || server == "cache-on" {
+			s.redisPID = redis.Pid()
+		}
+		return s
+	}
+	maxRun := func(name, file, server string, lazy bool) (result, error) {
+		return attack(ctx, o.vegeta, work, spec(name, file, server, lazy, 0))
 	}
 	var results []result
 	add := func(r result, err error) error {
@@ -170,17 +181,17 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		fmt.Fprintf(out, "  done: %s\n", r.Name)
 		return nil
 	}
-	fmt.Fprintf(out, "running scenarios, %s each, %d workers at maximum rate\n", o.duration, o.workers)
-	if err := add(maxRun("HTTP floor: plain 200", "plain.json", false)); err != nil {
+	fmt.Fprintf(out, "running scenarios, %s each, %d workers at maximum rate; load average %s\n", o.duration, o.workers, loadAverage())
+	if err := add(maxRun("HTTP floor: plain 200", "plain.json", "plain", false)); err != nil {
 		return err
 	}
-	if err := add(maxRun("crypto+HTTP floor: ES256 verify, 1000 tokens", "crypto.json", false)); err != nil {
+	if err := add(maxRun("crypto+HTTP floor: ES256 verify, 1000 tokens", "crypto.json", "crypto", false)); err != nil {
 		return err
 	}
-	if err := add(maxRun("crypto+HTTP floor: ES256 verify, unique tokens", "crypto-unique.json", true)); err != nil {
+	if err := add(maxRun("crypto+HTTP floor: ES256 verify, unique tokens", "crypto-unique.json", "crypto", true)); err != nil {
 		return err
 	}
-	logoutMax, err := maxRun("logout, unique tokens, max rate", "logout.json", true)
+	logoutMax, err := maxRun("logout, unique tokens, max rate", "logout.json", "cache-off", true)
 	if err := add(logoutMax, err); err != nil {
 		return err
 	}
@@ -201,34 +212,29 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err := writeTargets(filepath.Join(work, "crypto-half.json"), http.MethodPost, servers["crypto"]+"/", halfUnique); err != nil {
 		return err
 	}
-	if err := add(attack(ctx, o.vegeta, work, attackSpec{
-		name: fmt.Sprintf("logout, unique tokens, at %d/s (half of max)", half), targets: filepath.Join(work, "logout-half.json"),
-		lazy: true, rate: half, duration: o.duration,
-	})); err != nil {
+	if err := add(attack(ctx, o.vegeta, work, spec(fmt.Sprintf("logout, unique tokens, at %d/s (half of max)", half), "logout-half.json", "cache-off", true, half))); err != nil {
 		return err
 	}
-	if err := add(attack(ctx, o.vegeta, work, attackSpec{
-		name: fmt.Sprintf("crypto+HTTP floor, unique tokens, at %d/s", half), targets: filepath.Join(work, "crypto-half.json"),
-		lazy: true, rate: half, duration: o.duration,
-	})); err != nil {
+	if err := add(attack(ctx, o.vegeta, work, spec(fmt.Sprintf("crypto+HTTP floor, unique tokens, at %d/s", half), "crypto-half.json", "crypto", true, half))); err != nil {
 		return err
 	}
-	if err := add(maxRun("verify, 1000 recurring tokens, cache off", "verify-off.json", false)); err != nil {
+	if err := add(maxRun("verify, 1000 recurring tokens, cache off", "verify-off.json", "cache-off", false)); err != nil {
 		return err
 	}
-	if err := add(maxRun("verify, 1000 recurring tokens, cache on", "verify-on.json", false)); err != nil {
+	if err := add(maxRun("verify, 1000 recurring tokens, cache on", "verify-on.json", "cache-on", false)); err != nil {
 		return err
 	}
 	printTable(out, results)
+	fmt.Fprintf(out, "load average at the end: %s (the floors, servers, Redis and vegeta share this machine's %d cores)\n", loadAverage(), runtime.NumCPU())
 	return nil
 }
 
 func printTable(out io.Writer, rs []result) {
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tsuccess\tcodes\t")
+	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tsuccess\tcodes\tCPU µs/req: server\tredis\tvegeta\t")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.2f%%\t%s\t\n", r.Name, r.Throughput, ms(r.Latencies.P50), ms(r.Latencies.P99), 100*r.Success, r.codes())
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.2f%%\t%s\t%s\t%s\t%s\t\n", r.Name, r.Throughput, ms(r.Latencies.P50), ms(r.Latencies.P99), 100*r.Success, r.codes(), r.ServerCPU, r.RedisCPU, r.VegetaCPU)
 	}
 	tw.Flush()
 	byName := func(prefix string) result {
