@@ -84,7 +84,9 @@ bench: redis-server vegeta ## Go benchmarks, then the load run against a real Re
 
 .PHONY: dev
 dev: controlplane redis-server manifests ## Run the whole system locally: control plane, operator, sample AuthService, auth server.
-	go run ./hack/dev --image $(IMG) --control-plane-dir $(LOCALBIN)
+	@# Built, then run (not `go run`, which exits 1 after Ctrl-C even when everything stopped cleanly).
+	go build -o $(LOCALBIN)/auth-operator-dev ./hack/dev
+	$(LOCALBIN)/auth-operator-dev --image $(IMG) --control-plane-dir $(LOCALBIN)
 
 ##@ Build
 

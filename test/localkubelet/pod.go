@@ -200,6 +200,8 @@ type ContainerInfo struct {
 	Ready    bool
 	Restarts int
 	LastExit string
+	// Command is the program and arguments the container runs, after every rewrite.
+	Command []string
 	// Ports maps each declared containerPort to its local "127.0.0.1:port" address.
 	Ports map[int32]string
 	// Mounts maps each mount path to its local directory.
@@ -217,7 +219,8 @@ func (p *localPod) info() PodInfo {
 		ci := ContainerInfo{
 			Name: c.name, PID: c.pid, Running: c.running, Ready: c.running && c.ready,
 			Restarts: c.restarts, LastExit: c.lastExit, LogFile: c.logPath,
-			Ports: map[int32]string{}, Mounts: map[string]string{},
+			Command: append([]string{c.launch.Path}, c.launch.Args...),
+			Ports:   map[int32]string{}, Mounts: map[string]string{},
 		}
 		c.mu.Unlock()
 		for cp, local := range c.ports {

@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/token"
+)
+
+// eventually retries check every 200ms until it passes or timeout ends, then fails the
+// test with the last error.
+func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %s: %v", what, timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// createReady creates a namespace and an AuthService in it, waits until it is Ready and
+// returns its key.
+func createReady(t *testing.T, name string, mutate func(*authv1alpha1.AuthService)) types.NamespacedName {
+	t.Helper()
+	ctx := context.Background()
+	ns := "e2e-" + name
+	if err := kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	if mutate != nil {
+		mutate(as)
+	}
+	if err := kube.Create(ctx, as); err != nil {
+		t.Fatalf("creating AuthService: %v", err)
+	}
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	if err := stack.WaitReady(ctx, key, 2*time.Minute, func(msg string) { t.Logf("%s: %s", key, msg) }); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func getAuthService(t *testing.T, key types.NamespacedName) *authv1alpha1.AuthService {
+	t.Helper()
+	var as authv1alpha1.AuthService
+	if err := kube.Get(context.Background(), key, &as); err != nil {
+		t.Fatal(err)
+	}
+	return &as
+}
+
+// reply is an HTTP answer of the auth server.
+type reply struct {
+	code int
+	body string
+}
+
+// call sends method to url with a bearer token.
+func call(method, url, tok string) (reply, error) {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return reply{}, err
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return reply{code: resp.StatusCode, body: string(body)}, err
+}
+
+// minter signs seed-shaped tokens with the active key of a materialised keys directory,
+// with the auth server's own issuing code, as `authserver token issue` does.
+type minter struct{ keysDir string }
+
+// mint returns a token valid for ttl, the kid that signed it and its user id.
+func (m minter) mint(ttl time.Duration) (tok, kid, userID string, err error) {
+	set, err := keyfiles.ReadDir(m.keysDir)
+	if err != nil {
+		return "", "", "", err
+	}
+	active, ok := set.Active()
+	if !ok {
+		return "", "", "", fmt.Errorf("no active key in %s", m.keysDir)
+	}
+	userID = uuid.NewString()
+	now := time.Now()
+	stamp := now.UTC().Format(time.RFC3339Nano)
+	claims := token.NewClaims(token.User{
+		ID: userID, Name: "E2E", Email: "e2e@example.com", CreatedAt: stamp, UpdatedAt: stamp,
+		Auth: token.Session{ID: uuid.NewString(), Token: strings.ReplaceAll(uuid.NewString(), "-", "")},
+	}, now, ttl)
+	tok, err = token.Issue(active, claims)
+	return tok, active.ID, userID, err
+}
+
+// kidOf reads the kid from a token's header.
+func kidOf(tok string) string {
+	header, _, _ := strings.Cut(tok, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(header)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	_ = json.Unmarshal(raw, &h)
+	return h.Kid
+}
+
+// activeKidIn reads the active kid of a materialised keys directory.
+func activeKidIn(dir string) (string, error) {
+	set, err := keyfiles.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	k, ok := set.Active()
+	if !ok {
+		return "", fmt.Errorf("no active key in %s", dir)
+	}
+	return k.ID, nil
+}

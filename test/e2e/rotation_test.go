@@ -1,0 +1,199 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/keylifecycle"
+)
+
+// issued is a token the client minted, and when it stops being valid.
+type issued struct {
+	tok     string
+	kid     string
+	expires time.Time
+}
+
+// verifyClient keeps calling /auth/verify through the Service with fresh tokens and with
+// the unexpired tokens it minted before, as cluster services do across rotations.
+type verifyClient struct {
+	url string
+	m   minter
+	ttl time.Duration
+
+	mu        sync.Mutex
+	live      []issued
+	newest    map[string]issued
+	mintedBy  map[string]int
+	lastKid   string
+	calls     int
+	rejected  []string
+	mintFails []string
+}
+
+func newVerifyClient(url, keysDir string, ttl time.Duration) *verifyClient {
+	return &verifyClient{url: url, m: minter{keysDir: keysDir}, ttl: ttl, newest: map[string]issued{}, mintedBy: map[string]int{}}
+}
+
+func (c *verifyClient) run(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		tok, kid, _, err := c.m.mint(c.ttl)
+		c.mu.Lock()
+		if err != nil {
+			// The keys directory is swapped atomically, so a read never sees a mix of two
+			// sets; an error here is a real failure.
+			c.mintFails = append(c.mintFails, err.Error())
+			c.mu.Unlock()
+			continue
+		}
+		it := issued{tok: tok, kid: kid, expires: time.Now().Add(c.ttl)}
+		c.newest[kid], c.lastKid = it, kid
+		c.mintedBy[kid]++
+		live := c.live[:0]
+		for _, old := range c.live {
+			if time.Until(old.expires) > 2*time.Second {
+				live = append(live, old)
+			}
+		}
+		c.live = append(live, it)
+		check := append([]issued(nil), c.live...)
+		c.mu.Unlock()
+		// The newest token and a spread of older ones, always including the oldest.
+		for i := len(check) - 1; i >= 0; i -= 1 + len(check)/8 {
+			c.verify(check[i])
+		}
+		c.verify(check[0])
+	}
+}
+
+func (c *verifyClient) verify(t issued) {
+	r, err := call(http.MethodGet, c.url+"/auth/verify", t.tok)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if err != nil || r.code != http.StatusOK {
+		c.rejected = append(c.rejected, fmt.Sprintf("kid %s: %d %s %v", t.kid, r.code, r.body, err))
+	}
+}
+
+// TestE2E_RotationsNeverRejectAValidToken rotates the keys three times while a client keeps
+// verifying fresh and older tokens through the Service.
+//
+// The CRD's minimum rotationInterval is 1h, so the test asks for each rotation with the
+// rotate annotation, the operator's on-demand path. The operator still promotes a next key
+// only once it has been published for keylifecycle.MinPublishTime (5m: the kubelet's
+// Secret propagation), so three rotations take about three times that.
+func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
+	t.Parallel()
+	key := createReady(t, "rotation", func(as *authv1alpha1.AuthService) {
+		as.Spec.Tokens.MaxLifetime = metav1.Duration{Duration: time.Minute}
+		as.Spec.Tokens.Leeway = metav1.Duration{Duration: 5 * time.Second}
+		as.Spec.SigningKeys.RotationInterval = metav1.Duration{Duration: time.Hour}
+	})
+	ctx := context.Background()
+	url, err := stack.ServerURL(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := stack.ServerPods(key)
+	if len(pods) != 2 {
+		t.Fatalf("want 2 auth-server pods, got %+v", pods)
+	}
+	vc := newVerifyClient(url, pods[0].KeysDir, time.Minute)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		vc.run(stop)
+	}()
+	stopClient := sync.OnceFunc(func() {
+		close(stop)
+		wg.Wait()
+	})
+	defer stopClient()
+
+	kids := []string{getAuthService(t, key).Status.ActiveKeyID}
+	for round := 1; round <= 3; round++ {
+		as := getAuthService(t, key)
+		patch := client.MergeFrom(as.DeepCopy())
+		if as.Annotations == nil {
+			as.Annotations = map[string]string{}
+		}
+		as.Annotations[authv1alpha1.RotateAnnotation] = fmt.Sprintf("e2e-%d-%d", round, time.Now().UnixNano())
+		if err := kube.Patch(ctx, as, patch); err != nil {
+			t.Fatal(err)
+		}
+		prev := kids[len(kids)-1]
+		var active string
+		eventually(t, keylifecycle.MinPublishTime+90*time.Second, fmt.Sprintf("rotation %d reaches every pod", round), func() error {
+			active = getAuthService(t, key).Status.ActiveKeyID
+			if active == "" || active == prev {
+				return fmt.Errorf("status.activeKeyID still %s", active)
+			}
+			for _, p := range pods {
+				got, err := activeKidIn(p.KeysDir)
+				if err != nil {
+					return err
+				}
+				if got != active {
+					return fmt.Errorf("pod %s still has active key %s", p.Name, got)
+				}
+			}
+			return nil
+		})
+		kids = append(kids, active)
+		t.Logf("rotation %d: %s -> %s", round, prev, active)
+
+		// A token the previous key signed keeps verifying on every pod after the rotation.
+		vc.mu.Lock()
+		old, ok := vc.newest[prev]
+		vc.mu.Unlock()
+		if !ok {
+			t.Fatalf("the client minted no token with key %s", prev)
+		}
+		for _, p := range pods {
+			if r, err := call(http.MethodGet, p.URL+"/auth/verify", old.tok); err != nil || r.code != http.StatusOK {
+				t.Fatalf("a token of the retired key %s (expires %s) on %s: %d %s %v", prev, old.expires.Format(time.TimeOnly), p.Name, r.code, r.body, err)
+			}
+		}
+		eventually(t, 10*time.Second, "fresh tokens carry the new kid", func() error {
+			vc.mu.Lock()
+			defer vc.mu.Unlock()
+			if vc.lastKid != active {
+				return fmt.Errorf("newest token has kid %s", vc.lastKid)
+			}
+			return nil
+		})
+	}
+	time.Sleep(2 * time.Second)
+	stopClient()
+
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	t.Logf("%d verify calls, tokens minted per key: %v", vc.calls, vc.mintedBy)
+	for _, kid := range kids {
+		if vc.mintedBy[kid] == 0 {
+			t.Errorf("no token was minted with key %s", kid)
+		}
+	}
+	if len(vc.mintFails) > 0 {
+		t.Errorf("%d tokens could not be minted from the mounted keys; first: %s", len(vc.mintFails), vc.mintFails[0])
+	}
+	if len(vc.rejected) > 0 {
+		t.Fatalf("%d of %d verify calls rejected a valid token; first: %s", len(vc.rejected), vc.calls, vc.rejected[0])
+	}
+}

@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/hiringo/auth-operator/test/localkubelet/devstack"
+)
+
+// stack is the one local system every test of the package shares; each test uses its
+// own namespace.
+var (
+	stack *devstack.Stack
+	kube  client.Client
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	controlPlane := os.Getenv("KUBEBUILDER_ASSETS")
+	if controlPlane == "" {
+		controlPlane = filepath.Join(root, "bin")
+	}
+	work, err := os.MkdirTemp("", "auth-operator-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	defer os.RemoveAll(work)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	stack, err = devstack.Start(ctx, devstack.Options{
+		RepoRoot:        root,
+		ControlPlaneDir: controlPlane,
+		WorkDir:         work,
+		Progress:        func(format string, args ...any) { fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...) },
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: starting the local system:", err)
+		return 1
+	}
+	code := 1
+	defer func() {
+		if code != 0 {
+			dumpLogs()
+		}
+		if err := stack.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the local system:", err)
+		}
+	}()
+	if kube, err = stack.Client(); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	code = m.Run()
+	return code
+}
+
+// dumpLogs prints the tail of the operator's and the local kubelet's logs after a failure.
+func dumpLogs() {
+	for _, path := range []string{stack.ManagerLog, stack.RunnerLog} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		if len(data) > 20000 {
+			data = data[len(data)-20000:]
+		}
+		fmt.Fprintf(os.Stderr, "---- %s (tail) ----\n%s\n", path, data)
+	}
+}
