@@ -73,6 +73,7 @@ func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
 	t.Setenv("AUTHSERVER_REDIS_PASSWORD_FILE", pwFile)
 	t.Setenv("AUTHSERVER_LOG_LEVEL", "error")
 	t.Setenv("AUTHSERVER_SHUTDOWN_TIMEOUT", "2s")
+	t.Setenv("AUTHSERVER_SHUTDOWN_DELAY", "1s")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -94,6 +95,22 @@ func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
 		t.Fatalf("logout: %d %s", resp.StatusCode, body)
 	}
 	cancel()
+	// During the shutdown delay the server still answers, but is no longer ready.
+	deadline := time.Now().Add(time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatalf("server stopped answering during the shutdown delay: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still ready after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	select {
 	case err := <-done:
 		if err != nil {
@@ -121,7 +138,7 @@ func TestServe_VerifyCacheSizeZeroTurnsTheCacheOff(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
 			_, err := run(t, ctx, "serve", "--listen", addr, "--keys-dir", keys, "--redis-addrs", redis.Addr,
-				"--verify-cache-size", tc.size, "--log-level", "error", "--shutdown-timeout", "2s")
+				"--verify-cache-size", tc.size, "--log-level", "error", "--shutdown-timeout", "2s", "--shutdown-delay", "0s")
 			done <- err
 		}()
 		waitReady(t, "http://"+addr+"/readyz", done)

@@ -34,6 +34,7 @@ type serveConfig struct {
 	jwksMaxAge        time.Duration
 	verifyCacheSize   int
 	logLevel          string
+	shutdownDelay     time.Duration
 	shutdownTimeout   time.Duration
 }
 
@@ -66,7 +67,8 @@ func newServeCommand() *cobra.Command {
 	f.DurationVar(&c.jwksMaxAge, "jwks-max-age", 5*time.Minute, "Cache-Control max-age of the JWKS and public key")
 	f.IntVar(&c.verifyCacheSize, "verify-cache-size", 100000, "entries of the verified-token cache; 0 turns it off")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "graceful drain on SIGTERM")
+	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing, so load balancers stop sending requests first")
+	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "then wait this long for in-flight requests to finish")
 	return withEnv(cmd)
 }
 
@@ -81,6 +83,9 @@ func (c serveConfig) validate() error {
 	}
 	if c.verifyCacheSize < 0 {
 		errs = append(errs, errors.New("--verify-cache-size must not be negative"))
+	}
+	if c.shutdownDelay < 0 || c.shutdownTimeout < 0 {
+		errs = append(errs, errors.New("--shutdown-delay and --shutdown-timeout must not be negative"))
 	}
 	if c.jwksMaxAge < 0 {
 		errs = append(errs, errors.New("--jwks-max-age must not be negative"))
@@ -174,8 +179,13 @@ func serve(ctx context.Context, c serveConfig) error {
 		}
 	case <-ctx.Done():
 	}
-	log.Info("draining", "timeout", c.shutdownTimeout.String())
+	log.Info("draining", "delay", c.shutdownDelay.String(), "timeout", c.shutdownTimeout.String())
 	api.Drain()
+	select {
+	case <-time.After(c.shutdownDelay):
+	case err := <-serveErr:
+		return fmt.Errorf("serving HTTP: %w", err)
+	}
 	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), c.shutdownTimeout)
 	defer done()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
