@@ -15,7 +15,7 @@ type logoutPayload struct {
 
 // logout blacklists the presented token until it expires (POST /auth/logout).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if !allowMethods(w, r, http.MethodPost, http.MethodPost) {
+	if !allowMethods(w, r, "POST", http.MethodPost) {
 		return
 	}
 	raw, err := token.FromHeader(r.Header)
