@@ -382,5 +382,6 @@ func TestManager_RunsWithTheChartsArgumentsAndRBAC(t *testing.T) {
 		t.Errorf("the manager did not take the leader-election Lease %s/%s within %s: %v", ns, leaseName, managerTimeout, err)
 	}
 
+	assertMetricsNeedTheReaderRole(t, m, ns, "ops-auth-operator-metrics-reader")
 	assertReconcilesSample(t, m, "chart-sample", manager.Image)
 }
