@@ -15,13 +15,16 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
-// scrape GETs the manager's metrics with a bearer token and returns the status and body.
+// scrape GETs the manager's metrics with a bearer token (none when empty) and returns the
+// status and body.
 func scrape(ctx context.Context, m *runningManager, token string) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/metrics", m.metricsPort), nil)
 	if err != nil {
 		return 0, "", err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := insecureClient.Do(req)
 	if err != nil {
 		return 0, "", err
@@ -42,11 +45,24 @@ func serviceAccountToken(t *testing.T, namespace, name string) string {
 	return strings.TrimSpace(tools.mustRun(t, nil, tools.kubectl, "create", "token", name, "--namespace", namespace, "--duration=10m").stdout)
 }
 
-// assertMetricsNeedTheReaderRole checks the manager's metrics authorization end to end: the
-// manager reviews a scraper's token with the API server (which needs its metrics-auth role), a
-// ServiceAccount bound to readerRole gets the metrics, and one without it is refused.
+// assertMetricsNeedTheReaderRole checks the manager's metrics authorization end to end: a
+// scrape without a token is refused, the manager reviews a scraper's token with the API server
+// (which needs its metrics-auth role), a ServiceAccount bound to readerRole gets the metrics,
+// and one without it is refused.
 func assertMetricsNeedTheReaderRole(t *testing.T, m *runningManager, namespace, readerRole string) {
 	t.Helper()
+	// The metrics server starts beside the probes, not before them: wait until it answers.
+	var code int
+	var body string
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, managerTimeout, true, func(ctx context.Context) (bool, error) {
+		var err error
+		code, body, err = scrape(ctx, m, "")
+		return err == nil, nil
+	})
+	if err != nil || code != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token answered %d (%v), want 401: %.200s", code, err, body)
+	}
+
 	reader := serviceAccountToken(t, namespace, "metrics-scraper")
 	stranger := serviceAccountToken(t, namespace, "metrics-stranger")
 	binding := &rbacv1.ClusterRoleBinding{
@@ -59,9 +75,7 @@ func assertMetricsNeedTheReaderRole(t *testing.T, m *runningManager, namespace, 
 	}
 
 	// The binding reaches the authorizer a moment after it is stored.
-	var code int
-	var body string
-	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		var err error
 		code, body, err = scrape(ctx, m, reader)
 		return err == nil && code == http.StatusOK, nil
