@@ -296,6 +296,7 @@ func installYAMLManagerReconciles(t *testing.T) {
 		env = append(env, e.Name+"="+e.Value)
 	}
 	m := startManager(t, managerBinary(t), manager.Args, env, managerAccount(operatorNamespace, d.Spec.Template.Spec.ServiceAccountName), operatorNamespace)
+	assertServesAndLeads(t, m, operatorNamespace)
 	assertMetricsNeedTheReaderRole(t, m, operatorNamespace, "auth-operator-metrics-reader")
 	assertReconcilesSample(t, m, "install-sample", serverImage)
 }

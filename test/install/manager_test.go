@@ -286,6 +286,23 @@ func httpStatus(ctx context.Context, url string) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// assertServesAndLeads checks that a ready manager's liveness probe answers and that it holds
+// the leader-election Lease in leaseNamespace.
+func assertServesAndLeads(t *testing.T, m *runningManager, leaseNamespace string) {
+	t.Helper()
+	if code, err := httpStatus(t.Context(), fmt.Sprintf("http://127.0.0.1:%d/healthz", m.probePort)); err != nil || code != http.StatusOK {
+		t.Errorf("/healthz: %d %v", code, err)
+	}
+	var lease coordinationv1.Lease
+	err := wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, managerTimeout, true, func(ctx context.Context) (bool, error) {
+		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: leaseNamespace, Name: leaseName}, &lease)
+		return err == nil && lease.Spec.HolderIdentity != nil, client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		t.Errorf("the manager did not take the leader-election Lease %s/%s within %s: %v", leaseNamespace, leaseName, managerTimeout, err)
+	}
+}
+
 // assertReconcilesSample applies config/samples into namespace and waits until the manager has
 // built the AuthService's keys and auth server (from serverImage): what it can only do with
 // enough RBAC. Its logs must not show a single forbidden request.
@@ -358,18 +375,7 @@ func TestManager_RunsWithTheChartsArgumentsAndRBAC(t *testing.T) {
 	}
 	m := startManager(t, managerBinary(t), manager.Args, tools.env, managerAccount(ns, d.Spec.Template.Spec.ServiceAccountName), ns)
 
-	if code, err := httpStatus(t.Context(), fmt.Sprintf("http://127.0.0.1:%d/healthz", m.probePort)); err != nil || code != http.StatusOK {
-		t.Errorf("/healthz: %d %v", code, err)
-	}
-	var lease coordinationv1.Lease
-	err := wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, managerTimeout, true, func(ctx context.Context) (bool, error) {
-		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: leaseName}, &lease)
-		return err == nil && lease.Spec.HolderIdentity != nil, client.IgnoreNotFound(err)
-	})
-	if err != nil {
-		t.Errorf("the manager did not take the leader-election Lease %s/%s within %s: %v", ns, leaseName, managerTimeout, err)
-	}
-
+	assertServesAndLeads(t, m, ns)
 	assertMetricsNeedTheReaderRole(t, m, ns, "ops-auth-operator-metrics-reader")
 	assertReconcilesSample(t, m, "chart-sample", manager.Image)
 }
