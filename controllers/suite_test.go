@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,16 +70,24 @@ func runSuite(m *testing.M) int {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}
+	// Room for the Services of the load run (two per AuthService); the default /24 holds 254.
+	testEnv.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.0.0.0/16")
 	var err error
-	if adminCfg, err = testEnv.Start(); err != nil {
+	adminCfg, err = testEnv.Start()
+	// The API server and etcd run in their own process groups: stop them on every way out,
+	// an interrupt included, so no test run leaves them behind on a shared machine.
+	defer stopEnv()
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-signals
+		stopEnv()
+		os.Exit(130)
+	}()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting envtest with binaries from %s (run `make controlplane`): %v\n", assets, err)
 		return 1
 	}
-	defer func() {
-		if err := testEnv.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
-		}
-	}()
 	if k8sClient, err = client.New(adminCfg, client.Options{Scheme: testScheme}); err != nil {
 		fmt.Fprintf(os.Stderr, "creating client: %v\n", err)
 		return 1
@@ -129,7 +140,21 @@ func operatorUser() (*rest.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return user.Config(), nil
+	cfg := user.Config()
+	// As ctrl.GetConfig does for the real manager: no client-side rate limit, the API
+	// server's priority and fairness decides.
+	cfg.QPS = -1
+	return cfg, nil
+}
+
+var stopOnce sync.Once
+
+func stopEnv() {
+	stopOnce.Do(func() {
+		if err := testEnv.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
+		}
+	})
 }
 
 // newNamespace creates a namespace for one test.
