@@ -43,3 +43,20 @@ func BenchmarkContains(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAddLightLoad blacklists from two callers only, where batches would hold one
+// command.
+func BenchmarkAddLightLoad(b *testing.B) {
+	srv := redistest.Start(b, redistest.Options{})
+	s, _ := newStore(b, srv)
+	var n atomic.Int64
+	until := time.Now().Add(time.Hour)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.Add(context.Background(), "sig:"+strconv.FormatInt(n.Add(1), 10), until); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
