@@ -56,17 +56,17 @@ func TestAPI_RejectsInvalidSpecsWithMessagesThatSayWhatToFix(t *testing.T) {
 		{"leeway too wide", map[string]any{"tokens": map[string]any{"leeway": "10m"}},
 			"spec.tokens.leeway must be at most 5m"},
 		{"duration that does not parse", map[string]any{"tokens": map[string]any{"maxLifetime": "15 minutes"}},
-			"spec.tokens.maxLifetime"},
+			"spec.tokens.maxLifetime must be a duration such as 15m"},
 		{"algorithm", map[string]any{"signingKeys": map[string]any{"algorithm": "RS256"}},
 			`supported values: "ES256"`},
 		{"revoked kid that is not a kid", map[string]any{"signingKeys": map[string]any{"revokedKeyIDs": []any{"my-old-key"}}},
-			"spec.signingKeys.revokedKeyIDs[0]"},
+			"spec.signingKeys.revokedKeyIDs[0]: Invalid value: \"my-old-key\": a revoked key ID must be a kid"},
 		{"db on a Redis Cluster", map[string]any{"redis": map[string]any{"external": map[string]any{"addresses": []any{"a:6379", "b:6379"}, "db": int64(2)}}},
 			"spec.redis.external.db needs a single address or a Sentinel masterName"},
 		{"external without addresses", map[string]any{"redis": map[string]any{"external": map[string]any{"addresses": []any{}}}},
 			"spec.redis.external.addresses"},
 		{"address without port", map[string]any{"redis": map[string]any{"external": map[string]any{"addresses": []any{"redis.corp"}}}},
-			"spec.redis.external.addresses[0]"},
+			"a Redis address must be host:port"},
 		{"zero replicas", map[string]any{"server": map[string]any{"replicas": int64(0)}},
 			"spec.server.replicas"},
 		{"fsync policy", map[string]any{"redis": map[string]any{"managed": map[string]any{"appendFsync": "sometimes"}}},
@@ -84,6 +84,7 @@ func TestAPI_RejectsInvalidSpecsWithMessagesThatSayWhatToFix(t *testing.T) {
 			if err == nil {
 				t.Fatalf("the API server accepted %v", tc.spec)
 			}
+			t.Log(err)
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %v\nwant it to contain %q", err, tc.want)
 			}

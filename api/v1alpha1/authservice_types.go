@@ -43,9 +43,10 @@ type AuthServiceList struct {
 	Items           []AuthService `json:"items"`
 }
 
-// AuthServiceSpec is what the user asks for.
+// AuthServiceSpec is what the user asks for. The rule across fields skips durations that do
+// not parse: their own pattern reports those.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.signingKeys) || !has(self.tokens) || !has(self.signingKeys.rotationInterval) || !has(self.tokens.maxLifetime) || !has(self.tokens.leeway) || duration(self.signingKeys.rotationInterval) > duration(self.tokens.maxLifetime) + duration(self.tokens.leeway)",message="spec.signingKeys.rotationInterval must be longer than spec.tokens.maxLifetime plus spec.tokens.leeway: raise rotationInterval or lower maxLifetime"
+// +kubebuilder:validation:XValidation:rule="!has(self.signingKeys) || !has(self.tokens) || !has(self.signingKeys.rotationInterval) || !has(self.tokens.maxLifetime) || !has(self.tokens.leeway) || !self.signingKeys.rotationInterval.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || !self.tokens.maxLifetime.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || !self.tokens.leeway.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.signingKeys.rotationInterval) > duration(self.tokens.maxLifetime) + duration(self.tokens.leeway)",message="spec.signingKeys.rotationInterval must be longer than spec.tokens.maxLifetime plus spec.tokens.leeway: raise rotationInterval or lower maxLifetime"
 type AuthServiceSpec struct {
 	// Server configures the auth-server Deployment and Service.
 	// +kubebuilder:default={}
@@ -167,8 +168,8 @@ type TokensSpec struct {
 	// +kubebuilder:default="15m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="spec.tokens.maxLifetime must be between 1m and 24h: use a short-lived access token and refresh it"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="spec.tokens.maxLifetime must be a duration such as 15m, 90m or 1h30m (units h, m, s, ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))",message="spec.tokens.maxLifetime must be between 1m and 24h: use a short-lived access token and refresh it"
 	// +optional
 	MaxLifetime metav1.Duration `json:"maxLifetime,omitzero"`
 
@@ -176,8 +177,8 @@ type TokensSpec struct {
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('5m')",message="spec.tokens.leeway must be at most 5m: fix the clocks (NTP) rather than widen the leeway"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="spec.tokens.leeway must be a duration such as 30s, 90m or 1h30m (units h, m, s, ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) <= duration('5m'))",message="spec.tokens.leeway must be at most 5m: fix the clocks (NTP) rather than widen the leeway"
 	// +optional
 	Leeway metav1.Duration `json:"leeway,omitzero"`
 }
@@ -190,7 +191,8 @@ type SigningAlgorithm string
 const AlgorithmES256 SigningAlgorithm = "ES256"
 
 // KeyID is the kid of a signing key: the base64url RFC 7638 SHA-256 thumbprint of its public key.
-// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]{43}$`
+// +kubebuilder:validation:MaxLength=43
+// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9_-]{43}$')",message="a revoked key ID must be a kid as status.keys lists it: 43 characters of A-Z, a-z, 0-9, '_' and '-'"
 type KeyID string
 
 // SigningKeysSpec configures the signing keys and their rotation.
@@ -205,8 +207,8 @@ type SigningKeysSpec struct {
 	// +kubebuilder:default="720h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="spec.signingKeys.rotationInterval must be at least 1h: every pod must receive the next key (Secret propagation takes minutes) before it signs"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="spec.signingKeys.rotationInterval must be a duration such as 720h, 90m or 1h30m (units h, m, s, ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1h'))",message="spec.signingKeys.rotationInterval must be at least 1h: every pod must receive the next key (Secret propagation takes minutes) before it signs"
 	// +optional
 	RotationInterval metav1.Duration `json:"rotationInterval,omitzero"`
 
@@ -280,7 +282,7 @@ type RedisPersistenceSpec struct {
 
 // RedisAddress is a host:port pair.
 // +kubebuilder:validation:MaxLength=260
-// +kubebuilder:validation:Pattern=`^[^\s,:]+:[0-9]{1,5}$|^\[[0-9a-fA-F:.]+\]:[0-9]{1,5}$`
+// +kubebuilder:validation:XValidation:rule="self.matches('^[^[:space:],:]+:[0-9]{1,5}$') || self.matches('^[[][0-9a-fA-F:.]+[]]:[0-9]{1,5}$')",message="a Redis address must be host:port, such as redis.example.com:6379 or [fd00::1]:6379"
 type RedisAddress string
 
 // ExternalRedisSpec connects the auth server to a Redis the user runs.
