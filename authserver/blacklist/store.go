@@ -122,3 +122,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	return m
 }
+
+// ErrEvictingPolicy is returned by CheckEvictionPolicy when Redis may evict blacklist
+// entries before they expire, which would make logged-out tokens valid again.
+var ErrEvictingPolicy = errors.New("Redis may evict blacklist entries (maxmemory-policy is not noeviction): a logged-out token could become valid again")
+
+// CheckEvictionPolicy reads Redis's maxmemory-policy. Every blacklist entry has an
+// expiry, so every policy but noeviction (volatile-* as much as allkeys-*) may drop
+// entries early; it then returns ErrEvictingPolicy naming the policy. When Redis does
+// not allow CONFIG GET (as some managed services), it returns Redis's reply as the
+// error; when Redis cannot be reached, an error wrapping ErrUnavailable.
+func (s *Store) CheckEvictionPolicy(ctx context.Context) error {
+	res, err := s.client.ConfigGet(ctx, "maxmemory-policy").Result()
+	var reply redis.Error
+	switch {
+	case errors.As(err, &reply):
+		return fmt.Errorf("reading Redis maxmemory-policy: %w", err)
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	policy, ok := res["maxmemory-policy"]
+	if !ok || policy == "noeviction" {
+		return nil
+	}
+	return fmt.Errorf("%w: it is %s", ErrEvictingPolicy, policy)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,5 +166,32 @@ func TestAdd_PublishesTheRevocationOnceWhenStored(t *testing.T) {
 		if msg.Payload != want {
 			t.Fatalf("published %q, want %q (a repeated logout must not publish)", msg.Payload, want)
 		}
+	}
+}
+
+func TestCheckEvictionPolicy_FlagsEveryEvictingPolicy(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, client := newStore(t, srv)
+	ctx := context.Background()
+	if err := s.CheckEvictionPolicy(ctx); err != nil {
+		t.Fatalf("default policy: %v", err)
+	}
+	for _, policy := range []string{"volatile-lru", "allkeys-lru", "volatile-ttl"} {
+		if err := client.ConfigSet(ctx, "maxmemory-policy", policy).Err(); err != nil {
+			t.Fatal(err)
+		}
+		err := s.CheckEvictionPolicy(ctx)
+		if !errors.Is(err, blacklist.ErrEvictingPolicy) || !strings.Contains(err.Error(), policy) {
+			t.Errorf("%s: err = %v", policy, err)
+		}
+	}
+}
+
+func TestCheckEvictionPolicy_UnreachableIsUnavailable(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, _ := newStore(t, srv)
+	srv.Kill()
+	if err := s.CheckEvictionPolicy(context.Background()); !errors.Is(err, blacklist.ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
 	}
 }

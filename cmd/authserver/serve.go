@@ -163,6 +163,7 @@ func serve(ctx context.Context, c serveConfig) error {
 	defer cancel()
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- keys.Run(runCtx) }()
+	go warnOnEviction(runCtx, bl, log)
 	if cache != nil {
 		go cache.Follow(runCtx, client, bl.RevocationChannel(), verifycache.FollowOptions{Logger: log})
 	}
@@ -206,5 +207,30 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// warnOnEviction logs, once Redis answers, whether it may evict blacklist entries.
+func warnOnEviction(ctx context.Context, bl *blacklist.Store, log *slog.Logger) {
+	for {
+		checkCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := bl.CheckEvictionPolicy(checkCtx)
+		cancel()
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, blacklist.ErrEvictingPolicy):
+			log.Warn("unsafe Redis configuration: set maxmemory-policy noeviction", "err", err)
+			return
+		case errors.Is(err, blacklist.ErrUnavailable) || ctx.Err() != nil:
+		default:
+			log.Info("cannot read Redis maxmemory-policy; make sure it is noeviction", "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
 	}
 }
