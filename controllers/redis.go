@@ -112,11 +112,17 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 	template := redisPodTemplate(as, managed, checksum([]byte(conf)))
 
 	var workload client.Object
+	var pendingVolume string
 	if persistent {
 		if err := r.deleteOwned(ctx, as, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
 			return err
 		}
-		workload = redisStatefulSet(as, managed, template)
+		sts := redisStatefulSet(as, managed, template)
+		var err error
+		if pendingVolume, err = r.keepVolumeClaimTemplate(ctx, sts); err != nil {
+			return err
+		}
+		workload = sts
 	} else {
 		if err := r.deleteOwned(ctx, as, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
 			return err
@@ -133,8 +139,34 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 		password:         &authv1alpha1.SecretKeyReference{Name: RedisName(as), Key: RedisPasswordKey},
 		passwordChecksum: checksum([]byte(password)),
 	}
-	r.setRedisReady(ctx, as, workload)
+	r.setRedisReady(ctx, as, workload, pendingVolume)
 	return nil
+}
+
+// keepVolumeClaimTemplate keeps an existing StatefulSet's volume claim template, which the
+// API server does not let change, and says what to do when the spec asks for another one.
+func (r *AuthServiceReconciler) keepVolumeClaimTemplate(ctx context.Context, desired *appsv1.StatefulSet) (string, error) {
+	existing := &appsv1.StatefulSet{}
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", nil
+		}
+		return "", fmt.Errorf("reading StatefulSet %s: %w", desired.Name, err)
+	}
+	if len(existing.Spec.VolumeClaimTemplates) != 1 {
+		return "", nil
+	}
+	have, want := existing.Spec.VolumeClaimTemplates[0].Spec, desired.Spec.VolumeClaimTemplates[0].Spec
+	sameSize := have.Resources.Requests.Storage().Cmp(*want.Resources.Requests.Storage()) == 0
+	sameClass := want.StorageClassName == nil || ptr.Deref(have.StorageClassName, "") == *want.StorageClassName
+	if sameSize && sameClass {
+		return "", nil
+	}
+	desired.Spec.VolumeClaimTemplates[0].Spec.Resources = have.Resources
+	desired.Spec.VolumeClaimTemplates[0].Spec.StorageClassName = have.StorageClassName
+	return fmt.Sprintf("spec.redis.managed.persistence (size %s, storage class %q) is not applied: a StatefulSet's volume claim template cannot change. "+
+		"Resize the PersistentVolumeClaim data-%s-0 if its storage class allows expansion, or delete the StatefulSet with --cascade=orphan so the operator recreates it",
+		want.Resources.Requests.Storage(), ptr.Deref(want.StorageClassName, ""), desired.Name), nil
 }
 
 // ensureRedisSecret returns the managed Redis password, generating it once. An existing
@@ -340,7 +372,7 @@ func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *auth
 }
 
 // setRedisReady reads the workload's status back, as its controller wrote it.
-func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, as *authv1alpha1.AuthService, workload client.Object) {
+func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, as *authv1alpha1.AuthService, workload client.Object, note string) {
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(workload), workload); err != nil {
 		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionUnknown, authv1alpha1.ReasonProgressing,
 			fmt.Sprintf("Waiting to observe Redis %s: %v", RedisName(as), err))
@@ -356,8 +388,11 @@ func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, as *authv1alp
 	}
 	switch {
 	case ready >= 1 && current:
-		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady,
-			fmt.Sprintf("Redis is available at %s", redisServiceAddress(as)))
+		msg := fmt.Sprintf("Redis is available at %s", redisServiceAddress(as))
+		if note != "" {
+			msg += "; " + note
+		}
+		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady, msg)
 	case ready >= 1:
 		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
 			fmt.Sprintf("Redis %s is rolling out a change", RedisName(as)))

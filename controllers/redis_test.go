@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -167,6 +168,46 @@ func TestPodDisruptionBudget_FollowsTheSwitch(t *testing.T) {
 	eventually(t, "PodDisruptionBudget removed", func() error {
 		if !isNotFound(t, ns, "auth-authserver", &policyv1.PodDisruptionBudget{}) {
 			return errorf("still there")
+		}
+		return nil
+	})
+}
+
+func TestManagedRedis_AVolumeChangeIsExplainedNotFailed(t *testing.T) {
+	ns := newNamespace(t)
+	startManager(t, ns, clocktesting.NewFakePassiveClock(t0))
+	as := createAuthService(t, ns, "auth", nil)
+	eventually(t, "StatefulSet", func() error {
+		if isNotFound(t, ns, "auth-redis", &appsv1.StatefulSet{}) {
+			return errorf("not yet")
+		}
+		return nil
+	})
+	markStatefulSetAvailable(t, ns, "auth-redis")
+	big := resource.MustParse("5Gi")
+	update(t, as, func(as *authv1alpha1.AuthService) {
+		as.Spec.Redis.Managed.Persistence.Size = &big
+		as.Spec.Redis.Managed.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}
+	})
+	eventually(t, "the pod template change applied", func() error {
+		sts := get(t, ns, "auth-redis", &appsv1.StatefulSet{})
+		if sts.Spec.Template.Spec.Containers[0].Resources.Limits.Memory().String() != "512Mi" {
+			return errorf("limits = %v", sts.Spec.Template.Spec.Containers[0].Resources.Limits)
+		}
+		if got := sts.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String(); got != "1Gi" {
+			return errorf("volume claim template changed to %s", got)
+		}
+		return nil
+	})
+	markStatefulSetAvailable(t, ns, "auth-redis")
+	as = waitCondition(t, ns, "auth", authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady)
+	eventually(t, "the explanation", func() error {
+		as = get(t, ns, "auth", as)
+		if c := condition(as, authv1alpha1.RedisReadyCondition); !strings.Contains(c.Message, "cannot change") || !strings.Contains(c.Message, "--cascade=orphan") {
+			return errorf("RedisReady message = %q", c.Message)
+		}
+		if as.Status.ObservedGeneration != as.Generation {
+			return errorf("observedGeneration %d of %d", as.Status.ObservedGeneration, as.Generation)
 		}
 		return nil
 	})
