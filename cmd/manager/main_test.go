@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+)
+
+func TestFlags_DefaultsAreTheDocumentedOnes(t *testing.T) {
+	t.Setenv("AUTHSERVER_IMAGE", "registry.example.com/auth-operator:v1")
+	var o options
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	bindFlags(fs, &o)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	want := options{
+		metricsAddr: ":8443", secureMetrics: true, probeAddr: ":8081", leaderElect: false,
+		authserverImage: "registry.example.com/auth-operator:v1", maxConcurrentReconciles: 4,
+	}
+	if o != want {
+		t.Fatalf("defaults = %+v, want %+v", o, want)
+	}
+	if err := fs.Parse([]string{"--metrics-bind-address=0", "--leader-elect", "--authserver-image=img:2"}); err != nil {
+		t.Fatal(err)
+	}
+	if o.metricsAddr != "0" || !o.leaderElect || o.authserverImage != "img:2" {
+		t.Fatalf("parsed = %+v", o)
+	}
+}
+
+// TestRun_ServesProbesElectsALeaderAndReconciles runs the manager as main does, against a
+// real API server: probes answer, the metrics endpoint refuses anonymous callers, the Lease
+// is taken, and an AuthService gets its auth server from the configured image.
+func TestRun_ServesProbesElectsALeaderAndReconciles(t *testing.T) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets = filepath.Join("..", "..", "bin")
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting envtest with binaries from %s (run `make controlplane`): %v", assets, err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stopping envtest: %v", err)
+		}
+	})
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(authv1alpha1.AddToScheme(scheme))
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	probeAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, cfg, options{
+			metricsAddr: metricsAddr, secureMetrics: true, probeAddr: probeAddr,
+			leaderElect: true, leaderElectionNamespace: "default",
+			authserverImage: "registry.example.com/auth-operator:v1", maxConcurrentReconciles: 2,
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run returned %v after its context ended", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("run did not return within 30s of its context ending")
+		}
+	})
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		waitFor(t, "probe "+path, func() error {
+			resp, err := http.Get("http://" + probeAddr + path)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return nil
+		})
+	}
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	waitFor(t, "metrics refuse anonymous callers", func() error {
+		resp, err := insecure.Get("https://" + metricsAddr + "/metrics")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	waitFor(t, "leader Lease", func() error {
+		lease := &coordinationv1.Lease{}
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "auth-operator.auth.hiringo.tech"}, lease); err != nil {
+			return err
+		}
+		if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+			return fmt.Errorf("no holder")
+		}
+		return nil
+	})
+
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "manager-"}}
+	if err := c.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "auth"}}
+	if err := c.Create(context.Background(), as); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "auth-server Deployment from the configured image", func() error {
+		d := &appsv1.Deployment{}
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns.Name, Name: "auth-authserver"}, d); err != nil {
+			return err
+		}
+		if got := d.Spec.Template.Spec.Containers[0].Image; got != "registry.example.com/auth-operator:v1" {
+			return fmt.Errorf("image %s", got)
+		}
+		return nil
+	})
+}
+
+// freeAddr finds a free loopback port for a listener the manager opens itself.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitFor(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: still failing after 30s: %v", what, err)
+}
