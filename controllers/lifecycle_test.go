@@ -189,6 +189,15 @@ func TestDrift_IsReverted(t *testing.T) {
 		return nil
 	})
 
+	keys := get(t, ns, "auth-signing-keys", &corev1.Secret{})
+	update(t, keys, func(s *corev1.Secret) { s.Data["planted.key.pem"] = []byte("not ours") })
+	eventually(t, "foreign file removed from the key Secret", func() error {
+		if _, ok := get(t, ns, "auth-signing-keys", &corev1.Secret{}).Data["planted.key.pem"]; ok {
+			return errorf("still there")
+		}
+		return nil
+	})
+
 	cm := get(t, ns, "auth-jwks", &corev1.ConfigMap{})
 	original := cm.Data[JWKSKey]
 	update(t, cm, func(cm *corev1.ConfigMap) { cm.Data[JWKSKey] = `{"keys":[]}` })

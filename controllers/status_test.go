@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 )
@@ -92,4 +93,58 @@ func TestStatus_ASecondPassWritesNothing(t *testing.T) {
 			t.Errorf("%s was written again by a pass with nothing to do (resourceVersion %s -> %s)", k, v, after[k])
 		}
 	}
+}
+
+func TestMetrics_FollowTheAuthServiceAndForgetItWhenDeleted(t *testing.T) {
+	ns := newNamespace(t)
+	startManager(t, ns, clocktesting.NewFakePassiveClock(t0))
+	as := createAuthService(t, ns, "auth", nil)
+	waitCondition(t, ns, "auth", authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, "")
+	markStatefulSetAvailable(t, ns, "auth-redis")
+	markDeploymentAvailable(t, ns, "auth-authserver")
+	as = waitCondition(t, ns, "auth", authv1alpha1.ReadyCondition, metav1.ConditionTrue, "")
+	eventually(t, "ready gauge", func() error {
+		if v, ok := gaugeValue(t, "authoperator_authservice_ready_status", ns); !ok || v != 1 {
+			return errorf("ready_status = %v (present %v)", v, ok)
+		}
+		return nil
+	})
+	if v, ok := gaugeValue(t, "authoperator_next_rotation_timestamp_seconds", ns); !ok || int64(v) != as.Status.NextRotationTime.Unix() {
+		t.Errorf("next_rotation_timestamp_seconds = %v, want %d", v, as.Status.NextRotationTime.Unix())
+	}
+	if err := k8sClient.Delete(context.Background(), as); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "series dropped", func() error {
+		for _, name := range []string{"authoperator_authservice_ready_status", "authoperator_next_rotation_timestamp_seconds"} {
+			if _, ok := gaugeValue(t, name, ns); ok {
+				return errorf("%s still reported for a deleted AuthService", name)
+			}
+		}
+		return nil
+	})
+}
+
+// gaugeValue reads the series of a gauge for the AuthService "auth" in namespace ns.
+func gaugeValue(t *testing.T, name, ns string) (float64, bool) {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["namespace"] == ns && labels["name"] == "auth" {
+				return m.GetGauge().GetValue(), true
+			}
+		}
+	}
+	return 0, false
 }
