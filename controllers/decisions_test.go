@@ -1,0 +1,109 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+)
+
+// These are the controller's pure decisions, tested without a server.
+
+func TestEarliest_LowestPositiveRequeueWins(t *testing.T) {
+	cases := []struct{ a, b, want time.Duration }{
+		{0, 0, 0},
+		{0, time.Hour, time.Hour},
+		{time.Minute, 0, time.Minute},
+		{time.Minute, time.Hour, time.Minute},
+		{time.Hour, time.Second, time.Second},
+	}
+	for _, tc := range cases {
+		got := earliest(reconcile.Result{RequeueAfter: tc.a}, reconcile.Result{RequeueAfter: tc.b})
+		if got.RequeueAfter != tc.want {
+			t.Errorf("earliest(%s, %s) = %s, want %s", tc.a, tc.b, got.RequeueAfter, tc.want)
+		}
+	}
+}
+
+func TestSetServerReady_JudgesLikeRolloutStatus(t *testing.T) {
+	cases := []struct {
+		name       string
+		generation int64
+		status     appsv1.DeploymentStatus
+		want       metav1.ConditionStatus
+		reason     string
+		message    string
+	}{
+		{"spec not observed", 2, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2}, metav1.ConditionFalse, authv1alpha1.ReasonProgressing, "not yet observed"},
+		{"half updated", 1, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 3, UpdatedReplicas: 1, AvailableReplicas: 2}, metav1.ConditionFalse, authv1alpha1.ReasonProgressing, "1 of 2 auth-server replicas updated"},
+		{"old pods terminating", 1, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 3, UpdatedReplicas: 2, AvailableReplicas: 3}, metav1.ConditionFalse, authv1alpha1.ReasonProgressing, "1 old auth-server replicas pending termination"},
+		{"updated but not available", 1, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 1}, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable, "1 of 2 auth-server replicas available"},
+		{"done", 1, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2}, metav1.ConditionTrue, authv1alpha1.ReasonReady, "2 of 2 auth-server replicas available at http://auth-authserver.prod.svc"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod", Generation: 4}}
+			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "auth-authserver", Generation: tc.generation}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}, Status: tc.status}
+			setServerReady(as, d)
+			c := condition(as, authv1alpha1.ServerReadyCondition)
+			if c.Status != tc.want || c.Reason != tc.reason || !strings.Contains(c.Message, tc.message) || c.ObservedGeneration != 4 {
+				t.Errorf("ServerReady = %s/%s %q (generation %d)", c.Status, c.Reason, c.Message, c.ObservedGeneration)
+			}
+		})
+	}
+}
+
+func TestSetReadyCondition_NamesWhatIsNotReady(t *testing.T) {
+	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Generation: 1}}
+	setCondition(as, authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable, "0 of 2 auth-server replicas available")
+	setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished, "fine")
+	setReadyCondition(as)
+	ready := condition(as, authv1alpha1.ReadyCondition)
+	if ready.Status != metav1.ConditionFalse || ready.Message != "RedisReady: Not reconciled yet; ServerReady: 0 of 2 auth-server replicas available" {
+		t.Errorf("Ready = %s %q", ready.Status, ready.Message)
+	}
+	var order []string
+	for _, c := range as.Status.Conditions {
+		order = append(order, c.Type)
+	}
+	if strings.Join(order, ",") != "Ready,KeysReady,RedisReady,ServerReady" {
+		t.Errorf("condition order = %v", order)
+	}
+	transition := ready.LastTransitionTime
+	setReadyCondition(as)
+	if got := condition(as, authv1alpha1.ReadyCondition).LastTransitionTime; !got.Equal(&transition) {
+		t.Error("an unchanged Ready moved its transition time")
+	}
+}
+
+func TestServerEnv_CarriesNoSecretsAndOnlyWhatIsSet(t *testing.T) {
+	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod"}}
+	as.Spec.Tokens.Leeway = metav1.Duration{Duration: 45 * time.Second}
+	as.Spec.Server.LogLevel = "warn"
+	env := serverEnv(as, redisConnection{addresses: []string{"r:6379"}})
+	got := map[string]string{}
+	for _, e := range env {
+		if e.ValueFrom != nil {
+			t.Errorf("%s comes from a reference; the password travels as a file", e.Name)
+		}
+		got[e.Name] = e.Value
+	}
+	want := map[string]string{
+		"AUTHSERVER_LISTEN": ":8080", "AUTHSERVER_KEYS_DIR": "/etc/authserver/keys", "AUTHSERVER_REDIS_ADDRS": "r:6379",
+		"AUTHSERVER_LEEWAY": "45s", "AUTHSERVER_COMPAT_STATUS_CODES": "false", "AUTHSERVER_LOG_LEVEL": "warn",
+	}
+	if len(got) != len(want) {
+		t.Errorf("env = %v, want exactly %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}
