@@ -153,6 +153,7 @@ func TestInstallOnAPIServer(t *testing.T) {
 	}
 }
 
+// helmInstallUninstallWithoutKeep checks that crds.keep=false lets helm uninstall delete the CRD.
 func helmInstallUninstallWithoutKeep(t *testing.T) {
 	helm(t, "install", "nokeep", chartDir, "--namespace", "helm-nokeep", "--create-namespace", "--set", "crds.keep=false")
 	c := crd(t, authServiceCRD)
@@ -227,6 +228,8 @@ func helmInstallUpgradeUninstall(t *testing.T) {
 	}
 }
 
+// renderedChartAppliesServerSide applies `helm template` output, default and with every feature
+// on, with kubectl instead of Helm.
 func renderedChartAppliesServerSide(t *testing.T) {
 	// Start from a cluster without the CRD Helm kept, so kubectl creates everything itself.
 	deleteCRD(t.Context(), t, authServiceCRD)
@@ -245,6 +248,7 @@ func renderedChartAppliesServerSide(t *testing.T) {
 	}
 }
 
+// crdBasesApplyServerSide applies the CRDs alone, as docs/install.md shows.
 func crdBasesApplyServerSide(t *testing.T) {
 	res := tools.mustRun(t, nil, tools.kubectl, "apply", "--server-side", "-f", "config/crd/bases")
 	if !strings.Contains(res.stdout, authServiceCRD+" serverside-applied") {
@@ -252,6 +256,7 @@ func crdBasesApplyServerSide(t *testing.T) {
 	}
 }
 
+// installYAMLAppliesServerSide applies dist/install.yaml exactly as docs/install.md shows.
 func installYAMLAppliesServerSide(t *testing.T) {
 	res := tools.mustRun(t, nil, tools.kubectl, "apply", "--server-side", "-f", installYAML)
 	if got, want := strings.Count(res.stdout, " serverside-applied"), len(readObjects(t, installYAML)); got != want {
@@ -263,6 +268,7 @@ func installYAMLAppliesServerSide(t *testing.T) {
 	}
 }
 
+// optInPartsApplyServerSide applies config/default with the ServiceMonitor and NetworkPolicy added.
 func optInPartsApplyServerSide(t *testing.T) {
 	config := optInConfig(t)
 	applyServerSide(t, []byte(tools.mustRun(t, nil, tools.kustomize, "build", filepath.Join(config, "default")).stdout))
