@@ -60,13 +60,20 @@ type phase struct {
 	run       func(context.Context, *scope) (reconcile.Result, error)
 }
 
+// The verbs are the ones the controller uses: Secrets are created and updated with
+// optimistic concurrency; every other kind is server-side applied (patch, create) and only
+// deleted when a part is switched off. authservices/finalizers lets owner references block
+// the AuthService's deletion until the garbage collector has removed its objects.
+//
 // +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices,verbs=get;list;watch
-// +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices/status,verbs=get;patch
 // +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets;configmaps;services,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one AuthService's objects in line with its spec: keys, then Redis, then
