@@ -251,3 +251,35 @@ func TestRedisPasswordChange_RollsTheServerButKeyRotationDoesNot(t *testing.T) {
 		return nil
 	})
 }
+
+// TestManagerRestart_RotatesOnceWhenItComesBack stops the whole manager, lets a rotation
+// fall due while it is down, and starts a new one: the new manager rotates exactly once.
+func TestManagerRestart_RotatesOnceWhenItComesBack(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(t0)
+	ns := newNamespace(t)
+	_, stop := startManager(t, ns, clk)
+	createAuthService(t, ns, "auth", shortRotation)
+	waitCondition(t, ns, "auth", authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished)
+	created, _ := keySet(t, ns, "auth")
+	stop()
+
+	before := counterValue(t, keyRotations.WithLabelValues(ns, "auth", "schedule"))
+	clk.SetTime(t0.Add(shortInterval + 10*time.Minute))
+	startManager(t, ns, clk)
+	eventually(t, "rotation after the restart", func() error {
+		set, _ := keySet(t, ns, "auth")
+		if mustActive(t, set).ID != mustNext(t, created).ID {
+			return errorf("not rotated yet")
+		}
+		return nil
+	})
+	_, secret := keySet(t, ns, "auth")
+	time.Sleep(2 * time.Second)
+	if _, again := keySet(t, ns, "auth"); again.ResourceVersion != secret.ResourceVersion {
+		t.Fatal("the keys changed again after the one rotation that was due")
+	}
+	if got := counterValue(t, keyRotations.WithLabelValues(ns, "auth", "schedule")) - before; got != 1 {
+		t.Errorf("rotations after the restart = %v, want 1", got)
+	}
+	checkKeyInvariants(t, ns, "auth", clk.Now())
+}

@@ -139,10 +139,12 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 		t.Error("a Redis Deployment exists beside the StatefulSet")
 	}
 	rsvc := get(t, ns, "auth-redis", &corev1.Service{})
+	wantLabels(t, rsvc, as, "redis", "redis")
 	if rsvc.Spec.Ports[0].Port != 6379 || rsvc.Spec.Selector["app.kubernetes.io/name"] != "redis" {
 		t.Errorf("redis Service = %+v", rsvc.Spec)
 	}
 	np := get(t, ns, "auth-redis", &networkingv1.NetworkPolicy{})
+	wantLabels(t, np, as, "redis", "redis")
 	from := np.Spec.Ingress[0].From[0].PodSelector.MatchLabels
 	if np.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != "redis" || from["app.kubernetes.io/name"] != "authserver" || from["app.kubernetes.io/instance"] != "auth" {
 		t.Errorf("NetworkPolicy = %+v", np.Spec)
@@ -208,6 +210,7 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 	}
 	wantRestricted(t, "authserver", pod, 65532)
 	svc := get(t, ns, "auth-authserver", &corev1.Service{})
+	wantLabels(t, svc, as, "authserver", "server")
 	if p := svc.Spec.Ports[0]; p.Port != 80 || p.TargetPort.String() != "http" || p.Name != "http" {
 		t.Errorf("server Service port = %+v", p)
 	}
