@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -26,6 +27,8 @@ import (
 )
 
 const (
+	// defaultRedisImage is the CRD's default for spec.redis.managed.image.
+	defaultRedisImage = "redis:7.4-alpine"
 	// externalSecretRetry is how soon a missing external Redis password Secret is looked for again.
 	externalSecretRetry = 30 * time.Second
 	// externalSecretResync is how often an external Redis password is re-read for changes.
@@ -63,6 +66,10 @@ func (r *AuthServiceReconciler) reconcileRedis(ctx context.Context, s *scope) (r
 			return reconcile.Result{RequeueAfter: externalSecretRetry}, nil
 		}
 		return reconcile.Result{RequeueAfter: externalSecretResync}, nil
+	}
+	if s.as.Spec.Redis.Managed == nil {
+		// The CRD's validation rules this out; an object stored before it existed may not.
+		return reconcile.Result{}, errors.New("spec.redis sets neither managed nor external: set one of them")
 	}
 	return reconcile.Result{}, r.reconcileManagedRedis(ctx, s)
 }
@@ -252,6 +259,10 @@ func redisPodTemplate(as *authv1alpha1.AuthService, managed *authv1alpha1.Manage
 	if fsync == "" {
 		fsync = "always"
 	}
+	image := managed.Image
+	if image == "" {
+		image = defaultRedisImage
+	}
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{
 			Labels:      labels(as, "redis", componentRedis),
@@ -263,7 +274,7 @@ func redisPodTemplate(as *authv1alpha1.AuthService, managed *authv1alpha1.Manage
 			SecurityContext:              restrictedPodSecurityContext(redisUID),
 			Containers: []corev1.Container{{
 				Name:    "redis",
-				Image:   managed.Image,
+				Image:   image,
 				Command: []string{"redis-server", redisConfDir + "/redis.conf", "--dir", redisDataDir, "--appendonly", "yes", "--appendfsync", fsync, "--port", fmt.Sprint(redisPort)},
 				Ports:   []corev1.ContainerPort{{Name: "redis", ContainerPort: redisPort, Protocol: corev1.ProtocolTCP}},
 				VolumeMounts: []corev1.VolumeMount{
