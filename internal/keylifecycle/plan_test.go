@@ -406,3 +406,20 @@ func TestNext_RejectsWhatItCannotFollow(t *testing.T) {
 		})
 	}
 }
+
+func TestNext_AddsAMissingNextKeyAndWaitsBeforeItSigns(t *testing.T) {
+	s := created(t)
+	onlyActive := keyfiles.Set{Keys: []keyfiles.Key{s.Keys[0]}}
+	due := t0.Add(policy.RotationInterval)
+	p := next(t, Request{Current: onlyActive, Policy: policy, Now: due})
+	if got := eventTypes(p.Events); got != "KeyCreated/next" {
+		t.Fatalf("events = %s, want only a new next key: it must be published before it signs", got)
+	}
+	if p.RequeueAfter != MinPublishTime {
+		t.Errorf("RequeueAfter = %s, want %s", p.RequeueAfter, MinPublishTime)
+	}
+	q := next(t, Request{Current: p.Set, Policy: policy, Now: due.Add(MinPublishTime)})
+	if got := eventTypes(q.Events); got != "KeyRotated/active,KeyCreated/next" {
+		t.Errorf("events once the new next key has propagated = %s", got)
+	}
+}
