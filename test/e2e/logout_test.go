@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -45,9 +44,16 @@ func TestE2E_LogoutThroughTheRunningServerThenBlacklisted(t *testing.T) {
 	}
 }
 
+// crossReplicaBound is the staleness bound of docs/verify-cache.md: a replica holding a
+// token in its verify cache rejects it once the revocation's pub/sub message arrives,
+// which the auth server's own tests measure at p99 ~1 ms on loopback and fail above 100 ms.
+const crossReplicaBound = 100 * time.Millisecond
+
 // TestE2E_LoggedOutOnOneReplicaIsRejectedOnTheOther logs tokens out on one replica and
-// checks them on the other at once. Each token is first verified on both replicas, so a
-// replica that remembers verifications must forget this one before it answers again.
+// checks them on the other. Each token is first verified on both replicas, so the other
+// replica holds it in its verify cache and must learn of the revocation from Redis
+// pub/sub: it has to reject the token within crossReplicaBound, and the replica that took
+// the logout at once.
 func TestE2E_LoggedOutOnOneReplicaIsRejectedOnTheOther(t *testing.T) {
 	t.Parallel()
 	key := createReady(t, "replicas", nil)
@@ -57,7 +63,7 @@ func TestE2E_LoggedOutOnOneReplicaIsRejectedOnTheOther(t *testing.T) {
 	}
 	m := minter{keysDir: pods[0].KeysDir}
 	const rounds = 100
-	var stale []string
+	var worst time.Duration
 	for i := range rounds {
 		a, b := pods[i%2], pods[(i+1)%2]
 		tok, _, _, err := m.mint(5 * time.Minute)
@@ -72,14 +78,32 @@ func TestE2E_LoggedOutOnOneReplicaIsRejectedOnTheOther(t *testing.T) {
 		if r, err := call(http.MethodPost, a.URL+"/auth/logout", tok); err != nil || r.code != http.StatusOK {
 			t.Fatalf("round %d: logout on %s: %d %s %v", i, a.Name, r.code, r.body, err)
 		}
-		if r, err := call(http.MethodGet, b.URL+"/auth/verify", tok); err != nil || r.code != http.StatusUnauthorized || !strings.Contains(r.body, "token is blacklisted") {
-			stale = append(stale, fmt.Sprintf("round %d: verify on %s right after logout on %s: %d %s %v", i, b.Name, a.Name, r.code, r.body, err))
+		loggedOut := time.Now()
+		if r, err := call(http.MethodGet, a.URL+"/auth/verify", tok); err != nil || !rejectedAsBlacklisted(r) {
+			t.Fatalf("round %d: verify on %s right after its own logout: %d %s %v", i, a.Name, r.code, r.body, err)
 		}
-		if r, err := call(http.MethodPost, b.URL+"/auth/logout", tok); err != nil || r.code != http.StatusUnauthorized || !strings.Contains(r.body, "token is blacklisted") {
+		for {
+			r, err := call(http.MethodGet, b.URL+"/auth/verify", tok)
+			if err != nil {
+				t.Fatalf("round %d: verify on %s: %v", i, b.Name, err)
+			}
+			if rejectedAsBlacklisted(r) {
+				worst = max(worst, time.Since(loggedOut))
+				break
+			}
+			if r.code != http.StatusOK || time.Since(loggedOut) > crossReplicaBound {
+				t.Fatalf("round %d: %s still answered %d %s %v after the logout on %s (bound %v)",
+					i, b.Name, r.code, r.body, time.Since(loggedOut), a.Name, crossReplicaBound)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if r, err := call(http.MethodPost, b.URL+"/auth/logout", tok); err != nil || !rejectedAsBlacklisted(r) {
 			t.Fatalf("round %d: logout on %s after logout on %s: %d %s %v", i, b.Name, a.Name, r.code, r.body, err)
 		}
 	}
-	if len(stale) > 0 {
-		t.Fatalf("%d of %d tokens logged out on one replica were still accepted by the other; first: %s", len(stale), rounds, stale[0])
-	}
+	t.Logf("%d tokens logged out on one replica: the other rejected each within %v (bound %v)", rounds, worst, crossReplicaBound)
+}
+
+func rejectedAsBlacklisted(r reply) bool {
+	return r.code == http.StatusUnauthorized && strings.Contains(r.body, "token is blacklisted")
 }
