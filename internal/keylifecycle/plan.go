@@ -215,7 +215,7 @@ func (p *planner) rotateIfDue(requested bool) (bool, error) {
 	if !due && !requested {
 		return false, nil
 	}
-	if p.now.Before(next.CreatedAt.Add(MinPublishTime)) {
+	if p.now.Before(next.CreatedAt.Add(p.policy.minPublishTime())) {
 		return false, nil
 	}
 	ai := p.index(keyfiles.StateActive)
@@ -241,7 +241,7 @@ func (p *planner) promote(i int, previous string, manual bool) {
 func (p *planner) schedule(pending bool) (time.Time, time.Duration) {
 	active := p.keys[p.index(keyfiles.StateActive)]
 	next := p.keys[p.index(keyfiles.StateNext)]
-	promotable := next.CreatedAt.Add(MinPublishTime)
+	promotable := next.CreatedAt.Add(p.policy.minPublishTime())
 	rotateAt := activatedAt(active).Add(p.policy.RotationInterval)
 	if promotable.After(rotateAt) {
 		rotateAt = promotable

@@ -230,15 +230,51 @@ func TestNext_ManualRotation(t *testing.T) {
 	if q.RotationHandled || q.Changed {
 		t.Fatalf("rotated onto a key published a minute ago: handled %v changed %v", q.RotationHandled, q.Changed)
 	}
-	if q.RequeueAfter != MinPublishTime-time.Minute {
-		t.Errorf("RequeueAfter = %s, want %s", q.RequeueAfter, MinPublishTime-time.Minute)
+	if q.RequeueAfter != DefaultMinPublishTime-time.Minute {
+		t.Errorf("RequeueAfter = %s, want %s", q.RequeueAfter, DefaultMinPublishTime-time.Minute)
 	}
-	r := next(t, Request{Current: q.Set, Policy: policy, Now: now.Add(MinPublishTime), RotateRequested: true})
+	r := next(t, Request{Current: q.Set, Policy: policy, Now: now.Add(DefaultMinPublishTime), RotateRequested: true})
 	if !r.RotationHandled || !r.Changed {
-		t.Fatalf("after MinPublishTime: handled %v changed %v", r.RotationHandled, r.Changed)
+		t.Fatalf("after DefaultMinPublishTime: handled %v changed %v", r.RotationHandled, r.Changed)
 	}
 	if got := states(r.Set); got != "retired retired active next" {
 		t.Errorf("states = %q", got)
+	}
+}
+
+func TestNext_ShorterMinPublishTimePromotesSoonerButNeverEarlier(t *testing.T) {
+	fast := policy
+	fast.MinPublishTime = 3 * time.Second
+	now := t0.Add(time.Hour)
+	p := next(t, Request{Current: next(t, Request{Policy: fast, Now: t0}).Set, Policy: fast, Now: now, RotateRequested: true})
+	if !p.RotationHandled {
+		t.Fatal("the first manual rotation was not handled")
+	}
+	published := p.Set.Keys[len(p.Set.Keys)-1].CreatedAt
+
+	// Just before the fresh next key has been published for 3s, a request still waits,
+	// and the plan comes back exactly when the key may sign.
+	early := next(t, Request{Current: p.Set, Policy: fast, Now: published.Add(fast.MinPublishTime - time.Millisecond), RotateRequested: true})
+	if early.RotationHandled || early.Changed {
+		t.Fatalf("rotated onto a key published for less than %s: handled %v changed %v", fast.MinPublishTime, early.RotationHandled, early.Changed)
+	}
+	if early.RequeueAfter != MinRequeue {
+		t.Errorf("RequeueAfter = %s, want %s (a millisecond rounds up to the shortest requeue)", early.RequeueAfter, MinRequeue)
+	}
+	soon := next(t, Request{Current: p.Set, Policy: fast, Now: published.Add(time.Second), RotateRequested: true})
+	if soon.RequeueAfter != fast.MinPublishTime-time.Second {
+		t.Errorf("RequeueAfter = %s, want %s", soon.RequeueAfter, fast.MinPublishTime-time.Second)
+	}
+
+	// At 3s it rotates, long before the default would let it.
+	at := published.Add(fast.MinPublishTime)
+	q := next(t, Request{Current: p.Set, Policy: fast, Now: at, RotateRequested: true})
+	if !q.RotationHandled || eventTypes(q.Events) != "KeyRotated/active,KeyCreated/next" {
+		t.Fatalf("after %s: handled %v events %s", fast.MinPublishTime, q.RotationHandled, eventTypes(q.Events))
+	}
+	d := next(t, Request{Current: p.Set, Policy: policy, Now: at, RotateRequested: true})
+	if d.RotationHandled || d.RequeueAfter != DefaultMinPublishTime-fast.MinPublishTime {
+		t.Errorf("the default policy: handled %v RequeueAfter %s, want a wait of %s", d.RotationHandled, d.RequeueAfter, DefaultMinPublishTime-fast.MinPublishTime)
 	}
 }
 
@@ -391,6 +427,7 @@ func TestNext_RejectsWhatItCannotFollow(t *testing.T) {
 	}{
 		{"zero interval", Request{Policy: Policy{MaxTokenLifetime: time.Minute}, Now: t0}, keyfiles.GenerateKey, "rotation interval must be positive"},
 		{"negative leeway", Request{Policy: Policy{RotationInterval: time.Hour, MaxTokenLifetime: time.Minute, Leeway: -1}, Now: t0}, keyfiles.GenerateKey, "leeway must not be negative"},
+		{"negative publish time", Request{Policy: Policy{RotationInterval: time.Hour, MaxTokenLifetime: time.Minute, MinPublishTime: -time.Second}, Now: t0}, keyfiles.GenerateKey, "minimum publish time must not be negative"},
 		{"no active key", Request{Current: noActive, Policy: policy, Now: t0}, keyfiles.GenerateKey, "no active key"},
 		{"generator fails", Request{Policy: policy, Now: t0}, failing, "entropy exhausted"},
 	}
@@ -415,10 +452,10 @@ func TestNext_AddsAMissingNextKeyAndWaitsBeforeItSigns(t *testing.T) {
 	if got := eventTypes(p.Events); got != "KeyCreated/next" {
 		t.Fatalf("events = %s, want only a new next key: it must be published before it signs", got)
 	}
-	if p.RequeueAfter != MinPublishTime {
-		t.Errorf("RequeueAfter = %s, want %s", p.RequeueAfter, MinPublishTime)
+	if p.RequeueAfter != DefaultMinPublishTime {
+		t.Errorf("RequeueAfter = %s, want %s", p.RequeueAfter, DefaultMinPublishTime)
 	}
-	q := next(t, Request{Current: p.Set, Policy: policy, Now: due.Add(MinPublishTime)})
+	q := next(t, Request{Current: p.Set, Policy: policy, Now: due.Add(DefaultMinPublishTime)})
 	if got := eventTypes(q.Events); got != "KeyRotated/active,KeyCreated/next" {
 		t.Errorf("events once the new next key has propagated = %s", got)
 	}

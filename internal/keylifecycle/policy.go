@@ -6,12 +6,13 @@ import (
 	"time"
 )
 
-// MinPublishTime is how long a next key is published before it may sign. It covers the
-// kubelet's propagation of a mounted Secret (its sync period plus its cache TTL, about two
-// minutes by default) with room to spare, so no pod signs with a key another cannot verify.
-// A scheduled rotation always meets it; it only delays a manual rotation requested right
-// after another one. Revoking the active key is the one case that does not wait.
-const MinPublishTime = 5 * time.Minute
+// DefaultMinPublishTime is how long a next key is published before it may sign when the
+// policy sets no MinPublishTime. It covers the kubelet's propagation of a mounted Secret
+// (its sync period plus its cache TTL, about two minutes by default) with room to spare, so
+// no pod signs with a key another cannot verify. A scheduled rotation always meets it; it
+// only delays a manual rotation requested right after another one. Revoking the active key
+// is the one case that does not wait.
+const DefaultMinPublishTime = 5 * time.Minute
 
 // MinRequeue is the shortest delay the plan ever asks for; it is never zero or negative.
 const MinRequeue = time.Second
@@ -26,6 +27,10 @@ type Policy struct {
 	Leeway time.Duration
 	// Revoked holds the kids that must be removed at once.
 	Revoked []string
+	// MinPublishTime is how long a next key is published before it may sign; zero means
+	// DefaultMinPublishTime. It must exceed the kubelet's Secret propagation, so lower it
+	// only where that is known to be fast.
+	MinPublishTime time.Duration
 }
 
 // Validate reports a policy the lifecycle cannot follow.
@@ -40,7 +45,18 @@ func (p Policy) Validate() error {
 	if p.Leeway < 0 {
 		errs = append(errs, fmt.Errorf("leeway must not be negative, got %s", p.Leeway))
 	}
+	if p.MinPublishTime < 0 {
+		errs = append(errs, fmt.Errorf("minimum publish time must not be negative, got %s", p.MinPublishTime))
+	}
 	return errors.Join(errs...)
+}
+
+// minPublishTime is how long a next key is published before it may sign.
+func (p Policy) minPublishTime() time.Duration {
+	if p.MinPublishTime == 0 {
+		return DefaultMinPublishTime
+	}
+	return p.MinPublishTime
 }
 
 // retention is how long a retired key stays published after it stops signing.

@@ -94,7 +94,7 @@ func (c *verifyClient) verify(t issued) {
 //
 // The CRD's minimum rotationInterval is 1h, so the test asks for each rotation with the
 // rotate annotation, the operator's on-demand path. The operator still promotes a next key
-// only once it has been published for keylifecycle.MinPublishTime (5m: the kubelet's
+// only once it has been published for keylifecycle.DefaultMinPublishTime (5m: the kubelet's
 // Secret propagation), so three rotations take about three times that.
 func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 	t.Parallel()
@@ -139,7 +139,7 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 		}
 		prev := kids[len(kids)-1]
 		var active string
-		eventually(t, keylifecycle.MinPublishTime+90*time.Second, fmt.Sprintf("rotation %d reaches every pod", round), func() error {
+		eventually(t, keylifecycle.DefaultMinPublishTime+90*time.Second, fmt.Sprintf("rotation %d reaches every pod", round), func() error {
 			active = getAuthService(t, key).Status.ActiveKeyID
 			if active == "" || active == prev {
 				return fmt.Errorf("status.activeKeyID still %s", active)
