@@ -44,6 +44,9 @@ type AuthServiceReconciler struct {
 	Clock clock.PassiveClock
 	// DefaultServerImage is the auth-server image used when the spec names none.
 	DefaultServerImage string
+	// MinKeyPublishTime is how long a next key is published before it may sign; zero means
+	// keylifecycle.DefaultMinPublishTime.
+	MinKeyPublishTime time.Duration
 	// GenerateKey makes signing keys; nil means keyfiles.GenerateKey.
 	GenerateKey keylifecycle.Generator
 }

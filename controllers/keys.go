@@ -19,8 +19,9 @@ import (
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
 
-// keyPolicy is the lifecycle policy an AuthService's spec sets.
-func keyPolicy(as *authv1alpha1.AuthService) keylifecycle.Policy {
+// keyPolicy is the lifecycle policy an AuthService's spec sets, with the operator's minimum
+// publish time of a next key.
+func keyPolicy(as *authv1alpha1.AuthService, minPublishTime time.Duration) keylifecycle.Policy {
 	revoked := make([]string, 0, len(as.Spec.SigningKeys.RevokedKeyIDs))
 	for _, kid := range as.Spec.SigningKeys.RevokedKeyIDs {
 		revoked = append(revoked, string(kid))
@@ -30,6 +31,7 @@ func keyPolicy(as *authv1alpha1.AuthService) keylifecycle.Policy {
 		MaxTokenLifetime: as.Spec.Tokens.MaxLifetime.Duration,
 		Leeway:           as.Spec.Tokens.Leeway.Duration,
 		Revoked:          revoked,
+		MinPublishTime:   minPublishTime,
 	}
 }
 
@@ -71,7 +73,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	request := rotationRequest(as, lastHandled)
 	plan, err := keylifecycle.Next(keylifecycle.Request{
 		Current:         current,
-		Policy:          keyPolicy(as),
+		Policy:          keyPolicy(as, r.MinKeyPublishTime),
 		Now:             r.Clock.Now(),
 		RotateRequested: request != "",
 	}, r.generator())
