@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -21,7 +22,11 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/controllers"
+	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
+
+// minKeyPublishTimeFloor is the shortest --min-key-publish-time the manager accepts.
+const minKeyPublishTimeFloor = time.Second
 
 // options are the manager's command-line settings.
 type options struct {
@@ -33,6 +38,7 @@ type options struct {
 	authserverImage         string
 	maxConcurrentReconciles int
 	enableHTTP2             bool
+	minKeyPublishTime       time.Duration
 }
 
 func main() {
@@ -41,6 +47,10 @@ func main() {
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if err := o.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	if err := run(ctrl.SetupSignalHandler(), ctrl.GetConfigOrDie(), o); err != nil {
@@ -59,6 +69,15 @@ func bindFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.authserverImage, "authserver-image", os.Getenv("AUTHSERVER_IMAGE"), "Image of the auth server for AuthServices that name none (env AUTHSERVER_IMAGE): the image the operator itself runs.")
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "AuthServices reconciled in parallel.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 too (off by default against HTTP/2 rapid-reset attacks).")
+	fs.DurationVar(&o.minKeyPublishTime, "min-key-publish-time", keylifecycle.DefaultMinPublishTime, "How long a next signing key is published before it may sign. It must exceed the kubelet's Secret propagation (sync period + cache TTL); lower it only where propagation is known to be fast. At least 1s.")
+}
+
+// validate reports settings the manager must not start with.
+func (o options) validate() error {
+	if o.minKeyPublishTime < minKeyPublishTimeFloor {
+		return fmt.Errorf("--min-key-publish-time must be at least %s, got %s", minKeyPublishTimeFloor, o.minKeyPublishTime)
+	}
+	return nil
 }
 
 // run starts the manager on cfg and blocks until ctx ends or the manager fails.
@@ -100,6 +119,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		Recorder:           mgr.GetEventRecorder("auth-operator"),
 		Clock:              clock.RealClock{},
 		DefaultServerImage: o.authserverImage,
+		MinKeyPublishTime:  o.minKeyPublishTime,
 	}
 	if err := reconciler.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: o.maxConcurrentReconciles}); err != nil {
 		return fmt.Errorf("setting up the AuthService controller: %w", err)
@@ -110,7 +130,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
-	setupLog.Info("starting manager", "authserverImage", o.authserverImage, "leaderElect", o.leaderElect)
+	setupLog.Info("starting manager", "authserverImage", o.authserverImage, "leaderElect", o.leaderElect, "minKeyPublishTime", o.minKeyPublishTime)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}

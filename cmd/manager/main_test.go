@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ func TestFlags_DefaultsAreTheDocumentedOnes(t *testing.T) {
 	want := options{
 		metricsAddr: ":8443", secureMetrics: true, probeAddr: ":8081", leaderElect: false,
 		authserverImage: "registry.example.com/auth-operator:v1", maxConcurrentReconciles: 4,
+		minKeyPublishTime: 5 * time.Minute,
 	}
 	if o != want {
 		t.Fatalf("defaults = %+v, want %+v", o, want)
@@ -45,6 +47,43 @@ func TestFlags_DefaultsAreTheDocumentedOnes(t *testing.T) {
 	}
 	if o.metricsAddr != "0" || !o.leaderElect || o.authserverImage != "img:2" {
 		t.Fatalf("parsed = %+v", o)
+	}
+	if err := o.validate(); err != nil {
+		t.Fatalf("the defaults are rejected: %v", err)
+	}
+}
+
+func TestFlags_MinKeyPublishTimeBelowOneSecondIsRejected(t *testing.T) {
+	cases := []struct {
+		arg     string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"--min-key-publish-time=3s", 3 * time.Second, false},
+		{"--min-key-publish-time=1s", time.Second, false},
+		{"--min-key-publish-time=999ms", 999 * time.Millisecond, true},
+		{"--min-key-publish-time=0", 0, true},
+		{"--min-key-publish-time=-5m", -5 * time.Minute, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.arg, func(t *testing.T) {
+			var o options
+			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+			bindFlags(fs, &o)
+			if err := fs.Parse([]string{tc.arg}); err != nil {
+				t.Fatal(err)
+			}
+			if o.minKeyPublishTime != tc.want {
+				t.Fatalf("minKeyPublishTime = %s, want %s", o.minKeyPublishTime, tc.want)
+			}
+			err := o.validate()
+			if tc.wantErr && (err == nil || !strings.Contains(err.Error(), "--min-key-publish-time must be at least 1s")) {
+				t.Fatalf("validate() = %v, want the 1s floor named", err)
+			}
+			if !tc.wantErr && err != nil {
+				t.Fatalf("validate() = %v", err)
+			}
+		})
 	}
 }
 
@@ -86,6 +125,7 @@ func TestRun_ServesProbesElectsALeaderAndReconciles(t *testing.T) {
 			metricsAddr: metricsAddr, secureMetrics: true, probeAddr: probeAddr,
 			leaderElect: true, leaderElectionNamespace: "default",
 			authserverImage: "registry.example.com/auth-operator:v1", maxConcurrentReconciles: 2,
+			minKeyPublishTime: 3 * time.Second,
 		})
 	}()
 	t.Cleanup(func() {
