@@ -30,6 +30,7 @@ type options struct {
 	image        string
 	samples      string
 	readyTimeout time.Duration
+	publishTime  time.Duration
 }
 
 func main() {
@@ -40,6 +41,7 @@ func main() {
 	flag.StringVar(&o.image, "image", devstack.DefaultOperatorImage, "the operator's image; the local kubelet runs it as the locally built auth server")
 	flag.StringVar(&o.samples, "samples", "config/samples", "AuthService samples to apply")
 	flag.DurationVar(&o.readyTimeout, "ready-timeout", 3*time.Minute, "how long to wait for the samples to turn Ready")
+	flag.DurationVar(&o.publishTime, "min-key-publish-time", devstack.LocalMinKeyPublishTime, "the operator's --min-key-publish-time: short, since the local kubelet updates a mounted Secret within about a second; 0 keeps the operator's default (5m) of a real cluster")
 	flag.Parse()
 	// The local kubelet's informers log through controller-runtime; only errors matter here.
 	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
@@ -72,11 +74,12 @@ func run(ctx context.Context, o options) error {
 	step("(the first run builds kube-apiserver, etcd and kubectl from the Go module proxy: about 5 minutes; later runs are ready in under a minute)")
 
 	s, err := devstack.Start(ctx, devstack.Options{
-		RepoRoot:        root,
-		ControlPlaneDir: abs(o.controlPlane),
-		WorkDir:         abs(o.workDir),
-		OperatorImage:   o.image,
-		Progress:        step,
+		RepoRoot:          root,
+		ControlPlaneDir:   abs(o.controlPlane),
+		WorkDir:           abs(o.workDir),
+		OperatorImage:     o.image,
+		MinKeyPublishTime: o.publishTime,
+		Progress:          step,
 	})
 	if err != nil {
 		return err

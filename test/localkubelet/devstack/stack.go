@@ -25,6 +25,11 @@ import (
 // IMG); the local kubelet maps it to the locally built auth server.
 const DefaultOperatorImage = "ghcr.io/hiringo/auth-operator:dev"
 
+// LocalMinKeyPublishTime is a minimum publish time of a next key that suits the local
+// kubelet: it updates a mounted Secret about a second after the change (the ResyncPeriod of
+// localkubelet.Runner), where a real kubelet takes a minute or two.
+const LocalMinKeyPublishTime = 3 * time.Second
+
 // Options configure a Stack.
 type Options struct {
 	// RepoRoot is the root of the auth-operator checkout (for go build and the CRDs).
@@ -36,6 +41,9 @@ type Options struct {
 	WorkDir string
 	// OperatorImage is passed as --authserver-image; DefaultOperatorImage when empty.
 	OperatorImage string
+	// MinKeyPublishTime is passed as --min-key-publish-time; zero keeps the operator's
+	// default of five minutes.
+	MinKeyPublishTime time.Duration
 	// Progress receives one line per step; nil discards them.
 	Progress func(format string, args ...any)
 	// ProcessOutput, when set, receives the output of every pod's containers.
@@ -132,7 +140,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		return nil, fmt.Errorf("writing the kubeconfig: %w", err)
 	}
 
-	opts.progress("starting the operator (%s --authserver-image=%s)", s.ManagerPath, opts.OperatorImage)
+	opts.progress("starting the operator (%s %s)", s.ManagerPath, strings.Join(s.operatorSettings(), " "))
 	if err := s.startManager(ctx); err != nil {
 		return nil, err
 	}
@@ -166,11 +174,8 @@ func (s *Stack) startManager(ctx context.Context) error {
 		return fmt.Errorf("creating the operator log: %w", err)
 	}
 	probeAddr := fmt.Sprintf("127.0.0.1:%d", probePort)
-	cmd := exec.Command(s.ManagerPath,
-		"--metrics-bind-address=0",
-		"--health-probe-bind-address="+probeAddr,
-		"--authserver-image="+s.opts.OperatorImage,
-	)
+	args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=" + probeAddr}, s.operatorSettings()...)
+	cmd := exec.Command(s.ManagerPath, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.KubeconfigPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -208,6 +213,16 @@ func (s *Stack) startManager(ctx context.Context) error {
 			return fmt.Errorf("the operator did not become ready within 60s: see %s", s.ManagerLog)
 		}
 	}
+}
+
+// operatorSettings are the operator's flags the stack's options set: its image and, unless
+// left at the default, the minimum publish time of a next key.
+func (s *Stack) operatorSettings() []string {
+	args := []string{"--authserver-image=" + s.opts.OperatorImage}
+	if s.opts.MinKeyPublishTime != 0 {
+		args = append(args, "--min-key-publish-time="+s.opts.MinKeyPublishTime.String())
+	}
+	return args
 }
 
 func (s *Stack) startRunner(redisPath string) error {
