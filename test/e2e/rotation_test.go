@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
 
 // issued is a token the client minted, and when it stops being valid.
@@ -89,13 +88,19 @@ func (c *verifyClient) verify(t issued) {
 	}
 }
 
+// rotationMargin bounds, beyond the publish time, how long one rotation takes to reach every
+// pod: the operator's pass and the local kubelet's volume update, on a loaded machine.
+const rotationMargin = time.Minute
+
 // TestE2E_RotationsNeverRejectAValidToken rotates the keys three times while a client keeps
-// verifying fresh and older tokens through the Service.
+// verifying fresh and older tokens through the Service, then keeps verifying until every token
+// of the first key has expired.
 //
 // The CRD's minimum rotationInterval is 1h, so the test asks for each rotation with the
 // rotate annotation, the operator's on-demand path. The operator still promotes a next key
-// only once it has been published for keylifecycle.DefaultMinPublishTime (5m: the kubelet's
-// Secret propagation), so three rotations take about three times that.
+// only once it has been published for its --min-key-publish-time (minKeyPublishTime in this
+// suite), and each request follows the previous rotation at once, so every rotation after
+// the first waits for a next key published moments before.
 func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 	t.Parallel()
 	key := createReady(t, "rotation", func(as *authv1alpha1.AuthService) {
@@ -127,7 +132,20 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 	defer stopClient()
 
 	kids := []string{getAuthService(t, key).Status.ActiveKeyID}
+	started := time.Now()
 	for round := 1; round <= 3; round++ {
+		prev := kids[len(kids)-1]
+		// Rotations follow each other in seconds now, so each one waits until the client
+		// holds tokens of the key about to retire.
+		eventually(t, 30*time.Second, fmt.Sprintf("the client signs with %s", prev), func() error {
+			vc.mu.Lock()
+			defer vc.mu.Unlock()
+			if vc.mintedBy[prev] < 5 {
+				return fmt.Errorf("%d tokens minted with %s", vc.mintedBy[prev], prev)
+			}
+			return nil
+		})
+		requested := time.Now()
 		as := getAuthService(t, key)
 		patch := client.MergeFrom(as.DeepCopy())
 		if as.Annotations == nil {
@@ -137,9 +155,8 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 		if err := kube.Patch(ctx, as, patch); err != nil {
 			t.Fatal(err)
 		}
-		prev := kids[len(kids)-1]
 		var active string
-		eventually(t, keylifecycle.DefaultMinPublishTime+90*time.Second, fmt.Sprintf("rotation %d reaches every pod", round), func() error {
+		eventually(t, minKeyPublishTime+rotationMargin, fmt.Sprintf("rotation %d reaches every pod", round), func() error {
 			active = getAuthService(t, key).Status.ActiveKeyID
 			if active == "" || active == prev {
 				return fmt.Errorf("status.activeKeyID still %s", active)
@@ -156,7 +173,11 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 			return nil
 		})
 		kids = append(kids, active)
-		t.Logf("rotation %d: %s -> %s", round, prev, active)
+		published := publishedBeforeSigning(t, getAuthService(t, key), active)
+		if published < minKeyPublishTime {
+			t.Errorf("key %s signs after being published for %s, less than --min-key-publish-time=%s", active, published, minKeyPublishTime)
+		}
+		t.Logf("rotation %d: %s -> %s, on every pod %s after the request; published %s before it signed", round, prev, active, time.Since(requested).Round(100*time.Millisecond), published)
 
 		// A token the previous key signed keeps verifying on every pod after the rotation.
 		vc.mu.Lock()
@@ -179,8 +200,19 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 			return nil
 		})
 	}
-	time.Sleep(2 * time.Second)
+	// Tokens of the first key keep verifying until they expire: the client drops a token only
+	// two seconds before its expiry, and its oldest ones are those of the first key.
+	vc.mu.Lock()
+	first := vc.newest[kids[0]]
+	vc.mu.Unlock()
+	if wait := time.Until(first.expires); wait > 0 {
+		t.Logf("verifying until the last token of %s expires at %s (in %s)", kids[0], first.expires.Format(time.TimeOnly), wait.Round(time.Second))
+		time.Sleep(wait)
+	} else {
+		time.Sleep(2 * time.Second)
+	}
 	stopClient()
+	t.Logf("three rotations and the expiry of the first key's tokens in %s", time.Since(started).Round(100*time.Millisecond))
 
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
@@ -196,4 +228,17 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 	if len(vc.rejected) > 0 {
 		t.Fatalf("%d of %d verify calls rejected a valid token; first: %s", len(vc.rejected), vc.calls, vc.rejected[0])
 	}
+}
+
+// publishedBeforeSigning is how long the key kid was published before it started signing, as
+// the AuthService's status records it (to the second, both times truncated alike).
+func publishedBeforeSigning(t *testing.T, as *authv1alpha1.AuthService, kid string) time.Duration {
+	t.Helper()
+	for _, k := range as.Status.Keys {
+		if k.KeyID == kid && k.ActivatedAt != nil {
+			return k.ActivatedAt.Sub(k.CreatedAt.Time)
+		}
+	}
+	t.Fatalf("status.keys has no activated key %s: %+v", kid, as.Status.Keys)
+	return 0
 }

@@ -16,6 +16,11 @@ import (
 	"github.com/hiringo/auth-operator/test/localkubelet/devstack"
 )
 
+// minKeyPublishTime is the operator's --min-key-publish-time in the suite: the local kubelet
+// updates a mounted Secret within about a second, so rotations need not wait the five minutes
+// a real kubelet's propagation does.
+const minKeyPublishTime = devstack.LocalMinKeyPublishTime
+
 // stack is the one local system every test of the package shares; each test uses its
 // own namespace.
 var (
@@ -47,10 +52,11 @@ func runSuite(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	stack, err = devstack.Start(ctx, devstack.Options{
-		RepoRoot:        root,
-		ControlPlaneDir: controlPlane,
-		WorkDir:         work,
-		Progress:        func(format string, args ...any) { fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...) },
+		RepoRoot:          root,
+		ControlPlaneDir:   controlPlane,
+		WorkDir:           work,
+		MinKeyPublishTime: minKeyPublishTime,
+		Progress:          func(format string, args ...any) { fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...) },
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: starting the local system:", err)
