@@ -36,15 +36,41 @@ return ok`
 // storeTimeout bounds one round trip of a batch of blacklist commands.
 const storeTimeout = 2 * time.Second
 
-// NewStore uses client with every key under prefix. reg may be nil. Concurrent calls
-// share Redis round trips (see pipeline).
-func NewStore(client redis.UniversalClient, prefix string, reg prometheus.Registerer) *Store {
-	return &Store{client: client, pipe: newPipeline(client, storeTimeout), prefix: prefix, metrics: newMetrics(reg)}
+// DefaultReplicaAckTimeout is how long a write waits for replica acknowledgements
+// unless configured otherwise: well inside the client's default 1s read timeout.
+const DefaultReplicaAckTimeout = 500 * time.Millisecond
+
+// StoreOptions tune a Store.
+type StoreOptions struct {
+	// Prefix starts every key and channel name the store uses.
+	Prefix string
+	// Registerer receives the store's metrics; may be nil.
+	Registerer prometheus.Registerer
+	// ReplicaAcks, when Min > 0, makes Add fail with ErrReplicasBehind (wrapped in
+	// ErrUnavailable) unless that many replicas acknowledged the write. Timeout
+	// defaults to DefaultReplicaAckTimeout. Not for a Redis Cluster, where the WAIT
+	// could reach another shard than the write.
+	ReplicaAcks ReplicaAcks
 }
 
-// Close stops the store's pipeline workers. No call may follow it; the client is the
+// NewStore uses client as opts say. Concurrent calls share Redis round trips (see
+// pipeline) until Close.
+func NewStore(client redis.UniversalClient, opts StoreOptions) *Store {
+	if opts.ReplicaAcks.Min > 0 && opts.ReplicaAcks.Timeout <= 0 {
+		opts.ReplicaAcks.Timeout = DefaultReplicaAckTimeout
+	}
+	return &Store{
+		client:  client,
+		pipe:    newPipeline(client, storeTimeout, opts.ReplicaAcks),
+		prefix:  opts.Prefix,
+		metrics: newMetrics(opts.Registerer),
+	}
+}
+
+// Close stops the store's pipeline workers and waits for them. Calls during or after
+// it fail with an error wrapping ErrUnavailable rather than wait; the client is the
 // caller's to close.
-func (s *Store) Close() { close(s.pipe.queue) }
+func (s *Store) Close() { s.pipe.shutdown() }
 
 // RevocationChannel is the pub/sub channel on which revoked ids are announced.
 func (s *Store) RevocationChannel() string { return s.prefix + "revocations" }
@@ -60,9 +86,10 @@ func (s *Store) Key(id string) string { return s.prefix + "bl:" + id }
 // caching verified tokens drop it; every replica publishes, whatever its own cache
 // setting, so a rolling change of that setting loses no revocation. It returns
 // ErrAlreadyBlacklisted when the id was already there and an error wrapping
-// ErrUnavailable when Redis did not answer.
+// ErrUnavailable when Redis did not answer or, with StoreOptions.ReplicaAcks, too few
+// replicas acknowledged the write.
 func (s *Store) Add(ctx context.Context, id string, until time.Time) error {
-	err := s.pipe.do(ctx, redis.NewCmd(ctx, "eval", addAndPublish, 1, s.Key(id), until.UnixMilli(), s.RevocationChannel(), id))
+	err := s.pipe.do(ctx, redis.NewCmd(ctx, "eval", addAndPublish, 1, s.Key(id), until.UnixMilli(), s.RevocationChannel(), id), true)
 	switch {
 	case err == nil:
 		s.metrics.ops.WithLabelValues("add", "added").Inc()
@@ -70,6 +97,9 @@ func (s *Store) Add(ctx context.Context, id string, until time.Time) error {
 	case errors.Is(err, redis.Nil):
 		s.metrics.ops.WithLabelValues("add", "exists").Inc()
 		return ErrAlreadyBlacklisted
+	case errors.Is(err, ErrReplicasBehind):
+		s.metrics.ops.WithLabelValues("add", "replicas_behind").Inc()
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	default:
 		s.metrics.ops.WithLabelValues("add", "error").Inc()
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -79,7 +109,7 @@ func (s *Store) Add(ctx context.Context, id string, until time.Time) error {
 // Contains reports whether id is blacklisted. An error wraps ErrUnavailable.
 func (s *Store) Contains(ctx context.Context, id string) (bool, error) {
 	cmd := redis.NewIntCmd(ctx, "exists", s.Key(id))
-	err := s.pipe.do(ctx, cmd)
+	err := s.pipe.do(ctx, cmd, false)
 	n := cmd.Val()
 	if err != nil {
 		s.metrics.ops.WithLabelValues("check", "error").Inc()
@@ -109,9 +139,9 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{ops: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authserver_blacklist_operations_total",
-		Help: "Blacklist operations by kind (add, check) and result (added, exists, listed, clear, error).",
+		Help: "Blacklist operations by kind (add, check) and result (added, exists, replicas_behind, listed, clear, error).",
 	}, []string{"op", "result"})}
-	for _, r := range []string{"added", "exists", "error"} {
+	for _, r := range []string{"added", "exists", "replicas_behind", "error"} {
 		m.ops.WithLabelValues("add", r)
 	}
 	for _, r := range []string{"listed", "clear", "error"} {

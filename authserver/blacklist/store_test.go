@@ -3,9 +3,11 @@ package blacklist_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +24,7 @@ func newStore(t testing.TB, srv *redistest.Server) (*blacklist.Store, redis.Univ
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	s := blacklist.NewStore(client, "test:", nil)
+	s := blacklist.NewStore(client, blacklist.StoreOptions{Prefix: "test:"})
 	t.Cleanup(s.Close)
 	return s, client
 }
@@ -131,7 +133,9 @@ func TestNewClient_ReadsPasswordFromFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	if err := blacklist.NewStore(client, "p:", nil).Ping(context.Background()); err != nil {
+	s := blacklist.NewStore(client, blacklist.StoreOptions{Prefix: "p:"})
+	defer s.Close()
+	if err := s.Ping(context.Background()); err != nil {
 		t.Fatalf("Ping with password: %v", err)
 	}
 	if _, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{srv.Addr}, PasswordFile: filepath.Join(dir, "missing")}); err == nil {
@@ -193,5 +197,41 @@ func TestCheckEvictionPolicy_UnreachableIsUnavailable(t *testing.T) {
 	srv.Kill()
 	if err := s.CheckEvictionPolicy(context.Background()); !errors.Is(err, blacklist.ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestClose_CallsDuringAndAfterFailInsteadOfPanicking closes the store while callers
+// are still adding, as a shutdown whose drain timed out does: every call returns,
+// none panics, and a call that did not complete reports the store unavailable.
+func TestClose_CallsDuringAndAfterFailInsteadOfPanicking(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, _ := newStore(t, srv)
+	ctx := context.Background()
+	until := time.Now().Add(time.Minute)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8*50)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				errs <- s.Add(ctx, fmt.Sprintf("sig:close-%d-%d", w, i), until)
+			}
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	s.Close()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil && !errors.Is(err, blacklist.ErrUnavailable) {
+			t.Fatalf("Add during Close: %v, want nil or ErrUnavailable", err)
+		}
+	}
+	if err := s.Add(ctx, "sig:late", until); !errors.Is(err, blacklist.ErrUnavailable) {
+		t.Fatalf("Add after Close: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Contains(ctx, "sig:late"); !errors.Is(err, blacklist.ErrUnavailable) {
+		t.Fatalf("Contains after Close: %v, want ErrUnavailable", err)
 	}
 }

@@ -132,7 +132,7 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	h.bl = blacklist.NewStore(client, prefix, h.reg)
+	h.bl = blacklist.NewStore(client, blacklist.StoreOptions{Prefix: prefix, Registerer: h.reg})
 	t.Cleanup(h.bl.Close)
 	hc := harnessConfig{api: httpapi.Config{
 		Keys:       h.keys,

@@ -42,6 +42,9 @@ type Options struct {
 	AppendOnly bool
 	// Password, when set, is required by the server (requirepass).
 	Password string
+	// ReplicaOf, when set, is the host:port of a primary this server replicates
+	// (without a password).
+	ReplicaOf string
 }
 
 // Start runs a redis-server on a free loopback port and stops it when the test ends.
@@ -79,6 +82,8 @@ func New(dir string, opts Options) (*Server, error) {
 		"--save", "",
 		"--logfile", s.logPath,
 		"--protected-mode", "yes",
+		// A replica started by a test synchronises at once instead of after 5s.
+		"--repl-diskless-sync-delay", "0",
 	}
 	if opts.AppendOnly {
 		s.args = append(s.args, "--appendonly", "yes", "--appendfsync", "always")
@@ -87,6 +92,13 @@ func New(dir string, opts Options) (*Server, error) {
 	}
 	if opts.Password != "" {
 		s.args = append(s.args, "--requirepass", opts.Password)
+	}
+	if opts.ReplicaOf != "" {
+		host, port, err := net.SplitHostPort(opts.ReplicaOf)
+		if err != nil {
+			return nil, fmt.Errorf("replica of %q: %w", opts.ReplicaOf, err)
+		}
+		s.args = append(s.args, "--replicaof", host, port)
 	}
 	if err := s.start(); err != nil {
 		return nil, err

@@ -191,6 +191,8 @@ func TestServe_BadSettingsAreClearErrors(t *testing.T) {
 		{"tiny token limit", nil, []string{"--max-token-bytes", "10"}, "--max-token-bytes must be at least 64"},
 		{"unknown log level", nil, []string{"--log-level", "loud"}, "--log-level"},
 		{"database on a cluster", map[string]string{"AUTHSERVER_REDIS_ADDRS": "a:1,b:2", "AUTHSERVER_REDIS_DB": "3"}, nil, "--redis-db must be 0 for a Redis Cluster"},
+		{"negative replica acks", nil, []string{"--redis-min-replicas-acked", "-1"}, "--redis-min-replicas-acked must not be negative"},
+		{"replica acks on a cluster", map[string]string{"AUTHSERVER_REDIS_ADDRS": "a:1,b:2", "AUTHSERVER_REDIS_MIN_REPLICAS_ACKED": "1"}, nil, "--redis-min-replicas-acked needs a single Redis or Sentinel"},
 		{"missing password file", nil, []string{"--redis-password-file", "/nonexistent/pw", "--keys-dir", t.TempDir()}, "reading Redis password file"},
 	}
 	for _, tc := range cases {

@@ -27,6 +27,7 @@ type serveConfig struct {
 	keysDir           string
 	redis             blacklist.ClientConfig
 	redisKeyPrefix    string
+	redisMinReplicas  int
 	leeway            time.Duration
 	maxTokenBytes     int
 	corsOrigins       []string
@@ -60,12 +61,13 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.redis.TLSCAFile, "redis-tls-ca-file", "", "CA bundle for the Redis server certificate (system roots when empty)")
 	f.StringVar(&c.redis.TLSServer, "redis-tls-server-name", "", "server name to verify when it differs from the address")
 	f.StringVar(&c.redisKeyPrefix, "redis-key-prefix", "authserver:", "prefix of every Redis key the server writes")
+	f.IntVar(&c.redisMinReplicas, "redis-min-replicas-acked", 0, "replicas that must acknowledge a logout's write (Redis WAIT) before it is answered 200; fewer answer 503 (single node and Sentinel only)")
 	f.DurationVar(&c.leeway, "leeway", 30*time.Second, "clock leeway for exp, nbf and iat")
 	f.IntVar(&c.maxTokenBytes, "max-token-bytes", token.DefaultMaxBytes, "longest accepted token")
 	f.StringSliceVar(&c.corsOrigins, "cors-origins", nil, "comma-separated origins allowed to call from a browser (* for any)")
 	f.BoolVar(&c.compatStatusCodes, "compat-status-codes", false, "answer with the original's codes: 400 for a missing token, 500 for a blacklisted one")
 	f.DurationVar(&c.jwksMaxAge, "jwks-max-age", 5*time.Minute, "Cache-Control max-age of the JWKS and public key")
-	f.IntVar(&c.verifyCacheSize, "verify-cache-size", 100000, "entries of the verified-token cache; 0 turns it off")
+	f.IntVar(&c.verifyCacheSize, "verify-cache-size", verifycache.DefaultSize, "entries of the verified-token cache; 0 turns it off")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing, so load balancers stop sending requests first")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "then wait this long for in-flight requests to finish")
@@ -96,8 +98,15 @@ func (c serveConfig) validate() error {
 	if len(c.redis.Addrs) == 0 {
 		errs = append(errs, errors.New("--redis-addrs is required"))
 	}
-	if len(c.redis.Addrs) > 1 && c.redis.MasterName == "" && c.redis.DB != 0 {
+	cluster := len(c.redis.Addrs) > 1 && c.redis.MasterName == ""
+	if cluster && c.redis.DB != 0 {
 		errs = append(errs, errors.New("--redis-db must be 0 for a Redis Cluster (several --redis-addrs without --redis-master-name)"))
+	}
+	if c.redisMinReplicas < 0 {
+		errs = append(errs, errors.New("--redis-min-replicas-acked must not be negative"))
+	}
+	if cluster && c.redisMinReplicas > 0 {
+		errs = append(errs, errors.New("--redis-min-replicas-acked needs a single Redis or Sentinel, not a Cluster (several --redis-addrs without --redis-master-name): set min-replicas-to-write on the Cluster's primaries instead"))
 	}
 	if c.redis.DB < 0 {
 		errs = append(errs, errors.New("--redis-db must not be negative"))
@@ -135,7 +144,11 @@ func serve(ctx context.Context, c serveConfig) error {
 		return err
 	}
 	defer client.Close()
-	bl := blacklist.NewStore(client, c.redisKeyPrefix, reg)
+	bl := blacklist.NewStore(client, blacklist.StoreOptions{
+		Prefix:      c.redisKeyPrefix,
+		Registerer:  reg,
+		ReplicaAcks: blacklist.ReplicaAcks{Min: c.redisMinReplicas},
+	})
 	defer bl.Close()
 	verifier := token.NewVerifier(keys, token.VerifierOptions{Leeway: c.leeway, MaxBytes: c.maxTokenBytes})
 	var cache *verifycache.Cache

@@ -1,0 +1,94 @@
+package blacklist_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hiringo/auth-operator/authserver/blacklist"
+	"github.com/hiringo/auth-operator/authserver/redistest"
+)
+
+// startReplicated runs a primary and one replica of it, and returns once the replica
+// acknowledges a write: from then on the primary streams writes to it.
+func startReplicated(t *testing.T) (primary, replica *redistest.Server) {
+	t.Helper()
+	primary = redistest.Start(t, redistest.Options{})
+	replica = redistest.Start(t, redistest.Options{ReplicaOf: primary.Addr})
+	// One connection, so that WAIT covers the SET before it.
+	pc := redis.NewClient(&redis.Options{Addr: primary.Addr, PoolSize: 1, ReadTimeout: 5 * time.Second})
+	defer pc.Close()
+	ctx := context.Background()
+	if err := pc.Set(ctx, "probe", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := pc.Wait(ctx, 1, 4*time.Second).Result(); err != nil || n != 1 {
+		t.Fatalf("replica did not acknowledge a write within 4s: %d, %v", n, err)
+	}
+	return primary, replica
+}
+
+func newAckingStore(t *testing.T, addr string, acks int) *blacklist.Store {
+	t.Helper()
+	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{addr}, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	s := blacklist.NewStore(client, blacklist.StoreOptions{
+		Prefix:      "acks:",
+		ReplicaAcks: blacklist.ReplicaAcks{Min: acks, Timeout: 300 * time.Millisecond},
+	})
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestAdd_ReplicaAcknowledgedIsOnTheReplica: with one replica required, a successful
+// Add is already readable on the replica when it returns.
+func TestAdd_ReplicaAcknowledgedIsOnTheReplica(t *testing.T) {
+	primary, replica := startReplicated(t)
+	s := newAckingStore(t, primary.Addr, 1)
+	ctx := context.Background()
+	rc := redis.NewClient(&redis.Options{Addr: replica.Addr})
+	defer rc.Close()
+	for _, id := range []string{"sig:r1", "sig:r2", "sig:r3"} {
+		if err := s.Add(ctx, id, time.Now().Add(time.Minute)); err != nil {
+			t.Fatalf("Add(%s): %v", id, err)
+		}
+		n, err := rc.Exists(ctx, s.Key(id)).Result()
+		if err != nil || n != 1 {
+			t.Fatalf("replica has %s: %d, %v; want it there when Add returned", id, n, err)
+		}
+	}
+	if err := s.Add(ctx, "sig:r1", time.Now().Add(time.Minute)); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+		t.Fatalf("repeated Add: %v, want ErrAlreadyBlacklisted", err)
+	}
+}
+
+// TestAdd_TooFewReplicasIsUnavailable: when fewer replicas than required acknowledge
+// (more required than exist, or the replica is gone), Add fails as unavailable, so
+// logout answers 503 instead of a 200 a failover could lose.
+func TestAdd_TooFewReplicasIsUnavailable(t *testing.T) {
+	primary, replica := startReplicated(t)
+	ctx := context.Background()
+	two := newAckingStore(t, primary.Addr, 2)
+	err := two.Add(ctx, "sig:two", time.Now().Add(time.Minute))
+	if !errors.Is(err, blacklist.ErrUnavailable) || !errors.Is(err, blacklist.ErrReplicasBehind) {
+		t.Fatalf("Add needing 2 of 1 replicas: err = %v, want ErrUnavailable and ErrReplicasBehind", err)
+	}
+	one := newAckingStore(t, primary.Addr, 1)
+	if err := one.Add(ctx, "sig:before", time.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("Add with the replica up: %v", err)
+	}
+	replica.Kill()
+	err = one.Add(ctx, "sig:after", time.Now().Add(time.Minute))
+	if !errors.Is(err, blacklist.ErrUnavailable) || !errors.Is(err, blacklist.ErrReplicasBehind) {
+		t.Fatalf("Add with the replica killed: err = %v, want ErrUnavailable and ErrReplicasBehind", err)
+	}
+	if listed, err := one.Contains(ctx, "sig:before"); err != nil || !listed {
+		t.Fatalf("Contains with the replica killed: %v, %v; reads need no replica", listed, err)
+	}
+}
