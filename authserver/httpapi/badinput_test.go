@@ -63,6 +63,10 @@ func TestLogout_RejectsBadInput(t *testing.T) {
 			h.do(http.MethodPost, "/auth/logout", tc.tok).expect(t, http.StatusUnauthorized, errorBody("invalid or expired jwt, internal="+tc.cause))
 		})
 	}
+	if _, keys := h.blacklistKeys(t); len(keys) != 0 {
+		t.Fatalf("bad tokens wrote %v to the blacklist", keys)
+	}
+	h.do(http.MethodPost, "/auth/logout", good).expect(t, http.StatusOK, `{"success":true,"message":"Success","payload":{"id":"66312a78-1f9e-4d78-a9fb-231e84967f60"}}`)
 }
 
 // TestLogout_ReencodedCopyCountsAsLoggedOut logs a token out, then presents copies
