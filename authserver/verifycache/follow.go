@@ -55,6 +55,11 @@ func (c *Cache) Follow(ctx context.Context, client redis.UniversalClient, channe
 func (c *Cache) followOnce(ctx context.Context, client redis.UniversalClient, channel string, health time.Duration) error {
 	ps := client.Subscribe(ctx, channel)
 	defer ps.Close()
+	// go-redis does not watch ctx while a subscription waits for a message or a pong,
+	// so a healthy subscription would otherwise be followed forever: closing it ends
+	// the wait.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
 	msg, err := ps.ReceiveTimeout(ctx, 2*health)
 	if err != nil {
 		return err
@@ -66,6 +71,9 @@ func (c *Cache) followOnce(ctx context.Context, client redis.UniversalClient, ch
 	pinged := false
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, health)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
 			if !isTimeout(err) {
 				return err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,22 @@ func TestServe_VerifyCacheSizeZeroTurnsTheCacheOff(t *testing.T) {
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatalf("serve: %v", err)
+		}
+		assertNoServeGoroutines(t)
+	}
+}
+
+// assertNoServeGoroutines fails when a goroutine that serve starts outlived it.
+func assertNoServeGoroutines(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, fn := range []string{
+		"keyset.(*Store).Run", "verifycache.(*Cache).Follow", "main.warnOnEviction",
+		"blacklist.(*pipeline).work", "net/http.(*Server).Serve",
+	} {
+		if strings.Contains(stacks, fn) {
+			t.Errorf("%s still runs after serve returned", fn)
 		}
 	}
 }

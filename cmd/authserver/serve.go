@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -173,15 +174,22 @@ func serve(ctx context.Context, c serveConfig) error {
 	}
 	srv := newHTTPServer(api, log)
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Every goroutine serve starts has ended when it returns.
+	var background sync.WaitGroup
+	defer func() {
+		cancel()
+		background.Wait()
+	}()
 	watchErr := make(chan error, 1)
-	go func() { watchErr <- keys.Run(runCtx) }()
-	go warnOnEviction(runCtx, bl, log)
+	background.Go(func() { watchErr <- keys.Run(runCtx) })
+	background.Go(func() { warnOnEviction(runCtx, bl, log) })
 	if cache != nil {
-		go cache.Follow(runCtx, client, bl.RevocationChannel(), verifycache.FollowOptions{Logger: log})
+		background.Go(func() {
+			cache.Follow(runCtx, client, bl.RevocationChannel(), verifycache.FollowOptions{Logger: log})
+		})
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	background.Go(func() { serveErr <- srv.Serve(ln) })
 	log.Info("serving", "addr", ln.Addr().String(), "keys_dir", c.keysDir, "compat_status_codes", c.compatStatusCodes)
 
 	select {
@@ -189,6 +197,7 @@ func serve(ctx context.Context, c serveConfig) error {
 		return fmt.Errorf("serving HTTP: %w", err)
 	case err := <-watchErr:
 		if err != nil {
+			_ = srv.Close()
 			return err
 		}
 	case <-ctx.Done():
@@ -203,6 +212,7 @@ func serve(ctx context.Context, c serveConfig) error {
 	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), c.shutdownTimeout)
 	defer done()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
 		return fmt.Errorf("draining HTTP connections: %w", err)
 	}
 	log.Info("stopped")
