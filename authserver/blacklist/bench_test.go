@@ -7,12 +7,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/redistest"
 )
 
 // BenchmarkAdd blacklists a fresh id per iteration from concurrent callers, as logout
 // does, against a real Redis.
 func BenchmarkAdd(b *testing.B) {
+	benchmarkAdd(b, (*blacklist.Store).Add)
+}
+
+// BenchmarkAddUnbatched is BenchmarkAdd with one round trip per call: the yardstick
+// that justifies the store's batching.
+func BenchmarkAddUnbatched(b *testing.B) {
+	benchmarkAdd(b, func(s *blacklist.Store, ctx context.Context, id string, until time.Time) error {
+		return blacklist.AddUnbatched(ctx, s, id, until)
+	})
+}
+
+func benchmarkAdd(b *testing.B, add func(*blacklist.Store, context.Context, string, time.Time) error) {
 	srv := redistest.Start(b, redistest.Options{})
 	s, _ := newStore(b, srv)
 	var n atomic.Int64
@@ -21,7 +34,7 @@ func BenchmarkAdd(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := s.Add(context.Background(), "sig:"+strconv.FormatInt(n.Add(1), 10), until); err != nil {
+			if err := add(s, context.Background(), "sig:"+strconv.FormatInt(n.Add(1), 10), until); err != nil {
 				b.Fatal(err)
 			}
 		}

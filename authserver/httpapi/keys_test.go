@@ -6,15 +6,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/httpapi"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
-	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/tokentest"
 )
 
@@ -67,18 +64,7 @@ func TestPublicKey_IsTheActiveKeyAsPEM(t *testing.T) {
 }
 
 func TestKeys_NotLoadedIs503(t *testing.T) {
-	h := newHarness(t, nil)
-	api, err := httpapi.New(httpapi.Config{
-		Keys:      tokentest.StaticKeys{},
-		Verifier:  token.NewVerifier(tokentest.StaticKeys{}, token.VerifierOptions{}),
-		Blacklist: h.bl,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api)
-	defer srv.Close()
-	h.srv = srv
+	h := noKeysServer(t, newHarness(t, nil))
 	for _, path := range []string{"/.well-known/jwks.json", "/auth/public-key", "/readyz"} {
 		h.do(http.MethodGet, path, "").expect(t, http.StatusServiceUnavailable, errorBody("signing keys not loaded"))
 	}
