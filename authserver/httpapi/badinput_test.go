@@ -87,7 +87,8 @@ func TestLogout_ReencodedCopyCountsAsLoggedOut(t *testing.T) {
 	}
 }
 
-// TestServer_RejectsOversizedHeadersAndBodies checks the request size limits.
+// TestServer_RejectsOversizedBodies checks the body size limit (the header limit is
+// the HTTP server's, tested in cmd/authserver).
 func TestServer_RejectsOversizedBodies(t *testing.T) {
 	h := newHarness(t, nil)
 	req, err := http.NewRequest(http.MethodPost, h.srv.URL+"/auth/logout", strings.NewReader(strings.Repeat("x", 128<<10)))

@@ -95,6 +95,17 @@ func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || string(body) != `{"success":true,"message":"Success","payload":{"id":"u-1"}}` {
 		t.Fatalf("logout: %d %s", resp.StatusCode, body)
 	}
+	// Headers beyond the server's 32 KiB limit are refused before any handler runs.
+	req, _ = http.NewRequest(http.MethodGet, base+"/auth/verify", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.Repeat("a", 64<<10))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("64 KiB header: status %d, want 431", resp.StatusCode)
+	}
 	cancel()
 	// During the shutdown delay the server still answers, but is no longer ready.
 	deadline := time.Now().Add(time.Second)
