@@ -2,6 +2,7 @@ package verifycache_test
 
 import (
 	"context"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,13 +29,7 @@ func TestFollow_ReturnsWhenItsContextEnds(t *testing.T) {
 		defer close(done)
 		c.Follow(ctx, client, "follow-test", verifycache.FollowOptions{HealthInterval: 50 * time.Millisecond})
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for !c.Trusted() {
-		if time.Now().After(deadline) {
-			t.Fatal("subscription not confirmed within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "the subscription", 5*time.Second, c.Trusted)
 	// Let a few health pings go by, so Follow is in its steady state.
 	time.Sleep(200 * time.Millisecond)
 	cancel()
@@ -45,5 +40,56 @@ func TestFollow_ReturnsWhenItsContextEnds(t *testing.T) {
 	}
 	if c.Trusted() {
 		t.Error("cache still trusted after Follow returned")
+	}
+}
+
+// TestFollow_SilentRedisIsDistrustedThenResynced freezes Redis (SIGSTOP: connections
+// stay open but nothing answers, as in a network partition without a reset). The
+// unanswered health ping must distrust the cache within two health intervals plus
+// slack; once Redis answers again the cache resyncs and is trusted.
+func TestFollow_SilentRedisIsDistrustedThenResynced(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr, DialTimeout: 200 * time.Millisecond})
+	defer client.Close()
+	c, err := verifycache.New(tokentest.StaticKeys{}, verifycache.Options{Size: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	defer func() {
+		cancel()
+		<-done
+	}()
+	go func() {
+		defer close(done)
+		c.Follow(ctx, client, "silent-test", verifycache.FollowOptions{HealthInterval: 100 * time.Millisecond, RetryInterval: 50 * time.Millisecond})
+	}()
+	waitFor(t, "the first subscription", 5*time.Second, c.Trusted)
+	pid := srv.Pid()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	defer resume()
+	waitFor(t, "the cache to be distrusted while Redis is silent", 2*time.Second, func() bool { return !c.Trusted() })
+	resume()
+	waitFor(t, "the cache to resync once Redis answers", 10*time.Second, c.Trusted)
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
