@@ -10,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/tokentest"
 )
 
@@ -53,4 +54,25 @@ func TestLogout_EntryLivesUntilExpPlusLeewayUnderADigest(t *testing.T) {
 	if want := time.Duration(claims.ExpiresAt.Add(testLeeway).UnixMilli()) * time.Millisecond; got != want {
 		t.Fatalf("entry expires at %v (unix), want exp + leeway = %v", got, want)
 	}
+}
+
+// TestLogout_TooFewReplicasIs503NotSuccess runs logout against a store that requires
+// one replica acknowledgement from a Redis that has none: the answer is 503, never
+// a 200 that a failover could lose, and a retry finds the entry on the primary.
+func TestLogout_TooFewReplicasIs503NotSuccess(t *testing.T) {
+	h := newHarness(t, nil)
+	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{h.redis.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	acking := blacklist.NewStore(client, blacklist.StoreOptions{
+		Prefix:      h.prefix,
+		ReplicaAcks: blacklist.ReplicaAcks{Min: 1, Timeout: 100 * time.Millisecond},
+	})
+	t.Cleanup(acking.Close)
+	h = startHarness(t, h.redis, h.dir, h.set, h.prefix, func(c *harnessConfig) { c.api.Blacklist = acking })
+	tok := tokentest.Issue(t, h.set, 15*time.Minute)
+	h.do(http.MethodPost, "/auth/logout", tok).expect(t, http.StatusServiceUnavailable, errorBody("blacklist store unavailable"))
+	h.do(http.MethodPost, "/auth/logout", tok).expect(t, http.StatusUnauthorized, errorBody("token is blacklisted"))
 }
