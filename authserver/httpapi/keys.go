@@ -8,8 +8,9 @@ import (
 )
 
 // jwks serves every published key as a JSON Web Key Set (GET /.well-known/jwks.json).
-// Clients may cache it for JWKSMaxAge: a key is published a whole rotation interval
-// before it signs, so a cached copy always holds the key of any valid token.
+// Clients may cache it for JWKSMaxAge, which the server's configuration keeps short
+// enough that a copy cached before a next key reached this pod expires before that
+// key may sign.
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	s.serveKeyDocument(w, r, contentTypeJWKSet, (*keyset.Set).JWKS)
 }

@@ -22,6 +22,13 @@ import (
 	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
 
+// defaultJWKSMaxAge is how long clients may cache the JWKS. A next key reaches the pods
+// up to about two minutes after the operator publishes it (the kubelet's Secret
+// propagation) and may sign from the operator's minimum publish time on (5 minutes by
+// default): a copy cached just before the key reached the pods must expire before
+// then, so the sum of the two stays below that time.
+const defaultJWKSMaxAge = time.Minute
+
 // serveConfig holds the flags of `authserver serve`; docs/authserver-flags.md lists them.
 type serveConfig struct {
 	listen            string
@@ -67,7 +74,7 @@ func newServeCommand() *cobra.Command {
 	f.IntVar(&c.maxTokenBytes, "max-token-bytes", token.DefaultMaxBytes, "longest accepted token")
 	f.StringSliceVar(&c.corsOrigins, "cors-origins", nil, "comma-separated origins allowed to call from a browser (* for any)")
 	f.BoolVar(&c.compatStatusCodes, "compat-status-codes", false, "answer with the original's codes: 400 for a missing token, 500 for a blacklisted one")
-	f.DurationVar(&c.jwksMaxAge, "jwks-max-age", 5*time.Minute, "Cache-Control max-age of the JWKS and public key")
+	f.DurationVar(&c.jwksMaxAge, "jwks-max-age", defaultJWKSMaxAge, "Cache-Control max-age of the JWKS and public key; with the kubelet's Secret propagation it must stay below the operator's --min-key-publish-time")
 	f.IntVar(&c.verifyCacheSize, "verify-cache-size", verifycache.DefaultSize, "entries of the verified-token cache; 0 turns it off")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing, so load balancers stop sending requests first")
