@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
 
 // These are the controller's pure decisions, tested without a server.
@@ -86,7 +87,7 @@ func TestServerEnv_CarriesNoSecretsAndOnlyWhatIsSet(t *testing.T) {
 	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod"}}
 	as.Spec.Tokens.Leeway = metav1.Duration{Duration: 45 * time.Second}
 	as.Spec.Server.LogLevel = "warn"
-	env := serverEnv(as, redisConnection{addresses: []string{"r:6379"}})
+	env := serverEnv(as, redisConnection{addresses: []string{"r:6379"}}, 0)
 	got := map[string]string{}
 	for _, e := range env {
 		if e.ValueFrom != nil {
@@ -104,6 +105,25 @@ func TestServerEnv_CarriesNoSecretsAndOnlyWhatIsSet(t *testing.T) {
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func TestJWKSMaxAge_StaysBelowThePublishTime(t *testing.T) {
+	for _, tc := range []struct {
+		publish, want time.Duration
+	}{
+		{0, 0},
+		{keylifecycle.DefaultMinPublishTime, 0},
+		{time.Hour, 0},
+		{time.Second, time.Second},
+		{3 * time.Second, time.Second},
+		{7 * time.Second, time.Second},
+		{time.Minute, 12 * time.Second},
+		{4*time.Minute + 59*time.Second, 59 * time.Second},
+	} {
+		if got := jwksMaxAge(tc.publish); got != tc.want {
+			t.Errorf("jwksMaxAge(%s) = %s, want %s", tc.publish, got, tc.want)
 		}
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
 
 // TestKeys_MinKeyPublishTimeComesFromTheReconciler shows the operator's --min-key-publish-time
@@ -43,5 +46,46 @@ func TestKeys_MinKeyPublishTimeComesFromTheReconciler(t *testing.T) {
 	rotated, _ := keySet(t, ns, "auth")
 	if mustActive(t, rotated).ID != mustNext(t, created).ID {
 		t.Fatalf("active key %s after %s, want the next key %s", mustActive(t, rotated).ID, publish, mustNext(t, created).ID)
+	}
+}
+
+// TestServer_JWKSMaxAgeFollowsMinKeyPublishTime shows the auth server's JWKS cache lifetime
+// kept below a shortened publish time, and the pod template left as it was with the default
+// one so that upgrading the operator rolls no pod.
+func TestServer_JWKSMaxAgeFollowsMinKeyPublishTime(t *testing.T) {
+	ns := newNamespace(t)
+	createAuthService(t, ns, "auth", nil)
+	clk := clocktesting.NewFakePassiveClock(t0)
+	deploymentEnv := func() map[string]string {
+		d := get(t, ns, "auth-authserver", &appsv1.Deployment{})
+		return envMap(d.Spec.Template.Spec.Containers[0])
+	}
+
+	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
+	if v, ok := deploymentEnv()["AUTHSERVER_JWKS_MAX_AGE"]; ok {
+		t.Fatalf("default publish time: AUTHSERVER_JWKS_MAX_AGE = %q, want it unset", v)
+	}
+	template := get(t, ns, "auth-authserver", &appsv1.Deployment{}).Spec.Template
+
+	explicitDefault := newDirectReconciler(t, clk, nil)
+	explicitDefault.MinKeyPublishTime = keylifecycle.DefaultMinPublishTime
+	reconcileOnce(t, explicitDefault, ns, "auth")
+	if got := get(t, ns, "auth-authserver", &appsv1.Deployment{}).Spec.Template; !equality.Semantic.DeepEqual(got, template) {
+		t.Fatalf("an explicit default publish time changed the pod template")
+	}
+
+	fast := newDirectReconciler(t, clk, nil)
+	fast.MinKeyPublishTime = 3 * time.Second
+	reconcileOnce(t, fast, ns, "auth")
+	if v := deploymentEnv()["AUTHSERVER_JWKS_MAX_AGE"]; v != "1s" {
+		t.Fatalf("publish time 3s: AUTHSERVER_JWKS_MAX_AGE = %q, want 1s", v)
+	}
+
+	minute := newDirectReconciler(t, clk, nil)
+	minute.MinKeyPublishTime = time.Minute
+	reconcileOnce(t, minute, ns, "auth")
+	maxAge, err := time.ParseDuration(deploymentEnv()["AUTHSERVER_JWKS_MAX_AGE"])
+	if err != nil || maxAge != 12*time.Second {
+		t.Fatalf("publish time 1m: AUTHSERVER_JWKS_MAX_AGE = %s (%v), want 12s", maxAge, err)
 	}
 }

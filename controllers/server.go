@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
 
 // reconcileServer runs the auth-server Deployment, its Service and the optional
@@ -37,7 +39,7 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 			"No auth-server image: set spec.server.image, or start the operator with --authserver-image")
 		return reconcile.Result{}, nil
 	}
-	deployment := serverDeployment(as, *s.redis, image)
+	deployment := serverDeployment(as, *s.redis, image, jwksMaxAge(r.MinKeyPublishTime))
 	for _, obj := range []client.Object{deployment, serverService(as)} {
 		if err := r.apply(ctx, as, obj); err != nil {
 			return reconcile.Result{}, err
@@ -58,9 +60,22 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 	return reconcile.Result{}, nil
 }
 
+// jwksMaxAge is the --jwks-max-age the auth server needs so that a client's cached JWKS
+// expires, together with the kubelet's Secret propagation, before a next key may sign. With
+// the default minimum publish time the server's own default (1m) fits and zero is returned,
+// so no variable is set and running pods do not roll. A shorter publish time gets a fifth of
+// it (below the server's default), in whole seconds, at least one.
+func jwksMaxAge(minPublishTime time.Duration) time.Duration {
+	if minPublishTime <= 0 || minPublishTime >= keylifecycle.DefaultMinPublishTime {
+		return 0
+	}
+	return max((minPublishTime / 5).Truncate(time.Second), time.Second)
+}
+
 // serverEnv is the auth server's configuration, as the AUTHSERVER_* variables of
 // docs/authserver-flags.md. The Redis password travels as a mounted file, never as a value.
-func serverEnv(as *authv1alpha1.AuthService, redis redisConnection) []corev1.EnvVar {
+// A zero jwksMaxAge leaves the server's default.
+func serverEnv(as *authv1alpha1.AuthService, redis redisConnection, jwksMaxAge time.Duration) []corev1.EnvVar {
 	env := []corev1.EnvVar{
 		{Name: "AUTHSERVER_LISTEN", Value: ":" + strconv.Itoa(serverContainerPort)},
 		{Name: "AUTHSERVER_KEYS_DIR", Value: keysMountPath},
@@ -90,13 +105,16 @@ func serverEnv(as *authv1alpha1.AuthService, redis redisConnection) []corev1.Env
 	add("AUTHSERVER_CORS_ORIGINS", strings.Join(as.Spec.Server.CORSOrigins, ","))
 	add("AUTHSERVER_COMPAT_STATUS_CODES", strconv.FormatBool(as.Spec.Server.CompatStatusCodes))
 	add("AUTHSERVER_LOG_LEVEL", as.Spec.Server.LogLevel)
+	if jwksMaxAge > 0 {
+		add("AUTHSERVER_JWKS_MAX_AGE", jwksMaxAge.String())
+	}
 	return env
 }
 
 // serverDeployment builds the auth-server Deployment. Its pod template depends on the spec
 // and the Redis password's checksum only: a key rotation changes the mounted Secret, which
 // the server reloads, and must not restart a pod.
-func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image string) *appsv1.Deployment {
+func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image string, jwksMaxAge time.Duration) *appsv1.Deployment {
 	spec := as.Spec.Server
 	volumes := []corev1.Volume{{
 		Name: "signing-keys",
@@ -159,7 +177,7 @@ func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image
 						Name:            "authserver",
 						Image:           image,
 						Command:         []string{"/authserver", "serve"},
-						Env:             serverEnv(as, redis),
+						Env:             serverEnv(as, redis, jwksMaxAge),
 						Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: serverContainerPort, Protocol: corev1.ProtocolTCP}},
 						VolumeMounts:    mounts,
 						Resources:       spec.Resources,
