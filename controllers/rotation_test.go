@@ -21,11 +21,12 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
 
 const (
 	shortInterval = time.Hour
-	retention     = 15*time.Minute + 30*time.Second
+	retention     = keylifecycle.DefaultMinPublishTime + 15*time.Minute + 30*time.Second
 )
 
 func shortRotation(as *authv1alpha1.AuthService) {
@@ -51,7 +52,7 @@ func checkKeyInvariants(t *testing.T, ns, name string, now time.Time) keyfiles.S
 			continue
 		}
 		if !k.ExpiresAt.Equal(k.RetiredAt.Add(retention)) {
-			t.Errorf("retired key %s expires at %s, want retiredAt + maxLifetime + leeway = %s", k.ID, k.ExpiresAt, k.RetiredAt.Add(retention))
+			t.Errorf("retired key %s expires at %s, want retiredAt + min publish time + maxLifetime + leeway = %s", k.ID, k.ExpiresAt, k.RetiredAt.Add(retention))
 		}
 		if !now.Before(*k.ExpiresAt) {
 			t.Errorf("retired key %s still published at %s, after its expiry %s", k.ID, now, k.ExpiresAt)

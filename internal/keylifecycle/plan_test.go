@@ -13,7 +13,9 @@ var t0 = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
 
 var policy = Policy{RotationInterval: 24 * time.Hour, MaxTokenLifetime: 15 * time.Minute, Leeway: 30 * time.Second}
 
-const retention = 15*time.Minute + 30*time.Second
+// retention is how long policy keeps a retired key: the default publish time (a replica may
+// sign with it that long after the rotation), then the maximum token lifetime plus leeway.
+const retention = DefaultMinPublishTime + 15*time.Minute + 30*time.Second
 
 func next(t *testing.T, req Request) Plan {
 	t.Helper()
@@ -174,7 +176,7 @@ func TestNext_RotatesOnSchedule(t *testing.T) {
 	}
 }
 
-func TestNext_RetiredKeyStaysUntilMaxLifetimePlusLeeway(t *testing.T) {
+func TestNext_RetiredKeyStaysUntilItsRetention(t *testing.T) {
 	rotatedAt := t0.Add(policy.RotationInterval)
 	s := next(t, Request{Current: created(t), Policy: policy, Now: rotatedAt}).Set
 	kept := next(t, Request{Current: s, Policy: policy, Now: rotatedAt.Add(retention - time.Second)})
@@ -193,6 +195,30 @@ func TestNext_RetiredKeyStaysUntilMaxLifetimePlusLeeway(t *testing.T) {
 	}
 }
 
+// TestNext_RetiredKeyOutlivesTokensOfReplicasThatSeeTheRotationLate covers the kubelet's
+// propagation: a replica keeps signing with the old active key until its mounted Secret
+// changes, which the minimum publish time bounds. A token it signs just before then must
+// verify, on a replica that already dropped nothing, until it expires plus leeway.
+func TestNext_RetiredKeyOutlivesTokensOfReplicasThatSeeTheRotationLate(t *testing.T) {
+	rotatedAt := t0.Add(policy.RotationInterval)
+	s := next(t, Request{Current: created(t), Policy: policy, Now: rotatedAt}).Set
+	lastSigned := rotatedAt.Add(DefaultMinPublishTime)
+	tokenValidUntil := lastSigned.Add(policy.MaxTokenLifetime + policy.Leeway)
+	p := next(t, Request{Current: s, Policy: policy, Now: tokenValidUntil.Add(-time.Second)})
+	if states(p.Set) != "retired active next" {
+		t.Fatalf("a second before the last token signed by a lagging replica expires: states %q", states(p.Set))
+	}
+	if k := p.Set.Keys[0]; !k.RetiredAt.Equal(rotatedAt) || !k.ExpiresAt.Equal(tokenValidUntil) {
+		t.Errorf("retired at %s, expires at %s; want %s and %s", k.RetiredAt, k.ExpiresAt, rotatedAt, tokenValidUntil)
+	}
+	fast := policy
+	fast.MinPublishTime = 3 * time.Second
+	q := next(t, Request{Current: next(t, Request{Current: created(t), Policy: fast, Now: rotatedAt}).Set, Policy: fast, Now: rotatedAt})
+	if k := q.Set.Keys[0]; !k.ExpiresAt.Equal(rotatedAt.Add(3*time.Second + policy.MaxTokenLifetime + policy.Leeway)) {
+		t.Errorf("with a 3s publish time the retired key expires at %s", k.ExpiresAt)
+	}
+}
+
 func TestNext_LongerRetentionExtendsARetiredKey(t *testing.T) {
 	rotatedAt := t0.Add(policy.RotationInterval)
 	s := next(t, Request{Current: created(t), Policy: policy, Now: rotatedAt}).Set
@@ -202,7 +228,7 @@ func TestNext_LongerRetentionExtendsARetiredKey(t *testing.T) {
 	if states(p.Set) != "retired active next" || !p.Changed {
 		t.Fatalf("states %q Changed %v: the key must outlive tokens of the new maximum lifetime", states(p.Set), p.Changed)
 	}
-	if k := p.Set.Keys[0]; !k.ExpiresAt.Equal(rotatedAt.Add(time.Hour + 30*time.Second)) {
+	if k := p.Set.Keys[0]; !k.ExpiresAt.Equal(rotatedAt.Add(DefaultMinPublishTime + time.Hour + 30*time.Second)) {
 		t.Errorf("ExpiresAt = %s", k.ExpiresAt)
 	}
 	shorter := policy

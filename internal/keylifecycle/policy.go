@@ -59,9 +59,12 @@ func (p Policy) minPublishTime() time.Duration {
 	return p.MinPublishTime
 }
 
-// retention is how long a retired key stays published after it stops signing.
+// retention is how long a retired key stays published after the rotation that retired it.
+// A replica keeps signing with the key until the kubelet delivers the rotated Secret, which
+// the minimum publish time bounds; every token signed until then must outlive its lifetime
+// plus leeway.
 func (p Policy) retention() time.Duration {
-	return p.MaxTokenLifetime + p.Leeway
+	return p.minPublishTime() + p.MaxTokenLifetime + p.Leeway
 }
 
 func (p Policy) revoked(kid string) bool {
