@@ -88,4 +88,9 @@ func TestServer_JWKSMaxAgeFollowsMinKeyPublishTime(t *testing.T) {
 	if err != nil || maxAge != 12*time.Second {
 		t.Fatalf("publish time 1m: AUTHSERVER_JWKS_MAX_AGE = %s (%v), want 12s", maxAge, err)
 	}
+
+	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
+	if got := get(t, ns, "auth-authserver", &appsv1.Deployment{}).Spec.Template; !equality.Semantic.DeepEqual(got, template) {
+		t.Fatalf("back at the default publish time the pod template keeps %v", envMap(got.Spec.Containers[0]))
+	}
 }
