@@ -95,6 +95,7 @@ func TestKeys_RotateOverSeveralIntervals(t *testing.T) {
 	before := counterValue(t, keyRotations.WithLabelValues(ns, "auth", "schedule"))
 
 	var signers []string
+	retired := map[string]time.Time{}
 	if a, ok := first.Active(); ok {
 		signers = append(signers, a.ID)
 	}
@@ -105,12 +106,25 @@ func TestKeys_RotateOverSeveralIntervals(t *testing.T) {
 		if a, _ := set.Active(); a.ID != signers[len(signers)-1] {
 			signers = append(signers, a.ID)
 		}
+		for _, k := range set.Keys {
+			if k.State == keyfiles.StateRetired {
+				retired[k.ID] = *k.ExpiresAt
+			}
+		}
+		for kid, expiresAt := range retired {
+			if _, ok := set.Lookup(kid); !ok && clk.Now().Before(expiresAt) {
+				t.Fatalf("retired key %s deleted at %s, before its expiry %s", kid, clk.Now(), expiresAt)
+			}
+		}
 		if res.RequeueAfter > shortInterval {
 			t.Fatalf("RequeueAfter %s exceeds the interval", res.RequeueAfter)
 		}
 	}
 	if len(signers) != 5 {
 		t.Fatalf("signing keys over 4 intervals = %d, want 5 (4 rotations)", len(signers))
+	}
+	if len(retired) != 4 {
+		t.Errorf("retired keys seen = %d, want 4", len(retired))
 	}
 	if got := counterValue(t, keyRotations.WithLabelValues(ns, "auth", "schedule")) - before; got != 4 {
 		t.Errorf("authoperator_key_rotations_total grew by %v, want 4", got)
