@@ -343,13 +343,7 @@ func redisDeployment(as *authv1alpha1.AuthService, template corev1.PodTemplateSp
 }
 
 func redisService(as *authv1alpha1.AuthService) *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
-		Spec: corev1.ServiceSpec{
-			Selector: selector(as, "redis"),
-			Ports:    []corev1.ServicePort{{Name: "redis", Port: redisPort, TargetPort: intstr.FromString("redis"), Protocol: corev1.ProtocolTCP}},
-		},
-	}
+	return clusterService(as, RedisName(as), "redis", componentRedis, "redis", redisPort)
 }
 
 // redisNetworkPolicy lets only this AuthService's auth-server pods reach its Redis.

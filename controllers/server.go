@@ -203,13 +203,7 @@ func serverService(as *authv1alpha1.AuthService) *corev1.Service {
 	if port == 0 {
 		port = 80
 	}
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: ServerName(as), Namespace: as.Namespace, Labels: labels(as, "authserver", componentServer)},
-		Spec: corev1.ServiceSpec{
-			Selector: selector(as, "authserver"),
-			Ports:    []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
-		},
-	}
+	return clusterService(as, ServerName(as), "authserver", componentServer, "http", port)
 }
 
 func serverPodDisruptionBudget(as *authv1alpha1.AuthService) *policyv1.PodDisruptionBudget {
