@@ -13,6 +13,7 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
 
 // These tests run the controller in a manager and act on the cluster the way a user would.
@@ -47,9 +48,13 @@ func TestManualRotation_ByAnnotation(t *testing.T) {
 		t.Fatalf("keys after a manual rotation = %d, want retired + active + next", len(rotated.Keys))
 	}
 
-	// Touching another annotation (or the same value again) does not rotate.
+	// Once the new next key could sign, a pass after another annotation changed, with the
+	// handled request still in place, does not rotate.
+	clk.SetTime(t0.Add(10*time.Minute + keylifecycle.DefaultMinPublishTime))
 	update(t, as, func(as *authv1alpha1.AuthService) { as.Annotations["example.com/unrelated"] = "x" })
-	time.Sleep(time.Second)
+	if _, err := newDirectReconciler(t, clk, nil).Reconcile(context.Background(), request(ns, "auth")); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
 	if _, s := keySet(t, ns, "auth"); s.ResourceVersion != secret.ResourceVersion {
 		t.Fatal("an unrelated annotation change rotated the keys")
 	}
