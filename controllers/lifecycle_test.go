@@ -281,7 +281,12 @@ func TestManagerRestart_RotatesOnceWhenItComesBack(t *testing.T) {
 		return nil
 	})
 	_, secret := keySet(t, ns, "auth")
-	time.Sleep(2 * time.Second)
+	// A minute later, with a publish time that no longer holds a second rotation back, a
+	// pass finds nothing due.
+	clk.SetTime(clk.Now().Add(time.Minute))
+	fresh := newDirectReconciler(t, clk, nil)
+	fresh.MinKeyPublishTime = time.Second
+	reconcileOnce(t, fresh, ns, "auth")
 	if _, again := keySet(t, ns, "auth"); again.ResourceVersion != secret.ResourceVersion {
 		t.Fatal("the keys changed again after the one rotation that was due")
 	}
