@@ -8,8 +8,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
@@ -185,16 +187,18 @@ func TestDrift_IsReverted(t *testing.T) {
 		return nil
 	})
 
-	np := get(t, ns, "auth-redis", &corev1.Service{})
-	if err := k8sClient.Delete(context.Background(), np); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "Redis Service recreated", func() error {
-		if isNotFound(t, ns, "auth-redis", &corev1.Service{}) {
-			return errorf("not yet")
+	for _, obj := range []client.Object{&corev1.Service{}, &networkingv1.NetworkPolicy{}} {
+		deleted := get(t, ns, "auth-redis", obj)
+		if err := k8sClient.Delete(context.Background(), deleted); err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
+		eventually(t, "Redis "+typeName(obj)+" recreated", func() error {
+			if isNotFound(t, ns, "auth-redis", obj.DeepCopyObject().(client.Object)) {
+				return errorf("not yet")
+			}
+			return nil
+		})
+	}
 
 	keys := get(t, ns, "auth-signing-keys", &corev1.Secret{})
 	update(t, keys, func(s *corev1.Secret) { s.Data["planted.key.pem"] = []byte("not ours") })
