@@ -41,8 +41,8 @@ func setPhaseFailed(as *authv1alpha1.AuthService, conditionType string, err erro
 }
 
 // setReadyCondition summarizes the other conditions: Ready is True only when all are, and
-// otherwise names each one that is not, with its message. Missing conditions count as
-// Unknown, and every condition's generation is brought up to date.
+// otherwise names each one that is not, with its message. A missing condition is set to
+// Unknown.
 func setReadyCondition(as *authv1alpha1.AuthService) {
 	var notReady []string
 	for _, t := range conditionOrder[1:] {
