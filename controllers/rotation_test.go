@@ -333,3 +333,45 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestKeys_LifetimeChangesKeepRetiredKeysSafe changes spec.tokens on a live AuthService with
+// a retired key: a longer maxLifetime extends its recorded expiry, since tokens of the new
+// lifetime may already be in flight; a shorter one never cuts it.
+func TestKeys_LifetimeChangesKeepRetiredKeysSafe(t *testing.T) {
+	ns := newNamespace(t)
+	as := createAuthService(t, ns, "auth", shortRotation)
+	clk := clocktesting.NewFakePassiveClock(t0)
+	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
+	rotatedAt := t0.Add(shortInterval)
+	clk.SetTime(rotatedAt)
+	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
+	retiredKey := func() (keyfiles.Key, authv1alpha1.PublishedKey) {
+		set, _ := keySet(t, ns, "auth")
+		status := get(t, ns, "auth", &authv1alpha1.AuthService{}).Status
+		if set.Keys[0].State != keyfiles.StateRetired || status.Keys[0].KeyID != set.Keys[0].ID {
+			t.Fatalf("no retired key first in the Secret and the status: %v / %v", set.Keys, status.Keys)
+		}
+		return set.Keys[0], status.Keys[0]
+	}
+	if k, _ := retiredKey(); !k.ExpiresAt.Equal(rotatedAt.Add(retention)) {
+		t.Fatalf("retired key expires at %s, want %s", k.ExpiresAt, rotatedAt.Add(retention))
+	}
+
+	longer := rotatedAt.Add(keylifecycle.DefaultMinPublishTime + 45*time.Minute + 30*time.Second)
+	clk.SetTime(rotatedAt.Add(time.Minute))
+	update(t, as, func(as *authv1alpha1.AuthService) { as.Spec.Tokens.MaxLifetime = metav1.Duration{Duration: 45 * time.Minute} })
+	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
+	if k, st := retiredKey(); !k.ExpiresAt.Equal(longer) || !st.ExpiresAt.Time.Equal(longer) {
+		t.Fatalf("after maxLifetime 45m the retired key expires at %s (status %s), want %s", k.ExpiresAt, st.ExpiresAt, longer)
+	}
+
+	clk.SetTime(rotatedAt.Add(2 * time.Minute))
+	update(t, as, func(as *authv1alpha1.AuthService) { as.Spec.Tokens.MaxLifetime = metav1.Duration{Duration: 5 * time.Minute} })
+	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
+	if k, _ := retiredKey(); !k.ExpiresAt.Equal(longer) {
+		t.Fatalf("after maxLifetime 5m the retired key expires at %s, want it kept at %s", k.ExpiresAt, longer)
+	}
+	clk.SetTime(longer.Add(-time.Second))
+	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
+	retiredKey()
+}
