@@ -359,14 +359,18 @@ func TestKeys_LifetimeChangesKeepRetiredKeysSafe(t *testing.T) {
 
 	longer := rotatedAt.Add(keylifecycle.DefaultMinPublishTime + 45*time.Minute + 30*time.Second)
 	clk.SetTime(rotatedAt.Add(time.Minute))
-	update(t, as, func(as *authv1alpha1.AuthService) { as.Spec.Tokens.MaxLifetime = metav1.Duration{Duration: 45 * time.Minute} })
+	update(t, as, func(as *authv1alpha1.AuthService) {
+		as.Spec.Tokens.MaxLifetime = metav1.Duration{Duration: 45 * time.Minute}
+	})
 	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
 	if k, st := retiredKey(); !k.ExpiresAt.Equal(longer) || !st.ExpiresAt.Time.Equal(longer) {
 		t.Fatalf("after maxLifetime 45m the retired key expires at %s (status %s), want %s", k.ExpiresAt, st.ExpiresAt, longer)
 	}
 
 	clk.SetTime(rotatedAt.Add(2 * time.Minute))
-	update(t, as, func(as *authv1alpha1.AuthService) { as.Spec.Tokens.MaxLifetime = metav1.Duration{Duration: 5 * time.Minute} })
+	update(t, as, func(as *authv1alpha1.AuthService) {
+		as.Spec.Tokens.MaxLifetime = metav1.Duration{Duration: 5 * time.Minute}
+	})
 	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
 	if k, _ := retiredKey(); !k.ExpiresAt.Equal(longer) {
 		t.Fatalf("after maxLifetime 5m the retired key expires at %s, want it kept at %s", k.ExpiresAt, longer)
