@@ -99,7 +99,7 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 				fmt.Sprintf("Secret %s has no non-empty key %q named by spec.redis.external.passwordSecretRef: add it or fix the key", ref.Name, ref.Key))
 			return nil
 		}
-		conn.passwordChecksum = checksum(password)
+		conn.passwordChecksum = secretVersion(secret)
 	}
 	s.redis = &conn
 	setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonExternalRedis,
@@ -247,6 +247,14 @@ func newRedisPassword() (string, error) {
 // that Redis dropped under memory pressure would make a logged-out token valid again.
 func redisConfig(password string) string {
 	return "requirepass " + password + "\nmaxmemory-policy noeviction\n"
+}
+
+// secretVersion identifies one version of a user's Secret by its UID and resourceVersion,
+// never by its content: a digest of a password the user chose would let anyone allowed to
+// read Deployments, but not Secrets, test guesses offline. Any write to the Secret rolls
+// the auth server, a password change included.
+func secretVersion(s *corev1.Secret) string {
+	return checksum([]byte(string(s.UID) + "/" + s.ResourceVersion))
 }
 
 func checksum(b []byte) string {

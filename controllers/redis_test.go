@@ -141,8 +141,16 @@ func TestExternalRedis_IsWiredFromTheSpec(t *testing.T) {
 	if ca := vols["redis-tls-ca"].Secret; ca == nil || ca.SecretName != "corp-redis-ca" || ca.Items[0].Path != "ca.crt" {
 		t.Errorf("CA volume = %+v", vols["redis-tls-ca"])
 	}
-	if d.Spec.Template.Annotations[RedisPasswordChecksumAnnotation] != checksum([]byte("s3cret")) {
-		t.Error("the pod template does not follow the external password")
+	// The annotation follows the user's Secret but is no digest of the password, which anyone
+	// allowed to read Deployments but not Secrets could test guesses against.
+	version := d.Spec.Template.Annotations[RedisPasswordChecksumAnnotation]
+	if version == "" || version == checksum([]byte("s3cret")) {
+		t.Errorf("password annotation = %q: empty, or the password's plain SHA-256", version)
+	}
+	update(t, get(t, ns, "corp-redis", &corev1.Secret{}), func(s *corev1.Secret) { s.Data["pw"] = []byte("n3w-s3cret") })
+	reconcileOnce(t, newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil), ns, "auth")
+	if got := get(t, ns, "auth-authserver", &appsv1.Deployment{}).Spec.Template.Annotations[RedisPasswordChecksumAnnotation]; got == version {
+		t.Error("a new external password left the pod template as it was: the server would keep the old one")
 	}
 }
 
