@@ -30,7 +30,9 @@ func (r *AuthServiceReconciler) apply(ctx context.Context, as *authv1alpha1.Auth
 	if err != nil {
 		return fmt.Errorf("converting %s %s: %w", gvk.Kind, obj.GetName(), err)
 	}
-	dropUnsetFields(content)
+	if err := dropUnsetFields(content); err != nil {
+		return fmt.Errorf("preparing %s %s: %w", gvk.Kind, obj.GetName(), err)
+	}
 	u := &unstructured.Unstructured{Object: content}
 	u.SetGroupVersionKind(gvk)
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
@@ -41,13 +43,13 @@ func (r *AuthServiceReconciler) apply(ctx context.Context, as *authv1alpha1.Auth
 
 // dropUnsetFields removes what a typed object always serializes though nobody set it: the
 // status and the null creation timestamps, so the apply claims only fields the operator sets.
-func dropUnsetFields(content map[string]any) {
+func dropUnsetFields(content map[string]any) error {
 	unstructured.RemoveNestedField(content, "status")
 	unstructured.RemoveNestedField(content, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(content, "spec", "template", "metadata", "creationTimestamp")
-	templates, found, _ := unstructured.NestedSlice(content, "spec", "volumeClaimTemplates")
-	if !found {
-		return
+	templates, found, err := unstructured.NestedSlice(content, "spec", "volumeClaimTemplates")
+	if err != nil || !found {
+		return err
 	}
 	for _, t := range templates {
 		if m, ok := t.(map[string]any); ok {
@@ -55,7 +57,7 @@ func dropUnsetFields(content map[string]any) {
 			unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
 		}
 	}
-	_ = unstructured.SetNestedSlice(content, templates, "spec", "volumeClaimTemplates")
+	return unstructured.SetNestedSlice(content, templates, "spec", "volumeClaimTemplates")
 }
 
 // deleteOwned deletes the object named like obj when this AuthService controls it, as when
