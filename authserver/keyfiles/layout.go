@@ -37,8 +37,10 @@ type KeyMeta struct {
 	ActivatedAt *time.Time `json:"activatedAt,omitempty"`
 	// RetiredAt is when the key stopped signing; set only for retired keys.
 	RetiredAt *time.Time `json:"retiredAt,omitempty"`
-	// ExpiresAt is when a retired key may be deleted: RetiredAt plus the maximum token
-	// lifetime plus the clock leeway. Set only for retired keys.
+	// ExpiresAt is when a retired key may be deleted: RetiredAt plus the operator's
+	// minimum publish time (how late a pod may learn of the rotation and stop signing
+	// with the key), the maximum token lifetime and the clock leeway. Set only for
+	// retired keys.
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
