@@ -162,13 +162,17 @@ func WriteDir(dir string, s Set) error {
 		return fmt.Errorf("creating key directory: %w", err)
 	}
 	for name, data := range files {
-		mode := os.FileMode(0o644)
-		if strings.HasSuffix(name, ".key.pem") {
-			mode = 0o600
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, mode); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), data, fileMode(name)); err != nil {
 			return fmt.Errorf("writing key file %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// fileMode is the mode a layout file is written with: private keys 0600, the rest 0644.
+func fileMode(name string) os.FileMode {
+	if strings.HasSuffix(name, ".key.pem") {
+		return 0o600
+	}
+	return 0o644
 }

@@ -12,6 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
+
+	"github.com/hiringo/auth-operator/internal/atomicdir"
 )
 
 // podPhase is where a local pod stands.
@@ -167,7 +169,7 @@ func (p *localPod) mountsOf(c corev1.Container) ([]PathMapping, error) {
 		}
 		local := v.localPath
 		if m.SubPath != "" {
-			if err := validateProjectionPath(m.SubPath); err != nil {
+			if err := atomicdir.ValidatePath(m.SubPath); err != nil {
 				return nil, fmt.Errorf("container %s: subPath: %w", c.Name, err)
 			}
 			local = filepath.Join(local, m.SubPath)

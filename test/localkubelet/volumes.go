@@ -14,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hiringo/auth-operator/internal/atomicdir"
 )
 
 // defaultVolumeMode is the kubelet's default mode for projected files (0644).
@@ -40,15 +42,15 @@ type podVolume struct {
 // projectKeys selects the files of a Secret or ConfigMap volume: every key, or only the
 // listed items under their paths. A listed key that is missing is an error unless the
 // source is optional.
-func projectKeys(data map[string][]byte, items []corev1.KeyToPath, defaultMode *int32, optional bool) (map[string]FileProjection, error) {
+func projectKeys(data map[string][]byte, items []corev1.KeyToPath, defaultMode *int32, optional bool) (map[string]atomicdir.File, error) {
 	mode := defaultVolumeMode
 	if defaultMode != nil {
 		mode = os.FileMode(*defaultMode)
 	}
-	files := map[string]FileProjection{}
+	files := map[string]atomicdir.File{}
 	if len(items) == 0 {
 		for k, v := range data {
-			files[k] = FileProjection{Data: v, Mode: mode}
+			files[k] = atomicdir.File{Data: v, Mode: mode}
 		}
 		return files, nil
 	}
@@ -64,24 +66,24 @@ func projectKeys(data map[string][]byte, items []corev1.KeyToPath, defaultMode *
 		if it.Mode != nil {
 			m = os.FileMode(*it.Mode)
 		}
-		files[it.Path] = FileProjection{Data: v, Mode: m}
+		files[it.Path] = atomicdir.File{Data: v, Mode: m}
 	}
 	return files, nil
 }
 
 // volumeFiles reads the objects behind a projected volume and returns its files and the
 // resource versions they were read at.
-func volumeFiles(ctx context.Context, reader client.Reader, namespace string, src corev1.VolumeSource) (map[string]FileProjection, string, error) {
+func volumeFiles(ctx context.Context, reader client.Reader, namespace string, src corev1.VolumeSource) (map[string]atomicdir.File, string, error) {
 	switch {
 	case src.Secret != nil:
 		return secretFiles(ctx, reader, namespace, src.Secret.SecretName, src.Secret.Items, src.Secret.DefaultMode, src.Secret.Optional)
 	case src.ConfigMap != nil:
 		return configMapFiles(ctx, reader, namespace, src.ConfigMap.Name, src.ConfigMap.Items, src.ConfigMap.DefaultMode, src.ConfigMap.Optional)
 	case src.Projected != nil:
-		all := map[string]FileProjection{}
+		all := map[string]atomicdir.File{}
 		var versions []string
 		for _, s := range src.Projected.Sources {
-			var files map[string]FileProjection
+			var files map[string]atomicdir.File
 			var version string
 			var err error
 			switch {
@@ -105,12 +107,12 @@ func volumeFiles(ctx context.Context, reader client.Reader, namespace string, sr
 	return nil, "", fmt.Errorf("volume source is not projected")
 }
 
-func secretFiles(ctx context.Context, reader client.Reader, namespace, name string, items []corev1.KeyToPath, mode *int32, optional *bool) (map[string]FileProjection, string, error) {
+func secretFiles(ctx context.Context, reader client.Reader, namespace, name string, items []corev1.KeyToPath, mode *int32, optional *bool) (map[string]atomicdir.File, string, error) {
 	var s corev1.Secret
 	if err := reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &s); err != nil {
 		if apierrors.IsNotFound(err) {
 			if optional != nil && *optional {
-				return map[string]FileProjection{}, "absent", nil
+				return map[string]atomicdir.File{}, "absent", nil
 			}
 			return nil, "", fmt.Errorf("secret %q: %w", name, errVolumeSourceMissing)
 		}
@@ -130,12 +132,12 @@ func secretFiles(ctx context.Context, reader client.Reader, namespace, name stri
 	return files, s.ResourceVersion, nil
 }
 
-func configMapFiles(ctx context.Context, reader client.Reader, namespace, name string, items []corev1.KeyToPath, mode *int32, optional *bool) (map[string]FileProjection, string, error) {
+func configMapFiles(ctx context.Context, reader client.Reader, namespace, name string, items []corev1.KeyToPath, mode *int32, optional *bool) (map[string]atomicdir.File, string, error) {
 	var cm corev1.ConfigMap
 	if err := reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &cm); err != nil {
 		if apierrors.IsNotFound(err) {
 			if optional != nil && *optional {
-				return map[string]FileProjection{}, "absent", nil
+				return map[string]atomicdir.File{}, "absent", nil
 			}
 			return nil, "", fmt.Errorf("configmap %q: %w", name, errVolumeSourceMissing)
 		}
@@ -190,7 +192,7 @@ func (v *podVolume) materialize(ctx context.Context, reader client.Reader, names
 	if version == v.version {
 		return false, nil
 	}
-	changed, err := WriteAtomicDir(v.localPath, files, now)
+	changed, err := atomicdir.Write(v.localPath, files, now)
 	if err != nil {
 		return false, fmt.Errorf("volume %s: %w", v.name, err)
 	}

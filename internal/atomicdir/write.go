@@ -1,4 +1,4 @@
-package localkubelet
+package atomicdir
 
 import (
 	"bytes"
@@ -19,21 +19,21 @@ const (
 	newDataDirName = "..data_tmp"
 )
 
-// FileProjection is one file of a projected volume: its content and mode.
-type FileProjection struct {
+// File is one file of the directory: its content and mode.
+type File struct {
 	Data []byte
 	Mode os.FileMode
 }
 
-// WriteAtomicDir lays files out under dir the way the kubelet writes a Secret or ConfigMap
+// Write lays files out under dir the way the kubelet writes a Secret or ConfigMap
 // volume: the content goes into a fresh folder named "..YYYY_MM_DD_hh_mm_ss.<digits>", a
 // "..data" symlink is swapped to it by an atomic rename, and each top-level name is a
 // symlink "name -> ..data/name". A reader that resolves paths through the per-key links
 // sees either the whole old set or the whole new set, never a mix. Nothing is written when
 // the content is unchanged; the result says whether the directory changed.
-func WriteAtomicDir(dir string, files map[string]FileProjection, now time.Time) (bool, error) {
+func Write(dir string, files map[string]File, now time.Time) (bool, error) {
 	for name := range files {
-		if err := validateProjectionPath(name); err != nil {
+		if err := ValidatePath(name); err != nil {
 			return false, err
 		}
 	}
@@ -91,9 +91,9 @@ func WriteAtomicDir(dir string, files map[string]FileProjection, now time.Time) 
 	return true, nil
 }
 
-// validateProjectionPath rejects the paths the API server rejects in volume items:
+// ValidatePath rejects the paths the API server rejects in volume items and subPaths:
 // absolute paths, ".." elements and names starting with "..".
-func validateProjectionPath(name string) error {
+func ValidatePath(name string) error {
 	switch {
 	case name == "":
 		return errors.New("projected file has an empty path")
@@ -111,7 +111,7 @@ func validateProjectionPath(name string) error {
 }
 
 // sameContent reports whether folder holds exactly files, with the same bytes and modes.
-func sameContent(folder string, files map[string]FileProjection) bool {
+func sameContent(folder string, files map[string]File) bool {
 	count := 0
 	walkErr := filepath.WalkDir(folder, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -150,7 +150,7 @@ func sameContent(folder string, files map[string]FileProjection) bool {
 
 // syncUserLinks makes a "name -> ..data/name" link for every top-level name of files and
 // removes the links of names that are gone.
-func syncUserLinks(dir string, files map[string]FileProjection) error {
+func syncUserLinks(dir string, files map[string]File) error {
 	want := map[string]bool{}
 	for name := range files {
 		want[strings.SplitN(name, "/", 2)[0]] = true

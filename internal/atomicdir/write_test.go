@@ -1,4 +1,4 @@
-package localkubelet
+package atomicdir
 
 import (
 	"os"
@@ -18,10 +18,10 @@ func readThroughLink(t *testing.T, dir, name string) string {
 	return string(data)
 }
 
-func TestWriteAtomicDir_LaysOutLikeTheKubelet(t *testing.T) {
+func TestWrite_LaysOutLikeTheKubelet(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 11, 24, 6, 7, 8, 0, time.UTC)
-	changed, err := WriteAtomicDir(dir, map[string]FileProjection{
+	changed, err := Write(dir, map[string]File{
 		"password":   {Data: []byte("s3cret"), Mode: 0o600},
 		"redis.conf": {Data: []byte("requirepass s3cret\n"), Mode: 0o644},
 	}, now)
@@ -50,14 +50,14 @@ func TestWriteAtomicDir_LaysOutLikeTheKubelet(t *testing.T) {
 	}
 }
 
-func TestWriteAtomicDir_UnchangedContentWritesNothing(t *testing.T) {
+func TestWrite_UnchangedContentWritesNothing(t *testing.T) {
 	dir := t.TempDir()
-	files := map[string]FileProjection{"a": {Data: []byte("1"), Mode: 0o644}}
-	if _, err := WriteAtomicDir(dir, files, time.Now()); err != nil {
+	files := map[string]File{"a": {Data: []byte("1"), Mode: 0o644}}
+	if _, err := Write(dir, files, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.Readlink(filepath.Join(dir, "..data"))
-	changed, err := WriteAtomicDir(dir, files, time.Now())
+	changed, err := Write(dir, files, time.Now())
 	if err != nil || changed {
 		t.Fatalf("second write of the same content: changed=%v err=%v", changed, err)
 	}
@@ -67,16 +67,16 @@ func TestWriteAtomicDir_UnchangedContentWritesNothing(t *testing.T) {
 	}
 }
 
-func TestWriteAtomicDir_UpdateSwapsDataAndDropsOldKeys(t *testing.T) {
+func TestWrite_UpdateSwapsDataAndDropsOldKeys(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := WriteAtomicDir(dir, map[string]FileProjection{
+	if _, err := Write(dir, map[string]File{
 		"keep": {Data: []byte("old"), Mode: 0o644},
 		"gone": {Data: []byte("x"), Mode: 0o644},
 	}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	oldTarget, _ := os.Readlink(filepath.Join(dir, "..data"))
-	changed, err := WriteAtomicDir(dir, map[string]FileProjection{
+	changed, err := Write(dir, map[string]File{
 		"keep": {Data: []byte("new"), Mode: 0o644},
 		"add":  {Data: []byte("y"), Mode: 0o644},
 	}, time.Now())
@@ -107,9 +107,9 @@ func TestWriteAtomicDir_UpdateSwapsDataAndDropsOldKeys(t *testing.T) {
 	}
 }
 
-func TestWriteAtomicDir_NestedItemPathLinksTopLevelOnly(t *testing.T) {
+func TestWrite_NestedItemPathLinksTopLevelOnly(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := WriteAtomicDir(dir, map[string]FileProjection{"conf/redis.conf": {Data: []byte("x"), Mode: 0o644}}, time.Now()); err != nil {
+	if _, err := Write(dir, map[string]File{"conf/redis.conf": {Data: []byte("x"), Mode: 0o644}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if link, err := os.Readlink(filepath.Join(dir, "conf")); err != nil || link != "..data/conf" {
@@ -120,10 +120,10 @@ func TestWriteAtomicDir_NestedItemPathLinksTopLevelOnly(t *testing.T) {
 	}
 }
 
-func TestWriteAtomicDir_RejectsEscapingPaths(t *testing.T) {
+func TestWrite_RejectsEscapingPaths(t *testing.T) {
 	for _, name := range []string{"/etc/passwd", "../x", "a/../../x", "..data", ""} {
 		dir := t.TempDir()
-		if _, err := WriteAtomicDir(dir, map[string]FileProjection{name: {Data: []byte("x"), Mode: 0o644}}, time.Now()); err == nil {
+		if _, err := Write(dir, map[string]File{name: {Data: []byte("x"), Mode: 0o644}}, time.Now()); err == nil {
 			t.Errorf("path %q was accepted", name)
 		}
 	}
