@@ -109,7 +109,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	}
 	r.recordKeyEvents(as, plan, recreated, lostKey)
 
-	jwks, err := renderJWKS(plan.Set)
+	jwks, err := keyfiles.JWKS(plan.Set)
 	if err != nil {
 		return reconcile.Result{}, err
 	}

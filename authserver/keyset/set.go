@@ -3,13 +3,10 @@ package keyset
 import (
 	"crypto/ecdsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"sort"
 	"strings"
-
-	"github.com/go-jose/go-jose/v4"
 
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 )
@@ -42,26 +39,19 @@ func NewSet(s keyfiles.Set) (*Set, error) {
 		keys: make([]Key, 0, len(s.Keys)),
 		byID: make(map[string]*ecdsa.PublicKey, len(s.Keys)),
 	}
-	jwks := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(s.Keys))}
 	versionParts := make([]string, 0, len(s.Keys))
 	for _, k := range s.Keys {
 		key := Key{ID: k.ID, State: k.State, Public: k.Public}
 		out.keys = append(out.keys, key)
 		out.byID[k.ID] = k.Public
-		jwks.Keys = append(jwks.Keys, jose.JSONWebKey{
-			Key:       k.Public,
-			KeyID:     k.ID,
-			Algorithm: keyfiles.AlgorithmES256,
-			Use:       "sig",
-		})
 		versionParts = append(versionParts, k.ID+"="+string(k.State))
 		if k.ID == active.ID {
 			out.active = key
 		}
 	}
-	doc, err := json.Marshal(jwks)
+	doc, err := keyfiles.JWKS(s)
 	if err != nil {
-		return nil, fmt.Errorf("encoding JWKS: %w", err)
+		return nil, err
 	}
 	out.jwks = doc
 	der, err := x509.MarshalPKIXPublicKey(active.Public)
