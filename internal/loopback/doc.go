@@ -1,0 +1,3 @@
+// Package loopback finds free loopback addresses for tests that start a listener of
+// their own, such as a server binary given an address flag.
+package loopback

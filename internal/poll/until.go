@@ -1,0 +1,49 @@
+package poll
+
+import (
+	"testing"
+	"time"
+)
+
+const (
+	// checksPerTimeout is about how many times a condition is checked before the timeout.
+	checksPerTimeout = 150
+	minInterval      = 5 * time.Millisecond
+	maxInterval      = 200 * time.Millisecond
+)
+
+// Interval is the pause between two checks of a condition waited on for timeout: about
+// a hundred and fiftieth of it, from 5ms for in-process state up to 200ms for a cluster.
+func Interval(timeout time.Duration) time.Duration {
+	return min(max(timeout/checksPerTimeout, minInterval), maxInterval)
+}
+
+// Until checks check until it returns nil and fails t with what and the last error when
+// it still fails after timeout.
+func Until(t testing.TB, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %s: %v", what, timeout, err)
+		}
+		time.Sleep(Interval(timeout))
+	}
+}
+
+// UntilTrue checks cond until it holds and fails t with what when it still does not
+// after timeout.
+func UntilTrue(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %s", what, timeout)
+		}
+		time.Sleep(Interval(timeout))
+	}
+}
