@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
+	"github.com/hiringo/auth-operator/internal/loopback"
 )
 
 // run executes the command tree with args and returns its output.
@@ -30,16 +30,6 @@ func run(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
 	return out.String(), err
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // TestServe_GeneratedKeysIssuedTokenLogout runs the three commands as an operator would
@@ -68,7 +58,7 @@ func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("pw"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := loopback.FreeAddr(t)
 	t.Setenv("AUTHSERVER_LISTEN", addr)
 	t.Setenv("AUTHSERVER_KEYS_DIR", keys)
 	t.Setenv("AUTHSERVER_REDIS_ADDRS", redis.Addr)
@@ -146,7 +136,7 @@ func TestServe_VerifyCacheSizeZeroTurnsTheCacheOff(t *testing.T) {
 		size      string
 		wantCache bool
 	}{{"0", false}, {"1000", true}} {
-		addr := freeAddr(t)
+		addr := loopback.FreeAddr(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {

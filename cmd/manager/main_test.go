@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/loopback"
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 func TestFlags_DefaultsAreTheDocumentedOnes(t *testing.T) {
@@ -117,7 +118,7 @@ func TestRun_ServesProbesElectsALeaderAndReconciles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	probeAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	probeAddr, metricsAddr := loopback.FreeAddr(t), loopback.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -141,7 +142,7 @@ func TestRun_ServesProbesElectsALeaderAndReconciles(t *testing.T) {
 	})
 
 	for _, path := range []string{"/healthz", "/readyz"} {
-		waitFor(t, "probe "+path, func() error {
+		poll.Until(t, 30*time.Second, "probe "+path, func() error {
 			resp, err := http.Get("http://" + probeAddr + path)
 			if err != nil {
 				return err
@@ -154,7 +155,7 @@ func TestRun_ServesProbesElectsALeaderAndReconciles(t *testing.T) {
 		})
 	}
 	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	waitFor(t, "metrics refuse anonymous callers", func() error {
+	poll.Until(t, 30*time.Second, "metrics refuse anonymous callers", func() error {
 		resp, err := insecure.Get("https://" + metricsAddr + "/metrics")
 		if err != nil {
 			return err
@@ -165,7 +166,7 @@ func TestRun_ServesProbesElectsALeaderAndReconciles(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, "leader Lease", func() error {
+	poll.Until(t, 30*time.Second, "leader Lease", func() error {
 		lease := &coordinationv1.Lease{}
 		if err := c.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "auth-operator.auth.hiringo.tech"}, lease); err != nil {
 			return err
@@ -184,7 +185,7 @@ func TestRun_ServesProbesElectsALeaderAndReconciles(t *testing.T) {
 	if err := c.Create(context.Background(), as); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "auth-server Deployment from the configured image", func() error {
+	poll.Until(t, 30*time.Second, "auth-server Deployment from the configured image", func() error {
 		d := &appsv1.Deployment{}
 		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns.Name, Name: "auth-authserver"}, d); err != nil {
 			return err
@@ -194,28 +195,4 @@ func TestRun_ServesProbesElectsALeaderAndReconciles(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// freeAddr finds a free loopback port for a listener the manager opens itself.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func waitFor(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: still failing after 30s: %v", what, err)
 }
