@@ -13,6 +13,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 const loggedOutBody = `{"success":true,"message":"Success","payload":{"id":"66312a78-1f9e-4d78-a9fb-231e84967f60"}}`
@@ -103,7 +104,7 @@ func TestCache_SubscriptionCutAndRestored(t *testing.T) {
 	if err := b.bl.Client().Do(ctx, "client", "kill", "type", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "B to resubscribe and empty its cache", 5*time.Second, func() bool { return b.cache.Trusted() && b.cache.Len() == 0 })
+	poll.UntilTrue(t, 5*time.Second, "B to resubscribe and empty its cache", func() bool { return b.cache.Trusted() && b.cache.Len() == 0 })
 	a.do(http.MethodPost, "/auth/logout", tok).expect(t, http.StatusOK, loggedOutBody)
 	b.do(http.MethodGet, "/auth/verify", tok).expect(t, http.StatusUnauthorized, errorBody("token is blacklisted"))
 
@@ -111,16 +112,16 @@ func TestCache_SubscriptionCutAndRestored(t *testing.T) {
 	b.do(http.MethodGet, "/auth/verify", other)
 	b.do(http.MethodGet, "/auth/verify", other)
 	redis.Kill()
-	waitUntil(t, "B to distrust its cache", 5*time.Second, func() bool { return !b.cache.Trusted() })
+	poll.UntilTrue(t, 5*time.Second, "B to distrust its cache", func() bool { return !b.cache.Trusted() })
 	r := b.do(http.MethodGet, "/auth/verify", other)
 	r.expect(t, http.StatusServiceUnavailable, errorBody("blacklist store unavailable"))
 	if err := redis.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "B to resubscribe", 10*time.Second, b.cache.Trusted)
+	poll.UntilTrue(t, 10*time.Second, "B to resubscribe", b.cache.Trusted)
 	b.do(http.MethodGet, "/auth/verify", other).expect(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", other).body)
 	a.do(http.MethodPost, "/auth/logout", other).expect(t, http.StatusOK, loggedOutBody)
-	waitUntil(t, "B to reject the token logged out on A", time.Second, func() bool {
+	poll.UntilTrue(t, time.Second, "B to reject the token logged out on A", func() bool {
 		return b.do(http.MethodGet, "/auth/verify", other).StatusCode == http.StatusUnauthorized
 	})
 	if untrusted := lookups(b, "untrusted"); untrusted == "0" || untrusted == "" {
@@ -150,7 +151,7 @@ func TestCache_KeyRevokedWhileTokensAreCached(t *testing.T) {
 	if err := keyfiles.WriteMounted(h.dir, revoked); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the key set without the revoked key", 5*time.Second, func() bool {
+	poll.UntilTrue(t, 5*time.Second, "the key set without the revoked key", func() bool {
 		_, still := h.keys.Current().Lookup(compromised.ID)
 		return !still
 	})

@@ -22,6 +22,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 // packageRedis is the redis-server shared by the tests of this package that do not
@@ -158,7 +159,7 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 				HealthInterval: 200 * time.Millisecond, RetryInterval: 50 * time.Millisecond,
 			})
 		}()
-		waitUntil(t, "the revocation subscription", 5*time.Second, h.cache.Trusted)
+		poll.UntilTrue(t, 5*time.Second, "the revocation subscription", h.cache.Trusted)
 	}
 	h.api, err = httpapi.New(hc.api)
 	if err != nil {
@@ -172,18 +173,6 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 	}
 	t.Cleanup(h.client.CloseIdleConnections)
 	return h
-}
-
-// waitUntil polls cond until it holds or the timeout passes.
-func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func mustSet(t testing.TB) keyfiles.Set {

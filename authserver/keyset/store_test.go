@@ -15,6 +15,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 func newStore(t *testing.T, dir string) (*keyset.Store, *prometheus.Registry) {
@@ -34,17 +35,6 @@ func runStore(t *testing.T, s *keyset.Store) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func reloads(t *testing.T, reg *prometheus.Registry, result string) float64 {
@@ -92,7 +82,7 @@ func TestStore_ReloadsOnAKubeletStyleSwap(t *testing.T) {
 	if err := keyfiles.WriteMounted(dir, rotated); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the rotated set", func() bool { return s.Current().Active().ID == tokentest.Active(t, rotated).ID })
+	poll.UntilTrue(t, 5*time.Second, "the rotated set", func() bool { return s.Current().Active().ID == tokentest.Active(t, rotated).ID })
 	if got := len(s.Current().Keys()); got != 3 {
 		t.Errorf("published keys = %d, want 3 (retired, active, next)", got)
 	}
@@ -158,7 +148,7 @@ func TestStore_BrokenUpdateKeepsTheLastGoodSet(t *testing.T) {
 	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the failed reload to be counted", func() bool { return reloads(t, reg, "error") >= 1 })
+	poll.UntilTrue(t, 5*time.Second, "the failed reload to be counted", func() bool { return reloads(t, reg, "error") >= 1 })
 	if got := s.Current().Active().ID; got != tokentest.Active(t, good).ID {
 		t.Fatalf("active after broken update = %s, want the last good %s", got, tokentest.Active(t, good).ID)
 	}
@@ -167,7 +157,7 @@ func TestStore_BrokenUpdateKeepsTheLastGoodSet(t *testing.T) {
 	if err := keyfiles.WriteMounted(dir, fixed); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the fixed set", func() bool { return s.Current().Active().ID == tokentest.Active(t, fixed).ID })
+	poll.UntilTrue(t, 5*time.Second, "the fixed set", func() bool { return s.Current().Active().ID == tokentest.Active(t, fixed).ID })
 }
 
 func TestStore_LoadFailsOnAMissingDirectory(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/authserver/tokentest"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 // TestFollow_ReturnsWhenItsContextEnds follows a healthy subscription, then cancels:
@@ -29,7 +30,7 @@ func TestFollow_ReturnsWhenItsContextEnds(t *testing.T) {
 		defer close(done)
 		c.Follow(ctx, client, "follow-test", verifycache.FollowOptions{HealthInterval: 50 * time.Millisecond})
 	}()
-	waitFor(t, "the subscription", 5*time.Second, c.Trusted)
+	poll.UntilTrue(t, 5*time.Second, "the subscription", c.Trusted)
 	// Let a few health pings go by, so Follow is in its steady state.
 	time.Sleep(200 * time.Millisecond)
 	cancel()
@@ -65,7 +66,7 @@ func TestFollow_SilentRedisIsDistrustedThenResynced(t *testing.T) {
 		defer close(done)
 		c.Follow(ctx, client, "silent-test", verifycache.FollowOptions{HealthInterval: 100 * time.Millisecond, RetryInterval: 50 * time.Millisecond})
 	}()
-	waitFor(t, "the first subscription", 5*time.Second, c.Trusted)
+	poll.UntilTrue(t, 5*time.Second, "the first subscription", c.Trusted)
 	pid := srv.Pid()
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -78,18 +79,7 @@ func TestFollow_SilentRedisIsDistrustedThenResynced(t *testing.T) {
 		}
 	}
 	defer resume()
-	waitFor(t, "the cache to be distrusted while Redis is silent", 2*time.Second, func() bool { return !c.Trusted() })
+	poll.UntilTrue(t, 2*time.Second, "the cache to be distrusted while Redis is silent", func() bool { return !c.Trusted() })
 	resume()
-	waitFor(t, "the cache to resync once Redis answers", 10*time.Second, c.Trusted)
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.UntilTrue(t, 10*time.Second, "the cache to resync once Redis answers", c.Trusted)
 }
