@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 func TestCache_HoldsOnlyTheOperatorsObjects(t *testing.T) {
@@ -26,7 +27,7 @@ func TestCache_HoldsOnlyTheOperatorsObjects(t *testing.T) {
 	waitCondition(t, ns, "auth", authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, "")
 
 	cached := mgr.GetCache()
-	eventually(t, "the cache to list the operator's Secrets", func() error {
+	poll.Until(t, waitTimeout, "the cache to list the operator's Secrets", func() error {
 		secrets := &corev1.SecretList{}
 		if err := cached.List(context.Background(), secrets, client.InNamespace(ns)); err != nil {
 			return err

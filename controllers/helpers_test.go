@@ -19,6 +19,7 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 // t0 is the fake clock's start: well after any real creation timestamp is irrelevant here,
@@ -26,20 +27,6 @@ import (
 var t0 = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
 
 const waitTimeout = 30 * time.Second
-
-// eventually polls cond until it returns nil or the timeout passes.
-func eventually(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: still failing after %s: %v", what, waitTimeout, err)
-}
 
 // createAuthService creates an AuthService after letting mutate adjust the default one.
 func createAuthService(t *testing.T, ns, name string, mutate func(*authv1alpha1.AuthService)) *authv1alpha1.AuthService {
@@ -65,7 +52,7 @@ func get[T client.Object](t *testing.T, ns, name string, obj T) T {
 // update re-reads obj, applies change and writes it, retrying on conflicts.
 func update[T client.Object](t *testing.T, obj T, change func(T)) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("updating %s", obj.GetName()), func() error {
+	poll.Until(t, waitTimeout, fmt.Sprintf("updating %s", obj.GetName()), func() error {
 		if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
 			return err
 		}
@@ -95,7 +82,7 @@ func condition(as *authv1alpha1.AuthService, conditionType string) metav1.Condit
 func waitCondition(t *testing.T, ns, name, conditionType string, status metav1.ConditionStatus, reason string) *authv1alpha1.AuthService {
 	t.Helper()
 	as := &authv1alpha1.AuthService{}
-	eventually(t, fmt.Sprintf("%s=%s %s", conditionType, status, reason), func() error {
+	poll.Until(t, waitTimeout, fmt.Sprintf("%s=%s %s", conditionType, status, reason), func() error {
 		if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, as); err != nil {
 			return err
 		}
@@ -113,7 +100,7 @@ func waitCondition(t *testing.T, ns, name, conditionType string, status metav1.C
 func markDeploymentAvailable(t *testing.T, ns, name string) {
 	t.Helper()
 	d := &appsv1.Deployment{}
-	eventually(t, "marking Deployment "+name+" available", func() error {
+	poll.Until(t, waitTimeout, "marking Deployment "+name+" available", func() error {
 		if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
 			return err
 		}
@@ -129,7 +116,7 @@ func markDeploymentAvailable(t *testing.T, ns, name string) {
 func markStatefulSetAvailable(t *testing.T, ns, name string) {
 	t.Helper()
 	s := &appsv1.StatefulSet{}
-	eventually(t, "marking StatefulSet "+name+" available", func() error {
+	poll.Until(t, waitTimeout, "marking StatefulSet "+name+" available", func() error {
 		if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
 			return err
 		}
@@ -145,7 +132,7 @@ func markStatefulSetAvailable(t *testing.T, ns, name string) {
 func waitEvent(t *testing.T, ns, name, eventType, reason string, fragments ...string) string {
 	t.Helper()
 	var note string
-	eventually(t, "event "+reason, func() error {
+	poll.Until(t, waitTimeout, "event "+reason, func() error {
 		list := &eventsv1.EventList{}
 		if err := k8sClient.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 // These tests run the controller in a manager and act on the cluster the way a user would.
@@ -37,7 +38,7 @@ func TestManualRotation_ByAnnotation(t *testing.T) {
 	update(t, as, func(as *authv1alpha1.AuthService) {
 		as.Annotations = map[string]string{authv1alpha1.RotateAnnotation: "first"}
 	})
-	eventually(t, "manual rotation", func() error {
+	poll.Until(t, waitTimeout, "manual rotation", func() error {
 		as = get(t, ns, "auth", as)
 		if as.Status.LastRotationRequest != "first" || as.Status.ActiveKeyID != mustNext(t, created).ID {
 			return errorf("lastRotationRequest %q active %s", as.Status.LastRotationRequest, as.Status.ActiveKeyID)
@@ -69,7 +70,7 @@ func TestRevocation_RemovesTheKeyAtOnce(t *testing.T) {
 	update(t, as, func(as *authv1alpha1.AuthService) {
 		as.Spec.SigningKeys.RevokedKeyIDs = []authv1alpha1.KeyID{authv1alpha1.KeyID(compromised)}
 	})
-	eventually(t, "revocation", func() error {
+	poll.Until(t, waitTimeout, "revocation", func() error {
 		set, _ := keySet(t, ns, "auth")
 		if _, ok := set.Lookup(compromised); ok {
 			return errorf("revoked key still in the Secret")
@@ -84,7 +85,7 @@ func TestRevocation_RemovesTheKeyAtOnce(t *testing.T) {
 		return nil
 	})
 	waitEvent(t, ns, "auth", corev1.EventTypeWarning, "KeyRevoked", compromised, "fails verification")
-	eventually(t, "status without the revoked key", func() error {
+	poll.Until(t, waitTimeout, "status without the revoked key", func() error {
 		as = get(t, ns, "auth", as)
 		for _, k := range as.Status.Keys {
 			if k.KeyID == compromised {
@@ -105,7 +106,7 @@ func TestDeletedSecret_IsRecreatedWithAWarning(t *testing.T) {
 	if err := k8sClient.Delete(context.Background(), secret); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "Secret recreated", func() error {
+	poll.Until(t, waitTimeout, "Secret recreated", func() error {
 		s := &corev1.Secret{}
 		if isNotFound(t, ns, "auth-signing-keys", s) {
 			return errorf("not yet")
@@ -117,7 +118,7 @@ func TestDeletedSecret_IsRecreatedWithAWarning(t *testing.T) {
 	})
 	waitEvent(t, ns, "auth", corev1.EventTypeWarning, "SecretRecreated", "keys are gone", mustActive(t, created).ID)
 	as := waitCondition(t, ns, "auth", authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonSecretRecreated)
-	eventually(t, "status of the new keys", func() error {
+	poll.Until(t, waitTimeout, "status of the new keys", func() error {
 		set, _ := keySet(t, ns, "auth")
 		if as = get(t, ns, "auth", as); as.Status.ActiveKeyID != mustActive(t, set).ID {
 			return errorf("status active %s", as.Status.ActiveKeyID)
@@ -168,7 +169,7 @@ func TestDrift_IsReverted(t *testing.T) {
 		d.Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem = nil
 		d.Spec.Replicas = ptrTo[int32](7)
 	})
-	eventually(t, "Deployment reverted", func() error {
+	poll.Until(t, waitTimeout, "Deployment reverted", func() error {
 		d := get(t, ns, "auth-authserver", &appsv1.Deployment{})
 		c := d.Spec.Template.Spec.Containers[0]
 		if c.Image != testImage || *d.Spec.Replicas != 2 || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
@@ -179,7 +180,7 @@ func TestDrift_IsReverted(t *testing.T) {
 
 	svc := get(t, ns, "auth-authserver", &corev1.Service{})
 	update(t, svc, func(s *corev1.Service) { s.Spec.Selector = map[string]string{"app": "somewhere-else"} })
-	eventually(t, "Service selector reverted", func() error {
+	poll.Until(t, waitTimeout, "Service selector reverted", func() error {
 		s := get(t, ns, "auth-authserver", &corev1.Service{})
 		if s.Spec.Selector["app.kubernetes.io/name"] != "authserver" || s.Spec.Selector["app"] != "" {
 			return errorf("selector %v", s.Spec.Selector)
@@ -192,7 +193,7 @@ func TestDrift_IsReverted(t *testing.T) {
 		if err := k8sClient.Delete(context.Background(), deleted); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "Redis "+typeName(obj)+" recreated", func() error {
+		poll.Until(t, waitTimeout, "Redis "+typeName(obj)+" recreated", func() error {
 			if isNotFound(t, ns, "auth-redis", obj.DeepCopyObject().(client.Object)) {
 				return errorf("not yet")
 			}
@@ -202,7 +203,7 @@ func TestDrift_IsReverted(t *testing.T) {
 
 	keys := get(t, ns, "auth-signing-keys", &corev1.Secret{})
 	update(t, keys, func(s *corev1.Secret) { s.Data["planted.key.pem"] = []byte("not ours") })
-	eventually(t, "foreign file removed from the key Secret", func() error {
+	poll.Until(t, waitTimeout, "foreign file removed from the key Secret", func() error {
 		if _, ok := get(t, ns, "auth-signing-keys", &corev1.Secret{}).Data["planted.key.pem"]; ok {
 			return errorf("still there")
 		}
@@ -212,7 +213,7 @@ func TestDrift_IsReverted(t *testing.T) {
 	cm := get(t, ns, "auth-jwks", &corev1.ConfigMap{})
 	original := cm.Data[JWKSKey]
 	update(t, cm, func(cm *corev1.ConfigMap) { cm.Data[JWKSKey] = `{"keys":[]}` })
-	eventually(t, "JWKS reverted", func() error {
+	poll.Until(t, waitTimeout, "JWKS reverted", func() error {
 		if got := get(t, ns, "auth-jwks", &corev1.ConfigMap{}).Data[JWKSKey]; got != original {
 			return errorf("jwks.json = %s", got)
 		}
@@ -230,7 +231,7 @@ func TestRedisPasswordChange_RollsTheServerButKeyRotationDoesNot(t *testing.T) {
 	// A rotation changes the mounted Secret only.
 	clk.SetTime(t0.Add(shortInterval))
 	update(t, as, func(as *authv1alpha1.AuthService) { as.Annotations = map[string]string{"example.com/poke": "1"} })
-	eventually(t, "scheduled rotation", func() error {
+	poll.Until(t, waitTimeout, "scheduled rotation", func() error {
 		if as := get(t, ns, "auth", &authv1alpha1.AuthService{}); len(as.Status.Keys) != 3 {
 			return errorf("%d keys", len(as.Status.Keys))
 		}
@@ -244,14 +245,14 @@ func TestRedisPasswordChange_RollsTheServerButKeyRotationDoesNot(t *testing.T) {
 	redisSecret := get(t, ns, "auth-redis", &corev1.Secret{})
 	sts := get(t, ns, "auth-redis", &appsv1.StatefulSet{})
 	update(t, redisSecret, func(s *corev1.Secret) { s.Data[RedisPasswordKey] = []byte("a-new-password-chosen-by-an-admin") })
-	eventually(t, "server rolled", func() error {
+	poll.Until(t, waitTimeout, "server rolled", func() error {
 		got := get(t, ns, "auth-authserver", &appsv1.Deployment{})
 		if got.Spec.Template.Annotations[RedisPasswordChecksumAnnotation] == checksumBefore {
 			return errorf("checksum annotation unchanged")
 		}
 		return nil
 	})
-	eventually(t, "redis.conf and Redis follow", func() error {
+	poll.Until(t, waitTimeout, "redis.conf and Redis follow", func() error {
 		s := get(t, ns, "auth-redis", &corev1.Secret{})
 		if !strings.Contains(string(s.Data[RedisConfigKey]), "requirepass a-new-password-chosen-by-an-admin\n") {
 			return errorf("redis.conf not updated")
@@ -277,7 +278,7 @@ func TestManagerRestart_RotatesOnceWhenItComesBack(t *testing.T) {
 	before := counterValue(t, keyRotations.WithLabelValues(ns, "auth", "schedule"))
 	clk.SetTime(t0.Add(shortInterval + 10*time.Minute))
 	startManager(t, ns, clk)
-	eventually(t, "rotation after the restart", func() error {
+	poll.Until(t, waitTimeout, "rotation after the restart", func() error {
 		set, _ := keySet(t, ns, "auth")
 		if mustActive(t, set).ID != mustNext(t, created).ID {
 			return errorf("not rotated yet")

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 func TestManagedRedis_WithoutPersistenceIsADeploymentOnEmptyDir(t *testing.T) {
@@ -27,7 +28,7 @@ func TestManagedRedis_WithoutPersistenceIsADeploymentOnEmptyDir(t *testing.T) {
 		}
 	})
 	var d *appsv1.Deployment
-	eventually(t, "Redis Deployment", func() error {
+	poll.Until(t, waitTimeout, "Redis Deployment", func() error {
 		d = &appsv1.Deployment{}
 		if isNotFound(t, ns, "auth-redis", d) {
 			return errorf("not yet")
@@ -56,7 +57,7 @@ func TestManagedRedis_WithoutPersistenceIsADeploymentOnEmptyDir(t *testing.T) {
 
 	// Turning persistence on swaps the Deployment for a StatefulSet.
 	update(t, as, func(as *authv1alpha1.AuthService) { as.Spec.Redis.Managed.Persistence.Enabled = ptr.To(true) })
-	eventually(t, "StatefulSet replaces Deployment", func() error {
+	poll.Until(t, waitTimeout, "StatefulSet replaces Deployment", func() error {
 		if isNotFound(t, ns, "auth-redis", &appsv1.StatefulSet{}) || !isNotFound(t, ns, "auth-redis", &appsv1.Deployment{}) {
 			return errorf("not yet")
 		}
@@ -70,7 +71,7 @@ func TestExternalRedis_IsWiredFromTheSpec(t *testing.T) {
 	ns := newNamespace(t)
 	startManager(t, ns, clocktesting.NewFakePassiveClock(t0))
 	as := createAuthService(t, ns, "auth", nil)
-	eventually(t, "managed Redis", func() error {
+	poll.Until(t, waitTimeout, "managed Redis", func() error {
 		if isNotFound(t, ns, "auth-redis", &appsv1.StatefulSet{}) {
 			return errorf("not yet")
 		}
@@ -93,7 +94,7 @@ func TestExternalRedis_IsWiredFromTheSpec(t *testing.T) {
 	if c := condition(as, authv1alpha1.RedisReadyCondition); !strings.Contains(c.Message, "corp-redis") {
 		t.Errorf("RedisReady message = %q", c.Message)
 	}
-	eventually(t, "managed Redis removed", func() error {
+	poll.Until(t, waitTimeout, "managed Redis removed", func() error {
 		for _, gone := range []bool{
 			isNotFound(t, ns, "auth-redis", &appsv1.StatefulSet{}),
 			isNotFound(t, ns, "auth-redis", &corev1.Service{}),
@@ -162,7 +163,7 @@ func TestPodDisruptionBudget_FollowsTheSwitch(t *testing.T) {
 		as.Spec.Server.Replicas = ptr.To[int32](3)
 	})
 	var pdb *policyv1.PodDisruptionBudget
-	eventually(t, "PodDisruptionBudget", func() error {
+	poll.Until(t, waitTimeout, "PodDisruptionBudget", func() error {
 		pdb = &policyv1.PodDisruptionBudget{}
 		if isNotFound(t, ns, "auth-authserver", pdb) {
 			return errorf("not yet")
@@ -173,7 +174,7 @@ func TestPodDisruptionBudget_FollowsTheSwitch(t *testing.T) {
 		t.Errorf("PDB spec = %+v", pdb.Spec)
 	}
 	update(t, as, func(as *authv1alpha1.AuthService) { as.Spec.Server.PodDisruptionBudget.Enabled = false })
-	eventually(t, "PodDisruptionBudget removed", func() error {
+	poll.Until(t, waitTimeout, "PodDisruptionBudget removed", func() error {
 		if !isNotFound(t, ns, "auth-authserver", &policyv1.PodDisruptionBudget{}) {
 			return errorf("still there")
 		}
@@ -185,7 +186,7 @@ func TestManagedRedis_AVolumeChangeIsExplainedNotFailed(t *testing.T) {
 	ns := newNamespace(t)
 	startManager(t, ns, clocktesting.NewFakePassiveClock(t0))
 	as := createAuthService(t, ns, "auth", nil)
-	eventually(t, "StatefulSet", func() error {
+	poll.Until(t, waitTimeout, "StatefulSet", func() error {
 		if isNotFound(t, ns, "auth-redis", &appsv1.StatefulSet{}) {
 			return errorf("not yet")
 		}
@@ -197,7 +198,7 @@ func TestManagedRedis_AVolumeChangeIsExplainedNotFailed(t *testing.T) {
 		as.Spec.Redis.Managed.Persistence.Size = &big
 		as.Spec.Redis.Managed.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}
 	})
-	eventually(t, "the pod template change applied", func() error {
+	poll.Until(t, waitTimeout, "the pod template change applied", func() error {
 		sts := get(t, ns, "auth-redis", &appsv1.StatefulSet{})
 		if sts.Spec.Template.Spec.Containers[0].Resources.Limits.Memory().String() != "512Mi" {
 			return errorf("limits = %v", sts.Spec.Template.Spec.Containers[0].Resources.Limits)
@@ -209,7 +210,7 @@ func TestManagedRedis_AVolumeChangeIsExplainedNotFailed(t *testing.T) {
 	})
 	markStatefulSetAvailable(t, ns, "auth-redis")
 	as = waitCondition(t, ns, "auth", authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady)
-	eventually(t, "the explanation", func() error {
+	poll.Until(t, waitTimeout, "the explanation", func() error {
 		as = get(t, ns, "auth", as)
 		if c := condition(as, authv1alpha1.RedisReadyCondition); !strings.Contains(c.Message, "cannot change") || !strings.Contains(c.Message, "--cascade=orphan") {
 			return errorf("RedisReady message = %q", c.Message)

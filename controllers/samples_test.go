@@ -10,6 +10,8 @@ import (
 
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/yaml"
+
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 // TestSamples_KubectlApplyBecomesReady applies config/samples/ with kubectl, plays the
@@ -52,7 +54,7 @@ func TestSamples_KubectlApplyBecomesReady(t *testing.T) {
 		t.Fatalf("kubectl apply said: %s", out)
 	}
 
-	eventually(t, "sample workloads", func() error {
+	poll.Until(t, waitTimeout, "sample workloads", func() error {
 		for _, kind := range []string{"statefulset/" + name + "-redis", "deployment/" + name + "-authserver"} {
 			cmd := exec.Command(kubectl, "--kubeconfig", kubeconfig, "-n", ns, "get", kind)
 			if err := cmd.Run(); err != nil {

@@ -16,6 +16,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 func TestStatus_ObservedGenerationMovesOnlyWhenAPassSucceeds(t *testing.T) {
@@ -103,7 +104,7 @@ func TestMetrics_FollowTheAuthServiceAndForgetItWhenDeleted(t *testing.T) {
 	markStatefulSetAvailable(t, ns, "auth-redis")
 	markDeploymentAvailable(t, ns, "auth-authserver")
 	as = waitCondition(t, ns, "auth", authv1alpha1.ReadyCondition, metav1.ConditionTrue, "")
-	eventually(t, "ready gauge", func() error {
+	poll.Until(t, waitTimeout, "ready gauge", func() error {
 		if v, ok := gaugeValue(t, "authoperator_authservice_ready_status", ns); !ok || v != 1 {
 			return errorf("ready_status = %v (present %v)", v, ok)
 		}
@@ -115,7 +116,7 @@ func TestMetrics_FollowTheAuthServiceAndForgetItWhenDeleted(t *testing.T) {
 	if err := k8sClient.Delete(context.Background(), as); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "series dropped", func() error {
+	poll.Until(t, waitTimeout, "series dropped", func() error {
 		for _, name := range []string{"authoperator_authservice_ready_status", "authoperator_next_rotation_timestamp_seconds"} {
 			if _, ok := gaugeValue(t, name, ns); ok {
 				return errorf("%s still reported for a deleted AuthService", name)
