@@ -64,17 +64,6 @@ func TestVerify_RejectsBadInputWithItsCause(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sign := func(m jwt.SigningMethod, key any, kid string, c jwt.Claims) string {
-		tok := jwt.NewWithClaims(m, c)
-		if kid != "" {
-			tok.Header["kid"] = kid
-		}
-		s, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	withTimes := func(exp, nbf, iat time.Time) token.Claims {
 		c := tokentest.Claims(time.Minute)
 		c.ExpiresAt, c.NotBefore, c.IssuedAt = jwt.NewNumericDate(exp), jwt.NewNumericDate(nbf), jwt.NewNumericDate(iat)
@@ -88,8 +77,8 @@ func TestVerify_RejectsBadInputWithItsCause(t *testing.T) {
 		name, tok, cause string
 	}{
 		{"alg none", tokentest.Unsigned(map[string]string{"alg": "none", "typ": "JWT"}, valid, ""), "signing method none is invalid"},
-		{"HS256 keyed with the public key", sign(jwt.SigningMethodHS256, pubPEM, active.ID, valid), "signing method HS256 is invalid"},
-		{"RS256", sign(jwt.SigningMethodRS256, rsaKey, "", valid), "signing method RS256 is invalid"},
+		{"HS256 keyed with the public key", tokentest.SignWith(t, jwt.SigningMethodHS256, pubPEM, active.ID, valid), "signing method HS256 is invalid"},
+		{"RS256", tokentest.SignWith(t, jwt.SigningMethodRS256, rsaKey, "", valid), "signing method RS256 is invalid"},
 		{"foreign ES256 key, no kid", tokentest.Sign(t, foreign, "", valid), "crypto/ecdsa: verification error"},
 		{"foreign ES256 key claiming our kid", tokentest.Sign(t, foreign, active.ID, valid), "crypto/ecdsa: verification error"},
 		{"seed token from another service", tokentest.SeedForeignToken, "crypto/ecdsa: verification error"},

@@ -104,11 +104,18 @@ func Claims(ttl time.Duration) token.Claims {
 // Sign signs claims with key (ES256), with the kid header set when kid is non-empty.
 func Sign(t testing.TB, priv *ecdsa.PrivateKey, kid string, claims jwt.Claims) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+	return SignWith(t, jwt.SigningMethodES256, priv, kid, claims)
+}
+
+// SignWith signs claims with any method and a key of the type it takes, with the kid
+// header set when kid is non-empty: the way to make tokens the server must refuse.
+func SignWith(t testing.TB, method jwt.SigningMethod, key any, kid string, claims jwt.Claims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims)
 	if kid != "" {
 		tok.Header["kid"] = kid
 	}
-	s, err := tok.SignedString(priv)
+	s, err := tok.SignedString(key)
 	if err != nil {
 		t.Fatal(err)
 	}
