@@ -102,6 +102,20 @@ func deleteCRD(ctx context.Context, t *testing.T, name string) {
 	waitCRDGone(ctx, t, name)
 }
 
+// deleteCRDAfterwardsIfNew deletes a CRD when the test ends if it does not exist yet, so the
+// test leaves the cluster as it found it: Helm will not install a CRD that kubectl created.
+func deleteCRDAfterwardsIfNew(t *testing.T, name string) {
+	t.Helper()
+	if crd(t, name) != nil {
+		return
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), deletionTimeout)
+		defer cancel()
+		deleteCRD(ctx, t, name)
+	})
+}
+
 // waitCRDEstablished waits until the API server serves a CRD's kind.
 func waitCRDEstablished(t *testing.T, name string) {
 	t.Helper()

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/hiringo/auth-operator/internal/loopback"
 )
 
 const (
@@ -40,17 +41,6 @@ const (
 func managerBinary(t *testing.T) string {
 	t.Helper()
 	return imageBinary(t, "manager")
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // managerFlags lists the flags the manager binary defines, from its -help output.
@@ -182,8 +172,8 @@ func startManager(t *testing.T, binary string, args, env []string, user envtest.
 func launchManager(t *testing.T, binary string, args, env []string, leaseNamespace string) *runningManager {
 	t.Helper()
 	m := &runningManager{
-		probePort:   freePort(t),
-		metricsPort: freePort(t),
+		probePort:   loopback.FreePort(t),
+		metricsPort: loopback.FreePort(t),
 		logs:        filepath.Join(t.TempDir(), "manager.log"),
 		exited:      make(chan struct{}),
 	}
@@ -355,13 +345,7 @@ func assertReconcilesSample(t *testing.T, m *runningManager, namespace, serverIm
 // reconciles the sample AuthService.
 func TestManager_RunsWithTheChartsArgumentsAndRBAC(t *testing.T) {
 	const ns = "chart-manager"
-	if crd(t, authServiceCRD) == nil {
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), deletionTimeout)
-			defer cancel()
-			deleteCRD(ctx, t, authServiceCRD)
-		})
-	}
+	deleteCRDAfterwardsIfNew(t, authServiceCRD)
 	createNamespace(t, ns, nil)
 	rendered := tools.helmTemplate(t, "ops", ns, nil)
 	applyServerSide(t, rendered)

@@ -192,14 +192,7 @@ func waitForObject(t *testing.T, obj client.Object) {
 // created by the real reconciler in a namespace that enforces the restricted standard.
 func TestOperatorPods_PassRestrictedPodSecurity(t *testing.T) {
 	const ns = "pss-operator"
-	if crd(t, authServiceCRD) == nil {
-		// Leave the cluster as found: Helm will not install a CRD that kubectl created.
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), deletionTimeout)
-			defer cancel()
-			deleteCRD(ctx, t, authServiceCRD)
-		})
-	}
+	deleteCRDAfterwardsIfNew(t, authServiceCRD)
 	tools.mustRun(t, nil, tools.kubectl, "apply", "--server-side", "-f", "config/crd/bases")
 	waitCRDEstablished(t, authServiceCRD)
 	createNamespace(t, ns, restrictedLabels)
