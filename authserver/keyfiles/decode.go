@@ -119,13 +119,44 @@ func parsePrivate(data []byte) (*ecdsa.PrivateKey, error) {
 	return priv, nil
 }
 
-// ReadDir reads a set from a directory laid out as a mounted Secret. Entries whose names
-// start with "." (the kubelet's "..data" and timestamped folders) and sub-directories
-// are skipped; symlinks are followed, as the kubelet's per-key links require.
+// kubeletDataDir is the symlink through which the kubelet publishes a mounted Secret's
+// current files; every update swaps it atomically to a new timestamped folder.
+const kubeletDataDir = "..data"
+
+// snapshotRetries bounds how often ReadDir starts again when the folder it was reading
+// was swapped out and removed under it.
+const snapshotRetries = 3
+
+// ReadDir reads a set from a directory laid out as a mounted Secret. When the directory
+// has a "..data" link, the files are read from the one folder it resolves to, so an
+// update swapped in mid-read cannot mix two versions nor remove a per-key link between
+// listing and reading; a read that loses its folder to a newer swap starts again on the
+// new one. A plain directory (WriteDir's) is read as it is. Entries whose names start
+// with "." and sub-directories are skipped.
 func ReadDir(dir string) (Set, error) {
-	entries, err := os.ReadDir(dir)
+	var err error
+	for range snapshotRetries {
+		var files map[string][]byte
+		files, err = readSnapshot(dir)
+		if err == nil {
+			return Decode(files)
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+	}
+	return Set{}, fmt.Errorf("reading key directory: %w", err)
+}
+
+// readSnapshot reads the files of dir's current "..data" folder, or of dir itself.
+func readSnapshot(dir string) (map[string][]byte, error) {
+	src := dir
+	if target, err := filepath.EvalSymlinks(filepath.Join(dir, kubeletDataDir)); err == nil {
+		src = target
+	}
+	entries, err := os.ReadDir(src)
 	if err != nil {
-		return Set{}, fmt.Errorf("reading key directory: %w", err)
+		return nil, err
 	}
 	files := make(map[string][]byte, len(entries))
 	for _, e := range entries {
@@ -133,21 +164,21 @@ func ReadDir(dir string) (Set, error) {
 		if strings.HasPrefix(name, ".") {
 			continue
 		}
-		path := filepath.Join(dir, name)
+		path := filepath.Join(src, name)
 		info, err := os.Stat(path)
 		if err != nil {
-			return Set{}, fmt.Errorf("reading key directory: %w", err)
+			return nil, err
 		}
 		if info.IsDir() {
 			continue
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return Set{}, fmt.Errorf("reading key directory: %w", err)
+			return nil, err
 		}
 		files[name] = data
 	}
-	return Decode(files)
+	return files, nil
 }
 
 // WriteDir writes a set's files into dir (created if missing), private keys with mode

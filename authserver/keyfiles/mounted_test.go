@@ -54,3 +54,55 @@ func TestWriteMounted_SwapsLikeTheKubelet(t *testing.T) {
 		t.Errorf("%d timestamped folders and %d links, want 1 and 5 (manifest, 2 public, 2 private)", stamps, links)
 	}
 }
+
+// TestReadDir_NeverSeesAHalfSwappedMount reads the directory while rotations that drop
+// and add keys are swapped in under it, as the kubelet does: every read must succeed
+// with one whole set, never fail on a per-key link that vanished mid-read.
+func TestReadDir_NeverSeesAHalfSwappedMount(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteMounted(dir, mustNewSet(t)); err != nil {
+		t.Fatal(err)
+	}
+	const rotations = 200
+	sets := make([]Set, rotations)
+	for i := range sets {
+		s, err := NewSet(t0.Add(time.Duration(i) * time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sets[i] = s
+	}
+	done := make(chan error, 1)
+	go func() {
+		for _, s := range sets {
+			if err := WriteMounted(dir, s); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	reads, failures := 0, 0
+	var firstFailure error
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if failures > 0 {
+				t.Fatalf("%d of %d reads during %d rotations failed; first: %v", failures, reads, rotations, firstFailure)
+			}
+			t.Logf("%d reads during %d rotations, all whole sets", reads, rotations)
+			return
+		default:
+		}
+		reads++
+		if _, err := ReadDir(dir); err != nil {
+			failures++
+			if firstFailure == nil {
+				firstFailure = err
+			}
+		}
+	}
+}

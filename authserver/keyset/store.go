@@ -18,10 +18,6 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 )
 
-// kubeletDataDir is the symlink through which the kubelet publishes a mounted
-// Secret's current files; it is swapped atomically on every update.
-const kubeletDataDir = "..data"
-
 // Options tune a Store.
 type Options struct {
 	// Debounce is how long the watcher waits after the last file event before it
@@ -93,15 +89,10 @@ func (s *Store) Load() error {
 	return nil
 }
 
-// readSet reads one consistent snapshot of the directory. When the directory is a
-// mounted Secret, the files are read through the resolved "..data" target so that an
-// update swapped in mid-read cannot mix two versions.
+// readSet reads one consistent snapshot of the directory (keyfiles.ReadDir reads a
+// mounted Secret through its "..data" link).
 func readSet(dir string) (*Set, error) {
-	src := dir
-	if target, err := filepath.EvalSymlinks(filepath.Join(dir, kubeletDataDir)); err == nil {
-		src = target
-	}
-	files, err := keyfiles.ReadDir(src)
+	files, err := keyfiles.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("loading keys from %s: %w", dir, err)
 	}
