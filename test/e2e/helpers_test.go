@@ -21,23 +21,6 @@ import (
 	"github.com/hiringo/auth-operator/authserver/token"
 )
 
-// eventually retries check every 200ms until it passes or timeout ends, then fails the
-// test with the last error.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s: %v", what, timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // createReady creates a namespace and an AuthService in it, waits until it is Ready and
 // returns its key.
 func createReady(t *testing.T, name string, mutate func(*authv1alpha1.AuthService)) types.NamespacedName {

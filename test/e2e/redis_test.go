@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/poll"
 	"github.com/hiringo/auth-operator/test/localkubelet"
 )
 
@@ -77,7 +78,7 @@ func TestE2E_RedisSIGKILLKeepsAcknowledgedRevocations(t *testing.T) {
 		}
 	}()
 
-	eventually(t, 20*time.Second, "logouts acknowledged before the kill", func() error {
+	poll.Until(t, 20*time.Second, "logouts acknowledged before the kill", func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(acknowledged) < 50 {
@@ -95,7 +96,7 @@ func TestE2E_RedisSIGKILLKeepsAcknowledgedRevocations(t *testing.T) {
 		t.Fatalf("SIGKILL redis-server %d: %v", pid, err)
 	}
 	t.Logf("sent SIGKILL to redis-server pid %d", pid)
-	eventually(t, 60*time.Second, "Redis restarted by the runner and ready", func() error {
+	poll.Until(t, 60*time.Second, "Redis restarted by the runner and ready", func() error {
 		p := redisPod(t, key)
 		c := p.Containers[0]
 		if c.Restarts < 1 || c.PID == pid || !p.Ready {
@@ -121,7 +122,7 @@ func TestE2E_RedisSIGKILLKeepsAcknowledgedRevocations(t *testing.T) {
 	}
 	for i, tok := range acknowledged {
 		var last reply
-		eventually(t, 30*time.Second, fmt.Sprintf("acknowledged logout %d still blacklisted", i), func() error {
+		poll.Until(t, 30*time.Second, fmt.Sprintf("acknowledged logout %d still blacklisted", i), func() error {
 			r, err := call(http.MethodGet, servers[i%len(servers)].URL+"/auth/verify", tok)
 			if err != nil {
 				return err

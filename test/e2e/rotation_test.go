@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 // issued is a token the client minted, and when it stops being valid.
@@ -137,7 +138,7 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 		prev := kids[len(kids)-1]
 		// Rotations follow each other in seconds now, so each one waits until the client
 		// holds tokens of the key about to retire.
-		eventually(t, 30*time.Second, fmt.Sprintf("the client signs with %s", prev), func() error {
+		poll.Until(t, 30*time.Second, fmt.Sprintf("the client signs with %s", prev), func() error {
 			vc.mu.Lock()
 			defer vc.mu.Unlock()
 			if vc.mintedBy[prev] < 5 {
@@ -156,7 +157,7 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 			t.Fatal(err)
 		}
 		var active string
-		eventually(t, minKeyPublishTime+rotationMargin, fmt.Sprintf("rotation %d reaches every pod", round), func() error {
+		poll.Until(t, minKeyPublishTime+rotationMargin, fmt.Sprintf("rotation %d reaches every pod", round), func() error {
 			active = getAuthService(t, key).Status.ActiveKeyID
 			if active == "" || active == prev {
 				return fmt.Errorf("status.activeKeyID still %s", active)
@@ -191,7 +192,7 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 				t.Fatalf("a token of the retired key %s (expires %s) on %s: %d %s %v", prev, old.expires.Format(time.TimeOnly), p.Name, r.code, r.body, err)
 			}
 		}
-		eventually(t, 10*time.Second, "fresh tokens carry the new kid", func() error {
+		poll.Until(t, 10*time.Second, "fresh tokens carry the new kid", func() error {
 			vc.mu.Lock()
 			defer vc.mu.Unlock()
 			if vc.lastKid != active {

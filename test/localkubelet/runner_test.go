@@ -27,26 +27,10 @@ import (
 
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 const testImage = "example.test/auth-operator:test"
-
-// eventually retries check every 200ms until it passes or timeout ends, then fails the
-// test with the last error.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s: %v", what, timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
 
 func labelsFor(name, component string) map[string]string {
 	return map[string]string{
@@ -286,7 +270,7 @@ func TestRunner_RunsTheOperatorsWiringEndToEnd(t *testing.T) {
 	r, stop := startRunner(t, ns)
 
 	// The workloads' status turns ready the way the controllers would report it.
-	eventually(t, 60*time.Second, "Deployment available", func() error {
+	poll.Until(t, 60*time.Second, "Deployment available", func() error {
 		var d appsv1.Deployment
 		if err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: "demo-authserver"}, &d); err != nil {
 			return err
@@ -355,7 +339,7 @@ func TestRunner_RunsTheOperatorsWiringEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	newKid := tokentest.Active(t, rotated).ID
-	eventually(t, 20*time.Second, "rotated key served", func() error {
+	poll.Until(t, 20*time.Second, "rotated key served", func() error {
 		target, _ := os.Readlink(filepath.Join(keysDir, "..data"))
 		if target == oldTarget {
 			return errors.New("..data not swapped yet")
@@ -380,14 +364,14 @@ func TestRunner_RunsTheOperatorsWiringEndToEnd(t *testing.T) {
 	if err := syscall.Kill(redisPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "Redis restarted and ready", func() error {
+	poll.Until(t, 30*time.Second, "Redis restarted and ready", func() error {
 		p := podsOf(r, "demo-redis")
 		if len(p) != 1 || p[0].Containers[0].Restarts < 1 || p[0].Containers[0].PID == redisPID || !p[0].Ready {
 			return fmt.Errorf("redis pod %+v", p)
 		}
 		return nil
 	})
-	eventually(t, 20*time.Second, "revocation survives the Redis kill", func() error {
+	poll.Until(t, 20*time.Second, "revocation survives the Redis kill", func() error {
 		code, body, err := call(http.MethodGet, "http://"+b+"/auth/verify", tok)
 		if err != nil || code != 401 || !strings.Contains(body, "blacklisted") {
 			return fmt.Errorf("verify of the logged-out token: %d %s %v", code, body, err)
@@ -405,7 +389,7 @@ func TestRunner_RunsTheOperatorsWiringEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldNames := map[string]bool{servers[0].Name: true, servers[1].Name: true}
-	eventually(t, 60*time.Second, "rollout complete", func() error {
+	poll.Until(t, 60*time.Second, "rollout complete", func() error {
 		var d appsv1.Deployment
 		if err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: "demo-authserver"}, &d); err != nil {
 			return err
@@ -434,7 +418,7 @@ func TestRunner_RunsTheOperatorsWiringEndToEnd(t *testing.T) {
 		}
 	}
 	setRedisReplicas(0)
-	eventually(t, 30*time.Second, "Redis pod gone", func() error {
+	poll.Until(t, 30*time.Second, "Redis pod gone", func() error {
 		for _, p := range r.Pods() {
 			if p.OwnerName == "demo-redis" {
 				return fmt.Errorf("redis pod %s still %s", p.Name, p.Phase)
@@ -443,7 +427,7 @@ func TestRunner_RunsTheOperatorsWiringEndToEnd(t *testing.T) {
 		return nil
 	})
 	setRedisReplicas(1)
-	eventually(t, 30*time.Second, "revocation survives the Redis pod's replacement", func() error {
+	poll.Until(t, 30*time.Second, "revocation survives the Redis pod's replacement", func() error {
 		addr, _ := r.ServiceAddr(ns, "demo-authserver", 80)
 		code, body, err := call(http.MethodGet, "http://"+addr+"/auth/verify", tok)
 		if err != nil || code != 401 || !strings.Contains(body, "blacklisted") {
