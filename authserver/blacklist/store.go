@@ -133,14 +133,20 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // metrics are the blacklist's Prometheus series.
 type metrics struct {
-	ops *prometheus.CounterVec
+	ops         *prometheus.CounterVec
+	revocations prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{ops: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authserver_blacklist_operations_total",
 		Help: "Blacklist operations by kind (add, check) and result (added, exists, replicas_behind, listed, clear, error).",
-	}, []string{"op", "result"})}
+	}, []string{"op", "result"}),
+		revocations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authserver_revocations_received_total",
+			Help: "Revocations received from other replicas (and this one) over Redis pub/sub.",
+		}),
+	}
 	for _, r := range []string{"added", "exists", "replicas_behind", "error"} {
 		m.ops.WithLabelValues("add", r)
 	}
@@ -148,7 +154,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.ops.WithLabelValues("check", r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.ops)
+		reg.MustRegister(m.ops, m.revocations)
 	}
 	return m
 }

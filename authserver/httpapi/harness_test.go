@@ -20,6 +20,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
 	"github.com/hiringo/auth-operator/internal/poll"
@@ -68,6 +69,8 @@ type harness struct {
 type harnessConfig struct {
 	api       httpapi.Config
 	cacheSize int
+	// store replaces the harness's blacklist store as the sessions' store.
+	store sessions.Store
 }
 
 type harnessOption func(*harnessConfig)
@@ -137,8 +140,7 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 	t.Cleanup(h.bl.Close)
 	hc := harnessConfig{api: httpapi.Config{
 		Keys:       h.keys,
-		Verifier:   token.NewVerifier(h.keys, token.VerifierOptions{Leeway: testLeeway}),
-		Blacklist:  h.bl,
+		Store:      h.bl,
 		JWKSMaxAge: 5 * time.Minute,
 		Logger:     log,
 		Registry:   h.reg,
@@ -146,21 +148,29 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 	for _, o := range opts {
 		o(&hc)
 	}
+	if hc.store == nil {
+		hc.store = h.bl
+	}
+	sc := sessions.Config{
+		Verifier: token.NewVerifier(h.keys, token.VerifierOptions{Leeway: testLeeway}),
+		Store:    hc.store,
+	}
 	if hc.cacheSize > 0 {
 		h.cache, err = verifycache.New(h.keys, verifycache.Options{Size: hc.cacheSize, Registerer: h.reg})
 		if err != nil {
 			t.Fatal(err)
 		}
-		hc.api.Cache = h.cache
+		sc.Cache = h.cache
 		background.Add(1)
 		go func() {
 			defer background.Done()
-			h.cache.Follow(ctx, client, h.bl.RevocationChannel(), verifycache.FollowOptions{
+			h.bl.Follow(ctx, h.cache, blacklist.FollowOptions{
 				HealthInterval: 200 * time.Millisecond, RetryInterval: 50 * time.Millisecond,
 			})
 		}()
 		poll.UntilTrue(t, 5*time.Second, "the revocation subscription", h.cache.Trusted)
 	}
+	hc.api.Sessions = sessions.New(sc)
 	h.api, err = httpapi.New(hc.api)
 	if err != nil {
 		t.Fatal(err)

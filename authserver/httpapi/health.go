@@ -26,7 +26,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	default:
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
-		if err := s.cfg.Blacklist.Ping(ctx); err != nil {
+		if err := s.cfg.Store.Ping(ctx); err != nil {
 			writeError(w, http.StatusServiceUnavailable, msgStoreDown)
 			return
 		}

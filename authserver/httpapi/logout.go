@@ -4,7 +4,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/hiringo/auth-operator/authserver/blacklist"
+	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 )
 
@@ -13,7 +13,7 @@ type logoutPayload struct {
 	ID string `json:"id"`
 }
 
-// logout blacklists the presented token until it expires (POST /auth/logout).
+// logout revokes the presented token until it expires (POST /auth/logout).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, "POST", http.MethodPost) {
 		return
@@ -23,37 +23,30 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.missingTokenStatus(), msgMissingToken)
 		return
 	}
-	v, status, msg := s.check(raw)
-	if status != 0 {
+	v, err := s.cfg.Sessions.Logout(r.Context(), raw)
+	if err != nil {
+		status, msg := s.failure("logout", err, s.blacklistedStatus())
 		writeError(w, status, msg)
 		return
 	}
-	err = s.cfg.Blacklist.Add(r.Context(), v.BlacklistID, v.ExpiresAt.Add(s.cfg.Verifier.Leeway()))
-	if s.cfg.Cache != nil && (err == nil || errors.Is(err, blacklist.ErrAlreadyBlacklisted)) {
-		s.cfg.Cache.Revoke(v.BlacklistID)
-	}
-	switch {
-	case err == nil:
-		writeEnvelope(w, http.StatusOK, true, msgSuccess, logoutPayload{ID: v.Claims.User.ID})
-	case errors.Is(err, blacklist.ErrAlreadyBlacklisted):
-		writeError(w, s.blacklistedStatus(), msgBlacklisted)
-	default:
-		s.cfg.Logger.Warn("logout failed: blacklist store unavailable", "err", err)
-		writeError(w, http.StatusServiceUnavailable, msgStoreDown)
-	}
+	writeEnvelope(w, http.StatusOK, true, msgSuccess, logoutPayload{ID: v.Claims.User.ID})
 }
 
-// check verifies raw. On failure it returns the status and message to answer with:
-// 401 and the verifier's message for a bad token, 503 when no keys are loaded.
-func (s *Server) check(raw string) (token.Verified, int, string) {
-	v, err := s.cfg.Verifier.Verify(raw)
+// failure maps an error of the sessions service to the status and message to answer
+// with: 401 and the verifier's message for a bad token, revoked for a logged-out one,
+// 503 when no keys are loaded or the store is unavailable.
+func (s *Server) failure(op string, err error, revoked int) (int, string) {
+	var invalid *token.InvalidError
 	switch {
-	case err == nil:
-		return v, 0, ""
+	case errors.As(err, &invalid):
+		return http.StatusUnauthorized, invalid.Error()
 	case errors.Is(err, token.ErrNoKeys):
-		return token.Verified{}, http.StatusServiceUnavailable, msgNoKeys
+		return http.StatusServiceUnavailable, msgNoKeys
+	case errors.Is(err, sessions.ErrRevoked):
+		return revoked, msgBlacklisted
 	default:
-		return token.Verified{}, http.StatusUnauthorized, err.Error()
+		s.cfg.Logger.Warn(op+" failed: blacklist store unavailable", "err", err)
+		return http.StatusServiceUnavailable, msgStoreDown
 	}
 }
 

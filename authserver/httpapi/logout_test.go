@@ -71,7 +71,7 @@ func TestLogout_TooFewReplicasIs503NotSuccess(t *testing.T) {
 		ReplicaAcks: blacklist.ReplicaAcks{Min: 1, Timeout: 100 * time.Millisecond},
 	})
 	t.Cleanup(acking.Close)
-	h = startHarness(t, h.redis, h.dir, h.set, h.prefix, func(c *harnessConfig) { c.api.Blacklist = acking })
+	h = startHarness(t, h.redis, h.dir, h.set, h.prefix, func(c *harnessConfig) { c.store = acking })
 	tok := tokentest.Issue(t, h.set, 15*time.Minute)
 	h.do(http.MethodPost, "/auth/logout", tok).expect(t, http.StatusServiceUnavailable, errorBody("blacklist store unavailable"))
 	h.do(http.MethodPost, "/auth/logout", tok).expect(t, http.StatusUnauthorized, errorBody("token is blacklisted"))

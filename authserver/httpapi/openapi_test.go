@@ -20,6 +20,7 @@ import (
 
 	"github.com/hiringo/auth-operator/authserver/httpapi"
 	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/tokentest"
 )
@@ -175,9 +176,12 @@ func validateResponse(t *testing.T, name string, router routers.Router, method, 
 func noKeysServer(t *testing.T, h *harness) *harness {
 	t.Helper()
 	api, err := httpapi.New(httpapi.Config{
-		Keys:      tokentest.StaticKeys{},
-		Verifier:  token.NewVerifier(tokentest.StaticKeys{}, token.VerifierOptions{}),
-		Blacklist: h.bl,
+		Keys: tokentest.StaticKeys{},
+		Sessions: sessions.New(sessions.Config{
+			Verifier: token.NewVerifier(tokentest.StaticKeys{}, token.VerifierOptions{}),
+			Store:    h.bl,
+		}),
+		Store: h.bl,
 	})
 	if err != nil {
 		t.Fatal(err)

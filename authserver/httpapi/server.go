@@ -9,32 +9,23 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/hiringo/auth-operator/authserver/keyset"
+	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
-	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
 
-// Blacklist is the store of logged-out tokens as the handlers use it.
-type Blacklist interface {
-	// Add blacklists id until the given time; blacklist.ErrAlreadyBlacklisted when it
-	// already was, an error wrapping blacklist.ErrUnavailable when the store is down.
-	Add(ctx context.Context, id string, until time.Time) error
-	// Contains reports whether id is blacklisted.
-	Contains(ctx context.Context, id string) (bool, error)
+// Pinger is the revocation store as readiness uses it.
+type Pinger interface {
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 }
 
-// KeySource returns the current key set, nil until one is loaded.
-type KeySource interface {
-	Current() *keyset.Set
-}
-
 // Config is everything the API needs.
 type Config struct {
-	Keys      KeySource
-	Verifier  *token.Verifier
-	Blacklist Blacklist
+	Keys token.KeySource
+	// Sessions verifies and logs out tokens.
+	Sessions *sessions.Service
+	// Store is the revocation store, checked by /readyz.
+	Store Pinger
 	// CompatStatusCodes answers as the original did: 400 for a missing token and 500 for
 	// a blacklisted one on logout. Bodies are the same either way.
 	CompatStatusCodes bool
@@ -42,9 +33,6 @@ type Config struct {
 	CORSOrigins []string
 	// JWKSMaxAge is the Cache-Control max-age of the JWKS and public key.
 	JWKSMaxAge time.Duration
-	// Cache, when not nil, answers forward-auth for tokens verified before; the
-	// blacklist must then publish revocations to the channel the cache follows.
-	Cache *verifycache.Cache
 	// MaxBodyBytes is the largest request body accepted; default 64 KiB.
 	MaxBodyBytes int64
 	Logger       *slog.Logger

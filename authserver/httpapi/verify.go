@@ -38,38 +38,16 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, msgMissingToken)
 		return
 	}
-	cache := s.cfg.Cache
-	if cache != nil {
-		if p, ok := cache.Lookup(raw); ok {
-			writeVerified(w, p)
-			return
-		}
-	}
-	v, status, msg := s.check(raw)
-	if status == 0 {
-		var ticket verifycache.Ticket
-		if cache != nil {
-			ticket = cache.Begin()
-		}
-		listed, err := s.cfg.Blacklist.Contains(r.Context(), v.BlacklistID)
-		switch {
-		case err != nil:
-			s.cfg.Logger.Warn("verify failed closed: blacklist store unavailable", "err", err)
-			status, msg = http.StatusServiceUnavailable, msgStoreDown
-		case listed:
-			status, msg = http.StatusUnauthorized, msgBlacklisted
-		case cache != nil:
-			cache.Add(ticket, raw, v)
-		}
-	}
-	if status != 0 {
+	p, err := s.cfg.Sessions.Verify(r.Context(), raw)
+	if err != nil {
+		status, msg := s.failure("verify", err, http.StatusUnauthorized)
 		if status == http.StatusUnauthorized {
 			w.Header()[headerWWWAuth] = []string{`Bearer error="invalid_token"`}
 		}
 		writeError(w, status, msg)
 		return
 	}
-	writeVerified(w, verifycache.PrincipalOf(v))
+	writeVerified(w, p)
 }
 
 // writeVerified answers 200 for a valid token: the user's headers and the envelope.

@@ -22,11 +22,6 @@ const DefaultSize = 100000
 // that arrives during the check keeps the token out; a slower insertion is dropped.
 const raceWindow = 2 * time.Second
 
-// KeySource returns the current key set.
-type KeySource interface {
-	Current() *keyset.Set
-}
-
 // Principal is what a cached verification says about its token.
 type Principal struct {
 	UserID    string
@@ -56,7 +51,7 @@ type entry struct {
 // trusted: before the first revocation subscription is confirmed and whenever it is
 // lost (see Follow).
 type Cache struct {
-	keys    KeySource
+	keys    token.KeySource
 	now     func() time.Time
 	metrics *metrics
 
@@ -91,7 +86,7 @@ type Options struct {
 }
 
 // New makes an empty, untrusted cache over the keys of keys.
-func New(keys KeySource, opts Options) (*Cache, error) {
+func New(keys token.KeySource, opts Options) (*Cache, error) {
 	if opts.Size == 0 {
 		opts.Size = DefaultSize
 	}

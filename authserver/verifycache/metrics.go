@@ -7,10 +7,9 @@ type metrics struct {
 	lookups struct {
 		hit, miss, untrusted prometheus.Counter
 	}
-	entries     prometheus.Gauge
-	trusted     prometheus.Gauge
-	resyncs     prometheus.Counter
-	revocations prometheus.Counter
+	entries prometheus.Gauge
+	trusted prometheus.Gauge
+	resyncs prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,12 +33,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "authserver_verify_cache_resyncs_total",
 		Help: "Times the cache was emptied and trusted again after its revocation subscription was (re)confirmed.",
 	})
-	m.revocations = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "authserver_revocations_received_total",
-		Help: "Revocations received from other replicas (and this one) over Redis pub/sub.",
-	})
 	if reg != nil {
-		reg.MustRegister(lookups, m.entries, m.trusted, m.resyncs, m.revocations)
+		reg.MustRegister(lookups, m.entries, m.trusted, m.resyncs)
 	}
 	return m
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/httpapi"
 	"github.com/hiringo/auth-operator/authserver/keyset"
+	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
@@ -167,7 +168,8 @@ func serve(ctx context.Context, c serveConfig) error {
 		}
 	}
 	api, err := httpapi.New(httpapi.Config{
-		Keys: keys, Verifier: verifier, Blacklist: bl, Cache: cache,
+		Keys: keys, Store: bl,
+		Sessions:          sessions.New(sessions.Config{Verifier: verifier, Store: bl, Cache: cache}),
 		CompatStatusCodes: c.compatStatusCodes, CORSOrigins: c.corsOrigins,
 		JWKSMaxAge: c.jwksMaxAge, Logger: log, Registry: reg,
 	})
@@ -192,7 +194,7 @@ func serve(ctx context.Context, c serveConfig) error {
 	background.Go(func() { warnOnEviction(runCtx, bl, log) })
 	if cache != nil {
 		background.Go(func() {
-			cache.Follow(runCtx, client, bl.RevocationChannel(), verifycache.FollowOptions{Logger: log})
+			bl.Follow(runCtx, cache, blacklist.FollowOptions{Logger: log})
 		})
 	}
 	serveErr := make(chan error, 1)

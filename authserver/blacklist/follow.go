@@ -1,4 +1,4 @@
-package verifycache
+package blacklist
 
 import (
 	"context"
@@ -9,6 +9,18 @@ import (
 
 	"github.com/redis/go-redis/v9"
 )
+
+// RevocationSink is what Follow keeps in step with the revocation channel: the
+// verified-token cache.
+type RevocationSink interface {
+	// Revoke applies one published revocation.
+	Revoke(id string)
+	// Distrust is called when revocations may be missed from now on.
+	Distrust()
+	// Resync is called when a new subscription is confirmed: anything held may have
+	// been revoked while none was.
+	Resync()
+}
 
 // FollowOptions tune Follow.
 type FollowOptions struct {
@@ -21,12 +33,12 @@ type FollowOptions struct {
 	Logger        *slog.Logger
 }
 
-// Follow subscribes to channel and applies every revocation published there until
-// ctx ends. The cache is trusted only while the subscription is confirmed: when it
-// is lost (an error, or a ping not answered within two health intervals) the cache
-// is distrusted at once; when a new subscription is confirmed, the cache is emptied
-// and trusted again.
-func (c *Cache) Follow(ctx context.Context, client redis.UniversalClient, channel string, opts FollowOptions) {
+// Follow subscribes to the store's revocation channel and hands every revocation
+// published there to sink until ctx ends. sink is trusted only while the
+// subscription is confirmed: when it is lost (an error, or a ping not answered
+// within two health intervals) sink is distrusted at once; when a new subscription
+// is confirmed, sink is resynced.
+func (s *Store) Follow(ctx context.Context, sink RevocationSink, opts FollowOptions) {
 	if opts.HealthInterval <= 0 {
 		opts.HealthInterval = time.Second
 	}
@@ -37,8 +49,8 @@ func (c *Cache) Follow(ctx context.Context, client redis.UniversalClient, channe
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	for ctx.Err() == nil {
-		err := c.followOnce(ctx, client, channel, opts.HealthInterval)
-		c.Distrust()
+		err := s.followOnce(ctx, sink, opts.HealthInterval)
+		sink.Distrust()
 		if ctx.Err() != nil {
 			return
 		}
@@ -52,8 +64,8 @@ func (c *Cache) Follow(ctx context.Context, client redis.UniversalClient, channe
 }
 
 // followOnce holds one subscription until it fails.
-func (c *Cache) followOnce(ctx context.Context, client redis.UniversalClient, channel string, health time.Duration) error {
-	ps := client.Subscribe(ctx, channel)
+func (s *Store) followOnce(ctx context.Context, sink RevocationSink, health time.Duration) error {
+	ps := s.client.Subscribe(ctx, s.RevocationChannel())
 	defer ps.Close()
 	// go-redis does not watch ctx while a subscription waits for a message or a pong,
 	// so a healthy subscription would otherwise be followed forever: closing it ends
@@ -67,7 +79,7 @@ func (c *Cache) followOnce(ctx context.Context, client redis.UniversalClient, ch
 	if _, ok := msg.(*redis.Subscription); !ok {
 		return errors.New("unexpected first message on the revocation subscription")
 	}
-	c.Resync()
+	sink.Resync()
 	pinged := false
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, health)
@@ -90,8 +102,8 @@ func (c *Cache) followOnce(ctx context.Context, client redis.UniversalClient, ch
 		pinged = false
 		switch m := msg.(type) {
 		case *redis.Message:
-			c.metrics.revocations.Inc()
-			c.Revoke(m.Payload)
+			s.metrics.revocations.Inc()
+			sink.Revoke(m.Payload)
 		case *redis.Subscription:
 			if m.Kind == "unsubscribe" {
 				return errors.New("revocation channel unsubscribed")

@@ -1,4 +1,4 @@
-package verifycache_test
+package blacklist_test
 
 import (
 	"context"
@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/authserver/tokentest"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
@@ -18,8 +17,7 @@ import (
 // Follow must return (a shutdown waits for it) and leave the cache untrusted.
 func TestFollow_ReturnsWhenItsContextEnds(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer client.Close()
+	s := followStore(t, srv)
 	c, err := verifycache.New(tokentest.StaticKeys{}, verifycache.Options{Size: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +26,7 @@ func TestFollow_ReturnsWhenItsContextEnds(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.Follow(ctx, client, "follow-test", verifycache.FollowOptions{HealthInterval: 50 * time.Millisecond})
+		s.Follow(ctx, c, blacklist.FollowOptions{HealthInterval: 50 * time.Millisecond})
 	}()
 	poll.UntilTrue(t, 5*time.Second, "the subscription", c.Trusted)
 	// Let a few health pings go by, so Follow is in its steady state.
@@ -50,8 +48,7 @@ func TestFollow_ReturnsWhenItsContextEnds(t *testing.T) {
 // slack; once Redis answers again the cache resyncs and is trusted.
 func TestFollow_SilentRedisIsDistrustedThenResynced(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr, DialTimeout: 200 * time.Millisecond})
-	defer client.Close()
+	s := followStore(t, srv)
 	c, err := verifycache.New(tokentest.StaticKeys{}, verifycache.Options{Size: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +61,7 @@ func TestFollow_SilentRedisIsDistrustedThenResynced(t *testing.T) {
 	}()
 	go func() {
 		defer close(done)
-		c.Follow(ctx, client, "silent-test", verifycache.FollowOptions{HealthInterval: 100 * time.Millisecond, RetryInterval: 50 * time.Millisecond})
+		s.Follow(ctx, c, blacklist.FollowOptions{HealthInterval: 100 * time.Millisecond, RetryInterval: 50 * time.Millisecond})
 	}()
 	poll.UntilTrue(t, 5*time.Second, "the first subscription", c.Trusted)
 	pid := srv.Pid()
@@ -82,4 +79,18 @@ func TestFollow_SilentRedisIsDistrustedThenResynced(t *testing.T) {
 	poll.UntilTrue(t, 2*time.Second, "the cache to be distrusted while Redis is silent", func() bool { return !c.Trusted() })
 	resume()
 	poll.UntilTrue(t, 10*time.Second, "the cache to resync once Redis answers", c.Trusted)
+}
+
+// followStore is a store on srv whose client gives up dialing quickly, so a frozen
+// Redis is noticed within the tests' bounds.
+func followStore(t *testing.T, srv *redistest.Server) *blacklist.Store {
+	t.Helper()
+	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{srv.Addr}, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	s := blacklist.NewStore(client, blacklist.StoreOptions{Prefix: "follow:"})
+	t.Cleanup(s.Close)
+	return s
 }
