@@ -7,8 +7,24 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// AddUnbatched is Add without the store's batching: one round trip per call through
-// go-redis's connection pool. Benchmarks compare the two.
+// Tok is a subject without a session, revoked by its token id alone, of one fixed user.
+func Tok(id string) Subject { return Subject{UserID: "test-user", TokenID: id, IssuedAt: time.Now()} }
+
+// KeyOf is the Redis key a revocation of sub writes: its stamp's when it has a
+// session, else its token's.
+func (s *Store) KeyOf(sub Subject) string {
+	k := s.keysOf(sub, IDsOf(sub))
+	if k.Stamp != "" {
+		return k.Stamp
+	}
+	return k.Token
+}
+
+// AddUnbatched is Revoke of Tok(id) without the store's batching: one round trip per
+// call through go-redis's connection pool. Benchmarks compare the two.
 func AddUnbatched(ctx context.Context, s *Store, id string, until time.Time) error {
-	return s.client.Process(ctx, redis.NewCmd(ctx, "eval", addAndPublish, 1, s.Key(id), until.UnixMilli(), s.RevocationChannel(), id))
+	sub := Tok(id)
+	k := s.keysOf(sub, IDsOf(sub))
+	return s.client.Process(ctx, redis.NewCmd(ctx, "eval", revokeScript, 2, k.Token, k.Cutoff,
+		newNonce(), until.UnixMilli(), sub.IssuedAt.Unix(), s.RevocationChannel(), id))
 }

@@ -13,7 +13,8 @@ import (
 // maxBatch bounds how many commands one pipeline round trip carries.
 const maxBatch = 256
 
-// pipelineWorkers is how many round trips may be in flight at once.
+// pipelineWorkers is how many round trips of each kind (reads, writes) may be in
+// flight at once.
 const pipelineWorkers = 2
 
 // errClosed is the error of a command sent to, or still waiting in, a closed store.
@@ -31,13 +32,16 @@ var ErrReplicasBehind = errors.New("too few Redis replicas acknowledged the writ
 // and a scheduler wake-up per command on both sides (BenchmarkAdd against
 // BenchmarkAddUnbatched).
 //
-// When replica acknowledgement is required, a batch holding a write ends with one
-// WAIT on the same connection: it covers every write of the batch.
+// Reads and writes queue apart and are sent by their own workers: when replica
+// acknowledgement is required, a batch of writes ends with one WAIT on the same
+// connection, which covers every write of the batch, and no read ever waits for it
+// (a lagging replica must not slow verification).
 type pipeline struct {
 	client  redis.UniversalClient
 	timeout time.Duration
 	acks    ReplicaAcks
-	queue   chan *pending
+	reads   chan *pending
+	writes  chan *pending
 	stop    chan struct{}
 	close   sync.Once
 	workers sync.WaitGroup
@@ -54,9 +58,8 @@ type ReplicaAcks struct {
 
 // pending is one command waiting for its batch.
 type pending struct {
-	cmd   redis.Cmder
-	write bool
-	done  chan struct{}
+	cmd  redis.Cmder
+	done chan struct{}
 }
 
 func newPipeline(client redis.UniversalClient, timeout time.Duration, acks ReplicaAcks) *pipeline {
@@ -64,13 +67,15 @@ func newPipeline(client redis.UniversalClient, timeout time.Duration, acks Repli
 		client:  client,
 		timeout: timeout,
 		acks:    acks,
-		queue:   make(chan *pending, maxBatch*pipelineWorkers),
+		reads:   make(chan *pending, maxBatch*pipelineWorkers),
+		writes:  make(chan *pending, maxBatch*pipelineWorkers),
 		stop:    make(chan struct{}),
 	}
 	p.pool.New = func() any { return &pending{done: make(chan struct{}, 1)} }
-	p.workers.Add(pipelineWorkers)
+	p.workers.Add(2 * pipelineWorkers)
 	for range pipelineWorkers {
-		go p.work()
+		go p.work(p.reads, false)
+		go p.work(p.writes, acks.Min > 0)
 	}
 	return p
 }
@@ -81,9 +86,13 @@ func newPipeline(client redis.UniversalClient, timeout time.Duration, acks Repli
 // shutdown, do fails with errClosed instead of waiting.
 func (p *pipeline) do(ctx context.Context, cmd redis.Cmder, write bool) error {
 	w := p.pool.Get().(*pending)
-	w.cmd, w.write = cmd, write
+	w.cmd = cmd
+	queue := p.reads
+	if write {
+		queue = p.writes
+	}
 	select {
-	case p.queue <- w:
+	case queue <- w:
 	case <-ctx.Done():
 		p.pool.Put(w)
 		return ctx.Err()
@@ -113,35 +122,35 @@ func (p *pipeline) shutdown() {
 	p.workers.Wait()
 }
 
-func (p *pipeline) work() {
+// work sends the batches of one queue; wait ends each with a WAIT.
+func (p *pipeline) work(queue chan *pending, wait bool) {
 	defer p.workers.Done()
 	batch := make([]*pending, 0, maxBatch)
 	for {
 		select {
 		case <-p.stop:
 			return
-		case first := <-p.queue:
+		case first := <-queue:
 			batch = append(batch[:0], first)
 		}
 	drain:
 		for len(batch) < maxBatch {
 			select {
-			case w := <-p.queue:
+			case w := <-queue:
 				batch = append(batch, w)
 			default:
 				break drain
 			}
 		}
-		p.exec(batch)
+		p.exec(batch, wait)
 	}
 }
 
 // exec sends one batch. Each command carries its own result or error; a connection
 // failure sets the same error on every command of the batch.
-func (p *pipeline) exec(batch []*pending) {
+func (p *pipeline) exec(batch []*pending, wait bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
-	wait := p.acks.Min > 0 && hasWrite(batch)
 	if len(batch) == 1 && !wait {
 		_ = p.client.Process(ctx, batch[0].cmd)
 	} else {
@@ -183,17 +192,8 @@ func failUnacknowledged(batch []*pending, err error) {
 		return
 	}
 	for _, w := range batch {
-		if w.write && w.cmd.Err() == nil {
+		if w.cmd.Err() == nil {
 			w.cmd.SetErr(err)
 		}
 	}
-}
-
-func hasWrite(batch []*pending) bool {
-	for _, w := range batch {
-		if w.write {
-			return true
-		}
-	}
-	return false
 }

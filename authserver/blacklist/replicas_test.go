@@ -55,15 +55,15 @@ func TestAdd_ReplicaAcknowledgedIsOnTheReplica(t *testing.T) {
 	rc := redis.NewClient(&redis.Options{Addr: replica.Addr})
 	defer rc.Close()
 	for _, id := range []string{"sig:r1", "sig:r2", "sig:r3"} {
-		if err := s.Add(ctx, id, time.Now().Add(time.Minute)); err != nil {
+		if err := s.Revoke(ctx, blacklist.Tok(id), time.Now().Add(time.Minute)); err != nil {
 			t.Fatalf("Add(%s): %v", id, err)
 		}
-		n, err := rc.Exists(ctx, s.Key(id)).Result()
+		n, err := rc.Exists(ctx, s.KeyOf(blacklist.Tok(id))).Result()
 		if err != nil || n != 1 {
 			t.Fatalf("replica has %s: %d, %v; want it there when Add returned", id, n, err)
 		}
 	}
-	if err := s.Add(ctx, "sig:r1", time.Now().Add(time.Minute)); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:r1"), time.Now().Add(time.Minute)); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 		t.Fatalf("repeated Add: %v, want ErrAlreadyBlacklisted", err)
 	}
 }
@@ -75,20 +75,20 @@ func TestAdd_TooFewReplicasIsUnavailable(t *testing.T) {
 	primary, replica := startReplicated(t)
 	ctx := context.Background()
 	two := newAckingStore(t, primary.Addr, 2)
-	err := two.Add(ctx, "sig:two", time.Now().Add(time.Minute))
+	err := two.Revoke(ctx, blacklist.Tok("sig:two"), time.Now().Add(time.Minute))
 	if !errors.Is(err, blacklist.ErrUnavailable) || !errors.Is(err, blacklist.ErrReplicasBehind) {
 		t.Fatalf("Add needing 2 of 1 replicas: err = %v, want ErrUnavailable and ErrReplicasBehind", err)
 	}
 	one := newAckingStore(t, primary.Addr, 1)
-	if err := one.Add(ctx, "sig:before", time.Now().Add(time.Minute)); err != nil {
+	if err := one.Revoke(ctx, blacklist.Tok("sig:before"), time.Now().Add(time.Minute)); err != nil {
 		t.Fatalf("Add with the replica up: %v", err)
 	}
 	replica.Kill()
-	err = one.Add(ctx, "sig:after", time.Now().Add(time.Minute))
+	err = one.Revoke(ctx, blacklist.Tok("sig:after"), time.Now().Add(time.Minute))
 	if !errors.Is(err, blacklist.ErrUnavailable) || !errors.Is(err, blacklist.ErrReplicasBehind) {
 		t.Fatalf("Add with the replica killed: err = %v, want ErrUnavailable and ErrReplicasBehind", err)
 	}
-	if listed, err := one.Contains(ctx, "sig:before"); err != nil || !listed {
+	if listed, err := one.Check(ctx, blacklist.Tok("sig:before")); err != nil || !listed {
 		t.Fatalf("Contains with the replica killed: %v, %v; reads need no replica", listed, err)
 	}
 }

@@ -2,36 +2,47 @@ package blacklist
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
-// ErrAlreadyBlacklisted is returned by Add for a token that was logged out before.
+// ErrAlreadyBlacklisted is returned for a token that was revoked before: by itself,
+// its stamp, its session or its user's cutoff.
 var ErrAlreadyBlacklisted = errors.New("token is blacklisted")
+
+// ErrReuse is returned by Rotate for a stamp that was rotated before: the refresh
+// token was used twice, and the whole session is revoked now.
+var ErrReuse = errors.New("refresh token reused: session revoked")
 
 // ErrUnavailable wraps every failure to reach or use the store. A caller that sees it
 // knows nothing about the token: it must not report a logout nor accept the token.
 var ErrUnavailable = errors.New("blacklist store unavailable")
 
-// Store is the blacklist in Redis: one key per logged-out token,
-// "<prefix>bl:<blacklist id>", expiring when the token could no longer verify.
+// ErrNotStored is wrapped in the error of a write that Redis accepted but did not keep,
+// because the expiry it was given had already passed by Redis' clock (Redis answers OK
+// to SET … PXAT <past>): the server's clock is far behind Redis'.
+var ErrNotStored = errors.New("Redis stored nothing: the entry's expiry had already passed by its clock")
+
+// Store is the revocation store in Redis. Per user (all under the user's hash tag):
+// a per-token entry for tokens without a session, a per-stamp and a per-session entry
+// for tokens of a session, and the user's cutoff; each expires when no token it
+// covers could still verify.
 type Store struct {
 	client  redis.UniversalClient
 	pipe    *pipeline
 	prefix  string
 	metrics *metrics
+	log     *slog.Logger
 }
-
-// addAndPublish sets the blacklist key like Add's SET NX PXAT and, only when it was
-// set, publishes the id on the revocation channel, atomically: a revocation is
-// announced exactly when it is stored.
-const addAndPublish = `local ok = redis.call('SET', KEYS[1], '1', 'NX', 'PXAT', ARGV[1])
-if ok then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
-return ok`
 
 // storeTimeout bounds one round trip of a batch of blacklist commands.
 const storeTimeout = 2 * time.Second
@@ -46,11 +57,13 @@ type StoreOptions struct {
 	Prefix string
 	// Registerer receives the store's metrics; may be nil.
 	Registerer prometheus.Registerer
-	// ReplicaAcks, when Min > 0, makes Add fail with ErrReplicasBehind (wrapped in
-	// ErrUnavailable) unless that many replicas acknowledged the write. Timeout
-	// defaults to DefaultReplicaAckTimeout. Not for a Redis Cluster, where the WAIT
-	// could reach another shard than the write.
+	// ReplicaAcks, when Min > 0, makes a write fail with ErrReplicasBehind (wrapped in
+	// ErrUnavailable) unless that many replicas acknowledged it. Timeout defaults to
+	// DefaultReplicaAckTimeout. Not for a Redis Cluster, where the WAIT could reach
+	// another shard than the write.
 	ReplicaAcks ReplicaAcks
+	// Logger receives warnings such as a revocation stored but not published.
+	Logger *slog.Logger
 }
 
 // NewStore uses client as opts say. Concurrent calls share Redis round trips (see
@@ -59,11 +72,15 @@ func NewStore(client redis.UniversalClient, opts StoreOptions) *Store {
 	if opts.ReplicaAcks.Min > 0 && opts.ReplicaAcks.Timeout <= 0 {
 		opts.ReplicaAcks.Timeout = DefaultReplicaAckTimeout
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	return &Store{
 		client:  client,
 		pipe:    newPipeline(client, storeTimeout, opts.ReplicaAcks),
 		prefix:  opts.Prefix,
 		metrics: newMetrics(opts.Registerer),
+		log:     opts.Logger,
 	}
 }
 
@@ -75,52 +92,202 @@ func (s *Store) Close() { s.pipe.shutdown() }
 // RevocationChannel is the pub/sub channel on which revoked ids are announced.
 func (s *Store) RevocationChannel() string { return s.prefix + "revocations" }
 
-// Client is the Redis client the store uses.
-func (s *Store) Client() redis.UniversalClient { return s.client }
-
-// Key is the Redis key of a blacklist id.
-func (s *Store) Key(id string) string { return s.prefix + "bl:" + id }
-
-// Add blacklists id until the given time with one atomic SET NX PXAT and, when the
-// key was new, publishes id on RevocationChannel in the same script, so that replicas
-// caching verified tokens drop it; every replica publishes, whatever its own cache
-// setting, so a rolling change of that setting loses no revocation. It returns
-// ErrAlreadyBlacklisted when the id was already there and an error wrapping
-// ErrUnavailable when Redis did not answer or, with StoreOptions.ReplicaAcks, too few
-// replicas acknowledged the write.
-func (s *Store) Add(ctx context.Context, id string, until time.Time) error {
-	err := s.pipe.do(ctx, redis.NewCmd(ctx, "eval", addAndPublish, 1, s.Key(id), until.UnixMilli(), s.RevocationChannel(), id), true)
-	switch {
-	case err == nil:
-		s.metrics.ops.WithLabelValues("add", "added").Inc()
-		return nil
-	case errors.Is(err, redis.Nil):
-		s.metrics.ops.WithLabelValues("add", "exists").Inc()
-		return ErrAlreadyBlacklisted
-	case errors.Is(err, ErrReplicasBehind):
-		s.metrics.ops.WithLabelValues("add", "replicas_behind").Inc()
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	default:
-		s.metrics.ops.WithLabelValues("add", "error").Inc()
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+// Check reports whether sub is revoked: its token, stamp or session entry exists, or
+// it was issued at or before its user's cutoff. One MGET, one round trip. An error
+// wraps ErrUnavailable.
+func (s *Store) Check(ctx context.Context, sub Subject) (bool, error) {
+	k := s.keysOf(sub, IDsOf(sub))
+	args := []any{"mget", k.Token, k.Cutoff}
+	if k.Stamp != "" {
+		args = append(args, k.Stamp, k.Session)
 	}
-}
-
-// Contains reports whether id is blacklisted. An error wraps ErrUnavailable.
-func (s *Store) Contains(ctx context.Context, id string) (bool, error) {
-	cmd := redis.NewIntCmd(ctx, "exists", s.Key(id))
-	err := s.pipe.do(ctx, cmd, false)
-	n := cmd.Val()
-	if err != nil {
+	cmd := redis.NewSliceCmd(ctx, args...)
+	if err := s.pipe.do(ctx, cmd, false); err != nil {
 		s.metrics.ops.WithLabelValues("check", "error").Inc()
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if n > 0 {
+	revoked := revokedBy(cmd.Val(), sub.IssuedAt)
+	if revoked {
 		s.metrics.ops.WithLabelValues("check", "listed").Inc()
-		return true, nil
+	} else {
+		s.metrics.ops.WithLabelValues("check", "clear").Inc()
 	}
-	s.metrics.ops.WithLabelValues("check", "clear").Inc()
-	return false, nil
+	return revoked, nil
+}
+
+// revokedBy decides Check from the MGET reply: token, cutoff, then stamp and session.
+func revokedBy(vals []any, issuedAt time.Time) bool {
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		if i != 1 {
+			return true
+		}
+		at, _, _ := strings.Cut(str, " ")
+		cutoff, err := strconv.ParseInt(at, 10, 64)
+		if err != nil || issuedAt.Unix() <= cutoff {
+			return true
+		}
+	}
+	return false
+}
+
+// Revoke revokes sub until the given time: its stamp when it has a session (every
+// token of that login, access and refresh, every encoding), else the token alone; and
+// publishes the revocation on RevocationChannel in the same script. It returns
+// ErrAlreadyBlacklisted when sub was revoked before, an error wrapping ErrUnavailable
+// when Redis did not answer, stored nothing or, with StoreOptions.ReplicaAcks, too
+// few replicas acknowledged the write.
+func (s *Store) Revoke(ctx context.Context, sub Subject, until time.Time) error {
+	code, err := s.revoke(ctx, "add", sub, until, time.Time{})
+	if err == nil && code == 0 {
+		return ErrAlreadyBlacklisted
+	}
+	return err
+}
+
+// Rotate revokes the stamp of a refresh token being exchanged, until stampUntil. A
+// stamp that was rotated before is reuse: the session is revoked until sessionUntil
+// and ErrReuse returned. Otherwise as Revoke.
+func (s *Store) Rotate(ctx context.Context, sub Subject, stampUntil, sessionUntil time.Time) error {
+	if !sub.HasSession() {
+		return fmt.Errorf("rotating a token without a session")
+	}
+	code, err := s.revoke(ctx, "rotate", sub, stampUntil, sessionUntil)
+	switch {
+	case err != nil:
+		return err
+	case code == 0:
+		return ErrAlreadyBlacklisted
+	case code == 2:
+		return ErrReuse
+	}
+	return nil
+}
+
+func (s *Store) revoke(ctx context.Context, op string, sub Subject, until, sessionUntil time.Time) (int64, error) {
+	ids := IDsOf(sub)
+	k := s.keysOf(sub, ids)
+	keys := []string{k.Token, k.Cutoff}
+	msg := ids.Token
+	if k.Stamp != "" {
+		keys = []string{k.Stamp, k.Cutoff, k.Session, k.Token}
+		msg = ids.Stamp
+	}
+	args := []any{newNonce(), until.UnixMilli(), sub.IssuedAt.Unix(), s.RevocationChannel(), msg}
+	if !sessionUntil.IsZero() {
+		args = append(args, sessionUntil.UnixMilli(), ids.Session)
+	}
+	code, published, _, err := s.script(ctx, revokeScript, keys, args)
+	return code, s.outcome(op, code, published, err)
+}
+
+// CutOff revokes every token of sub's user issued at or before at (and sub itself),
+// until the given time, and publishes it. When check is true, sub's own revocation is
+// checked first: ErrAlreadyBlacklisted when it was revoked. It returns the user's
+// cutoff after the call.
+func (s *Store) CutOff(ctx context.Context, sub Subject, check bool, at, until time.Time) (time.Time, error) {
+	ids := IDsOf(sub)
+	k := s.keysOf(sub, ids)
+	keys := []string{k.Cutoff}
+	iat := ""
+	if check {
+		keys = append(keys, k.Token)
+		if k.Stamp != "" {
+			keys = append(keys, k.Stamp, k.Session)
+		}
+		iat = strconv.FormatInt(sub.IssuedAt.Unix(), 10)
+	}
+	args := []any{at.Unix(), newNonce(), until.UnixMilli(), iat, s.RevocationChannel(), ids.User}
+	code, published, cutoff, err := s.script(ctx, cutoffScript, keys, args)
+	if err = s.outcome("cutoff", code, published, err); err != nil {
+		return time.Time{}, err
+	}
+	if code == 0 {
+		return time.Unix(cutoff, 0), ErrAlreadyBlacklisted
+	}
+	return time.Unix(cutoff, 0), nil
+}
+
+// Cutoff reads the cutoff of a user: zero when none.
+func (s *Store) Cutoff(ctx context.Context, userID string) (time.Time, error) {
+	sub := Subject{UserID: userID}
+	cmd := redis.NewStringCmd(ctx, "get", s.keysOf(sub, IDsOf(sub)).Cutoff)
+	err := s.pipe.do(ctx, cmd, false)
+	switch {
+	case errors.Is(err, redis.Nil):
+		return time.Time{}, nil
+	case err != nil:
+		return time.Time{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	at, _, _ := strings.Cut(cmd.Val(), " ")
+	n, err := strconv.ParseInt(at, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: malformed cutoff %q", ErrUnavailable, cmd.Val())
+	}
+	return time.Unix(n, 0), nil
+}
+
+// script runs one of the store's scripts as a write and parses its {code, published
+// [, value]} reply.
+func (s *Store) script(ctx context.Context, src string, keys []string, args []any) (code int64, published bool, value int64, err error) {
+	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
+	cmdArgs = append(cmdArgs, "eval", src, len(keys))
+	for _, k := range keys {
+		cmdArgs = append(cmdArgs, k)
+	}
+	cmdArgs = append(cmdArgs, args...)
+	cmd := redis.NewSliceCmd(ctx, cmdArgs...)
+	err = s.pipe.do(ctx, cmd, true)
+	vals := cmd.Val()
+	if err != nil && !(errors.Is(err, ErrReplicasBehind) && len(vals) > 0 && vals[0] == int64(0)) {
+		// A reply that wrote nothing (already revoked) needs no replica's
+		// acknowledgement; any other failure is the caller's.
+		return 0, false, 0, err
+	}
+	ints := make([]int64, 3)
+	for i := 0; i < len(vals) && i < 3; i++ {
+		n, ok := vals[i].(int64)
+		if !ok {
+			return 0, false, 0, fmt.Errorf("unexpected script reply %v", vals)
+		}
+		ints[i] = n
+	}
+	return ints[0], ints[1] == 1, ints[2], nil
+}
+
+// outcome counts a write and turns its failure into the error callers see.
+func (s *Store) outcome(op string, code int64, published bool, err error) error {
+	switch {
+	case errors.Is(err, ErrReplicasBehind):
+		s.metrics.ops.WithLabelValues(op, "replicas_behind").Inc()
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case err != nil:
+		s.metrics.ops.WithLabelValues(op, "error").Inc()
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case code < 0:
+		s.metrics.ops.WithLabelValues(op, "not_stored").Inc()
+		return fmt.Errorf("%w: %w", ErrUnavailable, ErrNotStored)
+	case code == 0:
+		s.metrics.ops.WithLabelValues(op, "exists").Inc()
+		return nil
+	}
+	if !published {
+		s.metrics.ops.WithLabelValues(op, "unpublished").Inc()
+		s.log.Error("revocation stored but not announced: the Redis user may not PUBLISH on the revocation channel; other replicas' verify caches keep the token until it expires",
+			"channel", s.RevocationChannel())
+	}
+	s.metrics.ops.WithLabelValues(op, "added").Inc()
+	return nil
+}
+
+// newNonce is a fresh random value that identifies one write across client retries.
+func newNonce() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // Ping checks that Redis answers.
@@ -140,15 +307,17 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{ops: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authserver_blacklist_operations_total",
-		Help: "Blacklist operations by kind (add, check) and result (added, exists, replicas_behind, listed, clear, error).",
+		Help: "Blacklist operations by kind (add, rotate, cutoff, check) and result (added, exists, replicas_behind, not_stored, unpublished, listed, clear, error).",
 	}, []string{"op", "result"}),
 		revocations: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "authserver_revocations_received_total",
 			Help: "Revocations received from other replicas (and this one) over Redis pub/sub.",
 		}),
 	}
-	for _, r := range []string{"added", "exists", "replicas_behind", "error"} {
-		m.ops.WithLabelValues("add", r)
+	for _, op := range []string{"add", "rotate", "cutoff"} {
+		for _, r := range []string{"added", "exists", "replicas_behind", "not_stored", "unpublished", "error"} {
+			m.ops.WithLabelValues(op, r)
+		}
 	}
 	for _, r := range []string{"listed", "clear", "error"} {
 		m.ops.WithLabelValues("check", r)

@@ -34,14 +34,14 @@ func TestAdd_SecondAddIsAlreadyBlacklisted(t *testing.T) {
 	s, _ := newStore(t, srv)
 	ctx := context.Background()
 	until := time.Now().Add(time.Minute)
-	if err := s.Add(ctx, "sig:a", until); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:a"), until); err != nil {
 		t.Fatalf("first Add: %v", err)
 	}
-	if err := s.Add(ctx, "sig:a", until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:a"), until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 		t.Fatalf("second Add: err = %v, want ErrAlreadyBlacklisted", err)
 	}
 	for id, want := range map[string]bool{"sig:a": true, "sig:b": false} {
-		got, err := s.Contains(ctx, id)
+		got, err := s.Check(ctx, blacklist.Tok(id))
 		if err != nil || got != want {
 			t.Errorf("Contains(%s) = %v, %v; want %v", id, got, err, want)
 		}
@@ -53,22 +53,22 @@ func TestAdd_EntryExpiresAtTheGivenTime(t *testing.T) {
 	s, client := newStore(t, srv)
 	ctx := context.Background()
 	until := time.Now().Add(90 * time.Second).Truncate(time.Millisecond)
-	if err := s.Add(ctx, "sig:t", until); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:t"), until); err != nil {
 		t.Fatal(err)
 	}
-	got, err := client.PExpireTime(ctx, s.Key("sig:t")).Result()
+	got, err := client.PExpireTime(ctx, s.KeyOf(blacklist.Tok("sig:t"))).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got != time.Duration(until.UnixMilli())*time.Millisecond {
 		t.Errorf("PEXPIRETIME = %v, want %v", got, time.Duration(until.UnixMilli())*time.Millisecond)
 	}
-	if err := s.Add(ctx, "sig:gone", time.Now().Add(50*time.Millisecond)); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:gone"), time.Now().Add(50*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		listed, err := s.Contains(ctx, "sig:gone")
+		listed, err := s.Check(ctx, blacklist.Tok("sig:gone"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,10 +87,10 @@ func TestStore_UnavailableWhenRedisIsDownThenRecovers(t *testing.T) {
 	s, _ := newStore(t, srv)
 	ctx := context.Background()
 	srv.Kill()
-	if err := s.Add(ctx, "sig:x", time.Now().Add(time.Minute)); !errors.Is(err, blacklist.ErrUnavailable) || errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:x"), time.Now().Add(time.Minute)); !errors.Is(err, blacklist.ErrUnavailable) || errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 		t.Errorf("Add with Redis down: err = %v, want ErrUnavailable", err)
 	}
-	if _, err := s.Contains(ctx, "sig:x"); !errors.Is(err, blacklist.ErrUnavailable) {
+	if _, err := s.Check(ctx, blacklist.Tok("sig:x")); !errors.Is(err, blacklist.ErrUnavailable) {
 		t.Errorf("Contains with Redis down: err = %v, want ErrUnavailable", err)
 	}
 	if err := s.Ping(ctx); !errors.Is(err, blacklist.ErrUnavailable) {
@@ -99,7 +99,7 @@ func TestStore_UnavailableWhenRedisIsDownThenRecovers(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Add(ctx, "sig:x", time.Now().Add(time.Minute)); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:x"), time.Now().Add(time.Minute)); err != nil {
 		t.Errorf("Add after restart: %v", err)
 	}
 }
@@ -108,14 +108,14 @@ func TestAdd_SurvivesARedisCrashWithAOF(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	s, _ := newStore(t, srv)
 	ctx := context.Background()
-	if err := s.Add(ctx, "sig:durable", time.Now().Add(time.Hour)); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:durable"), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	srv.Kill()
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	listed, err := s.Contains(ctx, "sig:durable")
+	listed, err := s.Check(ctx, blacklist.Tok("sig:durable"))
 	if err != nil || !listed {
 		t.Fatalf("after kill -9 and restart: listed = %v, err = %v; want listed", listed, err)
 	}
@@ -153,13 +153,13 @@ func TestAdd_PublishesTheRevocationOnceWhenStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	until := time.Now().Add(time.Minute)
-	if err := s.Add(ctx, "sig:once", until); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), until); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Add(ctx, "sig:once", until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 		t.Fatal(err)
 	}
-	if err := s.Add(ctx, "sig:other", until); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:other"), until); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"sig:once", "sig:other"} {
@@ -215,7 +215,7 @@ func TestClose_CallsDuringAndAfterFailInsteadOfPanicking(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 50 {
-				errs <- s.Add(ctx, fmt.Sprintf("sig:close-%d-%d", w, i), until)
+				errs <- s.Revoke(ctx, blacklist.Tok(fmt.Sprintf("sig:close-%d-%d", w, i)), until)
 			}
 		}()
 	}
@@ -228,10 +228,10 @@ func TestClose_CallsDuringAndAfterFailInsteadOfPanicking(t *testing.T) {
 			t.Fatalf("Add during Close: %v, want nil or ErrUnavailable", err)
 		}
 	}
-	if err := s.Add(ctx, "sig:late", until); !errors.Is(err, blacklist.ErrUnavailable) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:late"), until); !errors.Is(err, blacklist.ErrUnavailable) {
 		t.Fatalf("Add after Close: %v, want ErrUnavailable", err)
 	}
-	if _, err := s.Contains(ctx, "sig:late"); !errors.Is(err, blacklist.ErrUnavailable) {
+	if _, err := s.Check(ctx, blacklist.Tok("sig:late")); !errors.Is(err, blacklist.ErrUnavailable) {
 		t.Fatalf("Contains after Close: %v, want ErrUnavailable", err)
 	}
 }

@@ -101,7 +101,7 @@ func TestCache_SubscriptionCutAndRestored(t *testing.T) {
 		t.Fatalf("B cache Len = %d, want 1", b.cache.Len())
 	}
 
-	if err := b.bl.Client().Do(ctx, "client", "kill", "type", "pubsub").Err(); err != nil {
+	if err := b.rdb.Do(ctx, "client", "kill", "type", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
 	poll.UntilTrue(t, 5*time.Second, "B to resubscribe and empty its cache", func() bool { return b.cache.Trusted() && b.cache.Len() == 0 })

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/httpapi"
@@ -58,6 +59,7 @@ type harness struct {
 	set    keyfiles.Set
 	keys   *keyset.Store
 	bl     *blacklist.Store
+	rdb    goredis.UniversalClient
 	cache  *verifycache.Cache
 	api    *httpapi.Server
 	srv    *httptest.Server
@@ -136,6 +138,7 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
+	h.rdb = client
 	h.bl = blacklist.NewStore(client, blacklist.StoreOptions{Prefix: prefix, Registerer: h.reg})
 	t.Cleanup(h.bl.Close)
 	hc := harnessConfig{api: httpapi.Config{

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -13,8 +14,19 @@ type logoutPayload struct {
 	ID string `json:"id"`
 }
 
-// logout revokes the presented token until it expires (POST /auth/logout).
+// logout revokes the presented token's login session stamp, or the token alone when
+// it has no session (POST /auth/logout).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	s.serveLogout(w, r, s.cfg.Sessions.Logout)
+}
+
+// logoutAll revokes every token of the presented token's user issued up to now
+// (POST /auth/logout/all).
+func (s *Server) logoutAll(w http.ResponseWriter, r *http.Request) {
+	s.serveLogout(w, r, s.cfg.Sessions.LogoutAll)
+}
+
+func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request, op func(context.Context, string) (token.Verified, error)) {
 	if !allowMethods(w, r, "POST", http.MethodPost) {
 		return
 	}
@@ -23,7 +35,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.missingTokenStatus(), msgMissingToken)
 		return
 	}
-	v, err := s.cfg.Sessions.Logout(r.Context(), raw)
+	v, err := op(r.Context(), raw)
 	if err != nil {
 		status, msg := s.failure("logout", err, s.blacklistedStatus())
 		writeError(w, status, msg)

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
+	"github.com/hiringo/auth-operator/authserver/sessions"
+	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/tokentest"
 )
 
@@ -26,33 +27,57 @@ func (h *harness) blacklistKeys(t *testing.T) (*redis.Client, []string) {
 	return rc, keys
 }
 
-// TestLogout_EntryLivesUntilExpPlusLeewayUnderADigest reads the entry a logout writes
-// in Redis: one key under the prefix, named by a digest that holds no part of the
-// token, expiring exactly at exp plus the leeway (so the token cannot become valid
-// again while it would still verify).
-func TestLogout_EntryLivesUntilExpPlusLeewayUnderADigest(t *testing.T) {
+// TestLogout_EntryLivesUntilExpPlusLeewayCapUnderADigest reads the entries logouts
+// write in Redis: one key under the prefix and the user's hash tag, named by a digest
+// that holds no part of the token. A token without a session gets a per-token entry
+// expiring at exp plus the leeway cap plus the skew margin, whatever this server's
+// own leeway (a leeway raised later must not revive it); a session token gets its
+// stamp's entry, living until the longest token of that stamp (its refresh token)
+// could expire.
+func TestLogout_EntryLivesUntilExpPlusLeewayCapUnderADigest(t *testing.T) {
 	h := newHarness(t, nil)
-	tok := tokentest.Issue(t, h.set, 15*time.Minute)
-	h.do(http.MethodPost, "/auth/logout", tok).expect(t, http.StatusOK, `{"success":true,"message":"Success","payload":{"id":"66312a78-1f9e-4d78-a9fb-231e84967f60"}}`)
+	ctx := context.Background()
+	noSession := tokentest.Claims(15 * time.Minute)
+	noSession.User.Auth = token.Session{}
+	tok := tokentest.Sign(t, tokentest.Active(t, h.set).Private, tokentest.Active(t, h.set).ID, noSession)
+	h.do(http.MethodPost, "/auth/logout", tok).expect(t, http.StatusOK, loggedOutBody)
 	rc, keys := h.blacklistKeys(t)
-	if len(keys) != 1 || !strings.HasPrefix(keys[0], h.prefix+"bl:sig:") {
-		t.Fatalf("keys after one logout = %v, want one %sbl:sig:<digest>", keys, h.prefix)
+	if len(keys) != 1 || !strings.HasPrefix(keys[0], h.prefix+"{") || !strings.Contains(keys[0], "}:bl:sig:") {
+		t.Fatalf("keys after one logout = %v, want one %s{<user>}:bl:sig:<digest>", keys, h.prefix)
 	}
 	for _, part := range strings.Split(tok, ".") {
 		if strings.Contains(keys[0], part) {
 			t.Fatalf("key %s holds a part of the token", keys[0])
 		}
 	}
-	var claims jwt.RegisteredClaims
-	if _, _, err := jwt.NewParser().ParseUnverified(tok, &claims); err != nil {
-		t.Fatal(err)
-	}
-	got, err := rc.PExpireTime(context.Background(), keys[0]).Result()
+	got, err := rc.PExpireTime(ctx, keys[0]).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := time.Duration(claims.ExpiresAt.Add(testLeeway).UnixMilli()) * time.Millisecond; got != want {
-		t.Fatalf("entry expires at %v (unix), want exp + leeway = %v", got, want)
+	want := noSession.ExpiresAt.Add(token.MaxLeeway + sessions.ClockSkewMargin)
+	if got != time.Duration(want.UnixMilli())*time.Millisecond {
+		t.Fatalf("entry expires at %v (unix), want exp + leeway cap + skew margin = %v", got, want.UnixMilli())
+	}
+
+	claims := tokentest.Claims(15 * time.Minute)
+	h.do(http.MethodPost, "/auth/logout", tokentest.Sign(t, tokentest.Active(t, h.set).Private, "", claims)).expect(t, http.StatusOK, loggedOutBody)
+	_, keys = h.blacklistKeys(t)
+	var stamp string
+	for _, k := range keys {
+		if strings.Contains(k, "}:stamp:") {
+			stamp = k
+		}
+	}
+	if len(keys) != 2 || stamp == "" || strings.Contains(stamp, claims.User.Auth.Token) || strings.Contains(stamp, claims.User.Auth.ID) {
+		t.Fatalf("keys after a session token's logout = %v, want one more {<user>}:stamp:<digest>", keys)
+	}
+	got, err = rc.PExpireTime(ctx, stamp).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = claims.IssuedAt.Add(sessions.DefaultRefreshLifetime + token.MaxLeeway + sessions.ClockSkewMargin)
+	if got != time.Duration(want.UnixMilli())*time.Millisecond {
+		t.Fatalf("stamp entry expires at %v, want iat + refresh lifetime + leeway cap + margin = %v", got, want.UnixMilli())
 	}
 }
 

@@ -25,6 +25,7 @@ func (s *Server) routes() (http.Handler, error) {
 	// Logout, verify and the health checks answer short envelopes that are never
 	// worth compressing; they skip the compression wrapper, which is on the hot path.
 	handle("/auth/logout", "logout", http.HandlerFunc(s.logout))
+	handle("/auth/logout/all", "logout_all", http.HandlerFunc(s.logoutAll))
 	handle("/auth/verify", "verify", http.HandlerFunc(s.verify))
 	handle("/.well-known/jwks.json", "jwks", gz(http.HandlerFunc(s.jwks)))
 	handle("/auth/public-key", "public_key", gz(http.HandlerFunc(s.publicKey)))

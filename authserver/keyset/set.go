@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -22,6 +23,7 @@ type Key struct {
 // it (the JWKS document, the active key's PEM) is computed once, when it is loaded.
 type Set struct {
 	keys      []Key
+	keyless   []*ecdsa.PublicKey
 	byID      map[string]*ecdsa.PublicKey
 	active    Key
 	jwks      []byte
@@ -59,6 +61,7 @@ func NewSet(s keyfiles.Set) (*Set, error) {
 		return nil, fmt.Errorf("encoding active public key: %w", err)
 	}
 	out.activePEM = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	out.keyless = keylessCandidates(s)
 	sort.Strings(versionParts)
 	out.version = strings.Join(versionParts, ",")
 	return out, nil
@@ -73,6 +76,44 @@ func (s *Set) Lookup(kid string) (*ecdsa.PublicKey, bool) {
 // Keys returns every published key (next, active, retired) in manifest order.
 // The slice must not be modified.
 func (s *Set) Keys() []Key { return s.keys }
+
+// MaxKeylessKeys is how many keys a token without kid is tried against: the active
+// key, the next key and the most recently retired ones. A manual rotation storm that
+// leaves hundreds of retired keys published cannot make one such token cost hundreds
+// of signature checks; tokens with a kid (every token this service issues) are
+// checked against their key only.
+const MaxKeylessKeys = 4
+
+// Keyless returns the keys a token without kid is tried against, at most
+// MaxKeylessKeys: active, next, then retired keys, most recently retired first.
+func (s *Set) Keyless() []*ecdsa.PublicKey { return s.keyless }
+
+func keylessCandidates(s keyfiles.Set) []*ecdsa.PublicKey {
+	rank := func(k keyfiles.Key) int {
+		switch k.State {
+		case keyfiles.StateActive:
+			return 0
+		case keyfiles.StateNext:
+			return 1
+		}
+		return 2
+	}
+	keys := slices.Clone(s.Keys)
+	slices.SortStableFunc(keys, func(a, b keyfiles.Key) int {
+		if c := rank(a) - rank(b); c != 0 {
+			return c
+		}
+		if a.RetiredAt != nil && b.RetiredAt != nil {
+			return b.RetiredAt.Compare(*a.RetiredAt)
+		}
+		return 0
+	})
+	out := make([]*ecdsa.PublicKey, 0, min(len(keys), MaxKeylessKeys))
+	for _, k := range keys[:min(len(keys), MaxKeylessKeys)] {
+		out = append(out, k.Public)
+	}
+	return out
+}
 
 // Active returns the key that signs.
 func (s *Set) Active() Key { return s.active }

@@ -10,17 +10,21 @@ import (
 	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
 
-// ErrRevoked is returned for a token that was logged out.
+// ErrRevoked is returned for a token that was logged out: by itself, its stamp, its
+// session or its user's cutoff.
 var ErrRevoked = errors.New("token is blacklisted")
+
+// ClockSkewMargin is added to every revocation entry's expiry beyond the token's exp
+// and token.MaxLeeway: a verifier whose clock runs this much behind Redis' still
+// finds the entry while it would accept the token.
+const ClockSkewMargin = time.Minute
 
 // Store is the revocation store as the service uses it; blacklist.Store is the one
 // implementation.
 type Store interface {
-	// Add revokes id until the given time; blacklist.ErrAlreadyBlacklisted when it
-	// already was, an error wrapping blacklist.ErrUnavailable when the store is down.
-	Add(ctx context.Context, id string, until time.Time) error
-	// Contains reports whether id is revoked.
-	Contains(ctx context.Context, id string) (bool, error)
+	Check(ctx context.Context, sub blacklist.Subject) (bool, error)
+	Revoke(ctx context.Context, sub blacklist.Subject, until time.Time) error
+	CutOff(ctx context.Context, sub blacklist.Subject, check bool, at, until time.Time) (time.Time, error)
 }
 
 // Config is what a Service composes.
@@ -30,7 +34,23 @@ type Config struct {
 	// Cache, when not nil, answers Verify for tokens verified before; the store must
 	// then publish revocations to the channel the cache follows.
 	Cache *verifycache.Cache
+	// Lifetimes bound how long a revocation entry must live; zero values take the
+	// defaults.
+	Lifetimes Lifetimes
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
 }
+
+// Lifetimes are the longest lifetimes tokens of each kind may have.
+type Lifetimes struct {
+	Access, Refresh time.Duration
+}
+
+// Default lifetimes: the original's 15 minutes and 30 days.
+const (
+	DefaultAccessLifetime  = 15 * time.Minute
+	DefaultRefreshLifetime = 720 * time.Hour
+)
 
 // Service verifies and logs out tokens.
 type Service struct {
@@ -38,11 +58,31 @@ type Service struct {
 }
 
 // New makes a Service of cfg.
-func New(cfg Config) *Service { return &Service{cfg: cfg} }
+func New(cfg Config) *Service {
+	if cfg.Lifetimes.Access <= 0 {
+		cfg.Lifetimes.Access = DefaultAccessLifetime
+	}
+	if cfg.Lifetimes.Refresh <= 0 {
+		cfg.Lifetimes.Refresh = DefaultRefreshLifetime
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{cfg: cfg}
+}
 
-// Verify checks raw as forward-auth does: the cache first, else signature, claims and
-// the store. Errors: *token.InvalidError, token.ErrNoKeys, ErrRevoked, or the store's
-// failure.
+// SubjectOf is what the store knows of v.
+func SubjectOf(v token.Verified) blacklist.Subject {
+	u := v.Claims.User
+	return blacklist.Subject{
+		UserID: u.ID, TokenID: v.BlacklistID,
+		SessionID: u.Auth.ID, Stamp: u.Auth.Token, IssuedAt: v.IssuedAt,
+	}
+}
+
+// Verify checks an access token as forward-auth does: the cache first, else
+// signature, claims and the store in one round trip. Errors: *token.InvalidError,
+// token.ErrNoKeys, ErrRevoked, or the store's failure.
 func (s *Service) Verify(ctx context.Context, raw string) (verifycache.Principal, error) {
 	cache := s.cfg.Cache
 	if cache != nil {
@@ -58,37 +98,98 @@ func (s *Service) Verify(ctx context.Context, raw string) (verifycache.Principal
 	if cache != nil {
 		ticket = cache.Begin()
 	}
-	listed, err := s.cfg.Store.Contains(ctx, v.BlacklistID)
+	sub := SubjectOf(v)
+	revoked, err := s.cfg.Store.Check(ctx, sub)
 	switch {
 	case err != nil:
 		return verifycache.Principal{}, err
-	case listed:
+	case revoked:
 		return verifycache.Principal{}, ErrRevoked
 	}
 	if cache != nil {
-		cache.Add(ticket, raw, v)
+		cache.Add(ticket, raw, v, blacklist.IDsOf(sub).All())
 	}
 	return verifycache.PrincipalOf(v), nil
 }
 
-// Logout verifies raw and revokes it until it could no longer verify. It returns the
-// verified token; errors as Verify's.
+// Logout verifies an access token and revokes its session stamp (every token of that
+// login, access and refresh, in every encoding) or, for a token without a session,
+// the token alone. It returns the verified token; errors as Verify's.
 func (s *Service) Logout(ctx context.Context, raw string) (token.Verified, error) {
 	v, err := s.cfg.Verifier.Verify(raw)
 	if err != nil {
 		return token.Verified{}, err
 	}
-	err = s.cfg.Store.Add(ctx, v.BlacklistID, v.ExpiresAt.Add(s.cfg.Verifier.Leeway()))
-	already := errors.Is(err, blacklist.ErrAlreadyBlacklisted)
-	if s.cfg.Cache != nil && (err == nil || already) {
-		s.cfg.Cache.Revoke(v.BlacklistID)
+	sub := SubjectOf(v)
+	until := TokenEntryExpiry(v.ExpiresAt)
+	if sub.HasSession() {
+		until = s.StampEntryExpiry(v)
 	}
-	switch {
-	case err == nil:
-		return v, nil
-	case already:
-		return token.Verified{}, ErrRevoked
-	default:
+	return v, s.revoked(s.cfg.Store.Revoke(ctx, sub, until), sub, false)
+}
+
+// LogoutAll verifies an access token and revokes every token of its user issued up
+// to now (the user's cutoff), on every device. Errors as Verify's.
+func (s *Service) LogoutAll(ctx context.Context, raw string) (token.Verified, error) {
+	v, err := s.cfg.Verifier.Verify(raw)
+	if err != nil {
 		return token.Verified{}, err
 	}
+	sub := SubjectOf(v)
+	now := s.cfg.Now()
+	_, err = s.cfg.Store.CutOff(ctx, sub, true, now, s.UserEntryExpiry(now))
+	return v, s.revoked(err, sub, true)
+}
+
+// revoked drops what a revocation (or an earlier one) covers from this replica's
+// cache and maps the store's answer.
+func (s *Service) revoked(err error, sub blacklist.Subject, user bool) error {
+	already := errors.Is(err, blacklist.ErrAlreadyBlacklisted)
+	if s.cfg.Cache != nil && (err == nil || already) {
+		ids := blacklist.IDsOf(sub)
+		switch {
+		case user:
+			s.cfg.Cache.Revoke(ids.User)
+		case ids.Stamp != "":
+			s.cfg.Cache.Revoke(ids.Stamp)
+		default:
+			s.cfg.Cache.Revoke(ids.Token)
+		}
+	}
+	if already {
+		return ErrRevoked
+	}
+	return err
+}
+
+// TokenEntryExpiry is when a per-token entry may go: the token's exp plus the largest
+// leeway any verifier may use plus the skew margin, so neither a leeway raised later
+// nor a clock behind Redis' revives the token.
+func TokenEntryExpiry(exp time.Time) time.Time {
+	return exp.Add(token.MaxLeeway + ClockSkewMargin)
+}
+
+// StampEntryExpiry is when a stamp's entry may go: no token of the stamp (the
+// refresh token of the same login lives longest) verifies after it.
+func (s *Service) StampEntryExpiry(v token.Verified) time.Time {
+	start := v.IssuedAt
+	if start.IsZero() {
+		start = s.cfg.Now()
+	}
+	last := start.Add(s.cfg.Lifetimes.Refresh)
+	if v.ExpiresAt.After(last) {
+		last = v.ExpiresAt
+	}
+	return TokenEntryExpiry(last)
+}
+
+// SessionEntryExpiry is when a session's entry, written now, may go.
+func (s *Service) SessionEntryExpiry(now time.Time) time.Time {
+	return TokenEntryExpiry(now.Add(s.cfg.Lifetimes.Refresh))
+}
+
+// UserEntryExpiry is when a user's cutoff, written at now, may go: every token issued
+// before now has expired by then.
+func (s *Service) UserEntryExpiry(now time.Time) time.Time {
+	return TokenEntryExpiry(now.Add(max(s.cfg.Lifetimes.Refresh, s.cfg.Lifetimes.Access)))
 }

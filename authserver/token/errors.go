@@ -26,6 +26,15 @@ var ErrNoKeys = errors.New("signing keys not loaded")
 // errUnknownKID is the keyfunc's answer for a kid that no published key has.
 var errUnknownKID = errors.New("unknown kid")
 
+// Refusals of tokens that are well signed but not acceptable.
+var (
+	errNotRefresh      = errors.New("token is not a refresh token")
+	errRefreshAsAccess = errors.New("token is a refresh token, not an access token")
+	errNoUser          = errors.New("token names no user")
+	errIssuer          = errors.New("token has an unexpected issuer")
+	errAbsurdExp       = errors.New("token exp is out of range")
+)
+
 // wrapperPrefixes are the texts golang-jwt v5 puts before the cause it wraps. The
 // original (golang-jwt v3) reported only the cause, so these are stripped.
 var wrapperPrefixes = []string{

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -17,6 +18,31 @@ const Algorithm = "ES256"
 
 // DefaultMaxBytes is the longest token accepted unless configured otherwise.
 const DefaultMaxBytes = 8192
+
+// MaxLeeway is the largest clock leeway any verifier may be configured with (the
+// AuthService's spec.tokens.leeway is capped at it). Revocation entries outlive their
+// tokens by it, so a leeway raised later cannot revive a logged-out token.
+const MaxLeeway = 5 * time.Minute
+
+// Kind tells access tokens from refresh tokens, by their header's typ.
+type Kind int
+
+const (
+	// Access tokens are presented to verify and logout. Their typ is "JWT" (as the
+	// original's), "at+jwt" (RFC 9068) or absent.
+	Access Kind = iota
+	// Refresh tokens are presented to refresh only; typ "refresh+jwt".
+	Refresh
+)
+
+// Header typ values the server sets.
+const (
+	TypeAccess  = "JWT"
+	TypeRefresh = "refresh+jwt"
+)
+
+// maxExpUnix is the largest exp whose milliseconds fit in an int64 (Redis' PXAT).
+const maxExpUnix = math.MaxInt64 / 1000
 
 // KeySource returns the current key set, or nil when none is loaded.
 type KeySource interface {
@@ -34,6 +60,8 @@ type Verified struct {
 	BlacklistID string
 	// ExpiresAt is the token's exp.
 	ExpiresAt time.Time
+	// IssuedAt is the token's iat; zero when it has none.
+	IssuedAt time.Time
 	// KeySet is the key set the token was verified against.
 	KeySet *keyset.Set
 }
@@ -44,6 +72,9 @@ type Verifier struct {
 	parser   *jwt.Parser
 	maxBytes int
 	leeway   time.Duration
+	issuer   string
+	life     [2]time.Duration
+	now      func() time.Time
 }
 
 // VerifierOptions tune a Verifier.
@@ -54,6 +85,14 @@ type VerifierOptions struct {
 	MaxBytes int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Issuer, when set, is the only iss accepted; a token without iss (the
+	// original's) still verifies.
+	Issuer string
+	// MaxAccessLifetime and MaxRefreshLifetime, when set, bound exp - iat (exp - now
+	// for a token without iat) of each kind, plus the leeway: a token beyond is
+	// refused, however well signed.
+	MaxAccessLifetime  time.Duration
+	MaxRefreshLifetime time.Duration
 }
 
 // NewVerifier makes a verifier that accepts ES256 tokens signed by a key of keys,
@@ -70,17 +109,26 @@ func NewVerifier(keys KeySource, opts VerifierOptions) *Verifier {
 	}
 	if opts.Now != nil {
 		popts = append(popts, jwt.WithTimeFunc(opts.Now))
+	} else {
+		opts.Now = time.Now
 	}
-	return &Verifier{keys: keys, parser: jwt.NewParser(popts...), maxBytes: opts.MaxBytes, leeway: opts.Leeway}
+	return &Verifier{
+		keys: keys, parser: jwt.NewParser(popts...), maxBytes: opts.MaxBytes, leeway: opts.Leeway,
+		issuer: opts.Issuer, life: [2]time.Duration{opts.MaxAccessLifetime, opts.MaxRefreshLifetime}, now: opts.Now,
+	}
 }
 
 // Leeway is the clock skew the verifier allows.
 func (v *Verifier) Leeway() time.Duration { return v.leeway }
 
-// Verify checks raw's size, signature, algorithm and time claims. A token with a kid
-// is checked against that key only; one without (as the original issued) against
-// every published key. Failures are *InvalidError, or ErrNoKeys.
-func (v *Verifier) Verify(raw string) (Verified, error) {
+// Verify checks an access token: VerifyKind(raw, Access).
+func (v *Verifier) Verify(raw string) (Verified, error) { return v.VerifyKind(raw, Access) }
+
+// VerifyKind checks raw's size, signature, algorithm, type, time claims, issuer and
+// user. A token with a kid is checked against that key only; one without (as the
+// original issued) against at most keyset.MaxKeylessKeys published keys, newest
+// first. Failures are *InvalidError, or ErrNoKeys.
+func (v *Verifier) VerifyKind(raw string, kind Kind) (Verified, error) {
 	if len(raw) > v.maxBytes {
 		return Verified{}, invalid(fmt.Sprintf("token is longer than %d bytes", v.maxBytes), nil)
 	}
@@ -91,16 +139,68 @@ func (v *Verifier) Verify(raw string) (Verified, error) {
 	var claims Claims
 	var kid string
 	tok, err := v.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
+		if err := checkType(t, kind); err != nil {
+			return nil, err
+		}
 		return selectKeys(set, t, &kid)
 	})
 	if err != nil {
 		return Verified{}, invalid(innermostCause(err), err)
 	}
+	if err := v.checkClaims(&claims, kind); err != nil {
+		return Verified{}, invalid(err.Error(), err)
+	}
 	id, err := blacklistID(tok, claims.ID)
 	if err != nil {
 		return Verified{}, invalid(err.Error(), err)
 	}
-	return Verified{Claims: claims, KeyID: kid, BlacklistID: id, ExpiresAt: claims.ExpiresAt.Time, KeySet: set}, nil
+	out := Verified{Claims: claims, KeyID: kid, BlacklistID: id, ExpiresAt: claims.ExpiresAt.Time, KeySet: set}
+	if claims.IssuedAt != nil {
+		out.IssuedAt = claims.IssuedAt.Time
+	}
+	return out, nil
+}
+
+// checkType refuses a token of the other kind, told by its header's typ: a refresh
+// token is never an access token and the reverse.
+func checkType(t *jwt.Token, kind Kind) error {
+	typ, _ := t.Header["typ"].(string)
+	isRefresh := strings.EqualFold(typ, TypeRefresh)
+	switch {
+	case kind == Refresh && !isRefresh:
+		return errNotRefresh
+	case kind == Access && isRefresh:
+		return errRefreshAsAccess
+	case kind == Access && typ != "" && !strings.EqualFold(typ, TypeAccess) && !strings.EqualFold(typ, "at+jwt"):
+		return fmt.Errorf("token type %q is not an access token", typ)
+	}
+	return nil
+}
+
+// checkClaims refuses what a signature cannot make acceptable: no user, another
+// issuer, an exp beyond what a millisecond clock holds, or a lifetime longer than
+// this kind may have.
+func (v *Verifier) checkClaims(c *Claims, kind Kind) error {
+	if c.User.ID == "" {
+		return errNoUser
+	}
+	if v.issuer != "" && c.Issuer != "" && c.Issuer != v.issuer {
+		return errIssuer
+	}
+	exp := c.ExpiresAt.Time
+	if exp.Unix() > maxExpUnix || exp.Unix() < 0 {
+		return errAbsurdExp
+	}
+	if max := v.life[kind]; max > 0 {
+		start := v.now()
+		if c.IssuedAt != nil {
+			start = c.IssuedAt.Time
+		}
+		if exp.Sub(start) > max+v.leeway {
+			return fmt.Errorf("token lifetime exceeds %s", max)
+		}
+	}
+	return nil
 }
 
 // selectKeys is the keyfunc: the kid's key, or every published key when the token
@@ -108,10 +208,10 @@ func (v *Verifier) Verify(raw string) (Verified, error) {
 func selectKeys(set *keyset.Set, t *jwt.Token, kid *string) (any, error) {
 	raw, has := t.Header["kid"]
 	if !has {
-		keys := set.Keys()
+		keys := set.Keyless()
 		vks := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, 0, len(keys))}
 		for _, k := range keys {
-			vks.Keys = append(vks.Keys, k.Public)
+			vks.Keys = append(vks.Keys, k)
 		}
 		return vks, nil
 	}

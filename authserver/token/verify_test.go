@@ -41,8 +41,10 @@ func TestVerify_AcceptsTokensWithAndWithoutKid(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			if got.Claims.User != tokentest.SeedUser {
-				t.Errorf("user = %+v, want %+v", got.Claims.User, tokentest.SeedUser)
+			want := tokentest.SeedUser
+			want.Auth.Token = got.Claims.User.Auth.Token // a fresh stamp per token
+			if got.Claims.User != want || len(want.Auth.Token) != 64 {
+				t.Errorf("user = %+v, want %+v with a 64-hex stamp", got.Claims.User, want)
 			}
 			if !strings.HasPrefix(got.BlacklistID, "sig:") || len(got.BlacklistID) != 4+43 {
 				t.Errorf("BlacklistID = %q, want sig: and a base64url SHA-256", got.BlacklistID)

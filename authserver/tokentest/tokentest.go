@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"math/big"
 	"strings"
@@ -96,9 +97,15 @@ func Static(t testing.TB, s keyfiles.Set) StaticKeys {
 	return StaticKeys{Set: ks}
 }
 
-// Claims are seed-shaped claims for SeedUser, valid for ttl from now.
+// Claims are seed-shaped claims for SeedUser, valid for ttl from now, in SeedUser's
+// session under a fresh stamp (each call is a login or refresh of its own, so logging
+// one out leaves the others valid).
 func Claims(ttl time.Duration) token.Claims {
-	return token.NewClaims(SeedUser, time.Now(), ttl)
+	u := SeedUser
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	u.Auth.Token = hex.EncodeToString(b[:])
+	return token.NewClaims(u, time.Now(), ttl)
 }
 
 // Sign signs claims with key (ES256), with the kid header set when kid is non-empty.

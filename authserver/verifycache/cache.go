@@ -37,17 +37,18 @@ func PrincipalOf(v token.Verified) Principal {
 }
 
 // entry is one verified token: the exact string that was verified (by digest), the
-// key that verified it and what it says.
+// revocation ids that cover it, the key that verified it and what it says.
 type entry struct {
-	blacklistID string
-	keyID       string
-	set         *keyset.Set
-	principal   Principal
+	ids       []string
+	keyID     string
+	set       *keyset.Set
+	principal Principal
 }
 
 // Cache is a bounded, least-recently-used map from the exact token string to its
-// verification. Entries are indexed by blacklist id, so revoking any encoding of a
-// token removes every cached encoding of it. Lookups miss while the cache is not
+// verification. Entries are indexed by every revocation id that covers them (the
+// token's blacklist id, its stamp, its session, its user), so revoking any of them
+// removes every cached encoding of every token it covers. Lookups miss while the cache is not
 // trusted: before the first revocation subscription is confirmed and whenever it is
 // lost (see Follow).
 type Cache struct {
@@ -59,7 +60,7 @@ type Cache struct {
 
 	mu  sync.Mutex
 	lru *simplelru.LRU[[sha256.Size]byte, *entry]
-	// byID lists the cached token digests of each blacklist id.
+	// byID lists the cached token digests of each revocation id.
 	byID map[string][][sha256.Size]byte
 	// recent holds ids revoked within raceWindow; recentOrder[recentHead:] lists
 	// them oldest first.
@@ -111,17 +112,19 @@ func New(keys token.KeySource, opts Options) (*Cache, error) {
 
 // evicted keeps the id index in step with the LRU; it runs under c.mu.
 func (c *Cache) evicted(sum [sha256.Size]byte, e *entry) {
-	sums := c.byID[e.blacklistID]
-	for i, s := range sums {
-		if s == sum {
-			sums = append(sums[:i], sums[i+1:]...)
-			break
+	for _, id := range e.ids {
+		sums := c.byID[id]
+		for i, s := range sums {
+			if s == sum {
+				sums = append(sums[:i], sums[i+1:]...)
+				break
+			}
 		}
-	}
-	if len(sums) == 0 {
-		delete(c.byID, e.blacklistID)
-	} else {
-		c.byID[e.blacklistID] = sums
+		if len(sums) == 0 {
+			delete(c.byID, id)
+		} else {
+			c.byID[id] = sums
+		}
 	}
 }
 
@@ -183,36 +186,41 @@ func (c *Cache) Begin() Ticket {
 	return Ticket{generation: c.generation, started: c.now(), trusted: trusted}
 }
 
-// Add caches a token that verified and was not blacklisted when checked after t.
-// It does nothing when the cache was not trusted at t, was purged since, the
-// token's id was revoked within the last raceWindow, or the check took longer than
-// raceWindow: a revocation that reached this replica during the check is then
-// still remembered, and one that arrives after the insertion removes the entry.
-func (c *Cache) Add(t Ticket, raw string, v token.Verified) {
+// Add caches a token that verified and was not revoked when checked after t; ids are
+// the revocation ids that cover it (its blacklist id first). It does nothing when the
+// cache was not trusted at t, was purged since, one of ids was revoked within the
+// last raceWindow, or the check took longer than raceWindow: a revocation that
+// reached this replica during the check is then still remembered, and one that
+// arrives after the insertion removes the entry.
+func (c *Cache) Add(t Ticket, raw string, v token.Verified, ids []string) {
 	now := c.now()
 	if !t.trusted || now.Sub(t.started) > raceWindow || !now.Before(v.ExpiresAt) {
 		return
 	}
-	e := &entry{blacklistID: v.BlacklistID, keyID: v.KeyID, set: v.KeySet, principal: PrincipalOf(v)}
+	e := &entry{ids: ids, keyID: v.KeyID, set: v.KeySet, principal: PrincipalOf(v)}
 	sum := sha256.Sum256([]byte(raw))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.generation != t.generation || !c.trusted.Load() {
 		return
 	}
-	if _, revoked := c.recent[v.BlacklistID]; revoked {
-		return
+	for _, id := range ids {
+		if _, revoked := c.recent[id]; revoked {
+			return
+		}
 	}
 	if _, ok := c.lru.Peek(sum); ok {
 		return
 	}
 	c.lru.Add(sum, e)
-	c.byID[v.BlacklistID] = append(c.byID[v.BlacklistID], sum)
+	for _, id := range ids {
+		c.byID[id] = append(c.byID[id], sum)
+	}
 	c.metrics.entries.Set(float64(c.lru.Len()))
 }
 
-// Revoke drops every cached encoding of the token with blacklist id, and keeps it
-// from being added for raceWindow.
+// Revoke drops every cached token that revocation id covers, and keeps them from
+// being added for raceWindow.
 func (c *Cache) Revoke(id string) {
 	now := c.now()
 	c.mu.Lock()

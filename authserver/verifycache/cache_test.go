@@ -81,7 +81,7 @@ func (f *fixture) add(raw string) token.Verified {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.cache.Add(f.cache.Begin(), raw, v)
+	f.cache.Add(f.cache.Begin(), raw, v, []string{v.BlacklistID})
 	return v
 }
 
@@ -189,7 +189,7 @@ func TestCache_KidlessTokenIsBoundToTheSetThatVerifiedIt(t *testing.T) {
 		}
 	}
 	f.keys.swap(t, revoked)
-	f.cache.Add(ticket, noKid, v)
+	f.cache.Add(ticket, noKid, v, []string{v.BlacklistID})
 	if f.hit(noKid) {
 		t.Error("a token verified against the old set answers under the new one")
 	}
@@ -248,7 +248,7 @@ func TestCache_AddOvertakenByRevocationOrResyncIsDropped(t *testing.T) {
 
 	ticket := f.cache.Begin()
 	f.cache.Revoke(v.BlacklistID) // arrives while the blacklist is being read
-	f.cache.Add(ticket, tok, v)
+	f.cache.Add(ticket, tok, v, []string{v.BlacklistID})
 	if f.hit(tok) {
 		t.Error("added although revoked during the check")
 	}
@@ -258,14 +258,14 @@ func TestCache_AddOvertakenByRevocationOrResyncIsDropped(t *testing.T) {
 	ticket = f.cache.Begin()
 	f.cache.Distrust()
 	f.cache.Resync()
-	f.cache.Add(ticket, other, ov)
+	f.cache.Add(ticket, other, ov, []string{ov.BlacklistID})
 	if f.hit(other) {
 		t.Error("added across a resync")
 	}
 
 	ticket = f.cache.Begin()
 	f.clock.Add(3 * time.Second)
-	f.cache.Add(ticket, other, ov)
+	f.cache.Add(ticket, other, ov, []string{ov.BlacklistID})
 	if f.hit(other) {
 		t.Error("added after a check slower than the race window")
 	}
@@ -291,7 +291,7 @@ func TestCache_ForgetsRevocationsAfterTheRaceWindow(t *testing.T) {
 	}
 	// 10 s later the early revocation is forgotten by the cache (Redis still holds
 	// it; a token reaches Add only after the blacklist said it is not listed).
-	f.cache.Add(f.cache.Begin(), tok, v)
+	f.cache.Add(f.cache.Begin(), tok, v, []string{v.BlacklistID})
 	if !f.hit(tok) {
 		t.Error("a revocation older than the race window still blocks the cache")
 	}

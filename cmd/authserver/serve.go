@@ -46,6 +46,14 @@ type serveConfig struct {
 	logLevel          string
 	shutdownDelay     time.Duration
 	shutdownTimeout   time.Duration
+	accessLifetime    time.Duration
+	refreshLifetime   time.Duration
+	issuer            string
+}
+
+// lifetimes are the longest token lifetimes, as the sessions service needs them.
+func (c serveConfig) lifetimes() sessions.Lifetimes {
+	return sessions.Lifetimes{Access: c.accessLifetime, Refresh: c.refreshLifetime}
 }
 
 func newServeCommand() *cobra.Command {
@@ -77,6 +85,9 @@ func newServeCommand() *cobra.Command {
 	f.BoolVar(&c.compatStatusCodes, "compat-status-codes", false, "answer with the original's codes: 400 for a missing token, 500 for a blacklisted one")
 	f.DurationVar(&c.jwksMaxAge, "jwks-max-age", defaultJWKSMaxAge, "Cache-Control max-age of the JWKS and public key; with the kubelet's Secret propagation it must stay below the operator's --min-key-publish-time")
 	f.IntVar(&c.verifyCacheSize, "verify-cache-size", verifycache.DefaultSize, "entries of the verified-token cache; 0 turns it off")
+	f.DurationVar(&c.accessLifetime, "access-lifetime", sessions.DefaultAccessLifetime, "lifetime of issued access tokens; a verifier refuses a token whose exp - iat exceeds it plus --leeway")
+	f.DurationVar(&c.refreshLifetime, "refresh-lifetime", sessions.DefaultRefreshLifetime, "lifetime of issued refresh tokens; revocation entries of a session live this long")
+	f.StringVar(&c.issuer, "issuer", "", "iss of issued tokens and of the OIDC discovery document; a token with another iss is refused (one without iss still verifies)")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing, so load balancers stop sending requests first")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "then wait this long for in-flight requests to finish")
@@ -97,6 +108,12 @@ func (c serveConfig) validate() error {
 	}
 	if c.shutdownDelay < 0 || c.shutdownTimeout < 0 {
 		errs = append(errs, errors.New("--shutdown-delay and --shutdown-timeout must not be negative"))
+	}
+	if c.leeway > token.MaxLeeway {
+		errs = append(errs, fmt.Errorf("--leeway must be at most %s: fix the clocks (NTP) rather than widen the leeway", token.MaxLeeway))
+	}
+	if c.accessLifetime <= 0 || c.refreshLifetime <= 0 {
+		errs = append(errs, errors.New("--access-lifetime and --refresh-lifetime must be positive"))
 	}
 	if c.jwksMaxAge < 0 {
 		errs = append(errs, errors.New("--jwks-max-age must not be negative"))
@@ -159,7 +176,10 @@ func serve(ctx context.Context, c serveConfig) error {
 		ReplicaAcks: blacklist.ReplicaAcks{Min: c.redisMinReplicas},
 	})
 	defer bl.Close()
-	verifier := token.NewVerifier(keys, token.VerifierOptions{Leeway: c.leeway, MaxBytes: c.maxTokenBytes})
+	verifier := token.NewVerifier(keys, token.VerifierOptions{
+		Leeway: c.leeway, MaxBytes: c.maxTokenBytes, Issuer: c.issuer,
+		MaxAccessLifetime: c.accessLifetime, MaxRefreshLifetime: c.refreshLifetime,
+	})
 	var cache *verifycache.Cache
 	if c.verifyCacheSize > 0 {
 		cache, err = verifycache.New(keys, verifycache.Options{Size: c.verifyCacheSize, Registerer: reg})
@@ -169,7 +189,7 @@ func serve(ctx context.Context, c serveConfig) error {
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Keys: keys, Store: bl,
-		Sessions:          sessions.New(sessions.Config{Verifier: verifier, Store: bl, Cache: cache}),
+		Sessions:          sessions.New(sessions.Config{Verifier: verifier, Store: bl, Cache: cache, Lifetimes: c.lifetimes()}),
 		CompatStatusCodes: c.compatStatusCodes, CORSOrigins: c.corsOrigins,
 		JWKSMaxAge: c.jwksMaxAge, Logger: log, Registry: reg,
 	})
