@@ -53,6 +53,10 @@ return {1, 1}`
 //	ARGV: the cutoff (Unix seconds), nonce, PXAT, the presenting token's iat or ""
 //	for none, channel, message.
 //
+// Without a presenting token (an issuance ending the user's earlier sessions) the
+// cutoff always moves past the previous one, so that a session issued in the same
+// second as the previous cutoff (its iat one second after it) ends too.
+//
 // Returns {code, published, cutoff}: code 1 raised (or already higher), 0 the
 // presenting token was already revoked, -1 stored nothing.
 const cutoffScript = `local c = redis.call('GET', KEYS[1])
@@ -63,7 +67,9 @@ if c == want then
 end
 local at = tonumber(ARGV[1])
 local prev = c and tonumber(string.match(c, '^%d+'))
-if ARGV[4] ~= '' then
+if ARGV[4] == '' then
+  if prev and prev >= at then at = prev + 1; want = at .. ' ' .. ARGV[2] end
+else
   for i = 2, #KEYS do
     if redis.call('EXISTS', KEYS[i]) == 1 then return {0, 1, prev or 0} end
   end

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/httpapi"
+	"github.com/hiringo/auth-operator/authserver/issuance"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/redistest"
@@ -43,12 +44,16 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	stopKube()
 	packageRedis.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
 const testLeeway = 30 * time.Second
+
+// testIssuer is the iss of the tokens the test issuers sign.
+const testIssuer = "http://auth-authserver.test.svc"
 
 // harness is one API server on loopback with a real key directory and a real Redis.
 type harness struct {
@@ -73,6 +78,19 @@ type harnessConfig struct {
 	cacheSize int
 	// store replaces the harness's blacklist store as the sessions' store.
 	store sessions.Store
+	// issuer, when set, makes the server an issuer.
+	issuer *issuerSetup
+}
+
+// issuerSetup is what an issuer harness needs beyond a verifier's.
+type issuerSetup struct {
+	clients       httpapi.Authorizer
+	singleSession bool
+}
+
+// asIssuer makes the harness's server an issuer whose callers clients authorizes.
+func asIssuer(clients httpapi.Authorizer, singleSession bool) harnessOption {
+	return func(c *harnessConfig) { c.issuer = &issuerSetup{clients: clients, singleSession: singleSession} }
 }
 
 type harnessOption func(*harnessConfig)
@@ -116,7 +134,11 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 	t.Helper()
 	h := &harness{t: t, redis: redis, dir: dir, prefix: prefix, set: set, reg: prometheus.NewRegistry()}
 	log := slog.New(slog.DiscardHandler)
-	h.keys = keyset.NewStore(h.dir, log, h.reg, keyset.Options{Debounce: 10 * time.Millisecond, Resync: time.Hour})
+	var probe harnessConfig
+	for _, o := range opts {
+		o(&probe)
+	}
+	h.keys = keyset.NewStore(h.dir, log, h.reg, keyset.Options{Debounce: 10 * time.Millisecond, Resync: time.Hour, Private: probe.issuer != nil})
 	if err := h.keys.Load(); err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +166,7 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 	hc := harnessConfig{api: httpapi.Config{
 		Keys:       h.keys,
 		Store:      h.bl,
+		Issuer:     testIssuer,
 		JWKSMaxAge: 5 * time.Minute,
 		Logger:     log,
 		Registry:   h.reg,
@@ -155,7 +178,7 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 		hc.store = h.bl
 	}
 	sc := sessions.Config{
-		Verifier: token.NewVerifier(h.keys, token.VerifierOptions{Leeway: testLeeway}),
+		Verifier: token.NewVerifier(h.keys, token.VerifierOptions{Leeway: testLeeway, Issuer: testIssuer}),
 		Store:    hc.store,
 	}
 	if hc.cacheSize > 0 {
@@ -174,6 +197,13 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 		poll.UntilTrue(t, 5*time.Second, "the revocation subscription", h.cache.Trusted)
 	}
 	hc.api.Sessions = sessions.New(sc)
+	if is := hc.issuer; is != nil {
+		hc.api.Role = httpapi.RoleIssuer
+		hc.api.Clients = is.clients
+		hc.api.Issuance = issuance.New(issuance.Config{
+			Keys: h.keys, Verifier: sc.Verifier, Store: h.bl, Issuer: testIssuer, SingleSession: is.singleSession,
+		})
+	}
 	h.api, err = httpapi.New(hc.api)
 	if err != nil {
 		t.Fatal(err)

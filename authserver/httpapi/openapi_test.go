@@ -50,6 +50,16 @@ func TestOpenAPI_MatchesTheHandlers(t *testing.T) {
 	ownRedis := redistest.Start(t, redistest.Options{})
 	down := newHarness(t, ownRedis)
 	noKeys := noKeysServer(t, def)
+	dep := newDeployment(t, false, nil)
+	iss := dep.issuer
+	issuerDown := newDeployment(t, false, redistest.Start(t, redistest.Options{}))
+	downRefresh := issuerDown.issue(t).RefreshToken
+	caller := func(*harness) string { return dep.login }
+	kc, _ := kube(t)
+	intruderToken := serviceAccountToken(t, kc, "login", "intruder", clientAudience)
+	intruder := func(*harness) string { return intruderToken }
+	everywhere := newHarness(t, nil)
+	refreshable := func(h *harness) string { return dep.issue(t).RefreshToken }
 
 	openapi3filter.RegisterBodyDecoder("application/x-pem-file", openapi3filter.PlainBodyDecoder)
 	defer openapi3filter.UnregisterBodyDecoder("application/x-pem-file")
@@ -69,35 +79,54 @@ func TestOpenAPI_MatchesTheHandlers(t *testing.T) {
 		path   string
 		bearer func(*harness) string
 		status int
+		body   string
 	}
 	calls := []call{
-		{def, "POST", "/auth/logout", valid, 200},
-		{def, "POST", "/auth/logout", nil, 401},
-		{def, "POST", "/auth/logout", loggedOut, 401},
-		{cmp, "POST", "/auth/logout", nil, 400},
-		{cmp, "POST", "/auth/logout", loggedOut, 500},
-		{def, "PUT", "/auth/logout", nil, 405},
-		{noKeys, "POST", "/auth/logout", valid, 503},
-		{def, "GET", "/auth/verify", valid, 200},
-		{def, "HEAD", "/auth/verify", valid, 200},
-		{def, "POST", "/auth/verify", valid, 200},
-		{def, "GET", "/auth/verify", nil, 401},
-		{def, "HEAD", "/auth/verify", loggedOut, 401},
-		{def, "POST", "/auth/verify", loggedOut, 401},
-		{def, "DELETE", "/auth/verify", nil, 405},
-		{noKeys, "GET", "/auth/verify", valid, 503},
-		{noKeys, "HEAD", "/auth/verify", valid, 503},
-		{noKeys, "POST", "/auth/verify", valid, 503},
-		{def, "GET", "/.well-known/jwks.json", nil, 200},
-		{noKeys, "GET", "/.well-known/jwks.json", nil, 503},
-		{def, "GET", "/auth/public-key", nil, 200},
-		{noKeys, "GET", "/auth/public-key", nil, 503},
-		{def, "GET", "/healthz", nil, 200},
-		{def, "GET", "/readyz", nil, 200},
-		{noKeys, "GET", "/readyz", nil, 503},
-		{def, "GET", "/metrics", nil, 200},
-		{down, "POST", "/auth/logout", valid, 503},
-		{down, "GET", "/auth/verify", valid, 503},
+		{iss, "POST", "/auth/token", caller, 200, userBody},
+		{iss, "POST", "/auth/token", caller, 400, `{"id":""}`},
+		{iss, "POST", "/auth/token", nil, 401, userBody},
+		{iss, "POST", "/auth/token", intruder, 403, userBody},
+		{iss, "POST", "/auth/token", valid, 401, userBody},
+		{iss, "GET", "/auth/token", caller, 405, ""},
+		{iss, "GET", "/auth/refresh", refreshable, 201, ""},
+		{iss, "POST", "/auth/refresh", refreshable, 201, ""},
+		{iss, "GET", "/auth/refresh", valid, 401, ""},
+		{iss, "POST", "/auth/refresh", nil, 401, ""},
+		{iss, "PUT", "/auth/refresh", nil, 405, ""},
+		{everywhere, "POST", "/auth/logout/all", valid, 200, ""},
+		{everywhere, "POST", "/auth/logout/all", nil, 401, ""},
+		{everywhere, "GET", "/auth/logout/all", nil, 405, ""},
+		{def, "GET", "/.well-known/openid-configuration", nil, 200, ""},
+		{def, "POST", "/auth/logout", valid, 200, ""},
+		{def, "POST", "/auth/logout", nil, 401, ""},
+		{def, "POST", "/auth/logout", loggedOut, 401, ""},
+		{cmp, "POST", "/auth/logout", nil, 400, ""},
+		{cmp, "POST", "/auth/logout", loggedOut, 500, ""},
+		{def, "PUT", "/auth/logout", nil, 405, ""},
+		{noKeys, "POST", "/auth/logout", valid, 503, ""},
+		{def, "GET", "/auth/verify", valid, 200, ""},
+		{def, "HEAD", "/auth/verify", valid, 200, ""},
+		{def, "POST", "/auth/verify", valid, 200, ""},
+		{def, "GET", "/auth/verify", nil, 401, ""},
+		{def, "HEAD", "/auth/verify", loggedOut, 401, ""},
+		{def, "POST", "/auth/verify", loggedOut, 401, ""},
+		{def, "DELETE", "/auth/verify", nil, 405, ""},
+		{noKeys, "GET", "/auth/verify", valid, 503, ""},
+		{noKeys, "HEAD", "/auth/verify", valid, 503, ""},
+		{noKeys, "POST", "/auth/verify", valid, 503, ""},
+		{def, "GET", "/.well-known/jwks.json", nil, 200, ""},
+		{noKeys, "GET", "/.well-known/jwks.json", nil, 503, ""},
+		{def, "GET", "/auth/public-key", nil, 200, ""},
+		{noKeys, "GET", "/auth/public-key", nil, 503, ""},
+		{def, "GET", "/healthz", nil, 200, ""},
+		{def, "GET", "/readyz", nil, 200, ""},
+		{noKeys, "GET", "/readyz", nil, 503, ""},
+		{def, "GET", "/metrics", nil, 200, ""},
+		{down, "POST", "/auth/logout", valid, 503, ""},
+		{down, "GET", "/auth/verify", valid, 503, ""},
+		{down, "POST", "/auth/logout/all", valid, 503, ""},
+		{issuerDown.issuer, "POST", "/auth/token", func(*harness) string { return issuerDown.login }, 503, userBody},
+		{issuerDown.issuer, "GET", "/auth/refresh", func(*harness) string { return downRefresh }, 503, ""},
 	}
 	reached := map[string]bool{}
 	for i, c := range calls {
@@ -108,7 +137,15 @@ func TestOpenAPI_MatchesTheHandlers(t *testing.T) {
 		if c.bearer != nil {
 			bearer = c.bearer(c.h)
 		}
-		r := c.h.do(c.method, c.path, bearer)
+		if c.h == issuerDown.issuer && calls[i-1].h != issuerDown.issuer {
+			issuerDown.issuer.redis.Kill()
+		}
+		var r response
+		if c.body != "" {
+			r = c.h.doBody(c.method, c.path, bearer, c.body)
+		} else {
+			r = c.h.do(c.method, c.path, bearer)
+		}
 		name := fmt.Sprintf("%s %s -> %d", c.method, c.path, c.status)
 		if r.StatusCode != c.status {
 			t.Errorf("%s: got %d %s", name, r.StatusCode, r.body)

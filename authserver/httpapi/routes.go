@@ -24,11 +24,17 @@ func (s *Server) routes() (http.Handler, error) {
 	}
 	// Logout, verify and the health checks answer short envelopes that are never
 	// worth compressing; they skip the compression wrapper, which is on the hot path.
-	handle("/auth/logout", "logout", http.HandlerFunc(s.logout))
-	handle("/auth/logout/all", "logout_all", http.HandlerFunc(s.logoutAll))
-	handle("/auth/verify", "verify", http.HandlerFunc(s.verify))
-	handle("/.well-known/jwks.json", "jwks", gz(http.HandlerFunc(s.jwks)))
-	handle("/auth/public-key", "public_key", gz(http.HandlerFunc(s.publicKey)))
+	if s.cfg.Role == RoleIssuer {
+		handle("/auth/token", "token", http.HandlerFunc(s.issue))
+		handle("/auth/refresh", "refresh", http.HandlerFunc(s.refresh))
+	} else {
+		handle("/auth/logout", "logout", http.HandlerFunc(s.logout))
+		handle("/auth/logout/all", "logout_all", http.HandlerFunc(s.logoutAll))
+		handle("/auth/verify", "verify", http.HandlerFunc(s.verify))
+		handle("/.well-known/jwks.json", "jwks", gz(http.HandlerFunc(s.jwks)))
+		handle("/.well-known/openid-configuration", "openid_configuration", gz(http.HandlerFunc(s.openIDConfiguration)))
+		handle("/auth/public-key", "public_key", gz(http.HandlerFunc(s.publicKey)))
+	}
 	handle("/healthz", "healthz", http.HandlerFunc(s.healthz))
 	handle("/readyz", "readyz", http.HandlerFunc(s.readyz))
 	handle("/metrics", "metrics", gz(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))

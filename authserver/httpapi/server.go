@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hiringo/auth-operator/authserver/issuance"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 )
@@ -19,9 +20,27 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Role is which half of the service a server is.
+type Role string
+
+const (
+	// RoleVerifier serves logout, verify, the key documents and discovery; it holds
+	// public key material only.
+	RoleVerifier Role = "verifier"
+	// RoleIssuer serves token issuance and refresh; it holds the private keys.
+	RoleIssuer Role = "issuer"
+)
+
 // Config is everything the API needs.
 type Config struct {
-	Keys token.KeySource
+	// Role selects the routes; RoleVerifier when empty.
+	Role Role
+	// Issuance and Clients serve the issuer's routes.
+	Issuance *issuance.Service
+	Clients  Authorizer
+	// Issuer is the iss of the discovery document; discovery answers 404 without it.
+	Issuer string
+	Keys   token.KeySource
 	// Sessions verifies and logs out tokens.
 	Sessions *sessions.Service
 	// Store is the revocation store, checked by /readyz.
@@ -54,6 +73,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Role == "" {
+		cfg.Role = RoleVerifier
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()

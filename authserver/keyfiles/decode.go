@@ -21,7 +21,9 @@ var ErrNoManifest = errors.New("no " + ManifestFile + " in key set")
 // has a public key whose thumbprint is its kid, next and active keys have the matching
 // private key, retired keys have none, exactly one key is active. Files the manifest
 // does not name are ignored.
-func Decode(files map[string][]byte) (Set, error) {
+func Decode(files map[string][]byte) (Set, error) { return decode(files, true) }
+
+func decode(files map[string][]byte, private bool) (Set, error) {
 	raw, ok := files[ManifestFile]
 	if !ok {
 		return Set{}, ErrNoManifest
@@ -38,7 +40,7 @@ func Decode(files map[string][]byte) (Set, error) {
 	}
 	s := Set{Keys: make([]Key, 0, len(m.Keys))}
 	for _, meta := range m.Keys {
-		k, err := decodeKey(meta, files)
+		k, err := decodeKey(meta, files, private)
 		if err != nil {
 			return Set{}, err
 		}
@@ -50,7 +52,21 @@ func Decode(files map[string][]byte) (Set, error) {
 	return s, nil
 }
 
-func decodeKey(meta KeyMeta, files map[string][]byte) (Key, error) {
+// DecodePublic parses the public material of a layout, as a verifier holds it (the
+// operator's public projection, or a full Secret of which it must not keep private
+// keys): the manifest and each key's public file, checked as Decode checks them.
+// Private key files are never parsed, even when present.
+func DecodePublic(files map[string][]byte) (Set, error) {
+	public := make(map[string][]byte, len(files))
+	for name, data := range files {
+		if !strings.HasSuffix(name, ".key.pem") {
+			public[name] = data
+		}
+	}
+	return decode(public, false)
+}
+
+func decodeKey(meta KeyMeta, files map[string][]byte, private bool) (Key, error) {
 	k := Key{KeyMeta: meta}
 	pubPEM, ok := files[PublicKeyFile(meta.ID)]
 	if !ok {
@@ -68,6 +84,9 @@ func decodeKey(meta KeyMeta, files map[string][]byte) (Key, error) {
 		return Key{}, fmt.Errorf("key %s: public key thumbprint is %s", meta.ID, kid)
 	}
 	k.Public = pub
+	if !private {
+		return k, nil
+	}
 	privPEM, hasPriv := files[PrivateKeyFile(meta.ID)]
 	switch {
 	case meta.State == StateRetired && hasPriv:
@@ -133,13 +152,22 @@ const snapshotRetries = 3
 // listing and reading; a read that loses its folder to a newer swap starts again on the
 // new one. A plain directory (WriteDir's) is read as it is. Entries whose names start
 // with "." and sub-directories are skipped.
-func ReadDir(dir string) (Set, error) {
+func ReadDir(dir string) (Set, error) { return readDir(dir, true) }
+
+// ReadPublicDir is ReadDir for a verifier: it reads the public material only and
+// never opens a "*.key.pem" file (see DecodePublic).
+func ReadPublicDir(dir string) (Set, error) { return readDir(dir, false) }
+
+func readDir(dir string, private bool) (Set, error) {
 	var err error
 	for range snapshotRetries {
 		var files map[string][]byte
-		files, err = readSnapshot(dir)
+		files, err = readSnapshot(dir, private)
 		if err == nil {
-			return Decode(files)
+			if private {
+				return Decode(files)
+			}
+			return DecodePublic(files)
 		}
 		if !errors.Is(err, os.ErrNotExist) {
 			break
@@ -149,7 +177,8 @@ func ReadDir(dir string) (Set, error) {
 }
 
 // readSnapshot reads the files of dir's current "..data" folder, or of dir itself.
-func readSnapshot(dir string) (map[string][]byte, error) {
+// Without private, "*.key.pem" files are skipped unopened.
+func readSnapshot(dir string, private bool) (map[string][]byte, error) {
 	src := dir
 	if target, err := filepath.EvalSymlinks(filepath.Join(dir, kubeletDataDir)); err == nil {
 		src = target
@@ -161,7 +190,7 @@ func readSnapshot(dir string) (map[string][]byte, error) {
 	files := make(map[string][]byte, len(entries))
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") {
+		if strings.HasPrefix(name, ".") || (!private && strings.HasSuffix(name, ".key.pem")) {
 			continue
 		}
 		path := filepath.Join(src, name)

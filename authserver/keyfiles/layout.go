@@ -42,6 +42,12 @@ type KeyMeta struct {
 	// with the key), the maximum token lifetime and the clock leeway. Set only for
 	// retired keys.
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// RefreshExpiresAt is when no refresh token the key signed can be valid any more:
+	// the key stays in the private Secret (public part only) until then, so the issuer
+	// can still verify refresh tokens after the key left the published set at
+	// ExpiresAt. Set only for retired keys, by operators that keep them; absent means
+	// ExpiresAt.
+	RefreshExpiresAt *time.Time `json:"refreshExpiresAt,omitempty"`
 }
 
 // Manifest is the content of ManifestFile.

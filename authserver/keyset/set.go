@@ -29,6 +29,29 @@ type Set struct {
 	jwks      []byte
 	activePEM []byte
 	version   string
+	// signer is the active key with its private part, only in a set loaded for
+	// signing (Options.Private).
+	signer *keyfiles.Key
+}
+
+// withSigner returns a copy of s that can sign with the active key of files.
+func (s *Set) withSigner(files keyfiles.Set) (*Set, error) {
+	active, ok := files.Active()
+	if !ok || active.Private == nil {
+		return nil, fmt.Errorf("key set has no active private key")
+	}
+	out := *s
+	out.signer = &active
+	return &out, nil
+}
+
+// Signer returns the active key with its private part; false in a set of public
+// material only (a verifier's).
+func (s *Set) Signer() (keyfiles.Key, bool) {
+	if s.signer == nil {
+		return keyfiles.Key{}, false
+	}
+	return *s.signer, true
 }
 
 // NewSet builds a snapshot from a decoded key-file set. Private keys are not kept.

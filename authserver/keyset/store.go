@@ -26,6 +26,10 @@ type Options struct {
 	// Resync is how often the directory is re-read even without events, as a safety
 	// net for missed notifications. Default 1m.
 	Resync time.Duration
+	// Private loads the private key Secret for signing (the issuer). Without it the
+	// store reads public material only and never opens a "*.key.pem" file (a
+	// verifier).
+	Private bool
 }
 
 // Store holds the current Set and replaces it when the keys directory changes.
@@ -66,7 +70,7 @@ func (s *Store) OnChange(f func(*Set)) {
 // Load reads the keys directory and swaps in its set when it is valid and differs
 // from the current one. On error the current set stays and the failure is counted.
 func (s *Store) Load() error {
-	set, err := readSet(s.dir)
+	set, err := readSet(s.dir, s.opts.Private)
 	if err != nil {
 		s.metrics.reloads.WithLabelValues("error").Inc()
 		return err
@@ -91,12 +95,19 @@ func (s *Store) Load() error {
 
 // readSet reads one consistent snapshot of the directory (keyfiles.ReadDir reads a
 // mounted Secret through its "..data" link).
-func readSet(dir string) (*Set, error) {
-	files, err := keyfiles.ReadDir(dir)
+func readSet(dir string, private bool) (*Set, error) {
+	read := keyfiles.ReadPublicDir
+	if private {
+		read = keyfiles.ReadDir
+	}
+	files, err := read(dir)
 	if err != nil {
 		return nil, fmt.Errorf("loading keys from %s: %w", dir, err)
 	}
 	set, err := NewSet(files)
+	if err == nil && private {
+		set, err = set.withSigner(files)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("loading keys from %s: %w", dir, err)
 	}

@@ -59,12 +59,7 @@ type Service struct {
 
 // New makes a Service of cfg.
 func New(cfg Config) *Service {
-	if cfg.Lifetimes.Access <= 0 {
-		cfg.Lifetimes.Access = DefaultAccessLifetime
-	}
-	if cfg.Lifetimes.Refresh <= 0 {
-		cfg.Lifetimes.Refresh = DefaultRefreshLifetime
-	}
+	cfg.Lifetimes = cfg.Lifetimes.WithDefaults()
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -123,7 +118,7 @@ func (s *Service) Logout(ctx context.Context, raw string) (token.Verified, error
 	sub := SubjectOf(v)
 	until := TokenEntryExpiry(v.ExpiresAt)
 	if sub.HasSession() {
-		until = s.StampEntryExpiry(v)
+		until = s.cfg.Lifetimes.StampEntryExpiry(v, s.cfg.Now())
 	}
 	return v, s.revoked(s.cfg.Store.Revoke(ctx, sub, until), sub, false)
 }
@@ -137,7 +132,7 @@ func (s *Service) LogoutAll(ctx context.Context, raw string) (token.Verified, er
 	}
 	sub := SubjectOf(v)
 	now := s.cfg.Now()
-	_, err = s.cfg.Store.CutOff(ctx, sub, true, now, s.UserEntryExpiry(now))
+	_, err = s.cfg.Store.CutOff(ctx, sub, true, now, s.cfg.Lifetimes.UserEntryExpiry(now))
 	return v, s.revoked(err, sub, true)
 }
 
@@ -170,13 +165,14 @@ func TokenEntryExpiry(exp time.Time) time.Time {
 }
 
 // StampEntryExpiry is when a stamp's entry may go: no token of the stamp (the
-// refresh token of the same login lives longest) verifies after it.
-func (s *Service) StampEntryExpiry(v token.Verified) time.Time {
+// refresh token of the same login lives longest) verifies after it. now stands in
+// for a missing iat.
+func (l Lifetimes) StampEntryExpiry(v token.Verified, now time.Time) time.Time {
 	start := v.IssuedAt
 	if start.IsZero() {
-		start = s.cfg.Now()
+		start = now
 	}
-	last := start.Add(s.cfg.Lifetimes.Refresh)
+	last := start.Add(l.Refresh)
 	if v.ExpiresAt.After(last) {
 		last = v.ExpiresAt
 	}
@@ -184,12 +180,23 @@ func (s *Service) StampEntryExpiry(v token.Verified) time.Time {
 }
 
 // SessionEntryExpiry is when a session's entry, written now, may go.
-func (s *Service) SessionEntryExpiry(now time.Time) time.Time {
-	return TokenEntryExpiry(now.Add(s.cfg.Lifetimes.Refresh))
+func (l Lifetimes) SessionEntryExpiry(now time.Time) time.Time {
+	return TokenEntryExpiry(now.Add(l.Refresh))
 }
 
 // UserEntryExpiry is when a user's cutoff, written at now, may go: every token issued
 // before now has expired by then.
-func (s *Service) UserEntryExpiry(now time.Time) time.Time {
-	return TokenEntryExpiry(now.Add(max(s.cfg.Lifetimes.Refresh, s.cfg.Lifetimes.Access)))
+func (l Lifetimes) UserEntryExpiry(now time.Time) time.Time {
+	return TokenEntryExpiry(now.Add(max(l.Refresh, l.Access)))
+}
+
+// WithDefaults fills unset lifetimes with the defaults.
+func (l Lifetimes) WithDefaults() Lifetimes {
+	if l.Access <= 0 {
+		l.Access = DefaultAccessLifetime
+	}
+	if l.Refresh <= 0 {
+		l.Refresh = DefaultRefreshLifetime
+	}
+	return l
 }

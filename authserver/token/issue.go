@@ -24,13 +24,24 @@ func NewClaims(user User, now time.Time, ttl time.Duration) Claims {
 	}
 }
 
-// Issue signs claims with key's private part, with the key's kid in the header.
+// Issue signs claims as an access token with key's private part, with the key's kid
+// in the header.
 func Issue(key keyfiles.Key, claims Claims) (string, error) {
+	return IssueKind(key, claims, Access)
+}
+
+// IssueKind signs claims as a token of kind: the header's typ says which (TypeAccess
+// or TypeRefresh), so that neither is accepted where the other belongs.
+func IssueKind(key keyfiles.Key, claims Claims, kind Kind) (string, error) {
 	if key.Private == nil {
 		return "", errors.New("key " + key.ID + " has no private part (retired keys cannot sign)")
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	t.Header["kid"] = key.ID
+	t.Header["typ"] = TypeAccess
+	if kind == Refresh {
+		t.Header["typ"] = TypeRefresh
+	}
 	s, err := t.SignedString(key.Private)
 	if err != nil {
 		return "", fmt.Errorf("signing token: %w", err)

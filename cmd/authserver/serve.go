@@ -15,8 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/hiringo/auth-operator/authserver/blacklist"
+	"github.com/hiringo/auth-operator/authserver/clientauth"
 	"github.com/hiringo/auth-operator/authserver/httpapi"
+	"github.com/hiringo/auth-operator/authserver/issuance"
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
@@ -49,6 +55,14 @@ type serveConfig struct {
 	accessLifetime    time.Duration
 	refreshLifetime   time.Duration
 	issuer            string
+	role              string
+	audiences         []string
+	issuanceClients   []string
+	clientAudience    string
+	singleSession     bool
+	keysSecret        string
+	namespace         string
+	kubeconfig        string
 }
 
 // lifetimes are the longest token lifetimes, as the sessions service needs them.
@@ -67,6 +81,7 @@ func newServeCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&c.role, "role", string(httpapi.RoleVerifier), "verifier (logout, verify, JWKS, public key, OIDC discovery; public keys only) or issuer (POST /auth/token, /auth/refresh; the private key Secret)")
 	f.StringVar(&c.listen, "listen", ":8080", "HTTP listen address (API, /healthz, /readyz, /metrics)")
 	f.StringVar(&c.keysDir, "keys-dir", "/etc/authserver/keys", "directory of the mounted signing-key Secret (docs/keys-layout.md)")
 	f.StringSliceVar(&c.redis.Addrs, "redis-addrs", []string{"127.0.0.1:6379"}, "comma-separated Redis host:port list; several = Cluster, or Sentinels with --redis-master-name")
@@ -88,6 +103,13 @@ func newServeCommand() *cobra.Command {
 	f.DurationVar(&c.accessLifetime, "access-lifetime", sessions.DefaultAccessLifetime, "lifetime of issued access tokens; a verifier refuses a token whose exp - iat exceeds it plus --leeway")
 	f.DurationVar(&c.refreshLifetime, "refresh-lifetime", sessions.DefaultRefreshLifetime, "lifetime of issued refresh tokens; revocation entries of a session live this long")
 	f.StringVar(&c.issuer, "issuer", "", "iss of issued tokens and of the OIDC discovery document; a token with another iss is refused (one without iss still verifies)")
+	f.StringSliceVar(&c.audiences, "audiences", nil, "comma-separated aud of issued tokens (issuer)")
+	f.StringSliceVar(&c.issuanceClients, "issuance-clients", nil, "comma-separated namespace/serviceaccount allowed to call POST /auth/token; empty: every caller gets 403 (issuer)")
+	f.StringVar(&c.clientAudience, "client-audience", "", "audience a caller's projected ServiceAccount token must carry (TokenReview spec.audiences) (issuer)")
+	f.BoolVar(&c.singleSession, "single-session", false, "a new issuance ends the user's earlier sessions (issuer)")
+	f.StringVar(&c.keysSecret, "keys-secret", "", "name of the private key Secret to watch through the API: a kid that leaves it is revoked on every verifier at once (issuer)")
+	f.StringVar(&c.namespace, "namespace", "", "namespace of --keys-secret (issuer)")
+	f.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file for the Kubernetes API; empty: in-cluster config (issuer)")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing, so load balancers stop sending requests first")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "then wait this long for in-flight requests to finish")
@@ -114,6 +136,21 @@ func (c serveConfig) validate() error {
 	}
 	if c.accessLifetime <= 0 || c.refreshLifetime <= 0 {
 		errs = append(errs, errors.New("--access-lifetime and --refresh-lifetime must be positive"))
+	}
+	switch httpapi.Role(c.role) {
+	case httpapi.RoleVerifier:
+	case httpapi.RoleIssuer:
+		if c.clientAudience == "" {
+			errs = append(errs, errors.New("--client-audience is required with --role issuer: the audience callers' ServiceAccount tokens are requested for"))
+		}
+		if _, err := clientauth.ParseClients(c.issuanceClients); err != nil {
+			errs = append(errs, fmt.Errorf("--issuance-clients: %w", err))
+		}
+		if (c.keysSecret == "") != (c.namespace == "") {
+			errs = append(errs, errors.New("--keys-secret and --namespace go together"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--role must be verifier or issuer, not %q", c.role))
 	}
 	if c.jwksMaxAge < 0 {
 		errs = append(errs, errors.New("--jwks-max-age must not be negative"))
@@ -160,7 +197,8 @@ func serve(ctx context.Context, c serveConfig) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	keys := keyset.NewStore(c.keysDir, log, reg, keyset.Options{})
+	issuer := httpapi.Role(c.role) == httpapi.RoleIssuer
+	keys := keyset.NewStore(c.keysDir, log, reg, keyset.Options{Private: issuer})
 	if err := keys.Load(); err != nil {
 		log.Error("no key set yet; not ready until one loads", "err", err)
 	}
@@ -174,6 +212,7 @@ func serve(ctx context.Context, c serveConfig) error {
 		Prefix:      c.redisKeyPrefix,
 		Registerer:  reg,
 		ReplicaAcks: blacklist.ReplicaAcks{Min: c.redisMinReplicas},
+		Logger:      log,
 	})
 	defer bl.Close()
 	verifier := token.NewVerifier(keys, token.VerifierOptions{
@@ -181,18 +220,35 @@ func serve(ctx context.Context, c serveConfig) error {
 		MaxAccessLifetime: c.accessLifetime, MaxRefreshLifetime: c.refreshLifetime,
 	})
 	var cache *verifycache.Cache
-	if c.verifyCacheSize > 0 {
+	if c.verifyCacheSize > 0 && !issuer {
 		cache, err = verifycache.New(keys, verifycache.Options{Size: c.verifyCacheSize, Registerer: reg})
 		if err != nil {
 			return err
 		}
 	}
-	api, err := httpapi.New(httpapi.Config{
+	apiCfg := httpapi.Config{
+		Role: httpapi.Role(c.role), Issuer: c.issuer,
 		Keys: keys, Store: bl,
 		Sessions:          sessions.New(sessions.Config{Verifier: verifier, Store: bl, Cache: cache, Lifetimes: c.lifetimes()}),
 		CompatStatusCodes: c.compatStatusCodes, CORSOrigins: c.corsOrigins,
 		JWKSMaxAge: c.jwksMaxAge, Logger: log, Registry: reg,
-	})
+	}
+	var kube kubernetes.Interface
+	if issuer {
+		kube, err = newKubeClient(c.kubeconfig)
+		if err != nil {
+			return err
+		}
+		clients, _ := clientauth.ParseClients(c.issuanceClients)
+		apiCfg.Clients = clientauth.New(clientauth.Config{
+			Reviews: kube.AuthenticationV1().TokenReviews(), Audience: c.clientAudience, Clients: clients,
+		})
+		apiCfg.Issuance = issuance.New(issuance.Config{
+			Keys: keys, Verifier: verifier, Store: bl, Lifetimes: c.lifetimes(),
+			Issuer: c.issuer, Audiences: c.audiences, SingleSession: c.singleSession,
+		})
+	}
+	api, err := httpapi.New(apiCfg)
 	if err != nil {
 		return err
 	}
@@ -219,7 +275,7 @@ func serve(ctx context.Context, c serveConfig) error {
 	}
 	serveErr := make(chan error, 1)
 	background.Go(func() { serveErr <- srv.Serve(ln) })
-	log.Info("serving", "addr", ln.Addr().String(), "keys_dir", c.keysDir, "compat_status_codes", c.compatStatusCodes)
+	log.Info("serving", "role", c.role, "addr", ln.Addr().String(), "keys_dir", c.keysDir, "compat_status_codes", c.compatStatusCodes)
 
 	select {
 	case err := <-serveErr:
@@ -246,6 +302,22 @@ func serve(ctx context.Context, c serveConfig) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newKubeClient connects to the Kubernetes API: through kubeconfig when set, else
+// with the pod's in-cluster configuration.
+func newKubeClient(kubeconfig string) (kubernetes.Interface, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig == "" {
+		cfg, err = rest.InClusterConfig()
+	} else {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("configuring the Kubernetes client (--kubeconfig): %w", err)
+	}
+	return kubernetes.NewForConfig(cfg)
 }
 
 // newHTTPServer sets the timeouts and header limit that keep slow or huge requests
