@@ -20,6 +20,9 @@ type RevocationSink interface {
 	// Resync is called when a new subscription is confirmed: anything held may have
 	// been revoked while none was.
 	Resync()
+	// RevokeKeys takes revoked signing keys out of use: announced ones as they come,
+	// and every recorded one at each confirmed subscription.
+	RevokeKeys(kids ...string)
 }
 
 // FollowOptions tune Follow.
@@ -79,6 +82,11 @@ func (s *Store) followOnce(ctx context.Context, sink RevocationSink, health time
 	if _, ok := msg.(*redis.Subscription); !ok {
 		return errors.New("unexpected first message on the revocation subscription")
 	}
+	kids, err := s.RevokedKeys(ctx)
+	if err != nil {
+		return err
+	}
+	sink.RevokeKeys(kids...)
 	sink.Resync()
 	pinged := false
 	for {
@@ -103,6 +111,10 @@ func (s *Store) followOnce(ctx context.Context, sink RevocationSink, health time
 		switch m := msg.(type) {
 		case *redis.Message:
 			s.metrics.revocations.Inc()
+			if kid, ok := revokedKey(m.Payload); ok {
+				sink.RevokeKeys(kid)
+				continue
+			}
 			sink.Revoke(m.Payload)
 		case *redis.Subscription:
 			if m.Kind == "unsubscribe" {

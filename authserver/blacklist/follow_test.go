@@ -8,6 +8,7 @@ import (
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/tokentest"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
 	"github.com/hiringo/auth-operator/internal/poll"
@@ -26,7 +27,7 @@ func TestFollow_ReturnsWhenItsContextEnds(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.Follow(ctx, c, blacklist.FollowOptions{HealthInterval: 50 * time.Millisecond})
+		s.Follow(ctx, sessions.Revocations{Cache: c, Keys: ignoredKeys{}}, blacklist.FollowOptions{HealthInterval: 50 * time.Millisecond})
 	}()
 	poll.UntilTrue(t, 5*time.Second, "the subscription", c.Trusted)
 	// Let a few health pings go by, so Follow is in its steady state.
@@ -61,7 +62,7 @@ func TestFollow_SilentRedisIsDistrustedThenResynced(t *testing.T) {
 	}()
 	go func() {
 		defer close(done)
-		s.Follow(ctx, c, blacklist.FollowOptions{HealthInterval: 100 * time.Millisecond, RetryInterval: 50 * time.Millisecond})
+		s.Follow(ctx, sessions.Revocations{Cache: c, Keys: ignoredKeys{}}, blacklist.FollowOptions{HealthInterval: 100 * time.Millisecond, RetryInterval: 50 * time.Millisecond})
 	}()
 	poll.UntilTrue(t, 5*time.Second, "the first subscription", c.Trusted)
 	pid := srv.Pid()
@@ -94,3 +95,8 @@ func followStore(t *testing.T, srv *redistest.Server) *blacklist.Store {
 	t.Cleanup(s.Close)
 	return s
 }
+
+// ignoredKeys drops key revocations: these tests follow the cache only.
+type ignoredKeys struct{}
+
+func (ignoredKeys) RevokeKeys(...string) {}

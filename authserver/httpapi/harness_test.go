@@ -25,7 +25,6 @@ import (
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
-	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 // packageRedis is the redis-server shared by the tests of this package that do not
@@ -187,14 +186,20 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 			t.Fatal(err)
 		}
 		sc.Cache = h.cache
-		background.Add(1)
-		go func() {
-			defer background.Done()
-			h.bl.Follow(ctx, h.cache, blacklist.FollowOptions{
-				HealthInterval: 200 * time.Millisecond, RetryInterval: 50 * time.Millisecond,
-			})
-		}()
-		poll.UntilTrue(t, 5*time.Second, "the revocation subscription", h.cache.Trusted)
+	}
+	followed := make(chan struct{})
+	var once sync.Once
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		h.bl.Follow(ctx, confirmed{sessions.Revocations{Cache: h.cache, Keys: h.keys}, func() { once.Do(func() { close(followed) }) }}, blacklist.FollowOptions{
+			HealthInterval: 200 * time.Millisecond, RetryInterval: 50 * time.Millisecond,
+		})
+	}()
+	select {
+	case <-followed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the revocation subscription was not confirmed within 5s")
 	}
 	hc.api.Sessions = sessions.New(sc)
 	if is := hc.issuer; is != nil {
@@ -268,4 +273,15 @@ func (r response) expect(t testing.TB, status int, body string) {
 
 func errorBody(msg string) string {
 	return `{"success":false,"message":"` + msg + `","payload":null}`
+}
+
+// confirmed is a revocation sink that reports each confirmed subscription.
+type confirmed struct {
+	sessions.Revocations
+	onResync func()
+}
+
+func (c confirmed) Resync() {
+	c.Revocations.Resync()
+	c.onResync()
 }

@@ -34,6 +34,48 @@ type Set struct {
 	signer *keyfiles.Key
 }
 
+// without returns s without the keys of revoked, or s itself when it holds none of
+// them. A revoked active key leaves the set without an active key: the public key
+// document and signing are then unavailable until a new set loads.
+func (s *Set) without(revoked map[string]bool) *Set {
+	hit := false
+	for _, k := range s.keys {
+		hit = hit || revoked[k.ID]
+	}
+	if !hit {
+		return s
+	}
+	out := &Set{byID: make(map[string]*ecdsa.PublicKey, len(s.byID)), jwks: s.jwks}
+	parts := []string{}
+	for _, k := range s.keys {
+		if revoked[k.ID] {
+			parts = append(parts, k.ID+"=revoked")
+			continue
+		}
+		out.keys = append(out.keys, k)
+		out.byID[k.ID] = k.Public
+		parts = append(parts, k.ID+"="+string(k.State))
+	}
+	for _, pub := range s.keyless {
+		if kid, err := keyfiles.KeyID(pub); err == nil && !revoked[kid] {
+			out.keyless = append(out.keyless, pub)
+		}
+	}
+	if !revoked[s.active.ID] {
+		out.active, out.activePEM, out.signer = s.active, s.activePEM, s.signer
+	}
+	kept := keyfiles.Set{Keys: make([]keyfiles.Key, 0, len(out.keys))}
+	for _, k := range out.keys {
+		kept.Keys = append(kept.Keys, keyfiles.Key{KeyMeta: keyfiles.KeyMeta{ID: k.ID, State: k.State}, Public: k.Public})
+	}
+	if doc, err := keyfiles.JWKS(kept); err == nil {
+		out.jwks = doc
+	}
+	sort.Strings(parts)
+	out.version = strings.Join(parts, ",")
+	return out
+}
+
 // withSigner returns a copy of s that can sign with the active key of files.
 func (s *Set) withSigner(files keyfiles.Set) (*Set, error) {
 	active, ok := files.Active()

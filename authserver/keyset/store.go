@@ -43,6 +43,11 @@ type Store struct {
 
 	mu        sync.Mutex
 	listeners []func(*Set)
+	// loaded is the last good set as read, before revoked keys are taken out.
+	loaded *Set
+	// revoked are kids revoked through Redis: they are out of Current at once, before
+	// the mounted files (synced by the kubelet a minute or two later) drop them.
+	revoked map[string]bool
 }
 
 // NewStore makes a store for the keys directory dir. It holds no set until Load
@@ -75,22 +80,64 @@ func (s *Store) Load() error {
 		s.metrics.reloads.WithLabelValues("error").Inc()
 		return err
 	}
-	if cur := s.current.Load(); cur != nil && cur.version == set.version {
-		return nil
+	s.swap(set)
+	return nil
+}
+
+// LoadFiles swaps in the set of files laid out as the key Secret's data (the issuer
+// reads its Secret through the API this way). On error the current set stays.
+func (s *Store) LoadFiles(files map[string][]byte) error {
+	set, err := setOf(files, s.opts.Private)
+	if err != nil {
+		s.metrics.reloads.WithLabelValues("error").Inc()
+		return fmt.Errorf("loading keys from the Secret: %w", err)
+	}
+	s.swap(set)
+	return nil
+}
+
+// RevokeKeys takes kids out of the current set at once and keeps them out of every
+// later load.
+func (s *Store) RevokeKeys(kids ...string) {
+	s.mu.Lock()
+	changed := false
+	for _, kid := range kids {
+		if !s.revoked[kid] {
+			if s.revoked == nil {
+				s.revoked = make(map[string]bool)
+			}
+			s.revoked[kid] = true
+			changed = true
+		}
+	}
+	loaded := s.loaded
+	s.mu.Unlock()
+	if changed && loaded != nil {
+		s.swap(loaded)
+	}
+}
+
+// swap makes loaded, without revoked keys, the current set when it differs.
+func (s *Store) swap(loaded *Set) {
+	s.mu.Lock()
+	s.loaded = loaded
+	set := loaded.without(s.revoked)
+	cur := s.current.Load()
+	if cur != nil && cur.version == set.version {
+		s.mu.Unlock()
+		return
 	}
 	s.current.Store(set)
+	listeners := slices.Clone(s.listeners)
+	s.mu.Unlock()
 	s.metrics.reloads.WithLabelValues("success").Inc()
 	s.metrics.activeKID.Reset()
 	s.metrics.activeKID.WithLabelValues(set.active.ID).Set(1)
 	s.metrics.keys.Set(float64(len(set.keys)))
-	s.mu.Lock()
-	listeners := slices.Clone(s.listeners)
-	s.mu.Unlock()
 	for _, f := range listeners {
 		f(set)
 	}
 	s.log.Info("key set loaded", "active_kid", set.active.ID, "keys", len(set.keys))
-	return nil
 }
 
 // readSet reads one consistent snapshot of the directory (keyfiles.ReadDir reads a
@@ -104,14 +151,32 @@ func readSet(dir string, private bool) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading keys from %s: %w", dir, err)
 	}
-	set, err := NewSet(files)
-	if err == nil && private {
-		set, err = set.withSigner(files)
-	}
+	set, err := newLoadedSet(files, private)
 	if err != nil {
 		return nil, fmt.Errorf("loading keys from %s: %w", dir, err)
 	}
 	return set, nil
+}
+
+// setOf decodes files (a Secret's data) as readSet decodes a directory.
+func setOf(files map[string][]byte, private bool) (*Set, error) {
+	decode := keyfiles.DecodePublic
+	if private {
+		decode = keyfiles.Decode
+	}
+	set, err := decode(files)
+	if err != nil {
+		return nil, err
+	}
+	return newLoadedSet(set, private)
+}
+
+func newLoadedSet(files keyfiles.Set, private bool) (*Set, error) {
+	set, err := NewSet(files)
+	if err == nil && private {
+		set, err = set.withSigner(files)
+	}
+	return set, err
 }
 
 // Run watches the keys directory until ctx ends, reloading after every change and

@@ -24,6 +24,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/httpapi"
 	"github.com/hiringo/auth-operator/authserver/issuance"
 	"github.com/hiringo/auth-operator/authserver/keyset"
+	"github.com/hiringo/auth-operator/authserver/keywatch"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
@@ -266,11 +267,30 @@ func serve(ctx context.Context, c serveConfig) error {
 		background.Wait()
 	}()
 	watchErr := make(chan error, 1)
-	background.Go(func() { watchErr <- keys.Run(runCtx) })
-	background.Go(func() { warnOnEviction(runCtx, bl, log) })
-	if cache != nil {
+	if issuer && c.keysSecret != "" {
+		// The Secret through the API is the issuer's key source: a rotation or a
+		// revocation takes effect at once, not after the kubelet's volume sync (which
+		// would also bring stale versions back).
+		var known []string
+		if set := keys.Current(); set != nil {
+			for _, k := range set.Keys() {
+				known = append(known, k.ID)
+			}
+		}
+		lifetimes := c.lifetimes()
 		background.Go(func() {
-			bl.Follow(runCtx, cache, blacklist.FollowOptions{Logger: log})
+			watchErr <- keywatch.Run(runCtx, keywatch.Config{
+				Client: kube, Namespace: c.namespace, Name: c.keysSecret, Keys: keys, Store: bl, Known: known, Logger: log,
+				Until: func() time.Time { return lifetimes.SessionEntryExpiry(time.Now()) },
+			})
+		})
+	} else {
+		background.Go(func() { watchErr <- keys.Run(runCtx) })
+	}
+	background.Go(func() { warnOnEviction(runCtx, bl, log) })
+	if !issuer {
+		background.Go(func() {
+			bl.Follow(runCtx, sessions.Revocations{Cache: cache, Keys: keys}, blacklist.FollowOptions{Logger: log})
 		})
 	}
 	serveErr := make(chan error, 1)

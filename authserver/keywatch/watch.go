@@ -1,0 +1,136 @@
+package keywatch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
+)
+
+// Loader takes a new key set from the Secret's data (keyset.Store).
+type Loader interface {
+	LoadFiles(files map[string][]byte) error
+	RevokeKeys(kids ...string)
+}
+
+// Revoker records revoked kids for every verifier (blacklist.Store).
+type Revoker interface {
+	RevokeKeys(ctx context.Context, kids []string, until time.Time) error
+}
+
+// Config is what Run needs.
+type Config struct {
+	Client          kubernetes.Interface
+	Namespace, Name string
+	Keys            Loader
+	Store           Revoker
+	// Until is when a kid revoked now may be forgotten: no token it signed, refresh
+	// tokens included, can be valid after it.
+	Until func() time.Time
+	// Known are the kids held before the first observation (the mounted Secret), so a
+	// revocation made while the issuer was down is still announced.
+	Known  []string
+	Logger *slog.Logger
+}
+
+// retryInterval is the pause between attempts to record a revocation.
+const retryInterval = 200 * time.Millisecond
+
+// Run follows the Secret until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	w := &watcher{cfg: cfg, known: map[string]bool{}}
+	for _, k := range cfg.Known {
+		w.known[k] = true
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 10*time.Minute,
+		informers.WithNamespace(cfg.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cfg.Name).String()
+		}))
+	inf := factory.Core().V1().Secrets().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { w.observe(ctx, obj) },
+		UpdateFunc: func(_, obj any) { w.observe(ctx, obj) },
+	}); err != nil {
+		return fmt.Errorf("watching Secret %s/%s: %w", cfg.Namespace, cfg.Name, err)
+	}
+	factory.Start(ctx.Done())
+	<-ctx.Done()
+	factory.Shutdown()
+	return nil
+}
+
+type watcher struct {
+	cfg   Config
+	known map[string]bool
+}
+
+// observe loads one version of the Secret and revokes the kids that left it.
+// Handlers of one informer run one at a time.
+func (w *watcher) observe(ctx context.Context, obj any) {
+	secret, ok := obj.(*corev1.Secret)
+	if !ok {
+		return
+	}
+	kids, err := manifestKids(secret.Data[keyfiles.ManifestFile])
+	if err != nil {
+		w.cfg.Logger.Error("key Secret has no readable manifest; keeping the current keys", "secret", w.cfg.Name, "err", err)
+		return
+	}
+	var gone []string
+	for k := range w.known {
+		if !kids[k] {
+			gone = append(gone, k)
+		}
+	}
+	sort.Strings(gone)
+	if len(gone) > 0 {
+		w.cfg.Keys.RevokeKeys(gone...)
+		for ctx.Err() == nil {
+			err := w.cfg.Store.RevokeKeys(ctx, gone, w.cfg.Until())
+			if err == nil {
+				w.cfg.Logger.Info("signing keys left the Secret: revoked on every verifier", "kids", gone)
+				break
+			}
+			w.cfg.Logger.Error("recording revoked signing keys failed; retrying", "kids", gone, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(retryInterval):
+			}
+		}
+	}
+	w.known = kids
+	if err := w.cfg.Keys.LoadFiles(secret.Data); err != nil {
+		w.cfg.Logger.Error("key Secret does not load; keeping the last good keys", "err", err)
+	}
+}
+
+// manifestKids lists the kids of a keyset.json.
+func manifestKids(raw []byte) (map[string]bool, error) {
+	if raw == nil {
+		return nil, keyfiles.ErrNoManifest
+	}
+	var m keyfiles.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", keyfiles.ManifestFile, err)
+	}
+	out := make(map[string]bool, len(m.Keys))
+	for _, k := range m.Keys {
+		out[k.ID] = true
+	}
+	return out, nil
+}
