@@ -42,6 +42,13 @@ type KeyMeta struct {
 	// with the key), the maximum token lifetime and the clock leeway. Set only for
 	// retired keys.
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// RefreshExpiresAt is when a retired key leaves the set altogether: RetiredAt plus the
+	// minimum publish time, the refresh token lifetime and the clock leeway, so no refresh
+	// token it signed can still be valid. Between ExpiresAt and RefreshExpiresAt the key is
+	// in the private Secret only (public part), for the issuer's refresh verification; the
+	// public projection and the JWKS no longer list it. Set only for retired keys; absent
+	// in sets written before refresh tokens existed, where ExpiresAt ends the key.
+	RefreshExpiresAt *time.Time `json:"refreshExpiresAt,omitempty"`
 }
 
 // Manifest is the content of ManifestFile.
