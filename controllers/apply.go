@@ -22,6 +22,12 @@ func (r *AuthServiceReconciler) apply(ctx context.Context, as *authv1alpha1.Auth
 	if err := controllerutil.SetControllerReference(as, obj, r.Scheme); err != nil {
 		return fmt.Errorf("setting owner of %s: %w", obj.GetName(), err)
 	}
+	return r.applyUnowned(ctx, obj)
+}
+
+// applyUnowned is apply without the owner reference, for cluster-scoped objects: a
+// namespaced AuthService cannot own them, so a finalizer deletes them instead.
+func (r *AuthServiceReconciler) applyUnowned(ctx context.Context, obj client.Object) error {
 	gvk, err := apiutil.GVKForObject(obj, r.Scheme)
 	if err != nil {
 		return fmt.Errorf("finding kind of %s: %w", obj.GetName(), err)

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -20,6 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -66,9 +69,12 @@ type phase struct {
 // The verbs are the ones the controller uses: Secrets are created and updated with
 // optimistic concurrency; every other kind is server-side applied (patch, create) and only
 // deleted when a part is switched off. authservices/finalizers lets owner references block
-// the AuthService's deletion until the garbage collector has removed its objects.
+// the AuthService's deletion until the garbage collector has removed its objects; patch on
+// authservices adds and removes the operator's own finalizer. The issuer's Role grants only
+// what the operator holds (reading Secrets); its ClusterRoleBinding needs bind on the one
+// ClusterRole it names, not the TokenReview permission itself.
 //
-// +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices/status,verbs=get;patch
 // +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;delete
@@ -78,6 +84,10 @@ type phase struct {
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterrolebindings,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=auth-operator-issuer
 
 // Reconcile brings one AuthService's objects in line with its spec: keys, then Redis, then
 // the auth server. Every phase runs even when an earlier one failed; the status is patched
@@ -92,8 +102,15 @@ func (r *AuthServiceReconciler) Reconcile(ctx context.Context, req reconcile.Req
 		return reconcile.Result{}, fmt.Errorf("reading AuthService: %w", err)
 	}
 	if !as.DeletionTimestamp.IsZero() {
-		// Owner references let the garbage collector remove everything the operator made.
-		return reconcile.Result{}, nil
+		// Owner references let the garbage collector remove every namespaced object the
+		// operator made; the cluster-scoped ones go here.
+		return reconcile.Result{}, r.finalize(ctx, as)
+	}
+	if err := r.ensureFinalizer(ctx, as); err != nil {
+		if apierrors.IsConflict(err) {
+			return reconcile.Result{RequeueAfter: conflictRetry}, nil
+		}
+		return reconcile.Result{}, err
 	}
 	original := as.DeepCopy()
 	s := &scope{as: as}
@@ -110,6 +127,7 @@ func (r *AuthServiceReconciler) Reconcile(ctx context.Context, req reconcile.Req
 		{authv1alpha1.KeysReadyCondition, r.reconcileKeys},
 		{authv1alpha1.RedisReadyCondition, r.reconcileRedis},
 		{authv1alpha1.ServerReadyCondition, r.reconcileServer},
+		{authv1alpha1.IssuerReadyCondition, r.reconcileIssuer},
 	} {
 		res, err := p.run(ctx, s)
 		switch {
@@ -168,12 +186,23 @@ func (r *AuthServiceReconciler) patchStatus(ctx context.Context, original, as *a
 	return nil
 }
 
+// deletionStarted passes the update that marks an AuthService for deletion, which its
+// finalizer waits on, whether or not the API server moved its generation.
+var deletionStarted = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+	},
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
 // SetupWithManager registers the controller: it watches AuthServices (spec and annotation
 // changes, not its own status writes) and every kind of object it owns.
 func (r *AuthServiceReconciler) SetupWithManager(mgr ctrl.Manager, options controller.Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&authv1alpha1.AuthService{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted))).
 		Owns(&corev1.Secret{}).
 		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.Service{}).
@@ -181,6 +210,10 @@ func (r *AuthServiceReconciler) SetupWithManager(mgr ctrl.Manager, options contr
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&rbacv1.Role{}).
+		Owns(&rbacv1.RoleBinding{}).
+		Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(authServiceOfClusterObject)).
 		WithOptions(options).
 		Named("authservice").
 		Complete(r)

@@ -5,13 +5,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // CacheOptions limits the manager's cache to the objects the operator creates: the Secrets,
-// ConfigMaps, Services, workloads, NetworkPolicies and PodDisruptionBudgets labelled
+// ConfigMaps, Services, workloads, NetworkPolicies, PodDisruptionBudgets, ServiceAccounts
+// Roles and role bindings labelled
 // app.kubernetes.io/managed-by=auth-operator. Every other object of those kinds in the
 // cluster is neither listed, watched nor held in memory.
 func CacheOptions() cache.Options {
@@ -21,6 +23,7 @@ func CacheOptions() cache.Options {
 		&corev1.Secret{}, &corev1.ConfigMap{}, &corev1.Service{},
 		&appsv1.Deployment{}, &appsv1.StatefulSet{},
 		&networkingv1.NetworkPolicy{}, &policyv1.PodDisruptionBudget{},
+		&corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &rbacv1.ClusterRoleBinding{},
 	} {
 		byObject[obj] = cache.ByObject{Label: managed}
 	}

@@ -64,6 +64,7 @@ func TestSetReadyCondition_NamesWhatIsNotReady(t *testing.T) {
 	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Generation: 1}}
 	setCondition(as, authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable, "0 of 2 auth-server replicas available")
 	setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished, "fine")
+	setCondition(as, authv1alpha1.IssuerReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady, "fine")
 	setReadyCondition(as)
 	ready := condition(as, authv1alpha1.ReadyCondition)
 	if ready.Status != metav1.ConditionFalse || ready.Message != "RedisReady: Not reconciled yet; ServerReady: 0 of 2 auth-server replicas available" {
@@ -73,7 +74,7 @@ func TestSetReadyCondition_NamesWhatIsNotReady(t *testing.T) {
 	for _, c := range as.Status.Conditions {
 		order = append(order, c.Type)
 	}
-	if strings.Join(order, ",") != "Ready,KeysReady,RedisReady,ServerReady" {
+	if strings.Join(order, ",") != "Ready,KeysReady,RedisReady,ServerReady,IssuerReady" {
 		t.Errorf("condition order = %v", order)
 	}
 	transition := ready.LastTransitionTime
@@ -98,6 +99,7 @@ func TestServerEnv_CarriesNoSecretsAndOnlyWhatIsSet(t *testing.T) {
 	want := map[string]string{
 		"AUTHSERVER_LISTEN": ":8080", "AUTHSERVER_KEYS_DIR": "/etc/authserver/keys", "AUTHSERVER_REDIS_ADDRS": "r:6379",
 		"AUTHSERVER_LEEWAY": "45s", "AUTHSERVER_COMPAT_STATUS_CODES": "false", "AUTHSERVER_LOG_LEVEL": "warn",
+		"AUTHSERVER_ROLE": "verifier", "AUTHSERVER_ISSUER": "http://auth-authserver.prod.svc",
 	}
 	if len(got) != len(want) {
 		t.Errorf("env = %v, want exactly %v", got, want)

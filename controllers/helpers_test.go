@@ -213,3 +213,5 @@ func metaItems(list client.ObjectList) ([]client.Object, error) {
 	}
 	return out, nil
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -29,6 +29,7 @@ func keyPolicy(as *authv1alpha1.AuthService, minPublishTime time.Duration) keyli
 	return keylifecycle.Policy{
 		RotationInterval: as.Spec.SigningKeys.RotationInterval.Duration,
 		MaxTokenLifetime: as.Spec.Tokens.MaxLifetime.Duration,
+		RefreshLifetime:  as.Spec.Tokens.RefreshLifetime.Duration,
 		Leeway:           as.Spec.Tokens.Leeway.Duration,
 		Revoked:          revoked,
 		MinPublishTime:   minPublishTime,
@@ -45,7 +46,7 @@ func rotationRequest(as *authv1alpha1.AuthService, lastHandled string) string {
 }
 
 // reconcileKeys moves the signing keys along their lifecycle, stores them in the Secret,
-// publishes the JWKS and records the schedule in the status. The Secret is the source of
+// publishes their public projection and the JWKS and records the schedule in the status. The Secret is the source of
 // truth: it is read back on every pass and written with optimistic concurrency, so a
 // stale read or a second writer fails instead of rotating twice.
 func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (reconcile.Result, error) {
@@ -71,10 +72,11 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		lastHandled = secret.Annotations[LastRotationRequestAnnotation]
 	}
 	request := rotationRequest(as, lastHandled)
+	now := r.Clock.Now()
 	plan, err := keylifecycle.Next(keylifecycle.Request{
 		Current:         current,
 		Policy:          keyPolicy(as, r.MinKeyPublishTime),
-		Now:             r.Clock.Now(),
+		Now:             now,
 		RotateRequested: request != "",
 	}, r.generator())
 	if err != nil {
@@ -109,7 +111,16 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	}
 	r.recordKeyEvents(as, plan, recreated, lostKey)
 
-	jwks, err := keyfiles.JWKS(plan.Set)
+	// The verifiers and the JWKS get the keys whose access window is open, public parts
+	// only; retired keys kept for refresh tokens stay in the Secret, for the issuer.
+	projection, err := keyfiles.PublicProjection(plan.Set, now)
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("projecting public keys: %w", err)
+	}
+	if err := r.apply(ctx, as, publicKeysConfigMap(as, projection)); err != nil {
+		return reconcile.Result{}, err
+	}
+	jwks, err := keyfiles.JWKS(plan.Set.Published(now))
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -117,7 +128,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		return reconcile.Result{}, err
 	}
 
-	r.recordKeyStatus(as, plan, handled, lostKey)
+	r.recordKeyStatus(as, plan, now, handled, lostKey)
 	return reconcile.Result{RequeueAfter: plan.RequeueAfter}, nil
 }
 
@@ -212,7 +223,7 @@ func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, ha
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      SigningKeysSecretName(as),
 			Namespace: as.Namespace,
-			Labels:    labels(as, "authserver", componentSigningKeys),
+			Labels:    labels(as, appVerifier, componentSigningKeys),
 		},
 		Type: corev1.SecretTypeOpaque,
 		Data: files,
@@ -227,12 +238,29 @@ func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, ha
 	return s
 }
 
+// publicKeysConfigMap holds the public projection of the keys, in the keyfiles layout
+// without a single private key file: what the verifiers mount.
+func publicKeysConfigMap(as *authv1alpha1.AuthService, files map[string][]byte) *corev1.ConfigMap {
+	data := make(map[string]string, len(files))
+	for name, content := range files {
+		data[name] = string(content)
+	}
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      PublicKeysConfigMapName(as),
+			Namespace: as.Namespace,
+			Labels:    labels(as, appVerifier, componentPublicKeys),
+		},
+		Data: data,
+	}
+}
+
 func jwksConfigMap(as *authv1alpha1.AuthService, jwks []byte) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      JWKSConfigMapName(as),
 			Namespace: as.Namespace,
-			Labels:    labels(as, "authserver", componentJWKS),
+			Labels:    labels(as, appVerifier, componentJWKS),
 		},
 		Data: map[string]string{JWKSKey: string(jwks)},
 	}
@@ -275,7 +303,7 @@ func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, pl
 		case keylifecycle.KeyRevoked:
 			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, "KeyRevoked", "RevokeKeys", "Revoked %s key %s: it is no longer published and every token it signed fails verification", e.State, e.KeyID)
 		case keylifecycle.KeyExpired:
-			r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyExpired", "DeleteKeys", "Deleted retired key %s: every token it signed has expired", e.KeyID)
+			r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyExpired", "DeleteKeys", "Deleted retired key %s: every access and refresh token it signed has expired", e.KeyID)
 		}
 	}
 	if len(created) > 0 {
@@ -283,7 +311,7 @@ func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, pl
 	}
 }
 
-func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, plan keylifecycle.Plan, handled, lostKey string) {
+func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, plan keylifecycle.Plan, now time.Time, handled, lostKey string) {
 	active, _ := plan.Set.Active()
 	next, _ := plan.Set.Next()
 	as.Status.ActiveKeyID = active.ID
@@ -295,9 +323,9 @@ func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, pl
 	as.Status.Keys = publishedKeys(plan.Set)
 	nextRotationTimestamp.WithLabelValues(as.Namespace, as.Name).Set(float64(plan.NextRotation.Unix()))
 
-	retired := len(plan.Set.Keys) - 2
-	msg := fmt.Sprintf("Key %s signs; key %s is published and takes over at %s; %d retired key(s) still verify",
-		active.ID, next.ID, plan.NextRotation.UTC().Format(time.RFC3339), retired)
+	published := len(plan.Set.Published(now).Keys)
+	msg := fmt.Sprintf("Key %s signs; key %s is published and takes over at %s; %d retired key(s) still verify access tokens and %d more refresh tokens only",
+		active.ID, next.ID, plan.NextRotation.UTC().Format(time.RFC3339), published-2, len(plan.Set.Keys)-published)
 	if lostKey != "" {
 		setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonSecretRecreated,
 			fmt.Sprintf("Secret %s was deleted and recreated with new keys: tokens signed by key %s no longer verify. %s", SigningKeysSecretName(as), lostKey, msg))
@@ -310,12 +338,13 @@ func publishedKeys(s keyfiles.Set) []authv1alpha1.PublishedKey {
 	out := make([]authv1alpha1.PublishedKey, 0, len(s.Keys))
 	for _, k := range s.Keys {
 		out = append(out, authv1alpha1.PublishedKey{
-			KeyID:       k.ID,
-			State:       string(k.State),
-			CreatedAt:   metav1.NewTime(k.CreatedAt),
-			ActivatedAt: metaTime(k.ActivatedAt),
-			RetiredAt:   metaTime(k.RetiredAt),
-			ExpiresAt:   metaTime(k.ExpiresAt),
+			KeyID:            k.ID,
+			State:            string(k.State),
+			CreatedAt:        metav1.NewTime(k.CreatedAt),
+			ActivatedAt:      metaTime(k.ActivatedAt),
+			RetiredAt:        metaTime(k.RetiredAt),
+			ExpiresAt:        metaTime(k.ExpiresAt),
+			RefreshExpiresAt: metaTime(k.RefreshExpiresAt),
 		})
 	}
 	return out

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
@@ -17,6 +19,19 @@ const (
 	componentLabel = "app.kubernetes.io/component"
 	// AuthServiceLabel names the AuthService an object belongs to.
 	AuthServiceLabel = "auth.hiringo.tech/authservice"
+	// AuthServiceNamespaceLabel names the namespace of the AuthService a cluster-scoped
+	// object belongs to: it has no namespace of its own and no owner reference.
+	AuthServiceNamespaceLabel = "auth.hiringo.tech/authservice-namespace"
+
+	// ClusterResourcesFinalizer on an AuthService holds its deletion until the operator has
+	// deleted its cluster-scoped objects (the issuer's ClusterRoleBinding), which the garbage
+	// collector cannot: a cluster-scoped object cannot be owned by a namespaced one.
+	ClusterResourcesFinalizer = "auth.hiringo.tech/cluster-resources"
+
+	// IssuerClusterRoleName is the ClusterRole that lets an issuer create TokenReviews. It is
+	// installed with the operator (config/rbac, the chart, dist/install.yaml) and bound, never
+	// written, by the operator: its RBAC may bind this one ClusterRole only.
+	IssuerClusterRoleName = "auth-operator-issuer"
 
 	// LastRotationRequestAnnotation on the signing-key Secret records the last value of the
 	// rotate annotation acted on, written together with the keys so a restart never repeats it.
@@ -39,6 +54,17 @@ const (
 	componentRedis       = "redis"
 	componentSigningKeys = "signing-keys"
 	componentJWKS        = "jwks"
+	componentPublicKeys  = "public-keys"
+	componentIssuer      = "issuer"
+)
+
+// App names, the values of nameLabel. The issuer's differs from the verifier's so that the
+// verifier's selectors (Deployment, Service, PodDisruptionBudget), which cannot change on a
+// live Deployment, never reach the issuer's pods.
+const (
+	appVerifier = "authserver"
+	appIssuer   = "authserver-issuer"
+	appRedis    = "redis"
 )
 
 // Fixed ports and paths of the containers.
@@ -46,6 +72,7 @@ const (
 	serverContainerPort = 8080
 	redisPort           = 6379
 	keysMountPath       = "/etc/authserver/keys"
+	issuerServicePort   = 80
 	redisPasswordDir    = "/etc/authserver/redis"
 	redisPasswordFile   = redisPasswordDir + "/password"
 	redisTLSDir         = "/etc/authserver/redis-tls"
@@ -67,6 +94,32 @@ func SigningKeysSecretName(as *authv1alpha1.AuthService) string { return as.Name
 // JWKSConfigMapName is the name of the ConfigMap that publishes an AuthService's JWKS.
 func JWKSConfigMapName(as *authv1alpha1.AuthService) string { return as.Name + "-jwks" }
 
+// PublicKeysConfigMapName is the name of the ConfigMap holding the public projection of an
+// AuthService's keys, which the verifiers mount.
+func PublicKeysConfigMapName(as *authv1alpha1.AuthService) string { return as.Name + "-public-keys" }
+
+// IssuerName is the name of the issuer's Deployment, Service, ServiceAccount, Role and
+// RoleBinding.
+func IssuerName(as *authv1alpha1.AuthService) string { return as.Name + "-issuer" }
+
+// maxClusterRoleBindingName keeps the binding's name a valid label value's length times
+// four, well inside what any client or tool prints; a longer one is shortened with a hash.
+const maxClusterRoleBindingName = 253
+
+// IssuerClusterRoleBindingName is the name of the ClusterRoleBinding that lets an
+// AuthService's issuer create TokenReviews: auth-operator-issuer-<namespace>-<name>, cut
+// and suffixed with a hash of the full name when that is too long, so two AuthServices
+// never share one.
+func IssuerClusterRoleBindingName(as *authv1alpha1.AuthService) string {
+	full := IssuerClusterRoleName + "-" + as.Namespace + "-" + as.Name
+	if len(full) <= maxClusterRoleBindingName {
+		return full
+	}
+	sum := sha256.Sum256([]byte(as.Namespace + "/" + as.Name))
+	suffix := "-" + hex.EncodeToString(sum[:])[:16]
+	return full[:maxClusterRoleBindingName-len(suffix)] + suffix
+}
+
 // RedisName is the name of the managed Redis Secret, workload, Service and NetworkPolicy.
 func RedisName(as *authv1alpha1.AuthService) string { return as.Name + "-redis" }
 
@@ -83,6 +136,20 @@ func serverURL(as *authv1alpha1.AuthService) string {
 		return fmt.Sprintf("http://%s.%s.svc", ServerName(as), as.Namespace)
 	}
 	return fmt.Sprintf("http://%s.%s.svc:%d", ServerName(as), as.Namespace, port)
+}
+
+// issuerURL is the in-cluster URL of the issuer's Service.
+func issuerURL(as *authv1alpha1.AuthService) string {
+	return fmt.Sprintf("http://%s.%s.svc", IssuerName(as), as.Namespace)
+}
+
+// tokenIssuer is the iss of the tokens the AuthService issues: the spec's, or the
+// verifier's in-cluster URL, where its discovery document is served.
+func tokenIssuer(as *authv1alpha1.AuthService) string {
+	if as.Spec.Tokens.Issuer != "" {
+		return as.Spec.Tokens.Issuer
+	}
+	return serverURL(as)
 }
 
 // labels are the labels of an object of one part of an AuthService.

@@ -354,7 +354,7 @@ func redisService(as *authv1alpha1.AuthService) *corev1.Service {
 	return clusterService(as, RedisName(as), "redis", componentRedis, "redis", redisPort)
 }
 
-// redisNetworkPolicy lets only this AuthService's auth-server pods reach its Redis.
+// redisNetworkPolicy lets only this AuthService's verifier and issuer pods reach its Redis.
 func redisNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolicy {
 	port := intstr.FromInt32(redisPort)
 	return &networkingv1.NetworkPolicy{
@@ -363,7 +363,10 @@ func redisNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolic
 			PodSelector: metav1.LabelSelector{MatchLabels: selector(as, "redis")},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, "authserver")}}},
+				From: []networkingv1.NetworkPolicyPeer{
+					{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, appVerifier)}},
+					{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, appIssuer)}},
+				},
 				Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: &port}},
 			}},
 		},

@@ -27,6 +27,9 @@ import (
 const (
 	shortInterval = time.Hour
 	retention     = keylifecycle.DefaultMinPublishTime + 15*time.Minute + 30*time.Second
+	// refreshRetention is how long a retired key stays in the Secret with the default
+	// refresh lifetime (720h).
+	refreshRetention = keylifecycle.DefaultMinPublishTime + 720*time.Hour + 30*time.Second
 )
 
 func shortRotation(as *authv1alpha1.AuthService) {
@@ -54,24 +57,42 @@ func checkKeyInvariants(t *testing.T, ns, name string, now time.Time) keyfiles.S
 		if !k.ExpiresAt.Equal(k.RetiredAt.Add(retention)) {
 			t.Errorf("retired key %s expires at %s, want retiredAt + min publish time + maxLifetime + leeway = %s", k.ID, k.ExpiresAt, k.RetiredAt.Add(retention))
 		}
-		if !now.Before(*k.ExpiresAt) {
-			t.Errorf("retired key %s still published at %s, after its expiry %s", k.ID, now, k.ExpiresAt)
+		if k.RefreshExpiresAt == nil || !k.RefreshExpiresAt.Equal(k.RetiredAt.Add(refreshRetention)) {
+			t.Errorf("retired key %s leaves the Secret at %v, want retiredAt + min publish time + refreshLifetime + leeway = %s", k.ID, k.RefreshExpiresAt, k.RetiredAt.Add(refreshRetention))
+		}
+		if !now.Before(*k.RefreshExpiresAt) {
+			t.Errorf("retired key %s still in the Secret at %s, after its refresh expiry %s", k.ID, now, k.RefreshExpiresAt)
 		}
 	}
+	// The JWKS and the verifiers' projection list exactly the keys whose access window is
+	// open: a retired key past expiresAt stays in the Secret for the issuer only.
 	var jwks jose.JSONWebKeySet
 	cm := get(t, ns, name+"-jwks", &corev1.ConfigMap{})
 	if err := json.Unmarshal([]byte(cm.Data[JWKSKey]), &jwks); err != nil {
 		t.Fatal(err)
 	}
-	var published, listed []string
+	var published, projected, open []string
 	for _, k := range jwks.Keys {
 		published = append(published, k.KeyID)
 	}
 	for _, k := range set.Keys {
-		listed = append(listed, k.ID)
+		if k.State != keyfiles.StateRetired || now.Before(*k.ExpiresAt) {
+			open = append(open, k.ID)
+		}
 	}
-	if !slices.Equal(published, listed) {
-		t.Errorf("JWKS kids %v, Secret kids %v", published, listed)
+	var manifest keyfiles.Manifest
+	projection := get(t, ns, name+"-public-keys", &corev1.ConfigMap{})
+	if err := json.Unmarshal([]byte(projection.Data[keyfiles.ManifestFile]), &manifest); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range manifest.Keys {
+		projected = append(projected, k.ID)
+		if projection.Data[keyfiles.PublicKeyFile(k.ID)] == "" {
+			t.Errorf("the projection lists key %s without its public key", k.ID)
+		}
+	}
+	if !slices.Equal(published, open) || !slices.Equal(projected, open) || len(projection.Data) != len(open)+1 {
+		t.Errorf("JWKS kids %v, projected kids %v (%d files), keys in their access window %v", published, projected, len(projection.Data), open)
 	}
 	as := get(t, ns, name, &authv1alpha1.AuthService{})
 	if as.Status.ActiveKeyID != active.ID || len(as.Status.Keys) != len(set.Keys) {
@@ -108,12 +129,12 @@ func TestKeys_RotateOverSeveralIntervals(t *testing.T) {
 		}
 		for _, k := range set.Keys {
 			if k.State == keyfiles.StateRetired {
-				retired[k.ID] = *k.ExpiresAt
+				retired[k.ID] = *k.RefreshExpiresAt
 			}
 		}
-		for kid, expiresAt := range retired {
-			if _, ok := set.Lookup(kid); !ok && clk.Now().Before(expiresAt) {
-				t.Fatalf("retired key %s deleted at %s, before its expiry %s", kid, clk.Now(), expiresAt)
+		for kid, refreshExpiresAt := range retired {
+			if _, ok := set.Lookup(kid); !ok && clk.Now().Before(refreshExpiresAt) {
+				t.Fatalf("retired key %s deleted at %s, before its refresh expiry %s", kid, clk.Now(), refreshExpiresAt)
 			}
 		}
 		if res.RequeueAfter > shortInterval {
@@ -125,6 +146,12 @@ func TestKeys_RotateOverSeveralIntervals(t *testing.T) {
 	}
 	if len(retired) != 4 {
 		t.Errorf("retired keys seen = %d, want 4", len(retired))
+	}
+	// Every retired key is still in the Secret for refresh tokens (720h), while at most the
+	// last one retired is still published (the rest are past their 20m30s access window).
+	final := checkKeyInvariants(t, ns, "auth", clk.Now())
+	if published := len(final.Published(clk.Now()).Keys); len(final.Keys) != 6 || published > 3 {
+		t.Errorf("after 4 rotations at %s: %d keys in the Secret, %d published; want 6 and at most 3", clk.Now().Sub(t0), len(final.Keys), published)
 	}
 	if got := counterValue(t, keyRotations.WithLabelValues(ns, "auth", "schedule")) - before; got != 4 {
 		t.Errorf("authoperator_key_rotations_total grew by %v, want 4", got)

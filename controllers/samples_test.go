@@ -65,6 +65,7 @@ func TestSamples_KubectlApplyBecomesReady(t *testing.T) {
 	})
 	markStatefulSetAvailable(t, ns, name+"-redis")
 	markDeploymentAvailable(t, ns, name+"-authserver")
+	markDeploymentAvailable(t, ns, name+"-issuer")
 	run("wait", "--for=condition=Ready", "authservice/"+name, "--timeout=30s")
 
 	table := run("get", "authsvc", name)

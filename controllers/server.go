@@ -3,8 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -20,7 +18,7 @@ import (
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
 
-// reconcileServer runs the auth-server Deployment, its Service and the optional
+// reconcileServer runs the verifier: its Deployment, its Service and the optional
 // PodDisruptionBudget.
 func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (reconcile.Result, error) {
 	as := s.as
@@ -30,13 +28,9 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 			"The auth server is not rolled out until its Redis settings are complete: see the RedisReady condition")
 		return reconcile.Result{}, nil
 	}
-	image := as.Spec.Server.Image
+	image := r.serverImage(as)
 	if image == "" {
-		image = r.DefaultServerImage
-	}
-	if image == "" {
-		setCondition(as, authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, "NoImage",
-			"No auth-server image: set spec.server.image, or start the operator with --authserver-image")
+		setCondition(as, authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, "NoImage", noImageMessage)
 		return reconcile.Result{}, nil
 	}
 	deployment := serverDeployment(as, *s.redis, image, jwksMaxAge(r.MinKeyPublishTime))
@@ -60,6 +54,17 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 	return reconcile.Result{}, nil
 }
 
+// noImageMessage says what to do when no auth-server image is known.
+const noImageMessage = "No auth-server image: set spec.server.image, or start the operator with --authserver-image"
+
+// serverImage is the auth-server image of both roles: the spec's, else the operator's default.
+func (r *AuthServiceReconciler) serverImage(as *authv1alpha1.AuthService) string {
+	if as.Spec.Server.Image != "" {
+		return as.Spec.Server.Image
+	}
+	return r.DefaultServerImage
+}
+
 // jwksMaxAge is the --jwks-max-age the auth server needs so that a client's cached JWKS
 // expires, together with the kubelet's Secret propagation, before a next key may sign. With
 // the default minimum publish time the server's own default (1m) fits and zero is returned,
@@ -72,130 +77,32 @@ func jwksMaxAge(minPublishTime time.Duration) time.Duration {
 	return max((minPublishTime / 5).Truncate(time.Second), time.Second)
 }
 
-// serverEnv is the auth server's configuration, as the AUTHSERVER_* variables of
-// docs/authserver-flags.md. The Redis password travels as a mounted file, never as a value.
-// A zero jwksMaxAge leaves the server's default.
+// serverEnv is the verifier's configuration, as the AUTHSERVER_* variables of
+// docs/authserver-flags.md. A zero jwksMaxAge leaves the server's default.
 func serverEnv(as *authv1alpha1.AuthService, redis redisConnection, jwksMaxAge time.Duration) []corev1.EnvVar {
-	env := []corev1.EnvVar{
-		{Name: "AUTHSERVER_LISTEN", Value: ":" + strconv.Itoa(serverContainerPort)},
-		{Name: "AUTHSERVER_KEYS_DIR", Value: keysMountPath},
-		{Name: "AUTHSERVER_REDIS_ADDRS", Value: strings.Join(redis.addresses, ",")},
-	}
-	add := func(name, value string) {
-		if value != "" {
-			env = append(env, corev1.EnvVar{Name: name, Value: value})
-		}
-	}
-	add("AUTHSERVER_REDIS_MASTER_NAME", redis.masterName)
-	add("AUTHSERVER_REDIS_USERNAME", redis.username)
-	if redis.password != nil {
-		add("AUTHSERVER_REDIS_PASSWORD_FILE", redisPasswordFile)
-	}
-	if redis.db != 0 {
-		add("AUTHSERVER_REDIS_DB", strconv.Itoa(int(redis.db)))
-	}
-	if tls := redis.tls; tls != nil && tls.Enabled {
-		add("AUTHSERVER_REDIS_TLS", "true")
-		if tls.CASecretRef != nil {
-			add("AUTHSERVER_REDIS_TLS_CA_FILE", redisTLSDir+"/ca.crt")
-		}
-		add("AUTHSERVER_REDIS_TLS_SERVER_NAME", tls.ServerName)
-	}
-	add("AUTHSERVER_LEEWAY", as.Spec.Tokens.Leeway.Duration.String())
-	add("AUTHSERVER_CORS_ORIGINS", strings.Join(as.Spec.Server.CORSOrigins, ","))
-	add("AUTHSERVER_COMPAT_STATUS_CODES", strconv.FormatBool(as.Spec.Server.CompatStatusCodes))
-	add("AUTHSERVER_LOG_LEVEL", as.Spec.Server.LogLevel)
+	env := authserverEnv(as, redis, roleVerifier)
 	if jwksMaxAge > 0 {
-		add("AUTHSERVER_JWKS_MAX_AGE", jwksMaxAge.String())
+		env = append(env, corev1.EnvVar{Name: "AUTHSERVER_JWKS_MAX_AGE", Value: jwksMaxAge.String()})
 	}
 	return env
 }
 
-// serverDeployment builds the auth-server Deployment. Its pod template depends on the spec
-// and the Redis password's checksum only: a key rotation changes the mounted Secret, which
-// the server reloads, and must not restart a pod.
+// serverDeployment builds the verifier Deployment. It mounts the public projection of the
+// keys only, never the signing-key Secret. Its pod template depends on the spec and the
+// Redis password's checksum only: a key rotation changes the mounted ConfigMap, which the
+// server reloads, and must not restart a pod.
 func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image string, jwksMaxAge time.Duration) *appsv1.Deployment {
-	spec := as.Spec.Server
-	volumes := []corev1.Volume{{
-		Name: "signing-keys",
-		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName:  SigningKeysSecretName(as),
-			DefaultMode: ptr.To[int32](0o440),
-		}},
+	keys := corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+		LocalObjectReference: corev1.LocalObjectReference{Name: PublicKeysConfigMapName(as)},
+		DefaultMode:          ptr.To[int32](0o444),
 	}}
-	mounts := []corev1.VolumeMount{{Name: "signing-keys", MountPath: keysMountPath, ReadOnly: true}}
-	if ref := redis.password; ref != nil {
-		volumes = append(volumes, corev1.Volume{
-			Name: "redis-password",
-			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName:  ref.Name,
-				Items:       []corev1.KeyToPath{{Key: ref.Key, Path: "password"}},
-				DefaultMode: ptr.To[int32](0o440),
-			}},
-		})
-		mounts = append(mounts, corev1.VolumeMount{Name: "redis-password", MountPath: redisPasswordDir, ReadOnly: true})
-	}
-	if tls := redis.tls; tls != nil && tls.Enabled && tls.CASecretRef != nil {
-		volumes = append(volumes, corev1.Volume{
-			Name: "redis-tls-ca",
-			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName:  tls.CASecretRef.Name,
-				Items:       []corev1.KeyToPath{{Key: tls.CASecretRef.Key, Path: "ca.crt"}},
-				DefaultMode: ptr.To[int32](0o444),
-			}},
-		})
-		mounts = append(mounts, corev1.VolumeMount{Name: "redis-tls-ca", MountPath: redisTLSDir, ReadOnly: true})
-	}
-	var annotations map[string]string
-	if redis.passwordChecksum != "" {
-		annotations = map[string]string{RedisPasswordChecksumAnnotation: redis.passwordChecksum}
-	}
-	maxSurge := intstr.FromInt32(1)
-	maxUnavailable := intstr.FromInt32(0)
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: ServerName(as), Namespace: as.Namespace, Labels: labels(as, "authserver", componentServer)},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: spec.Replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: selector(as, "authserver")},
-			Strategy: appsv1.DeploymentStrategy{
-				Type:          appsv1.RollingUpdateDeploymentStrategyType,
-				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &maxUnavailable, MaxSurge: &maxSurge},
-			},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels(as, "authserver", componentServer), Annotations: annotations},
-				Spec: corev1.PodSpec{
-					AutomountServiceAccountToken: ptr.To(false),
-					EnableServiceLinks:           ptr.To(false),
-					SecurityContext:              restrictedPodSecurityContext(serverUID),
-					NodeSelector:                 spec.NodeSelector,
-					Tolerations:                  spec.Tolerations,
-					Affinity:                     spec.Affinity,
-					TopologySpreadConstraints:    spec.TopologySpreadConstraints,
-					PriorityClassName:            spec.PriorityClassName,
-					ImagePullSecrets:             spec.ImagePullSecrets,
-					Containers: []corev1.Container{{
-						Name:            "authserver",
-						Image:           image,
-						Command:         []string{"/authserver", "serve"},
-						Env:             serverEnv(as, redis, jwksMaxAge),
-						Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: serverContainerPort, Protocol: corev1.ProtocolTCP}},
-						VolumeMounts:    mounts,
-						Resources:       spec.Resources,
-						SecurityContext: restrictedContainerSecurityContext(),
-						LivenessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
-							PeriodSeconds: 10, FailureThreshold: 3,
-						},
-						ReadinessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("http")}},
-							PeriodSeconds: 5, FailureThreshold: 2,
-						},
-					}},
-					Volumes: volumes,
-				},
-			},
-		},
-	}
+	d := authserverDeployment(as, authserverWorkload{
+		name: ServerName(as), app: appVerifier, component: componentServer,
+		replicas: as.Spec.Server.Replicas, keys: keys, env: serverEnv(as, redis, jwksMaxAge),
+	}, redis, image)
+	// The user's spread constraints select the verifier's pods (their doc says so).
+	d.Spec.Template.Spec.TopologySpreadConstraints = as.Spec.Server.TopologySpreadConstraints
+	return d
 }
 
 func serverService(as *authv1alpha1.AuthService) *corev1.Service {
@@ -203,7 +110,7 @@ func serverService(as *authv1alpha1.AuthService) *corev1.Service {
 	if port == 0 {
 		port = 80
 	}
-	return clusterService(as, ServerName(as), "authserver", componentServer, "http", port)
+	return clusterService(as, ServerName(as), appVerifier, componentServer, "http", port)
 }
 
 func serverPodDisruptionBudget(as *authv1alpha1.AuthService) *policyv1.PodDisruptionBudget {
@@ -213,33 +120,39 @@ func serverPodDisruptionBudget(as *authv1alpha1.AuthService) *policyv1.PodDisrup
 		maxUnavailable = &one
 	}
 	return &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: ServerName(as), Namespace: as.Namespace, Labels: labels(as, "authserver", componentServer)},
+		ObjectMeta: metav1.ObjectMeta{Name: ServerName(as), Namespace: as.Namespace, Labels: labels(as, appVerifier, componentServer)},
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			MaxUnavailable: maxUnavailable,
-			Selector:       &metav1.LabelSelector{MatchLabels: selector(as, "authserver")},
+			Selector:       &metav1.LabelSelector{MatchLabels: selector(as, appVerifier)},
 		},
 	}
 }
 
-// setServerReady judges the Deployment the way `kubectl rollout status` does.
+// setServerReady judges the verifier Deployment the way `kubectl rollout status` does.
 func setServerReady(as *authv1alpha1.AuthService, d *appsv1.Deployment) {
+	setDeploymentReady(as, authv1alpha1.ServerReadyCondition, "auth-server", serverURL(as), d)
+}
+
+// setDeploymentReady sets conditionType from a Deployment's status as `kubectl rollout
+// status` judges it; what names its replicas in the messages and url says where it serves.
+func setDeploymentReady(as *authv1alpha1.AuthService, conditionType, what, url string, d *appsv1.Deployment) {
 	want := ptr.Deref(d.Spec.Replicas, 1)
 	st := d.Status
 	switch {
 	case st.ObservedGeneration < d.Generation:
-		setCondition(as, authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
+		setCondition(as, conditionType, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
 			fmt.Sprintf("Deployment %s has not yet observed its latest spec", d.Name))
 	case st.UpdatedReplicas < want:
-		setCondition(as, authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Rolling out: %d of %d auth-server replicas updated", st.UpdatedReplicas, want))
+		setCondition(as, conditionType, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
+			fmt.Sprintf("Rolling out: %d of %d %s replicas updated", st.UpdatedReplicas, want, what))
 	case st.Replicas > st.UpdatedReplicas:
-		setCondition(as, authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Rolling out: %d old auth-server replicas pending termination", st.Replicas-st.UpdatedReplicas))
+		setCondition(as, conditionType, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
+			fmt.Sprintf("Rolling out: %d old %s replicas pending termination", st.Replicas-st.UpdatedReplicas, what))
 	case st.AvailableReplicas < want:
-		setCondition(as, authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
-			fmt.Sprintf("%d of %d auth-server replicas available", st.AvailableReplicas, want))
+		setCondition(as, conditionType, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
+			fmt.Sprintf("%d of %d %s replicas available", st.AvailableReplicas, want, what))
 	default:
-		setCondition(as, authv1alpha1.ServerReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady,
-			fmt.Sprintf("%d of %d auth-server replicas available at %s", st.AvailableReplicas, want, serverURL(as)))
+		setCondition(as, conditionType, metav1.ConditionTrue, authv1alpha1.ReasonReady,
+			fmt.Sprintf("%d of %d %s replicas available at %s", st.AvailableReplicas, want, what, url))
 	}
 }

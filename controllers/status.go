@@ -17,6 +17,7 @@ var conditionOrder = []string{
 	authv1alpha1.KeysReadyCondition,
 	authv1alpha1.RedisReadyCondition,
 	authv1alpha1.ServerReadyCondition,
+	authv1alpha1.IssuerReadyCondition,
 }
 
 // setCondition sets a condition for the object's current generation. Its transition time
@@ -57,7 +58,7 @@ func setReadyCondition(as *authv1alpha1.AuthService) {
 	}
 	if len(notReady) == 0 {
 		setCondition(as, authv1alpha1.ReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady,
-			"Signing keys are published, Redis is available and the auth server is serving")
+			"Signing keys are published, Redis is available and the verifier and the issuer are serving")
 	} else {
 		setCondition(as, authv1alpha1.ReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonNotReady, strings.Join(notReady, "; "))
 	}

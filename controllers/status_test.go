@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -71,7 +72,7 @@ func TestStatus_ASecondPassWritesNothing(t *testing.T) {
 	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
 	versions := func() map[string]string {
 		out := map[string]string{}
-		for _, list := range []client.ObjectList{&corev1.SecretList{}, &corev1.ConfigMapList{}, &corev1.ServiceList{}} {
+		for _, list := range []client.ObjectList{&corev1.SecretList{}, &corev1.ConfigMapList{}, &corev1.ServiceList{}, &corev1.ServiceAccountList{}, &rbacv1.RoleList{}, &rbacv1.RoleBindingList{}} {
 			if err := k8sClient.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +81,10 @@ func TestStatus_ASecondPassWritesNothing(t *testing.T) {
 				out[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = o.GetResourceVersion()
 			}
 		}
-		for _, obj := range []client.Object{get(t, ns, "auth-authserver", &appsDeployment{}), get(t, ns, "auth-redis", &appsStatefulSet{}), get(t, ns, "auth", &authv1alpha1.AuthService{})} {
+		for _, obj := range []client.Object{
+			get(t, ns, "auth-authserver", &appsDeployment{}), get(t, ns, "auth-issuer", &appsDeployment{}), get(t, ns, "auth-redis", &appsStatefulSet{}),
+			get(t, ns, "auth", &authv1alpha1.AuthService{}), get(t, "", "auth-operator-issuer-"+ns+"-auth", &rbacv1.ClusterRoleBinding{}),
+		} {
 			out[obj.GetName()+"/"+typeName(obj)] = obj.GetResourceVersion()
 		}
 		return out
@@ -103,6 +107,7 @@ func TestMetrics_FollowTheAuthServiceAndForgetItWhenDeleted(t *testing.T) {
 	waitCondition(t, ns, "auth", authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, "")
 	markStatefulSetAvailable(t, ns, "auth-redis")
 	markDeploymentAvailable(t, ns, "auth-authserver")
+	markDeploymentAvailable(t, ns, "auth-issuer")
 	as = waitCondition(t, ns, "auth", authv1alpha1.ReadyCondition, metav1.ConditionTrue, "")
 	poll.Until(t, waitTimeout, "ready gauge", func() error {
 		if v, ok := gaugeValue(t, "authoperator_authservice_ready_status", ns); !ok || v != 1 {

@@ -96,6 +96,10 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "creating the operator's user: %v\n", err)
 		return 1
 	}
+	if err := installIssuerClusterRole(); err != nil {
+		fmt.Fprintf(os.Stderr, "installing the issuer's ClusterRole: %v\n", err)
+		return 1
+	}
 	return m.Run()
 }
 
@@ -145,6 +149,25 @@ func operatorUser() (*rest.Config, error) {
 	// server's priority and fairness decides.
 	cfg.QPS = -1
 	return cfg, nil
+}
+
+// installIssuerClusterRole creates the ClusterRole that the operator binds to every issuer,
+// from config/rbac/issuer_role.yaml under the name the default kustomization's namePrefix
+// gives it, as an install would.
+func installIssuerClusterRole() error {
+	raw, err := os.ReadFile(filepath.Join("..", "config", "rbac", "issuer_role.yaml"))
+	if err != nil {
+		return err
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.Unmarshal(raw, role); err != nil {
+		return fmt.Errorf("parsing issuer_role.yaml: %w", err)
+	}
+	role.Name = "auth-operator-" + role.Name
+	if role.Name != IssuerClusterRoleName {
+		return fmt.Errorf("config/rbac/issuer_role.yaml installs as %s, the operator binds %s", role.Name, IssuerClusterRoleName)
+	}
+	return k8sClient.Create(context.Background(), role)
 }
 
 var stopOnce sync.Once

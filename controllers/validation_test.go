@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -25,6 +26,10 @@ func TestAPI_DefaultsFillAnEmptySpec(t *testing.T) {
 		t.Errorf("token defaults = %+v", s.Tokens)
 	case s.SigningKeys.Algorithm != "ES256", s.SigningKeys.RotationInterval.Duration.String() != "720h0m0s":
 		t.Errorf("key defaults = %+v", s.SigningKeys)
+	case s.Tokens.RefreshLifetime.Duration.String() != "720h0m0s", s.Tokens.Issuer != "", len(s.Tokens.Audiences) != 0:
+		t.Errorf("token defaults = %+v, want refresh 720h, no issuer (the verifier's URL), no audiences", s.Tokens)
+	case ptr.Deref(s.Issuance.Replicas, 0) != 2, len(s.Issuance.Clients) != 0, s.Issuance.SingleSession:
+		t.Errorf("issuance defaults = %+v, want 2 replicas, no clients (issuance off), several sessions", s.Issuance)
 	case m == nil || s.Redis.External != nil:
 		t.Fatalf("redis default = %+v, want managed", s.Redis)
 	case m.Image != "redis:7.4-alpine", m.AppendFsync != "always", !ptr.Deref(m.Persistence.Enabled, false), m.Persistence.Size.String() != "1Gi":
@@ -69,6 +74,31 @@ func TestAPI_RejectsInvalidSpecsWithMessagesThatSayWhatToFix(t *testing.T) {
 			"a Redis address must be host:port"},
 		{"zero replicas", map[string]any{"server": map[string]any{"replicas": int64(0)}},
 			"spec.server.replicas"},
+		{"refresh lifetime shorter than the access lifetime", map[string]any{"tokens": map[string]any{"maxLifetime": "1h", "refreshLifetime": "30m"}},
+			"spec.tokens.refreshLifetime must be at least spec.tokens.maxLifetime: a refresh token outlives the access tokens it renews; raise refreshLifetime or lower maxLifetime"},
+		{"refresh lifetime beyond 90 days", map[string]any{"tokens": map[string]any{"refreshLifetime": "2161h"}},
+			"spec.tokens.refreshLifetime must be at most 2160h"},
+		{"refresh lifetime that does not parse", map[string]any{"tokens": map[string]any{"refreshLifetime": "30 days"}},
+			"spec.tokens.refreshLifetime must be a duration such as 720h"},
+		{"issuer that is not a URL", map[string]any{"tokens": map[string]any{"issuer": "auth.example.com"}},
+			"spec.tokens.issuer must be an http or https URL without query or fragment"},
+		{"issuer with a query", map[string]any{"tokens": map[string]any{"issuer": "https://auth.example.com/?tenant=a"}},
+			"spec.tokens.issuer must be an http or https URL without query or fragment"},
+		{"issuer of another scheme", map[string]any{"tokens": map[string]any{"issuer": "ftp://auth.example.com"}},
+			"spec.tokens.issuer must be an http or https URL"},
+		{"audience with a comma", map[string]any{"tokens": map[string]any{"audiences": []any{"a,b"}}},
+			"spec.tokens.audiences[0]: Invalid value: \"a,b\": an audience in spec.tokens.audiences must be one value without commas or spaces"},
+		{"client namespace that is not a name", map[string]any{"issuance": map[string]any{"clients": []any{map[string]any{"namespace": "Login_NS", "serviceAccountName": "login"}}}},
+			"spec.issuance.clients[].namespace must be a namespace name"},
+		{"client ServiceAccount that is not a name", map[string]any{"issuance": map[string]any{"clients": []any{map[string]any{"namespace": "login", "serviceAccountName": "login/service"}}}},
+			"spec.issuance.clients[].serviceAccountName must be a ServiceAccount name"},
+		{"client without a ServiceAccount", map[string]any{"issuance": map[string]any{"clients": []any{map[string]any{"namespace": "login"}}}},
+			"spec.issuance.clients[0].serviceAccountName: Required value"},
+		{"client listed twice", map[string]any{"issuance": map[string]any{"clients": []any{
+			map[string]any{"namespace": "login", "serviceAccountName": "login"}, map[string]any{"namespace": "login", "serviceAccountName": "login"}}}},
+			"spec.issuance.clients[1]: Duplicate value"},
+		{"zero issuer replicas", map[string]any{"issuance": map[string]any{"replicas": int64(0)}},
+			"spec.issuance.replicas"},
 		{"fsync policy", map[string]any{"redis": map[string]any{"managed": map[string]any{"appendFsync": "sometimes"}}},
 			"spec.redis.managed.appendFsync"},
 	}
@@ -77,7 +107,7 @@ func TestAPI_RejectsInvalidSpecsWithMessagesThatSayWhatToFix(t *testing.T) {
 			u := &unstructured.Unstructured{Object: map[string]any{
 				"apiVersion": authv1alpha1.GroupVersion.String(),
 				"kind":       "AuthService",
-				"metadata":   map[string]any{"name": "invalid-" + string(rune('a'+i)), "namespace": ns},
+				"metadata":   map[string]any{"name": fmt.Sprintf("invalid-%d", i), "namespace": ns},
 				"spec":       tc.spec,
 			}}
 			err := k8sClient.Create(context.Background(), u)
@@ -99,5 +129,12 @@ func TestAPI_AcceptsTheEdgesOfEachRange(t *testing.T) {
 		as.Spec.Tokens.MaxLifetime = metav1.Duration{Duration: 59 * 60e9}
 		as.Spec.Tokens.Leeway = metav1.Duration{Duration: 59e9}
 		as.Spec.Redis.External = &authv1alpha1.ExternalRedisSpec{Addresses: []authv1alpha1.RedisAddress{"[::1]:6379"}, DB: 15}
+		as.Spec.Tokens.RefreshLifetime = as.Spec.Tokens.MaxLifetime
+		as.Spec.Tokens.Issuer = "https://auth.example.com/tenants/a"
+		as.Spec.Issuance.Clients = []authv1alpha1.IssuanceClient{{Namespace: "login", ServiceAccountName: "login.v2"}}
+	})
+	createAuthService(t, ns, "longest-refresh", func(as *authv1alpha1.AuthService) {
+		as.Spec.Tokens.RefreshLifetime = metav1.Duration{Duration: 2160 * 3600e9}
+		as.Spec.Tokens.Issuer = "http://auth-authserver.prod.svc:8080"
 	})
 }

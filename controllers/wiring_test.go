@@ -145,12 +145,13 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 	}
 	np := get(t, ns, "auth-redis", &networkingv1.NetworkPolicy{})
 	wantLabels(t, np, as, "redis", "redis")
-	from := np.Spec.Ingress[0].From[0].PodSelector.MatchLabels
-	if np.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != "redis" || from["app.kubernetes.io/name"] != "authserver" || from["app.kubernetes.io/instance"] != "auth" {
-		t.Errorf("NetworkPolicy = %+v", np.Spec)
+	if from := np.Spec.Ingress[0].From; np.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != "redis" || len(from) != 2 ||
+		from[0].PodSelector.MatchLabels["app.kubernetes.io/name"] != "authserver" || from[0].PodSelector.MatchLabels["app.kubernetes.io/instance"] != "auth" ||
+		from[1].PodSelector.MatchLabels["app.kubernetes.io/name"] != "authserver-issuer" || from[1].PodSelector.MatchLabels["app.kubernetes.io/instance"] != "auth" {
+		t.Errorf("NetworkPolicy = %+v, want the verifier's and the issuer's pods only", np.Spec)
 	}
 
-	// The auth server.
+	// The verifier.
 	d := get(t, ns, "auth-authserver", &appsv1.Deployment{})
 	wantLabels(t, d, as, "authserver", "server")
 	if ptr.Deref(d.Spec.Replicas, 0) != 2 || d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntValue() != 0 {
@@ -176,6 +177,10 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 		"AUTHSERVER_CORS_ORIGINS":        "https://app.example.com",
 		"AUTHSERVER_COMPAT_STATUS_CODES": "true",
 		"AUTHSERVER_LISTEN":              ":8080",
+		"AUTHSERVER_ROLE":                "verifier",
+		"AUTHSERVER_ISSUER":              "http://auth-authserver." + ns + ".svc",
+		"AUTHSERVER_ACCESS_LIFETIME":     "15m0s",
+		"AUTHSERVER_REFRESH_LIFETIME":    "720h0m0s",
 	}
 	for k, v := range wantEnv {
 		if env[k] != v {
@@ -201,8 +206,24 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 	for _, v := range pod.Volumes {
 		vols[v.Name] = v
 	}
-	if vols["signing-keys"].Secret.SecretName != "auth-signing-keys" || vols["redis-password"].Secret.SecretName != "auth-redis" || vols["redis-password"].Secret.Items[0].Key != "password" {
+	// The verifier mounts the public projection of the keys, never the signing-key Secret.
+	if cm := vols["keys"].ConfigMap; cm == nil || cm.Name != "auth-public-keys" || vols["keys"].Secret != nil {
+		t.Errorf("keys volume = %+v, want the ConfigMap auth-public-keys", vols["keys"])
+	}
+	if vols["redis-password"].Secret.SecretName != "auth-redis" || vols["redis-password"].Secret.Items[0].Key != "password" {
 		t.Errorf("volumes = %+v", pod.Volumes)
+	}
+	for _, v := range pod.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == "auth-signing-keys" {
+			t.Errorf("the verifier mounts the signing-key Secret as volume %s", v.Name)
+		}
+	}
+	projection := get(t, ns, "auth-public-keys", &corev1.ConfigMap{})
+	wantLabels(t, projection, as, "authserver", "public-keys")
+	if len(projection.Data) != 3 || projection.Data["keyset.json"] == "" ||
+		projection.Data[active.ID+".pub.pem"] != string(keysSecret.Data[active.ID+".pub.pem"]) ||
+		projection.Data[next.ID+".pub.pem"] != string(keysSecret.Data[next.ID+".pub.pem"]) {
+		t.Errorf("public projection holds %d files, want keyset.json and the two public keys of the Secret", len(projection.Data))
 	}
 	sum := sha256.Sum256([]byte(password))
 	if got := d.Spec.Template.Annotations["auth.hiringo.tech/redis-password-checksum"]; got != hex.EncodeToString(sum[:]) {
@@ -217,16 +238,17 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 	if !isNotFound(t, ns, "auth-authserver", &policyv1.PodDisruptionBudget{}) {
 		t.Error("a PodDisruptionBudget exists though it is off")
 	}
-	if as.Status.ServerURL != "http://auth-authserver."+ns+".svc" {
-		t.Errorf("serverURL = %q", as.Status.ServerURL)
+	if as.Status.ServerURL != "http://auth-authserver."+ns+".svc" || as.Status.IssuerURL != "http://auth-issuer."+ns+".svc" || as.Status.Issuer != as.Status.ServerURL {
+		t.Errorf("serverURL = %q, issuerURL = %q, issuer = %q", as.Status.ServerURL, as.Status.IssuerURL, as.Status.Issuer)
 	}
 
 	// Ready follows the workloads' status, as their controllers would write it.
-	if c := condition(as, authv1alpha1.ReadyCondition); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "RedisReady") {
+	if c := condition(as, authv1alpha1.ReadyCondition); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "RedisReady") || !strings.Contains(c.Message, "IssuerReady") {
 		t.Errorf("Ready before the workloads are up = %+v", c)
 	}
 	markStatefulSetAvailable(t, ns, "auth-redis")
 	markDeploymentAvailable(t, ns, "auth-authserver")
+	markDeploymentAvailable(t, ns, "auth-issuer")
 	as = waitCondition(t, ns, "auth", authv1alpha1.ReadyCondition, metav1.ConditionTrue, "Ready")
 	if as.Status.ObservedGeneration != as.Generation || as.Status.Conditions[0].Type != authv1alpha1.ReadyCondition {
 		t.Errorf("observedGeneration %d of %d, first condition %s", as.Status.ObservedGeneration, as.Generation, as.Status.Conditions[0].Type)

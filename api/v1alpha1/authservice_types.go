@@ -25,6 +25,7 @@ const RotateAnnotation = "auth.hiringo.tech/rotate"
 // +kubebuilder:printcolumn:name="Replicas",type=integer,priority=1,JSONPath=`.spec.server.replicas`
 // +kubebuilder:printcolumn:name="Rotation Interval",type=string,priority=1,JSONPath=`.spec.signingKeys.rotationInterval`
 // +kubebuilder:printcolumn:name="URL",type=string,priority=1,JSONPath=`.status.serverURL`
+// +kubebuilder:printcolumn:name="Issuer URL",type=string,priority=1,JSONPath=`.status.issuerURL`
 type AuthService struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -68,6 +69,52 @@ type AuthServiceSpec struct {
 	// +kubebuilder:default={managed:{}}
 	// +optional
 	Redis RedisSpec `json:"redis,omitzero"`
+
+	// Issuance configures the issuer: the Deployment that holds the private keys and issues
+	// and refreshes tokens for the in-cluster callers it lists.
+	// +kubebuilder:default={}
+	// +optional
+	Issuance IssuanceSpec `json:"issuance,omitzero"`
+}
+
+// IssuanceSpec configures token issuance. The issuer always runs, so refresh tokens keep
+// working; with no clients, every call to /auth/token is refused.
+type IssuanceSpec struct {
+	// Clients are the ServiceAccounts allowed to call POST /auth/token, each authenticated by
+	// a projected ServiceAccount token whose audience is status.issuer. Empty: issuance off.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=namespace
+	// +listMapKey=serviceAccountName
+	// +optional
+	Clients []IssuanceClient `json:"clients,omitempty"`
+
+	// Replicas of the issuer.
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// SingleSession restores the original service's one session per user: a new issuance
+	// ends the user's earlier sessions. Off, a user may be logged in on several devices.
+	// +optional
+	SingleSession bool `json:"singleSession,omitempty"`
+}
+
+// IssuanceClient names one ServiceAccount allowed to obtain tokens for users.
+type IssuanceClient struct {
+	// Namespace of the ServiceAccount.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="spec.issuance.clients[].namespace must be a namespace name: lowercase letters, digits and '-', starting and ending with a letter or digit"
+	Namespace string `json:"namespace"`
+
+	// ServiceAccountName is the name of the ServiceAccount.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="spec.issuance.clients[].serviceAccountName must be a ServiceAccount name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+	ServiceAccountName string `json:"serviceAccountName"`
 }
 
 // ServerSpec configures the auth-server Deployment and its Service.
@@ -161,7 +208,10 @@ type PodDisruptionBudgetSpec struct {
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 }
 
-// TokensSpec describes the tokens that the signing keys sign.
+// TokensSpec describes the tokens that the signing keys sign. The rule across fields skips
+// durations that do not parse: their own pattern reports those.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.maxLifetime) || !has(self.refreshLifetime) || !self.maxLifetime.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || !self.refreshLifetime.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.refreshLifetime) >= duration(self.maxLifetime)",message="spec.tokens.refreshLifetime must be at least spec.tokens.maxLifetime: a refresh token outlives the access tokens it renews; raise refreshLifetime or lower maxLifetime"
 type TokensSpec struct {
 	// MaxLifetime is the longest lifetime of a token, from issue to expiry. A retired key
 	// stays published for this long (plus leeway) after it stops signing.
@@ -181,7 +231,38 @@ type TokensSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) <= duration('5m'))",message="spec.tokens.leeway must be at most 5m: fix the clocks (NTP) rather than widen the leeway"
 	// +optional
 	Leeway metav1.Duration `json:"leeway,omitzero"`
+
+	// RefreshLifetime is the lifetime of a refresh token. A retired key stays in the
+	// signing-key Secret (public part only, for the issuer) this long after it stops signing,
+	// so no refresh token fails because of a rotation; it leaves the JWKS at expiresAt.
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="spec.tokens.refreshLifetime must be a duration such as 720h, 90m or 1h30m (units h, m, s, ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('2160h')",message="spec.tokens.refreshLifetime must be at most 2160h (90 days): users log in again after that"
+	// +optional
+	RefreshLifetime metav1.Duration `json:"refreshLifetime,omitzero"`
+
+	// Issuer is the iss claim of issued tokens and the issuer of the OIDC discovery document.
+	// Empty means the verifier's in-cluster URL (status.serverURL); status.issuer shows the
+	// value in use.
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#[:space:]]+(/[^?#[:space:]]*)?$') && isURL(self)",message="spec.tokens.issuer must be an http or https URL without query or fragment, such as https://auth.example.com"
+	// +optional
+	Issuer string `json:"issuer,omitempty"`
+
+	// Audiences are the aud claim of issued tokens; empty issues tokens without aud.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=set
+	// +optional
+	Audiences []Audience `json:"audiences,omitempty"`
 }
+
+// Audience is one value of a token's aud claim.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=256
+// +kubebuilder:validation:XValidation:rule="!self.matches('[,[:space:]]')",message="an audience in spec.tokens.audiences must be one value without commas or spaces, such as api.example.com: list several as separate items"
+type Audience string
 
 // SigningAlgorithm is a JWS signing algorithm.
 // +kubebuilder:validation:Enum=ES256
@@ -355,7 +436,7 @@ type SecretKeyReference struct {
 
 // AuthServiceStatus is what the operator observed and did.
 type AuthServiceStatus struct {
-	// Conditions: Ready, KeysReady, RedisReady and ServerReady.
+	// Conditions: Ready, KeysReady, RedisReady, ServerReady and IssuerReady.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -381,7 +462,8 @@ type AuthServiceStatus struct {
 	// +optional
 	NextRotationTime *metav1.Time `json:"nextRotationTime,omitempty"`
 
-	// Keys is the public metadata of every published key.
+	// Keys is the public metadata of every key in the signing-key Secret: the published ones,
+	// and retired keys past expiresAt that the issuer keeps for refresh tokens only.
 	// +listType=map
 	// +listMapKey=kid
 	// +optional
@@ -392,9 +474,17 @@ type AuthServiceStatus struct {
 	// +optional
 	LastRotationRequest string `json:"lastRotationRequest,omitempty"`
 
-	// ServerURL is the in-cluster URL of the auth server.
+	// ServerURL is the in-cluster URL of the verifier: logout, verify, JWKS and discovery.
 	// +optional
 	ServerURL string `json:"serverURL,omitempty"`
+
+	// IssuerURL is the in-cluster URL of the issuer: token issuance and refresh.
+	// +optional
+	IssuerURL string `json:"issuerURL,omitempty"`
+
+	// Issuer is the iss claim of the tokens issued: spec.tokens.issuer, or serverURL.
+	// +optional
+	Issuer string `json:"issuer,omitempty"`
 }
 
 // PublishedKey is the public metadata of one published signing key.
@@ -417,9 +507,15 @@ type PublishedKey struct {
 	// +optional
 	RetiredAt *metav1.Time `json:"retiredAt,omitempty"`
 
-	// ExpiresAt is when the retired key is deleted, once no token it signed can be valid.
+	// ExpiresAt is when the retired key leaves the JWKS and the verifier, once no access
+	// token it signed can be valid.
 	// +optional
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// RefreshExpiresAt is when the retired key is deleted from the signing-key Secret, once
+	// no refresh token it signed can be valid. Until then the issuer verifies refreshes with it.
+	// +optional
+	RefreshExpiresAt *metav1.Time `json:"refreshExpiresAt,omitempty"`
 }
 
 func init() {

@@ -2,14 +2,16 @@ package v1alpha1
 
 // Condition types of an AuthService.
 const (
-	// ReadyCondition is True when keys, Redis and the auth server are all ready.
+	// ReadyCondition is True when keys, Redis, the verifier and the issuer are all ready.
 	ReadyCondition = "Ready"
 	// KeysReadyCondition is True when the signing-key Secret and the JWKS are published.
 	KeysReadyCondition = "KeysReady"
 	// RedisReadyCondition is True when the blacklist store is available.
 	RedisReadyCondition = "RedisReady"
-	// ServerReadyCondition is True when the auth-server Deployment is available.
+	// ServerReadyCondition is True when the verifier Deployment is available.
 	ServerReadyCondition = "ServerReady"
+	// IssuerReadyCondition is True when the issuer Deployment is available.
+	IssuerReadyCondition = "IssuerReady"
 )
 
 // Condition reasons of an AuthService.

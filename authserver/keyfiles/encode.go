@@ -18,18 +18,18 @@ func Encode(s Set) (map[string][]byte, error) {
 	m := Manifest{Version: ManifestVersion, Algorithm: AlgorithmES256, Keys: make([]KeyMeta, 0, len(s.Keys))}
 	for _, k := range s.Keys {
 		m.Keys = append(m.Keys, k.KeyMeta)
-		der, err := x509.MarshalPKIXPublicKey(k.Public)
+		pub, err := encodePublic(k)
 		if err != nil {
-			return nil, fmt.Errorf("key %s: encoding public key: %w", k.ID, err)
+			return nil, err
 		}
-		files[PublicKeyFile(k.ID)] = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+		files[PublicKeyFile(k.ID)] = pub
 		if k.State == StateRetired {
 			continue
 		}
 		if k.Private == nil {
 			return nil, fmt.Errorf("key %s is %s but has no private key", k.ID, k.State)
 		}
-		der, err = x509.MarshalPKCS8PrivateKey(k.Private)
+		der, err := x509.MarshalPKCS8PrivateKey(k.Private)
 		if err != nil {
 			return nil, fmt.Errorf("key %s: encoding private key: %w", k.ID, err)
 		}
@@ -41,6 +41,15 @@ func Encode(s Set) (map[string][]byte, error) {
 	}
 	files[ManifestFile] = append(manifest, '\n')
 	return files, nil
+}
+
+// encodePublic renders the PKIX PEM public key file of k.
+func encodePublic(k Key) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(k.Public)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: encoding public key: %w", k.ID, err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }
 
 // validateStates checks the invariants every stored set keeps: unique kids, exactly one

@@ -42,11 +42,12 @@ type KeyMeta struct {
 	// with the key), the maximum token lifetime and the clock leeway. Set only for
 	// retired keys.
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
-	// RefreshExpiresAt is when no refresh token the key signed can be valid any more:
-	// the key stays in the private Secret (public part only) until then, so the issuer
-	// can still verify refresh tokens after the key left the published set at
-	// ExpiresAt. Set only for retired keys, by operators that keep them; absent means
-	// ExpiresAt.
+	// RefreshExpiresAt is when a retired key leaves the set altogether: RetiredAt plus the
+	// minimum publish time, the refresh token lifetime and the clock leeway, so no refresh
+	// token it signed can still be valid. Between ExpiresAt and RefreshExpiresAt the key is
+	// in the private Secret only (public part), for the issuer's refresh verification; the
+	// public projection and the JWKS no longer list it. Set only for retired keys; absent
+	// in sets written before refresh tokens existed, where ExpiresAt ends the key.
 	RefreshExpiresAt *time.Time `json:"refreshExpiresAt,omitempty"`
 }
 

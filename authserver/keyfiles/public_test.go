@@ -1,46 +1,129 @@
 package keyfiles
 
 import (
-	"os"
-	"path/filepath"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
 
-// TestReadPublicDir_NeverOpensPrivateKeys reads a full Secret layout whose private key
-// files cannot be opened (dangling links): a verifier's read succeeds with public
-// material only, the issuer's read (ReadDir) fails on them.
-func TestReadPublicDir_NeverOpensPrivateKeys(t *testing.T) {
-	set, err := NewSet(time.Now())
+// setWithRetired is an active and a next key created at t0, plus two retired keys: one
+// whose access window closes at t0+1h and one whose closed at t0 (kept for refresh only).
+func setWithRetired(t *testing.T) (s Set, open, refreshOnly Key) {
+	t.Helper()
+	s = mustNewSet(t)
+	for i, expires := range []time.Time{t0.Add(time.Hour), t0} {
+		k, err := GenerateKey(StateRetired, t0.Add(-48*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		retired, refresh := expires.Add(-time.Hour), expires.Add(720*time.Hour)
+		k.RetiredAt, k.ExpiresAt, k.RefreshExpiresAt, k.Private = &retired, &expires, &refresh, nil
+		s.Keys = append([]Key{k}, s.Keys...)
+		if i == 0 {
+			open = k
+		} else {
+			refreshOnly = k
+		}
+	}
+	return s, open, refreshOnly
+}
+
+func TestPublicProjection_HoldsOnlyPublicFilesOfKeysInTheirAccessWindow(t *testing.T) {
+	s, open, refreshOnly := setWithRetired(t)
+	files, err := PublicProjection(s, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	if err := WriteDir(dir, set); err != nil {
+	active, _ := s.Active()
+	next, _ := s.Next()
+	want := map[string]bool{ManifestFile: true, PublicKeyFile(open.ID): true, PublicKeyFile(active.ID): true, PublicKeyFile(next.ID): true}
+	if len(files) != len(want) {
+		t.Errorf("files = %v, want %v", keys(files), want)
+	}
+	for name, data := range files {
+		if !want[name] {
+			t.Errorf("unexpected file %s", name)
+		}
+		if strings.HasSuffix(name, ".key.pem") || strings.Contains(string(data), "PRIVATE KEY") {
+			t.Errorf("%s holds private material", name)
+		}
+	}
+	var m Manifest
+	if err := json.Unmarshal(files[ManifestFile], &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range set.Keys {
-		p := filepath.Join(dir, PrivateKeyFile(k.ID))
-		if err := os.Remove(p); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(filepath.Join(dir, "gone"), p); err != nil {
-			t.Fatal(err)
-		}
+	var kids []string
+	for _, k := range m.Keys {
+		kids = append(kids, k.ID+"/"+string(k.State))
 	}
-	pub, err := ReadPublicDir(dir)
+	if got, wantKids := strings.Join(kids, " "), open.ID+"/retired "+active.ID+"/active "+next.ID+"/next"; got != wantKids {
+		t.Errorf("manifest keys = %s, want %s", got, wantKids)
+	}
+	if m.Keys[0].RefreshExpiresAt == nil || !m.Keys[0].RefreshExpiresAt.Equal(*open.RefreshExpiresAt) {
+		t.Errorf("manifest lost refreshExpiresAt: %+v", m.Keys[0])
+	}
+	// The projection's public files are the Secret's, byte for byte.
+	secret, err := Encode(s)
 	if err != nil {
-		t.Fatalf("ReadPublicDir: %v", err)
+		t.Fatal(err)
 	}
-	if len(pub.Keys) != len(set.Keys) {
-		t.Fatalf("ReadPublicDir: %d keys, want %d", len(pub.Keys), len(set.Keys))
+	if string(files[PublicKeyFile(active.ID)]) != string(secret[PublicKeyFile(active.ID)]) {
+		t.Error("the projection's public key differs from the Secret's")
 	}
-	for _, k := range pub.Keys {
-		if k.Private != nil || k.Public == nil {
-			t.Fatalf("key %s: private %v, public %v; want public material only", k.ID, k.Private != nil, k.Public != nil)
+	if _, ok := files[PublicKeyFile(refreshOnly.ID)]; ok {
+		t.Error("a key past its access window is projected")
+	}
+}
+
+func TestPublished_ClosesAtExpiresAt(t *testing.T) {
+	s, open, _ := setWithRetired(t)
+	for _, tc := range []struct {
+		now  time.Time
+		want int
+	}{
+		{t0.Add(-time.Second), 4},
+		{t0, 3},
+		{t0.Add(time.Hour - time.Second), 3},
+		{t0.Add(time.Hour), 2},
+	} {
+		if got := len(s.Published(tc.now).Keys); got != tc.want {
+			t.Errorf("at %s: %d published keys, want %d", tc.now, got, tc.want)
 		}
 	}
-	if _, err := ReadDir(dir); err == nil {
-		t.Fatal("ReadDir with unreadable private keys succeeded")
+	if !open.AccessOpen(t0) || open.AccessOpen(*open.ExpiresAt) {
+		t.Error("AccessOpen does not close exactly at ExpiresAt")
 	}
+}
+
+func TestPublicProjection_RefusesAnInvalidSet(t *testing.T) {
+	s := mustNewSet(t)
+	s.Keys[1].State = StateActive
+	if _, err := PublicProjection(s, t0); err == nil || !strings.Contains(err.Error(), "exactly one active key") {
+		t.Fatalf("err = %v, want the two active keys named", err)
+	}
+}
+
+func TestEncodeDecode_KeepsRefreshExpiresAt(t *testing.T) {
+	s, _, refreshOnly := setWithRetired(t)
+	files, err := Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, ok := got.Lookup(refreshOnly.ID)
+	if !ok || k.RefreshExpiresAt == nil || !k.RefreshExpiresAt.Equal(*refreshOnly.RefreshExpiresAt) {
+		t.Fatalf("refreshExpiresAt after a round trip = %+v", k.KeyMeta)
+	}
+}
+
+func keys(m map[string][]byte) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

@@ -18,7 +18,8 @@ const (
 	KeyRotated EventType = "KeyRotated"
 	// KeyRevoked is a key removed at once because the spec lists it as revoked.
 	KeyRevoked EventType = "KeyRevoked"
-	// KeyExpired is a retired key deleted once no token it signed can be valid.
+	// KeyExpired is a retired key deleted once no token it signed, access or refresh, can be
+	// valid.
 	KeyExpired EventType = "KeyExpired"
 )
 
@@ -59,7 +60,7 @@ type Plan struct {
 	// NextRotation is when the next key is due to take over.
 	NextRotation time.Time
 	// RequeueAfter is when to come back: the earliest of the next rotation, a pending manual
-	// rotation and a retired key's expiry. At least MinRequeue.
+	// rotation and a retired key's expiry or refresh expiry. At least MinRequeue.
 	RequeueAfter time.Duration
 }
 
@@ -172,6 +173,11 @@ func (p *planner) revoke() error {
 	return p.add(keyfiles.StateActive)
 }
 
+// expire records each retired key's two deadlines and deletes the keys past the later one.
+// expiresAt ends its access window (it leaves the JWKS and the verifiers); refreshExpiresAt
+// ends its life in the Secret, where the issuer verifies refresh tokens with it. A policy
+// change may lengthen either deadline, never shorten one: a longer lifetime may even bring a
+// key back into the JWKS, which is harmless, while a shorter one must not cut tokens short.
 func (p *planner) expire() {
 	kept := p.keys[:0:0]
 	for _, k := range p.keys {
@@ -187,19 +193,28 @@ func (p *planner) expire() {
 		if k.ExpiresAt != nil && k.ExpiresAt.After(expiresAt) {
 			expiresAt = *k.ExpiresAt
 		}
-		if !p.now.Before(expiresAt) {
+		refreshExpiresAt := retiredAt.Add(p.policy.refreshRetention())
+		if k.RefreshExpiresAt != nil && k.RefreshExpiresAt.After(refreshExpiresAt) {
+			refreshExpiresAt = *k.RefreshExpiresAt
+		}
+		if refreshExpiresAt.Before(expiresAt) {
+			refreshExpiresAt = expiresAt
+		}
+		if !p.now.Before(refreshExpiresAt) {
 			p.events = append(p.events, Event{Type: KeyExpired, KeyID: k.ID, State: k.State})
 			p.changed = true
 			continue
 		}
-		if k.RetiredAt == nil || k.ExpiresAt == nil || !k.ExpiresAt.Equal(expiresAt) {
-			k.RetiredAt, k.ExpiresAt = &retiredAt, &expiresAt
+		if k.RetiredAt == nil || !equalTime(k.ExpiresAt, expiresAt) || !equalTime(k.RefreshExpiresAt, refreshExpiresAt) {
+			k.RetiredAt, k.ExpiresAt, k.RefreshExpiresAt = &retiredAt, &expiresAt, &refreshExpiresAt
 			p.changed = true
 		}
 		kept = append(kept, k)
 	}
 	p.keys = kept
 }
+
+func equalTime(a *time.Time, b time.Time) bool { return a != nil && a.Equal(b) }
 
 func (p *planner) ensureNext() error {
 	if p.index(keyfiles.StateNext) >= 0 {
@@ -221,9 +236,11 @@ func (p *planner) rotateIfDue(requested bool) (bool, error) {
 	ai := p.index(keyfiles.StateActive)
 	retiredAt := p.now
 	expiresAt := p.now.Add(p.policy.retention())
+	refreshExpiresAt := p.now.Add(p.policy.refreshRetention())
 	p.keys[ai].State = keyfiles.StateRetired
 	p.keys[ai].RetiredAt = &retiredAt
 	p.keys[ai].ExpiresAt = &expiresAt
+	p.keys[ai].RefreshExpiresAt = &refreshExpiresAt
 	p.keys[ai].Private = nil
 	p.promote(p.index(keyfiles.StateNext), active.ID, requested && !due)
 	return true, p.add(keyfiles.StateNext)
@@ -250,9 +267,16 @@ func (p *planner) schedule(pending bool) (time.Time, time.Duration) {
 	if pending && promotable.Before(wake) {
 		wake = promotable
 	}
+	// A retired key's access window closing changes the projection and the JWKS, its
+	// refresh deadline the Secret: both are worth a pass, once each.
 	for _, k := range p.keys {
-		if k.State == keyfiles.StateRetired && k.ExpiresAt.Before(wake) {
-			wake = *k.ExpiresAt
+		if k.State != keyfiles.StateRetired {
+			continue
+		}
+		for _, at := range []*time.Time{k.ExpiresAt, k.RefreshExpiresAt} {
+			if at != nil && at.After(p.now) && at.Before(wake) {
+				wake = *at
+			}
 		}
 	}
 	return rotateAt, max(wake.Sub(p.now), MinRequeue)

@@ -453,6 +453,7 @@ func TestNext_RejectsWhatItCannotFollow(t *testing.T) {
 	}{
 		{"zero interval", Request{Policy: Policy{MaxTokenLifetime: time.Minute}, Now: t0}, keyfiles.GenerateKey, "rotation interval must be positive"},
 		{"negative leeway", Request{Policy: Policy{RotationInterval: time.Hour, MaxTokenLifetime: time.Minute, Leeway: -1}, Now: t0}, keyfiles.GenerateKey, "leeway must not be negative"},
+		{"refresh shorter than access", Request{Policy: Policy{RotationInterval: time.Hour, MaxTokenLifetime: 15 * time.Minute, RefreshLifetime: time.Minute}, Now: t0}, keyfiles.GenerateKey, "refresh token lifetime 1m0s must be at least the maximum token lifetime 15m0s"},
 		{"negative publish time", Request{Policy: Policy{RotationInterval: time.Hour, MaxTokenLifetime: time.Minute, MinPublishTime: -time.Second}, Now: t0}, keyfiles.GenerateKey, "minimum publish time must not be negative"},
 		{"no active key", Request{Current: noActive, Policy: policy, Now: t0}, keyfiles.GenerateKey, "no active key"},
 		{"generator fails", Request{Policy: policy, Now: t0}, failing, "entropy exhausted"},

@@ -21,8 +21,11 @@ const MinRequeue = time.Second
 type Policy struct {
 	// RotationInterval is how long a key signs before the next one takes over.
 	RotationInterval time.Duration
-	// MaxTokenLifetime is the longest lifetime of a token a key signs.
+	// MaxTokenLifetime is the longest lifetime of an access token a key signs.
 	MaxTokenLifetime time.Duration
+	// RefreshLifetime is the lifetime of a refresh token a key signs; zero means no refresh
+	// token outlives an access token (MaxTokenLifetime).
+	RefreshLifetime time.Duration
 	// Leeway is the clock skew verifiers tolerate.
 	Leeway time.Duration
 	// Revoked holds the kids that must be removed at once.
@@ -42,6 +45,9 @@ func (p Policy) Validate() error {
 	if p.MaxTokenLifetime <= 0 {
 		errs = append(errs, fmt.Errorf("maximum token lifetime must be positive, got %s", p.MaxTokenLifetime))
 	}
+	if p.RefreshLifetime != 0 && p.RefreshLifetime < p.MaxTokenLifetime {
+		errs = append(errs, fmt.Errorf("refresh token lifetime %s must be at least the maximum token lifetime %s", p.RefreshLifetime, p.MaxTokenLifetime))
+	}
 	if p.Leeway < 0 {
 		errs = append(errs, fmt.Errorf("leeway must not be negative, got %s", p.Leeway))
 	}
@@ -59,12 +65,20 @@ func (p Policy) minPublishTime() time.Duration {
 	return p.MinPublishTime
 }
 
-// retention is how long a retired key stays published after the rotation that retired it.
+// retention is how long a retired key stays published (in the JWKS and the verifiers'
+// projection) after the rotation that retired it.
 // A replica keeps signing with the key until the kubelet delivers the rotated Secret, which
 // the minimum publish time bounds; every token signed until then must outlive its lifetime
 // plus leeway.
 func (p Policy) retention() time.Duration {
 	return p.minPublishTime() + p.MaxTokenLifetime + p.Leeway
+}
+
+// refreshRetention is how long a retired key stays in the signing-key Secret after the
+// rotation that retired it: as retention, with the refresh token lifetime in place of the
+// access token's, so the issuer can verify every refresh token the key signed.
+func (p Policy) refreshRetention() time.Duration {
+	return p.minPublishTime() + max(p.RefreshLifetime, p.MaxTokenLifetime) + p.Leeway
 }
 
 func (p Policy) revoked(kid string) bool {

@@ -1,0 +1,158 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+)
+
+// reconcileIssuer runs the issuer, the one workload that mounts the private keys: its
+// ServiceAccount, the Role that lets it read (only) its key Secret, the ClusterRoleBinding
+// that lets it review its callers' ServiceAccount tokens, its Deployment and its Service.
+func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (reconcile.Result, error) {
+	as := s.as
+	as.Status.IssuerURL = issuerURL(as)
+	as.Status.Issuer = tokenIssuer(as)
+	for _, obj := range []client.Object{issuerServiceAccount(as), issuerRole(as), issuerRoleBinding(as)} {
+		if err := r.apply(ctx, as, obj); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	if err := r.applyIssuerClusterRoleBinding(ctx, as); err != nil {
+		return reconcile.Result{}, err
+	}
+	if s.redis == nil {
+		setCondition(as, authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, "WaitingForRedis",
+			"The issuer is not rolled out until its Redis settings are complete: see the RedisReady condition")
+		return reconcile.Result{}, nil
+	}
+	image := r.serverImage(as)
+	if image == "" {
+		setCondition(as, authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, "NoImage", noImageMessage)
+		return reconcile.Result{}, nil
+	}
+	deployment := issuerDeployment(as, *s.redis, image)
+	for _, obj := range []client.Object{deployment, issuerService(as)} {
+		if err := r.apply(ctx, as, obj); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(deployment), deployment); err != nil {
+		return reconcile.Result{}, fmt.Errorf("reading Deployment %s: %w", deployment.Name, err)
+	}
+	setDeploymentReady(as, authv1alpha1.IssuerReadyCondition, "issuer", issuerURL(as), deployment)
+	return reconcile.Result{}, nil
+}
+
+// applyIssuerClusterRoleBinding applies the issuer's ClusterRoleBinding unless one of that
+// name belongs to another AuthService (namespace "a-b" with name "c" and namespace "a" with
+// name "b-c" join to the same name): taking it over would cut that issuer off.
+func (r *AuthServiceReconciler) applyIssuerClusterRoleBinding(ctx context.Context, as *authv1alpha1.AuthService) error {
+	desired := issuerClusterRoleBinding(as)
+	existing := &rbacv1.ClusterRoleBinding{}
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("reading ClusterRoleBinding %s: %w", desired.Name, err)
+	case existing.Labels[AuthServiceNamespaceLabel] != as.Namespace || existing.Labels[AuthServiceLabel] != as.Name:
+		return fmt.Errorf("ClusterRoleBinding %s belongs to AuthService %s/%s, not to this one: rename this AuthService so the issuer's binding gets a name of its own",
+			desired.Name, existing.Labels[AuthServiceNamespaceLabel], existing.Labels[AuthServiceLabel])
+	}
+	return r.applyUnowned(ctx, desired)
+}
+
+// issuerEnv is the issuer's configuration: what both roles share, the callers it serves
+// and the Secret it watches through the API, so that a revoked key reaches Redis at once
+// rather than after the kubelet's sync. Callers' ServiceAccount tokens must be minted for
+// the token issuer as their audience.
+func issuerEnv(as *authv1alpha1.AuthService, redis redisConnection) []corev1.EnvVar {
+	clients := make([]string, 0, len(as.Spec.Issuance.Clients))
+	for _, c := range as.Spec.Issuance.Clients {
+		clients = append(clients, c.Namespace+"/"+c.ServiceAccountName)
+	}
+	env := authserverEnv(as, redis, roleIssuer)
+	for _, v := range []corev1.EnvVar{
+		{Name: "AUTHSERVER_ISSUANCE_CLIENTS", Value: strings.Join(clients, ",")},
+		{Name: "AUTHSERVER_CLIENT_AUDIENCE", Value: tokenIssuer(as)},
+		{Name: "AUTHSERVER_SINGLE_SESSION", Value: strconv.FormatBool(as.Spec.Issuance.SingleSession)},
+		{Name: "AUTHSERVER_KEYS_SECRET", Value: SigningKeysSecretName(as)},
+		{Name: "AUTHSERVER_NAMESPACE", Value: as.Namespace},
+	} {
+		if v.Value != "" {
+			env = append(env, v)
+		}
+	}
+	return env
+}
+
+// issuerDeployment builds the issuer Deployment: it mounts the signing-key Secret and runs
+// as its own ServiceAccount, whose token it needs to watch that Secret and to create
+// TokenReviews. Like the verifier's, its pod template does not change with a rotation.
+func issuerDeployment(as *authv1alpha1.AuthService, redis redisConnection, image string) *appsv1.Deployment {
+	keys := corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName:  SigningKeysSecretName(as),
+		DefaultMode: ptr.To[int32](0o440),
+	}}
+	return authserverDeployment(as, authserverWorkload{
+		name: IssuerName(as), app: appIssuer, component: componentIssuer,
+		replicas: as.Spec.Issuance.Replicas, keys: keys, env: issuerEnv(as, redis),
+		serviceAccount: IssuerName(as),
+	}, redis, image)
+}
+
+func issuerService(as *authv1alpha1.AuthService) *corev1.Service {
+	return clusterService(as, IssuerName(as), appIssuer, componentIssuer, "http", issuerServicePort)
+}
+
+func issuerServiceAccount(as *authv1alpha1.AuthService) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{
+		ObjectMeta:                   metav1.ObjectMeta{Name: IssuerName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
+		AutomountServiceAccountToken: ptr.To(true),
+	}
+}
+
+// issuerRole lets the issuer read its own signing-key Secret and no other.
+func issuerRole(as *authv1alpha1.AuthService) *rbacv1.Role {
+	return &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: IssuerName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups:     []string{""},
+			Resources:     []string{"secrets"},
+			ResourceNames: []string{SigningKeysSecretName(as)},
+			Verbs:         []string{"get", "list", "watch"},
+		}},
+	}
+}
+
+func issuerRoleBinding(as *authv1alpha1.AuthService) *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: IssuerName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: IssuerName(as)},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: IssuerName(as), Namespace: as.Namespace}},
+	}
+}
+
+// issuerClusterRoleBinding binds the issuer's ServiceAccount to the installed ClusterRole
+// that may create TokenReviews. Labels, not an owner reference, name its AuthService.
+func issuerClusterRoleBinding(as *authv1alpha1.AuthService) *rbacv1.ClusterRoleBinding {
+	l := labels(as, appIssuer, componentIssuer)
+	l[AuthServiceNamespaceLabel] = as.Namespace
+	return &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: IssuerClusterRoleBindingName(as), Labels: l},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: IssuerClusterRoleName},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: IssuerName(as), Namespace: as.Namespace}},
+	}
+}
