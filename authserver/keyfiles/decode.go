@@ -161,8 +161,16 @@ func ReadPublicDir(dir string) (Set, error) { return readDir(dir, false) }
 func readDir(dir string, private bool) (Set, error) {
 	var err error
 	for range snapshotRetries {
-		var files map[string][]byte
-		files, err = readSnapshot(dir, private)
+		var (
+			files map[string][]byte
+			src   string
+		)
+		files, src, err = readSnapshot(dir, private)
+		if err == nil && swappedSince(dir, src) {
+			// The folder was swapped out while it was listed: its removal may have
+			// hidden some of its files from the listing without an error.
+			err = os.ErrNotExist
+		}
 		if err == nil {
 			if private {
 				return Decode(files)
@@ -176,16 +184,25 @@ func readDir(dir string, private bool) (Set, error) {
 	return Set{}, fmt.Errorf("reading key directory: %w", err)
 }
 
+// swappedSince reports whether dir's "..data" link no longer resolves to src.
+func swappedSince(dir, src string) bool {
+	if src == dir {
+		return false
+	}
+	target, err := filepath.EvalSymlinks(filepath.Join(dir, kubeletDataDir))
+	return err != nil || target != src
+}
+
 // readSnapshot reads the files of dir's current "..data" folder, or of dir itself.
 // Without private, "*.key.pem" files are skipped unopened.
-func readSnapshot(dir string, private bool) (map[string][]byte, error) {
+func readSnapshot(dir string, private bool) (map[string][]byte, string, error) {
 	src := dir
 	if target, err := filepath.EvalSymlinks(filepath.Join(dir, kubeletDataDir)); err == nil {
 		src = target
 	}
 	entries, err := os.ReadDir(src)
 	if err != nil {
-		return nil, err
+		return nil, src, err
 	}
 	files := make(map[string][]byte, len(entries))
 	for _, e := range entries {
@@ -196,18 +213,18 @@ func readSnapshot(dir string, private bool) (map[string][]byte, error) {
 		path := filepath.Join(src, name)
 		info, err := os.Stat(path)
 		if err != nil {
-			return nil, err
+			return nil, src, err
 		}
 		if info.IsDir() {
 			continue
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, err
+			return nil, src, err
 		}
 		files[name] = data
 	}
-	return files, nil
+	return files, src, nil
 }
 
 // WriteDir writes a set's files into dir (created if missing), private keys with mode
