@@ -18,24 +18,28 @@ func (s *Server) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuring compression: %w", err)
 	}
+	// Only the routes a browser calls get CORS. The forward-auth check must not: a proxy
+	// that forwards the method (Traefik's preserveRequestMethod, Lua or Kong gates) would
+	// take the CORS middleware's 204 to a tokenless preflight for "allowed".
+	browser := newCORS(s.cfg.CORSOrigins).Handler
 	mux := http.NewServeMux()
 	handle := func(path, route string, h http.Handler) {
 		mux.Handle(path, m.instrument(route, h))
 	}
 	// Logout, verify and the health checks answer short envelopes that are never
 	// worth compressing; they skip the compression wrapper, which is on the hot path.
-	handle("/auth/logout", "logout", http.HandlerFunc(s.logout))
+	handle("/auth/logout", "logout", browser(http.HandlerFunc(s.logout)))
 	handle("/auth/verify", "verify", http.HandlerFunc(s.verify))
-	handle("/.well-known/jwks.json", "jwks", gz(http.HandlerFunc(s.jwks)))
-	handle("/auth/public-key", "public_key", gz(http.HandlerFunc(s.publicKey)))
+	handle("/.well-known/jwks.json", "jwks", browser(gz(http.HandlerFunc(s.jwks))))
+	handle("/auth/public-key", "public_key", browser(gz(http.HandlerFunc(s.publicKey))))
 	handle("/healthz", "healthz", http.HandlerFunc(s.healthz))
 	handle("/readyz", "readyz", http.HandlerFunc(s.readyz))
 	handle("/metrics", "metrics", gz(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
-	handle("/", "not_found", http.HandlerFunc(notFound))
+	// A browser that calls a wrong path sees the 404 rather than a CORS failure.
+	handle("/", "not_found", browser(http.HandlerFunc(notFound)))
 
 	var h http.Handler = mux
 	h = limitBody(h, s.cfg.MaxBodyBytes)
-	h = newCORS(s.cfg.CORSOrigins).Handler(h)
 	h = securityHeaders(h)
 	h = recoverPanics(h, s.cfg.Logger)
 	h = logRequests(h, s.cfg.Logger)
