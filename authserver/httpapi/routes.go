@@ -29,7 +29,6 @@ func (s *Server) routes() (http.Handler, error) {
 	// Logout, verify and the health checks answer short envelopes that are never
 	// worth compressing; they skip the compression wrapper, which is on the hot path.
 	handle("/auth/logout", "logout", browser(http.HandlerFunc(s.logout)))
-	handle("/auth/verify", "verify", http.HandlerFunc(s.verify))
 	handle("/.well-known/jwks.json", "jwks", browser(gz(http.HandlerFunc(s.jwks))))
 	handle("/auth/public-key", "public_key", browser(gz(http.HandlerFunc(s.publicKey))))
 	handle("/healthz", "healthz", http.HandlerFunc(s.healthz))
@@ -38,7 +37,7 @@ func (s *Server) routes() (http.Handler, error) {
 	// A browser that calls a wrong path sees the 404 rather than a CORS failure.
 	handle("/", "not_found", browser(http.HandlerFunc(notFound)))
 
-	var h http.Handler = mux
+	var h http.Handler = routeForwardAuth(mux, m.instrument("verify", http.HandlerFunc(s.verify)))
 	h = limitBody(h, s.cfg.MaxBodyBytes)
 	h = securityHeaders(h)
 	h = recoverPanics(h, s.cfg.Logger)
