@@ -78,6 +78,7 @@ func jwksMaxAge(minPublishTime time.Duration) time.Duration {
 func serverEnv(as *authv1alpha1.AuthService, redis redisConnection, jwksMaxAge time.Duration) []corev1.EnvVar {
 	env := []corev1.EnvVar{
 		{Name: "AUTHSERVER_LISTEN", Value: ":" + strconv.Itoa(serverContainerPort)},
+		{Name: "AUTHSERVER_ADMIN_LISTEN", Value: ":" + strconv.Itoa(serverAdminPort)},
 		{Name: "AUTHSERVER_KEYS_DIR", Value: keysMountPath},
 		{Name: "AUTHSERVER_REDIS_ADDRS", Value: strings.Join(redis.addresses, ",")},
 	}
@@ -174,20 +175,23 @@ func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image
 					PriorityClassName:            spec.PriorityClassName,
 					ImagePullSecrets:             spec.ImagePullSecrets,
 					Containers: []corev1.Container{{
-						Name:            "authserver",
-						Image:           image,
-						Command:         []string{"/authserver", "serve"},
-						Env:             serverEnv(as, redis, jwksMaxAge),
-						Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: serverContainerPort, Protocol: corev1.ProtocolTCP}},
+						Name:    "authserver",
+						Image:   image,
+						Command: []string{"/authserver", "serve"},
+						Env:     serverEnv(as, redis, jwksMaxAge),
+						Ports: []corev1.ContainerPort{
+							{Name: "http", ContainerPort: serverContainerPort, Protocol: corev1.ProtocolTCP},
+							{Name: serverAdminPortName, ContainerPort: serverAdminPort, Protocol: corev1.ProtocolTCP},
+						},
 						VolumeMounts:    mounts,
 						Resources:       spec.Resources,
 						SecurityContext: restrictedContainerSecurityContext(),
 						LivenessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
+							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString(serverAdminPortName)}},
 							PeriodSeconds: 10, FailureThreshold: 3,
 						},
 						ReadinessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("http")}},
+							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString(serverAdminPortName)}},
 							PeriodSeconds: 5, FailureThreshold: 2,
 						},
 					}},

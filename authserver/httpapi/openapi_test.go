@@ -98,6 +98,8 @@ func TestOpenAPI_MatchesTheHandlers(t *testing.T) {
 		{def, "GET", "/readyz", nil, 200},
 		{noKeys, "GET", "/readyz", nil, 503},
 		{def, "GET", "/metrics", nil, 200},
+		{down, "GET", "/readyz", nil, 200},
+		{down, "GET", "/.well-known/jwks.json", nil, 200},
 		{down, "POST", "/auth/logout", valid, 503},
 		{down, "GET", "/auth/verify", valid, 503},
 	}
@@ -110,7 +112,12 @@ func TestOpenAPI_MatchesTheHandlers(t *testing.T) {
 		if c.bearer != nil {
 			bearer = c.bearer(c.h)
 		}
-		r := c.h.do(c.method, c.path, bearer)
+		var r response
+		if adminPaths[c.path] {
+			r = c.h.doAt(c.h.adminSrv.URL, c.method, c.path, bearer)
+		} else {
+			r = c.h.do(c.method, c.path, bearer)
+		}
 		name := fmt.Sprintf("%s %s -> %d", c.method, c.path, c.status)
 		if r.StatusCode != c.status {
 			t.Errorf("%s: got %d %s", name, r.StatusCode, r.body)
@@ -132,6 +139,9 @@ func TestOpenAPI_MatchesTheHandlers(t *testing.T) {
 		}
 	}
 }
+
+// adminPaths are the documented paths served on the admin port (--admin-listen).
+var adminPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
 func opKey(path, method string, status int) string {
 	return strings.ToUpper(method) + " " + path + " " + strconv.Itoa(status)
@@ -191,7 +201,10 @@ func noKeysServer(t *testing.T, h *harness) *harness {
 	}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
+	admin := httptest.NewServer(api.Admin())
+	t.Cleanup(admin.Close)
 	out := *h
 	out.srv = srv
+	out.adminSrv = admin
 	return &out
 }

@@ -5,15 +5,13 @@ import (
 	"net/http"
 
 	"github.com/klauspost/compress/gzhttp"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // gzipMinSize is the smallest body worth compressing.
 const gzipMinSize = 256
 
-// routes builds the mux and wraps it in the middleware every response gets.
-func (s *Server) routes() (http.Handler, error) {
-	m := newHTTPMetrics(s.cfg.Registry)
+// routes builds the API's mux and wraps it in the middleware every response gets.
+func (s *Server) routes(m *httpMetrics) (http.Handler, error) {
 	gz, err := gzhttp.NewWrapper(gzhttp.MinSize(gzipMinSize))
 	if err != nil {
 		return nil, fmt.Errorf("configuring compression: %w", err)
@@ -31,9 +29,6 @@ func (s *Server) routes() (http.Handler, error) {
 	handle("/auth/logout", "logout", browser(http.HandlerFunc(s.logout)))
 	handle("/.well-known/jwks.json", "jwks", browser(gz(http.HandlerFunc(s.jwks))))
 	handle("/auth/public-key", "public_key", browser(gz(http.HandlerFunc(s.publicKey))))
-	handle("/healthz", "healthz", http.HandlerFunc(s.healthz))
-	handle("/readyz", "readyz", http.HandlerFunc(s.readyz))
-	handle("/metrics", "metrics", gz(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 	// A browser that calls a wrong path sees the 404 rather than a CORS failure.
 	handle("/", "not_found", browser(http.HandlerFunc(notFound)))
 
