@@ -41,6 +41,7 @@ func authserverEnv(as *authv1alpha1.AuthService, redis redisConnection, role str
 	env := []corev1.EnvVar{
 		{Name: "AUTHSERVER_ROLE", Value: role},
 		{Name: "AUTHSERVER_LISTEN", Value: ":" + strconv.Itoa(serverContainerPort)},
+		{Name: "AUTHSERVER_ADMIN_LISTEN", Value: ":" + strconv.Itoa(serverAdminPort)},
 		{Name: "AUTHSERVER_KEYS_DIR", Value: keysMountPath},
 		{Name: "AUTHSERVER_REDIS_ADDRS", Value: strings.Join(redis.addresses, ",")},
 	}
@@ -141,20 +142,23 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 					PriorityClassName:            spec.PriorityClassName,
 					ImagePullSecrets:             spec.ImagePullSecrets,
 					Containers: []corev1.Container{{
-						Name:            "authserver",
-						Image:           image,
-						Command:         []string{"/authserver", "serve"},
-						Env:             w.env,
-						Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: serverContainerPort, Protocol: corev1.ProtocolTCP}},
+						Name:    "authserver",
+						Image:   image,
+						Command: []string{"/authserver", "serve"},
+						Env:     w.env,
+						Ports: []corev1.ContainerPort{
+							{Name: "http", ContainerPort: serverContainerPort, Protocol: corev1.ProtocolTCP},
+							{Name: serverAdminPortName, ContainerPort: serverAdminPort, Protocol: corev1.ProtocolTCP},
+						},
 						VolumeMounts:    mounts,
 						Resources:       spec.Resources,
 						SecurityContext: restrictedContainerSecurityContext(),
 						LivenessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
+							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString(serverAdminPortName)}},
 							PeriodSeconds: 10, FailureThreshold: 3,
 						},
 						ReadinessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("http")}},
+							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString(serverAdminPortName)}},
 							PeriodSeconds: 5, FailureThreshold: 2,
 						},
 					}},

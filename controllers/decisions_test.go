@@ -97,7 +97,7 @@ func TestServerEnv_CarriesNoSecretsAndOnlyWhatIsSet(t *testing.T) {
 		got[e.Name] = e.Value
 	}
 	want := map[string]string{
-		"AUTHSERVER_LISTEN": ":8080", "AUTHSERVER_KEYS_DIR": "/etc/authserver/keys", "AUTHSERVER_REDIS_ADDRS": "r:6379",
+		"AUTHSERVER_LISTEN": ":8080", "AUTHSERVER_ADMIN_LISTEN": ":8081", "AUTHSERVER_KEYS_DIR": "/etc/authserver/keys", "AUTHSERVER_REDIS_ADDRS": "r:6379",
 		"AUTHSERVER_LEEWAY": "45s", "AUTHSERVER_COMPAT_STATUS_CODES": "false", "AUTHSERVER_LOG_LEVEL": "warn",
 		"AUTHSERVER_ROLE": "verifier", "AUTHSERVER_ISSUER": "http://auth-authserver.prod.svc",
 	}

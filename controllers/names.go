@@ -70,6 +70,10 @@ const (
 // Fixed ports and paths of the containers.
 const (
 	serverContainerPort = 8080
+	// serverAdminPort serves /healthz, /readyz and /metrics: the probes and Prometheus use
+	// it, no Service exposes it.
+	serverAdminPort     = 8081
+	serverAdminPortName = "admin"
 	redisPort           = 6379
 	keysMountPath       = "/etc/authserver/keys"
 	issuerServicePort   = 80

@@ -138,3 +138,27 @@ func TestAPI_AcceptsTheEdgesOfEachRange(t *testing.T) {
 		as.Spec.Tokens.Issuer = "http://auth-authserver.prod.svc:8080"
 	})
 }
+
+// TestAPI_RejectsNamesTheObjectsCannotCarry: a name that is not a DNS-1035 label, or too
+// long for the objects named after it, is refused at admission with a message, not left to
+// fail every pass; the longest allowed name is accepted.
+func TestAPI_RejectsNamesTheObjectsCannotCarry(t *testing.T) {
+	ns := newNamespace(t)
+	for _, tc := range []struct{ name, want string }{
+		{strings.Repeat("a", 47), "metadata.name must be at most 46 characters"},
+		{"9lives", "metadata.name must be a DNS-1035 label"},
+		{"has.dot", "metadata.name must be a DNS-1035 label"},
+		{"ends-", "metadata.name must be a DNS-1035 label"},
+	} {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": authv1alpha1.GroupVersion.String(),
+			"kind":       "AuthService",
+			"metadata":   map[string]any{"name": tc.name, "namespace": ns},
+		}}
+		err := k8sClient.Create(context.Background(), u)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("name %q: err = %v, want it to contain %q", tc.name, err, tc.want)
+		}
+	}
+	createAuthService(t, ns, strings.Repeat("a", 46), nil)
+}

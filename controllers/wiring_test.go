@@ -162,10 +162,12 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 	if c.Name != "authserver" || c.Image != testImage || !slices.Equal(c.Command, []string{"/authserver", "serve"}) {
 		t.Errorf("server container %s %s %v", c.Name, c.Image, c.Command)
 	}
-	if c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 {
+	// The API on http, health and metrics on admin, which the probes use and no Service exposes.
+	if len(c.Ports) != 2 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 || c.Ports[1].Name != "admin" || c.Ports[1].ContainerPort != 8081 {
 		t.Errorf("ports = %+v", c.Ports)
 	}
-	if c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.ReadinessProbe.HTTPGet.Port.String() != "http" {
+	if c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe.HTTPGet.Path != "/readyz" ||
+		c.ReadinessProbe.HTTPGet.Port.String() != "admin" || c.LivenessProbe.HTTPGet.Port.String() != "admin" {
 		t.Errorf("probes = %+v / %+v", c.LivenessProbe, c.ReadinessProbe)
 	}
 	env := envMap(c)
@@ -181,6 +183,7 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 		"AUTHSERVER_ISSUER":              "http://auth-authserver." + ns + ".svc",
 		"AUTHSERVER_ACCESS_LIFETIME":     "15m0s",
 		"AUTHSERVER_REFRESH_LIFETIME":    "720h0m0s",
+		"AUTHSERVER_ADMIN_LISTEN":        ":8081",
 	}
 	for k, v := range wantEnv {
 		if env[k] != v {
@@ -232,6 +235,9 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 	wantRestricted(t, "authserver", pod, 65532)
 	svc := get(t, ns, "auth-authserver", &corev1.Service{})
 	wantLabels(t, svc, as, "authserver", "server")
+	if len(svc.Spec.Ports) != 1 {
+		t.Errorf("server Service ports = %+v, want only http", svc.Spec.Ports)
+	}
 	if p := svc.Spec.Ports[0]; p.Port != 80 || p.TargetPort.String() != "http" || p.Name != "http" {
 		t.Errorf("server Service port = %+v", p)
 	}

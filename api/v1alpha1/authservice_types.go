@@ -26,6 +26,8 @@ const RotateAnnotation = "auth.hiringo.tech/rotate"
 // +kubebuilder:printcolumn:name="Rotation Interval",type=string,priority=1,JSONPath=`.spec.signingKeys.rotationInterval`
 // +kubebuilder:printcolumn:name="URL",type=string,priority=1,JSONPath=`.status.serverURL`
 // +kubebuilder:printcolumn:name="Issuer URL",type=string,priority=1,JSONPath=`.status.issuerURL`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter and ending with a letter or digit (it names the Services NAME-authserver, NAME-issuer and NAME-redis); choose such a name",fieldPath=".metadata"
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 46",message="metadata.name must be at most 46 characters: the operator names objects after it, and the longest limit is the NAME-redis StatefulSet's pod label controller-revision-hash (NAME-redis-<10-character hash>, at most 63); choose a shorter name",fieldPath=".metadata"
 type AuthService struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -30,7 +30,7 @@ func issueDistinct(t testing.TB, set keyfiles.Set, n int) []string {
 
 // lookups reads the cache's hit, miss and untrusted counters from /metrics.
 func lookups(h *harness, result string) string {
-	r := h.do(http.MethodGet, "/metrics", "")
+	r := h.admin("/metrics")
 	prefix := `authserver_verify_cache_lookups_total{result="` + result + `"} `
 	for _, line := range strings.Split(r.body, "\n") {
 		if v, ok := strings.CutPrefix(line, prefix); ok {

@@ -67,8 +67,10 @@ type harness struct {
 	cache  *verifycache.Cache
 	api    *httpapi.Server
 	srv    *httptest.Server
-	reg    *prometheus.Registry
-	client *http.Client
+	// adminSrv serves the admin port: /healthz, /readyz, /metrics.
+	adminSrv *httptest.Server
+	reg      *prometheus.Registry
+	client   *http.Client
 }
 
 // harnessConfig is what options change.
@@ -215,6 +217,8 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 	}
 	h.srv = httptest.NewServer(h.api)
 	t.Cleanup(h.srv.Close)
+	h.adminSrv = httptest.NewServer(h.api.Admin())
+	t.Cleanup(h.adminSrv.Close)
 	h.client = &http.Client{
 		Timeout:   5 * time.Second,
 		Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64},
@@ -238,10 +242,21 @@ type response struct {
 	body string
 }
 
-// do sends one request; bearer, when not empty, becomes the Authorization header.
+// do sends one request to the API; bearer, when not empty, becomes the Authorization header.
 func (h *harness) do(method, path, bearer string, headers ...string) response {
 	h.t.Helper()
-	req, err := http.NewRequest(method, h.srv.URL+path, nil)
+	return h.doAt(h.srv.URL, method, path, bearer, headers...)
+}
+
+// admin sends one GET to the admin port.
+func (h *harness) admin(path string) response {
+	h.t.Helper()
+	return h.doAt(h.adminSrv.URL, http.MethodGet, path, "")
+}
+
+func (h *harness) doAt(base, method, path, bearer string, headers ...string) response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, base+path, nil)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -269,6 +284,11 @@ func (r response) expect(t testing.TB, status int, body string) {
 	if r.StatusCode != status || r.body != body {
 		t.Errorf("%s %s: got %d %s\nwant %d %s", r.Request.Method, r.Request.URL.Path, r.StatusCode, r.body, status, body)
 	}
+}
+
+// readyBody is the body of a ready /readyz with the blacklist store's state.
+func readyBody(blacklist string) string {
+	return `{"success":true,"message":"ok","payload":{"blacklist":"` + blacklist + `"}}`
 }
 
 func errorBody(msg string) string {

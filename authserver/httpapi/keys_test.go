@@ -65,9 +65,10 @@ func TestPublicKey_IsTheActiveKeyAsPEM(t *testing.T) {
 
 func TestKeys_NotLoadedIs503(t *testing.T) {
 	h := noKeysServer(t, newHarness(t, nil))
-	for _, path := range []string{"/.well-known/jwks.json", "/auth/public-key", "/readyz"} {
+	for _, path := range []string{"/.well-known/jwks.json", "/auth/public-key"} {
 		h.do(http.MethodGet, path, "").expect(t, http.StatusServiceUnavailable, errorBody("signing keys not loaded"))
 	}
+	h.admin("/readyz").expect(t, http.StatusServiceUnavailable, errorBody("signing keys not loaded"))
 	h.do(http.MethodPost, "/auth/logout", "a.b.c").expect(t, http.StatusServiceUnavailable, errorBody("signing keys not loaded"))
 	h.do(http.MethodGet, "/auth/verify", "a.b.c").expect(t, http.StatusServiceUnavailable, errorBody("signing keys not loaded"))
 }

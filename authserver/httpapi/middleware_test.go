@@ -71,7 +71,7 @@ func TestMetrics_CountRequestsBlacklistAndKeys(t *testing.T) {
 	h.do(http.MethodPost, "/auth/logout", tok)
 	h.do(http.MethodPost, "/auth/logout", tok)
 	h.do(http.MethodGet, "/auth/verify", tok)
-	r := h.do(http.MethodGet, "/metrics", "")
+	r := h.admin("/metrics")
 	for _, want := range []string{
 		`authserver_http_requests_total{code="200",method="post",route="logout"} 1`,
 		`authserver_http_requests_total{code="401",method="post",route="logout"} 1`,
@@ -94,8 +94,8 @@ func TestMetrics_CountRequestsBlacklistAndKeys(t *testing.T) {
 
 func TestReadyz_FailsWhileDraining(t *testing.T) {
 	h := newHarness(t, nil)
-	h.do(http.MethodGet, "/readyz", "").expect(t, http.StatusOK, `{"success":true,"message":"ok","payload":null}`)
+	h.admin("/readyz").expect(t, http.StatusOK, readyBody("available"))
 	h.api.Drain()
-	h.do(http.MethodGet, "/readyz", "").expect(t, http.StatusServiceUnavailable, errorBody("shutting down"))
-	h.do(http.MethodGet, "/healthz", "").expect(t, http.StatusOK, `{"success":true,"message":"ok","payload":null}`)
+	h.admin("/readyz").expect(t, http.StatusServiceUnavailable, errorBody("shutting down"))
+	h.admin("/healthz").expect(t, http.StatusOK, `{"success":true,"message":"ok","payload":null}`)
 }

@@ -5,44 +5,47 @@ import (
 	"net/http"
 
 	"github.com/klauspost/compress/gzhttp"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // gzipMinSize is the smallest body worth compressing.
 const gzipMinSize = 256
 
-// routes builds the mux and wraps it in the middleware every response gets.
-func (s *Server) routes() (http.Handler, error) {
-	m := newHTTPMetrics(s.cfg.Registry)
+// routes builds the API's mux for the server's role and wraps it in the middleware every
+// response gets.
+func (s *Server) routes(m *httpMetrics) (http.Handler, error) {
 	gz, err := gzhttp.NewWrapper(gzhttp.MinSize(gzipMinSize))
 	if err != nil {
 		return nil, fmt.Errorf("configuring compression: %w", err)
 	}
+	// Only the routes a browser calls get CORS. The forward-auth check must not: a proxy
+	// that forwards the method (Traefik's preserveRequestMethod, Lua or Kong gates) would
+	// take the CORS middleware's 204 to a tokenless preflight for "allowed".
+	browser := newCORS(s.cfg.CORSOrigins).Handler
 	mux := http.NewServeMux()
 	handle := func(path, route string, h http.Handler) {
 		mux.Handle(path, m.instrument(route, h))
 	}
-	// Logout, verify and the health checks answer short envelopes that are never
-	// worth compressing; they skip the compression wrapper, which is on the hot path.
+	// Logout, verify, issuance and refresh answer short envelopes that are never worth
+	// compressing; they skip the compression wrapper, which is on the hot path.
 	if s.cfg.Role == RoleIssuer {
+		// Issuance is called by in-cluster services only; refresh by browsers too.
 		handle("/auth/token", "token", http.HandlerFunc(s.issue))
-		handle("/auth/refresh", "refresh", http.HandlerFunc(s.refresh))
+		handle("/auth/refresh", "refresh", browser(http.HandlerFunc(s.refresh)))
 	} else {
-		handle("/auth/logout", "logout", http.HandlerFunc(s.logout))
-		handle("/auth/logout/all", "logout_all", http.HandlerFunc(s.logoutAll))
-		handle("/auth/verify", "verify", http.HandlerFunc(s.verify))
-		handle("/.well-known/jwks.json", "jwks", gz(http.HandlerFunc(s.jwks)))
-		handle("/.well-known/openid-configuration", "openid_configuration", gz(http.HandlerFunc(s.openIDConfiguration)))
-		handle("/auth/public-key", "public_key", gz(http.HandlerFunc(s.publicKey)))
+		handle("/auth/logout", "logout", browser(http.HandlerFunc(s.logout)))
+		handle("/auth/logout/all", "logout_all", browser(http.HandlerFunc(s.logoutAll)))
+		handle("/.well-known/jwks.json", "jwks", browser(gz(http.HandlerFunc(s.jwks))))
+		handle("/.well-known/openid-configuration", "openid_configuration", browser(gz(http.HandlerFunc(s.openIDConfiguration))))
+		handle("/auth/public-key", "public_key", browser(gz(http.HandlerFunc(s.publicKey))))
 	}
-	handle("/healthz", "healthz", http.HandlerFunc(s.healthz))
-	handle("/readyz", "readyz", http.HandlerFunc(s.readyz))
-	handle("/metrics", "metrics", gz(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
-	handle("/", "not_found", http.HandlerFunc(notFound))
+	// A browser that calls a wrong path sees the 404 rather than a CORS failure.
+	handle("/", "not_found", browser(http.HandlerFunc(notFound)))
 
 	var h http.Handler = mux
+	if s.cfg.Role != RoleIssuer {
+		h = routeForwardAuth(mux, m.instrument("verify", http.HandlerFunc(s.verify)))
+	}
 	h = limitBody(h, s.cfg.MaxBodyBytes)
-	h = newCORS(s.cfg.CORSOrigins).Handler(h)
 	h = securityHeaders(h)
 	h = recoverPanics(h, s.cfg.Logger)
 	h = logRequests(h, s.cfg.Logger)

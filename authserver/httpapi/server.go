@@ -55,7 +55,7 @@ type Config struct {
 	// MaxBodyBytes is the largest request body accepted; default 64 KiB.
 	MaxBodyBytes int64
 	Logger       *slog.Logger
-	// Registry receives the API's metrics and is served at /metrics.
+	// Registry receives the API's metrics and is served at /metrics of the admin handler.
 	Registry *prometheus.Registry
 }
 
@@ -63,6 +63,7 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	handler  http.Handler
+	admin    http.Handler
 	draining atomic.Bool
 }
 
@@ -81,16 +82,24 @@ func New(cfg Config) (*Server, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg}
-	h, err := s.routes()
+	m := newHTTPMetrics(cfg.Registry)
+	h, err := s.routes(m)
 	if err != nil {
 		return nil, err
 	}
 	s.handler = h
+	if s.admin, err = s.adminRoutes(m); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
-// ServeHTTP serves one request.
+// ServeHTTP serves one request of the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Admin is the handler of the admin port: /healthz, /readyz and /metrics, which the
+// kubelet and Prometheus call and the API's Service does not expose.
+func (s *Server) Admin() http.Handler { return s.admin }
 
 // Drain makes /readyz fail so that load balancers stop sending new requests while the
 // process finishes the ones it has.

@@ -22,16 +22,13 @@ type verifyPayload struct {
 	ExpiresAt int64  `json:"exp"`
 }
 
-// verify is the forward-auth check (GET, HEAD or POST /auth/verify) for nginx
-// auth_request, Traefik ForwardAuth and Envoy ext_authz: 200 with the user's headers,
+// verify is the forward-auth check (any method, /auth/verify and every path below it) for
+// nginx auth_request, Traefik ForwardAuth and Envoy ext_authz: 200 with the user's headers,
 // 401 for any bad, expired or blacklisted token (never 400 or 500, which nginx turns
 // into 500), 503 only when the blacklist cannot be read. A token found in the
 // verified-token cache skips the signature check and the blacklist read.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	w.Header()[headerCacheControl] = []string{"no-store"}
-	if !allowMethods(w, r, "GET, HEAD, POST", http.MethodGet, http.MethodHead, http.MethodPost) {
-		return
-	}
 	raw, err := token.FromHeader(r.Header)
 	if err != nil {
 		w.Header()[headerWWWAuth] = []string{`Bearer`}

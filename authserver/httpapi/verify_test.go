@@ -82,12 +82,13 @@ func TestVerify_EveryRejectionIs401WithBearerChallenge(t *testing.T) {
 	}
 }
 
-func TestVerify_OtherMethodsAre405(t *testing.T) {
+// TestLogout_OtherMethodsAre405 keeps logout to POST; verify takes every method
+// (TestVerify_AsProxiesSendIt).
+func TestLogout_OtherMethodsAre405(t *testing.T) {
 	h := newHarness(t, nil)
-	r := h.do(http.MethodPut, "/auth/verify", "")
+	r := h.do(http.MethodGet, "/auth/logout", "")
 	r.expect(t, http.StatusMethodNotAllowed, errorBody("Method Not Allowed"))
-	if got := r.Header.Get("Allow"); got != "GET, HEAD, POST" {
+	if got := r.Header.Get("Allow"); got != "POST" {
 		t.Errorf("Allow = %q", got)
 	}
-	h.do(http.MethodGet, "/auth/logout", "").expect(t, http.StatusMethodNotAllowed, errorBody("Method Not Allowed"))
 }

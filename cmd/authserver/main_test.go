@@ -58,8 +58,9 @@ func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("pw"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := loopback.FreeAddr(t)
+	addr, adminAddr := loopback.FreeAddr(t), loopback.FreeAddr(t)
 	t.Setenv("AUTHSERVER_LISTEN", addr)
+	t.Setenv("AUTHSERVER_ADMIN_LISTEN", adminAddr)
 	t.Setenv("AUTHSERVER_KEYS_DIR", keys)
 	t.Setenv("AUTHSERVER_REDIS_ADDRS", redis.Addr)
 	t.Setenv("AUTHSERVER_REDIS_PASSWORD_FILE", pwFile)
@@ -72,8 +73,19 @@ func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
 		_, err := run(t, ctx, "serve")
 		done <- err
 	}()
-	base := "http://" + addr
-	waitReady(t, base+"/readyz", done)
+	base, admin := "http://"+addr, "http://"+adminAddr
+	waitReady(t, admin+"/readyz", done)
+	// The API port, which the Service exposes, serves neither probes nor metrics.
+	for _, path := range []string{"/readyz", "/healthz", "/metrics"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("API port %s: %d, want 404", path, resp.StatusCode)
+		}
+	}
 
 	req, _ := http.NewRequest(http.MethodPost, base+"/auth/logout", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -101,7 +113,7 @@ func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
 	// During the shutdown delay the server still answers, but is no longer ready.
 	deadline := time.Now().Add(time.Second)
 	for {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := http.Get(admin + "/readyz")
 		if err != nil {
 			t.Fatalf("server stopped answering during the shutdown delay: %v", err)
 		}
@@ -136,16 +148,16 @@ func TestServe_VerifyCacheSizeZeroTurnsTheCacheOff(t *testing.T) {
 		size      string
 		wantCache bool
 	}{{"0", false}, {"1000", true}} {
-		addr := loopback.FreeAddr(t)
+		addr, adminAddr := loopback.FreeAddr(t), loopback.FreeAddr(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			_, err := run(t, ctx, "serve", "--listen", addr, "--keys-dir", keys, "--redis-addrs", redis.Addr,
+			_, err := run(t, ctx, "serve", "--listen", addr, "--admin-listen", adminAddr, "--keys-dir", keys, "--redis-addrs", redis.Addr,
 				"--verify-cache-size", tc.size, "--log-level", "error", "--shutdown-timeout", "2s", "--shutdown-delay", "0s")
 			done <- err
 		}()
-		waitReady(t, "http://"+addr+"/readyz", done)
-		resp, err := http.Get("http://" + addr + "/metrics")
+		waitReady(t, "http://"+adminAddr+"/readyz", done)
+		resp, err := http.Get("http://" + adminAddr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,7 +231,7 @@ func TestServe_BadSettingsAreClearErrors(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			_, err := run(t, context.Background(), append([]string{"serve", "--listen", "127.0.0.1:0"}, tc.args...)...)
+			_, err := run(t, context.Background(), append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, tc.args...)...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
 			}

@@ -40,6 +40,7 @@ const defaultJWKSMaxAge = time.Minute
 // serveConfig holds the flags of `authserver serve`; docs/authserver-flags.md lists them.
 type serveConfig struct {
 	listen            string
+	adminListen       string
 	keysDir           string
 	redis             blacklist.ClientConfig
 	redisKeyPrefix    string
@@ -83,7 +84,8 @@ func newServeCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&c.role, "role", string(httpapi.RoleVerifier), "verifier (logout, verify, JWKS, public key, OIDC discovery; public keys only) or issuer (POST /auth/token, /auth/refresh; the private key Secret)")
-	f.StringVar(&c.listen, "listen", ":8080", "HTTP listen address (API, /healthz, /readyz, /metrics)")
+	f.StringVar(&c.listen, "listen", ":8080", "HTTP listen address of the API")
+	f.StringVar(&c.adminListen, "admin-listen", ":8081", "HTTP listen address of /healthz, /readyz and /metrics (the probes and Prometheus; keep it off the API's Service)")
 	f.StringVar(&c.keysDir, "keys-dir", "/etc/authserver/keys", "directory of the mounted signing-key Secret (docs/keys-layout.md)")
 	f.StringSliceVar(&c.redis.Addrs, "redis-addrs", []string{"127.0.0.1:6379"}, "comma-separated Redis host:port list; several = Cluster, or Sentinels with --redis-master-name")
 	f.StringVar(&c.redis.MasterName, "redis-master-name", "", "Sentinel master name")
@@ -155,6 +157,9 @@ func (c serveConfig) validate() error {
 	}
 	if c.jwksMaxAge < 0 {
 		errs = append(errs, errors.New("--jwks-max-age must not be negative"))
+	}
+	if c.adminListen == "" {
+		errs = append(errs, errors.New("--admin-listen is required"))
 	}
 	if c.keysDir == "" {
 		errs = append(errs, errors.New("--keys-dir is required"))
@@ -258,7 +263,13 @@ func serve(ctx context.Context, c serveConfig) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", c.listen, err)
 	}
+	adminLn, err := net.Listen("tcp", c.adminListen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listening on %s (--admin-listen): %w", c.adminListen, err)
+	}
 	srv := newHTTPServer(api, log)
+	adminSrv := newHTTPServer(api.Admin(), log)
 	runCtx, cancel := context.WithCancel(ctx)
 	// Every goroutine serve starts has ended when it returns.
 	var background sync.WaitGroup
@@ -293,16 +304,21 @@ func serve(ctx context.Context, c serveConfig) error {
 			bl.Follow(runCtx, sessions.Revocations{Cache: cache, Keys: keys}, blacklist.FollowOptions{Logger: log})
 		})
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	background.Go(func() { serveErr <- srv.Serve(ln) })
-	log.Info("serving", "role", c.role, "addr", ln.Addr().String(), "keys_dir", c.keysDir, "compat_status_codes", c.compatStatusCodes)
+	background.Go(func() { serveErr <- adminSrv.Serve(adminLn) })
+	// Both servers are closed before the goroutines are waited for, so that one failing
+	// does not leave the other serving; the admin port stays up through the drain, as the
+	// kubelet reads the failing /readyz from it.
+	defer srv.Close()
+	defer adminSrv.Close()
+	log.Info("serving", "role", c.role, "addr", ln.Addr().String(), "admin_addr", adminLn.Addr().String(), "keys_dir", c.keysDir, "compat_status_codes", c.compatStatusCodes)
 
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serving HTTP: %w", err)
 	case err := <-watchErr:
 		if err != nil {
-			_ = srv.Close()
 			return err
 		}
 	case <-ctx.Done():

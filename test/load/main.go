@@ -106,6 +106,16 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		// An auth server answers /readyz on its own admin port; a floor has none.
+		readyBase := ""
+		if path != self {
+			adminAddr, err := freeAddr()
+			if err != nil {
+				return err
+			}
+			env = append(env, "AUTHSERVER_ADMIN_LISTEN="+adminAddr)
+			readyBase = "http://" + adminAddr
+		}
 		cmd := exec.CommandContext(ctx, path, append(args, listenFlag, addr)...)
 		cmd.Env = append(os.Environ(), env...)
 		cmd.Stderr = os.Stderr
@@ -115,7 +125,10 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		go func() { _ = cmd.Wait() }()
 		servers[name] = "http://" + addr
 		pids[name] = cmd.Process.Pid
-		return waitUp("http://"+addr, name, path != self)
+		if readyBase == "" {
+			return waitUp("http://"+addr, name, false)
+		}
+		return waitUp(readyBase, name, true)
 	}
 	serverEnv := func(cacheSize, prefix string) []string {
 		return []string{

@@ -78,17 +78,35 @@ func imageRepository(image string) string {
 	return base
 }
 
-// AuthServerProgram runs the auth server at binaryPath, listening on the loopback port
-// given to its first declared container port (AUTHSERVER_LISTEN, and any --listen flag).
+// Container ports of the auth server: the API and the admin port (probes, metrics).
+const (
+	authServerAPIPort   = 8080
+	authServerAdminPort = 8081
+)
+
+// AuthServerProgram runs the auth server at binaryPath, listening on the loopback ports
+// given to its container ports 8080 (AUTHSERVER_LISTEN, and any --listen flag) and 8081
+// (AUTHSERVER_ADMIN_LISTEN, and any --admin-listen flag).
 func AuthServerProgram(binaryPath string) Program {
 	return Program{Path: binaryPath, Bind: func(l *Launch, ports map[int32]int) error {
-		local, err := singlePort(ports)
-		if err != nil {
-			return err
+		for port := range ports {
+			if port != authServerAPIPort && port != authServerAdminPort {
+				return fmt.Errorf("container declares port %d, the auth server listens on %d and %d only", port, authServerAPIPort, authServerAdminPort)
+			}
 		}
-		addr := "127.0.0.1:" + strconv.Itoa(local)
-		l.SetEnv("AUTHSERVER_LISTEN", addr)
-		rewriteFlag(l.Args, "--listen", addr)
+		// Both are required: a default address would collide between local replicas.
+		for _, p := range []struct {
+			port      int32
+			env, flag string
+		}{{authServerAPIPort, "AUTHSERVER_LISTEN", "--listen"}, {authServerAdminPort, "AUTHSERVER_ADMIN_LISTEN", "--admin-listen"}} {
+			local, ok := ports[p.port]
+			if !ok {
+				return fmt.Errorf("container declares no port %d, where the auth server's %s listens", p.port, p.flag)
+			}
+			addr := "127.0.0.1:" + strconv.Itoa(local)
+			l.SetEnv(p.env, addr)
+			rewriteFlag(l.Args, p.flag, addr)
+		}
 		return nil
 	}}
 }

@@ -93,15 +93,15 @@ func TestRedisServerProgram_BindsLoopbackPort(t *testing.T) {
 }
 
 func TestAuthServerProgram_SetsListen(t *testing.T) {
-	l := Launch{Args: []string{"serve"}, Env: []EnvVar{{Name: "AUTHSERVER_LISTEN", Value: ":8080"}}}
-	if err := AuthServerProgram("/bin/authserver").Bind(&l, map[int32]int{8080: 42000}); err != nil {
+	l := Launch{Args: []string{"serve"}, Env: []EnvVar{{Name: "AUTHSERVER_LISTEN", Value: ":8080"}, {Name: "AUTHSERVER_ADMIN_LISTEN", Value: ":8081"}}}
+	if err := AuthServerProgram("/bin/authserver").Bind(&l, map[int32]int{8080: 42000, 8081: 42001}); err != nil {
 		t.Fatal(err)
 	}
-	if len(l.Env) != 1 || l.Env[0].Value != "127.0.0.1:42000" {
+	if len(l.Env) != 2 || l.Env[0].Value != "127.0.0.1:42000" || l.Env[1].Value != "127.0.0.1:42001" {
 		t.Errorf("env = %v", l.Env)
 	}
 	if err := AuthServerProgram("/bin/authserver").Bind(&l, map[int32]int{8080: 1, 9090: 2}); err == nil {
-		t.Error("two ports were accepted for a program that listens on one")
+		t.Error("a port the auth server does not listen on was accepted")
 	}
 }
 

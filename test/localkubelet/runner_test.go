@@ -54,7 +54,7 @@ func demoObjects(ns string, keys keyfiles.Set) ([]client.Object, error) {
 	serverLabels := labelsFor("authserver", "server")
 	probe := func(path string) *corev1.Probe {
 		return &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}},
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("admin")}},
 			PeriodSeconds: 1, FailureThreshold: 3,
 		}
 	}
@@ -135,7 +135,7 @@ func demoObjects(ns string, keys keyfiles.Set) ([]client.Object, error) {
 								{Name: "AUTHSERVER_REDIS_PASSWORD_FILE", Value: "/etc/authserver/redis/password"},
 								{Name: "AUTHSERVER_SHUTDOWN_TIMEOUT", Value: "2s"},
 							},
-							Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+							Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {Name: "admin", ContainerPort: 8081}},
 							ReadinessProbe: probe("/readyz"),
 							LivenessProbe:  probe("/healthz"),
 							VolumeMounts: []corev1.VolumeMount{
