@@ -20,7 +20,8 @@ import (
 
 // reconcileIssuer runs the issuer, the one workload that mounts the private keys: its
 // ServiceAccount, the Role that lets it read (only) its key Secret, the ClusterRoleBinding
-// that lets it review its callers' ServiceAccount tokens, its Deployment and its Service.
+// that lets it review its callers' ServiceAccount tokens, its Deployment, its Service and,
+// as spec.server.podDisruptionBudget says for both roles, its PodDisruptionBudget.
 func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (reconcile.Result, error) {
 	as := s.as
 	as.Status.IssuerURL = issuerURL(as)
@@ -48,6 +49,9 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 		if err := r.apply(ctx, as, obj); err != nil {
 			return reconcile.Result{}, err
 		}
+	}
+	if err := r.reconcilePodDisruptionBudget(ctx, as, IssuerName(as), appIssuer, componentIssuer); err != nil {
+		return reconcile.Result{}, err
 	}
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(deployment), deployment); err != nil {
 		return reconcile.Result{}, fmt.Errorf("reading Deployment %s: %w", deployment.Name, err)

@@ -10,9 +10,11 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/internal/poll"
@@ -245,5 +247,34 @@ func TestIssuerClusterRoleBindingName_IsUniqueAndBounded(t *testing.T) {
 	}
 	if a != long(strings.Repeat("n", 63), strings.Repeat("a", 253)) {
 		t.Error("the name is not stable")
+	}
+}
+
+// TestOperatorRBAC_BindsOnlyTheIssuerClusterRole shows the bind permission is no way to
+// escalate: as the operator's user, a binding to any other ClusterRole is refused.
+func TestOperatorRBAC_BindsOnlyTheIssuerClusterRole(t *testing.T) {
+	operator, err := client.New(operatorCfg, client.Options{Scheme: testScheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := newNamespace(t)
+	// Not admin or edit: without kube-controller-manager their aggregated rules are empty
+	// here, and a role whose rules one holds may always be bound.
+	for _, role := range []string{"cluster-admin", "system:kube-scheduler", "auth-operator-issuer"} {
+		crb := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "escalation-" + ns + "-" + role},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "anyone", Namespace: ns}},
+		}
+		err := operator.Create(context.Background(), crb)
+		if role == "auth-operator-issuer" {
+			if err != nil {
+				t.Errorf("the operator may not bind %s: %v", role, err)
+			}
+			continue
+		}
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("binding ClusterRole %s as the operator: err = %v, want Forbidden", role, err)
+		}
 	}
 }

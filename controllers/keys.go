@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"strings"
@@ -117,8 +118,14 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("projecting public keys: %w", err)
 	}
+	withdrawn := r.withdrawnKeys(ctx, as, plan.Set, now)
 	if err := r.apply(ctx, as, publicKeysConfigMap(as, projection)); err != nil {
 		return reconcile.Result{}, err
+	}
+	for _, k := range withdrawn {
+		r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyUnpublished", "UnpublishKeys",
+			"Retired key %s is no longer published: every access token it signed has expired; the issuer verifies refresh tokens with it until %s",
+			k.ID, k.RefreshExpiresAt.UTC().Format(time.RFC3339))
 	}
 	jwks, err := keyfiles.JWKS(plan.Set.Published(now))
 	if err != nil {
@@ -236,6 +243,27 @@ func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, ha
 		s.Annotations[KeysLostAnnotation] = lostKey
 	}
 	return s
+}
+
+// withdrawnKeys are the retired keys that the stored projection still lists but whose access
+// window has closed: this pass withdraws them. A projection that is missing or unreadable
+// names none; it is rewritten either way.
+func (r *AuthServiceReconciler) withdrawnKeys(ctx context.Context, as *authv1alpha1.AuthService, set keyfiles.Set, now time.Time) []keyfiles.Key {
+	cm := &corev1.ConfigMap{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: PublicKeysConfigMapName(as)}, cm); err != nil {
+		return nil
+	}
+	var stored keyfiles.Manifest
+	if err := json.Unmarshal([]byte(cm.Data[keyfiles.ManifestFile]), &stored); err != nil {
+		return nil
+	}
+	var out []keyfiles.Key
+	for _, m := range stored.Keys {
+		if k, ok := set.Lookup(m.ID); ok && k.State == keyfiles.StateRetired && !k.AccessOpen(now) && k.RefreshExpiresAt != nil {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // publicKeysConfigMap holds the public projection of the keys, in the keyfiles layout

@@ -155,7 +155,7 @@ func TestExternalRedis_IsWiredFromTheSpec(t *testing.T) {
 	}
 }
 
-func TestPodDisruptionBudget_FollowsTheSwitch(t *testing.T) {
+func TestPodDisruptionBudgets_FollowTheSwitch(t *testing.T) {
 	ns := newNamespace(t)
 	startManager(t, ns, clocktesting.NewFakePassiveClock(t0))
 	as := createAuthService(t, ns, "auth", func(as *authv1alpha1.AuthService) {
@@ -173,10 +173,22 @@ func TestPodDisruptionBudget_FollowsTheSwitch(t *testing.T) {
 	if *pdb.Spec.MaxUnavailable != intstr.FromInt32(1) || pdb.Spec.Selector.MatchLabels["app.kubernetes.io/name"] != "authserver" {
 		t.Errorf("PDB spec = %+v", pdb.Spec)
 	}
+	issuerPDB := &policyv1.PodDisruptionBudget{}
+	poll.Until(t, waitTimeout, "the issuer's PodDisruptionBudget", func() error {
+		if isNotFound(t, ns, "auth-issuer", issuerPDB) {
+			return errorf("not yet")
+		}
+		return nil
+	})
+	if *issuerPDB.Spec.MaxUnavailable != intstr.FromInt32(1) || issuerPDB.Spec.Selector.MatchLabels["app.kubernetes.io/name"] != "authserver-issuer" {
+		t.Errorf("issuer PDB spec = %+v", issuerPDB.Spec)
+	}
 	update(t, as, func(as *authv1alpha1.AuthService) { as.Spec.Server.PodDisruptionBudget.Enabled = false })
-	poll.Until(t, waitTimeout, "PodDisruptionBudget removed", func() error {
-		if !isNotFound(t, ns, "auth-authserver", &policyv1.PodDisruptionBudget{}) {
-			return errorf("still there")
+	poll.Until(t, waitTimeout, "PodDisruptionBudgets removed", func() error {
+		for _, name := range []string{"auth-authserver", "auth-issuer"} {
+			if !isNotFound(t, ns, name, &policyv1.PodDisruptionBudget{}) {
+				return errorf("%s still there", name)
+			}
 		}
 		return nil
 	})

@@ -86,6 +86,7 @@ func TestKeys_RetiredKeyVerifiesRefreshTokensUntilTheyExpire(t *testing.T) {
 	if s, p, j := where(t, ns, old.ID); !s || p || j {
 		t.Fatalf("at expiresAt the retired key is in Secret %v, projection %v, JWKS %v; want the Secret only", s, p, j)
 	}
+	waitEvent(t, ns, "auth", corev1.EventTypeNormal, "KeyUnpublished", old.ID, refreshExpiresAt.Format(time.RFC3339))
 	as = get(t, ns, "auth", &authv1alpha1.AuthService{})
 	if len(as.Status.Keys) != 3 || !strings.Contains(condition(as, authv1alpha1.KeysReadyCondition).Message, "0 retired key(s) still verify access tokens and 1 more refresh tokens only") {
 		t.Errorf("status lists %d keys, KeysReady %q", len(as.Status.Keys), condition(as, authv1alpha1.KeysReadyCondition).Message)

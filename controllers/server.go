@@ -39,12 +39,7 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 			return reconcile.Result{}, err
 		}
 	}
-	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: ServerName(as)}}
-	if as.Spec.Server.PodDisruptionBudget.Enabled {
-		if err := r.apply(ctx, as, serverPodDisruptionBudget(as)); err != nil {
-			return reconcile.Result{}, err
-		}
-	} else if err := r.deleteOwned(ctx, as, pdb); err != nil {
+	if err := r.reconcilePodDisruptionBudget(ctx, as, ServerName(as), appVerifier, componentServer); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(deployment), deployment); err != nil {
@@ -113,17 +108,26 @@ func serverService(as *authv1alpha1.AuthService) *corev1.Service {
 	return clusterService(as, ServerName(as), appVerifier, componentServer, "http", port)
 }
 
-func serverPodDisruptionBudget(as *authv1alpha1.AuthService) *policyv1.PodDisruptionBudget {
+// reconcilePodDisruptionBudget applies or deletes the PodDisruptionBudget named name of one
+// workload (the verifier or the issuer), as spec.server.podDisruptionBudget says.
+func (r *AuthServiceReconciler) reconcilePodDisruptionBudget(ctx context.Context, as *authv1alpha1.AuthService, name, app, component string) error {
+	if as.Spec.Server.PodDisruptionBudget.Enabled {
+		return r.apply(ctx, as, podDisruptionBudget(as, name, app, component))
+	}
+	return r.deleteOwned(ctx, as, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: name}})
+}
+
+func podDisruptionBudget(as *authv1alpha1.AuthService, name, app, component string) *policyv1.PodDisruptionBudget {
 	maxUnavailable := as.Spec.Server.PodDisruptionBudget.MaxUnavailable
 	if maxUnavailable == nil {
 		one := intstr.FromInt32(1)
 		maxUnavailable = &one
 	}
 	return &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: ServerName(as), Namespace: as.Namespace, Labels: labels(as, appVerifier, componentServer)},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: as.Namespace, Labels: labels(as, app, component)},
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			MaxUnavailable: maxUnavailable,
-			Selector:       &metav1.LabelSelector{MatchLabels: selector(as, appVerifier)},
+			Selector:       &metav1.LabelSelector{MatchLabels: selector(as, app)},
 		},
 	}
 }

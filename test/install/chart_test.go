@@ -97,7 +97,7 @@ func TestChart_DefaultValues(t *testing.T) {
 	assertStandardLabels(t, objs, "ops", "auth-system")
 
 	wantKinds := []string{
-		"ClusterRole", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRole",
+		"ClusterRole", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRole",
 		"ClusterRoleBinding", "ClusterRoleBinding",
 		"CustomResourceDefinition", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount",
 	}

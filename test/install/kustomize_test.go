@@ -135,6 +135,32 @@ func TestInstallYAML_Wiring(t *testing.T) {
 		t.Errorf("want the manager bound to a ClusterRole (its controllers) and a Role (leader election), found %v", boundKinds)
 	}
 
+	// The manager may bind exactly the ClusterRole it binds to every issuer, and the
+	// install creates that ClusterRole under that name with the TokenReview permission.
+	var issuerRole *rbacv1.ClusterRole
+	var bindable []string
+	for _, o := range ofKind(objs, "ClusterRole") {
+		var r rbacv1.ClusterRole
+		toTyped(t, o, &r)
+		if r.Name == "auth-operator-issuer" {
+			issuerRole = &r
+		}
+		for _, rule := range r.Rules {
+			if slices.Contains(rule.Verbs, "bind") {
+				bindable = append(bindable, rule.ResourceNames...)
+				if len(rule.ResourceNames) == 0 {
+					t.Errorf("ClusterRole %s may bind any role", r.Name)
+				}
+			}
+		}
+	}
+	if issuerRole == nil || len(issuerRole.Rules) != 1 || !slices.Equal(issuerRole.Rules[0].Resources, []string{"tokenreviews"}) || !slices.Equal(issuerRole.Rules[0].Verbs, []string{"create"}) {
+		t.Errorf("issuer ClusterRole = %+v, want auth-operator-issuer allowed to create tokenreviews only", issuerRole)
+	}
+	if !slices.Equal(bindable, []string{"auth-operator-issuer"}) {
+		t.Errorf("the manager may bind %v, want exactly auth-operator-issuer", bindable)
+	}
+
 	// The metrics Service reaches the manager's pods.
 	var svc corev1.Service
 	toTyped(t, single(t, objs, "Service"), &svc)

@@ -174,6 +174,35 @@ func startOperator(t *testing.T, authServerImage string) {
 }
 
 // waitForObject waits until the operator has created obj (set its name and namespace first).
+// deleteAuthServicesWhileTheOperatorRuns deletes, when the test ends but before the operator
+// started earlier stops (cleanups run last in, first out), the AuthServices of a namespace
+// and waits until the operator has finalized them: their finalizer deletes the issuer's
+// ClusterRoleBinding. Uninstalling goes in that order, or a deleted CRD waits on them.
+func deleteAuthServicesWhileTheOperatorRuns(t *testing.T, namespace string) {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), operatorTimeout)
+		defer cancel()
+		as := &unstructured.Unstructured{}
+		as.SetGroupVersionKind(authServiceGVK)
+		if err := k8sClient.DeleteAllOf(ctx, as, client.InNamespace(namespace)); err != nil {
+			t.Errorf("delete the AuthServices of %s: %v", namespace, err)
+			return
+		}
+		err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			list := &unstructured.UnstructuredList{}
+			list.SetGroupVersionKind(authServiceGVK.GroupVersion().WithKind("AuthServiceList"))
+			if err := k8sClient.List(ctx, list, client.InNamespace(namespace)); err != nil {
+				return false, err
+			}
+			return len(list.Items) == 0, nil
+		})
+		if err != nil {
+			t.Errorf("the operator did not finalize the AuthServices of %s within %s: %v", namespace, operatorTimeout, err)
+		}
+	})
+}
+
 func waitForObject(t *testing.T, obj client.Object) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, operatorTimeout, true, func(ctx context.Context) (bool, error) {
@@ -188,7 +217,7 @@ func waitForObject(t *testing.T, obj client.Object) {
 	}
 }
 
-// The operator's own pod specs: the auth server and both shapes of the managed Redis, each
+// The operator's own pod specs: the verifier, the issuer and both shapes of the managed Redis, each
 // created by the real reconciler in a namespace that enforces the restricted standard.
 func TestOperatorPods_PassRestrictedPodSecurity(t *testing.T) {
 	const ns = "pss-operator"
@@ -197,6 +226,7 @@ func TestOperatorPods_PassRestrictedPodSecurity(t *testing.T) {
 	waitCRDEstablished(t, authServiceCRD)
 	createNamespace(t, ns, restrictedLabels)
 	startOperator(t, "registry.example.com/auth-operator:test")
+	deleteAuthServicesWhileTheOperatorRuns(t, ns)
 
 	specs := map[string]string{
 		"persistent": `{"redis":{"managed":{}}}`,
@@ -224,6 +254,8 @@ func TestOperatorPods_PassRestrictedPodSecurity(t *testing.T) {
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ephemeral-authserver"}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ephemeral-redis"}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "external-authserver"}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "persistent-issuer"}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "external-issuer"}},
 	}
 	var errs []error
 	for _, obj := range want {

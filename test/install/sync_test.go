@@ -93,6 +93,8 @@ func TestChartRoles_GrantWhatConfigRBACGrants(t *testing.T) {
 		"ClusterRole/ops-auth-operator-metrics-reader":     "config/rbac/metrics_reader_role.yaml",
 		"ClusterRole/ops-auth-operator-authservice-editor": "config/rbac/authservice_editor_role.yaml",
 		"ClusterRole/ops-auth-operator-authservice-viewer": "config/rbac/authservice_viewer_role.yaml",
+		// Bound by the operator by this fixed name, so it has no release prefix.
+		"ClusterRole/auth-operator-issuer": "config/rbac/issuer_role.yaml",
 	} {
 		got, ok := rendered[chartRole]
 		if !ok {
