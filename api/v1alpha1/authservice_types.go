@@ -421,7 +421,3 @@ type PublishedKey struct {
 	// +optional
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
 }
-
-func init() {
-	SchemeBuilder.Register(&AuthService{}, &AuthServiceList{})
-}
