@@ -293,7 +293,7 @@ func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, pl
 	as.Status.NextRotationTime = &nextRotation
 	as.Status.LastRotationRequest = handled
 	as.Status.Keys = publishedKeys(plan.Set)
-	nextRotationTimestamp.WithLabelValues(as.Namespace, as.Name).Set(float64(plan.NextRotation.Unix()))
+	recordNextRotation(as.Namespace, as.Name, plan.NextRotation)
 
 	retired := len(plan.Set.Keys) - 2
 	msg := fmt.Sprintf("Key %s signs; key %s is published and takes over at %s; %d retired key(s) still verify",
