@@ -73,7 +73,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	request := rotationRequest(as, lastHandled)
 	plan, err := keylifecycle.Next(keylifecycle.Request{
 		Current:         current,
-		Policy:          keyPolicy(as, r.MinKeyPublishTime),
+		Policy:          keyPolicy(as, r.minPublishTime(as)),
 		Now:             r.Clock.Now(),
 		RotateRequested: request != "",
 	}, r.generator())

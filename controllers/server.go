@@ -39,7 +39,7 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 			"No auth-server image: set spec.server.image, or start the operator with --authserver-image")
 		return reconcile.Result{}, nil
 	}
-	deployment := serverDeployment(as, *s.redis, image, jwksMaxAge(r.MinKeyPublishTime))
+	deployment := serverDeployment(as, *s.redis, image, jwksMaxAge(r.minPublishTime(as)))
 	for _, obj := range []client.Object{deployment, serverService(as)} {
 		if err := r.apply(ctx, as, obj); err != nil {
 			return reconcile.Result{}, err

@@ -373,6 +373,11 @@ func (in *ServerSpec) DeepCopy() *ServerSpec {
 func (in *SigningKeysSpec) DeepCopyInto(out *SigningKeysSpec) {
 	*out = *in
 	out.RotationInterval = in.RotationInterval
+	if in.MinPublishTime != nil {
+		in, out := &in.MinPublishTime, &out.MinPublishTime
+		*out = new(metav1.Duration)
+		**out = **in
+	}
 	if in.RevokedKeyIDs != nil {
 		in, out := &in.RevokedKeyIDs, &out.RevokedKeyIDs
 		*out = make([]KeyID, len(*in))
