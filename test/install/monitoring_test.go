@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -173,10 +174,10 @@ func exposedSeriesNames(t *testing.T, body string) map[string]bool {
 	}
 	names := map[string]bool{}
 	for name, f := range families {
-		switch f.GetType().String() {
-		case "HISTOGRAM", "GAUGE_HISTOGRAM":
+		switch f.GetType() {
+		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
 			names[name+"_bucket"], names[name+"_sum"], names[name+"_count"] = true, true, true
-		case "SUMMARY":
+		case dto.MetricType_SUMMARY:
 			names[name], names[name+"_sum"], names[name+"_count"] = true, true, true
 		default:
 			names[name] = true
