@@ -76,7 +76,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	now := r.Clock.Now()
 	plan, err := keylifecycle.Next(keylifecycle.Request{
 		Current:         current,
-		Policy:          keyPolicy(as, r.MinKeyPublishTime),
+		Policy:          keyPolicy(as, r.minPublishTime(as)),
 		Now:             now,
 		RotateRequested: request != "",
 	}, r.generator())
@@ -349,7 +349,7 @@ func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, pl
 	as.Status.NextRotationTime = &nextRotation
 	as.Status.LastRotationRequest = handled
 	as.Status.Keys = publishedKeys(plan.Set)
-	nextRotationTimestamp.WithLabelValues(as.Namespace, as.Name).Set(float64(plan.NextRotation.Unix()))
+	recordNextRotation(as.Namespace, as.Name, plan.NextRotation)
 
 	published := len(plan.Set.Published(now).Keys)
 	msg := fmt.Sprintf("Key %s signs; key %s is published and takes over at %s; %d retired key(s) still verify access tokens and %d more refresh tokens only",

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -22,8 +24,22 @@ var (
 	}, []string{"namespace", "name"})
 )
 
+// rotationTriggers are the trigger label values of keyRotations.
+var rotationTriggers = []string{"schedule", "manual", "revocation"}
+
 func init() {
 	ctrlmetrics.Registry.MustRegister(keyRotations, nextRotationTimestamp, readyStatus)
+}
+
+// recordNextRotation sets when the next key of an AuthService takes over, and makes its
+// rotation counters exist at zero: a counter that appears only at its first increment hides
+// that increment from rate() and increase(), so the first rotation would not show on a
+// dashboard or in an alert.
+func recordNextRotation(namespace, name string, at time.Time) {
+	nextRotationTimestamp.WithLabelValues(namespace, name).Set(float64(at.Unix()))
+	for _, trigger := range rotationTriggers {
+		keyRotations.WithLabelValues(namespace, name, trigger)
+	}
 }
 
 // forgetMetrics drops the series of a deleted AuthService.

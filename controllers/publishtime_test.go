@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
@@ -92,5 +93,48 @@ func TestServer_JWKSMaxAgeFollowsMinKeyPublishTime(t *testing.T) {
 	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
 	if got := get(t, ns, "auth-authserver", &appsv1.Deployment{}).Spec.Template; !equality.Semantic.DeepEqual(got, template) {
 		t.Fatalf("back at the default publish time the pod template keeps %v", envMap(got.Spec.Containers[0]))
+	}
+}
+
+// TestKeys_SpecMinPublishTimeWinsOverTheOperators shows spec.signingKeys.minPublishTime
+// reaching both the key lifecycle and the JWKS max-age: with 3s on the AuthService, an operator
+// at the default publish time rotates 3s after the next key was published and gives the server
+// a 1s max-age; without it the operator's own value holds.
+func TestKeys_SpecMinPublishTimeWinsOverTheOperators(t *testing.T) {
+	const publish = 3 * time.Second
+	ns := newNamespace(t)
+	as := createAuthService(t, ns, "auth", func(as *authv1alpha1.AuthService) {
+		shortRotation(as)
+		as.Spec.SigningKeys.MinPublishTime = &metav1.Duration{Duration: publish}
+	})
+	clk := clocktesting.NewFakePassiveClock(t0)
+	operator := newDirectReconciler(t, clk, nil)
+	reconcileOnce(t, operator, ns, "auth")
+	created, _ := keySet(t, ns, "auth")
+	d := get(t, ns, "auth-authserver", &appsv1.Deployment{})
+	if v := envMap(d.Spec.Template.Spec.Containers[0])["AUTHSERVER_JWKS_MAX_AGE"]; v != "1s" {
+		t.Errorf("spec publish time 3s: AUTHSERVER_JWKS_MAX_AGE = %q, want 1s", v)
+	}
+
+	clk.SetTime(t0.Add(publish - time.Second))
+	update(t, as, func(as *authv1alpha1.AuthService) {
+		as.Annotations = map[string]string{authv1alpha1.RotateAnnotation: "spec-publish-time"}
+	})
+	reconcileOnce(t, operator, ns, "auth")
+	if s, _ := keySet(t, ns, "auth"); mustActive(t, s).ID != mustActive(t, created).ID {
+		t.Fatalf("rotated onto a key published %s ago, less than the spec's %s", publish-time.Second, publish)
+	}
+	clk.SetTime(t0.Add(publish))
+	reconcileOnce(t, operator, ns, "auth")
+	if s, _ := keySet(t, ns, "auth"); mustActive(t, s).ID != mustNext(t, created).ID {
+		t.Fatalf("active key %s after the spec's %s, want the next key %s", mustActive(t, s).ID, publish, mustNext(t, created).ID)
+	}
+
+	// Removed from the spec, the operator's value (here its default) holds again.
+	update(t, as, func(as *authv1alpha1.AuthService) { as.Spec.SigningKeys.MinPublishTime = nil })
+	reconcileOnce(t, operator, ns, "auth")
+	d = get(t, ns, "auth-authserver", &appsv1.Deployment{})
+	if v, ok := envMap(d.Spec.Template.Spec.Containers[0])["AUTHSERVER_JWKS_MAX_AGE"]; ok {
+		t.Errorf("without the spec's publish time: AUTHSERVER_JWKS_MAX_AGE = %q, want it unset", v)
 	}
 }

@@ -33,7 +33,7 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 		setCondition(as, authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, "NoImage", noImageMessage)
 		return reconcile.Result{}, nil
 	}
-	deployment := serverDeployment(as, *s.redis, image, jwksMaxAge(r.MinKeyPublishTime))
+	deployment := serverDeployment(as, *s.redis, image, jwksMaxAge(r.minPublishTime(as)))
 	for _, obj := range []client.Object{deployment, serverService(as)} {
 		if err := r.apply(ctx, as, obj); err != nil {
 			return reconcile.Result{}, err

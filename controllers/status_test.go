@@ -103,12 +103,12 @@ func TestStatus_ASecondPassWritesNothing(t *testing.T) {
 func TestMetrics_FollowTheAuthServiceAndForgetItWhenDeleted(t *testing.T) {
 	ns := newNamespace(t)
 	startManager(t, ns, clocktesting.NewFakePassiveClock(t0))
-	as := createAuthService(t, ns, "auth", nil)
+	createAuthService(t, ns, "auth", nil)
 	waitCondition(t, ns, "auth", authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, "")
 	markStatefulSetAvailable(t, ns, "auth-redis")
 	markDeploymentAvailable(t, ns, "auth-authserver")
 	markDeploymentAvailable(t, ns, "auth-issuer")
-	as = waitCondition(t, ns, "auth", authv1alpha1.ReadyCondition, metav1.ConditionTrue, "")
+	as := waitCondition(t, ns, "auth", authv1alpha1.ReadyCondition, metav1.ConditionTrue, "")
 	poll.Until(t, waitTimeout, "ready gauge", func() error {
 		if v, ok := gaugeValue(t, "authoperator_authservice_ready_status", ns); !ok || v != 1 {
 			return errorf("ready_status = %v (present %v)", v, ok)

@@ -295,6 +295,19 @@ type SigningKeysSpec struct {
 	// +optional
 	RotationInterval metav1.Duration `json:"rotationInterval,omitzero"`
 
+	// MinPublishTime is how long a next key is published before it may sign: after a
+	// rotation, a requested rotation or the revocation of the active key waits this long for a
+	// new next key. Empty means the operator's --min-key-publish-time (5m by default). Raise it
+	// above the JWKS refresh period of the consumers that verify tokens themselves (Istio 20m,
+	// Envoy's jwt_authn 10m by default), or they reject the new key's tokens until they refresh.
+	// The auth server's JWKS Cache-Control max-age is derived from it (docs/operations.md).
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="spec.signingKeys.minPublishTime must be a duration such as 5m, 25m or 1h (units h, m, s, ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1s') && duration(self) <= duration('168h'))",message="spec.signingKeys.minPublishTime must be between 1s and 168h"
+	// +optional
+	MinPublishTime *metav1.Duration `json:"minPublishTime,omitempty"`
+
 	// RevokedKeyIDs are compromised keys: each is removed at once and every token it signed
 	// stops verifying. Revoking the active key promotes the next key immediately.
 	// +kubebuilder:validation:MaxItems=100
@@ -518,8 +531,4 @@ type PublishedKey struct {
 	// no refresh token it signed can be valid. Until then the issuer verifies refreshes with it.
 	// +optional
 	RefreshExpiresAt *metav1.Time `json:"refreshExpiresAt,omitempty"`
-}
-
-func init() {
-	SchemeBuilder.Register(&AuthService{}, &AuthServiceList{})
 }

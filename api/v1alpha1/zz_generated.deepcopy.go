@@ -7,7 +7,7 @@ package v1alpha1
 import (
 	"k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	runtime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -418,6 +418,11 @@ func (in *ServerSpec) DeepCopy() *ServerSpec {
 func (in *SigningKeysSpec) DeepCopyInto(out *SigningKeysSpec) {
 	*out = *in
 	out.RotationInterval = in.RotationInterval
+	if in.MinPublishTime != nil {
+		in, out := &in.MinPublishTime, &out.MinPublishTime
+		*out = new(metav1.Duration)
+		**out = **in
+	}
 	if in.RevokedKeyIDs != nil {
 		in, out := &in.RevokedKeyIDs, &out.RevokedKeyIDs
 		*out = make([]KeyID, len(*in))

@@ -38,7 +38,7 @@ func TestChart_LintStrict(t *testing.T) {
 }
 
 // namespacedKinds are the kinds the chart renders into the release namespace.
-var namespacedKinds = []string{"ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "ServiceMonitor", "PodDisruptionBudget", "NetworkPolicy", "AuthService"}
+var namespacedKinds = []string{"ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy", "AuthService"}
 
 // assertStandardLabels checks the labels every object of the chart carries, and that each
 // namespaced object names its namespace (so `helm template | kubectl apply` lands where asked).
@@ -159,7 +159,7 @@ func TestChart_EveryFeatureOn(t *testing.T) {
 	objs := decodeObjects(t, tools.helmTemplate(t, "ops", "auth-system", []string{allFeaturesValues}))
 	assertStandardLabels(t, objs, "ops", "auth-system")
 
-	for _, kind := range []string{"ServiceMonitor", "PodDisruptionBudget", "NetworkPolicy", "AuthService"} {
+	for _, kind := range []string{"ServiceMonitor", "PrometheusRule", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy", "AuthService"} {
 		single(t, objs, kind)
 	}
 

@@ -146,6 +146,7 @@ func helm(t *testing.T, args ...string) result {
 // Helm first (it refuses to adopt objects it did not create), then kubectl.
 func TestInstallOnAPIServer(t *testing.T) {
 	applyServerSide(t, readFile(t, "test/install/testdata/servicemonitor-crd.yaml"))
+	applyServerSide(t, readFile(t, "test/install/testdata/prometheusrule-crd.yaml"))
 
 	steps := []struct {
 		name string
@@ -216,6 +217,8 @@ func helmInstallUpgradeUninstall(t *testing.T) {
 		{authServiceGVK, "auth"},
 		{schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, release},
 		{schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}, release},
+		{schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "PrometheusRule"}, release},
+		{schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, release + "-dashboard"},
 		{schema.GroupVersionKind{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}, release},
 		{schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}, release},
 	} {

@@ -371,6 +371,7 @@ func TestManager_RunsWithTheChartsArgumentsAndRBAC(t *testing.T) {
 	m := startManager(t, managerBinary(t), manager.Args, tools.env, managerAccount(ns, d.Spec.Template.Spec.ServiceAccountName), ns)
 
 	assertServesAndLeads(t, m, ns)
-	assertMetricsNeedTheReaderRole(t, m, ns, "ops-auth-operator-metrics-reader")
+	reader := assertMetricsNeedTheReaderRole(t, m, ns, "ops-auth-operator-metrics-reader")
 	assertReconcilesSample(t, m, "chart-sample", manager.Image)
+	assertManagerServesMonitoredMetrics(t, m, reader)
 }

@@ -48,8 +48,8 @@ func serviceAccountToken(t *testing.T, namespace, name string) string {
 // assertMetricsNeedTheReaderRole checks the manager's metrics authorization end to end: a
 // scrape without a token is refused, the manager reviews a scraper's token with the API server
 // (which needs its metrics-auth role), a ServiceAccount bound to readerRole gets the metrics,
-// and one without it is refused.
-func assertMetricsNeedTheReaderRole(t *testing.T, m *runningManager, namespace, readerRole string) {
+// and one without it is refused. It returns the reader's token.
+func assertMetricsNeedTheReaderRole(t *testing.T, m *runningManager, namespace, readerRole string) string {
 	t.Helper()
 	// The metrics server starts beside the probes, not before them: wait until it answers.
 	var code int
@@ -89,4 +89,5 @@ func assertMetricsNeedTheReaderRole(t *testing.T, m *runningManager, namespace, 
 	if code, body, err := scrape(t.Context(), m, stranger); err != nil || code != http.StatusForbidden {
 		t.Errorf("a ServiceAccount without %s got %d (%v) from /metrics, want 403: %.200s", readerRole, code, err, body)
 	}
+	return reader
 }

@@ -24,6 +24,7 @@ type toolchain struct {
 	helm      string
 	kubectl   string
 	kustomize string
+	promtool  string
 	// env is the environment of every command: the kubeconfig, kubectl's cache and Helm's
 	// folders point into a temporary folder, so the tests never touch the user's.
 	env []string
@@ -62,7 +63,7 @@ func requireTool(path, makeTarget string) (string, error) {
 	return path, nil
 }
 
-// newToolchain finds the repository, the tools (HELM, KUSTOMIZE and KUBECTL override the
+// newToolchain finds the repository, the tools (HELM, KUSTOMIZE, KUBECTL and PROMTOOL override the
 // ones in bin/) and the control-plane binaries; a missing one is an error naming its make target.
 func newToolchain(workDir string) (*toolchain, error) {
 	root, err := findRepoRoot()
@@ -88,6 +89,7 @@ func newToolchain(workDir string) (*toolchain, error) {
 		{&tc.helm, pick("HELM", "helm"), "helm"},
 		{&tc.kustomize, pick("KUSTOMIZE", "kustomize"), "kustomize"},
 		{&tc.kubectl, pick("KUBECTL", "kubectl"), "controlplane"},
+		{&tc.promtool, pick("PROMTOOL", "promtool"), "promtool"},
 		{new(string), filepath.Join(bin, "kube-apiserver"), "controlplane"},
 		{new(string), filepath.Join(bin, "etcd"), "controlplane"},
 	} {

@@ -112,7 +112,7 @@ func newLocalPod(namespace, name, ownerKind, ownerName string, ordinal int, hash
 	return &localPod{
 		namespace: namespace,
 		name:      name,
-		uid:       string(utilrand.String(8)),
+		uid:       utilrand.String(8),
 		ownerKind: ownerKind,
 		ownerName: ownerName,
 		ordinal:   ordinal,

@@ -346,7 +346,7 @@ func TestRunner_RunsTheOperatorsWiringEndToEnd(t *testing.T) {
 		}
 		tok := issueToken(t, keysDir)
 		if code, body, err := call(http.MethodGet, "http://"+a+"/auth/verify", tok); err != nil || code != 200 {
-			return fmt.Errorf("verify with the new active key %s: %d %s %v", newKid, code, body, err)
+			return fmt.Errorf("verify with the new active key %s: %d %s %w", newKid, code, body, err)
 		}
 		return nil
 	})
@@ -374,7 +374,7 @@ func TestRunner_RunsTheOperatorsWiringEndToEnd(t *testing.T) {
 	poll.Until(t, 20*time.Second, "revocation survives the Redis kill", func() error {
 		code, body, err := call(http.MethodGet, "http://"+b+"/auth/verify", tok)
 		if err != nil || code != 401 || !strings.Contains(body, "blacklisted") {
-			return fmt.Errorf("verify of the logged-out token: %d %s %v", code, body, err)
+			return fmt.Errorf("verify of the logged-out token: %d %s %w", code, body, err)
 		}
 		return nil
 	})
@@ -431,7 +431,7 @@ func TestRunner_RunsTheOperatorsWiringEndToEnd(t *testing.T) {
 		addr, _ := r.ServiceAddr(ns, "demo-authserver", 80)
 		code, body, err := call(http.MethodGet, "http://"+addr+"/auth/verify", tok)
 		if err != nil || code != 401 || !strings.Contains(body, "blacklisted") {
-			return fmt.Errorf("verify of the logged-out token: %d %s %v", code, body, err)
+			return fmt.Errorf("verify of the logged-out token: %d %s %w", code, body, err)
 		}
 		return nil
 	})

@@ -13,9 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// endpointsFunc lists the local addresses of the ready pods behind a Service port.
-type endpointsFunc func(svc *corev1.Service, port corev1.ServicePort) []string
-
 // servicePortProxy stands for one port of a Service: a loopback listener that forwards
 // each connection to one of the ready pods behind it, in turn, as kube-proxy would.
 type servicePortProxy struct {

@@ -197,7 +197,7 @@ func (s *Stack) startManager(ctx context.Context) error {
 		select {
 		case err := <-s.managerDone:
 			s.managerDone <- err
-			return fmt.Errorf("the operator exited at start (%v): see %s", err, s.ManagerLog)
+			return fmt.Errorf("the operator exited at start (%w): see %s", err, s.ManagerLog)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
