@@ -236,11 +236,12 @@ func TestAuthServer_ServesEveryMetricTheChartMonitors(t *testing.T) {
 		t.Fatalf("authserver keys generate: %v\n%s", err, res.stdout)
 	}
 
-	addr := loopback.FreeAddr(t)
+	addr, adminAddr := loopback.FreeAddr(t), loopback.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, binary, "serve")
 	cmd.Env = append(os.Environ(),
 		"AUTHSERVER_LISTEN="+addr,
+		"AUTHSERVER_ADMIN_LISTEN="+adminAddr,
 		"AUTHSERVER_KEYS_DIR="+keys,
 		"AUTHSERVER_REDIS_ADDRS="+redis.Addr,
 		"AUTHSERVER_LOG_LEVEL=error",
@@ -261,9 +262,9 @@ func TestAuthServer_ServesEveryMetricTheChartMonitors(t *testing.T) {
 		}
 	})
 
-	base := "http://" + addr
+	base, admin := "http://"+addr, "http://"+adminAddr
 	poll.Until(t, 30*time.Second, "the auth server to be ready", func() error {
-		code, _, err := get(t.Context(), base+"/readyz")
+		code, _, err := get(t.Context(), admin+"/readyz")
 		if err != nil || code != http.StatusOK {
 			return fmt.Errorf("/readyz: %d %w", code, err)
 		}
@@ -274,7 +275,7 @@ func TestAuthServer_ServesEveryMetricTheChartMonitors(t *testing.T) {
 	if code, _, err := get(t.Context(), base+"/auth/verify"); err != nil || code != http.StatusUnauthorized {
 		t.Fatalf("GET /auth/verify without a token: %d %v, want 401", code, err)
 	}
-	code, body, err := get(t.Context(), base+"/metrics")
+	code, body, err := get(t.Context(), admin+"/metrics")
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %v", code, err)
 	}
