@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 )
 
@@ -27,6 +28,9 @@ func RunShimIfAsked() {
 	if dir == "" || (name != "etcd" && name != "kube-apiserver") {
 		return
 	}
+	// The parent-death signal belongs to one thread, and survives execve only on the thread
+	// that calls it: both must happen on the same one.
+	runtime.LockOSThread()
 	parent := os.Getppid()
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetPdeathsig, uintptr(syscall.SIGKILL), 0); errno != 0 {
 		fmt.Fprintf(os.Stderr, "%s: setting the parent-death signal: %v\n", name, errno)

@@ -113,7 +113,11 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, errors.New("redis-server is not on PATH: run `make redis-server` (Debian package redis-server)")
 	}
-	for _, d := range []string{"bin", "logs", "run", "pki"} {
+	// A run that was killed may have left its run/ folder (pods, volumes, etcd's data).
+	if err := os.RemoveAll(filepath.Join(opts.WorkDir, "run")); err != nil {
+		return nil, fmt.Errorf("removing the previous run's folder: %w", err)
+	}
+	for _, d := range []string{"bin", "logs", "run", "pki", filepath.Join("run", "etcd"), filepath.Join("run", "apiserver")} {
 		if err := os.MkdirAll(filepath.Join(opts.WorkDir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("creating work directory: %w", err)
 		}
@@ -137,7 +141,14 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		CRDDirectoryPaths:     []string{filepath.Join(opts.RepoRoot, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
+	// etcd's data and the API server's certificates under run/, which Stop removes and the
+	// next Start clears, rather than in folders of their own that a killed run would leave.
+	// The paths are set, not left to envtest, which would prefer $KUBEBUILDER_ASSETS (make
+	// exports it) to the links.
+	s.env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(opts.WorkDir, "run", "etcd"), Path: filepath.Join(assets, "etcd")}
 	apiServer := s.env.ControlPlane.GetAPIServer()
+	apiServer.CertDir = filepath.Join(opts.WorkDir, "run", "apiserver")
+	apiServer.Path = filepath.Join(assets, "kube-apiserver")
 	// envtest turns the ServiceAccount admission plugin off, since it runs no controllers;
 	// this stack does, and pods need the token volume the plugin adds.
 	apiServer.Configure().Disable("disable-admission-plugins")
