@@ -56,7 +56,7 @@ func desiredNode(name, podCIDR, version string, now time.Time) *corev1.Node {
 			},
 			Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}, {Type: corev1.NodeHostName, Address: name}},
 			NodeInfo: corev1.NodeSystemInfo{
-				KubeletVersion: version, KubeProxyVersion: version, OperatingSystem: runtime.GOOS, Architecture: runtime.GOARCH,
+				KubeletVersion: version, OperatingSystem: runtime.GOOS, Architecture: runtime.GOARCH,
 				ContainerRuntimeVersion: "localkubelet://processes",
 			},
 		},

@@ -267,7 +267,7 @@ func TestRunner_RunsThePodsBoundToItsNode(t *testing.T) {
 	poll.Until(t, 10*time.Second, "PING through the Service", func() error {
 		reply, err := ping(addr)
 		if err != nil || reply != "+PONG" {
-			return fmt.Errorf("%q %v", reply, err)
+			return fmt.Errorf("%q %w", reply, err)
 		}
 		return nil
 	})
@@ -322,7 +322,7 @@ func TestRunner_RunsThePodsBoundToItsNode(t *testing.T) {
 	poll.Until(t, 20*time.Second, "pod deleted", func() error {
 		err := cl.Get(ctx, client.ObjectKeyFromObject(&pod), &corev1.Pod{})
 		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("pod still there (%v)", err)
+			return fmt.Errorf("pod still there (%w)", err)
 		}
 		return nil
 	})

@@ -136,7 +136,7 @@ func (s *Stack) startControllers(ctx context.Context) error {
 			select {
 			case err := <-p.done:
 				p.done <- err
-				return fmt.Errorf("%s exited at start (%v): see %s", p.name, err, p.log)
+				return fmt.Errorf("%s exited at start (%w): see %s", p.name, err, p.log)
 			default:
 			}
 		}
