@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -34,6 +35,9 @@ const (
 	// workloadRetry is how soon a pass whose Redis or auth-server phase failed comes back,
 	// unless a key rotation is due earlier.
 	workloadRetry = 30 * time.Second
+	// foreignRetry is how soon a pass that refused a foreign object looks again: such an
+	// object carries no operator label, so no watch reports its removal.
+	foreignRetry = time.Minute
 )
 
 // AuthServiceReconciler reconciles AuthService objects.
@@ -134,6 +138,12 @@ func (r *AuthServiceReconciler) reconcile(ctx context.Context, req reconcile.Req
 	} {
 		res, err := p.run(ctx, s)
 		switch {
+		case isForeign(err):
+			incomplete = true
+			msg := capitalize(err.Error())
+			setCondition(as, p.condition, metav1.ConditionFalse, authv1alpha1.ReasonForeignObject, msg)
+			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonForeignObject, "Reconcile", "%s", msg)
+			result = earliest(result, reconcile.Result{RequeueAfter: foreignRetry})
 		case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
 			// The cache was behind a write of ours: read again shortly instead of failing.
 			log.FromContext(ctx).V(1).Info("write raced a newer version, retrying", "phase", p.condition, "error", err.Error())

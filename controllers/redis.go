@@ -189,6 +189,11 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, as *authv
 		}
 		exists = false
 	}
+	if exists {
+		if why := foreignReason(current, as); why != "" {
+			return "", &foreignObjectError{kind: "Secret", name: key.Name, why: why}
+		}
+	}
 	password := string(current.Data[RedisPasswordKey])
 	if password == "" {
 		var err error
@@ -210,6 +215,13 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, as *authv
 	if !exists {
 		// Create, never apply: a stale read must fail rather than replace a live password.
 		if err := r.Client.Create(ctx, desired, client.FieldOwner(fieldOwner)); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				// Not in the cache: a Secret the operator did not make, or one it made a
+				// moment ago that the cache has not seen yet (retried shortly).
+				if ferr := r.refuseForeign(ctx, as, desired); ferr != nil {
+					return "", ferr
+				}
+			}
 			return "", fmt.Errorf("creating Secret %s: %w", key.Name, err)
 		}
 		return password, nil

@@ -28,6 +28,9 @@ const (
 	ReasonExternalRedis = "ExternalRedis"
 	// ReasonRedisPasswordMissing says the external Redis password Secret is missing.
 	ReasonRedisPasswordMissing = "RedisPasswordSecretMissing"
+	// ReasonForeignObject says an object the operator would create already exists and is not
+	// this AuthService's: the operator does not take it over.
+	ReasonForeignObject = "ForeignObject"
 	// ReasonProgressing says the workload is rolling out.
 	ReasonProgressing = "Progressing"
 	// ReasonUnavailable says the workload has fewer available replicas than desired.
