@@ -119,6 +119,9 @@ func (r *AuthServiceReconciler) reconcile(ctx context.Context, req reconcile.Req
 		return reconcile.Result{}, nil
 	}
 	original := as.DeepCopy()
+	// Before the keys phase sets an active key: that is how a new AuthService is told from
+	// one that ran before prefixes were recorded.
+	recordRedisKeyPrefix(as)
 	s := &scope{as: as}
 	var keysErr error
 	var workloadErrs []error

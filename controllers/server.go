@@ -87,6 +87,7 @@ func serverEnv(as *authv1alpha1.AuthService, redis redisConnection, jwksMaxAge t
 			env = append(env, corev1.EnvVar{Name: name, Value: value})
 		}
 	}
+	add("AUTHSERVER_REDIS_KEY_PREFIX", redisKeyPrefix(as))
 	add("AUTHSERVER_REDIS_MASTER_NAME", redis.masterName)
 	add("AUTHSERVER_REDIS_USERNAME", redis.username)
 	if redis.password != nil {

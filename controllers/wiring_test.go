@@ -179,6 +179,7 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 		"AUTHSERVER_COMPAT_STATUS_CODES": "true",
 		"AUTHSERVER_LISTEN":              ":8080",
 		"AUTHSERVER_ADMIN_LISTEN":        ":8081",
+		"AUTHSERVER_REDIS_KEY_PREFIX":    "authserver:" + ns + ".auth." + string(as.UID) + ":",
 	}
 	for k, v := range wantEnv {
 		if env[k] != v {

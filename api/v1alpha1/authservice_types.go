@@ -226,6 +226,15 @@ type SigningKeysSpec struct {
 //
 // +kubebuilder:validation:XValidation:rule="has(self.managed) != has(self.external)",message="spec.redis must set exactly one of managed or external: remove one of them"
 type RedisSpec struct {
+	// KeyPrefix is the prefix of every Redis key and of the revocation channel that this
+	// AuthService's auth servers use. Empty: derived from the AuthService's namespace, name and
+	// UID (see status.redisKeyPrefix), so AuthServices that share a Redis never share a
+	// blacklist. Set it only to keep a blacklist across a re-created AuthService.
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[!-~]+$')",message="spec.redis.keyPrefix must be printable ASCII without spaces, such as authserver:prod:"
+	// +optional
+	KeyPrefix string `json:"keyPrefix,omitempty"`
+
 	// Managed runs a Redis for this AuthService, with a generated password and AOF persistence.
 	// +optional
 	Managed *ManagedRedisSpec `json:"managed,omitempty"`
@@ -397,6 +406,12 @@ type AuthServiceStatus struct {
 	// ServerURL is the in-cluster URL of the auth server.
 	// +optional
 	ServerURL string `json:"serverURL,omitempty"`
+
+	// RedisKeyPrefix is the Redis key prefix the auth servers use: spec.redis.keyPrefix, or the
+	// one derived from the AuthService's identity, recorded once so that it never changes
+	// under a running blacklist.
+	// +optional
+	RedisKeyPrefix string `json:"redisKeyPrefix,omitempty"`
 }
 
 // PublishedKey is the public metadata of one published signing key.
