@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/redisconf"
 )
 
 const (
@@ -114,7 +115,7 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 	if err != nil {
 		return err
 	}
-	conf := redisConfig(password)
+	conf := redisConfig(as, password)
 	persistent := managed.Persistence.Enabled == nil || *managed.Persistence.Enabled
 	template := redisPodTemplate(as, managed, checksum([]byte(conf)))
 
@@ -206,7 +207,7 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, as *authv
 		Type:       corev1.SecretTypeOpaque,
 		Data: map[string][]byte{
 			RedisPasswordKey: []byte(password),
-			RedisConfigKey:   []byte(redisConfig(password)),
+			RedisConfigKey:   []byte(redisConfig(as, password)),
 		},
 	}
 	if err := controllerutil.SetControllerReference(as, desired, r.Scheme); err != nil {
@@ -255,10 +256,10 @@ func newRedisPassword() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// redisConfig is the redis.conf of the managed Redis. Eviction is off: a blacklist entry
-// that Redis dropped under memory pressure would make a logged-out token valid again.
-func redisConfig(password string) string {
-	return "requirepass " + password + "\nmaxmemory-policy noeviction\n"
+// redisConfig is the redis.conf of the managed Redis (internal/redisconf): no eviction, and a
+// maxmemory from the container's memory limit.
+func redisConfig(as *authv1alpha1.AuthService, password string) string {
+	return redisconf.Render(password, redisconf.MaxMemory(as.Spec.Redis.Managed.Resources.Limits.Memory()))
 }
 
 // secretVersion identifies one version of a user's Secret by its UID and resourceVersion,
