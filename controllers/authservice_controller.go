@@ -58,6 +58,10 @@ type AuthServiceReconciler struct {
 	MinKeyPublishTime time.Duration
 	// GenerateKey makes signing keys; nil means keyfiles.GenerateKey.
 	GenerateKey keylifecycle.Generator
+	// RequireSecretUseLabel makes the Secrets that spec.redis.external names usable only when
+	// they carry the label use.auth.hiringo.tech/<AuthService name>=true (docs/operator.md,
+	// trust model).
+	RequireSecretUseLabel bool
 }
 
 // scope is what the phases of one pass share.

@@ -83,22 +83,14 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 	}
 	where := strings.Join(conn.addresses, ",")
 	if ref := ext.PasswordSecretRef; ref != nil {
-		// The user's Secret carries no operator label, so it is not in the cache: read it directly.
-		secret := &corev1.Secret{}
-		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: ref.Name}, secret)
+		secret, _, err := r.readReferencedSecret(ctx, as, "spec.redis.external.passwordSecretRef", ref)
+		var unusable *unusableSecretError
 		switch {
-		case apierrors.IsNotFound(err):
-			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordMissing,
-				fmt.Sprintf("spec.redis.external.passwordSecretRef names Secret %s, which does not exist in namespace %s: create it", ref.Name, as.Namespace))
+		case errors.As(err, &unusable):
+			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisSecretUnusable, unusable.msg)
 			return nil
 		case err != nil:
-			return fmt.Errorf("reading Redis password Secret %s: %w", ref.Name, err)
-		}
-		password, ok := secret.Data[ref.Key]
-		if !ok || len(password) == 0 {
-			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordMissing,
-				fmt.Sprintf("Secret %s has no non-empty key %q named by spec.redis.external.passwordSecretRef: add it or fix the key", ref.Name, ref.Key))
-			return nil
+			return err
 		}
 		conn.passwordChecksum = secretVersion(secret)
 	}

@@ -90,8 +90,8 @@ func TestExternalRedis_IsWiredFromTheSpec(t *testing.T) {
 			},
 		}}
 	})
-	as = waitCondition(t, ns, "auth", authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordMissing)
-	if c := condition(as, authv1alpha1.RedisReadyCondition); !strings.Contains(c.Message, "corp-redis") {
+	as = waitCondition(t, ns, "auth", authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisSecretUnusable)
+	if c := condition(as, authv1alpha1.RedisReadyCondition); !strings.Contains(c.Message, "spec.redis.external.passwordSecretRef names Secret corp-redis") {
 		t.Errorf("RedisReady message = %q", c.Message)
 	}
 	poll.Until(t, waitTimeout, "managed Redis removed", func() error {

@@ -317,7 +317,10 @@ type ExternalRedisSpec struct {
 	// +optional
 	Username string `json:"username,omitempty"`
 
-	// PasswordSecretRef names the key of a Secret in the AuthService's namespace that holds the password.
+	// PasswordSecretRef names the key of a Secret in the AuthService's namespace that holds the
+	// password. The auth-server pods mount it and send it to the addresses above: whoever may
+	// create an AuthService may so use any Secret of the namespace (docs/operator.md, trust
+	// model), unless the operator runs with --require-secret-use-label.
 	// +optional
 	PasswordSecretRef *SecretKeyReference `json:"passwordSecretRef,omitempty"`
 

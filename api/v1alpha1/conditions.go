@@ -26,8 +26,10 @@ const (
 	ReasonReconcileFailed = "ReconcileFailed"
 	// ReasonExternalRedis says the blacklist is on a Redis the user runs.
 	ReasonExternalRedis = "ExternalRedis"
-	// ReasonRedisPasswordMissing says the external Redis password Secret is missing.
-	ReasonRedisPasswordMissing = "RedisPasswordSecretMissing"
+	// ReasonRedisSecretUnusable says a Secret the external Redis spec names cannot be used:
+	// missing, without the key, or (with --require-secret-use-label) without the label. The
+	// message is the same in every case, so it does not tell whether a Secret exists.
+	ReasonRedisSecretUnusable = "RedisSecretUnusable"
 	// ReasonForeignObject says an object the operator would create already exists and is not
 	// this AuthService's: the operator does not take it over.
 	ReasonForeignObject = "ForeignObject"
