@@ -148,9 +148,15 @@ func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image
 		})
 		mounts = append(mounts, corev1.VolumeMount{Name: "redis-tls-ca", MountPath: redisTLSDir, ReadOnly: true})
 	}
-	var annotations map[string]string
+	annotations := map[string]string{}
 	if redis.passwordChecksum != "" {
-		annotations = map[string]string{RedisPasswordChecksumAnnotation: redis.passwordChecksum}
+		annotations[RedisPasswordChecksumAnnotation] = redis.passwordChecksum
+	}
+	if redis.caChecksum != "" {
+		annotations[RedisCAChecksumAnnotation] = redis.caChecksum
+	}
+	if len(annotations) == 0 {
+		annotations = nil
 	}
 	maxSurge := intstr.FromInt32(1)
 	maxUnavailable := intstr.FromInt32(0)

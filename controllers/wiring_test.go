@@ -208,9 +208,17 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 	if vols["signing-keys"].Secret.SecretName != "auth-signing-keys" || vols["redis-password"].Secret.SecretName != "auth-redis" || vols["redis-password"].Secret.Items[0].Key != "password" {
 		t.Errorf("volumes = %+v", pod.Volumes)
 	}
-	sum := sha256.Sum256([]byte(password))
-	if got := d.Spec.Template.Annotations["auth.hiringo.tech/redis-password-checksum"]; got != hex.EncodeToString(sum[:]) {
-		t.Errorf("password checksum annotation = %q", got)
+	// The pod templates roll with the Secret's versions; a digest of the password or of
+	// redis.conf would let anyone allowed to read workloads test guesses offline.
+	redisSecret = get(t, ns, "auth-redis", &corev1.Secret{})
+	version := sha256.Sum256([]byte(string(redisSecret.UID) + "/" + redisSecret.ResourceVersion))
+	plain := sha256.Sum256([]byte(password))
+	if got := d.Spec.Template.Annotations["auth.hiringo.tech/redis-password-checksum"]; got != hex.EncodeToString(version[:]) || got == hex.EncodeToString(plain[:]) {
+		t.Errorf("password checksum annotation = %q, want the digest of the Secret's UID and resourceVersion", got)
+	}
+	confSum := sha256.Sum256(redisSecret.Data["redis.conf"])
+	if got := get(t, ns, "auth-redis", &appsv1.StatefulSet{}).Spec.Template.Annotations["auth.hiringo.tech/redis-config-checksum"]; got != hex.EncodeToString(version[:]) || got == hex.EncodeToString(confSum[:]) {
+		t.Errorf("redis config checksum annotation = %q, want the digest of the Secret's UID and resourceVersion", got)
 	}
 	wantRestricted(t, "authserver", pod, 65532)
 	svc := get(t, ns, "auth-authserver", &corev1.Service{})

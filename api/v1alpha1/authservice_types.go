@@ -343,7 +343,8 @@ type RedisTLSSpec struct {
 	Enabled bool `json:"enabled,omitempty"`
 
 	// CASecretRef names the key of a Secret holding the PEM CA bundle of the Redis server's
-	// certificate; empty uses the system roots.
+	// certificate; empty uses the system roots. A change to the Secret rolls the auth servers,
+	// which read the bundle at start.
 	// +optional
 	CASecretRef *SecretKeyReference `json:"caSecretRef,omitempty"`
 

@@ -30,6 +30,9 @@ const (
 	// missing, without the key, or (with --require-secret-use-label) without the label. The
 	// message is the same in every case, so it does not tell whether a Secret exists.
 	ReasonRedisSecretUnusable = "RedisSecretUnusable"
+	// ReasonRedisPasswordInvalid says the managed Redis Secret's password cannot be written
+	// into redis.conf safely; the running Redis is left as it is.
+	ReasonRedisPasswordInvalid = "RedisPasswordInvalid"
 	// ReasonForeignObject says an object the operator would create already exists and is not
 	// this AuthService's: the operator does not take it over.
 	ReasonForeignObject = "ForeignObject"

@@ -2,6 +2,7 @@ package redisconf_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +25,33 @@ import (
 
 const password = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
+func TestValidatePassword(t *testing.T) {
+	for _, ok := range []string{password, "Abc-123_xyz.~+/=!#$%&()*,:;<>?@[]^{|}"} {
+		if err := redisconf.ValidatePassword(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{
+		"", "short",
+		password + "\nreplicaof evil.example.com 6379",
+		password + " extra",
+		password + "\"", password + "'", password + `\`, password + "\t", password + "é",
+		strings.Repeat("a", 513),
+	} {
+		err := redisconf.ValidatePassword(bad)
+		if !errors.Is(err, redisconf.ErrInvalidPassword) {
+			t.Errorf("%q accepted (err %v)", bad, err)
+			continue
+		}
+		if len(bad) >= 8 && strings.Contains(err.Error(), bad[:8]) {
+			t.Errorf("the error %q shows the password", err)
+		}
+	}
+	if _, err := redisconf.Render(password+"\nreplicaof evil 6379", 0); !errors.Is(err, redisconf.ErrInvalidPassword) {
+		t.Errorf("Render wrote an injected directive: %v", err)
+	}
+}
+
 func TestMaxMemory_FromTheMemoryLimit(t *testing.T) {
 	limit := resource.MustParse("256Mi")
 	if got, want := redisconf.MaxMemory(&limit), int64(256<<20)/100*60; got != want {
@@ -32,11 +60,14 @@ func TestMaxMemory_FromTheMemoryLimit(t *testing.T) {
 	if got := redisconf.MaxMemory(nil); got != 0 {
 		t.Errorf("MaxMemory(no limit) = %d, want 0", got)
 	}
-	conf := redisconf.Render(password, redisconf.MaxMemory(&limit))
+	conf, err := redisconf.Render(password, redisconf.MaxMemory(&limit))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(conf, "\nmaxmemory 161061240\n") || !strings.Contains(conf, "maxmemory-policy noeviction\n") {
 		t.Errorf("conf = %q", conf)
 	}
-	if conf := redisconf.Render(password, 0); strings.Contains(conf, "maxmemory ") {
+	if conf, _ := redisconf.Render(password, 0); strings.Contains(conf, "maxmemory ") {
 		t.Errorf("no limit, conf = %q", conf)
 	}
 }
@@ -48,7 +79,10 @@ func TestMaxMemory_FromTheMemoryLimit(t *testing.T) {
 func TestRender_FullRedisAnswersLogout503AndStaysUp(t *testing.T) {
 	dir := t.TempDir()
 	limit := resource.MustParse("16Mi")
-	conf := redisconf.Render(password, redisconf.MaxMemory(&limit))
+	conf, err := redisconf.Render(password, redisconf.MaxMemory(&limit))
+	if err != nil {
+		t.Fatal(err)
+	}
 	confFile, pwFile := filepath.Join(dir, "redis.conf"), filepath.Join(dir, "password")
 	for name, content := range map[string]string{confFile: conf, pwFile: password} {
 		if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
