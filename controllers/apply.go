@@ -18,7 +18,11 @@ import (
 // apply server-side applies the fields of obj that the operator owns, forcing ownership back
 // from anyone who edited them by hand. obj is a typed object built from the spec: fields it
 // leaves empty stay with whoever set them, and an apply that changes nothing writes nothing.
+// An object of that name that is not this AuthService's is refused, never taken over.
 func (r *AuthServiceReconciler) apply(ctx context.Context, as *authv1alpha1.AuthService, obj client.Object) error {
+	if err := r.refuseForeign(ctx, as, obj); err != nil {
+		return err
+	}
 	if err := controllerutil.SetControllerReference(as, obj, r.Scheme); err != nil {
 		return fmt.Errorf("setting owner of %s: %w", obj.GetName(), err)
 	}

@@ -55,6 +55,7 @@ func authserverEnv(as *authv1alpha1.AuthService, redis redisConnection, role str
 			add(name, d.String())
 		}
 	}
+	add("AUTHSERVER_REDIS_KEY_PREFIX", redisKeyPrefix(as))
 	add("AUTHSERVER_REDIS_MASTER_NAME", redis.masterName)
 	add("AUTHSERVER_REDIS_USERNAME", redis.username)
 	if redis.password != nil {
@@ -114,9 +115,15 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 		})
 		mounts = append(mounts, corev1.VolumeMount{Name: "redis-tls-ca", MountPath: redisTLSDir, ReadOnly: true})
 	}
-	var annotations map[string]string
+	annotations := map[string]string{}
 	if redis.passwordChecksum != "" {
-		annotations = map[string]string{RedisPasswordChecksumAnnotation: redis.passwordChecksum}
+		annotations[RedisPasswordChecksumAnnotation] = redis.passwordChecksum
+	}
+	if redis.caChecksum != "" {
+		annotations[RedisCAChecksumAnnotation] = redis.caChecksum
+	}
+	if len(annotations) == 0 {
+		annotations = nil
 	}
 	maxSurge := intstr.FromInt32(1)
 	maxUnavailable := intstr.FromInt32(0)

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -31,8 +32,16 @@ import (
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
 
-// conflictRetry is how soon a pass that lost a write race to a newer version comes back.
-const conflictRetry = time.Second
+const (
+	// conflictRetry is how soon a pass that lost a write race to a newer version comes back.
+	conflictRetry = time.Second
+	// workloadRetry is how soon a pass whose Redis or auth-server phase failed comes back,
+	// unless a key rotation is due earlier.
+	workloadRetry = 30 * time.Second
+	// foreignRetry is how soon a pass that refused a foreign object looks again: such an
+	// object carries no operator label, so no watch reports its removal.
+	foreignRetry = time.Minute
+)
 
 // AuthServiceReconciler reconciles AuthService objects.
 type AuthServiceReconciler struct {
@@ -52,6 +61,10 @@ type AuthServiceReconciler struct {
 	MinKeyPublishTime time.Duration
 	// GenerateKey makes signing keys; nil means keyfiles.GenerateKey.
 	GenerateKey keylifecycle.Generator
+	// RequireSecretUseLabel makes the Secrets that spec.redis.external names usable only when
+	// they carry the label use.auth.hiringo.tech/<AuthService name>=true (docs/operator.md,
+	// trust model).
+	RequireSecretUseLabel bool
 }
 
 // scope is what the phases of one pass share.
@@ -92,7 +105,21 @@ type phase struct {
 // Reconcile brings one AuthService's objects in line with its spec: keys, then Redis, then
 // the auth server. Every phase runs even when an earlier one failed; the status is patched
 // once at the end, and observedGeneration moves only when every phase succeeded.
-func (r *AuthServiceReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, reterr error) {
+//
+// It returns a Result or an error, never both: controller-runtime ignores the Result that
+// comes with an error and retries with its backoff (up to about 16 minutes). Only a failed
+// keys phase returns an error, as no rotation can happen without it; a failing Redis or
+// auth server is reported in the conditions and events and retried after workloadRetry, or
+// at the next rotation if that comes first, so it never delays a rotation.
+func (r *AuthServiceReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	result, err := r.reconcile(ctx, req)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	return result, nil
+}
+
+func (r *AuthServiceReconciler) reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, reterr error) {
 	as := &authv1alpha1.AuthService{}
 	if err := r.Client.Get(ctx, req.NamespacedName, as); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -113,12 +140,17 @@ func (r *AuthServiceReconciler) Reconcile(ctx context.Context, req reconcile.Req
 		return reconcile.Result{}, err
 	}
 	original := as.DeepCopy()
+	// Before the keys phase sets an active key: that is how a new AuthService is told from
+	// one that ran before prefixes were recorded.
+	recordRedisKeyPrefix(as)
 	s := &scope{as: as}
-	var errs []error
-	retry := false
+	var keysErr error
+	var workloadErrs []error
+	// incomplete is set by anything that keeps observedGeneration where it is.
+	incomplete := false
 
 	defer func() {
-		if err := r.patchStatus(ctx, original, as, len(errs) == 0 && !retry); err != nil && ctx.Err() == nil {
+		if err := r.patchStatus(ctx, original, as, !incomplete); err != nil && ctx.Err() == nil {
 			reterr = errors.Join(reterr, err)
 		}
 	}()
@@ -131,24 +163,41 @@ func (r *AuthServiceReconciler) Reconcile(ctx context.Context, req reconcile.Req
 	} {
 		res, err := p.run(ctx, s)
 		switch {
+		case isForeign(err):
+			incomplete = true
+			msg := capitalize(err.Error())
+			setCondition(as, p.condition, metav1.ConditionFalse, authv1alpha1.ReasonForeignObject, msg)
+			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonForeignObject, "Reconcile", "%s", msg)
+			result = earliest(result, reconcile.Result{RequeueAfter: foreignRetry})
 		case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
 			// The cache was behind a write of ours: read again shortly instead of failing.
 			log.FromContext(ctx).V(1).Info("write raced a newer version, retrying", "phase", p.condition, "error", err.Error())
-			retry = true
+			incomplete = true
 			result = earliest(result, reconcile.Result{RequeueAfter: conflictRetry})
 		case err != nil:
-			errs = append(errs, err)
+			incomplete = true
+			if p.condition == authv1alpha1.KeysReadyCondition {
+				keysErr = err
+			} else {
+				workloadErrs = append(workloadErrs, err)
+			}
 			setPhaseFailed(as, p.condition, err)
 			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonReconcileFailed, "Reconcile", "%s", capitalize(err.Error()))
 		default:
 			result = earliest(result, res)
 		}
 	}
-	if ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil:
 		// The manager is shutting down: the next leader redoes this pass from the API.
 		return result, nil
+	case keysErr != nil:
+		return reconcile.Result{}, errors.Join(append([]error{keysErr}, workloadErrs...)...)
+	case len(workloadErrs) > 0:
+		log.FromContext(ctx).Error(errors.Join(workloadErrs...), "reconcile failed, retrying", "after", workloadRetry)
+		return earliest(result, reconcile.Result{RequeueAfter: workloadRetry}), nil
 	}
-	return result, errors.Join(errs...)
+	return result, nil
 }
 
 // earliest merges two results: the lowest non-zero RequeueAfter wins.

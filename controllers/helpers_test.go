@@ -215,3 +215,14 @@ func metaItems(list client.ObjectList) ([]client.Object, error) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// externalRedis points an AuthService at a Redis without password, so that its auth
+// server is rolled out without a managed Redis.
+func externalRedis(as *authv1alpha1.AuthService) {
+	as.Spec.Redis = authv1alpha1.RedisSpec{External: &authv1alpha1.ExternalRedisSpec{Addresses: []authv1alpha1.RedisAddress{"redis.corp:6379"}}}
+}
+
+func serverEnvOf(t *testing.T, ns, name string) map[string]string {
+	t.Helper()
+	return envMap(get(t, ns, ServerName(&authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: name}}), &appsv1.Deployment{}).Spec.Template.Spec.Containers[0])
+}

@@ -155,11 +155,14 @@ func (r *AuthServiceReconciler) writeKeys(ctx context.Context, as *authv1alpha1.
 	if !exists {
 		if err := r.Client.Create(ctx, desired, client.FieldOwner(fieldOwner)); err != nil {
 			if apierrors.IsAlreadyExists(err) {
-				return r.explainExisting(ctx, desired, err)
+				return r.explainExisting(ctx, as, desired, err)
 			}
 			return fmt.Errorf("creating Secret %s: %w", desired.Name, err)
 		}
 		return nil
+	}
+	if why := foreignReason(current, as); why != "" {
+		return &foreignObjectError{kind: "Secret", name: desired.Name, why: why}
 	}
 	updated := current.DeepCopy()
 	if updated.Labels == nil {
@@ -189,14 +192,13 @@ func (r *AuthServiceReconciler) writeKeys(ctx context.Context, as *authv1alpha1.
 
 // explainExisting turns a failed create into an error that says what to do: a Secret of
 // that name that the operator does not manage is never taken over.
-func (r *AuthServiceReconciler) explainExisting(ctx context.Context, desired *corev1.Secret, createErr error) error {
+func (r *AuthServiceReconciler) explainExisting(ctx context.Context, as *authv1alpha1.AuthService, desired *corev1.Secret, createErr error) error {
 	existing := &corev1.Secret{}
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(desired), existing); err != nil {
 		return fmt.Errorf("creating Secret %s: %w", desired.Name, createErr)
 	}
-	if existing.Labels[ManagedByLabel] != ManagedByValue {
-		return fmt.Errorf("secret %s already exists and is not managed by auth-operator (no %s=%s label): the operator will not take it over; rename or delete it",
-			desired.Name, ManagedByLabel, ManagedByValue)
+	if why := foreignReason(existing, as); why != "" {
+		return &foreignObjectError{kind: "Secret", name: desired.Name, why: why}
 	}
 	return fmt.Errorf("creating Secret %s: it appeared since the last read, retrying: %w", desired.Name, createErr)
 }

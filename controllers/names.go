@@ -39,11 +39,17 @@ const (
 	// KeysLostAnnotation on the signing-key Secret names the key that signed when the Secret
 	// was deleted by hand; it stays until the next rotation.
 	KeysLostAnnotation = "auth.hiringo.tech/keys-lost"
-	// RedisPasswordChecksumAnnotation on a pod template changes with the Redis password, so a
-	// new password rolls the pods.
+	// RedisPasswordChecksumAnnotation on the auth-server pod template is a digest of the UID
+	// and resourceVersion of the Redis password's Secret (never of the password), so a new
+	// password rolls the pods.
 	RedisPasswordChecksumAnnotation = "auth.hiringo.tech/redis-password-checksum"
-	// RedisConfigChecksumAnnotation on the Redis pod template changes with redis.conf.
+	// RedisConfigChecksumAnnotation on the Redis pod template is the same digest of the
+	// Secret that holds redis.conf.
 	RedisConfigChecksumAnnotation = "auth.hiringo.tech/redis-config-checksum"
+	// RedisCAChecksumAnnotation on the auth-server pod template is the same digest of the
+	// external Redis's CA bundle Secret: the server reads the bundle at start, so a rotated
+	// CA must roll the pods.
+	RedisCAChecksumAnnotation = "auth.hiringo.tech/redis-tls-ca-checksum"
 
 	fieldOwner = "auth-operator"
 )

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/redisconf"
 )
 
 const (
@@ -43,9 +44,12 @@ type redisConnection struct {
 	db         int32
 	// password names the Secret key holding the password; nil when there is none.
 	password *authv1alpha1.SecretKeyReference
-	// passwordChecksum changes whenever the password does.
+	// passwordChecksum changes whenever the password's Secret does.
 	passwordChecksum string
 	tls              *authv1alpha1.RedisTLSSpec
+	// caChecksum changes whenever the TLS CA bundle's Secret does: the auth server reads the
+	// bundle at start, so a new one must roll the pods.
+	caChecksum string
 }
 
 // reconcileRedis runs the managed Redis or wires the external one.
@@ -57,11 +61,11 @@ func (r *AuthServiceReconciler) reconcileRedis(ctx context.Context, s *scope) (r
 		if err := r.wireExternalRedis(ctx, s, ext); err != nil {
 			return reconcile.Result{}, err
 		}
-		if ext.PasswordSecretRef == nil {
+		if ext.PasswordSecretRef == nil && (ext.TLS == nil || ext.TLS.CASecretRef == nil) {
 			return reconcile.Result{}, nil
 		}
-		// The user's Secret is not watched (only labelled objects are), so look again soon
-		// while it is missing, and now and then for a changed password.
+		// The user's Secrets are not watched (only labelled objects are), so look again soon
+		// while one is unusable, and now and then for a changed password or CA bundle.
 		if s.redis == nil {
 			return reconcile.Result{RequeueAfter: externalSecretRetry}, nil
 		}
@@ -81,25 +85,30 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 		conn.addresses = append(conn.addresses, string(a))
 	}
 	where := strings.Join(conn.addresses, ",")
-	if ref := ext.PasswordSecretRef; ref != nil {
-		// The user's Secret carries no operator label, so it is not in the cache: read it directly.
-		secret := &corev1.Secret{}
-		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: ref.Name}, secret)
+	// Each Secret the spec names, and the pod-template checksum that follows its versions.
+	type secretUse struct {
+		field    string
+		ref      *authv1alpha1.SecretKeyReference
+		checksum *string
+	}
+	refs := []secretUse{{"spec.redis.external.passwordSecretRef", ext.PasswordSecretRef, &conn.passwordChecksum}}
+	if ext.TLS != nil && ext.TLS.Enabled {
+		refs = append(refs, secretUse{"spec.redis.external.tls.caSecretRef", ext.TLS.CASecretRef, &conn.caChecksum})
+	}
+	for _, ref := range refs {
+		if ref.ref == nil {
+			continue
+		}
+		secret, _, err := r.readReferencedSecret(ctx, as, ref.field, ref.ref)
+		var unusable *unusableSecretError
 		switch {
-		case apierrors.IsNotFound(err):
-			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordMissing,
-				fmt.Sprintf("spec.redis.external.passwordSecretRef names Secret %s, which does not exist in namespace %s: create it", ref.Name, as.Namespace))
+		case errors.As(err, &unusable):
+			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisSecretUnusable, unusable.msg)
 			return nil
 		case err != nil:
-			return fmt.Errorf("reading Redis password Secret %s: %w", ref.Name, err)
+			return err
 		}
-		password, ok := secret.Data[ref.Key]
-		if !ok || len(password) == 0 {
-			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordMissing,
-				fmt.Sprintf("Secret %s has no non-empty key %q named by spec.redis.external.passwordSecretRef: add it or fix the key", ref.Name, ref.Key))
-			return nil
-		}
-		conn.passwordChecksum = secretVersion(secret)
+		*ref.checksum = secretVersion(secret)
 	}
 	s.redis = &conn
 	setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonExternalRedis,
@@ -110,13 +119,20 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *scope) error {
 	as := s.as
 	managed := as.Spec.Redis.Managed
-	password, err := r.ensureRedisSecret(ctx, as)
+	secret, err := r.ensureRedisSecret(ctx, as)
 	if err != nil {
 		return err
 	}
-	conf := redisConfig(password)
+	if secret == nil {
+		// The password is unusable and was reported; Redis and the auth server keep running
+		// as they are.
+		return nil
+	}
+	// The Secret's version, never a digest of its content: that would let anyone allowed to
+	// read the workloads, but not Secrets, test password guesses offline.
+	version := secretVersion(secret)
 	persistent := managed.Persistence.Enabled == nil || *managed.Persistence.Enabled
-	template := redisPodTemplate(as, managed, checksum([]byte(conf)))
+	template := redisPodTemplate(as, managed, version)
 
 	var workload client.Object
 	var pendingVolume string
@@ -144,7 +160,7 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 	s.redis = &redisConnection{
 		addresses:        []string{redisServiceAddress(as)},
 		password:         &authv1alpha1.SecretKeyReference{Name: RedisName(as), Key: RedisPasswordKey},
-		passwordChecksum: checksum([]byte(password)),
+		passwordChecksum: version,
 	}
 	r.setRedisReady(ctx, as, workload, pendingVolume)
 	return nil
@@ -176,43 +192,64 @@ func (r *AuthServiceReconciler) keepVolumeClaimTemplate(ctx context.Context, des
 		want.Resources.Requests.Storage(), ptr.Deref(want.StorageClassName, ""), desired.Name), nil
 }
 
-// ensureRedisSecret returns the managed Redis password, generating it once. An existing
-// password is kept (also when someone changes it by hand: redis.conf follows it and the pods
-// roll); only a missing or empty one is replaced.
-func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, as *authv1alpha1.AuthService) (string, error) {
+// ensureRedisSecret returns the managed Redis Secret as written, generating the password
+// once. An existing password is kept (also when someone changes it by hand: redis.conf
+// follows it and the pods roll); only a missing or empty one is replaced. A password that
+// cannot go into redis.conf safely is reported and nothing is written: the Secret is nil.
+func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, as *authv1alpha1.AuthService) (*corev1.Secret, error) {
 	current := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: as.Namespace, Name: RedisName(as)}
 	exists := true
 	if err := r.Client.Get(ctx, key, current); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return "", fmt.Errorf("reading Secret %s: %w", key.Name, err)
+			return nil, fmt.Errorf("reading Secret %s: %w", key.Name, err)
 		}
 		exists = false
+	}
+	if exists {
+		if why := foreignReason(current, as); why != "" {
+			return nil, &foreignObjectError{kind: "Secret", name: key.Name, why: why}
+		}
 	}
 	password := string(current.Data[RedisPasswordKey])
 	if password == "" {
 		var err error
 		if password, err = newRedisPassword(); err != nil {
-			return "", err
+			return nil, err
 		}
+	}
+	conf, err := redisconf.Render(password, redisconf.MaxMemory(as.Spec.Redis.Managed.Resources.Limits.Memory()))
+	if err != nil {
+		msg := fmt.Sprintf("Secret %s key %q holds a password that cannot be written into redis.conf (%v); Redis and the auth server are left as they are: set a valid password, or remove the key to have a new one generated",
+			key.Name, RedisPasswordKey, err)
+		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordInvalid, msg)
+		r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonRedisPasswordInvalid, "ConfigureRedis", "%s", msg)
+		return nil, nil
 	}
 	desired := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
 		Type:       corev1.SecretTypeOpaque,
 		Data: map[string][]byte{
 			RedisPasswordKey: []byte(password),
-			RedisConfigKey:   []byte(redisConfig(password)),
+			RedisConfigKey:   []byte(conf),
 		},
 	}
 	if err := controllerutil.SetControllerReference(as, desired, r.Scheme); err != nil {
-		return "", fmt.Errorf("setting owner of Secret %s: %w", key.Name, err)
+		return nil, fmt.Errorf("setting owner of Secret %s: %w", key.Name, err)
 	}
 	if !exists {
 		// Create, never apply: a stale read must fail rather than replace a live password.
 		if err := r.Client.Create(ctx, desired, client.FieldOwner(fieldOwner)); err != nil {
-			return "", fmt.Errorf("creating Secret %s: %w", key.Name, err)
+			if apierrors.IsAlreadyExists(err) {
+				// Not in the cache: a Secret the operator did not make, or one it made a
+				// moment ago that the cache has not seen yet (retried shortly).
+				if ferr := r.refuseForeign(ctx, as, desired); ferr != nil {
+					return nil, ferr
+				}
+			}
+			return nil, fmt.Errorf("creating Secret %s: %w", key.Name, err)
 		}
-		return password, nil
+		return desired, nil
 	}
 	updated := current.DeepCopy()
 	if updated.Labels == nil {
@@ -224,14 +261,14 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, as *authv
 	}
 	maps.Copy(updated.Data, desired.Data)
 	if err := controllerutil.SetControllerReference(as, updated, r.Scheme); err != nil {
-		return "", fmt.Errorf("setting owner of Secret %s: %w", key.Name, err)
+		return nil, fmt.Errorf("setting owner of Secret %s: %w", key.Name, err)
 	}
 	if !secretsEqual(current, updated) {
 		if err := r.Client.Update(ctx, updated, client.FieldOwner(fieldOwner)); err != nil {
-			return "", fmt.Errorf("updating Secret %s: %w", key.Name, err)
+			return nil, fmt.Errorf("updating Secret %s: %w", key.Name, err)
 		}
 	}
-	return password, nil
+	return updated, nil
 }
 
 // newRedisPassword makes a 256-bit random password in hex, safe to write into redis.conf.
@@ -243,12 +280,6 @@ func newRedisPassword() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// redisConfig is the redis.conf of the managed Redis. Eviction is off: a blacklist entry
-// that Redis dropped under memory pressure would make a logged-out token valid again.
-func redisConfig(password string) string {
-	return "requirepass " + password + "\nmaxmemory-policy noeviction\n"
-}
-
 // secretVersion identifies one version of a user's Secret by its UID and resourceVersion,
 // never by its content: a digest of a password the user chose would let anyone allowed to
 // read Deployments, but not Secrets, test guesses offline. Any write to the Secret rolls
@@ -257,12 +288,15 @@ func secretVersion(s *corev1.Secret) string {
 	return checksum([]byte(string(s.UID) + "/" + s.ResourceVersion))
 }
 
+// checksum is the hex SHA-256 of b.
 func checksum(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
 
-func redisPodTemplate(as *authv1alpha1.AuthService, managed *authv1alpha1.ManagedRedisSpec, confChecksum string) corev1.PodTemplateSpec {
+// redisPodTemplate is the managed Redis pod; confVersion, the version of the Secret that
+// holds redis.conf, rolls it when the configuration changes.
+func redisPodTemplate(as *authv1alpha1.AuthService, managed *authv1alpha1.ManagedRedisSpec, confVersion string) corev1.PodTemplateSpec {
 	fsync := string(managed.AppendFsync)
 	if fsync == "" {
 		fsync = "always"
@@ -274,7 +308,7 @@ func redisPodTemplate(as *authv1alpha1.AuthService, managed *authv1alpha1.Manage
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{
 			Labels:      labels(as, "redis", componentRedis),
-			Annotations: map[string]string{RedisConfigChecksumAnnotation: confChecksum},
+			Annotations: map[string]string{RedisConfigChecksumAnnotation: confVersion},
 		},
 		Spec: corev1.PodSpec{
 			AutomountServiceAccountToken: ptr.To(false),

@@ -90,8 +90,8 @@ func TestExternalRedis_IsWiredFromTheSpec(t *testing.T) {
 			},
 		}}
 	})
-	as = waitCondition(t, ns, "auth", authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordMissing)
-	if c := condition(as, authv1alpha1.RedisReadyCondition); !strings.Contains(c.Message, "corp-redis") {
+	as = waitCondition(t, ns, "auth", authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisSecretUnusable)
+	if c := condition(as, authv1alpha1.RedisReadyCondition); !strings.Contains(c.Message, "spec.redis.external.passwordSecretRef names Secret corp-redis") {
 		t.Errorf("RedisReady message = %q", c.Message)
 	}
 	poll.Until(t, waitTimeout, "managed Redis removed", func() error {
@@ -115,6 +115,16 @@ func TestExternalRedis_IsWiredFromTheSpec(t *testing.T) {
 	}
 	createSecret(t, ns, "corp-redis", map[string][]byte{"pw": []byte("s3cret")})
 	update(t, as, func(as *authv1alpha1.AuthService) { as.Annotations = map[string]string{"example.com/poke": "1"} })
+	// The CA bundle's Secret is needed too: the pods would wait for its volume forever.
+	poll.Until(t, waitTimeout, "RedisReady naming the CA Secret", func() error {
+		c := condition(get(t, ns, "auth", &authv1alpha1.AuthService{}), authv1alpha1.RedisReadyCondition)
+		if c.Reason != authv1alpha1.ReasonRedisSecretUnusable || !strings.Contains(c.Message, "spec.redis.external.tls.caSecretRef names Secret corp-redis-ca") {
+			return errorf("RedisReady = %s %q", c.Reason, c.Message)
+		}
+		return nil
+	})
+	createSecret(t, ns, "corp-redis-ca", map[string][]byte{"ca.pem": []byte("-----BEGIN CERTIFICATE-----\nold\n-----END CERTIFICATE-----\n")})
+	update(t, as, func(as *authv1alpha1.AuthService) { as.Annotations = map[string]string{"example.com/poke": "2"} })
 	waitCondition(t, ns, "auth", authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonExternalRedis)
 	d := get(t, ns, "auth-authserver", &appsv1.Deployment{})
 	env := envMap(d.Spec.Template.Spec.Containers[0])
@@ -152,6 +162,18 @@ func TestExternalRedis_IsWiredFromTheSpec(t *testing.T) {
 	reconcileOnce(t, newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil), ns, "auth")
 	if got := get(t, ns, "auth-authserver", &appsv1.Deployment{}).Spec.Template.Annotations[RedisPasswordChecksumAnnotation]; got == version {
 		t.Error("a new external password left the pod template as it was: the server would keep the old one")
+	}
+	// A rotated CA bundle rolls the pods too: the server reads it at start.
+	caVersion := get(t, ns, "auth-authserver", &appsv1.Deployment{}).Spec.Template.Annotations[RedisCAChecksumAnnotation]
+	if caVersion == "" {
+		t.Fatal("the pod template has no CA bundle checksum")
+	}
+	update(t, get(t, ns, "corp-redis-ca", &corev1.Secret{}), func(s *corev1.Secret) {
+		s.Data["ca.pem"] = []byte("-----BEGIN CERTIFICATE-----\nnew\n-----END CERTIFICATE-----\n")
+	})
+	reconcileOnce(t, newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil), ns, "auth")
+	if got := get(t, ns, "auth-authserver", &appsv1.Deployment{}).Spec.Template.Annotations[RedisCAChecksumAnnotation]; got == caVersion {
+		t.Error("a rotated CA bundle left the pod template as it was: running servers would keep the old CA")
 	}
 }
 

@@ -40,8 +40,10 @@ func TestStatus_ObservedGenerationMovesOnlyWhenAPassSucceeds(t *testing.T) {
 			return c.Apply(ctx, obj, opts...)
 		},
 	}))
-	if _, err := failing.Reconcile(context.Background(), request(ns, "auth")); err == nil {
-		t.Fatal("a failed pass reported success")
+	// A failing workload is retried soon, by a Result rather than an error, so that the
+	// retry never delays a rotation (TestReconcile_AFailingWorkloadNeverDelaysARotation).
+	if res, err := failing.Reconcile(context.Background(), request(ns, "auth")); err != nil || res.RequeueAfter != workloadRetry {
+		t.Fatalf("a failed pass answered %v, %v; want RequeueAfter %s and no error", res, err, workloadRetry)
 	}
 	as = get(t, ns, "auth", as)
 	if as.Status.ObservedGeneration != first {

@@ -184,6 +184,7 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 		"AUTHSERVER_ACCESS_LIFETIME":     "15m0s",
 		"AUTHSERVER_REFRESH_LIFETIME":    "720h0m0s",
 		"AUTHSERVER_ADMIN_LISTEN":        ":8081",
+		"AUTHSERVER_REDIS_KEY_PREFIX":    "authserver:" + ns + ".auth." + string(as.UID) + ":",
 	}
 	for k, v := range wantEnv {
 		if env[k] != v {
@@ -228,9 +229,17 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 		projection.Data[next.ID+".pub.pem"] != string(keysSecret.Data[next.ID+".pub.pem"]) {
 		t.Errorf("public projection holds %d files, want keyset.json and the two public keys of the Secret", len(projection.Data))
 	}
-	sum := sha256.Sum256([]byte(password))
-	if got := d.Spec.Template.Annotations["auth.hiringo.tech/redis-password-checksum"]; got != hex.EncodeToString(sum[:]) {
-		t.Errorf("password checksum annotation = %q", got)
+	// The pod templates roll with the Secret's versions; a digest of the password or of
+	// redis.conf would let anyone allowed to read workloads test guesses offline.
+	redisSecret = get(t, ns, "auth-redis", &corev1.Secret{})
+	version := sha256.Sum256([]byte(string(redisSecret.UID) + "/" + redisSecret.ResourceVersion))
+	plain := sha256.Sum256([]byte(password))
+	if got := d.Spec.Template.Annotations["auth.hiringo.tech/redis-password-checksum"]; got != hex.EncodeToString(version[:]) || got == hex.EncodeToString(plain[:]) {
+		t.Errorf("password checksum annotation = %q, want the digest of the Secret's UID and resourceVersion", got)
+	}
+	confSum := sha256.Sum256(redisSecret.Data["redis.conf"])
+	if got := get(t, ns, "auth-redis", &appsv1.StatefulSet{}).Spec.Template.Annotations["auth.hiringo.tech/redis-config-checksum"]; got != hex.EncodeToString(version[:]) || got == hex.EncodeToString(confSum[:]) {
+		t.Errorf("redis config checksum annotation = %q, want the digest of the Secret's UID and resourceVersion", got)
 	}
 	wantRestricted(t, "authserver", pod, 65532)
 	svc := get(t, ns, "auth-authserver", &corev1.Service{})

@@ -320,6 +320,15 @@ type SigningKeysSpec struct {
 //
 // +kubebuilder:validation:XValidation:rule="has(self.managed) != has(self.external)",message="spec.redis must set exactly one of managed or external: remove one of them"
 type RedisSpec struct {
+	// KeyPrefix is the prefix of every Redis key and of the revocation channel that this
+	// AuthService's auth servers use. Empty: derived from the AuthService's namespace, name and
+	// UID (see status.redisKeyPrefix), so AuthServices that share a Redis never share a
+	// blacklist. Set it only to keep a blacklist across a re-created AuthService.
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[!-~]+$')",message="spec.redis.keyPrefix must be printable ASCII without spaces, such as authserver:prod:"
+	// +optional
+	KeyPrefix string `json:"keyPrefix,omitempty"`
+
 	// Managed runs a Redis for this AuthService, with a generated password and AOF persistence.
 	// +optional
 	Managed *ManagedRedisSpec `json:"managed,omitempty"`
@@ -402,7 +411,10 @@ type ExternalRedisSpec struct {
 	// +optional
 	Username string `json:"username,omitempty"`
 
-	// PasswordSecretRef names the key of a Secret in the AuthService's namespace that holds the password.
+	// PasswordSecretRef names the key of a Secret in the AuthService's namespace that holds the
+	// password. The auth-server pods mount it and send it to the addresses above: whoever may
+	// create an AuthService may so use any Secret of the namespace (docs/operator.md, trust
+	// model), unless the operator runs with --require-secret-use-label.
 	// +optional
 	PasswordSecretRef *SecretKeyReference `json:"passwordSecretRef,omitempty"`
 
@@ -425,7 +437,8 @@ type RedisTLSSpec struct {
 	Enabled bool `json:"enabled,omitempty"`
 
 	// CASecretRef names the key of a Secret holding the PEM CA bundle of the Redis server's
-	// certificate; empty uses the system roots.
+	// certificate; empty uses the system roots. A change to the Secret rolls the auth servers,
+	// which read the bundle at start.
 	// +optional
 	CASecretRef *SecretKeyReference `json:"caSecretRef,omitempty"`
 
@@ -500,6 +513,12 @@ type AuthServiceStatus struct {
 	// Issuer is the iss claim of the tokens issued: spec.tokens.issuer, or serverURL.
 	// +optional
 	Issuer string `json:"issuer,omitempty"`
+
+	// RedisKeyPrefix is the Redis key prefix the auth servers use: spec.redis.keyPrefix, or the
+	// one derived from the AuthService's identity, recorded once so that it never changes
+	// under a running blacklist.
+	// +optional
+	RedisKeyPrefix string `json:"redisKeyPrefix,omitempty"`
 }
 
 // PublishedKey is the public metadata of one published signing key.

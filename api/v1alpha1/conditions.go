@@ -28,8 +28,16 @@ const (
 	ReasonReconcileFailed = "ReconcileFailed"
 	// ReasonExternalRedis says the blacklist is on a Redis the user runs.
 	ReasonExternalRedis = "ExternalRedis"
-	// ReasonRedisPasswordMissing says the external Redis password Secret is missing.
-	ReasonRedisPasswordMissing = "RedisPasswordSecretMissing"
+	// ReasonRedisSecretUnusable says a Secret the external Redis spec names cannot be used:
+	// missing, without the key, or (with --require-secret-use-label) without the label. The
+	// message is the same in every case, so it does not tell whether a Secret exists.
+	ReasonRedisSecretUnusable = "RedisSecretUnusable"
+	// ReasonRedisPasswordInvalid says the managed Redis Secret's password cannot be written
+	// into redis.conf safely; the running Redis is left as it is.
+	ReasonRedisPasswordInvalid = "RedisPasswordInvalid"
+	// ReasonForeignObject says an object the operator would create already exists and is not
+	// this AuthService's: the operator does not take it over.
+	ReasonForeignObject = "ForeignObject"
 	// ReasonProgressing says the workload is rolling out.
 	ReasonProgressing = "Progressing"
 	// ReasonUnavailable says the workload has fewer available replicas than desired.

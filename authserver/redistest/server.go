@@ -45,6 +45,9 @@ type Options struct {
 	// ReplicaOf, when set, is the host:port of a primary this server replicates
 	// (without a password).
 	ReplicaOf string
+	// ConfigFile, when set, is a redis.conf the server reads first; the helper's own
+	// settings (address, files, persistence) override it.
+	ConfigFile string
 }
 
 // Start runs a redis-server on a free loopback port and stops it when the test ends.
@@ -74,8 +77,11 @@ func New(dir string, opts Options) (*Server, error) {
 		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		logPath: filepath.Join(dir, "redis.log"),
 	}
-	s.args = []string{
-		bin,
+	s.args = []string{bin}
+	if opts.ConfigFile != "" {
+		s.args = append(s.args, opts.ConfigFile)
+	}
+	s.args = append(s.args,
 		"--bind", "127.0.0.1",
 		"--port", strconv.Itoa(port),
 		"--dir", dir,
@@ -84,7 +90,7 @@ func New(dir string, opts Options) (*Server, error) {
 		"--protected-mode", "yes",
 		// A replica started by a test synchronises at once instead of after 5s.
 		"--repl-diskless-sync-delay", "0",
-	}
+	)
 	if opts.AppendOnly {
 		s.args = append(s.args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {

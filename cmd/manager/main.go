@@ -39,6 +39,7 @@ type options struct {
 	maxConcurrentReconciles int
 	enableHTTP2             bool
 	minKeyPublishTime       time.Duration
+	requireSecretUseLabel   bool
 }
 
 func main() {
@@ -69,6 +70,7 @@ func bindFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.authserverImage, "authserver-image", os.Getenv("AUTHSERVER_IMAGE"), "Image of the auth server for AuthServices that name none (env AUTHSERVER_IMAGE): the image the operator itself runs.")
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "AuthServices reconciled in parallel.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 too (off by default against HTTP/2 rapid-reset attacks).")
+	fs.BoolVar(&o.requireSecretUseLabel, "require-secret-use-label", false, "Use a Secret named in spec.redis.external (password, CA bundle) only when it carries the label use.auth.hiringo.tech/<AuthService name>=true, so that creating an AuthService does not grant the use of every Secret of its namespace.")
 	fs.DurationVar(&o.minKeyPublishTime, "min-key-publish-time", keylifecycle.DefaultMinPublishTime, "How long a next signing key is published before it may sign. It must exceed the kubelet's Secret propagation (sync period + cache TTL); lower it only where propagation is known to be fast. At least 1s.")
 }
 
@@ -120,6 +122,8 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		Clock:              clock.RealClock{},
 		DefaultServerImage: o.authserverImage,
 		MinKeyPublishTime:  o.minKeyPublishTime,
+
+		RequireSecretUseLabel: o.requireSecretUseLabel,
 	}
 	if err := reconciler.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: o.maxConcurrentReconciles}); err != nil {
 		return fmt.Errorf("setting up the AuthService controller: %w", err)
@@ -130,7 +134,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
-	setupLog.Info("starting manager", "authserverImage", o.authserverImage, "leaderElect", o.leaderElect, "minKeyPublishTime", o.minKeyPublishTime)
+	setupLog.Info("starting manager", "authserverImage", o.authserverImage, "leaderElect", o.leaderElect, "minKeyPublishTime", o.minKeyPublishTime, "requireSecretUseLabel", o.requireSecretUseLabel)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}

@@ -43,7 +43,7 @@ func TestBuildLaunch_ResolvesEnvExpandsArgsAndRemaps(t *testing.T) {
 		Pod:       podIdentity{Namespace: "ns", Name: "demo-authserver-abc-12345", Labels: map[string]string{"team": "auth"}},
 		Container: c,
 		Mounts:    []PathMapping{{ContainerPath: "/etc/authserver/keys", LocalPath: "/w/keys"}},
-		Ports:     map[int32]int{8080: 41000},
+		Ports:     map[int32]int{8080: 41000, 8081: 41001},
 		Images:    DefaultImages("op:1", "/bin/authserver", "/bin/redis-server"),
 		Services:  resolve,
 		Reader:    reader,
@@ -62,15 +62,16 @@ func TestBuildLaunch_ResolvesEnvExpandsArgsAndRemaps(t *testing.T) {
 		env[e.Name] = e.Value
 	}
 	for name, want := range map[string]string{
-		"PATH":                   os.Getenv("PATH"),
-		"HOSTNAME":               "demo-authserver-abc-12345",
-		"KEYS":                   "/w/keys",
-		"AUTHSERVER_REDIS_ADDRS": "127.0.0.1:40001",
-		"USER":                   "alice",
-		"POD":                    "demo-authserver-abc-12345",
-		"TEAM":                   "auth",
-		"GREETING":               "hello demo-authserver-abc-12345",
-		"AUTHSERVER_LISTEN":      "127.0.0.1:41000",
+		"PATH":                    os.Getenv("PATH"),
+		"HOSTNAME":                "demo-authserver-abc-12345",
+		"KEYS":                    "/w/keys",
+		"AUTHSERVER_REDIS_ADDRS":  "127.0.0.1:40001",
+		"USER":                    "alice",
+		"POD":                     "demo-authserver-abc-12345",
+		"TEAM":                    "auth",
+		"GREETING":                "hello demo-authserver-abc-12345",
+		"AUTHSERVER_LISTEN":       "127.0.0.1:41000",
+		"AUTHSERVER_ADMIN_LISTEN": "127.0.0.1:41001",
 	} {
 		if env[name] != want {
 			t.Errorf("env %s = %q, want %q", name, env[name], want)

@@ -1,0 +1,89 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+)
+
+// foreignObjectError says an object the operator would create already exists and is not
+// this AuthService's. The operator never takes such an object over: a force-apply would
+// claim its fields, and the owner reference would have the garbage collector delete it
+// with the AuthService.
+type foreignObjectError struct {
+	kind, name string
+	why        string
+}
+
+func (e *foreignObjectError) Error() string {
+	return fmt.Sprintf("%s %s already exists and is not this AuthService's (%s): the operator will not take it over; rename or delete it, or give the AuthService another name",
+		e.kind, e.name, e.why)
+}
+
+// isForeign reports whether err refuses a foreign object.
+func isForeign(err error) bool {
+	var f *foreignObjectError
+	return errors.As(err, &f)
+}
+
+// foreignReason says why existing is not as's to manage, or "" when it is: controlled by
+// as, or labelled as made by the operator for as with no controller (a Secret restored
+// from a backup, whose owner reference pointed at the AuthService's old UID).
+func foreignReason(existing client.Object, as *authv1alpha1.AuthService) string {
+	owner := metav1.GetControllerOf(existing)
+	switch {
+	case owner != nil && owner.UID == as.UID:
+		return ""
+	case owner != nil:
+		return fmt.Sprintf("controlled by %s %s", owner.Kind, owner.Name)
+	case existing.GetLabels()[ManagedByLabel] != ManagedByValue:
+		return fmt.Sprintf("no %s=%s label", ManagedByLabel, ManagedByValue)
+	case existing.GetLabels()[AuthServiceLabel] != as.Name:
+		return fmt.Sprintf("its %s label names another AuthService", AuthServiceLabel)
+	default:
+		return ""
+	}
+}
+
+// refuseForeign returns a foreignObjectError when an object named like obj exists and is
+// not as's. The cache holds only the operator's labelled objects, so an object missing
+// from it is looked up in the API: once when the operator creates it, and on each pass
+// while a foreign one is in the way.
+func (r *AuthServiceReconciler) refuseForeign(ctx context.Context, as *authv1alpha1.AuthService, obj client.Object) error {
+	gvk, err := apiutil.GVKForObject(obj, r.Scheme)
+	if err != nil {
+		return fmt.Errorf("finding kind of %s: %w", obj.GetName(), err)
+	}
+	// A fresh object to read into: decoding into obj itself would keep fields that the
+	// existing object lacks, the owner reference included.
+	fresh, err := r.Scheme.New(gvk)
+	if err != nil {
+		return fmt.Errorf("making a %s: %w", gvk.Kind, err)
+	}
+	existing, ok := fresh.(client.Object)
+	if !ok {
+		return fmt.Errorf("%s is not an object", gvk.Kind)
+	}
+	key := client.ObjectKey{Namespace: as.Namespace, Name: obj.GetName()}
+	err = r.Client.Get(ctx, key, existing)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, existing)
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading %s %s: %w", gvk.Kind, key.Name, err)
+	}
+	if why := foreignReason(existing, as); why != "" {
+		return &foreignObjectError{kind: gvk.Kind, name: key.Name, why: why}
+	}
+	return nil
+}

