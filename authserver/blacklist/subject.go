@@ -3,6 +3,7 @@ package blacklist
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"strings"
 	"time"
 )
 
@@ -60,8 +61,8 @@ func IDsOf(sub Subject) IDs {
 }
 
 // keysOf names the Redis keys of sub: "<prefix>{<user digest>}:<kind>:<digest>".
-func (s *Store) keysOf(sub Subject, ids IDs) Keys {
-	tag := s.prefix + "{" + digest("user", sub.UserID)[:22] + "}:"
+func (s *Store) keysOf(_ Subject, ids IDs) Keys {
+	tag := s.prefix + "{" + strings.TrimPrefix(ids.User, "user:")[:22] + "}:"
 	k := Keys{Token: tag + "bl:" + ids.Token, Cutoff: tag + "cutoff"}
 	if ids.Stamp != "" {
 		k.Stamp = tag + ids.Stamp
