@@ -74,10 +74,12 @@ func (s *Store) keysOf(_ Subject, ids IDs) Keys {
 // digest is the base64url SHA-256 of parts, each ended by a NUL so that no two lists
 // of parts share a digest.
 func digest(parts ...string) string {
-	h := sha256.New()
+	var buf [256]byte
+	b := buf[:0]
 	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+		b = append(b, p...)
+		b = append(b, 0)
 	}
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
