@@ -35,6 +35,8 @@ func startReplicated(t *testing.T) (primary, replica *redistest.Server) {
 	return primary, replica
 }
 
+// newAckingStore waits up to a second for acks: a replica on a loaded 2-core machine
+// can take longer than a few hundred milliseconds to answer the primary's GETACK.
 func newAckingStore(t *testing.T, addr string, acks int) *blacklist.Store {
 	t.Helper()
 	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{addr}, Timeout: 2 * time.Second})
@@ -44,7 +46,7 @@ func newAckingStore(t *testing.T, addr string, acks int) *blacklist.Store {
 	t.Cleanup(func() { client.Close() })
 	s := blacklist.NewStore(client, blacklist.StoreOptions{
 		Prefix:      "acks:",
-		ReplicaAcks: blacklist.ReplicaAcks{Min: acks, Timeout: 300 * time.Millisecond},
+		ReplicaAcks: blacklist.ReplicaAcks{Min: acks, Timeout: time.Second},
 	})
 	t.Cleanup(s.Close)
 	return s
