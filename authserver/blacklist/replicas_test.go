@@ -3,6 +3,9 @@ package blacklist_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/internal/poll"
 )
 
 // startReplicated runs a primary and one replica of it, and returns once the replica
@@ -31,6 +35,8 @@ func startReplicated(t *testing.T) (primary, replica *redistest.Server) {
 	return primary, replica
 }
 
+// newAckingStore waits up to a second for acks: a replica on a loaded 2-core machine
+// can take longer than a few hundred milliseconds to answer the primary's GETACK.
 func newAckingStore(t *testing.T, addr string, acks int) *blacklist.Store {
 	t.Helper()
 	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{addr}, Timeout: 2 * time.Second})
@@ -40,7 +46,7 @@ func newAckingStore(t *testing.T, addr string, acks int) *blacklist.Store {
 	t.Cleanup(func() { client.Close() })
 	s := blacklist.NewStore(client, blacklist.StoreOptions{
 		Prefix:      "acks:",
-		ReplicaAcks: blacklist.ReplicaAcks{Min: acks, Timeout: 300 * time.Millisecond},
+		ReplicaAcks: blacklist.ReplicaAcks{Min: acks, Timeout: time.Second},
 	})
 	t.Cleanup(s.Close)
 	return s
@@ -90,5 +96,51 @@ func TestAdd_TooFewReplicasIsUnavailable(t *testing.T) {
 	}
 	if listed, err := one.Check(ctx, blacklist.Tok("sig:before")); err != nil || !listed {
 		t.Fatalf("Contains with the replica killed: %v, %v; reads need no replica", listed, err)
+	}
+}
+
+// TestCheck_NeverWaitsForReplicaAcknowledgement freezes the only replica, so every
+// write's WAIT runs to its timeout, and keeps both write round trips busy in it: a
+// read issued meanwhile answers before either write does.
+func TestCheck_NeverWaitsForReplicaAcknowledgement(t *testing.T) {
+	primary, replica := startReplicated(t)
+	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{primary.Addr}, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	s := blacklist.NewStore(client, blacklist.StoreOptions{
+		Prefix: "lag:", ReplicaAcks: blacklist.ReplicaAcks{Min: 1, Timeout: 1500 * time.Millisecond},
+	})
+	t.Cleanup(s.Close)
+	if err := syscall.Kill(replica.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(replica.Pid(), syscall.SIGCONT) })
+	admin := redis.NewClient(&redis.Options{Addr: primary.Addr})
+	t.Cleanup(func() { admin.Close() })
+	ctx := context.Background()
+	writes := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			writes <- s.Revoke(ctx, blacklist.Tok(fmt.Sprintf("sig:lag-%d", i)), time.Now().Add(time.Minute))
+		}()
+		poll.UntilTrue(t, time.Second, fmt.Sprintf("%d writes waiting for the replica", i+1), func() bool {
+			list, err := admin.ClientList(ctx).Result()
+			return err == nil && strings.Count(list, "cmd=wait") >= i+1
+		})
+	}
+	if _, err := s.Check(ctx, blacklist.Tok("sig:lag-0")); err != nil {
+		t.Fatalf("Check while writes wait: %v", err)
+	}
+	select {
+	case err := <-writes:
+		t.Fatalf("a write answered (%v) before the read: the read waited for replica acknowledgement", err)
+	default:
+	}
+	for range 2 {
+		if err := <-writes; !errors.Is(err, blacklist.ErrReplicasBehind) {
+			t.Fatalf("write with the replica frozen: %v, want ErrReplicasBehind", err)
+		}
 	}
 }

@@ -235,3 +235,45 @@ func TestClose_CallsDuringAndAfterFailInsteadOfPanicking(t *testing.T) {
 		t.Fatalf("Contains after Close: %v, want ErrUnavailable", err)
 	}
 }
+
+// TestKeys_OfOneUserShareAHashTag: every key of one user's tokens carries the same
+// hash tag, so a Redis Cluster keeps them in one slot and one MGET or script reads
+// them all; another user's tag differs.
+func TestKeys_OfOneUserShareAHashTag(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, client := newStore(t, srv)
+	ctx := context.Background()
+	sub := blacklist.Subject{UserID: "u-1", TokenID: "sig:x", SessionID: "s-1", Stamp: "st-1", IssuedAt: time.Now()}
+	if err := s.Revoke(ctx, sub, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CutOff(ctx, sub, false, time.Now(), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	other := blacklist.Tok("sig:y")
+	if err := s.Revoke(ctx, other, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := client.Keys(ctx, "test:*").Result()
+	if err != nil || len(keys) != 3 {
+		t.Fatalf("keys = %v, %v; want the stamp, the cutoff and the other user's token", keys, err)
+	}
+	tags := map[string]int{}
+	for _, k := range keys {
+		open, end := strings.Index(k, "{"), strings.Index(k, "}")
+		if open < 0 || end < open+2 {
+			t.Fatalf("key %s has no hash tag", k)
+		}
+		tags[k[open:end+1]]++
+	}
+	if len(tags) != 2 {
+		t.Fatalf("hash tags %v: want one per user", tags)
+	}
+	for tag, n := range tags {
+		if n == 2 {
+			return
+		}
+		_ = tag
+	}
+	t.Fatalf("hash tags %v: want u-1's stamp and cutoff under one", tags)
+}

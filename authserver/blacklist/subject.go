@@ -3,6 +3,7 @@ package blacklist
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"strings"
 	"time"
 )
 
@@ -60,8 +61,8 @@ func IDsOf(sub Subject) IDs {
 }
 
 // keysOf names the Redis keys of sub: "<prefix>{<user digest>}:<kind>:<digest>".
-func (s *Store) keysOf(sub Subject, ids IDs) Keys {
-	tag := s.prefix + "{" + digest("user", sub.UserID)[:22] + "}:"
+func (s *Store) keysOf(_ Subject, ids IDs) Keys {
+	tag := s.prefix + "{" + strings.TrimPrefix(ids.User, "user:")[:22] + "}:"
 	k := Keys{Token: tag + "bl:" + ids.Token, Cutoff: tag + "cutoff"}
 	if ids.Stamp != "" {
 		k.Stamp = tag + ids.Stamp
@@ -73,10 +74,12 @@ func (s *Store) keysOf(sub Subject, ids IDs) Keys {
 // digest is the base64url SHA-256 of parts, each ended by a NUL so that no two lists
 // of parts share a digest.
 func digest(parts ...string) string {
-	h := sha256.New()
+	var buf [256]byte
+	b := buf[:0]
 	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+		b = append(b, p...)
+		b = append(b, 0)
 	}
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,4 +89,36 @@ func BenchmarkVerifyCached(b *testing.B) {
 	h := newHarness(b, nil, withCache(10000))
 	toks := issueMany(b, h.set, 1000)
 	serveParallel(b, h, http.MethodGet, "/auth/verify", toks, http.StatusOK)
+}
+
+// BenchmarkIssue obtains a new session per iteration through POST /auth/token, as
+// the login service does: the caller's ServiceAccount token reviewed by a real API
+// server (then answered from the review cache), a Redis read of the user's cutoff,
+// two ES256 signatures.
+func BenchmarkIssue(b *testing.B) {
+	d := newDeployment(b, false, nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, "/auth/token", strings.NewReader(userBody))
+			req.Header.Set("Authorization", "Bearer "+d.login)
+			rec := httptest.NewRecorder()
+			d.issuer.api.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+		}
+	})
+}
+
+// BenchmarkRefresh exchanges a fresh refresh token per iteration: one verification,
+// the rotation script in Redis, two signatures.
+func BenchmarkRefresh(b *testing.B) {
+	d := newDeployment(b, false, nil)
+	toks := make([]string, b.N)
+	for i := range toks {
+		toks[i] = d.issue(b).RefreshToken
+	}
+	serveParallel(b, d.issuer, http.MethodGet, "/auth/refresh", toks, http.StatusCreated)
 }

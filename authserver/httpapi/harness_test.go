@@ -179,8 +179,11 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 		hc.store = h.bl
 	}
 	sc := sessions.Config{
-		Verifier: token.NewVerifier(h.keys, token.VerifierOptions{Leeway: testLeeway, Issuer: testIssuer}),
-		Store:    hc.store,
+		Verifier: token.NewVerifier(h.keys, token.VerifierOptions{
+			Leeway: testLeeway, Issuer: testIssuer,
+			MaxAccessLifetime: 24 * time.Hour, MaxRefreshLifetime: sessions.DefaultRefreshLifetime,
+		}),
+		Store: hc.store,
 	}
 	if hc.cacheSize > 0 {
 		h.cache, err = verifycache.New(h.keys, verifycache.Options{Size: hc.cacheSize, Registerer: h.reg})

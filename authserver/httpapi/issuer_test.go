@@ -25,7 +25,7 @@ type deployment struct {
 	login            string
 }
 
-func newDeployment(t *testing.T, singleSession bool, redis *redistest.Server) deployment {
+func newDeployment(t testing.TB, singleSession bool, redis *redistest.Server) deployment {
 	t.Helper()
 	kc, _ := kube(t)
 	clients := clientauth.New(clientauth.Config{
@@ -75,7 +75,7 @@ type login struct {
 const userBody = `{"id":"u-42","email":"ada@example.com","name":"Ada","email_verified_at":null,"created_at":"2021-11-02T09:47:21+01:00","updated_at":"2021-11-02T09:47:21+01:00"}`
 
 // issue obtains a session for userBody's user through the API.
-func (d deployment) issue(t *testing.T) login {
+func (d deployment) issue(t testing.TB) login {
 	t.Helper()
 	r := d.issuer.doBody(http.MethodPost, "/auth/token", d.login, userBody)
 	if r.StatusCode != http.StatusOK {

@@ -25,7 +25,7 @@ var (
 )
 
 // kube returns a client of the package's API server, starting it on first use.
-func kube(t *testing.T) (kubernetes.Interface, *rest.Config) {
+func kube(t testing.TB) (kubernetes.Interface, *rest.Config) {
 	t.Helper()
 	kubeOnce.Do(func() {
 		if os.Getenv("KUBEBUILDER_ASSETS") == "" {
@@ -54,7 +54,7 @@ func stopKube() {
 
 // serviceAccountToken creates namespace/name (if missing) and returns a projected
 // token of it for audience, from the TokenRequest API.
-func serviceAccountToken(t *testing.T, c kubernetes.Interface, namespace, name, audience string) string {
+func serviceAccountToken(t testing.TB, c kubernetes.Interface, namespace, name, audience string) string {
 	t.Helper()
 	ctx := context.Background()
 	_, _ = c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{})

@@ -10,9 +10,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hiringo/auth-operator/authserver/issuance"
-	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
+
+// Sessions verifies and logs out tokens (sessions.Service). Errors:
+// *token.InvalidError, token.ErrNoKeys, sessions.ErrRevoked, else the store is down.
+type Sessions interface {
+	Verify(ctx context.Context, raw string) (verifycache.Principal, error)
+	Logout(ctx context.Context, raw string) (token.Verified, error)
+	LogoutAll(ctx context.Context, raw string) (token.Verified, error)
+}
+
+// Issuance issues and refreshes sessions (issuance.Service). Errors as Sessions',
+// and issuance.ErrReuse, issuance.ErrNoSigningKey.
+type Issuance interface {
+	Issue(ctx context.Context, u token.User) (issuance.Pair, error)
+	Refresh(ctx context.Context, raw string) (issuance.Pair, error)
+}
 
 // Pinger is the revocation store as readiness uses it.
 type Pinger interface {
@@ -36,13 +51,13 @@ type Config struct {
 	// Role selects the routes; RoleVerifier when empty.
 	Role Role
 	// Issuance and Clients serve the issuer's routes.
-	Issuance *issuance.Service
+	Issuance Issuance
 	Clients  Authorizer
 	// Issuer is the iss of the discovery document; discovery answers 404 without it.
 	Issuer string
 	Keys   token.KeySource
 	// Sessions verifies and logs out tokens.
-	Sessions *sessions.Service
+	Sessions Sessions
 	// Store is the revocation store, checked by /readyz.
 	Store Pinger
 	// CompatStatusCodes answers as the original did: 400 for a missing token and 500 for

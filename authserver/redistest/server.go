@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -48,6 +49,10 @@ type Options struct {
 	// ConfigFile, when set, is a redis.conf the server reads first; the helper's own
 	// settings (address, files, persistence) override it.
 	ConfigFile string
+	// Cluster runs the server as a one-node Redis Cluster owning every slot: it
+	// refuses a multi-key command whose keys hash to different slots (CROSSSLOT), as
+	// any cluster does.
+	Cluster bool
 }
 
 // Start runs a redis-server on a free loopback port and stops it when the test ends.
@@ -106,10 +111,34 @@ func New(dir string, opts Options) (*Server, error) {
 		}
 		s.args = append(s.args, "--replicaof", host, port)
 	}
+	if opts.Cluster {
+		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"))
+	}
 	if err := s.start(); err != nil {
 		return nil, err
 	}
+	if opts.Cluster {
+		if err := s.ownAllSlots(); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// ownAllSlots assigns every slot to the server and waits for the cluster to be ok.
+func (s *Server) ownAllSlots() error {
+	if _, err := command(s.Addr, "CLUSTER", "ADDSLOTSRANGE", "0", "16383"); err != nil {
+		return fmt.Errorf("assigning cluster slots: %w", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if info, err := command(s.Addr, "CLUSTER", "INFO"); err == nil && strings.Contains(info, "cluster_state:ok") {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("one-node cluster on %s not ok within 10s", s.Addr)
 }
 
 func (s *Server) start() error {
@@ -211,4 +240,43 @@ func pingOK(addr string) bool {
 		return false
 	}
 	return strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH")
+}
+
+// command sends one command to addr without authentication and returns its simple or
+// bulk string reply; an error reply is an error.
+func command(addr string, args ...string) (string, error) {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	req := "*" + strconv.Itoa(len(args)) + "\r\n"
+	for _, a := range args {
+		req += "$" + strconv.Itoa(len(a)) + "\r\n" + a + "\r\n"
+	}
+	if _, err := conn.Write([]byte(req)); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	switch {
+	case strings.HasPrefix(line, "-"):
+		return "", errors.New(line[1:])
+	case strings.HasPrefix(line, "$"):
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", fmt.Errorf("unexpected reply %q", line)
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	}
+	return strings.TrimPrefix(line, "+"), nil
 }

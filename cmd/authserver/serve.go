@@ -299,6 +299,7 @@ func serve(ctx context.Context, c serveConfig) error {
 		background.Go(func() { watchErr <- keys.Run(runCtx) })
 	}
 	background.Go(func() { warnOnEviction(runCtx, bl, log) })
+	background.Go(func() { checkPublish(runCtx, bl, log) })
 	if !issuer {
 		background.Go(func() {
 			bl.Follow(runCtx, sessions.Revocations{Cache: cache, Keys: keys}, blacklist.FollowOptions{Logger: log})
@@ -367,6 +368,29 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// checkPublish reports, once Redis answers, a Redis user that may not publish on the
+// revocation channel: logouts are still stored, but other replicas' caches and key
+// sets would not hear of revocations.
+func checkPublish(ctx context.Context, bl *blacklist.Store, log *slog.Logger) {
+	for {
+		checkCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := bl.CheckPublish(checkCtx)
+		cancel()
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, blacklist.ErrCannotPublish):
+			log.Error("unsafe Redis configuration: revocations cannot be announced to other replicas", "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
 	}
 }
 

@@ -42,7 +42,7 @@ func issueTokens(set keyfiles.Set, tag string, n int) ([]string, error) {
 				c := token.NewClaims(token.User{
 					ID: "load-user-" + strconv.Itoa(i%5000), Name: "Load", Email: "load@example.com",
 					Auth: token.Session{ID: tag + "-" + strconv.Itoa(i), Token: "0"},
-				}, now, time.Hour)
+				}, now, 15*time.Minute)
 				s, err := token.Issue(active, c)
 				if err != nil {
 					errs[w] = err
