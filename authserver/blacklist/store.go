@@ -242,9 +242,10 @@ func (s *Store) script(ctx context.Context, src string, keys []string, args []an
 	cmd := redis.NewSliceCmd(ctx, cmdArgs...)
 	err = s.pipe.do(ctx, cmd, true)
 	vals := cmd.Val()
-	if err != nil && !(errors.Is(err, ErrReplicasBehind) && len(vals) > 0 && vals[0] == int64(0)) {
-		// A reply that wrote nothing (already revoked) needs no replica's
-		// acknowledgement; any other failure is the caller's.
+	// A reply that wrote nothing (already revoked) needs no replica's acknowledgement;
+	// any other failure is the caller's.
+	wroteNothing := len(vals) > 0 && vals[0] == int64(0)
+	if err != nil && (!errors.Is(err, ErrReplicasBehind) || !wroteNothing) {
 		return 0, false, 0, err
 	}
 	ints := make([]int64, 3)

@@ -18,6 +18,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/httpapi"
 	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/tokentest"
 	"github.com/hiringo/auth-operator/internal/redisconf"
@@ -100,7 +101,12 @@ func TestRender_FullRedisAnswersLogout503AndStaysUp(t *testing.T) {
 	set := tokentest.NewSet(t)
 	keys := tokentest.Static(t, set)
 	api, err := httpapi.New(httpapi.Config{
-		Keys: keys, Verifier: token.NewVerifier(keys, token.VerifierOptions{Leeway: 30 * time.Second}), Blacklist: store,
+		Keys: keys,
+		Sessions: sessions.New(sessions.Config{
+			Verifier: token.NewVerifier(keys, token.VerifierOptions{Leeway: 30 * time.Second}),
+			Store:    store,
+		}),
+		Store: store,
 	})
 	if err != nil {
 		t.Fatal(err)
