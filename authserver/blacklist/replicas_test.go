@@ -144,3 +144,24 @@ func TestCheck_NeverWaitsForReplicaAcknowledgement(t *testing.T) {
 		}
 	}
 }
+
+// TestRevoke_AWriteThatStoredNothingNeedsNoReplica: replica acknowledgement applies to
+// writes that stored something. With the replica gone, revoking an already revoked token
+// still answers "already blacklisted" (a 401 on logout), not the 503 of a write that
+// replicas did not acknowledge, since nothing it did could be lost by a failover.
+func TestRevoke_AWriteThatStoredNothingNeedsNoReplica(t *testing.T) {
+	primary, replica := startReplicated(t)
+	s := newAckingStore(t, primary.Addr, 1)
+	ctx := context.Background()
+	until := time.Now().Add(time.Minute)
+	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), until); err != nil {
+		t.Fatalf("first Revoke with the replica up: %v", err)
+	}
+	replica.Kill()
+	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+		t.Fatalf("repeated Revoke with the replica gone: %v, want ErrAlreadyBlacklisted", err)
+	}
+	if err := s.Revoke(ctx, blacklist.Tok("sig:new"), until); !errors.Is(err, blacklist.ErrReplicasBehind) {
+		t.Fatalf("new Revoke with the replica gone: %v, want ErrReplicasBehind", err)
+	}
+}
