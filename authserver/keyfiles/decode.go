@@ -143,8 +143,10 @@ func parsePrivate(data []byte) (*ecdsa.PrivateKey, error) {
 const kubeletDataDir = "..data"
 
 // snapshotRetries bounds how often ReadDir starts again when the folder it was reading
-// was swapped out and removed under it.
-const snapshotRetries = 3
+// was swapped out and removed under it. The kubelet swaps a Secret's folder at most every
+// sync period, so one retry nearly always suffices; the bound is generous because a
+// reader descheduled on a loaded node can lose several races to a fast writer in a row.
+const snapshotRetries = 10
 
 // ReadDir reads a set from a directory laid out as a mounted Secret. When the directory
 // has a "..data" link, the files are read from the one folder it resolves to, so an
