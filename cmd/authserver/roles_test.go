@@ -90,14 +90,15 @@ func TestServe_IssuerAndVerifierRoles(t *testing.T) {
 	common := []string{"--keys-dir", keys, "--redis-addrs", redis.Addr, "--log-level", "error", "--issuer", "http://auth-authserver.auth.svc",
 		"--shutdown-delay", "0s", "--shutdown-timeout", "2s"}
 	verifier, issuer := "http://"+loopback.FreeAddr(t), "http://"+loopback.FreeAddr(t)
+	verifierAdmin, issuerAdmin := loopback.FreeAddr(t), loopback.FreeAddr(t)
 	serveCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 2)
 	go func() {
-		_, err := run(t, serveCtx, append([]string{"serve", "--role", "verifier", "--listen", strings.TrimPrefix(verifier, "http://")}, common...)...)
+		_, err := run(t, serveCtx, append([]string{"serve", "--role", "verifier", "--listen", strings.TrimPrefix(verifier, "http://"), "--admin-listen", verifierAdmin}, common...)...)
 		done <- err
 	}()
 	go func() {
-		_, err := run(t, serveCtx, append([]string{"serve", "--role", "issuer", "--listen", strings.TrimPrefix(issuer, "http://"),
+		_, err := run(t, serveCtx, append([]string{"serve", "--role", "issuer", "--listen", strings.TrimPrefix(issuer, "http://"), "--admin-listen", issuerAdmin,
 			"--kubeconfig", kubeconfigFile, "--client-audience", audience, "--issuance-clients", "login/login-service",
 			"--keys-secret", "auth-signing-keys", "--namespace", "auth"}, common...)...)
 		done <- err
@@ -110,8 +111,8 @@ func TestServe_IssuerAndVerifierRoles(t *testing.T) {
 			}
 		}
 	})
-	waitReady(t, verifier+"/readyz", done)
-	waitReady(t, issuer+"/readyz", done)
+	waitReady(t, "http://"+verifierAdmin+"/readyz", done)
+	waitReady(t, "http://"+issuerAdmin+"/readyz", done)
 
 	call := func(method, url, bearer, body string) (int, map[string]any) {
 		t.Helper()
