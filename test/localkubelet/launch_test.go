@@ -26,7 +26,8 @@ func TestBuildLaunch_ResolvesEnvExpandsArgsAndRemaps(t *testing.T) {
 	}
 	c := corev1.Container{
 		Name: "authserver", Image: "op:1", Command: []string{"/authserver", "serve"},
-		Args: []string{"--keys-dir=$(KEYS)", "--user=$(USER)", "$$(KEYS)"},
+		Args:  []string{"--keys-dir=$(KEYS)", "--user=$(USER)", "$$(KEYS)"},
+		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {Name: "admin", ContainerPort: 8081}},
 		Env: []corev1.EnvVar{
 			{Name: "KEYS", Value: "/etc/authserver/keys"},
 			{Name: "AUTHSERVER_REDIS_ADDRS", Value: "demo-redis.ns.svc:6379"},
