@@ -34,9 +34,16 @@ type options struct {
 }
 
 func main() {
+	// Run as the stack's etcd or kube-apiserver link, this becomes that binary.
+	devstack.RunShimIfAsked()
+	// Stopped (SIGTERM, so cleanly) when the make that started it dies, even by SIGKILL.
+	if err := devstack.StopWithParent(); err != nil {
+		fmt.Fprintln(os.Stderr, "dev: "+err.Error())
+		os.Exit(1)
+	}
 	var o options
 	flag.StringVar(&o.root, "root", ".", "root of the auth-operator checkout")
-	flag.StringVar(&o.controlPlane, "control-plane-dir", "bin", "directory holding kube-apiserver, etcd and kubectl (`make controlplane`)")
+	flag.StringVar(&o.controlPlane, "control-plane-dir", "bin", "directory holding kube-apiserver, etcd, kube-controller-manager, kube-scheduler and kubectl (`make controlplane`)")
 	flag.StringVar(&o.workDir, "work-dir", ".dev", "directory for the kubeconfig, binaries, logs and pods")
 	flag.StringVar(&o.image, "image", devstack.DefaultOperatorImage, "the operator's image; the local kubelet runs it as the locally built auth server")
 	flag.StringVar(&o.samples, "samples", "config/samples", "AuthService samples to apply")
@@ -71,7 +78,7 @@ func run(ctx context.Context, o options) error {
 	}
 	started := time.Now()
 	step("make dev: a local control plane, the operator and the sample AuthService; Ctrl-C stops everything")
-	step("(the first run builds kube-apiserver, etcd and kubectl from the Go module proxy: about 5 minutes; later runs are ready in under a minute)")
+	step("(the first run builds the control plane from the Go module proxy: several minutes; later runs are ready in under a minute)")
 
 	s, err := devstack.Start(ctx, devstack.Options{
 		RepoRoot:          root,
@@ -109,7 +116,7 @@ func run(ctx context.Context, o options) error {
 	for _, key := range keys {
 		step("waiting for AuthService %s to be Ready", key)
 		if err := s.WaitReady(ctx, key, o.readyTimeout, func(msg string) { fmt.Printf("    %s\n", msg) }); err != nil {
-			return fmt.Errorf("%w\n    operator log: %s\n    local kubelet log: %s", err, s.ManagerLog, s.RunnerLog)
+			return fmt.Errorf("%w\n    operator log: %s\n    local kubelet log: %s\n    controllers' logs: %s", err, s.ManagerLog, s.RunnerLog, s.LogsDir())
 		}
 	}
 	step("ready in %s", time.Since(started).Round(time.Second))
@@ -188,10 +195,10 @@ AuthService %s is Ready.
   curl -i -H "Authorization: Bearer $TOKEN" %s/auth/verify
   curl -s %s/.well-known/jwks.json
   # the cluster
-  KUBECONFIG=%s %s get authservices -A
+  KUBECONFIG=%s %s get authservices,pods,endpointslices,pvc -A
 
-  logs: %s (operator), %s (local kubelet), each container under %s
+  logs: %s (operator, local kubelet, kube-controller-manager, kube-scheduler), each container under %s
 `, key, key.Name, url, keysDir, s.AuthServerPath, tok, url, url, url,
-		s.KubeconfigPath, kubectl, s.ManagerLog, s.RunnerLog, s.PodsDir())
+		s.KubeconfigPath, kubectl, s.LogsDir(), s.PodsDir())
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -27,7 +28,8 @@ func createReady(t *testing.T, name string, mutate func(*authv1alpha1.AuthServic
 	t.Helper()
 	ctx := context.Background()
 	ns := "e2e-" + name
-	if err := kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+	// A test may have made the namespace already, for objects the AuthService refers to.
+	if err := kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}

@@ -14,13 +14,14 @@ import (
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/internal/poll"
 	"github.com/hiringo/auth-operator/test/localkubelet"
+	"github.com/hiringo/auth-operator/test/localkubelet/devstack"
 )
 
 // redisPod returns the managed Redis pod of an AuthService.
 func redisPod(t *testing.T, key types.NamespacedName) localkubelet.PodInfo {
 	t.Helper()
 	for _, p := range stack.Runner.Pods() {
-		if p.Namespace == key.Namespace && p.OwnerName == key.Name+"-redis" && p.Phase == "Running" {
+		if p.Namespace == key.Namespace && devstack.IsComponentOf(p, key.Name, "redis") && p.Phase == "Running" {
 			return p
 		}
 	}

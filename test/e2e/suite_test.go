@@ -29,6 +29,8 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Run as the stack's etcd or kube-apiserver link, this becomes that binary.
+	devstack.RunShimIfAsked()
 	os.Exit(runSuite(m))
 }
 
@@ -79,9 +81,11 @@ func runSuite(m *testing.M) int {
 	return code
 }
 
-// dumpLogs prints the tail of the operator's and the local kubelet's logs after a failure.
+// dumpLogs prints the tail of the operator's, the local kubelet's and the controllers'
+// logs after a failure.
 func dumpLogs() {
-	for _, path := range []string{stack.ManagerLog, stack.RunnerLog} {
+	logs := filepath.Join(stack.LogsDir(), "kube-controller-manager.log")
+	for _, path := range []string{stack.ManagerLog, stack.RunnerLog, logs} {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			continue

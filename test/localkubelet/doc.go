@@ -1,4 +1,6 @@
-// Package localkubelet plays the kubelet's part on one machine: it runs the pods of labelled
-// Deployments and StatefulSets as local processes, with their Secret and ConfigMap volumes
-// laid out as the kubelet lays them out, and writes the workloads' status back to the API server.
+// Package localkubelet is a node agent for one machine: it registers a Node, runs the Pods
+// the scheduler binds to it as local processes (volumes laid out as the kubelet lays them
+// out, service-account tokens from the TokenRequest API, probes, restarts, logs) and writes
+// their status back; it provisions hostPath volumes for claims and stands for kube-proxy in
+// front of the EndpointSlices. The workload controllers are kube-controller-manager's.
 package localkubelet

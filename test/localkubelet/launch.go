@@ -19,6 +19,15 @@ type podIdentity struct {
 	Labels             map[string]string
 	Annotations        map[string]string
 	ServiceAccountName string
+	NodeName           string
+}
+
+func identityOf(pod *corev1.Pod) podIdentity {
+	return podIdentity{
+		Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID),
+		Labels: pod.Labels, Annotations: pod.Annotations,
+		ServiceAccountName: pod.Spec.ServiceAccountName, NodeName: pod.Spec.NodeName,
+	}
 }
 
 // launchInputs is everything a container's launch is built from.
@@ -30,6 +39,12 @@ type launchInputs struct {
 	Images    ImageResolver
 	Services  ServiceResolver
 	Reader    client.Reader
+	// Kubeconfig, when set, is a kubeconfig file that reaches the API server with the
+	// pod's service-account token, for the program's KubeconfigEnv (and KUBECONFIG).
+	Kubeconfig string
+	// ServiceEnv is what the kubelet sets before the container's own env: the API
+	// server's KUBERNETES_SERVICE_HOST/PORT and the Service links of the namespace.
+	ServiceEnv []EnvVar
 }
 
 // buildLaunch turns a container of the pod spec into the local process to run: the
@@ -45,6 +60,9 @@ func buildLaunch(ctx context.Context, in launchInputs) (Launch, error) {
 	l := Launch{Path: prog.Path}
 	l.SetEnv("PATH", os.Getenv("PATH"))
 	l.SetEnv("HOSTNAME", in.Pod.Name)
+	for _, e := range in.ServiceEnv {
+		l.SetEnv(e.Name, e.Value)
+	}
 	if err := resolveEnv(ctx, in, &l); err != nil {
 		return Launch{}, fmt.Errorf("container %s: %w", c.Name, err)
 	}
@@ -77,8 +95,15 @@ func buildLaunch(ctx context.Context, in launchInputs) (Launch, error) {
 			return Launch{}, fmt.Errorf("container %s: env %s: %w", c.Name, l.Env[i].Name, err)
 		}
 	}
+	if in.Kubeconfig != "" {
+		for _, name := range []string{"KUBECONFIG", prog.KubeconfigEnv} {
+			if name != "" && !l.hasEnv(name) {
+				l.SetEnv(name, in.Kubeconfig)
+			}
+		}
+	}
 	if prog.Bind != nil && len(in.Ports) > 0 {
-		if err := prog.Bind(&l, in.Ports); err != nil {
+		if err := prog.Bind(&l, in.Container, in.Ports); err != nil {
 			return Launch{}, fmt.Errorf("container %s: %w", c.Name, err)
 		}
 	}
@@ -206,8 +231,10 @@ func downwardField(p podIdentity, path string) (string, error) {
 	case "spec.serviceAccountName":
 		return p.ServiceAccountName, nil
 	case "spec.nodeName":
-		return "localhost", nil
-	case "status.podIP", "status.hostIP":
+		return p.NodeName, nil
+	case "status.podIP", "status.hostIP", "status.podIPs", "status.hostIPs":
+		// The address the processes really listen on, not the pod CIDR address of the
+		// Pod's status, which nothing on this machine answers.
 		return "127.0.0.1", nil
 	}
 	if k, ok := bracketKey(path, "metadata.labels"); ok {

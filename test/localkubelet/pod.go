@@ -2,16 +2,14 @@ package localkubelet
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"net"
 	"path/filepath"
 	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/hiringo/auth-operator/internal/atomicdir"
 )
@@ -24,7 +22,8 @@ const (
 	podPending podPhase = iota
 	// podRunning pods have their processes started.
 	podRunning
-	// podTerminating pods are being stopped; they are forgotten once stopped.
+	// podTerminating pods are being stopped; once stopped, their Pod object is deleted and
+	// they are forgotten.
 	podTerminating
 )
 
@@ -39,17 +38,16 @@ func (p podPhase) String() string {
 	}
 }
 
-// localPod is one replica of a workload, run as local processes.
+// localPod is a Pod bound to the runner's node, run as local processes.
 type localPod struct {
-	namespace string
-	name      string
-	uid       string
-	ownerKind string
-	ownerName string
-	ordinal   int
-	hash      string
-	template  corev1.PodTemplateSpec
-	dir       string
+	uid types.UID
+	// pod is the latest copy of the Pod object the runner has seen.
+	pod *corev1.Pod
+	dir string
+	// ip is the address the runner gave the pod in the node's pod CIDR: what the Pod's
+	// status (and so the EndpointSlices) shows. Nothing listens on it; the pod's declared
+	// ports are reached at their loopback ports (ports).
+	ip net.IP
 
 	volumes        []*podVolume
 	ports          map[string]map[int32]int
@@ -57,23 +55,31 @@ type localPod struct {
 	containers     []*containerRun
 	initDone       chan struct{}
 
-	phase      podPhase
-	waiting    string
-	cancel     context.CancelFunc
-	done       chan struct{}
-	readySince time.Time
+	phase   podPhase
+	waiting string
+	// createdAt is when the runner first saw the pod; startedAt when its processes began.
+	createdAt time.Time
+	startedAt time.Time
+	cancel    context.CancelFunc
+	done      chan struct{}
+	// deleted is set once the Pod object was deleted for good (or was already gone).
+	deleted bool
 }
 
-func (p *localPod) key() string { return p.namespace + "/" + p.name }
+func (p *localPod) key() string { return p.pod.Namespace + "/" + p.pod.Name }
+
+func (p *localPod) initialized() bool {
+	select {
+	case <-p.initDone:
+		return true
+	default:
+		return false
+	}
+}
 
 // ready reports whether the pod runs and every container passed its readiness probe.
 func (p *localPod) ready() bool {
-	if p.phase != podRunning || len(p.containers) == 0 {
-		return false
-	}
-	select {
-	case <-p.initDone:
-	default:
+	if p.phase != podRunning || len(p.containers) == 0 || !p.initialized() {
 		return false
 	}
 	for _, c := range p.containers {
@@ -84,41 +90,13 @@ func (p *localPod) ready() bool {
 	return true
 }
 
-func (p *localPod) summary(now time.Time, minReady time.Duration) podSummary {
-	ready := p.ready()
-	return podSummary{
-		Name:        p.name,
-		Ordinal:     p.ordinal,
-		Hash:        p.hash,
-		Ready:       ready,
-		Available:   ready && !p.readySince.IsZero() && now.Sub(p.readySince) >= minReady,
-		Terminating: p.phase == podTerminating,
-	}
-}
-
-// templateHash names a pod template, as the pod-template-hash label does: equal templates
-// give equal hashes.
-func templateHash(t corev1.PodTemplateSpec) string {
-	data, err := json.Marshal(t)
-	if err != nil {
-		panic(fmt.Sprintf("marshalling a pod template cannot fail: %v", err))
-	}
-	h := fnv.New32a()
-	_, _ = h.Write(data)
-	return utilrand.SafeEncodeString(fmt.Sprint(h.Sum32()))
-}
-
-func newLocalPod(namespace, name, ownerKind, ownerName string, ordinal int, hash string, template corev1.PodTemplateSpec, podsDir string) *localPod {
+func newLocalPod(pod *corev1.Pod, ip net.IP, podsDir string, now time.Time) *localPod {
 	return &localPod{
-		namespace: namespace,
-		name:      name,
-		uid:       string(utilrand.String(8)),
-		ownerKind: ownerKind,
-		ownerName: ownerName,
-		ordinal:   ordinal,
-		hash:      hash,
-		template:  *template.DeepCopy(),
-		dir:       filepath.Join(podsDir, namespace, name),
+		uid:       pod.UID,
+		pod:       pod.DeepCopy(),
+		dir:       filepath.Join(podsDir, pod.Namespace, pod.Name),
+		ip:        ip,
+		createdAt: now,
 		initDone:  make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -131,7 +109,7 @@ func (p *localPod) allocatePorts() error {
 		return nil
 	}
 	ports := map[string]map[int32]int{}
-	for _, c := range p.template.Spec.Containers {
+	for _, c := range p.pod.Spec.Containers {
 		ports[c.Name] = map[int32]int{}
 		for _, cp := range c.Ports {
 			local, err := freeLoopbackPort()
@@ -143,6 +121,16 @@ func (p *localPod) allocatePorts() error {
 	}
 	p.ports = ports
 	return nil
+}
+
+// localPortOf returns the loopback port that stands for a declared port of the pod.
+func (p *localPod) localPortOf(containerPort int32) (int, bool) {
+	for _, byPort := range p.ports {
+		if local, ok := byPort[containerPort]; ok {
+			return local, true
+		}
+	}
+	return 0, false
 }
 
 // freeLoopbackPort asks the kernel for a free port on 127.0.0.1.
@@ -184,9 +172,10 @@ func (p *localPod) mountsOf(c corev1.Container) ([]PathMapping, error) {
 type PodInfo struct {
 	Namespace string
 	Name      string
-	// OwnerKind is "Deployment" or "StatefulSet"; OwnerName names the workload.
-	OwnerKind  string
-	OwnerName  string
+	UID       types.UID
+	Labels    map[string]string
+	// IP is the pod's address as its status shows it.
+	IP         string
 	Phase      string
 	Waiting    string
 	Ready      bool
@@ -204,6 +193,8 @@ type ContainerInfo struct {
 	LastExit string
 	// Command is the program and arguments the container runs, after every rewrite.
 	Command []string
+	// Env is the container's environment, after every rewrite.
+	Env []EnvVar
 	// Ports maps each declared containerPort to its local "127.0.0.1:port" address.
 	Ports map[int32]string
 	// Mounts maps each mount path to its local directory.
@@ -213,7 +204,7 @@ type ContainerInfo struct {
 
 func (p *localPod) info() PodInfo {
 	out := PodInfo{
-		Namespace: p.namespace, Name: p.name, OwnerKind: p.ownerKind, OwnerName: p.ownerName,
+		Namespace: p.pod.Namespace, Name: p.pod.Name, UID: p.uid, Labels: p.pod.Labels, IP: p.ip.String(),
 		Phase: p.phase.String(), Waiting: p.waiting, Ready: p.ready(), Dir: p.dir,
 	}
 	for _, c := range p.containers {
@@ -222,6 +213,7 @@ func (p *localPod) info() PodInfo {
 			Name: c.name, PID: c.pid, Running: c.running, Ready: c.running && c.ready,
 			Restarts: c.restarts, LastExit: c.lastExit, LogFile: c.logPath,
 			Command: append([]string{c.launch.Path}, c.launch.Args...),
+			Env:     append([]EnvVar(nil), c.launch.Env...),
 			Ports:   map[int32]string{}, Mounts: map[string]string{},
 		}
 		c.mu.Unlock()

@@ -32,6 +32,28 @@ type containerRun struct {
 	restarts  int
 	lastExit  string
 	startedAt time.Time
+	// last is how the previous run ended (zero before the first exit); completed is set
+	// once an init container exited 0.
+	last      exitRecord
+	completed bool
+}
+
+// exitRecord is how a run of a container ended.
+type exitRecord struct {
+	code       int32
+	reason     string
+	startedAt  time.Time
+	finishedAt time.Time
+}
+
+// snapshot copies what a status needs of the container.
+func (c *containerRun) snapshot() containerSnapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return containerSnapshot{
+		name: c.name, image: c.spec.Image, running: c.running, ready: c.running && c.ready,
+		restarts: c.restarts, startedAt: c.startedAt, last: c.last, completed: c.completed,
+	}
 }
 
 func (c *containerRun) setRunning(pid int) {
@@ -41,9 +63,13 @@ func (c *containerRun) setRunning(pid int) {
 }
 
 // setExited records that the process ended; restarting says whether it will run again.
-func (c *containerRun) setExited(reason string, restarting bool) {
+func (c *containerRun) setExited(err error, restarting bool) {
+	reason := exitReason(err)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.running {
+		c.last = exitRecord{code: exitCode(err), reason: terminatedReason(err), startedAt: c.startedAt, finishedAt: time.Now()}
+	}
 	c.pid, c.running, c.ready, c.lastExit = 0, false, false, reason
 	if restarting {
 		c.restarts++
@@ -111,8 +137,9 @@ func (s *processSupervisor) start(podName string, c *containerRun) (*exec.Cmd, <
 }
 
 // terminate stops a process group the way the kubelet stops a container: SIGTERM, then
-// SIGKILL after the grace period.
-func (s *processSupervisor) terminate(cmd *exec.Cmd, done <-chan error, grace time.Duration) error {
+// SIGKILL after the grace period (read when the stop begins: a deletion may shorten it).
+func (s *processSupervisor) terminate(cmd *exec.Cmd, done <-chan error, graceOf func() time.Duration) error {
+	grace := graceOf()
 	if grace > s.maxGrace {
 		grace = s.maxGrace
 	}
@@ -129,13 +156,13 @@ func (s *processSupervisor) terminate(cmd *exec.Cmd, done <-chan error, grace ti
 
 // supervise keeps a container running until ctx ends, restarting it when it exits (the
 // pod's restartPolicy is Always) with a doubling back-off, and running its probes.
-func (s *processSupervisor) supervise(ctx context.Context, podName string, grace time.Duration, c *containerRun) {
+func (s *processSupervisor) supervise(ctx context.Context, podName string, grace func() time.Duration, c *containerRun) {
 	backoff := time.Duration(0)
 	for {
 		cmd, done, err := s.start(podName, c)
 		if err != nil {
 			s.log.Error("container failed to start", "pod", podName, "container", c.name, "err", err)
-			c.setExited(err.Error(), true)
+			c.setExited(err, true)
 		} else {
 			c.setRunning(cmd.Process.Pid)
 			s.changed()
@@ -145,7 +172,7 @@ func (s *processSupervisor) supervise(ctx context.Context, podName string, grace
 			select {
 			case err = <-done:
 				stopProbes()
-				c.setExited(exitReason(err), true)
+				c.setExited(err, true)
 				s.log.Warn("container exited", "pod", podName, "container", c.name, "reason", exitReason(err))
 				if time.Since(started) > 2*s.maxBackoff {
 					backoff = 0
@@ -153,7 +180,7 @@ func (s *processSupervisor) supervise(ctx context.Context, podName string, grace
 			case <-ctx.Done():
 				stopProbes()
 				err := s.terminate(cmd, done, grace)
-				c.setExited(exitReason(err), false)
+				c.setExited(err, false)
 				s.changed()
 				return
 			}
@@ -170,7 +197,7 @@ func (s *processSupervisor) supervise(ctx context.Context, podName string, grace
 
 // runToCompletion runs an init container until it exits 0, retrying failures with the
 // back-off; it returns an error only when ctx ends first.
-func (s *processSupervisor) runToCompletion(ctx context.Context, podName string, grace time.Duration, c *containerRun) error {
+func (s *processSupervisor) runToCompletion(ctx context.Context, podName string, grace func() time.Duration, c *containerRun) error {
 	backoff := s.initialBackoff
 	for {
 		cmd, done, err := s.start(podName, c)
@@ -178,12 +205,16 @@ func (s *processSupervisor) runToCompletion(ctx context.Context, podName string,
 			c.setRunning(cmd.Process.Pid)
 			select {
 			case err = <-done:
-				c.setExited(exitReason(err), err != nil)
+				c.setExited(err, err != nil)
 				if err == nil {
+					c.mu.Lock()
+					c.completed = true
+					c.mu.Unlock()
+					s.changed()
 					return nil
 				}
 			case <-ctx.Done():
-				c.setExited(exitReason(s.terminate(cmd, done, grace)), false)
+				c.setExited(s.terminate(cmd, done, grace), false)
 				return ctx.Err()
 			}
 		}
@@ -210,6 +241,31 @@ func exitReason(err error) string {
 	default:
 		return err.Error()
 	}
+}
+
+// exitCode is the exit code a container status shows: 128+signal for a killed process,
+// as a container runtime reports it.
+func exitCode(err error) int32 {
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exitErr):
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int32(ws.Signal())
+		}
+		return int32(exitErr.ExitCode())
+	default:
+		return 128
+	}
+}
+
+// terminatedReason is the reason of a terminated container state, as the kubelet gives it.
+func terminatedReason(err error) string {
+	if err == nil {
+		return "Completed"
+	}
+	return "Error"
 }
 
 // prefixWriter writes each line it receives to w behind a prefix.

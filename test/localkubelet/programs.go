@@ -5,6 +5,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Launch is a container's process as the runner is about to start it: the program and
@@ -32,6 +34,15 @@ func (l *Launch) SetEnv(name, value string) {
 	l.Env = append(l.Env, EnvVar{Name: name, Value: value})
 }
 
+func (l *Launch) hasEnv(name string) bool {
+	for _, e := range l.Env {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Program is the local stand-in for a container image.
 type Program struct {
 	// Path is the executable that replaces the container's entrypoint (the first word of
@@ -39,7 +50,12 @@ type Program struct {
 	Path string
 	// Bind makes the launch listen on loopback: ports maps each containerPort of the
 	// container to the local port the runner picked for it.
-	Bind func(l *Launch, ports map[int32]int) error
+	Bind func(l *Launch, c corev1.Container, ports map[int32]int) error
+	// KubeconfigEnv, when set, is the variable through which the program takes a
+	// kubeconfig file. A local process cannot read the service-account token at the fixed
+	// path rest.InClusterConfig reads, so the runner hands it a kubeconfig that points at
+	// the materialised token and CA instead.
+	KubeconfigEnv string
 }
 
 // ImageResolver picks the local program for a container image and the container's
@@ -78,34 +94,34 @@ func imageRepository(image string) string {
 	return base
 }
 
-// Container ports of the auth server: the API and the admin port (probes, metrics).
-const (
-	authServerAPIPort   = 8080
-	authServerAdminPort = 8081
-)
-
-// AuthServerProgram runs the auth server at binaryPath, listening on the loopback ports
-// given to its container ports 8080 (AUTHSERVER_LISTEN, and any --listen flag) and 8081
-// (AUTHSERVER_ADMIN_LISTEN, and any --admin-listen flag).
+// AuthServerProgram runs the auth server at binaryPath on the loopback ports given to its
+// container ports: the one named "admin" through AUTHSERVER_ADMIN_LISTEN (and any
+// --admin-listen flag), the other one (named "http", or the only port) through
+// AUTHSERVER_LISTEN (and any --listen flag).
 func AuthServerProgram(binaryPath string) Program {
-	return Program{Path: binaryPath, Bind: func(l *Launch, ports map[int32]int) error {
-		for port := range ports {
-			if port != authServerAPIPort && port != authServerAdminPort {
-				return fmt.Errorf("container declares port %d, the auth server listens on %d and %d only", port, authServerAPIPort, authServerAdminPort)
+	return Program{Path: binaryPath, KubeconfigEnv: "AUTHSERVER_KUBECONFIG", Bind: func(l *Launch, c corev1.Container, ports map[int32]int) error {
+		names := map[int32]string{}
+		for _, cp := range c.Ports {
+			names[cp.ContainerPort] = cp.Name
+		}
+		var api, admin []int
+		for port, local := range ports {
+			if names[port] == "admin" {
+				admin = append(admin, local)
+			} else {
+				api = append(api, local)
 			}
 		}
-		// Both are required: a default address would collide between local replicas.
-		for _, p := range []struct {
-			port      int32
-			env, flag string
-		}{{authServerAPIPort, "AUTHSERVER_LISTEN", "--listen"}, {authServerAdminPort, "AUTHSERVER_ADMIN_LISTEN", "--admin-listen"}} {
-			local, ok := ports[p.port]
-			if !ok {
-				return fmt.Errorf("container declares no port %d, where the auth server's %s listens", p.port, p.flag)
-			}
-			addr := "127.0.0.1:" + strconv.Itoa(local)
-			l.SetEnv(p.env, addr)
-			rewriteFlag(l.Args, p.flag, addr)
+		if len(api) != 1 || len(admin) > 1 {
+			return fmt.Errorf("the auth server listens on one API port and at most one port named admin, the container declares %d and %d", len(api), len(admin))
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(api[0])
+		l.SetEnv("AUTHSERVER_LISTEN", addr)
+		rewriteFlag(l.Args, "--listen", addr)
+		if len(admin) == 1 {
+			addr := "127.0.0.1:" + strconv.Itoa(admin[0])
+			l.SetEnv("AUTHSERVER_ADMIN_LISTEN", addr)
+			rewriteFlag(l.Args, "--admin-listen", addr)
 		}
 		return nil
 	}}
@@ -114,7 +130,7 @@ func AuthServerProgram(binaryPath string) Program {
 // RedisServerProgram runs redis-server at binaryPath on the loopback port given to its
 // container port: the "--port" argument is rewritten and "--bind 127.0.0.1" added.
 func RedisServerProgram(binaryPath string) Program {
-	return Program{Path: binaryPath, Bind: func(l *Launch, ports map[int32]int) error {
+	return Program{Path: binaryPath, Bind: func(l *Launch, _ corev1.Container, ports map[int32]int) error {
 		local, err := singlePort(ports)
 		if err != nil {
 			return err

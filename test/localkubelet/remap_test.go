@@ -1,8 +1,11 @@
 package localkubelet
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 func TestRemapPaths(t *testing.T) {
@@ -83,7 +86,7 @@ func TestImageRepository(t *testing.T) {
 
 func TestRedisServerProgram_BindsLoopbackPort(t *testing.T) {
 	l := Launch{Args: []string{"/etc/redis/redis.conf", "--dir", "/data", "--port", "6379"}}
-	if err := RedisServerProgram("/usr/bin/redis-server").Bind(&l, map[int32]int{6379: 41000}); err != nil {
+	if err := RedisServerProgram("/usr/bin/redis-server").Bind(&l, corev1.Container{Ports: []corev1.ContainerPort{{ContainerPort: 6379}}}, map[int32]int{6379: 41000}); err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(l.Args, " ")
@@ -93,15 +96,18 @@ func TestRedisServerProgram_BindsLoopbackPort(t *testing.T) {
 }
 
 func TestAuthServerProgram_SetsListen(t *testing.T) {
-	l := Launch{Args: []string{"serve"}, Env: []EnvVar{{Name: "AUTHSERVER_LISTEN", Value: ":8080"}, {Name: "AUTHSERVER_ADMIN_LISTEN", Value: ":8081"}}}
-	if err := AuthServerProgram("/bin/authserver").Bind(&l, map[int32]int{8080: 42000, 8081: 42001}); err != nil {
+	l := Launch{Args: []string{"serve", "--admin-listen=:8081"}, Env: []EnvVar{{Name: "AUTHSERVER_LISTEN", Value: ":8080"}}}
+	c := corev1.Container{Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {Name: "admin", ContainerPort: 8081}}}
+	if err := AuthServerProgram("/bin/authserver").Bind(&l, c, map[int32]int{8080: 42000, 8081: 42001}); err != nil {
 		t.Fatal(err)
 	}
-	if len(l.Env) != 2 || l.Env[0].Value != "127.0.0.1:42000" || l.Env[1].Value != "127.0.0.1:42001" {
-		t.Errorf("env = %v", l.Env)
+	want := []EnvVar{{Name: "AUTHSERVER_LISTEN", Value: "127.0.0.1:42000"}, {Name: "AUTHSERVER_ADMIN_LISTEN", Value: "127.0.0.1:42001"}}
+	if !reflect.DeepEqual(l.Env, want) || l.Args[1] != "--admin-listen=127.0.0.1:42001" {
+		t.Errorf("env = %v, args = %q", l.Env, l.Args)
 	}
-	if err := AuthServerProgram("/bin/authserver").Bind(&l, map[int32]int{8080: 1, 9090: 2}); err == nil {
-		t.Error("a port the auth server does not listen on was accepted")
+	two := corev1.Container{Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {Name: "metrics", ContainerPort: 9090}}}
+	if err := AuthServerProgram("/bin/authserver").Bind(&l, two, map[int32]int{8080: 1, 9090: 2}); err == nil {
+		t.Error("two API ports were accepted for a program that listens on one")
 	}
 }
 

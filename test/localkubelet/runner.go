@@ -2,24 +2,30 @@ package localkubelet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -27,26 +33,26 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// ManagedByLabel and ManagedByValue select the workloads the runner runs by default.
-const (
-	ManagedByLabel = "app.kubernetes.io/managed-by"
-	ManagedByValue = "auth-operator"
-)
+// serviceAccountMountPath is where the ServiceAccount admission plugin mounts the
+// projected token volume, and where rest.InClusterConfig reads it.
+const serviceAccountMountPath = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 // Config configures a Runner.
 type Config struct {
 	// RESTConfig reaches the API server.
 	RESTConfig *rest.Config
-	// WorkDir holds the pods' directories ("pods/") and the persistent volume claims'
-	// directories ("claims/"), which outlive the pods.
+	// WorkDir holds the pods' directories ("pods/") and the persistent volumes the runner
+	// provisions ("volumes/"), which outlive the pods.
 	WorkDir string
 	// Images maps a container image to a local program.
 	Images ImageResolver
-	// Namespace limits the runner to one namespace; empty means every namespace.
-	Namespace string
-	// Selector picks the Deployments, StatefulSets and Services to run; the default is
-	// app.kubernetes.io/managed-by=auth-operator.
-	Selector labels.Selector
+	// NodeName is the Node the runner registers and whose pods it runs; default
+	// "localkubelet".
+	NodeName string
+	// PodCIDR is the range the pods' addresses come from; default 10.244.0.0/24.
+	PodCIDR string
+	// KubeletVersion is the version the Node reports; default v0.0.0-localkubelet.
+	KubeletVersion string
 	// Logger receives the runner's own messages; the default discards them.
 	Logger *slog.Logger
 	// ProcessOutput, when set, also receives every container's output, each line behind
@@ -57,24 +63,28 @@ type Config struct {
 	// doubles up to MaxRestartBackoff. The first restart is immediate. Defaults 1s and 30s.
 	RestartBackoff    time.Duration
 	MaxRestartBackoff time.Duration
-	// MaxGracePeriod caps a pod's terminationGracePeriodSeconds; default 10s.
+	// MaxGracePeriod caps a pod's termination grace period; default 10s.
 	MaxGracePeriod time.Duration
 	// ResyncPeriod is how often the runner re-checks everything without an event; default 1s.
 	ResyncPeriod time.Duration
 }
 
-// Runner plays the kubelet's (and the workload controllers') part for labelled
-// Deployments and StatefulSets: it runs their pods as local processes.
+// Runner is a node agent: it registers a Node and runs the Pods the scheduler binds to
+// it as local processes, writing their status back; it also provisions the node's
+// persistent volumes and stands for kube-proxy (a loopback listener per Service port,
+// in front of the ready endpoints of the Service's EndpointSlices).
 type Runner struct {
-	cfg    Config
-	cache  cache.Cache
-	client client.Client
-	sup    *processSupervisor
-	kick   chan struct{}
-	synced chan struct{}
+	cfg       Config
+	cache     cache.Cache
+	client    client.Client
+	sup       *processSupervisor
+	ips       *ipPool
+	apiServer *url.URL
+	kick      chan struct{}
+	synced    chan struct{}
 
 	mu       sync.Mutex
-	pods     map[string]*localPod
+	pods     map[types.UID]*localPod
 	services map[string]*corev1.Service
 	proxies  map[string]map[int32]*servicePortProxy
 }
@@ -84,12 +94,12 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.RESTConfig == nil || cfg.WorkDir == "" || cfg.Images == nil {
 		return nil, errors.New("localkubelet: RESTConfig, WorkDir and Images are required")
 	}
-	if cfg.Selector == nil {
-		cfg.Selector = labels.SelectorFromSet(labels.Set{ManagedByLabel: ManagedByValue})
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.NodeName = cmpOr(cfg.NodeName, "localkubelet")
+	cfg.PodCIDR = cmpOr(cfg.PodCIDR, "10.244.0.0/24")
+	cfg.KubeletVersion = cmpOr(cfg.KubeletVersion, "v0.0.0-localkubelet")
 	cfg.RestartBackoff = cmpOr(cfg.RestartBackoff, time.Second)
 	cfg.MaxRestartBackoff = cmpOr(cfg.MaxRestartBackoff, 30*time.Second)
 	cfg.MaxGracePeriod = cmpOr(cfg.MaxGracePeriod, 10*time.Second)
@@ -99,23 +109,25 @@ func New(cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("localkubelet: work directory: %w", err)
 	}
 	cfg.WorkDir = abs
+	ips, err := newIPPool(cfg.PodCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("localkubelet: %w", err)
+	}
+	apiServer, err := url.Parse(cfg.RESTConfig.Host)
+	if err != nil || apiServer.Port() == "" {
+		return nil, fmt.Errorf("localkubelet: the API server address %q has no port", cfg.RESTConfig.Host)
+	}
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("localkubelet: scheme: %w", err)
 	}
-	opts := cache.Options{
+	c, err := cache.New(cfg.RESTConfig, cache.Options{
 		Scheme: scheme,
 		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.Deployment{}:  {Label: cfg.Selector},
-			&appsv1.StatefulSet{}: {Label: cfg.Selector},
-			&corev1.Service{}:     {Label: cfg.Selector},
+			&corev1.Pod{}: {Field: fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName)},
 		},
-	}
-	if cfg.Namespace != "" {
-		opts.DefaultNamespaces = map[string]cache.Config{cfg.Namespace: {}}
-	}
-	c, err := cache.New(cfg.RESTConfig, opts)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("localkubelet: cache: %w", err)
 	}
@@ -124,10 +136,10 @@ func New(cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("localkubelet: client: %w", err)
 	}
 	r := &Runner{
-		cfg: cfg, cache: c, client: cl,
+		cfg: cfg, cache: c, client: cl, ips: ips, apiServer: apiServer,
 		kick:     make(chan struct{}, 1),
 		synced:   make(chan struct{}),
-		pods:     map[string]*localPod{},
+		pods:     map[types.UID]*localPod{},
 		services: map[string]*corev1.Service{},
 		proxies:  map[string]map[int32]*servicePortProxy{},
 	}
@@ -139,11 +151,12 @@ func New(cfg Config) (*Runner, error) {
 	return r, nil
 }
 
-func cmpOr(d, def time.Duration) time.Duration {
-	if d <= 0 {
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
 		return def
 	}
-	return d
+	return v
 }
 
 // poke asks the sync loop for a pass soon.
@@ -154,13 +167,22 @@ func (r *Runner) poke() {
 	}
 }
 
-// Synced is closed once the runner's caches are filled and its first pass is done.
+// Synced is closed once the Node is registered, the caches are filled and the first pass
+// is done.
 func (r *Runner) Synced() <-chan struct{} { return r.synced }
 
+// NodeName is the Node the runner registered.
+func (r *Runner) NodeName() string { return r.cfg.NodeName }
+
 // Run runs pods until ctx ends, then stops every process it started and every Service
-// proxy, and returns.
+// proxy, and returns. The Node stays registered (and goes NotReady once its Lease runs out),
+// as a stopped kubelet's does.
 func (r *Runner) Run(ctx context.Context) error {
-	for _, obj := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}, &corev1.Service{}, &corev1.Secret{}, &corev1.ConfigMap{}} {
+	watched := []client.Object{
+		&corev1.Pod{}, &corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Secret{}, &corev1.ConfigMap{},
+		&corev1.PersistentVolumeClaim{}, &corev1.PersistentVolume{},
+	}
+	for _, obj := range watched {
 		inf, err := r.cache.GetInformer(ctx, obj)
 		if err != nil {
 			return fmt.Errorf("localkubelet: informer: %w", err)
@@ -172,6 +194,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			return fmt.Errorf("localkubelet: event handler: %w", err)
 		}
 	}
+	if err := r.registerNode(ctx); err != nil {
+		return fmt.Errorf("localkubelet: %w", err)
+	}
 	cacheCtx, stopCache := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCache()
 	cacheErr := make(chan error, 1)
@@ -179,7 +204,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	if !r.cache.WaitForCacheSync(ctx) {
 		return errors.New("localkubelet: caches did not sync")
 	}
-	r.cfg.Logger.Info("local kubelet started", "workDir", r.cfg.WorkDir)
+	go r.heartbeat(ctx)
+	r.cfg.Logger.Info("local kubelet started", "node", r.cfg.NodeName, "workDir", r.cfg.WorkDir)
 
 	ticker := time.NewTicker(r.cfg.ResyncPeriod)
 	defer ticker.Stop()
@@ -235,162 +261,147 @@ func (r *Runner) shutdown() {
 	r.cfg.Logger.Info("local kubelet stopped")
 }
 
-// workloadStatus is a status the runner computed and is about to write.
-type workloadStatus struct {
-	obj  client.Object
-	orig client.Object
+// statusWrite is a Pod status the runner computed and is about to write.
+type statusWrite struct {
+	pod *corev1.Pod
 }
 
-// sync makes one level-triggered pass: Service proxies, pods of every workload, volume
-// updates, then the workloads' status.
+// sync makes one level-triggered pass: volumes, Service proxies, the node's pods (start,
+// stop, volume updates), then the pods' status and the final deletion of stopped ones.
 func (r *Runner) sync(ctx context.Context) error {
-	var deps appsv1.DeploymentList
-	var sets appsv1.StatefulSetList
+	var errs []error
+	if err := r.syncVolumes(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	var pods corev1.PodList
 	var svcs corev1.ServiceList
-	inNS := client.InNamespace(r.cfg.Namespace)
-	if err := r.cache.List(ctx, &deps, inNS); err != nil {
-		return fmt.Errorf("listing deployments: %w", err)
+	if err := r.cache.List(ctx, &pods); err != nil {
+		return fmt.Errorf("listing pods: %w", err)
 	}
-	if err := r.cache.List(ctx, &sets, inNS); err != nil {
-		return fmt.Errorf("listing statefulsets: %w", err)
-	}
-	if err := r.cache.List(ctx, &svcs, inNS); err != nil {
+	if err := r.cache.List(ctx, &svcs); err != nil {
 		return fmt.Errorf("listing services: %w", err)
 	}
 
+	now := time.Now()
 	r.mu.Lock()
 	closing := r.syncServicesLocked(svcs.Items)
-	now := time.Now()
-	owners := map[string]bool{}
-	var writes []workloadStatus
-	for i := range deps.Items {
-		d := &deps.Items[i]
-		owners["Deployment/"+d.Namespace+"/"+d.Name] = true
-		if st := r.syncDeploymentLocked(d, now); st != nil {
-			writes = append(writes, *st)
+	seen := map[types.UID]bool{}
+	var orphans []*corev1.Pod
+	for i := range pods.Items {
+		pod := &pods.Items[i]
+		if pod.Spec.NodeName != r.cfg.NodeName {
+			continue
+		}
+		seen[pod.UID] = true
+		lp, ok := r.pods[pod.UID]
+		if !ok {
+			if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+				// Not run by this runner (a pod left by an earlier run): nothing to stop.
+				if pod.DeletionTimestamp != nil {
+					orphans = append(orphans, pod)
+				}
+				continue
+			}
+			ip, err := r.ips.allocate()
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			lp = newLocalPod(pod, ip, r.podsDir(), now)
+			lp.volumes = planVolumes(pod.Spec.Volumes, lp.dir)
+			r.pods[pod.UID] = lp
+			r.cfg.Logger.Info("pod admitted", "pod", lp.key(), "ip", ip.String())
+		}
+		lp.pod = pod.DeepCopy()
+		if pod.DeletionTimestamp != nil {
+			r.stopPodLocked(lp)
 		}
 	}
-	for i := range sets.Items {
-		s := &sets.Items[i]
-		owners["StatefulSet/"+s.Namespace+"/"+s.Name] = true
-		if st := r.syncStatefulSetLocked(s, now); st != nil {
-			writes = append(writes, *st)
-		}
-	}
-	for _, p := range r.pods {
-		if !owners[p.ownerKind+"/"+p.namespace+"/"+p.ownerName] {
-			r.stopPodLocked(p)
+	for uid, lp := range r.pods {
+		if !seen[uid] {
+			lp.deleted = true
+			r.stopPodLocked(lp)
 		}
 	}
 	r.advancePodsLocked(ctx, now)
+	var writes []statusWrite
+	var finals []*localPod
+	for _, lp := range r.pods {
+		if lp.phase == podTerminating {
+			select {
+			case <-lp.done:
+				finals = append(finals, lp)
+			default:
+			}
+			continue
+		}
+		st := podStatus(lp.pod.Status, lp.snapshot())
+		if !equality.Semantic.DeepEqual(st, lp.pod.Status) {
+			updated := lp.pod.DeepCopy()
+			updated.Status = st
+			writes = append(writes, statusWrite{pod: updated})
+		}
+	}
 	r.mu.Unlock()
 
 	for _, px := range closing {
 		px.Close()
 	}
-	var errs []error
 	for _, w := range writes {
-		if err := r.client.Status().Patch(ctx, w.obj, client.MergeFrom(w.orig)); err != nil {
-			errs = append(errs, fmt.Errorf("writing status of %s/%s: %w", w.obj.GetNamespace(), w.obj.GetName(), err))
+		if err := r.client.Status().Update(ctx, w.pod); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("writing status of pod %s/%s: %w", w.pod.Namespace, w.pod.Name, err))
+		}
+	}
+	for _, lp := range finals {
+		if !lp.deleted {
+			if err := r.deletePod(ctx, lp.pod); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		r.forget(lp)
+	}
+	for _, pod := range orphans {
+		if err := r.deletePod(ctx, pod); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (r *Runner) podsOfLocked(kind, namespace, name string) []*localPod {
-	var out []*localPod
-	for _, p := range r.pods {
-		if p.ownerKind == kind && p.namespace == namespace && p.ownerName == name {
-			out = append(out, p)
-		}
+// deletePod finishes a pod's graceful deletion once its processes stopped, as the kubelet
+// does: a delete with grace period 0, for that pod (UID) only.
+func (r *Runner) deletePod(ctx context.Context, pod *corev1.Pod) error {
+	err := r.client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("deleting pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
+	return nil
 }
 
-func summaries(pods []*localPod, now time.Time, minReady time.Duration) []podSummary {
-	out := make([]podSummary, len(pods))
-	for i, p := range pods {
-		out[i] = p.summary(now, minReady)
+// forget drops a stopped pod: its directory, its address.
+func (r *Runner) forget(lp *localPod) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.pods, lp.uid)
+	r.ips.release(lp.ip)
+	if err := os.RemoveAll(lp.dir); err != nil {
+		r.cfg.Logger.Warn("removing pod directory failed", "pod", lp.key(), "err", err)
 	}
-	return out
-}
-
-func (r *Runner) syncDeploymentLocked(d *appsv1.Deployment, now time.Time) *workloadStatus {
-	replicas := int32(1)
-	if d.Spec.Replicas != nil {
-		replicas = *d.Spec.Replicas
-	}
-	hash := templateHash(d.Spec.Template)
-	minReady := time.Duration(d.Spec.MinReadySeconds) * time.Second
-	pods := r.podsOfLocked("Deployment", d.Namespace, d.Name)
-	plan := planDeployment(replicas, d.Spec.Strategy, hash, summaries(pods, now, minReady))
-	for range plan.Create {
-		name := d.Name + "-" + hash + "-" + utilrand.String(5)
-		p := newLocalPod(d.Namespace, name, "Deployment", d.Name, -1, hash, d.Spec.Template, r.podsDir())
-		p.volumes = planVolumes(d.Spec.Template.Spec.Volumes, p.dir, r.claimsDir(d.Namespace))
-		r.pods[p.key()] = p
-		r.cfg.Logger.Info("pod created", "pod", p.key())
-	}
-	r.stopNamedLocked(d.Namespace, plan.Delete)
-
-	pods = r.podsOfLocked("Deployment", d.Namespace, d.Name)
-	st := deploymentStatus(d, hash, summaries(pods, now, minReady), metav1.NewTime(now))
-	if equality.Semantic.DeepEqual(st, d.Status) {
-		return nil
-	}
-	orig := d.DeepCopy()
-	d.Status = st
-	return &workloadStatus{obj: d, orig: orig}
-}
-
-func (r *Runner) syncStatefulSetLocked(s *appsv1.StatefulSet, now time.Time) *workloadStatus {
-	replicas := int32(1)
-	if s.Spec.Replicas != nil {
-		replicas = *s.Spec.Replicas
-	}
-	hash := templateHash(s.Spec.Template)
-	minReady := time.Duration(s.Spec.MinReadySeconds) * time.Second
-	pods := r.podsOfLocked("StatefulSet", s.Namespace, s.Name)
-	parallel := s.Spec.PodManagementPolicy == appsv1.ParallelPodManagement
-	rolling := s.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType
-	plan := planStatefulSet(replicas, parallel, rolling, hash, summaries(pods, now, minReady))
-	for _, ord := range plan.CreateOrdinals {
-		name := s.Name + "-" + strconv.Itoa(ord)
-		p := newLocalPod(s.Namespace, name, "StatefulSet", s.Name, ord, hash, s.Spec.Template, r.podsDir())
-		volumes := append([]corev1.Volume(nil), s.Spec.Template.Spec.Volumes...)
-		for _, vct := range s.Spec.VolumeClaimTemplates {
-			volumes = append(volumes, corev1.Volume{Name: vct.Name, VolumeSource: corev1.VolumeSource{
-				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: vct.Name + "-" + name},
-			}})
-		}
-		p.volumes = planVolumes(volumes, p.dir, r.claimsDir(s.Namespace))
-		r.pods[p.key()] = p
-		r.cfg.Logger.Info("pod created", "pod", p.key())
-	}
-	r.stopNamedLocked(s.Namespace, plan.Delete)
-
-	pods = r.podsOfLocked("StatefulSet", s.Namespace, s.Name)
-	st := statefulSetStatus(s, hash, summaries(pods, now, minReady))
-	if equality.Semantic.DeepEqual(st, s.Status) {
-		return nil
-	}
-	orig := s.DeepCopy()
-	s.Status = st
-	return &workloadStatus{obj: s, orig: orig}
+	r.cfg.Logger.Info("pod stopped", "pod", lp.key())
 }
 
 func (r *Runner) podsDir() string { return filepath.Join(r.cfg.WorkDir, "pods") }
 
-func (r *Runner) claimsDir(namespace string) string {
-	return filepath.Join(r.cfg.WorkDir, "claims", namespace)
-}
-
-func (r *Runner) stopNamedLocked(namespace string, names []string) {
-	for _, n := range names {
-		if p, ok := r.pods[namespace+"/"+n]; ok {
-			r.stopPodLocked(p)
-		}
+// graceOf is the grace period a stopping pod gets: the deletion's, else the pod's own.
+func graceOf(pod *corev1.Pod) time.Duration {
+	switch {
+	case pod.DeletionGracePeriodSeconds != nil:
+		return time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
+	case pod.Spec.TerminationGracePeriodSeconds != nil:
+		return time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
+	default:
+		return 30 * time.Second
 	}
 }
 
@@ -410,52 +421,41 @@ func (r *Runner) stopPodLocked(p *localPod) {
 	r.cfg.Logger.Info("pod stopping", "pod", p.key())
 }
 
-// advancePodsLocked starts pending pods whose inputs are there, refreshes the projected
-// volumes of running pods and forgets pods that have stopped.
+// volumeSourcesOf is where a pod's volume content comes from.
+func (r *Runner) volumeSourcesOf(p *localPod) volumeSources {
+	return volumeSources{reader: r.cache, pod: p.pod, tokens: r.requestToken}
+}
+
+// advancePodsLocked starts pending pods whose inputs are there and refreshes the volumes
+// of running pods.
 func (r *Runner) advancePodsLocked(ctx context.Context, now time.Time) {
-	for key, p := range r.pods {
+	for _, p := range r.pods {
 		switch p.phase {
 		case podPending:
 			if err := r.preparePodLocked(ctx, p, now); err != nil {
 				if p.waiting != err.Error() {
-					r.cfg.Logger.Info("pod waiting", "pod", key, "reason", err.Error())
+					r.cfg.Logger.Info("pod waiting", "pod", p.key(), "reason", err.Error())
 				}
 				p.waiting = err.Error()
 				continue
 			}
 			p.waiting = ""
 			p.phase = podRunning
+			p.startedAt = now
 			runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 			p.cancel = cancel
 			go r.runPod(runCtx, p)
-			r.cfg.Logger.Info("pod started", "pod", key)
+			r.cfg.Logger.Info("pod started", "pod", p.key())
 		case podRunning:
-			if p.ready() {
-				if p.readySince.IsZero() {
-					p.readySince = now
-				}
-			} else {
-				p.readySince = time.Time{}
-			}
 			for _, v := range p.volumes {
-				changed, err := v.materialize(ctx, r.cache, p.namespace, now)
+				changed, err := v.materialize(ctx, r.volumeSourcesOf(p), now)
 				if err != nil {
-					r.cfg.Logger.Warn("volume update failed", "pod", key, "volume", v.name, "err", err)
+					r.cfg.Logger.Warn("volume update failed", "pod", p.key(), "volume", v.name, "err", err)
 					continue
 				}
 				if changed {
-					r.cfg.Logger.Info("volume updated", "pod", key, "volume", v.name)
+					r.cfg.Logger.Info("volume updated", "pod", p.key(), "volume", v.name)
 				}
-			}
-		case podTerminating:
-			select {
-			case <-p.done:
-				delete(r.pods, key)
-				if err := os.RemoveAll(p.dir); err != nil {
-					r.cfg.Logger.Warn("removing pod directory failed", "pod", key, "err", err)
-				}
-				r.cfg.Logger.Info("pod stopped", "pod", key)
-			default:
 			}
 		}
 	}
@@ -468,26 +468,27 @@ func (r *Runner) preparePodLocked(ctx context.Context, p *localPod, now time.Tim
 		return fmt.Errorf("creating pod directory: %w", err)
 	}
 	for _, v := range p.volumes {
-		if _, err := v.materialize(ctx, r.cache, p.namespace, now); err != nil {
+		if _, err := v.materialize(ctx, r.volumeSourcesOf(p), now); err != nil {
 			return err
 		}
 	}
 	if err := p.allocatePorts(); err != nil {
 		return err
 	}
-	id := podIdentity{
-		Namespace: p.namespace, Name: p.name, UID: p.uid,
-		Labels: p.template.Labels, Annotations: p.template.Annotations,
-		ServiceAccountName: p.template.Spec.ServiceAccountName,
-	}
+	serviceEnv := r.serviceEnvLocked(p.pod)
 	build := func(c corev1.Container, ports map[int32]int) (*containerRun, error) {
 		mounts, err := p.mountsOf(c)
 		if err != nil {
 			return nil, err
 		}
+		kubeconfig, err := r.inClusterKubeconfig(p, c, mounts)
+		if err != nil {
+			return nil, err
+		}
 		l, err := buildLaunch(ctx, launchInputs{
-			Pod: id, Container: c, Mounts: mounts, Ports: ports,
+			Pod: identityOf(p.pod), Container: c, Mounts: mounts, Ports: ports,
 			Images: r.cfg.Images, Services: r.resolveServiceLocked, Reader: r.cache,
+			ServiceEnv: serviceEnv, Kubeconfig: kubeconfig,
 		})
 		if err != nil {
 			return nil, err
@@ -502,14 +503,14 @@ func (r *Runner) preparePodLocked(ctx context.Context, p *localPod, now time.Tim
 		}, nil
 	}
 	var inits, mains []*containerRun
-	for _, c := range p.template.Spec.InitContainers {
+	for _, c := range p.pod.Spec.InitContainers {
 		cr, err := build(c, nil)
 		if err != nil {
 			return err
 		}
 		inits = append(inits, cr)
 	}
-	for _, c := range p.template.Spec.Containers {
+	for _, c := range p.pod.Spec.Containers {
 		cr, err := build(c, p.ports[c.Name])
 		if err != nil {
 			return err
@@ -520,31 +521,151 @@ func (r *Runner) preparePodLocked(ctx context.Context, p *localPod, now time.Tim
 	return nil
 }
 
+// serviceEnvLocked is the environment the kubelet gives every container before its own:
+// KUBERNETES_SERVICE_HOST and _PORT (the API server, on loopback here) and, unless the pod
+// turns Service links off, the same variables for each Service of its namespace (their
+// local proxies here).
+func (r *Runner) serviceEnvLocked(pod *corev1.Pod) []EnvVar {
+	host, port := r.apiServer.Hostname(), r.apiServer.Port()
+	env := []EnvVar{
+		{Name: "KUBERNETES_SERVICE_HOST", Value: host},
+		{Name: "KUBERNETES_SERVICE_PORT", Value: port},
+		{Name: "KUBERNETES_SERVICE_PORT_HTTPS", Value: port},
+		{Name: "KUBERNETES_PORT", Value: "tcp://" + net.JoinHostPort(host, port)},
+	}
+	if pod.Spec.EnableServiceLinks != nil && !*pod.Spec.EnableServiceLinks {
+		return env
+	}
+	var keys []string
+	for key := range r.proxies {
+		if strings.HasPrefix(key, pod.Namespace+"/") {
+			keys = append(keys, key)
+		}
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		svc := r.services[key]
+		if svc == nil || len(svc.Spec.Ports) == 0 {
+			continue
+		}
+		prefix := strings.ToUpper(strings.ReplaceAll(svc.Name, "-", "_"))
+		for i, sp := range svc.Spec.Ports {
+			px, ok := r.proxies[key][sp.Port]
+			if !ok {
+				continue
+			}
+			_, local, _ := net.SplitHostPort(px.Addr())
+			if i == 0 {
+				env = append(env, EnvVar{Name: prefix + "_SERVICE_HOST", Value: "127.0.0.1"}, EnvVar{Name: prefix + "_SERVICE_PORT", Value: local})
+			}
+			if sp.Name != "" {
+				env = append(env, EnvVar{Name: prefix + "_SERVICE_PORT_" + strings.ToUpper(strings.ReplaceAll(sp.Name, "-", "_")), Value: local})
+			}
+		}
+	}
+	return env
+}
+
+// inClusterKubeconfig writes, for a container that mounts the service-account token
+// volume, a kubeconfig with what rest.InClusterConfig would use (the API server, the
+// token file, the CA of kube-root-ca.crt), at their local paths; "" for other containers.
+func (r *Runner) inClusterKubeconfig(p *localPod, c corev1.Container, mounts []PathMapping) (string, error) {
+	dir := ""
+	for _, m := range mounts {
+		if strings.TrimSuffix(m.ContainerPath, "/") == serviceAccountMountPath {
+			dir = m.LocalPath
+		}
+	}
+	if dir == "" {
+		return "", nil
+	}
+	cfg := map[string]any{
+		"apiVersion": "v1", "kind": "Config", "current-context": "in-cluster",
+		"clusters": []any{map[string]any{"name": "in-cluster", "cluster": map[string]any{
+			"server": "https://" + r.apiServer.Host, "certificate-authority": filepath.Join(dir, "ca.crt"),
+		}}},
+		"users": []any{map[string]any{"name": "service-account", "user": map[string]any{"tokenFile": filepath.Join(dir, "token")}}},
+		"contexts": []any{map[string]any{"name": "in-cluster", "context": map[string]any{
+			"cluster": "in-cluster", "user": "service-account", "namespace": p.pod.Namespace,
+		}}},
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return "", fmt.Errorf("rendering the in-cluster kubeconfig: %w", err)
+	}
+	path := filepath.Join(p.dir, c.Name+".kubeconfig")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return "", fmt.Errorf("writing the in-cluster kubeconfig: %w", err)
+	}
+	return path, nil
+}
+
+// requestToken asks the TokenRequest API for a token of the pod's ServiceAccount bound to
+// the pod, as the kubelet does for a serviceAccountToken projection.
+func (r *Runner) requestToken(ctx context.Context, pod *corev1.Pod, audience string, expirationSeconds int64) (string, time.Time, error) {
+	name := cmpOr(pod.Spec.ServiceAccountName, "default")
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		ExpirationSeconds: &expirationSeconds,
+		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+	}}
+	if audience != "" {
+		tr.Spec.Audiences = []string{audience}
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: pod.Namespace}}
+	if err := r.client.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return "", time.Time{}, fmt.Errorf("token for serviceaccount %s/%s: %w", pod.Namespace, name, err)
+	}
+	return tr.Status.Token, tr.Status.ExpirationTimestamp.Time, nil
+}
+
 // runPod runs a pod's init containers in order, then its containers, until ctx ends.
 func (r *Runner) runPod(ctx context.Context, p *localPod) {
 	defer func() {
 		close(p.done)
 		r.poke()
 	}()
-	grace := 30 * time.Second
-	if g := p.template.Spec.TerminationGracePeriodSeconds; g != nil {
-		grace = time.Duration(*g) * time.Second
+	grace := func() time.Duration {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return graceOf(p.pod)
 	}
 	for _, c := range p.initContainers {
-		if err := r.sup.runToCompletion(ctx, p.name, grace, c); err != nil {
+		if err := r.sup.runToCompletion(ctx, p.pod.Name, grace, c); err != nil {
 			return
 		}
 	}
 	close(p.initDone)
+	r.poke()
 	var wg sync.WaitGroup
 	for _, c := range p.containers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.sup.supervise(ctx, p.name, grace, c)
+			r.sup.supervise(ctx, p.pod.Name, grace, c)
 		}()
 	}
 	wg.Wait()
+}
+
+// snapshot is the pod's state for its status.
+func (p *localPod) snapshot() podSnapshot {
+	s := podSnapshot{
+		ip: p.ip.String(), hostIP: "127.0.0.1", createdAt: p.createdAt,
+		prepared: p.phase == podRunning, waiting: p.waiting, initialized: p.phase == podRunning && p.initialized(),
+	}
+	snap := func(spec []corev1.Container, runs []*containerRun) []containerSnapshot {
+		out := make([]containerSnapshot, len(spec))
+		for i, c := range spec {
+			out[i] = containerSnapshot{name: c.Name, image: c.Image}
+			if i < len(runs) {
+				out[i] = runs[i].snapshot()
+			}
+		}
+		return out
+	}
+	s.initContainers = snap(p.pod.Spec.InitContainers, p.initContainers)
+	s.containers = snap(p.pod.Spec.Containers, p.containers)
+	return s
 }
 
 // syncServicesLocked keeps one proxy per Service port and returns the proxies to close.
@@ -600,12 +721,15 @@ func (r *Runner) syncServicesLocked(svcs []corev1.Service) []*servicePortProxy {
 }
 
 // endpointsFunc returns the function a proxy calls, per connection, for the local
-// addresses of the ready pods behind a Service port.
+// addresses of a Service port's backends: the ready endpoints of the Service's
+// EndpointSlices (written by kube-controller-manager), each reached at the loopback port
+// that stands for the endpoint's port on that pod. A pod this node is stopping is left
+// out at once, before its endpoint turns not-ready in the slice.
 func (r *Runner) endpointsFunc(key string, port int32) func() []string {
 	return func() []string {
 		r.mu.Lock()
-		defer r.mu.Unlock()
 		svc, ok := r.services[key]
+		r.mu.Unlock()
 		if !ok {
 			return nil
 		}
@@ -618,14 +742,38 @@ func (r *Runner) endpointsFunc(key string, port int32) func() []string {
 		if sp == nil {
 			return nil
 		}
-		selector := labels.SelectorFromSet(svc.Spec.Selector)
-		var out []string
+		var slices discoveryv1.EndpointSliceList
+		if err := r.cache.List(context.Background(), &slices, client.InNamespace(svc.Namespace),
+			client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {
+			return nil
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		byIP := map[string]*localPod{}
 		for _, p := range r.pods {
-			if p.namespace != svc.Namespace || !p.ready() || !selector.Matches(labels.Set(p.template.Labels)) {
+			if p.phase == podRunning {
+				byIP[p.ip.String()] = p
+			}
+		}
+		var out []string
+		for _, slice := range slices.Items {
+			target, ok := slicePort(slice.Ports, sp.Name)
+			if !ok {
 				continue
 			}
-			if addr, ok := targetAddr(p, *sp); ok {
-				out = append(out, addr)
+			for _, ep := range slice.Endpoints {
+				if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+					continue
+				}
+				for _, addr := range ep.Addresses {
+					p, ok := byIP[addr]
+					if !ok {
+						continue
+					}
+					if local, ok := p.localPortOf(target); ok {
+						out = append(out, net.JoinHostPort("127.0.0.1", strconv.Itoa(local)))
+					}
+				}
 			}
 		}
 		sort.Strings(out)
@@ -633,25 +781,18 @@ func (r *Runner) endpointsFunc(key string, port int32) func() []string {
 	}
 }
 
-// targetAddr finds the local address of a Service port's target port on a pod.
-func targetAddr(p *localPod, sp corev1.ServicePort) (string, bool) {
-	for _, c := range p.template.Spec.Containers {
-		for _, cp := range c.Ports {
-			match := false
-			switch {
-			case sp.TargetPort.StrVal != "":
-				match = cp.Name == sp.TargetPort.StrVal
-			case sp.TargetPort.IntVal != 0:
-				match = cp.ContainerPort == sp.TargetPort.IntVal
-			default:
-				match = cp.ContainerPort == sp.Port
-			}
-			if match {
-				return "127.0.0.1:" + strconv.Itoa(p.ports[c.Name][cp.ContainerPort]), true
-			}
+// slicePort finds the port number of an EndpointSlice for the Service port of that name.
+func slicePort(ports []discoveryv1.EndpointPort, name string) (int32, bool) {
+	for _, p := range ports {
+		pname := ""
+		if p.Name != nil {
+			pname = *p.Name
+		}
+		if pname == name && p.Port != nil && (p.Protocol == nil || *p.Protocol == corev1.ProtocolTCP) {
+			return *p.Port, true
 		}
 	}
-	return "", false
+	return 0, false
 }
 
 // resolveServiceLocked is the ServiceResolver of launches: a Service port's proxy address.

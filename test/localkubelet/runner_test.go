@@ -1,23 +1,26 @@
 package localkubelet
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
+	"net"
+	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,190 +28,19 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
 	"github.com/hiringo/auth-operator/internal/poll"
 )
 
-const testImage = "example.test/auth-operator:test"
+const testNode = "test-node"
 
-func labelsFor(name, component string) map[string]string {
-	return map[string]string{
-		ManagedByLabel:                ManagedByValue,
-		"app.kubernetes.io/name":      name,
-		"app.kubernetes.io/instance":  "demo",
-		"app.kubernetes.io/component": component,
-	}
-}
-
-// demoObjects are hand-written objects wired as the operator wires an AuthService named
-// demo: keys Secret, Redis password Secret, Redis StatefulSet and Service, auth-server
-// Deployment and Service.
-func demoObjects(ns string, keys keyfiles.Set) ([]client.Object, error) {
-	keyFiles, err := keyfiles.Encode(keys)
-	if err != nil {
-		return nil, err
-	}
-	password := "test-password-0123456789"
-	redisLabels := labelsFor("redis", "redis")
-	serverLabels := labelsFor("authserver", "server")
-	probe := func(path string) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("admin")}},
-			PeriodSeconds: 1, FailureThreshold: 3,
-		}
-	}
-	zero, one := intstr.FromInt32(0), intstr.FromInt32(1)
-	return []client.Object{
-		&corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: "demo-signing-keys", Namespace: ns, Labels: labelsFor("authserver", "signing-keys")},
-			Data:       keyFiles,
-		},
-		&corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: "demo-redis", Namespace: ns, Labels: redisLabels},
-			Data: map[string][]byte{
-				"password":   []byte(password),
-				"redis.conf": []byte("requirepass " + password + "\n"),
-			},
-		},
-		&appsv1.StatefulSet{
-			ObjectMeta: metav1.ObjectMeta{Name: "demo-redis", Namespace: ns, Labels: redisLabels},
-			Spec: appsv1.StatefulSetSpec{
-				Replicas: ptr.To[int32](1),
-				Selector: &metav1.LabelSelector{MatchLabels: redisLabels},
-				Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: redisLabels},
-					Spec: corev1.PodSpec{
-						Containers: []corev1.Container{{
-							Name: "redis", Image: "redis:7.4-alpine",
-							Command: []string{"redis-server", "/etc/redis/redis.conf", "--dir", "/data",
-								"--appendonly", "yes", "--appendfsync", "$(APPENDFSYNC)", "--port", "6379"},
-							Env:   []corev1.EnvVar{{Name: "APPENDFSYNC", Value: "always"}},
-							Ports: []corev1.ContainerPort{{Name: "redis", ContainerPort: 6379}},
-							ReadinessProbe: &corev1.Probe{
-								ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("redis")}},
-								PeriodSeconds: 1,
-							},
-							VolumeMounts: []corev1.VolumeMount{
-								{Name: "config", MountPath: "/etc/redis", ReadOnly: true},
-								{Name: "data", MountPath: "/data"},
-							},
-						}},
-						Volumes: []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-							SecretName: "demo-redis", Items: []corev1.KeyToPath{{Key: "redis.conf", Path: "redis.conf"}},
-						}}}},
-					},
-				},
-				VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
-					ObjectMeta: metav1.ObjectMeta{Name: "data"},
-					Spec: corev1.PersistentVolumeClaimSpec{
-						AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-						Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
-					},
-				}},
-			},
-		},
-		&corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Name: "demo-redis", Namespace: ns, Labels: redisLabels},
-			Spec: corev1.ServiceSpec{Selector: redisLabels, Ports: []corev1.ServicePort{{
-				Name: "redis", Port: 6379, TargetPort: intstr.FromString("redis"),
-			}}},
-		},
-		&appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: "demo-authserver", Namespace: ns, Labels: serverLabels},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: ptr.To[int32](2),
-				Selector: &metav1.LabelSelector{MatchLabels: serverLabels},
-				Strategy: appsv1.DeploymentStrategy{
-					Type:          appsv1.RollingUpdateDeploymentStrategyType,
-					RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &zero, MaxSurge: &one},
-				},
-				Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: serverLabels},
-					Spec: corev1.PodSpec{
-						TerminationGracePeriodSeconds: ptr.To[int64](5),
-						Containers: []corev1.Container{{
-							Name: "authserver", Image: testImage, Command: []string{"/authserver", "serve"},
-							Env: []corev1.EnvVar{
-								{Name: "AUTHSERVER_KEYS_DIR", Value: "/etc/authserver/keys"},
-								{Name: "AUTHSERVER_REDIS_ADDRS", Value: "demo-redis:6379"},
-								{Name: "AUTHSERVER_REDIS_PASSWORD_FILE", Value: "/etc/authserver/redis/password"},
-								{Name: "AUTHSERVER_SHUTDOWN_TIMEOUT", Value: "2s"},
-							},
-							Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {Name: "admin", ContainerPort: 8081}},
-							ReadinessProbe: probe("/readyz"),
-							LivenessProbe:  probe("/healthz"),
-							VolumeMounts: []corev1.VolumeMount{
-								{Name: "keys", MountPath: "/etc/authserver/keys", ReadOnly: true},
-								{Name: "redis-password", MountPath: "/etc/authserver/redis", ReadOnly: true},
-							},
-						}},
-						Volumes: []corev1.Volume{
-							{Name: "keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "demo-signing-keys"}}},
-							{Name: "redis-password", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-								SecretName: "demo-redis", Items: []corev1.KeyToPath{{Key: "password", Path: "password"}},
-							}}},
-						},
-					},
-				},
-			},
-		},
-		&corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Name: "demo-authserver", Namespace: ns, Labels: serverLabels},
-			Spec: corev1.ServiceSpec{Selector: serverLabels, Ports: []corev1.ServicePort{{
-				Name: "http", Port: 80, TargetPort: intstr.FromString("http"),
-			}}},
-		},
-	}, nil
-}
-
-// call sends method to url with a bearer token and returns the status and body.
-func call(method, url, token string) (int, string, error) {
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
-}
-
-// issueToken mints a token with the auth server's own command from a keys directory.
-func issueToken(t *testing.T, keysDir string) string {
-	t.Helper()
-	out, err := exec.Command(authserverPath, "token", "issue", "--keys-dir", keysDir, "--ttl", "10m").Output()
-	if err != nil {
-		t.Fatalf("authserver token issue: %v", err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func podsOf(r *Runner, owner string) []PodInfo {
-	var out []PodInfo
-	for _, p := range r.Pods() {
-		if p.OwnerName == owner && p.Phase != "Terminating" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// startRunner runs a Runner for namespace ns until the test ends; the returned function
-// stops it early and returns what Run returned.
-func startRunner(t *testing.T, ns string) (*Runner, func() error) {
+// startRunner runs a Runner until the test ends; the returned function stops it early
+// and returns what Run returned.
+func startRunner(t *testing.T) (*Runner, func() error) {
 	t.Helper()
 	var logs bytes.Buffer
 	r, err := New(Config{
-		RESTConfig: testEnv, WorkDir: t.TempDir(), Namespace: ns,
-		Images: DefaultImages(testImage, authserverPath, redisPath),
+		RESTConfig: testEnv, WorkDir: t.TempDir(), NodeName: testNode,
+		Images: DefaultImages("example.test/auth-operator:test", authserverPath, redisPath),
 		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)),
 	})
 	if err != nil {
@@ -244,207 +76,279 @@ func startRunner(t *testing.T, ns string) (*Runner, func() error) {
 			}
 		}
 	})
+	select {
+	case <-r.Synced():
+	case <-done:
+		t.Fatalf("runner stopped at start: %v", runErr)
+	case <-time.After(30 * time.Second):
+		t.Fatal("runner did not sync within 30s")
+	}
 	return r, stop
 }
 
-func TestRunner_RunsTheOperatorsWiringEndToEnd(t *testing.T) {
+// redisPod is a pod bound to the test node, as the scheduler binds one: a Redis with the
+// projected service-account volume the ServiceAccount admission plugin adds.
+func redisPod(ns string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "cache-0", Namespace: ns, Labels: map[string]string{"app": "cache"}},
+		Spec: corev1.PodSpec{
+			NodeName:                      testNode,
+			ServiceAccountName:            "app",
+			TerminationGracePeriodSeconds: ptr.To[int64](5),
+			Containers: []corev1.Container{{
+				Name: "redis", Image: "redis:7.4", Command: []string{"redis-server"},
+				Args:  []string{"--dir", "/data", "--appendonly", "no", "--save", ""},
+				Ports: []corev1.ContainerPort{{Name: "redis", ContainerPort: 6379}},
+				ReadinessProbe: &corev1.Probe{
+					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("redis")}},
+					PeriodSeconds: 1,
+				},
+				VolumeMounts: []corev1.VolumeMount{
+					{Name: "data", MountPath: "/data"},
+					{Name: "kube-api-access", MountPath: serviceAccountMountPath, ReadOnly: true},
+				},
+			}},
+			Volumes: []corev1.Volume{
+				{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+					DefaultMode: ptr.To[int32](0o644),
+					Sources: []corev1.VolumeProjection{
+						{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: "test-audience", ExpirationSeconds: ptr.To[int64](3607), Path: "token"}},
+						{ConfigMap: &corev1.ConfigMapProjection{
+							LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+							Items:                []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}},
+						}},
+						{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+							{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}},
+						}}},
+					},
+				}}},
+			},
+		},
+	}
+}
+
+// ping sends a Redis PING to addr and returns the reply line.
+func ping(addr string) (string, error) {
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	return strings.TrimSpace(line), err
+}
+
+func TestRunner_RunsThePodsBoundToItsNode(t *testing.T) {
 	ctx := context.Background()
 	cl, err := client.New(testEnv, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := "runner-wiring"
-	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	keys := tokentest.NewSet(t)
-	objs, err := demoObjects(ns, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
+	ns := "runner-pods"
+	for _, o := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}},
+		// What kube-controller-manager's root-CA publisher writes in every namespace.
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt", Namespace: ns}, Data: map[string]string{"ca.crt": string(testEnv.CAData)}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "cache", Namespace: ns}, Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "cache"},
+			Ports:    []corev1.ServicePort{{Name: "redis", Port: 6379, TargetPort: intstr.FromString("redis")}},
+		}},
+	} {
 		if err := cl.Create(ctx, o); err != nil {
 			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
 		}
 	}
-	r, stop := startRunner(t, ns)
+	r, stop := startRunner(t)
 
-	// The workloads' status turns ready the way the controllers would report it.
-	poll.Until(t, 60*time.Second, "Deployment available", func() error {
-		var d appsv1.Deployment
-		if err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: "demo-authserver"}, &d); err != nil {
-			return err
-		}
-		st := d.Status
-		if st.ObservedGeneration != d.Generation || st.ReadyReplicas != 2 || st.AvailableReplicas != 2 || st.UpdatedReplicas != 2 {
-			return fmt.Errorf("status %+v", st)
-		}
-		for _, c := range st.Conditions {
-			if c.Type == appsv1.DeploymentAvailable && c.Status == corev1.ConditionTrue {
-				return nil
-			}
-		}
-		return fmt.Errorf("no Available=True condition: %+v", st.Conditions)
-	})
-	var sts appsv1.StatefulSet
-	if err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: "demo-redis"}, &sts); err != nil {
+	// A ready Node with a fresh Lease, as the node lifecycle controller wants it.
+	var node corev1.Node
+	if err := cl.Get(ctx, types.NamespacedName{Name: testNode}, &node); err != nil {
 		t.Fatal(err)
 	}
-	if sts.Status.ReadyReplicas != 1 || sts.Status.ObservedGeneration != sts.Generation {
-		t.Fatalf("StatefulSet status %+v", sts.Status)
+	if c := nodeCondition(node, corev1.NodeReady); c == nil || c.Status != corev1.ConditionTrue || node.Spec.PodCIDR == "" {
+		t.Fatalf("node %s: Ready %+v, podCIDR %q", testNode, c, node.Spec.PodCIDR)
+	}
+	var lease coordinationv1.Lease
+	if err := cl.Get(ctx, types.NamespacedName{Namespace: nodeLeaseNamespace, Name: testNode}, &lease); err != nil || lease.Spec.RenewTime == nil {
+		t.Fatalf("node lease: %+v %v", lease.Spec, err)
 	}
 
-	servers := podsOf(r, "demo-authserver")
-	if len(servers) != 2 {
-		t.Fatalf("want 2 auth-server pods, got %+v", servers)
+	// A pod bound to another node is not this runner's.
+	other := redisPod(ns)
+	other.Name, other.Spec.NodeName = "elsewhere", "another-node"
+	if err := cl.Create(ctx, other); err != nil {
+		t.Fatal(err)
 	}
-	keysDir := servers[0].Containers[0].Mounts["/etc/authserver/keys"]
-	if target, err := os.Readlink(filepath.Join(keysDir, "..data")); err != nil || !strings.HasPrefix(target, "..") {
-		t.Fatalf("keys dir %s is not in the kubelet layout: ..data -> %q (%v)", keysDir, target, err)
+	if err := cl.Create(ctx, redisPod(ns)); err != nil {
+		t.Fatal(err)
 	}
-	svcAddr, ok := r.ServiceAddr(ns, "demo-authserver", 80)
-	if !ok {
-		t.Fatal("no local address for Service demo-authserver:80")
+	var pod corev1.Pod
+	poll.Until(t, 30*time.Second, "pod Running and Ready in its status", func() error {
+		if err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: "cache-0"}, &pod); err != nil {
+			return err
+		}
+		if pod.Status.Phase != corev1.PodRunning || !podConditionTrue(pod, corev1.PodReady) || !podConditionTrue(pod, corev1.PodInitialized) {
+			return fmt.Errorf("status %+v", pod.Status)
+		}
+		return nil
+	})
+	if _, cidr, _ := net.ParseCIDR(node.Spec.PodCIDR); !cidr.Contains(net.ParseIP(pod.Status.PodIP)) {
+		t.Errorf("pod IP %q is not in the node's pod CIDR %s", pod.Status.PodIP, node.Spec.PodCIDR)
+	}
+	if cs := pod.Status.ContainerStatuses; len(cs) != 1 || !cs[0].Ready || cs[0].State.Running == nil {
+		t.Errorf("container statuses %+v", cs)
+	}
+	for _, p := range r.Pods() {
+		if p.Name == "elsewhere" {
+			t.Error("the runner runs a pod bound to another node")
+		}
 	}
 
-	// Logged out through one replica, rejected by the other: they share the Redis behind
-	// the Service address the runner rewrote.
-	tok := issueToken(t, keysDir)
-	if code, body, err := call(http.MethodGet, "http://"+svcAddr+"/auth/verify", tok); err != nil || code != 200 {
-		t.Fatalf("verify through the Service: %d %s %v", code, body, err)
-	}
-	a, b := servers[0].Containers[0].Ports[8080], servers[1].Containers[0].Ports[8080]
-	if code, body, err := call(http.MethodPost, "http://"+a+"/auth/logout", tok); err != nil || code != 200 {
-		t.Fatalf("logout on %s: %d %s %v", servers[0].Name, code, body, err)
-	}
-	if code, body, err := call(http.MethodPost, "http://"+b+"/auth/logout", tok); err != nil || code != 401 || !strings.Contains(body, "token is blacklisted") {
-		t.Fatalf("second logout on the other replica: %d %s %v", code, body, err)
-	}
-
-	// A Secret update reaches the mounted directory by the ..data swap, and the running
-	// server takes the new key without a restart.
-	pidBefore := servers[0].Containers[0].PID
-	oldTarget, _ := os.Readlink(filepath.Join(keysDir, "..data"))
-	rotated := tokentest.Rotate(t, keys)
-	files, err := keyfiles.Encode(rotated)
+	// The projected service-account volume: a token from the TokenRequest API with the
+	// audience asked for, bound to the pod, the cluster CA and the namespace.
+	info := r.Pods()[0]
+	sa := info.Containers[0].Mounts[serviceAccountMountPath]
+	tok, err := os.ReadFile(filepath.Join(sa, "token"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var secret corev1.Secret
-	if err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: "demo-signing-keys"}, &secret); err != nil {
+	review := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: string(tok), Audiences: []string{"test-audience"}}}
+	if err := cl.Create(ctx, review); err != nil {
 		t.Fatal(err)
 	}
-	secret.Data = files
-	if err := cl.Update(ctx, &secret); err != nil {
-		t.Fatal(err)
+	if !review.Status.Authenticated || review.Status.User.Username != "system:serviceaccount:"+ns+":app" ||
+		strings.Join(review.Status.User.Extra["authentication.kubernetes.io/pod-name"], "") != "cache-0" {
+		t.Errorf("token review: %+v", review.Status)
 	}
-	newKid := tokentest.Active(t, rotated).ID
-	poll.Until(t, 20*time.Second, "rotated key served", func() error {
-		target, _ := os.Readlink(filepath.Join(keysDir, "..data"))
-		if target == oldTarget {
-			return errors.New("..data not swapped yet")
-		}
-		tok := issueToken(t, keysDir)
-		if code, body, err := call(http.MethodGet, "http://"+a+"/auth/verify", tok); err != nil || code != 200 {
-			return fmt.Errorf("verify with the new active key %s: %d %s %v", newKid, code, body, err)
-		}
-		return nil
-	})
-	if pid := podsOf(r, "demo-authserver")[0].Containers[0].PID; pid != pidBefore {
-		t.Errorf("auth server restarted on a key update: pid %d -> %d", pidBefore, pid)
+	if ca, _ := os.ReadFile(filepath.Join(sa, "ca.crt")); !bytes.Equal(ca, testEnv.CAData) {
+		t.Error("ca.crt is not the kube-root-ca.crt ConfigMap's")
+	}
+	if got, _ := os.ReadFile(filepath.Join(sa, "namespace")); string(got) != ns {
+		t.Errorf("namespace file = %q", got)
+	}
+	env := map[string]string{}
+	for _, e := range info.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	if api, _ := url.Parse(testEnv.Host); env["KUBERNETES_SERVICE_HOST"] != api.Hostname() || env["KUBERNETES_SERVICE_PORT"] != api.Port() {
+		t.Errorf("KUBERNETES_SERVICE_HOST/PORT = %q/%q, want the API server %s", env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"], testEnv.Host)
+	}
+	if kc, err := os.ReadFile(env["KUBECONFIG"]); err != nil || !strings.Contains(string(kc), filepath.Join(sa, "token")) {
+		t.Errorf("KUBECONFIG %q does not read the projected token: %v", env["KUBECONFIG"], err)
 	}
 
-	// SIGKILL Redis: the runner restarts it on the same claim directory, and the
-	// revocation answered before the kill (appendfsync always) is still there.
-	redis := podsOf(r, "demo-redis")
-	if len(redis) != 1 {
-		t.Fatalf("want one Redis pod, got %+v", redis)
+	// The Service reaches the pod through the EndpointSlice (written here as the
+	// EndpointSlice controller would) and nothing else.
+	addr, ok := r.ServiceAddr(ns, "cache", 6379)
+	if !ok {
+		t.Fatal("no local address for Service cache:6379")
 	}
-	redisPID := redis[0].Containers[0].PID
-	if err := syscall.Kill(redisPID, syscall.SIGKILL); err != nil {
+	if reply, err := ping(addr); err == nil && reply == "+PONG" {
+		t.Fatal("the Service answered before it had an EndpointSlice")
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "cache-x1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: "cache"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("redis"), Port: ptr.To[int32](6379), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses: []string{pod.Status.PodIP}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pod.Name, UID: pod.UID},
+		}},
+	}
+	if err := cl.Create(ctx, slice); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, 30*time.Second, "Redis restarted and ready", func() error {
-		p := podsOf(r, "demo-redis")
-		if len(p) != 1 || p[0].Containers[0].Restarts < 1 || p[0].Containers[0].PID == redisPID || !p[0].Ready {
-			return fmt.Errorf("redis pod %+v", p)
-		}
-		return nil
-	})
-	poll.Until(t, 20*time.Second, "revocation survives the Redis kill", func() error {
-		code, body, err := call(http.MethodGet, "http://"+b+"/auth/verify", tok)
-		if err != nil || code != 401 || !strings.Contains(body, "blacklisted") {
-			return fmt.Errorf("verify of the logged-out token: %d %s %v", code, body, err)
+	poll.Until(t, 10*time.Second, "PING through the Service", func() error {
+		reply, err := ping(addr)
+		if err != nil || reply != "+PONG" {
+			return fmt.Errorf("%q %v", reply, err)
 		}
 		return nil
 	})
 
-	// A changed pod template rolls the Deployment: new pods come up before old ones go.
-	var dep appsv1.Deployment
-	if err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: "demo-authserver"}, &dep); err != nil {
+	// A killed container is restarted, and its status shows the restart and the last exit.
+	pid := info.Containers[0].PID
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	dep.Spec.Template.Annotations = map[string]string{"example.test/restartedAt": time.Now().Format(time.RFC3339)}
-	if err := cl.Update(ctx, &dep); err != nil {
-		t.Fatal(err)
-	}
-	oldNames := map[string]bool{servers[0].Name: true, servers[1].Name: true}
-	poll.Until(t, 60*time.Second, "rollout complete", func() error {
-		var d appsv1.Deployment
-		if err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: "demo-authserver"}, &d); err != nil {
+	poll.Until(t, 20*time.Second, "restart in the pod's status", func() error {
+		if err := cl.Get(ctx, client.ObjectKeyFromObject(&pod), &pod); err != nil {
 			return err
 		}
-		if d.Status.ObservedGeneration != d.Generation || d.Status.UpdatedReplicas != 2 || d.Status.AvailableReplicas != 2 || d.Status.Replicas != 2 {
-			return fmt.Errorf("status %+v", d.Status)
-		}
-		for _, p := range r.Pods() {
-			if oldNames[p.Name] {
-				return fmt.Errorf("old pod %s still there (%s)", p.Name, p.Phase)
-			}
+		cs := pod.Status.ContainerStatuses
+		if len(cs) != 1 || cs[0].RestartCount != 1 || cs[0].LastTerminationState.Terminated == nil ||
+			cs[0].LastTerminationState.Terminated.ExitCode != 128+int32(syscall.SIGKILL) || !cs[0].Ready {
+			return fmt.Errorf("container statuses %+v", cs)
 		}
 		return nil
 	})
 
-	// Scaling Redis to zero and back keeps its claim directory, so the blacklist survives.
-	setRedisReplicas := func(n int32) {
-		t.Helper()
-		var s appsv1.StatefulSet
-		if err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: "demo-redis"}, &s); err != nil {
-			t.Fatal(err)
-		}
-		s.Spec.Replicas = ptr.To(n)
-		if err := cl.Update(ctx, &s); err != nil {
-			t.Fatal(err)
-		}
+	// A claim gets a volume pre-bound to it, for kube-controller-manager to bind.
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: ns},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
 	}
-	setRedisReplicas(0)
-	poll.Until(t, 30*time.Second, "Redis pod gone", func() error {
-		for _, p := range r.Pods() {
-			if p.OwnerName == "demo-redis" {
-				return fmt.Errorf("redis pod %s still %s", p.Name, p.Phase)
-			}
+	if err := cl.Create(ctx, pvc); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 10*time.Second, "volume provisioned", func() error {
+		var pv corev1.PersistentVolume
+		if err := cl.Get(ctx, types.NamespacedName{Name: "pvc-" + string(pvc.UID)}, &pv); err != nil {
+			return err
+		}
+		if pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != pvc.UID || pv.Spec.HostPath == nil {
+			return fmt.Errorf("volume %+v", pv.Spec)
+		}
+		if _, err := os.Stat(pv.Spec.HostPath.Path); err != nil {
+			return err
 		}
 		return nil
 	})
-	setRedisReplicas(1)
-	poll.Until(t, 30*time.Second, "revocation survives the Redis pod's replacement", func() error {
-		addr, _ := r.ServiceAddr(ns, "demo-authserver", 80)
-		code, body, err := call(http.MethodGet, "http://"+addr+"/auth/verify", tok)
-		if err != nil || code != 401 || !strings.Contains(body, "blacklisted") {
-			return fmt.Errorf("verify of the logged-out token: %d %s %v", code, body, err)
+
+	// A graceful deletion stops the processes, then the runner deletes the Pod for good.
+	pid = r.Pods()[0].Containers[0].PID
+	if err := cl.Delete(ctx, &pod, client.GracePeriodSeconds(5)); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 20*time.Second, "pod deleted", func() error {
+		err := cl.Get(ctx, client.ObjectKeyFromObject(&pod), &corev1.Pod{})
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("pod still there (%v)", err)
 		}
 		return nil
 	})
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Errorf("process %d still runs after its pod was deleted", pid)
+	}
 
 	// Shutdown stops every process the runner started.
+	if err := cl.Create(ctx, redisPod(ns)); err != nil {
+		t.Fatal(err)
+	}
 	var pids []int
-	for _, p := range r.Pods() {
-		for _, c := range p.Containers {
-			if c.PID != 0 {
-				pids = append(pids, c.PID)
+	poll.Until(t, 30*time.Second, "replacement running", func() error {
+		pids = nil
+		for _, p := range r.Pods() {
+			for _, c := range p.Containers {
+				if c.PID != 0 {
+					pids = append(pids, c.PID)
+				}
 			}
 		}
-	}
+		if len(pids) == 0 {
+			return errors.New("no process yet")
+		}
+		return nil
+	})
 	if err := stop(); err != nil {
 		t.Fatalf("stopping the runner: %v", err)
 	}
@@ -453,4 +357,22 @@ func TestRunner_RunsTheOperatorsWiringEndToEnd(t *testing.T) {
 			t.Errorf("process %d still runs after shutdown", pid)
 		}
 	}
+}
+
+func nodeCondition(n corev1.Node, t corev1.NodeConditionType) *corev1.NodeCondition {
+	for i := range n.Status.Conditions {
+		if n.Status.Conditions[i].Type == t {
+			return &n.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func podConditionTrue(p corev1.Pod, t corev1.PodConditionType) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == t {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

@@ -13,11 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// endpointsFunc lists the local addresses of the ready pods behind a Service port.
-type endpointsFunc func(svc *corev1.Service, port corev1.ServicePort) []string
-
 // servicePortProxy stands for one port of a Service: a loopback listener that forwards
-// each connection to one of the ready pods behind it, in turn, as kube-proxy would.
+// each connection to one of the ready endpoints of the Service's EndpointSlices, in turn,
+// as kube-proxy would. A connection that a backend refuses is tried on the next one, as
+// kube-proxy's userspace mode did.
 type servicePortProxy struct {
 	svcKey    string
 	port      corev1.ServicePort
@@ -70,10 +69,16 @@ func (p *servicePortProxy) forward(in net.Conn) {
 	if len(eps) == 0 {
 		return
 	}
-	target := eps[int(p.next.Add(1)-1)%len(eps)]
+	first := int(p.next.Add(1)-1) % len(eps)
 	d := net.Dialer{Timeout: 2 * time.Second}
-	out, err := d.DialContext(context.Background(), "tcp", target)
-	if err != nil {
+	var out net.Conn
+	for i := range eps {
+		var err error
+		if out, err = d.DialContext(context.Background(), "tcp", eps[(first+i)%len(eps)]); err == nil {
+			break
+		}
+	}
+	if out == nil {
 		return
 	}
 	p.conns.Store(out, struct{}{})

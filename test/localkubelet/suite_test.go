@@ -3,17 +3,21 @@ package localkubelet
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
-// The suite runs one real kube-apiserver and etcd (envtest) and builds the real auth
+// The suite runs one real kube-apiserver and etcd (envtest, no controllers: the tests bind
+// their pods to the runner's node and write the EndpointSlices themselves) and builds the real auth
 // server once for every test of the package.
 var (
 	testEnv        *rest.Config
@@ -35,6 +39,8 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
+	// The runner's informers log through controller-runtime; only errors matter here.
+	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	assets := controlPlaneDir()
 	for _, bin := range []string{"kube-apiserver", "etcd"} {
 		if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/test/localkubelet"
 )
 
 // Names of the objects the operator makes for an AuthService, and the paths it mounts.
@@ -114,7 +115,7 @@ type ServerPod struct {
 func (s *Stack) ServerPods(key types.NamespacedName) []ServerPod {
 	var out []ServerPod
 	for _, p := range s.Runner.Pods() {
-		if p.Namespace != key.Namespace || p.OwnerName != key.Name+"-authserver" || !p.Ready {
+		if p.Namespace != key.Namespace || !IsComponentOf(p, key.Name, "authserver") || !p.Ready {
 			continue
 		}
 		for _, c := range p.Containers {
@@ -125,6 +126,12 @@ func (s *Stack) ServerPods(key types.NamespacedName) []ServerPod {
 		}
 	}
 	return out
+}
+
+// IsComponentOf reports whether a local pod is one of the AuthService's pods of the given
+// kind ("authserver", "redis"), by the operator's app.kubernetes.io labels.
+func IsComponentOf(p localkubelet.PodInfo, authService, name string) bool {
+	return p.Labels["app.kubernetes.io/instance"] == authService && p.Labels["app.kubernetes.io/name"] == name
 }
 
 // KeysDir returns the materialised signing-key directory of a ready auth-server pod.

@@ -25,6 +25,13 @@ import (
 // IMG); the local kubelet maps it to the locally built auth server.
 const DefaultOperatorImage = "ghcr.io/hiringo/auth-operator:dev"
 
+// NodeName is the Node the local kubelet registers.
+const NodeName = "localkubelet"
+
+// KubernetesVersion is the version of the control plane hack/controlplane pins, which the
+// local kubelet's Node reports.
+const KubernetesVersion = "v1.37.2"
+
 // LocalMinKeyPublishTime is a minimum publish time of a next key that suits the local
 // kubelet: it updates a mounted Secret about a second after the change (the ResyncPeriod of
 // localkubelet.Runner), where a real kubelet takes a minute or two.
@@ -34,10 +41,11 @@ const LocalMinKeyPublishTime = 3 * time.Second
 type Options struct {
 	// RepoRoot is the root of the auth-operator checkout (for go build and the CRDs).
 	RepoRoot string
-	// ControlPlaneDir holds kube-apiserver, etcd and kubectl (`make controlplane`).
+	// ControlPlaneDir holds kube-apiserver, etcd, kube-controller-manager, kube-scheduler
+	// and kubectl (`make controlplane`).
 	ControlPlaneDir string
-	// WorkDir receives the binaries ("bin/"), the kubeconfig, the logs ("logs/") and the
-	// local kubelet's pods ("run/").
+	// WorkDir receives the binaries ("bin/"), the kubeconfig, the control plane's keys
+	// ("pki/"), the logs ("logs/") and the local kubelet's pods and volumes ("run/").
 	WorkDir string
 	// OperatorImage is passed as --authserver-image; DefaultOperatorImage when empty.
 	OperatorImage string
@@ -59,7 +67,8 @@ type Stack struct {
 	// AuthServerPath and ManagerPath are the binaries the stack built.
 	AuthServerPath string
 	ManagerPath    string
-	// ManagerLog and RunnerLog are the log files of the operator and the local kubelet.
+	// ManagerLog and RunnerLog are the log files of the operator and the local kubelet;
+	// kube-controller-manager and kube-scheduler log next to them (LogsDir).
 	ManagerLog string
 	RunnerLog  string
 	// Runner is the local kubelet.
@@ -67,6 +76,7 @@ type Stack struct {
 
 	opts        Options
 	env         *envtest.Environment
+	controllers []*controlPlaneProcess
 	manager     *exec.Cmd
 	managerDone chan error
 	runnerStop  context.CancelFunc
@@ -80,8 +90,10 @@ func (o Options) progress(format string, args ...any) {
 	}
 }
 
-// Start builds the binaries, starts the control plane with the CRDs, the operator and the
-// local kubelet. On error everything already started is stopped again.
+// Start builds the binaries, starts the control plane (etcd and kube-apiserver with the
+// CRDs, kube-controller-manager, kube-scheduler), the operator and the local kubelet. On
+// error everything already started is stopped again. The program must call
+// RunShimIfAsked first.
 func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if opts.OperatorImage == "" {
 		opts.OperatorImage = DefaultOperatorImage
@@ -92,16 +104,20 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 			_ = s.Stop()
 		}
 	}()
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
+	for _, bin := range []string{"kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler"} {
 		if _, err := os.Stat(filepath.Join(opts.ControlPlaneDir, bin)); err != nil {
-			return nil, fmt.Errorf("%s not found in %s: run `make controlplane` first (it builds the control plane, about 5 minutes the first time)", bin, opts.ControlPlaneDir)
+			return nil, fmt.Errorf("%s not found in %s: run `make controlplane` first (it builds the control plane, several minutes the first time)", bin, opts.ControlPlaneDir)
 		}
 	}
 	redisPath, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, errors.New("redis-server is not on PATH: run `make redis-server` (Debian package redis-server)")
 	}
-	for _, d := range []string{"bin", "logs", "run"} {
+	// A run that was killed may have left its run/ folder (pods, volumes, etcd's data).
+	if err := os.RemoveAll(filepath.Join(opts.WorkDir, "run")); err != nil {
+		return nil, fmt.Errorf("removing the previous run's folder: %w", err)
+	}
+	for _, d := range []string{"bin", "logs", "run", "pki", filepath.Join("run", "etcd"), filepath.Join("run", "apiserver")} {
 		if err := os.MkdirAll(filepath.Join(opts.WorkDir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("creating work directory: %w", err)
 		}
@@ -110,19 +126,32 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	opts.progress("building the operator and the auth server")
 	s.ManagerPath = filepath.Join(opts.WorkDir, "bin", "manager")
 	s.AuthServerPath = filepath.Join(opts.WorkDir, "bin", "authserver")
-	if err := goBuild(ctx, opts.RepoRoot, s.ManagerPath, "./cmd/manager"); err != nil {
-		return nil, err
-	}
-	if err := goBuild(ctx, opts.RepoRoot, s.AuthServerPath, "./cmd/authserver"); err != nil {
+	// One go build for both: they share most packages, which one invocation compiles once.
+	if err := goBuild(ctx, opts.RepoRoot, filepath.Join(opts.WorkDir, "bin"), "./cmd/manager", "./cmd/authserver"); err != nil {
 		return nil, err
 	}
 
 	opts.progress("starting etcd and kube-apiserver from %s, installing the CRDs", opts.ControlPlaneDir)
+	assets, err := shimDir(opts.WorkDir, opts.ControlPlaneDir)
+	if err != nil {
+		return nil, err
+	}
 	s.env = &envtest.Environment{
-		BinaryAssetsDirectory: opts.ControlPlaneDir,
+		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     []string{filepath.Join(opts.RepoRoot, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
+	// etcd's data and the API server's certificates under run/, which Stop removes and the
+	// next Start clears, rather than in folders of their own that a killed run would leave.
+	// The paths are set, not left to envtest, which would prefer $KUBEBUILDER_ASSETS (make
+	// exports it) to the links.
+	s.env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(opts.WorkDir, "run", "etcd"), Path: filepath.Join(assets, "etcd")}
+	apiServer := s.env.ControlPlane.GetAPIServer()
+	apiServer.CertDir = filepath.Join(opts.WorkDir, "run", "apiserver")
+	apiServer.Path = filepath.Join(assets, "kube-apiserver")
+	// envtest turns the ServiceAccount admission plugin off, since it runs no controllers;
+	// this stack does, and pods need the token volume the plugin adds.
+	apiServer.Configure().Disable("disable-admission-plugins")
 	if _, err := s.env.Start(); err != nil {
 		return nil, fmt.Errorf("starting the control plane: %w", err)
 	}
@@ -140,6 +169,11 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		return nil, fmt.Errorf("writing the kubeconfig: %w", err)
 	}
 
+	opts.progress("starting kube-controller-manager and kube-scheduler")
+	if err := s.startControllers(ctx); err != nil {
+		return nil, err
+	}
+
 	opts.progress("starting the operator (%s %s)", s.ManagerPath, strings.Join(s.operatorSettings(), " "))
 	if err := s.startManager(ctx); err != nil {
 		return nil, err
@@ -152,11 +186,12 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	return s, nil
 }
 
-func goBuild(ctx context.Context, root, out, pkg string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+// goBuild builds the main packages into the directory outDir.
+func goBuild(ctx context.Context, root, outDir string, pkgs ...string) error {
+	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", outDir + string(filepath.Separator)}, pkgs...)...)
 	cmd.Dir = root
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, msg)
+		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, msg)
 	}
 	return nil
 }
@@ -232,12 +267,18 @@ func (s *Stack) startRunner(redisPath string) error {
 		return fmt.Errorf("creating the local kubelet log: %w", err)
 	}
 	s.runnerLog = f
+	nodeConfig, err := s.kubeletConfig()
+	if err != nil {
+		return err
+	}
 	r, err := localkubelet.New(localkubelet.Config{
-		RESTConfig:    s.Config,
-		WorkDir:       filepath.Join(s.opts.WorkDir, "run"),
-		Images:        localkubelet.DefaultImages(s.opts.OperatorImage, s.AuthServerPath, redisPath),
-		Logger:        slog.New(slog.NewTextHandler(f, nil)),
-		ProcessOutput: s.opts.ProcessOutput,
+		RESTConfig:     nodeConfig,
+		KubeletVersion: KubernetesVersion,
+		WorkDir:        filepath.Join(s.opts.WorkDir, "run"),
+		NodeName:       NodeName,
+		Images:         localkubelet.DefaultImages(s.opts.OperatorImage, s.AuthServerPath, redisPath),
+		Logger:         slog.New(slog.NewTextHandler(f, nil)),
+		ProcessOutput:  s.opts.ProcessOutput,
 	})
 	if err != nil {
 		return err
@@ -257,6 +298,21 @@ func (s *Stack) startRunner(redisPath string) error {
 		return errors.New("the local kubelet did not sync within 60s")
 	}
 }
+
+// kubeletConfig is the local kubelet's identity: an administrator, since it watches every
+// Secret and ConfigMap where a kubelet (under the Node authorizer) reads only those of its
+// pods.
+func (s *Stack) kubeletConfig() (*rest.Config, error) {
+	u, err := s.env.AddUser(envtest.User{Name: "system:node:" + NodeName, Groups: []string{"system:nodes", "system:masters"}}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("creating the local kubelet's user: %w", err)
+	}
+	return u.Config(), nil
+}
+
+// LogsDir holds the logs of the operator, the local kubelet, kube-controller-manager and
+// kube-scheduler.
+func (s *Stack) LogsDir() string { return filepath.Join(s.opts.WorkDir, "logs") }
 
 // PodsDir is where the local kubelet keeps each pod's directory and container logs.
 func (s *Stack) PodsDir() string { return filepath.Join(s.opts.WorkDir, "run", "pods") }
@@ -303,6 +359,12 @@ func (s *Stack) Stop() error {
 			errs = append(errs, err)
 		}
 		s.manager = nil
+	}
+	if len(s.controllers) > 0 {
+		s.opts.progress("stopping kube-scheduler and kube-controller-manager")
+		if err := s.stopControllers(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if s.env != nil {
 		s.opts.progress("stopping kube-apiserver and etcd")
