@@ -171,7 +171,7 @@ func printUsage(ctx context.Context, s *devstack.Stack, key types.NamespacedName
 	if err != nil {
 		return err
 	}
-	keysDir, err := s.KeysDir(key)
+	keysDir, err := s.SigningKeysDir(key)
 	if err != nil {
 		return err
 	}
