@@ -39,8 +39,9 @@ type refreshPayload struct {
 // listed in spec.issuance.clients gets a token from the TokenRequest API for the audience
 // status.issuer, obtains a pair from the issuer Service (status.issuerURL), the verifier
 // Service accepts the access token, a refresh rotates the pair and kills the old access
-// token, a logout kills the refresh token and every access token of its stamp, and a
-// logout everywhere ends every session of the user. A ServiceAccount not in the list gets
+// token, presenting a rotated refresh token again revokes the session, a logout kills the
+// refresh token and every access token of its stamp, and a logout everywhere ends every
+// session of the user. A ServiceAccount not in the list gets
 // 403, a token for another audience 401.
 func TestE2E_SessionThroughTheOperatorsDeployments(t *testing.T) {
 	t.Parallel()
@@ -116,6 +117,14 @@ func TestE2E_SessionThroughTheOperatorsDeployments(t *testing.T) {
 	expectCode(t, "logout", mustCall(t, http.MethodPost, verifierURL+"/auth/logout", refreshed.Token, ""), http.StatusOK)
 	expectCode(t, "refresh after logout", mustCall(t, http.MethodPost, issuerURL+"/auth/refresh", refreshed.RefreshToken, ""), http.StatusUnauthorized)
 	expectCode(t, "the logged-out access token", mustCall(t, http.MethodGet, verifierURL+"/auth/verify", refreshed.Token, ""), http.StatusUnauthorized)
+
+	// Reuse of a rotated refresh token (a stolen copy) revokes the whole session: the pair
+	// its rotation gave dies too.
+	d := decodePayload[loginPayload](t, mustCall(t, http.MethodPost, issuerURL+"/auth/token", login, user), http.StatusOK)
+	rotated := decodePayload[refreshPayload](t, mustCall(t, http.MethodPost, issuerURL+"/auth/refresh", d.RefreshToken, ""), http.StatusCreated)
+	expectCode(t, "the rotated refresh token presented again", mustCall(t, http.MethodPost, issuerURL+"/auth/refresh", d.RefreshToken, ""), http.StatusUnauthorized)
+	expectCode(t, "the access token of the pair after reuse", mustCall(t, http.MethodGet, verifierURL+"/auth/verify", rotated.Token, ""), http.StatusUnauthorized)
+	expectCode(t, "the refresh token of the pair after reuse", mustCall(t, http.MethodPost, issuerURL+"/auth/refresh", rotated.RefreshToken, ""), http.StatusUnauthorized)
 
 	// Logout everywhere: two live sessions of the user (two devices) end together.
 	a := decodePayload[loginPayload](t, mustCall(t, http.MethodPost, issuerURL+"/auth/token", login, user), http.StatusOK)
