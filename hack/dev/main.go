@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -165,40 +164,66 @@ func authServices(ctx context.Context, s *devstack.Stack) ([]types.NamespacedNam
 	return keys, nil
 }
 
-// printUsage prints the server URL, a fresh token and a curl that logs it out.
+// printUsage prints the verifier's and the issuer's local URLs and the commands that run a
+// session through the API, as the platform's login service would: a token of the sample's
+// ServiceAccount for the audience status.issuer, issuance, verify, refresh and logout.
 func printUsage(ctx context.Context, s *devstack.Stack, key types.NamespacedName, kubectl string) error {
-	url, err := s.ServerURL(ctx, key)
+	c, err := s.Client()
 	if err != nil {
 		return err
 	}
-	keysDir, err := s.KeysDir(key)
+	var as authv1alpha1.AuthService
+	if err := c.Get(ctx, key, &as); err != nil {
+		return err
+	}
+	verifier, err := s.ServerURL(ctx, key)
 	if err != nil {
 		return err
 	}
-	tok, err := s.IssueToken(ctx, keysDir, 15*time.Minute)
+	issuer, err := s.IssuerURL(ctx, key)
 	if err != nil {
 		return err
-	}
-	if tok == "" {
-		return errors.New("authserver token issue printed no token")
 	}
 	fmt.Printf(`
 AuthService %s is Ready.
-  auth server (Service %s-authserver): %s
-  signing keys, as the pods see them:  %s
-
-  # a token valid for 15 minutes, minted with: %s token issue --keys-dir <signing keys>
-  export TOKEN='%s'
-  # log it out: 200 the first time, 401 "token is blacklisted" after
-  curl -i -X POST -H "Authorization: Bearer $TOKEN" %s/auth/logout
-  # forward-auth check, and the published keys
+  verifier (status.serverURL %s): %s
+  issuer   (status.issuerURL %s): %s
+  tokens' iss and the callers' audience (status.issuer): %s
+`, key, as.Status.ServerURL, verifier, as.Status.IssuerURL, issuer, as.Status.Issuer)
+	if len(as.Spec.Issuance.Clients) == 0 {
+		fmt.Printf("  spec.issuance.clients is empty: no caller may obtain tokens (list a ServiceAccount there)\n")
+	} else {
+		client := as.Spec.Issuance.Clients[0]
+		fmt.Printf(`
+  export KUBECONFIG=%s
+  # 1. a token of the caller allowed in spec.issuance.clients, for the audience status.issuer
+  SA_TOKEN=$(%s -n %s create token %s --audience '%s')
+  # 2. a session for a user (the login service has checked the password): 200 with the login payload
+  LOGIN=$(curl -s -X POST -H "Authorization: Bearer $SA_TOKEN" -H 'Content-Type: application/json' \
+    -d '{"id":"u-1","email":"u@example.com","name":"U"}' %s/auth/token); echo "$LOGIN"
+  TOKEN=$(printf '%%s' "$LOGIN" | sed -E 's/.*"token":"([^"]*)".*/\1/')
+  REFRESH=$(printf '%%s' "$LOGIN" | sed -E 's/.*"refresh_token":"([^"]*)".*/\1/')
+  # 3. forward-auth check on the verifier: 200 with X-Auth-User-Id
   curl -i -H "Authorization: Bearer $TOKEN" %s/auth/verify
+  # 4. refresh: 201 with a new pair under a new stamp; the old access token is rejected after it
+  REFRESHED=$(curl -s -H "Authorization: Bearer $REFRESH" %s/auth/refresh); echo "$REFRESHED"
+  curl -s -H "Authorization: Bearer $TOKEN" %s/auth/verify; echo
+  TOKEN=$(printf '%%s' "$REFRESHED" | sed -E 's/.*"token":"([^"]*)".*/\1/')
+  REFRESH=$(printf '%%s' "$REFRESHED" | sed -E 's/.*"refresh_token":"([^"]*)".*/\1/')
+  # 5. log out: 200; the session's refresh token then fails and its access token is blacklisted
+  curl -s -X POST -H "Authorization: Bearer $TOKEN" %s/auth/logout; echo
+  curl -s -H "Authorization: Bearer $REFRESH" %s/auth/refresh; echo
+  curl -s -H "Authorization: Bearer $TOKEN" %s/auth/verify; echo
+  # log out everywhere (every session of the user): POST %s/auth/logout/all with an access token
+`, s.KubeconfigPath, kubectl, client.Namespace, client.ServiceAccountName, as.Status.Issuer,
+			issuer, verifier, issuer, verifier, verifier, issuer, verifier, verifier)
+	}
+	fmt.Printf(`
+  # the published keys, and the cluster
   curl -s %s/.well-known/jwks.json
-  # the cluster
   KUBECONFIG=%s %s get authservices,pods,endpointslices,pvc -A
 
   logs: %s (operator, local kubelet, kube-controller-manager, kube-scheduler), each container under %s
-`, key, key.Name, url, keysDir, s.AuthServerPath, tok, url, url, url,
-		s.KubeconfigPath, kubectl, s.LogsDir(), s.PodsDir())
+`, verifier, s.KubeconfigPath, kubectl, s.LogsDir(), s.PodsDir())
 	return nil
 }

@@ -301,7 +301,7 @@ func TestE2E_RedisPasswordChangeRollsTheServersWithoutAFailedRequest(t *testing.
 		t.Fatalf("want 2 auth-server pods, got %d (%v)", len(before), err)
 	}
 
-	vc := newVerifyClient(url, keysDir, 10*time.Minute)
+	vc := newVerifyClient(url, minter{keysDir: keysDir}, 10*time.Minute)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -80,9 +80,20 @@ func call(method, url, tok string) (reply, error) {
 	return reply{code: resp.StatusCode, body: string(body)}, err
 }
 
-// minter signs seed-shaped tokens with the active key of a materialised keys directory,
-// with the auth server's own issuing code, as `authserver token issue` does.
+// minter signs seed-shaped tokens with the active key of a materialised signing-key
+// Secret, with the auth server's own issuing code, as `authserver token issue` does. Only
+// the issuer's pods mount that Secret: the verifier's hold public keys only.
 type minter struct{ keysDir string }
+
+// issuerMinter is a minter on the Secret as the first ready issuer pod of key mounts it.
+func issuerMinter(t *testing.T, key types.NamespacedName) minter {
+	t.Helper()
+	dir, err := stack.SigningKeysDir(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return minter{keysDir: dir}
+}
 
 // mint returns a token valid for ttl, the kid that signed it and its user id.
 func (m minter) mint(ttl time.Duration) (tok, kid, userID string, err error) {
@@ -119,9 +130,10 @@ func kidOf(tok string) string {
 	return h.Kid
 }
 
-// activeKidIn reads the active kid of a materialised keys directory.
+// activeKidIn reads the active kid of a materialised keys directory: a verifier's public
+// projection or an issuer's signing-key Secret.
 func activeKidIn(dir string) (string, error) {
-	set, err := keyfiles.ReadDir(dir)
+	set, err := keyfiles.ReadPublicDir(dir)
 	if err != nil {
 		return "", err
 	}

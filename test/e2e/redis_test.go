@@ -44,7 +44,7 @@ func TestE2E_RedisSIGKILLKeepsAcknowledgedRevocations(t *testing.T) {
 	if len(servers) == 0 {
 		t.Fatal("no auth-server pod")
 	}
-	m := minter{keysDir: servers[0].KeysDir}
+	m := issuerMinter(t, key)
 
 	var (
 		mu           sync.Mutex

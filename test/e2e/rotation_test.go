@@ -13,6 +13,7 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/test/localkubelet/devstack"
 )
 
 // issued is a token the client minted, and when it stops being valid.
@@ -39,8 +40,8 @@ type verifyClient struct {
 	mintFails []string
 }
 
-func newVerifyClient(url, keysDir string, ttl time.Duration) *verifyClient {
-	return &verifyClient{url: url, m: minter{keysDir: keysDir}, ttl: ttl, newest: map[string]issued{}, mintedBy: map[string]int{}}
+func newVerifyClient(url string, m minter, ttl time.Duration) *verifyClient {
+	return &verifyClient{url: url, m: m, ttl: ttl, newest: map[string]issued{}, mintedBy: map[string]int{}}
 }
 
 func (c *verifyClient) run(stop <-chan struct{}) {
@@ -118,7 +119,11 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 	if len(pods) != 2 {
 		t.Fatalf("want 2 auth-server pods, got %+v", pods)
 	}
-	vc := newVerifyClient(url, pods[0].KeysDir, time.Minute)
+	issuers := stack.IssuerPods(key)
+	if len(issuers) != 2 {
+		t.Fatalf("want 2 issuer pods, got %+v", issuers)
+	}
+	vc := newVerifyClient(url, issuerMinter(t, key), time.Minute)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -162,7 +167,8 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 			if active == "" || active == prev {
 				return fmt.Errorf("status.activeKeyID still %s", active)
 			}
-			for _, p := range pods {
+			// The verifiers' public projection and the issuers' Secret alike.
+			for _, p := range append(append([]devstack.ServerPod(nil), pods...), issuers...) {
 				got, err := activeKidIn(p.KeysDir)
 				if err != nil {
 					return err

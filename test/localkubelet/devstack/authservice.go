@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -101,21 +104,77 @@ func (s *Stack) ServerURL(ctx context.Context, key types.NamespacedName) (string
 	return "http://" + addr, nil
 }
 
+// IssuerURL is the local URL that stands for status.issuerURL, the AuthService's issuer
+// Service.
+func (s *Stack) IssuerURL(ctx context.Context, key types.NamespacedName) (string, error) {
+	c, err := s.Client()
+	if err != nil {
+		return "", err
+	}
+	var as authv1alpha1.AuthService
+	if err := c.Get(ctx, key, &as); err != nil {
+		return "", err
+	}
+	if as.Status.IssuerURL == "" {
+		return "", fmt.Errorf("AuthService %s has no status.issuerURL yet", key)
+	}
+	return s.LocalURL(as.Status.IssuerURL)
+}
+
+// LocalURL maps an in-cluster Service URL (http://NAME.NS.svc[:PORT][/path], as the
+// operator writes to the status) to the local address the local kubelet serves it on.
+func (s *Stack) LocalURL(inCluster string) (string, error) {
+	u, err := url.Parse(inCluster)
+	if err != nil {
+		return "", fmt.Errorf("parsing %q: %w", inCluster, err)
+	}
+	name, ns, ok := strings.Cut(strings.TrimSuffix(strings.TrimSuffix(u.Hostname(), ".cluster.local"), ".svc"), ".")
+	if !ok || u.Scheme != "http" {
+		return "", fmt.Errorf("%q is not an http://NAME.NS.svc URL of a Service", inCluster)
+	}
+	port := int32(80)
+	if p := u.Port(); p != "" {
+		n, err := strconv.ParseInt(p, 10, 32)
+		if err != nil {
+			return "", fmt.Errorf("port of %q: %w", inCluster, err)
+		}
+		port = int32(n)
+	}
+	addr, ok := s.Runner.ServiceAddr(ns, name, port)
+	if !ok {
+		return "", fmt.Errorf("no local address for Service %s/%s port %d", ns, name, port)
+	}
+	u.Host = addr
+	return strings.TrimSuffix(u.String(), "/"), nil
+}
+
 // ServerPod is a running auth-server pod of an AuthService, as the local kubelet runs it.
 type ServerPod struct {
 	Name string
 	// URL reaches this pod alone.
 	URL string
-	// KeysDir is where the pod's signing-key Secret is materialised.
+	// KeysDir is where the pod's keys volume is materialised: the public projection
+	// (ConfigMap NAME-public-keys) for a verifier, the signing-key Secret for an issuer.
 	KeysDir string
 	PID     int
 }
 
-// ServerPods lists the ready auth-server pods of an AuthService.
+// ServerPods lists the ready verifier pods (Deployment NAME-authserver) of an AuthService.
 func (s *Stack) ServerPods(key types.NamespacedName) []ServerPod {
+	return s.readyPods(key, "authserver")
+}
+
+// IssuerPods lists the ready issuer pods (Deployment NAME-issuer) of an AuthService; their
+// KeysDir holds the private keys.
+func (s *Stack) IssuerPods(key types.NamespacedName) []ServerPod {
+	return s.readyPods(key, "authserver-issuer")
+}
+
+// readyPods lists the ready pods of one kind (app.kubernetes.io/name) of an AuthService.
+func (s *Stack) readyPods(key types.NamespacedName, kind string) []ServerPod {
 	var out []ServerPod
 	for _, p := range s.Runner.Pods() {
-		if p.Namespace != key.Namespace || !IsComponentOf(p, key.Name, "authserver") || !p.Ready {
+		if p.Namespace != key.Namespace || !IsComponentOf(p, key.Name, kind) || !p.Ready {
 			continue
 		}
 		for _, c := range p.Containers {
@@ -129,16 +188,17 @@ func (s *Stack) ServerPods(key types.NamespacedName) []ServerPod {
 }
 
 // IsComponentOf reports whether a local pod is one of the AuthService's pods of the given
-// kind ("authserver", "redis"), by the operator's app.kubernetes.io labels.
+// kind ("authserver" for the verifier, "authserver-issuer", "redis"), by the operator's app.kubernetes.io labels.
 func IsComponentOf(p localkubelet.PodInfo, authService, name string) bool {
 	return p.Labels["app.kubernetes.io/instance"] == authService && p.Labels["app.kubernetes.io/name"] == name
 }
 
-// KeysDir returns the materialised signing-key directory of a ready auth-server pod.
-func (s *Stack) KeysDir(key types.NamespacedName) (string, error) {
-	pods := s.ServerPods(key)
+// SigningKeysDir returns the materialised signing-key Secret of a ready issuer pod: the
+// only pods that mount private keys.
+func (s *Stack) SigningKeysDir(key types.NamespacedName) (string, error) {
+	pods := s.IssuerPods(key)
 	if len(pods) == 0 || pods[0].KeysDir == "" {
-		return "", errors.New("no ready auth-server pod with a mounted keys directory")
+		return "", errors.New("no ready issuer pod with a mounted signing-key Secret")
 	}
 	return pods[0].KeysDir, nil
 }

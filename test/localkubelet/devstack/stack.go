@@ -169,6 +169,10 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		return nil, fmt.Errorf("writing the kubeconfig: %w", err)
 	}
 
+	if err := s.installIssuerClusterRole(ctx); err != nil {
+		return nil, err
+	}
+
 	opts.progress("starting kube-controller-manager and kube-scheduler")
 	if err := s.startControllers(ctx); err != nil {
 		return nil, err
