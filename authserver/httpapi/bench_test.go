@@ -59,6 +59,15 @@ func BenchmarkLogout(b *testing.B) {
 	serveParallel(b, h, http.MethodPost, "/auth/logout", toks, http.StatusOK)
 }
 
+// BenchmarkLogoutCached is BenchmarkLogout with the verified-token cache on, as the
+// verifiers run by default: each logout also drops what it revokes from the cache,
+// and hears its own revocation back on the subscription.
+func BenchmarkLogoutCached(b *testing.B) {
+	h := newHarness(b, nil, withCache(10000))
+	toks := issueMany(b, h.set, b.N)
+	serveParallel(b, h, http.MethodPost, "/auth/logout", toks, http.StatusOK)
+}
+
 // BenchmarkVerify checks 1 000 recurring tokens, as forward-auth sees them.
 func BenchmarkVerify(b *testing.B) {
 	h := newHarness(b, nil)
