@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// maxConstantRateWorkers bounds vegeta's workers in a constant-rate run.
+const maxConstantRateWorkers = 64
+
 // attackSpec is one vegeta run (the constant-rate runs).
 type attackSpec struct {
 	name     string
@@ -68,6 +71,11 @@ func attack(ctx context.Context, vegeta, workDir string, spec attackSpec) (resul
 	}
 	if spec.rate == 0 {
 		args = append(args, "-max-workers="+strconv.Itoa(spec.workers), "-workers="+strconv.Itoa(spec.workers))
+	} else {
+		// A vegeta that falls behind its rate would otherwise start a worker (and a
+		// connection) per late request, and time its own backlog rather than the
+		// server: bounded, it sends less, which the table then reports.
+		args = append(args, "-max-workers="+strconv.Itoa(maxConstantRateWorkers))
 	}
 	cmd := exec.CommandContext(ctx, vegeta, args...)
 	server0, serverOK := cpuTime(spec.serverPID)
