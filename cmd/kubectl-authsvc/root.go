@@ -35,6 +35,9 @@ type target struct {
 	name      string
 }
 
+// fieldManager is the field manager of the plugin's writes.
+const fieldManager = "kubectl-authsvc"
+
 func newRootCommand() *cobra.Command {
 	o := &options{
 		loading:   clientcmd.NewDefaultClientConfigLoadingRules(),
@@ -80,6 +83,8 @@ func (o *options) connect(ctx context.Context) (*target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to the API server: %w", err)
 	}
+	// The operator's KeyRevoked event names the field manager of a revocation.
+	c = client.WithFieldOwner(c, fieldManager)
 	t := &target{client: c, namespace: namespace, name: o.name}
 	if t.name == "" {
 		if t.name, err = onlyAuthService(ctx, c, namespace); err != nil {
