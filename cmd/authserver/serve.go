@@ -27,6 +27,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keywatch"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/authserver/userlogouts"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
 
@@ -63,6 +64,7 @@ type serveConfig struct {
 	clientAudience    string
 	singleSession     bool
 	keysSecret        string
+	userLogouts       string
 	namespace         string
 	kubeconfig        string
 }
@@ -111,7 +113,8 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.clientAudience, "client-audience", "", "audience a caller's projected ServiceAccount token must carry (TokenReview spec.audiences) (issuer)")
 	f.BoolVar(&c.singleSession, "single-session", false, "a new issuance ends the user's earlier sessions (issuer)")
 	f.StringVar(&c.keysSecret, "keys-secret", "", "name of the private key Secret to watch through the API: a kid that leaves it is revoked on every verifier at once (issuer)")
-	f.StringVar(&c.namespace, "namespace", "", "namespace of --keys-secret (issuer)")
+	f.StringVar(&c.userLogouts, "user-logouts-configmap", "", "name of the ConfigMap of administrative user logouts (kubectl authsvc logout-user) to watch and apply (issuer, with --namespace)")
+	f.StringVar(&c.namespace, "namespace", "", "namespace of --keys-secret and --user-logouts-configmap (issuer)")
 	f.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file for the Kubernetes API; empty: in-cluster config (issuer)")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing, so load balancers stop sending requests first")
@@ -151,6 +154,9 @@ func (c serveConfig) validate() error {
 		}
 		if (c.keysSecret == "") != (c.namespace == "") {
 			errs = append(errs, errors.New("--keys-secret and --namespace go together"))
+		}
+		if c.userLogouts != "" && c.namespace == "" {
+			errs = append(errs, errors.New("--user-logouts-configmap needs --namespace"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("--role must be verifier or issuer, not %q", c.role))
@@ -277,7 +283,7 @@ func serve(ctx context.Context, c serveConfig) error {
 		cancel()
 		background.Wait()
 	}()
-	watchErr := make(chan error, 1)
+	watchErr := make(chan error, 2)
 	if issuer && c.keysSecret != "" {
 		// The Secret through the API is the issuer's key source: a rotation or a
 		// revocation takes effect at once, not after the kubelet's volume sync (which
@@ -297,6 +303,16 @@ func serve(ctx context.Context, c serveConfig) error {
 		})
 	} else {
 		background.Go(func() { watchErr <- keys.Run(runCtx) })
+	}
+	if issuer && c.userLogouts != "" {
+		lifetimes := c.lifetimes()
+		applier, _ := os.Hostname()
+		background.Go(func() {
+			watchErr <- userlogouts.Run(runCtx, userlogouts.Config{
+				Client: kube, Namespace: c.namespace, Name: c.userLogouts, Store: bl, Applier: applier, Logger: log,
+				Until: lifetimes.UserEntryExpiry,
+			})
+		})
 	}
 	background.Go(func() { warnOnEviction(runCtx, bl, log) })
 	background.Go(func() { checkPublish(runCtx, bl, log) })
