@@ -20,7 +20,7 @@ func revokedBy(fields []metav1.ManagedFieldsEntry, kid string) []string {
 	entry := "v:" + string(value)
 	var out []string
 	for _, f := range fields {
-		if f.FieldsV1 == nil || !ownsPath(f.FieldsV1.Raw, "f:spec", "f:signingKeys", "f:revokedKeyIDs", entry) {
+		if f.FieldsV1 == nil || !ownsPath(f.FieldsV1.GetRawBytes(), "f:spec", "f:signingKeys", "f:revokedKeyIDs", entry) {
 			continue
 		}
 		out = append(out, f.Manager)

@@ -17,16 +17,14 @@ import (
 // TestRevokedBy_NamesTheOwnerOfTheEntry reads the owners of one entry of the set list.
 func TestRevokedBy_NamesTheOwnerOfTheEntry(t *testing.T) {
 	entry := func(manager, kids string) metav1.ManagedFieldsEntry {
-		return metav1.ManagedFieldsEntry{Manager: manager, FieldsV1: &metav1.FieldsV1{
-			Raw: []byte(`{"f:spec":{"f:signingKeys":{"f:revokedKeyIDs":{` + kids + `}}}}`),
-		}}
+		return metav1.ManagedFieldsEntry{Manager: manager, FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:signingKeys":{"f:revokedKeyIDs":{` + kids + `}}}}`)}
 	}
 	fields := []metav1.ManagedFieldsEntry{
-		{Manager: "kubectl-create", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:server":{}}}`)}},
+		{Manager: "kubectl-create", FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:server":{}}}`)},
 		entry("alice", `"v:\"kid-a\"":{}`),
 		entry("bob", `"v:\"kid-b\"":{},".":{}`),
 		entry("carol", `"v:\"kid-b\"":{}`),
-		{Manager: "broken", FieldsV1: &metav1.FieldsV1{Raw: []byte(`not json`)}},
+		{Manager: "broken", FieldsV1: metav1.NewFieldsV1(`not json`)},
 	}
 	for _, tc := range []struct {
 		kid  string

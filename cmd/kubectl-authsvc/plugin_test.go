@@ -147,7 +147,7 @@ func TestRevoke_PreviewChangesNothingAndYesRevokes(t *testing.T) {
 	// The operator's KeyRevoked event names the entry's field manager: the plugin's own.
 	owners := 0
 	for _, f := range after.ManagedFields {
-		if f.Manager == "kubectl-authsvc" && f.FieldsV1 != nil && strings.Contains(string(f.FieldsV1.Raw), `"v:\"`+active+`\""`) {
+		if f.Manager == "kubectl-authsvc" && f.FieldsV1 != nil && strings.Contains(f.FieldsV1.GetRawString(), `"v:\"`+active+`\""`) {
 			owners++
 		}
 	}
