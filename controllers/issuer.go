@@ -26,7 +26,7 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 	as := s.as
 	as.Status.IssuerURL = issuerURL(as)
 	as.Status.Issuer = tokenIssuer(as)
-	for _, obj := range []client.Object{issuerServiceAccount(as), issuerRole(as), issuerRoleBinding(as)} {
+	for _, obj := range []client.Object{issuerServiceAccount(as), issuerRole(as), issuerRoleBinding(as), userLogoutsConfigMap(as)} {
 		if err := r.apply(ctx, as, obj); err != nil {
 			return reconcile.Result{}, err
 		}
@@ -93,6 +93,7 @@ func issuerEnv(as *authv1alpha1.AuthService, redis redisConnection) []corev1.Env
 		{Name: "AUTHSERVER_CLIENT_AUDIENCE", Value: tokenIssuer(as)},
 		{Name: "AUTHSERVER_SINGLE_SESSION", Value: strconv.FormatBool(as.Spec.Issuance.SingleSession)},
 		{Name: "AUTHSERVER_KEYS_SECRET", Value: SigningKeysSecretName(as)},
+		{Name: "AUTHSERVER_USER_LOGOUTS_CONFIGMAP", Value: UserLogoutsConfigMapName(as)},
 		{Name: "AUTHSERVER_NAMESPACE", Value: as.Namespace},
 	} {
 		if v.Value != "" {
@@ -128,7 +129,8 @@ func issuerServiceAccount(as *authv1alpha1.AuthService) *corev1.ServiceAccount {
 	}
 }
 
-// issuerRole lets the issuer read its own signing-key Secret and no other.
+// issuerRole lets the issuer read its own signing-key Secret and no other, and follow
+// and mark applied the requests of its user-logouts ConfigMap.
 func issuerRole(as *authv1alpha1.AuthService) *rbacv1.Role {
 	return &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: IssuerName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
@@ -137,8 +139,21 @@ func issuerRole(as *authv1alpha1.AuthService) *rbacv1.Role {
 			Resources:     []string{"secrets"},
 			ResourceNames: []string{SigningKeysSecretName(as)},
 			Verbs:         []string{"get", "list", "watch"},
+		}, {
+			APIGroups:     []string{""},
+			Resources:     []string{"configmaps"},
+			ResourceNames: []string{UserLogoutsConfigMapName(as)},
+			Verbs:         []string{"get", "list", "watch", "patch"},
 		}},
 	}
+}
+
+// userLogoutsConfigMap is created empty: its entries are written by kubectl authsvc
+// logout-user and the issuer, and the apply claims none of them.
+func userLogoutsConfigMap(as *authv1alpha1.AuthService) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
+		Name: UserLogoutsConfigMapName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentUserLogouts),
+	}}
 }
 
 func issuerRoleBinding(as *authv1alpha1.AuthService) *rbacv1.RoleBinding {

@@ -59,9 +59,14 @@ func TestIssuer_IsWiredFromTheSpecWithLeastPrivilege(t *testing.T) {
 	}
 	role := get(t, ns, "auth-issuer", &rbacv1.Role{})
 	wantLabels(t, role, as, "authserver-issuer", "issuer")
-	if len(role.Rules) != 1 || !slices.Equal(role.Rules[0].Resources, []string{"secrets"}) ||
+	if len(role.Rules) == 0 || !slices.Equal(role.Rules[0].Resources, []string{"secrets"}) ||
 		!slices.Equal(role.Rules[0].ResourceNames, []string{"auth-signing-keys"}) || !slices.Equal(role.Rules[0].Verbs, []string{"get", "list", "watch"}) {
 		t.Errorf("issuer Role rules = %+v, want get/list/watch of auth-signing-keys only", role.Rules)
+	}
+	logouts := get(t, ns, "auth-user-logouts", &corev1.ConfigMap{})
+	wantLabels(t, logouts, as, "authserver-issuer", "user-logouts")
+	if len(logouts.Data) != 0 {
+		t.Errorf("the user-logouts ConfigMap is created with data %v, want none", logouts.Data)
 	}
 	rb := get(t, ns, "auth-issuer", &rbacv1.RoleBinding{})
 	wantLabels(t, rb, as, "authserver-issuer", "issuer")
@@ -96,6 +101,11 @@ func TestIssuer_IsWiredFromTheSpecWithLeastPrivilege(t *testing.T) {
 		{"list every Secret", authorizationv1.ResourceAttributes{Namespace: ns, Resource: "secrets", Verb: "list"}, false},
 		{"update its key Secret", authorizationv1.ResourceAttributes{Namespace: ns, Resource: "secrets", Name: "auth-signing-keys", Verb: "update"}, false},
 		{"get a Secret elsewhere", authorizationv1.ResourceAttributes{Namespace: "default", Resource: "secrets", Name: "auth-signing-keys", Verb: "get"}, false},
+		{"watch its user-logouts ConfigMap", authorizationv1.ResourceAttributes{Namespace: ns, Resource: "configmaps", Name: "auth-user-logouts", Verb: "watch"}, true},
+		{"mark user logouts applied", authorizationv1.ResourceAttributes{Namespace: ns, Resource: "configmaps", Name: "auth-user-logouts", Verb: "patch"}, true},
+		{"delete its user-logouts ConfigMap", authorizationv1.ResourceAttributes{Namespace: ns, Resource: "configmaps", Name: "auth-user-logouts", Verb: "delete"}, false},
+		{"patch the JWKS ConfigMap", authorizationv1.ResourceAttributes{Namespace: ns, Resource: "configmaps", Name: "auth-jwks", Verb: "patch"}, false},
+		{"list every ConfigMap", authorizationv1.ResourceAttributes{Namespace: ns, Resource: "configmaps", Verb: "list"}, false},
 	} {
 		if got := can(t, ns, "auth-issuer", tc.attrs); got != tc.want {
 			t.Errorf("issuer may %s = %v, want %v", tc.what, got, tc.want)
@@ -136,20 +146,21 @@ func TestIssuer_IsWiredFromTheSpecWithLeastPrivilege(t *testing.T) {
 	}
 	env := envMap(c)
 	for k, v := range map[string]string{
-		"AUTHSERVER_ROLE":                "issuer",
-		"AUTHSERVER_ISSUER":              "http://auth-authserver." + ns + ".svc",
-		"AUTHSERVER_CLIENT_AUDIENCE":     "http://auth-authserver." + ns + ".svc",
-		"AUTHSERVER_AUDIENCES":           "api.example.com,web",
-		"AUTHSERVER_ACCESS_LIFETIME":     "15m0s",
-		"AUTHSERVER_REFRESH_LIFETIME":    "24h0m0s",
-		"AUTHSERVER_ISSUANCE_CLIENTS":    "login/login-service," + ns + "/identity",
-		"AUTHSERVER_SINGLE_SESSION":      "true",
-		"AUTHSERVER_KEYS_SECRET":         "auth-signing-keys",
-		"AUTHSERVER_NAMESPACE":           ns,
-		"AUTHSERVER_KEYS_DIR":            "/etc/authserver/keys",
-		"AUTHSERVER_REDIS_ADDRS":         "auth-redis." + ns + ".svc:6379",
-		"AUTHSERVER_REDIS_PASSWORD_FILE": "/etc/authserver/redis/password",
-		"AUTHSERVER_LISTEN":              ":8080",
+		"AUTHSERVER_ROLE":                   "issuer",
+		"AUTHSERVER_ISSUER":                 "http://auth-authserver." + ns + ".svc",
+		"AUTHSERVER_CLIENT_AUDIENCE":        "http://auth-authserver." + ns + ".svc",
+		"AUTHSERVER_AUDIENCES":              "api.example.com,web",
+		"AUTHSERVER_ACCESS_LIFETIME":        "15m0s",
+		"AUTHSERVER_REFRESH_LIFETIME":       "24h0m0s",
+		"AUTHSERVER_ISSUANCE_CLIENTS":       "login/login-service," + ns + "/identity",
+		"AUTHSERVER_SINGLE_SESSION":         "true",
+		"AUTHSERVER_KEYS_SECRET":            "auth-signing-keys",
+		"AUTHSERVER_USER_LOGOUTS_CONFIGMAP": "auth-user-logouts",
+		"AUTHSERVER_NAMESPACE":              ns,
+		"AUTHSERVER_KEYS_DIR":               "/etc/authserver/keys",
+		"AUTHSERVER_REDIS_ADDRS":            "auth-redis." + ns + ".svc:6379",
+		"AUTHSERVER_REDIS_PASSWORD_FILE":    "/etc/authserver/redis/password",
+		"AUTHSERVER_LISTEN":                 ":8080",
 	} {
 		if env[k] != v {
 			t.Errorf("issuer env %s = %q, want %q", k, env[k], v)

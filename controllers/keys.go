@@ -331,7 +331,8 @@ func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, pl
 			}
 			keyRotations.WithLabelValues(as.Namespace, as.Name, trigger).Inc()
 		case keylifecycle.KeyRevoked:
-			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, "KeyRevoked", "RevokeKeys", "Revoked %s key %s: it is no longer published and every token it signed fails verification", e.State, e.KeyID)
+			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, "KeyRevoked", "RevokeKeys", "Revoked %s key %s %s (spec.signingKeys.revokedKeyIDs): it is no longer published and every token it signed fails verification",
+				e.State, e.KeyID, revokerText(revokedBy(as.ManagedFields, e.KeyID)))
 		case keylifecycle.KeyExpired:
 			r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyExpired", "DeleteKeys", "Deleted retired key %s: every access and refresh token it signed has expired", e.KeyID)
 		}

@@ -61,6 +61,7 @@ const (
 	componentSigningKeys = "signing-keys"
 	componentJWKS        = "jwks"
 	componentPublicKeys  = "public-keys"
+	componentUserLogouts = "user-logouts"
 	componentIssuer      = "issuer"
 )
 
@@ -107,6 +108,10 @@ func JWKSConfigMapName(as *authv1alpha1.AuthService) string { return as.Name + "
 // PublicKeysConfigMapName is the name of the ConfigMap holding the public projection of an
 // AuthService's keys, which the verifiers mount.
 func PublicKeysConfigMapName(as *authv1alpha1.AuthService) string { return as.Name + "-public-keys" }
+
+// UserLogoutsConfigMapName is the name of the ConfigMap of administrative user logouts
+// (kubectl authsvc logout-user) that the issuer applies.
+func UserLogoutsConfigMapName(as *authv1alpha1.AuthService) string { return as.Name + "-user-logouts" }
 
 // IssuerName is the name of the issuer's Deployment, Service, ServiceAccount, Role and
 // RoleBinding.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // maxBatch bounds how many commands one pipeline round trip carries.
@@ -40,6 +41,7 @@ type pipeline struct {
 	client  redis.UniversalClient
 	timeout time.Duration
 	acks    ReplicaAcks
+	traced  bool
 	reads   chan *pending
 	writes  chan *pending
 	stop    chan struct{}
@@ -60,13 +62,16 @@ type ReplicaAcks struct {
 type pending struct {
 	cmd  redis.Cmder
 	done chan struct{}
+	// span is the span of the request that sent cmd, kept only when traced.
+	span trace.SpanContext
 }
 
-func newPipeline(client redis.UniversalClient, timeout time.Duration, acks ReplicaAcks) *pipeline {
+func newPipeline(client redis.UniversalClient, timeout time.Duration, acks ReplicaAcks, traced bool) *pipeline {
 	p := &pipeline{
 		client:  client,
 		timeout: timeout,
 		acks:    acks,
+		traced:  traced,
 		reads:   make(chan *pending, maxBatch*pipelineWorkers),
 		writes:  make(chan *pending, maxBatch*pipelineWorkers),
 		stop:    make(chan struct{}),
@@ -87,6 +92,9 @@ func newPipeline(client redis.UniversalClient, timeout time.Duration, acks Repli
 func (p *pipeline) do(ctx context.Context, cmd redis.Cmder, write bool) error {
 	w := p.pool.Get().(*pending)
 	w.cmd = cmd
+	if p.traced {
+		w.span = trace.SpanContextFromContext(ctx)
+	}
 	queue := p.reads
 	if write {
 		queue = p.writes
@@ -111,7 +119,7 @@ func (p *pipeline) do(ctx context.Context, cmd redis.Cmder, write bool) error {
 			return errClosed
 		}
 	}
-	w.cmd = nil
+	w.cmd, w.span = nil, trace.SpanContext{}
 	p.pool.Put(w)
 	return cmd.Err()
 }
@@ -149,7 +157,12 @@ func (p *pipeline) work(queue chan *pending, wait bool) {
 // exec sends one batch. Each command carries its own result or error; a connection
 // failure sets the same error on every command of the batch.
 func (p *pipeline) exec(batch []*pending, wait bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	base := context.Background()
+	if p.traced {
+		// One round trip serves several requests; it shows in the trace of the first.
+		base = trace.ContextWithSpanContext(base, batch[0].span)
+	}
+	ctx, cancel := context.WithTimeout(base, p.timeout)
 	defer cancel()
 	if len(batch) == 1 && !wait {
 		_ = p.client.Process(ctx, batch[0].cmd)

@@ -64,6 +64,10 @@ type StoreOptions struct {
 	ReplicaAcks ReplicaAcks
 	// Logger receives warnings such as a revocation stored but not published.
 	Logger *slog.Logger
+	// Traced says that client makes spans (tracing.InstrumentRedis): each round trip
+	// then runs under the span of the request that opened its batch. Off, nothing of a
+	// request's context is kept.
+	Traced bool
 }
 
 // NewStore uses client as opts say. Concurrent calls share Redis round trips (see
@@ -77,7 +81,7 @@ func NewStore(client redis.UniversalClient, opts StoreOptions) *Store {
 	}
 	return &Store{
 		client:  client,
-		pipe:    newPipeline(client, storeTimeout, opts.ReplicaAcks),
+		pipe:    newPipeline(client, storeTimeout, opts.ReplicaAcks, opts.Traced),
 		prefix:  opts.Prefix,
 		metrics: newMetrics(opts.Registerer),
 		log:     opts.Logger,

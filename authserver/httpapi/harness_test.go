@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/httpapi"
@@ -24,6 +25,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/authserver/tracing"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
 
@@ -81,6 +83,8 @@ type harnessConfig struct {
 	store sessions.Store
 	// issuer, when set, makes the server an issuer.
 	issuer *issuerSetup
+	// tracer, when set, traces the routes and the Redis client.
+	tracer trace.TracerProvider
 }
 
 // issuerSetup is what an issuer harness needs beyond a verifier's.
@@ -162,7 +166,12 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 	}
 	t.Cleanup(func() { client.Close() })
 	h.rdb = client
-	h.bl = blacklist.NewStore(client, blacklist.StoreOptions{Prefix: prefix, Registerer: h.reg})
+	if probe.tracer != nil {
+		if err := tracing.InstrumentRedis(client, probe.tracer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.bl = blacklist.NewStore(client, blacklist.StoreOptions{Prefix: prefix, Registerer: h.reg, Traced: probe.tracer != nil})
 	t.Cleanup(h.bl.Close)
 	hc := harnessConfig{api: httpapi.Config{
 		Keys:       h.keys,
@@ -178,6 +187,7 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 	if hc.store == nil {
 		hc.store = h.bl
 	}
+	hc.api.TracerProvider = hc.tracer
 	sc := sessions.Config{
 		Verifier: token.NewVerifier(h.keys, token.VerifierOptions{
 			Leeway: testLeeway, Issuer: testIssuer,

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hiringo/auth-operator/authserver/audit"
 	"github.com/hiringo/auth-operator/authserver/clientauth"
 	"github.com/hiringo/auth-operator/authserver/issuance"
 	"github.com/hiringo/auth-operator/authserver/sessions"
@@ -73,7 +74,8 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, msgUnauthenticated)
 		return
 	}
-	if _, err := s.cfg.Clients.Authorize(r.Context(), bearer); err != nil {
+	caller, err := s.cfg.Clients.Authorize(r.Context(), bearer)
+	if err != nil {
 		switch {
 		case errors.Is(err, clientauth.ErrUnauthenticated):
 			writeError(w, http.StatusUnauthorized, msgUnauthenticated)
@@ -96,6 +98,9 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := pair.User
+	audit.Log(r.Context(), s.cfg.Logger, audit.Record{
+		Event: audit.Issue, UserID: u.ID, SessionID: u.Auth.ID, KeyID: pair.KeyID, Caller: caller.String(),
+	})
 	writeEnvelope(w, http.StatusOK, true, msgSuccess, loginPayload{
 		ID: u.ID, Email: u.Email, Name: u.Name, EmailVerifiedAt: u.EmailVerifiedAt,
 		Token: pair.Access, TokenExpiration: pair.AccessExpiresAt.Unix(), RefreshToken: pair.Refresh,
@@ -119,6 +124,9 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 		s.issuanceFailure(w, err)
 		return
 	}
+	audit.Log(r.Context(), s.cfg.Logger, audit.Record{
+		Event: audit.Refresh, UserID: pair.User.ID, SessionID: pair.User.Auth.ID, KeyID: pair.KeyID,
+	})
 	writeEnvelope(w, http.StatusCreated, true, msgSuccess, refreshPayload{
 		Token: pair.Access, RefreshToken: pair.Refresh, TokenExpiration: pair.AccessExpiresAt.Unix(),
 	})

@@ -59,13 +59,15 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 	for _, k := range set.Keys {
 		known = append(known, k.ID)
 	}
+	var sink syncBuffer
+	watchLog := slog.New(slog.NewJSONHandler(&sink, nil))
 	watchCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		if err := keywatch.Run(watchCtx, keywatch.Config{
-			Client: kc, Namespace: ns, Name: secret.Name, Keys: issuerKeys, Store: a.bl, Known: known,
+			Client: kc, Namespace: ns, Name: secret.Name, Keys: issuerKeys, Store: a.bl, Known: known, Logger: watchLog,
 			Until: func() time.Time { return time.Now().Add(time.Hour) },
 		}); err != nil {
 			t.Errorf("keywatch: %v", err)
@@ -94,6 +96,7 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 			kept.Keys = append(kept.Keys, k)
 		}
 	}
+	withRevoked := files
 	files, err = keyfiles.Encode(kept)
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +124,16 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 		}
 	}
 	t.Logf("both verifiers refuse the revoked key %s after the Secret's update", time.Since(written))
+	// The issuer's audit trail names the revoked kid, once, and holds no key material.
+	got := auditLines(t, sink.String())
+	if len(got) != 1 || got[0]["event"] != "key-revoked" || got[0]["kid"] != oldKey.ID || len(got[0]) != 4 {
+		t.Errorf("audit lines of the revocation = %v, want one key-revoked line naming %s", got, oldKey.ID)
+	}
+	for name, data := range withRevoked {
+		if strings.Contains(sink.String(), string(data)) {
+			t.Errorf("the issuer's log holds the Secret's %s", name)
+		}
+	}
 	// A verifier started later, its mount still stale, reads the revocation from Redis.
 	h := startHarness(t, packageRedis, dir, set, prefix)
 	h.do(http.MethodGet, "/auth/verify", old).expect(t, http.StatusUnauthorized, errorBody("invalid or expired jwt, internal=unknown kid"))

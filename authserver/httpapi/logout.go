@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/hiringo/auth-operator/authserver/audit"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 )
@@ -17,16 +18,16 @@ type logoutPayload struct {
 // logout revokes the presented token's login session stamp, or the token alone when
 // it has no session (POST /auth/logout).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	s.serveLogout(w, r, s.cfg.Sessions.Logout)
+	s.serveLogout(w, r, audit.Logout, s.cfg.Sessions.Logout)
 }
 
 // logoutAll revokes every token of the presented token's user issued up to now
 // (POST /auth/logout/all).
 func (s *Server) logoutAll(w http.ResponseWriter, r *http.Request) {
-	s.serveLogout(w, r, s.cfg.Sessions.LogoutAll)
+	s.serveLogout(w, r, audit.LogoutAll, s.cfg.Sessions.LogoutAll)
 }
 
-func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request, op func(context.Context, string) (token.Verified, error)) {
+func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request, event audit.Event, op func(context.Context, string) (token.Verified, error)) {
 	if !allowMethods(w, r, "POST", http.MethodPost) {
 		return
 	}
@@ -41,6 +42,9 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request, op func(con
 		writeError(w, status, msg)
 		return
 	}
+	audit.Log(r.Context(), s.cfg.Logger, audit.Record{
+		Event: event, UserID: v.Claims.User.ID, SessionID: v.Claims.User.Auth.ID, KeyID: v.KeyID,
+	})
 	writeSuccess(w, http.StatusOK, func(b []byte) []byte { return appendLogoutPayload(b, v.Claims.User.ID) })
 }
 

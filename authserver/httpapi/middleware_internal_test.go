@@ -39,3 +39,12 @@ func TestLogRequests_OnlyAtDebug(t *testing.T) {
 		t.Errorf("debug log = %s", logs.String())
 	}
 }
+
+// TestTraced_OffLeavesTheRouteUnwrapped: without a tracer provider a route is the
+// handler itself, so tracing off costs nothing per request.
+func TestTraced_OffLeavesTheRouteUnwrapped(t *testing.T) {
+	h := http.FileServer(http.Dir("."))
+	if got := (&Server{}).traced("/auth/verify", h); got != h {
+		t.Errorf("traced without a provider = %T, want the handler itself", got)
+	}
+}

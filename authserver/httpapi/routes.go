@@ -23,7 +23,7 @@ func (s *Server) routes(m *httpMetrics) (http.Handler, error) {
 	browser := newCORS(s.cfg.CORSOrigins).Handler
 	mux := http.NewServeMux()
 	handle := func(path, route string, h http.Handler) {
-		mux.Handle(path, m.instrument(route, h))
+		mux.Handle(path, s.traced(path, m.instrument(route, h)))
 	}
 	// Logout, verify, issuance and refresh answer short envelopes that are never worth
 	// compressing; they skip the compression wrapper, which is on the hot path.
@@ -43,7 +43,7 @@ func (s *Server) routes(m *httpMetrics) (http.Handler, error) {
 
 	var h http.Handler = mux
 	if s.cfg.Role != RoleIssuer {
-		h = routeForwardAuth(mux, m.instrument("verify", http.HandlerFunc(s.verify)))
+		h = routeForwardAuth(mux, s.traced("/auth/verify", m.instrument("verify", http.HandlerFunc(s.verify))))
 	}
 	h = limitBody(h, s.cfg.MaxBodyBytes)
 	h = securityHeaders(h)

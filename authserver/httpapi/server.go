@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hiringo/auth-operator/authserver/issuance"
 	"github.com/hiringo/auth-operator/authserver/token"
@@ -70,6 +71,9 @@ type Config struct {
 	// MaxBodyBytes is the largest request body accepted; default 64 KiB.
 	MaxBodyBytes int64
 	Logger       *slog.Logger
+	// TracerProvider, when set, gives every route a server span (tracing); nil leaves
+	// the routes unwrapped.
+	TracerProvider trace.TracerProvider
 	// Registry receives the API's metrics and is served at /metrics of the admin handler.
 	Registry *prometheus.Registry
 }

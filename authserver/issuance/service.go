@@ -59,6 +59,8 @@ type Pair struct {
 	User            token.User
 	Access, Refresh string
 	AccessExpiresAt time.Time
+	// KeyID is the kid of the key that signed both tokens.
+	KeyID string
 }
 
 // Service issues and refreshes sessions.
@@ -156,7 +158,7 @@ func (s *Service) sign(u token.User, iat time.Time) (Pair, error) {
 	if err != nil {
 		return Pair{}, err
 	}
-	return Pair{User: u, Access: a, Refresh: r, AccessExpiresAt: access.ExpiresAt.Time}, nil
+	return Pair{User: u, Access: a, Refresh: r, AccessExpiresAt: access.ExpiresAt.Time, KeyID: key.ID}, nil
 }
 
 func (s *Service) claims(u token.User, iat time.Time, ttl time.Duration) token.Claims {

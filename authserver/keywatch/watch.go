@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/hiringo/auth-operator/authserver/audit"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 )
 
@@ -103,7 +104,9 @@ func (w *watcher) observe(ctx context.Context, obj any) {
 		for ctx.Err() == nil {
 			err := w.cfg.Store.RevokeKeys(ctx, gone, w.cfg.Until())
 			if err == nil {
-				w.cfg.Logger.Info("signing keys left the Secret: revoked on every verifier", "kids", gone)
+				for _, kid := range gone {
+					audit.Log(ctx, w.cfg.Logger, audit.Record{Event: audit.KeyRevoked, KeyID: kid})
+				}
 				break
 			}
 			w.cfg.Logger.Error("recording revoked signing keys failed; retrying", "kids", gone, "err", err)

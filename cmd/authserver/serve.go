@@ -7,13 +7,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -27,6 +31,8 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keywatch"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/authserver/tracing"
+	"github.com/hiringo/auth-operator/authserver/userlogouts"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
 
@@ -63,6 +69,8 @@ type serveConfig struct {
 	clientAudience    string
 	singleSession     bool
 	keysSecret        string
+	userLogouts       string
+	otlpEndpoint      string
 	namespace         string
 	kubeconfig        string
 }
@@ -111,8 +119,10 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.clientAudience, "client-audience", "", "audience a caller's projected ServiceAccount token must carry (TokenReview spec.audiences) (issuer)")
 	f.BoolVar(&c.singleSession, "single-session", false, "a new issuance ends the user's earlier sessions (issuer)")
 	f.StringVar(&c.keysSecret, "keys-secret", "", "name of the private key Secret to watch through the API: a kid that leaves it is revoked on every verifier at once (issuer)")
-	f.StringVar(&c.namespace, "namespace", "", "namespace of --keys-secret (issuer)")
+	f.StringVar(&c.userLogouts, "user-logouts-configmap", "", "name of the ConfigMap of administrative user logouts (kubectl authsvc logout-user) to watch and apply (issuer, with --namespace)")
+	f.StringVar(&c.namespace, "namespace", "", "namespace of --keys-secret and --user-logouts-configmap (issuer)")
 	f.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file for the Kubernetes API; empty: in-cluster config (issuer)")
+	f.StringVar(&c.otlpEndpoint, "otlp-endpoint", "", "OTLP/HTTP base URL to export traces to (http://collector:4318; /v1/traces is appended, as to OTEL_EXPORTER_OTLP_ENDPOINT); empty: tracing is off unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing, so load balancers stop sending requests first")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "then wait this long for in-flight requests to finish")
@@ -152,11 +162,19 @@ func (c serveConfig) validate() error {
 		if (c.keysSecret == "") != (c.namespace == "") {
 			errs = append(errs, errors.New("--keys-secret and --namespace go together"))
 		}
+		if c.userLogouts != "" && c.namespace == "" {
+			errs = append(errs, errors.New("--user-logouts-configmap needs --namespace"))
+		}
 	default:
 		errs = append(errs, fmt.Errorf("--role must be verifier or issuer, not %q", c.role))
 	}
 	if c.jwksMaxAge < 0 {
 		errs = append(errs, errors.New("--jwks-max-age must not be negative"))
+	}
+	if c.otlpEndpoint != "" {
+		if u, err := url.Parse(c.otlpEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--otlp-endpoint must be an http:// or https:// URL such as http://otel-collector.observability.svc:4318, not %q", c.otlpEndpoint))
+		}
 	}
 	if c.adminListen == "" {
 		errs = append(errs, errors.New("--admin-listen is required"))
@@ -214,7 +232,21 @@ func serve(ctx context.Context, c serveConfig) error {
 		return err
 	}
 	defer client.Close()
+	tp, err := startTracing(ctx, c, client, log)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		defer func() {
+			flushCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer done()
+			if err := tp.Shutdown(flushCtx); err != nil {
+				log.Warn("flushing traces failed", "err", err)
+			}
+		}()
+	}
 	bl := blacklist.NewStore(client, blacklist.StoreOptions{
+		Traced:      tp != nil,
 		Prefix:      c.redisKeyPrefix,
 		Registerer:  reg,
 		ReplicaAcks: blacklist.ReplicaAcks{Min: c.redisMinReplicas},
@@ -238,6 +270,9 @@ func serve(ctx context.Context, c serveConfig) error {
 		Sessions:          sessions.New(sessions.Config{Verifier: verifier, Store: bl, Cache: cache, Lifetimes: c.lifetimes()}),
 		CompatStatusCodes: c.compatStatusCodes, CORSOrigins: c.corsOrigins,
 		JWKSMaxAge: c.jwksMaxAge, Logger: log, Registry: reg,
+	}
+	if tp != nil {
+		apiCfg.TracerProvider = tp
 	}
 	var kube kubernetes.Interface
 	if issuer {
@@ -277,7 +312,7 @@ func serve(ctx context.Context, c serveConfig) error {
 		cancel()
 		background.Wait()
 	}()
-	watchErr := make(chan error, 1)
+	watchErr := make(chan error, 2)
 	if issuer && c.keysSecret != "" {
 		// The Secret through the API is the issuer's key source: a rotation or a
 		// revocation takes effect at once, not after the kubelet's volume sync (which
@@ -297,6 +332,16 @@ func serve(ctx context.Context, c serveConfig) error {
 		})
 	} else {
 		background.Go(func() { watchErr <- keys.Run(runCtx) })
+	}
+	if issuer && c.userLogouts != "" {
+		lifetimes := c.lifetimes()
+		applier, _ := os.Hostname()
+		background.Go(func() {
+			watchErr <- userlogouts.Run(runCtx, userlogouts.Config{
+				Client: kube, Namespace: c.namespace, Name: c.userLogouts, Store: bl, Applier: applier, Logger: log,
+				Until: lifetimes.UserEntryExpiry,
+			})
+		})
 	}
 	background.Go(func() { warnOnEviction(runCtx, bl, log) })
 	background.Go(func() { checkPublish(runCtx, bl, log) })
@@ -339,6 +384,25 @@ func serve(ctx context.Context, c serveConfig) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// startTracing sets up the trace exporter and the Redis client's spans when an OTLP
+// endpoint is configured; otherwise it returns nil and nothing is wrapped.
+func startTracing(ctx context.Context, c serveConfig, client goredis.UniversalClient, log *slog.Logger) (*sdktrace.TracerProvider, error) {
+	if !tracing.Enabled(c.otlpEndpoint, os.Getenv) {
+		return nil, nil
+	}
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("exporting traces failed", "err", err) }))
+	tp, err := tracing.NewProvider(ctx, c.otlpEndpoint, c.role)
+	if err != nil {
+		return nil, err
+	}
+	if err := tracing.InstrumentRedis(client, tp); err != nil {
+		_ = tp.Shutdown(ctx)
+		return nil, err
+	}
+	log.Info("tracing on: exporting spans over OTLP/HTTP")
+	return tp, nil
 }
 
 // newKubeClient connects to the Kubernetes API: through kubeconfig when set, else

@@ -144,6 +144,16 @@ func TestRevoke_PreviewChangesNothingAndYesRevokes(t *testing.T) {
 	if _, published := findKey(after, active); published || after.Status.ActiveKeyID != before.Status.NextKeyID {
 		t.Errorf("after revoke --yes: key still published %v, active %s (want %s)", published, after.Status.ActiveKeyID, before.Status.NextKeyID)
 	}
+	// The operator's KeyRevoked event names the entry's field manager: the plugin's own.
+	owners := 0
+	for _, f := range after.ManagedFields {
+		if f.Manager == "kubectl-authsvc" && f.FieldsV1 != nil && strings.Contains(f.FieldsV1.GetRawString(), `"v:\"`+active+`\""`) {
+			owners++
+		}
+	}
+	if owners != 1 {
+		t.Errorf("managedFields do not name kubectl-authsvc as the writer of %s: %+v", active, after.ManagedFields)
+	}
 	if !strings.Contains(out, "key "+active+" is no longer published; key "+before.Status.NextKeyID+" signs") {
 		t.Errorf("revoke --yes did not report the outcome:\n%s", out)
 	}

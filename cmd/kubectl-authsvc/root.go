@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -35,6 +37,9 @@ type target struct {
 	name      string
 }
 
+// fieldManager is the field manager of the plugin's writes.
+const fieldManager = "kubectl-authsvc"
+
 func newRootCommand() *cobra.Command {
 	o := &options{
 		loading:   clientcmd.NewDefaultClientConfigLoadingRules(),
@@ -42,8 +47,8 @@ func newRootCommand() *cobra.Command {
 	}
 	root := &cobra.Command{
 		Use:           "kubectl-authsvc",
-		Short:         "Operate the AuthServices of the auth-operator: keys, rotation, revocation",
-		Long:          "kubectl authsvc shows an AuthService's keys and readiness, asks the operator for a key rotation and waits for it, and revokes a compromised key.",
+		Short:         "Operate the AuthServices of the auth-operator: keys, rotation, revocation, user logout",
+		Long:          "kubectl authsvc shows an AuthService's keys and readiness, asks the operator for a key rotation and waits for it, revokes a compromised key and ends every session of a user.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// kubectl runs the plugin as kubectl-authsvc; help shows it as users type it.
@@ -55,7 +60,7 @@ func newRootCommand() *cobra.Command {
 	clientcmd.BindOverrideFlags(o.overrides, flags, clientcmd.RecommendedConfigOverrideFlags(""))
 	flags.StringVarP(&o.name, "authservice", "a", "", "the AuthService; the only one in the namespace when empty")
 
-	root.AddCommand(newStatusCommand(o), newRotateCommand(o), newRevokeCommand(o))
+	root.AddCommand(newStatusCommand(o), newRotateCommand(o), newRevokeCommand(o), newLogoutUserCommand(o))
 	return root
 }
 
@@ -76,10 +81,14 @@ func (o *options) connect(ctx context.Context) (*target, error) {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(authv1alpha1.AddToScheme(scheme))
 	utilruntime.Must(appsv1.AddToScheme(scheme))
+	utilruntime.Must(corev1.AddToScheme(scheme))
+	utilruntime.Must(authenticationv1.AddToScheme(scheme))
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, fmt.Errorf("connect to the API server: %w", err)
 	}
+	// The operator's KeyRevoked event names the field manager of a revocation.
+	c = client.WithFieldOwner(c, fieldManager)
 	t := &target{client: c, namespace: namespace, name: o.name}
 	if t.name == "" {
 		if t.name, err = onlyAuthService(ctx, c, namespace); err != nil {
