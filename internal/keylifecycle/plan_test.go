@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 )
 
@@ -32,7 +33,7 @@ func next(t *testing.T, req Request) Plan {
 
 // checkInvariants asserts what every stored set must keep, and that it survives the
 // Secret's encoding: the operator reads it back from the API on every pass.
-func checkInvariants(t *testing.T, s keyfiles.Set) {
+func checkInvariants(t *testing.T, s keydomain.Set) {
 	t.Helper()
 	files, err := keyfiles.Encode(s)
 	if err != nil {
@@ -45,16 +46,16 @@ func checkInvariants(t *testing.T, s keyfiles.Set) {
 		t.Fatalf("set has no next key: %+v", states(s))
 	}
 	for _, k := range s.Keys {
-		if k.State == keyfiles.StateRetired && (k.Private != nil || k.RetiredAt == nil || k.ExpiresAt == nil) {
+		if k.State == keydomain.StateRetired && (k.Private != nil || k.RetiredAt == nil || k.ExpiresAt == nil) {
 			t.Fatalf("retired key %s keeps private=%v retiredAt=%v expiresAt=%v", k.ID, k.Private != nil, k.RetiredAt, k.ExpiresAt)
 		}
-		if k.State != keyfiles.StateRetired && k.Private == nil {
+		if k.State != keydomain.StateRetired && k.Private == nil {
 			t.Fatalf("%s key %s has no private key", k.State, k.ID)
 		}
 	}
 }
 
-func states(s keyfiles.Set) string {
+func states(s keydomain.Set) string {
 	var b strings.Builder
 	for _, k := range s.Keys {
 		b.WriteString(string(k.State))
@@ -64,7 +65,7 @@ func states(s keyfiles.Set) string {
 }
 
 // roundTrip stores and reloads a set as the operator does through the Secret.
-func roundTrip(t *testing.T, s keyfiles.Set) keyfiles.Set {
+func roundTrip(t *testing.T, s keydomain.Set) keydomain.Set {
 	t.Helper()
 	files, err := keyfiles.Encode(s)
 	if err != nil {
@@ -85,7 +86,7 @@ func eventTypes(events []Event) string {
 	return strings.Join(parts, ",")
 }
 
-func created(t *testing.T) keyfiles.Set {
+func created(t *testing.T) keydomain.Set {
 	t.Helper()
 	return next(t, Request{Policy: policy, Now: t0}).Set
 }
@@ -148,7 +149,7 @@ func TestNext_RotatesOnSchedule(t *testing.T) {
 		t.Fatalf("states = %q", got)
 	}
 	retired, _ := p.Set.Lookup(oldActive.ID)
-	if retired.State != keyfiles.StateRetired || retired.Private != nil || !retired.RetiredAt.Equal(now) || !retired.ExpiresAt.Equal(now.Add(retention)) {
+	if retired.State != keydomain.StateRetired || retired.Private != nil || !retired.RetiredAt.Equal(now) || !retired.ExpiresAt.Equal(now.Add(retention)) {
 		t.Errorf("old active: state %s private %v retiredAt %v expiresAt %v", retired.State, retired.Private != nil, retired.RetiredAt, retired.ExpiresAt)
 	}
 	active, _ := p.Set.Active()
@@ -171,7 +172,7 @@ func TestNext_RotatesOnSchedule(t *testing.T) {
 	if p.RequeueAfter != retention {
 		t.Errorf("RequeueAfter = %s, want the retired key's expiry %s", p.RequeueAfter, retention)
 	}
-	if s.Keys[0].State != keyfiles.StateActive || s.Keys[0].Private == nil {
+	if s.Keys[0].State != keydomain.StateActive || s.Keys[0].Private == nil {
 		t.Error("Next mutated its input")
 	}
 }
@@ -442,9 +443,9 @@ func TestNext_ManyIntervalsNeverSkipOrDouble(t *testing.T) {
 
 func TestNext_RejectsWhatItCannotFollow(t *testing.T) {
 	s := created(t)
-	noActive := keyfiles.Set{Keys: []keyfiles.Key{s.Keys[1]}}
+	noActive := keydomain.Set{Keys: []keydomain.Key{s.Keys[1]}}
 	boom := errors.New("entropy exhausted")
-	failing := func(keyfiles.State, time.Time) (keyfiles.Key, error) { return keyfiles.Key{}, boom }
+	failing := func(keydomain.State, time.Time) (keydomain.Key, error) { return keydomain.Key{}, boom }
 	cases := []struct {
 		name string
 		req  Request
@@ -473,7 +474,7 @@ func TestNext_RejectsWhatItCannotFollow(t *testing.T) {
 
 func TestNext_AddsAMissingNextKeyAndWaitsBeforeItSigns(t *testing.T) {
 	s := created(t)
-	onlyActive := keyfiles.Set{Keys: []keyfiles.Key{s.Keys[0]}}
+	onlyActive := keydomain.Set{Keys: []keydomain.Key{s.Keys[0]}}
 	due := t0.Add(policy.RotationInterval)
 	p := next(t, Request{Current: onlyActive, Policy: policy, Now: due})
 	if got := eventTypes(p.Events); got != "KeyCreated/next" {
