@@ -37,15 +37,6 @@ func keyPolicy(as *authv1alpha1.AuthService, minPublishTime time.Duration) keyli
 	}
 }
 
-// rotationRequest is the pending value of the rotate annotation, or "" when none is pending.
-func rotationRequest(as *authv1alpha1.AuthService, lastHandled string) string {
-	v := as.Annotations[authv1alpha1.RotateAnnotation]
-	if v == "" || v == lastHandled {
-		return ""
-	}
-	return v
-}
-
 // reconcileKeys moves the signing keys along their lifecycle, stores them in the Secret,
 // publishes their public projection and the JWKS and records the schedule in the status. The Secret is the source of
 // truth: it is read back on every pass and written with optimistic concurrency, so a
@@ -62,55 +53,46 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		exists = false
 	}
 
-	var current keyfiles.Set
-	lastHandled := as.Status.LastRotationRequest
+	var (
+		current keyfiles.Set
+		record  keylifecycle.Record
+	)
 	if exists {
 		var err error
 		if current, err = keyfiles.Decode(secret.Data); err != nil {
 			r.keysInvalid(as, key.Name, err)
 			return reconcile.Result{}, nil
 		}
-		lastHandled = secret.Annotations[LastRotationRequestAnnotation]
+		record = keylifecycle.Record{
+			HandledRequest: secret.Annotations[LastRotationRequestAnnotation],
+			LostKeyID:      secret.Annotations[KeysLostAnnotation],
+		}
 	}
-	request := rotationRequest(as, lastHandled)
 	now := r.Clock.Now()
 	plan, err := keylifecycle.Next(keylifecycle.Request{
-		Current:         current,
-		Policy:          keyPolicy(as, r.minPublishTime(as)),
-		Now:             now,
-		RotateRequested: request != "",
+		Current:       current,
+		Policy:        keyPolicy(as, r.minPublishTime(as)),
+		Now:           now,
+		RotateRequest: as.Annotations[authv1alpha1.RotateAnnotation],
+		Record:        record,
+		Reported: keylifecycle.Reported{
+			ActiveKeyID:    as.Status.ActiveKeyID,
+			HandledRequest: as.Status.LastRotationRequest,
+		},
 	}, r.generator())
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("planning signing keys: %w", err)
-	}
-	handled := lastHandled
-	if plan.RotationHandled {
-		handled = request
-	}
-	if !exists && handled == "" {
-		handled = as.Annotations[authv1alpha1.RotateAnnotation]
-	}
-	// A Secret that vanished after keys were published lost them. The Secret itself then
-	// records the lost key until the next rotation, so the condition keeps saying so even
-	// across restarts and stale reads.
-	recreated := !exists && as.Status.ActiveKeyID != ""
-	lostKey := secret.Annotations[KeysLostAnnotation]
-	if recreated {
-		lostKey = as.Status.ActiveKeyID
-	}
-	if rotatedIn(plan) {
-		lostKey = ""
 	}
 
 	files, err := keyfiles.Encode(plan.Set)
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("encoding signing keys: %w", err)
 	}
-	desired := signingKeysSecret(as, files, handled, lostKey)
+	desired := signingKeysSecret(as, files, plan.Record)
 	if err := r.writeKeys(ctx, as, secret, desired, exists); err != nil {
 		return reconcile.Result{}, err
 	}
-	r.recordKeyEvents(as, plan, recreated, lostKey)
+	r.recordKeyEvents(as, plan)
 
 	// The verifiers and the JWKS get the keys whose access window is open, public parts
 	// only; retired keys kept for refresh tokens stay in the Secret, for the issuer.
@@ -135,7 +117,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		return reconcile.Result{}, err
 	}
 
-	r.recordKeyStatus(as, plan, now, handled, lostKey)
+	r.recordKeyStatus(as, plan, now)
 	return reconcile.Result{RequeueAfter: plan.RequeueAfter}, nil
 }
 
@@ -218,16 +200,9 @@ func secretsEqual(a, b *corev1.Secret) bool {
 	return true
 }
 
-func rotatedIn(plan keylifecycle.Plan) bool {
-	for _, e := range plan.Events {
-		if e.Type == keylifecycle.KeyRotated {
-			return true
-		}
-	}
-	return false
-}
-
-func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, handled, lostKey string) *corev1.Secret {
+// signingKeysSecret holds the key set's files and, in its annotations, the planner's
+// bookkeeping, so both are written (and conflict) together.
+func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, record keylifecycle.Record) *corev1.Secret {
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      SigningKeysSecretName(as),
@@ -238,11 +213,11 @@ func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, ha
 		Data: files,
 	}
 	s.Annotations = map[string]string{}
-	if handled != "" {
-		s.Annotations[LastRotationRequestAnnotation] = handled
+	if record.HandledRequest != "" {
+		s.Annotations[LastRotationRequestAnnotation] = record.HandledRequest
 	}
-	if lostKey != "" {
-		s.Annotations[KeysLostAnnotation] = lostKey
+	if record.LostKeyID != "" {
+		s.Annotations[KeysLostAnnotation] = record.LostKeyID
 	}
 	return s
 }
@@ -304,12 +279,12 @@ func (r *AuthServiceReconciler) keysInvalid(as *authv1alpha1.AuthService, name s
 	r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonSecretInvalid, "ReadKeys", "%s", msg)
 }
 
-func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, plan keylifecycle.Plan, recreated bool, lostKey string) {
-	if recreated {
+func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, plan keylifecycle.Plan) {
+	if plan.KeysLost {
 		active, _ := plan.Set.Active()
 		r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, "SecretRecreated", "RecreateKeys",
 			"Secret %s was deleted and its keys are gone: tokens signed by key %s no longer verify; new keys were generated and key %s now signs",
-			SigningKeysSecretName(as), lostKey, active.ID)
+			SigningKeysSecretName(as), plan.Record.LostKeyID, active.ID)
 		return
 	}
 	var created []string
@@ -341,7 +316,7 @@ func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, pl
 	}
 }
 
-func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, plan keylifecycle.Plan, now time.Time, handled, lostKey string) {
+func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, plan keylifecycle.Plan, now time.Time) {
 	active, _ := plan.Set.Active()
 	next, _ := plan.Set.Next()
 	as.Status.ActiveKeyID = active.ID
@@ -349,16 +324,16 @@ func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, pl
 	as.Status.LastRotationTime = metaTime(active.ActivatedAt)
 	nextRotation := metav1.NewTime(plan.NextRotation)
 	as.Status.NextRotationTime = &nextRotation
-	as.Status.LastRotationRequest = handled
+	as.Status.LastRotationRequest = plan.Record.HandledRequest
 	as.Status.Keys = publishedKeys(plan.Set)
 	recordNextRotation(as.Namespace, as.Name, plan.NextRotation)
 
 	published := len(plan.Set.Published(now).Keys)
 	msg := fmt.Sprintf("Key %s signs; key %s is published and takes over at %s; %d retired key(s) still verify access tokens and %d more refresh tokens only",
 		active.ID, next.ID, plan.NextRotation.UTC().Format(time.RFC3339), published-2, len(plan.Set.Keys)-published)
-	if lostKey != "" {
+	if lost := plan.Record.LostKeyID; lost != "" {
 		setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonSecretRecreated,
-			fmt.Sprintf("Secret %s was deleted and recreated with new keys: tokens signed by key %s no longer verify. %s", SigningKeysSecretName(as), lostKey, msg))
+			fmt.Sprintf("Secret %s was deleted and recreated with new keys: tokens signed by key %s no longer verify. %s", SigningKeysSecretName(as), lost, msg))
 		return
 	}
 	setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished, msg)

@@ -43,8 +43,14 @@ type Request struct {
 	Policy  Policy
 	// Now is the pass's clock reading.
 	Now time.Time
-	// RotateRequested is true when an unhandled manual rotation request is pending.
-	RotateRequested bool
+	// RotateRequest is the value of the AuthService's rotate annotation, "" when unset. A
+	// value other than the last one handled asks for one manual rotation.
+	RotateRequest string
+	// Record is the bookkeeping stored beside Current, on the pass that wrote it.
+	Record Record
+	// Reported is what the status last reported. It stands in for Record when no set is
+	// stored, and tells a first set apart from one that replaces lost keys.
+	Reported Reported
 }
 
 // Plan is the output of one pass.
@@ -57,6 +63,11 @@ type Plan struct {
 	Events []Event
 	// RotationHandled is true when the pending manual request has been satisfied.
 	RotationHandled bool
+	// Record is the bookkeeping to store beside Set and to report in the status.
+	Record Record
+	// KeysLost is true when this pass created a set although keys had been published
+	// before: the stored set was deleted, and Record.LostKeyID names the key that signed.
+	KeysLost bool
 	// NextRotation is when the next key is due to take over.
 	NextRotation time.Time
 	// RequeueAfter is when to come back: the earliest of the next rotation, a pending manual
@@ -78,7 +89,9 @@ func Next(req Request, gen Generator) (Plan, error) {
 	}
 	p := &planner{policy: req.Policy, now: req.Now.UTC().Truncate(time.Second), gen: gen}
 	p.keys = append([]keydomain.Key(nil), req.Current.Keys...)
-	pending := req.RotateRequested
+	handled := req.handledRequest()
+	requested := req.RotateRequest != "" && req.RotateRequest != handled
+	pending := requested
 
 	if len(p.keys) == 0 {
 		if err := p.create(); err != nil {
@@ -108,8 +121,12 @@ func Next(req Request, gen Generator) (Plan, error) {
 		Set:             keydomain.Set{Keys: p.keys},
 		Changed:         p.changed,
 		Events:          p.events,
-		RotationHandled: req.RotateRequested && !pending,
+		RotationHandled: requested && !pending,
 	}
+	if plan.RotationHandled {
+		handled = req.RotateRequest
+	}
+	plan.Record, plan.KeysLost = req.record(handled, p.promoted())
 	plan.NextRotation, plan.RequeueAfter = p.schedule(pending)
 	return plan, nil
 }
@@ -244,6 +261,17 @@ func (p *planner) rotateIfDue(requested bool) (bool, error) {
 	p.keys[ai].Private = nil
 	p.promote(p.index(keydomain.StateNext), active.ID, requested && !due)
 	return true, p.add(keydomain.StateNext)
+}
+
+// promoted reports whether a key took over signing in this pass, on schedule, on request
+// or because the active key was revoked.
+func (p *planner) promoted() bool {
+	for _, e := range p.events {
+		if e.Type == KeyRotated {
+			return true
+		}
+	}
+	return false
 }
 
 // promote makes the key at i the active key and records the rotation.

@@ -113,7 +113,7 @@ func TestNext_CreatesActiveAndNextTogether(t *testing.T) {
 }
 
 func TestNext_CreationSatisfiesAPendingRotationRequest(t *testing.T) {
-	p := next(t, Request{Policy: policy, Now: t0, RotateRequested: true})
+	p := next(t, Request{Policy: policy, Now: t0, RotateRequest: "r1"})
 	if !p.RotationHandled {
 		t.Error("RotationHandled = false: a fresh set already answers the request")
 	}
@@ -243,7 +243,7 @@ func TestNext_LongerRetentionExtendsARetiredKey(t *testing.T) {
 func TestNext_ManualRotation(t *testing.T) {
 	s := created(t)
 	now := t0.Add(time.Hour)
-	p := next(t, Request{Current: s, Policy: policy, Now: now, RotateRequested: true})
+	p := next(t, Request{Current: s, Policy: policy, Now: now, RotateRequest: "r1"})
 	if !p.RotationHandled || eventTypes(p.Events) != "KeyRotated/active,KeyCreated/next" || !p.Events[0].Manual {
 		t.Fatalf("handled %v events %s manual %v", p.RotationHandled, eventTypes(p.Events), p.Events[0].Manual)
 	}
@@ -253,14 +253,14 @@ func TestNext_ManualRotation(t *testing.T) {
 
 	// A second request right away waits until the fresh next key has propagated.
 	soon := now.Add(time.Minute)
-	q := next(t, Request{Current: p.Set, Policy: policy, Now: soon, RotateRequested: true})
+	q := next(t, Request{Current: p.Set, Policy: policy, Now: soon, RotateRequest: "r1"})
 	if q.RotationHandled || q.Changed {
 		t.Fatalf("rotated onto a key published a minute ago: handled %v changed %v", q.RotationHandled, q.Changed)
 	}
 	if q.RequeueAfter != DefaultMinPublishTime-time.Minute {
 		t.Errorf("RequeueAfter = %s, want %s", q.RequeueAfter, DefaultMinPublishTime-time.Minute)
 	}
-	r := next(t, Request{Current: q.Set, Policy: policy, Now: now.Add(DefaultMinPublishTime), RotateRequested: true})
+	r := next(t, Request{Current: q.Set, Policy: policy, Now: now.Add(DefaultMinPublishTime), RotateRequest: "r1"})
 	if !r.RotationHandled || !r.Changed {
 		t.Fatalf("after DefaultMinPublishTime: handled %v changed %v", r.RotationHandled, r.Changed)
 	}
@@ -273,7 +273,7 @@ func TestNext_ShorterMinPublishTimePromotesSoonerButNeverEarlier(t *testing.T) {
 	fast := policy
 	fast.MinPublishTime = 3 * time.Second
 	now := t0.Add(time.Hour)
-	p := next(t, Request{Current: next(t, Request{Policy: fast, Now: t0}).Set, Policy: fast, Now: now, RotateRequested: true})
+	p := next(t, Request{Current: next(t, Request{Policy: fast, Now: t0}).Set, Policy: fast, Now: now, RotateRequest: "r1"})
 	if !p.RotationHandled {
 		t.Fatal("the first manual rotation was not handled")
 	}
@@ -281,25 +281,25 @@ func TestNext_ShorterMinPublishTimePromotesSoonerButNeverEarlier(t *testing.T) {
 
 	// Just before the fresh next key has been published for 3s, a request still waits,
 	// and the plan comes back exactly when the key may sign.
-	early := next(t, Request{Current: p.Set, Policy: fast, Now: published.Add(fast.MinPublishTime - time.Millisecond), RotateRequested: true})
+	early := next(t, Request{Current: p.Set, Policy: fast, Now: published.Add(fast.MinPublishTime - time.Millisecond), RotateRequest: "r1"})
 	if early.RotationHandled || early.Changed {
 		t.Fatalf("rotated onto a key published for less than %s: handled %v changed %v", fast.MinPublishTime, early.RotationHandled, early.Changed)
 	}
 	if early.RequeueAfter != MinRequeue {
 		t.Errorf("RequeueAfter = %s, want %s (a millisecond rounds up to the shortest requeue)", early.RequeueAfter, MinRequeue)
 	}
-	soon := next(t, Request{Current: p.Set, Policy: fast, Now: published.Add(time.Second), RotateRequested: true})
+	soon := next(t, Request{Current: p.Set, Policy: fast, Now: published.Add(time.Second), RotateRequest: "r1"})
 	if soon.RequeueAfter != fast.MinPublishTime-time.Second {
 		t.Errorf("RequeueAfter = %s, want %s", soon.RequeueAfter, fast.MinPublishTime-time.Second)
 	}
 
 	// At 3s it rotates, long before the default would let it.
 	at := published.Add(fast.MinPublishTime)
-	q := next(t, Request{Current: p.Set, Policy: fast, Now: at, RotateRequested: true})
+	q := next(t, Request{Current: p.Set, Policy: fast, Now: at, RotateRequest: "r1"})
 	if !q.RotationHandled || eventTypes(q.Events) != "KeyRotated/active,KeyCreated/next" {
 		t.Fatalf("after %s: handled %v events %s", fast.MinPublishTime, q.RotationHandled, eventTypes(q.Events))
 	}
-	d := next(t, Request{Current: p.Set, Policy: policy, Now: at, RotateRequested: true})
+	d := next(t, Request{Current: p.Set, Policy: policy, Now: at, RotateRequest: "r1"})
 	if d.RotationHandled || d.RequeueAfter != DefaultMinPublishTime-fast.MinPublishTime {
 		t.Errorf("the default policy: handled %v RequeueAfter %s, want a wait of %s", d.RotationHandled, d.RequeueAfter, DefaultMinPublishTime-fast.MinPublishTime)
 	}
