@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
@@ -89,7 +87,14 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		return reconcile.Result{}, fmt.Errorf("encoding signing keys: %w", err)
 	}
 	desired := signingKeysSecret(as, files, plan.Record)
-	if err := r.writeKeys(ctx, as, secret, desired, exists); err != nil {
+	stored := secret
+	if !exists {
+		stored = nil
+	}
+	if _, err := r.writeSecret(ctx, as, stored, desired, secretMerge{
+		ownedAnnotations: []string{LastRotationRequestAnnotation, KeysLostAnnotation},
+		replaceData:      true,
+	}); err != nil {
 		return reconcile.Result{}, err
 	}
 	r.recordKeyEvents(as, plan)
@@ -126,78 +131,6 @@ func (r *AuthServiceReconciler) generator() keylifecycle.Generator {
 		return r.GenerateKey
 	}
 	return keyfiles.GenerateKey
-}
-
-// writeKeys creates the Secret, or updates it at the resourceVersion it was read at when
-// anything the operator owns differs. A conflict means another pass got there first.
-func (r *AuthServiceReconciler) writeKeys(ctx context.Context, as *authv1alpha1.AuthService, current, desired *corev1.Secret, exists bool) error {
-	if err := controllerutil.SetControllerReference(as, desired, r.Scheme); err != nil {
-		return fmt.Errorf("setting owner of Secret %s: %w", desired.Name, err)
-	}
-	if !exists {
-		if err := r.Client.Create(ctx, desired, client.FieldOwner(fieldOwner)); err != nil {
-			if apierrors.IsAlreadyExists(err) {
-				return r.explainExisting(ctx, as, desired, err)
-			}
-			return fmt.Errorf("creating Secret %s: %w", desired.Name, err)
-		}
-		return nil
-	}
-	if why := foreignReason(current, as); why != "" {
-		return &foreignObjectError{kind: "Secret", name: desired.Name, why: why}
-	}
-	updated := current.DeepCopy()
-	if updated.Labels == nil {
-		updated.Labels = map[string]string{}
-	}
-	maps.Copy(updated.Labels, desired.Labels)
-	if updated.Annotations == nil {
-		updated.Annotations = map[string]string{}
-	}
-	for _, k := range []string{LastRotationRequestAnnotation, KeysLostAnnotation} {
-		delete(updated.Annotations, k)
-	}
-	maps.Copy(updated.Annotations, desired.Annotations)
-	updated.Data = desired.Data
-	updated.Type = corev1.SecretTypeOpaque
-	if err := controllerutil.SetControllerReference(as, updated, r.Scheme); err != nil {
-		return fmt.Errorf("setting owner of Secret %s: %w", desired.Name, err)
-	}
-	if secretsEqual(current, updated) {
-		return nil
-	}
-	if err := r.Client.Update(ctx, updated, client.FieldOwner(fieldOwner)); err != nil {
-		return fmt.Errorf("updating Secret %s: %w", desired.Name, err)
-	}
-	return nil
-}
-
-// explainExisting turns a failed create into an error that says what to do: a Secret of
-// that name that the operator does not manage is never taken over.
-func (r *AuthServiceReconciler) explainExisting(ctx context.Context, as *authv1alpha1.AuthService, desired *corev1.Secret, createErr error) error {
-	existing := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(desired), existing); err != nil {
-		return fmt.Errorf("creating Secret %s: %w", desired.Name, createErr)
-	}
-	if why := foreignReason(existing, as); why != "" {
-		return &foreignObjectError{kind: "Secret", name: desired.Name, why: why}
-	}
-	return fmt.Errorf("creating Secret %s: it appeared since the last read, retrying: %w", desired.Name, createErr)
-}
-
-func secretsEqual(a, b *corev1.Secret) bool {
-	if !maps.Equal(a.Labels, b.Labels) || !maps.Equal(a.Annotations, b.Annotations) || len(a.Data) != len(b.Data) {
-		return false
-	}
-	if len(a.OwnerReferences) != len(b.OwnerReferences) {
-		return false
-	}
-	for k, v := range a.Data {
-		if w, ok := b.Data[k]; !ok || string(v) != string(w) {
-			return false
-		}
-	}
-	return true
 }
 
 // signingKeysSecret holds the key set's files and, in its annotations, the planner's
