@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
@@ -37,15 +35,6 @@ func keyPolicy(as *authv1alpha1.AuthService, minPublishTime time.Duration) keyli
 	}
 }
 
-// rotationRequest is the pending value of the rotate annotation, or "" when none is pending.
-func rotationRequest(as *authv1alpha1.AuthService, lastHandled string) string {
-	v := as.Annotations[authv1alpha1.RotateAnnotation]
-	if v == "" || v == lastHandled {
-		return ""
-	}
-	return v
-}
-
 // reconcileKeys moves the signing keys along their lifecycle, stores them in the Secret,
 // publishes their public projection and the JWKS and records the schedule in the status. The Secret is the source of
 // truth: it is read back on every pass and written with optimistic concurrency, so a
@@ -62,55 +51,53 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		exists = false
 	}
 
-	var current keyfiles.Set
-	lastHandled := as.Status.LastRotationRequest
+	var (
+		current keyfiles.Set
+		record  keylifecycle.Record
+	)
 	if exists {
 		var err error
 		if current, err = keyfiles.Decode(secret.Data); err != nil {
 			r.keysInvalid(as, key.Name, err)
 			return reconcile.Result{}, nil
 		}
-		lastHandled = secret.Annotations[LastRotationRequestAnnotation]
+		record = keylifecycle.Record{
+			HandledRequest: secret.Annotations[LastRotationRequestAnnotation],
+			LostKeyID:      secret.Annotations[KeysLostAnnotation],
+		}
 	}
-	request := rotationRequest(as, lastHandled)
 	now := r.Clock.Now()
 	plan, err := keylifecycle.Next(keylifecycle.Request{
-		Current:         current,
-		Policy:          keyPolicy(as, r.minPublishTime(as)),
-		Now:             now,
-		RotateRequested: request != "",
+		Current:       current,
+		Policy:        keyPolicy(as, r.minPublishTime(as)),
+		Now:           now,
+		RotateRequest: as.Annotations[authv1alpha1.RotateAnnotation],
+		Record:        record,
+		Reported: keylifecycle.Reported{
+			ActiveKeyID:    as.Status.ActiveKeyID,
+			HandledRequest: as.Status.LastRotationRequest,
+		},
 	}, r.generator())
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("planning signing keys: %w", err)
-	}
-	handled := lastHandled
-	if plan.RotationHandled {
-		handled = request
-	}
-	if !exists && handled == "" {
-		handled = as.Annotations[authv1alpha1.RotateAnnotation]
-	}
-	// A Secret that vanished after keys were published lost them. The Secret itself then
-	// records the lost key until the next rotation, so the condition keeps saying so even
-	// across restarts and stale reads.
-	recreated := !exists && as.Status.ActiveKeyID != ""
-	lostKey := secret.Annotations[KeysLostAnnotation]
-	if recreated {
-		lostKey = as.Status.ActiveKeyID
-	}
-	if rotatedIn(plan) {
-		lostKey = ""
 	}
 
 	files, err := keyfiles.Encode(plan.Set)
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("encoding signing keys: %w", err)
 	}
-	desired := signingKeysSecret(as, files, handled, lostKey)
-	if err := r.writeKeys(ctx, as, secret, desired, exists); err != nil {
+	desired := signingKeysSecret(as, files, plan.Record)
+	stored := secret
+	if !exists {
+		stored = nil
+	}
+	if _, err := r.writeSecret(ctx, as, stored, desired, secretMerge{
+		ownedAnnotations: []string{LastRotationRequestAnnotation, KeysLostAnnotation},
+		replaceData:      true,
+	}); err != nil {
 		return reconcile.Result{}, err
 	}
-	r.recordKeyEvents(as, plan, recreated, lostKey)
+	r.recordKeyEvents(as, plan)
 
 	// The verifiers and the JWKS get the keys whose access window is open, public parts
 	// only; retired keys kept for refresh tokens stay in the Secret, for the issuer.
@@ -135,7 +122,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		return reconcile.Result{}, err
 	}
 
-	r.recordKeyStatus(as, plan, now, handled, lostKey)
+	r.recordKeyStatus(as, plan, now)
 	return reconcile.Result{RequeueAfter: plan.RequeueAfter}, nil
 }
 
@@ -146,88 +133,9 @@ func (r *AuthServiceReconciler) generator() keylifecycle.Generator {
 	return keyfiles.GenerateKey
 }
 
-// writeKeys creates the Secret, or updates it at the resourceVersion it was read at when
-// anything the operator owns differs. A conflict means another pass got there first.
-func (r *AuthServiceReconciler) writeKeys(ctx context.Context, as *authv1alpha1.AuthService, current, desired *corev1.Secret, exists bool) error {
-	if err := controllerutil.SetControllerReference(as, desired, r.Scheme); err != nil {
-		return fmt.Errorf("setting owner of Secret %s: %w", desired.Name, err)
-	}
-	if !exists {
-		if err := r.Client.Create(ctx, desired, client.FieldOwner(fieldOwner)); err != nil {
-			if apierrors.IsAlreadyExists(err) {
-				return r.explainExisting(ctx, as, desired, err)
-			}
-			return fmt.Errorf("creating Secret %s: %w", desired.Name, err)
-		}
-		return nil
-	}
-	if why := foreignReason(current, as); why != "" {
-		return &foreignObjectError{kind: "Secret", name: desired.Name, why: why}
-	}
-	updated := current.DeepCopy()
-	if updated.Labels == nil {
-		updated.Labels = map[string]string{}
-	}
-	maps.Copy(updated.Labels, desired.Labels)
-	if updated.Annotations == nil {
-		updated.Annotations = map[string]string{}
-	}
-	for _, k := range []string{LastRotationRequestAnnotation, KeysLostAnnotation} {
-		delete(updated.Annotations, k)
-	}
-	maps.Copy(updated.Annotations, desired.Annotations)
-	updated.Data = desired.Data
-	updated.Type = corev1.SecretTypeOpaque
-	if err := controllerutil.SetControllerReference(as, updated, r.Scheme); err != nil {
-		return fmt.Errorf("setting owner of Secret %s: %w", desired.Name, err)
-	}
-	if secretsEqual(current, updated) {
-		return nil
-	}
-	if err := r.Client.Update(ctx, updated, client.FieldOwner(fieldOwner)); err != nil {
-		return fmt.Errorf("updating Secret %s: %w", desired.Name, err)
-	}
-	return nil
-}
-
-// explainExisting turns a failed create into an error that says what to do: a Secret of
-// that name that the operator does not manage is never taken over.
-func (r *AuthServiceReconciler) explainExisting(ctx context.Context, as *authv1alpha1.AuthService, desired *corev1.Secret, createErr error) error {
-	existing := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(desired), existing); err != nil {
-		return fmt.Errorf("creating Secret %s: %w", desired.Name, createErr)
-	}
-	if why := foreignReason(existing, as); why != "" {
-		return &foreignObjectError{kind: "Secret", name: desired.Name, why: why}
-	}
-	return fmt.Errorf("creating Secret %s: it appeared since the last read, retrying: %w", desired.Name, createErr)
-}
-
-func secretsEqual(a, b *corev1.Secret) bool {
-	if !maps.Equal(a.Labels, b.Labels) || !maps.Equal(a.Annotations, b.Annotations) || len(a.Data) != len(b.Data) {
-		return false
-	}
-	if len(a.OwnerReferences) != len(b.OwnerReferences) {
-		return false
-	}
-	for k, v := range a.Data {
-		if w, ok := b.Data[k]; !ok || string(v) != string(w) {
-			return false
-		}
-	}
-	return true
-}
-
-func rotatedIn(plan keylifecycle.Plan) bool {
-	for _, e := range plan.Events {
-		if e.Type == keylifecycle.KeyRotated {
-			return true
-		}
-	}
-	return false
-}
-
-func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, handled, lostKey string) *corev1.Secret {
+// signingKeysSecret holds the key set's files and, in its annotations, the planner's
+// bookkeeping, so both are written (and conflict) together.
+func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, record keylifecycle.Record) *corev1.Secret {
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      SigningKeysSecretName(as),
@@ -238,11 +146,11 @@ func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, ha
 		Data: files,
 	}
 	s.Annotations = map[string]string{}
-	if handled != "" {
-		s.Annotations[LastRotationRequestAnnotation] = handled
+	if record.HandledRequest != "" {
+		s.Annotations[LastRotationRequestAnnotation] = record.HandledRequest
 	}
-	if lostKey != "" {
-		s.Annotations[KeysLostAnnotation] = lostKey
+	if record.LostKeyID != "" {
+		s.Annotations[KeysLostAnnotation] = record.LostKeyID
 	}
 	return s
 }
@@ -304,12 +212,12 @@ func (r *AuthServiceReconciler) keysInvalid(as *authv1alpha1.AuthService, name s
 	r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonSecretInvalid, "ReadKeys", "%s", msg)
 }
 
-func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, plan keylifecycle.Plan, recreated bool, lostKey string) {
-	if recreated {
+func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, plan keylifecycle.Plan) {
+	if plan.KeysLost {
 		active, _ := plan.Set.Active()
 		r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, "SecretRecreated", "RecreateKeys",
 			"Secret %s was deleted and its keys are gone: tokens signed by key %s no longer verify; new keys were generated and key %s now signs",
-			SigningKeysSecretName(as), lostKey, active.ID)
+			SigningKeysSecretName(as), plan.Record.LostKeyID, active.ID)
 		return
 	}
 	var created []string
@@ -342,7 +250,7 @@ func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, pl
 	}
 }
 
-func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, plan keylifecycle.Plan, now time.Time, handled, lostKey string) {
+func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, plan keylifecycle.Plan, now time.Time) {
 	active, _ := plan.Set.Active()
 	next, _ := plan.Set.Next()
 	as.Status.ActiveKeyID = active.ID
@@ -350,16 +258,16 @@ func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, pl
 	as.Status.LastRotationTime = metaTime(active.ActivatedAt)
 	nextRotation := metav1.NewTime(plan.NextRotation)
 	as.Status.NextRotationTime = &nextRotation
-	as.Status.LastRotationRequest = handled
+	as.Status.LastRotationRequest = plan.Record.HandledRequest
 	as.Status.Keys = publishedKeys(plan.Set)
 	recordNextRotation(as.Namespace, as.Name, plan.NextRotation)
 
 	published := len(plan.Set.Published(now).Keys)
 	msg := fmt.Sprintf("Key %s signs; key %s is published and takes over at %s; %d retired key(s) still verify access tokens and %d more refresh tokens only",
 		active.ID, next.ID, plan.NextRotation.UTC().Format(time.RFC3339), published-2, len(plan.Set.Keys)-published)
-	if lostKey != "" {
+	if lost := plan.Record.LostKeyID; lost != "" {
 		setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonSecretRecreated,
-			fmt.Sprintf("Secret %s was deleted and recreated with new keys: tokens signed by key %s no longer verify. %s", SigningKeysSecretName(as), lostKey, msg))
+			fmt.Sprintf("Secret %s was deleted and recreated with new keys: tokens signed by key %s no longer verify. %s", SigningKeysSecretName(as), lost, msg))
 		return
 	}
 	setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished, msg)

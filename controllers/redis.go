@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
@@ -234,41 +232,11 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, as *authv
 			RedisConfigKey:   []byte(conf),
 		},
 	}
-	if err := controllerutil.SetControllerReference(as, desired, r.Scheme); err != nil {
-		return nil, fmt.Errorf("setting owner of Secret %s: %w", key.Name, err)
-	}
+	stored := current
 	if !exists {
-		// Create, never apply: a stale read must fail rather than replace a live password.
-		if err := r.Client.Create(ctx, desired, client.FieldOwner(fieldOwner)); err != nil {
-			if apierrors.IsAlreadyExists(err) {
-				// Not in the cache: a Secret the operator did not make, or one it made a
-				// moment ago that the cache has not seen yet (retried shortly).
-				if ferr := r.refuseForeign(ctx, as, desired); ferr != nil {
-					return nil, ferr
-				}
-			}
-			return nil, fmt.Errorf("creating Secret %s: %w", key.Name, err)
-		}
-		return desired, nil
+		stored = nil
 	}
-	updated := current.DeepCopy()
-	if updated.Labels == nil {
-		updated.Labels = map[string]string{}
-	}
-	maps.Copy(updated.Labels, desired.Labels)
-	if updated.Data == nil {
-		updated.Data = map[string][]byte{}
-	}
-	maps.Copy(updated.Data, desired.Data)
-	if err := controllerutil.SetControllerReference(as, updated, r.Scheme); err != nil {
-		return nil, fmt.Errorf("setting owner of Secret %s: %w", key.Name, err)
-	}
-	if !secretsEqual(current, updated) {
-		if err := r.Client.Update(ctx, updated, client.FieldOwner(fieldOwner)); err != nil {
-			return nil, fmt.Errorf("updating Secret %s: %w", key.Name, err)
-		}
-	}
-	return updated, nil
+	return r.writeSecret(ctx, as, stored, desired, secretMerge{})
 }
 
 // newRedisPassword makes a 256-bit random password in hex, safe to write into redis.conf.

@@ -46,7 +46,7 @@ func decode(files map[string][]byte, private bool) (Set, error) {
 		}
 		s.Keys = append(s.Keys, k)
 	}
-	if err := validateStates(s); err != nil {
+	if err := s.Validate(); err != nil {
 		return Set{}, err
 	}
 	return s, nil

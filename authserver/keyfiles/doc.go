@@ -1,5 +1,11 @@
 // Package keyfiles defines the on-disk layout of a signing key set: the files that the
 // operator writes into the signing-key Secret and that the auth server reads from the
-// directory where that Secret is mounted. It is the one contract between the two sides;
-// docs/keys-layout.md describes it for people.
+// directory where that Secret is mounted (manifest, PEM files, the kubelet's "..data"
+// folder swap) and the JWKS document of a set. It is the one contract between the two
+// sides; docs/keys-layout.md describes it for people.
+//
+// The package is public on purpose: token tooling outside this repository reads and
+// writes key sets through it, so its exported API stays compatible. The key set's values
+// (Key, State, Set) are defined in keydomain, which does no I/O; the aliases here keep
+// them reachable under their old names.
 package keyfiles

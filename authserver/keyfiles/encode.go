@@ -11,7 +11,7 @@ import (
 // every key and a private key file for next and active keys only. A retired key's
 // private part is never written, even when the caller still holds it.
 func Encode(s Set) (map[string][]byte, error) {
-	if err := validateStates(s); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	files := make(map[string][]byte, 2*len(s.Keys)+1)
@@ -50,36 +50,4 @@ func encodePublic(k Key) ([]byte, error) {
 		return nil, fmt.Errorf("key %s: encoding public key: %w", k.ID, err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
-}
-
-// validateStates checks the invariants every stored set keeps: unique kids, exactly one
-// active key, at most one next key.
-func validateStates(s Set) error {
-	seen := make(map[string]bool, len(s.Keys))
-	var active, next int
-	for _, k := range s.Keys {
-		if k.ID == "" {
-			return fmt.Errorf("a key has no kid")
-		}
-		if seen[k.ID] {
-			return fmt.Errorf("key %s is listed twice", k.ID)
-		}
-		seen[k.ID] = true
-		switch k.State {
-		case StateActive:
-			active++
-		case StateNext:
-			next++
-		case StateRetired:
-		default:
-			return fmt.Errorf("key %s has unknown state %q", k.ID, k.State)
-		}
-	}
-	if active != 1 {
-		return fmt.Errorf("a key set needs exactly one active key, found %d", active)
-	}
-	if next > 1 {
-		return fmt.Errorf("a key set has at most one next key, found %d", next)
-	}
-	return nil
 }

@@ -6,35 +6,12 @@ import (
 	"time"
 )
 
-// AccessOpen reports whether a key may still verify access tokens at now: next and active
-// keys always, a retired key until its ExpiresAt (a retired key without one is treated as
-// open, so nothing is withdrawn early).
-func (k Key) AccessOpen(now time.Time) bool {
-	if k.State != StateRetired || k.ExpiresAt == nil {
-		return true
-	}
-	return now.Before(*k.ExpiresAt)
-}
-
-// Published returns the keys of s whose access window is open at now, in manifest order:
-// what the verifiers, the public projection and the JWKS hold. Retired keys kept only for
-// refresh verification are left out.
-func (s Set) Published(now time.Time) Set {
-	out := Set{Keys: make([]Key, 0, len(s.Keys))}
-	for _, k := range s.Keys {
-		if k.AccessOpen(now) {
-			out.Keys = append(out.Keys, k)
-		}
-	}
-	return out
-}
-
 // PublicProjection renders the public files of the keys of s whose access window is open
 // at now: the manifest (same format as Encode's, listing only those keys) and a public key
 // file for each. It never writes a private key file, whatever s holds. The operator
 // stores it in the ConfigMap that the verifiers mount.
 func PublicProjection(s Set, now time.Time) (map[string][]byte, error) {
-	if err := validateStates(s); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	published := s.Published(now)

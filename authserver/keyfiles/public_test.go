@@ -76,26 +76,6 @@ func TestPublicProjection_HoldsOnlyPublicFilesOfKeysInTheirAccessWindow(t *testi
 	}
 }
 
-func TestPublished_ClosesAtExpiresAt(t *testing.T) {
-	s, open, _ := setWithRetired(t)
-	for _, tc := range []struct {
-		now  time.Time
-		want int
-	}{
-		{t0.Add(-time.Second), 4},
-		{t0, 3},
-		{t0.Add(time.Hour - time.Second), 3},
-		{t0.Add(time.Hour), 2},
-	} {
-		if got := len(s.Published(tc.now).Keys); got != tc.want {
-			t.Errorf("at %s: %d published keys, want %d", tc.now, got, tc.want)
-		}
-	}
-	if !open.AccessOpen(t0) || open.AccessOpen(*open.ExpiresAt) {
-		t.Error("AccessOpen does not close exactly at ExpiresAt")
-	}
-}
-
 func TestPublicProjection_RefusesAnInvalidSet(t *testing.T) {
 	s := mustNewSet(t)
 	s.Keys[1].State = StateActive

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 )
 
 // EventType names something that happened to a key during a pass.
@@ -29,7 +29,7 @@ type Event struct {
 	// KeyID is the key the event is about: the new active key for KeyRotated.
 	KeyID string
 	// State is the key's state after the event, or before it for KeyRevoked and KeyExpired.
-	State keyfiles.State
+	State keydomain.State
 	// PreviousKeyID is, for KeyRotated, the key that signed before (empty when it was revoked).
 	PreviousKeyID string
 	// Manual is, for KeyRotated, true when a rotation request rather than the schedule caused it.
@@ -39,24 +39,35 @@ type Event struct {
 // Request is the input of one pass: what the API holds now and what the spec asks for.
 type Request struct {
 	// Current is the stored set; no keys means there is none yet.
-	Current keyfiles.Set
+	Current keydomain.Set
 	Policy  Policy
 	// Now is the pass's clock reading.
 	Now time.Time
-	// RotateRequested is true when an unhandled manual rotation request is pending.
-	RotateRequested bool
+	// RotateRequest is the value of the AuthService's rotate annotation, "" when unset. A
+	// value other than the last one handled asks for one manual rotation.
+	RotateRequest string
+	// Record is the bookkeeping stored beside Current, on the pass that wrote it.
+	Record Record
+	// Reported is what the status last reported. It stands in for Record when no set is
+	// stored, and tells a first set apart from one that replaces lost keys.
+	Reported Reported
 }
 
 // Plan is the output of one pass.
 type Plan struct {
 	// Set is the key set to store.
-	Set keyfiles.Set
+	Set keydomain.Set
 	// Changed is true when Set differs from the request's Current.
 	Changed bool
 	// Events lists what happened, in order.
 	Events []Event
 	// RotationHandled is true when the pending manual request has been satisfied.
 	RotationHandled bool
+	// Record is the bookkeeping to store beside Set and to report in the status.
+	Record Record
+	// KeysLost is true when this pass created a set although keys had been published
+	// before: the stored set was deleted, and Record.LostKeyID names the key that signed.
+	KeysLost bool
 	// NextRotation is when the next key is due to take over.
 	NextRotation time.Time
 	// RequeueAfter is when to come back: the earliest of the next rotation, a pending manual
@@ -65,7 +76,7 @@ type Plan struct {
 }
 
 // Generator makes a fresh key in a state at a time; keyfiles.GenerateKey is the real one.
-type Generator func(state keyfiles.State, now time.Time) (keyfiles.Key, error)
+type Generator func(state keydomain.State, now time.Time) (keydomain.Key, error)
 
 // Next computes the key set that follows from a request. It never mutates req.Current.
 // Steps, in order: create a set when there is none; remove revoked keys (promoting the next
@@ -77,8 +88,10 @@ func Next(req Request, gen Generator) (Plan, error) {
 		return Plan{}, err
 	}
 	p := &planner{policy: req.Policy, now: req.Now.UTC().Truncate(time.Second), gen: gen}
-	p.keys = append([]keyfiles.Key(nil), req.Current.Keys...)
-	pending := req.RotateRequested
+	p.keys = append([]keydomain.Key(nil), req.Current.Keys...)
+	handled := req.handledRequest()
+	requested := req.RotateRequest != "" && req.RotateRequest != handled
+	pending := requested
 
 	if len(p.keys) == 0 {
 		if err := p.create(); err != nil {
@@ -105,11 +118,15 @@ func Next(req Request, gen Generator) (Plan, error) {
 
 	sortKeys(p.keys)
 	plan := Plan{
-		Set:             keyfiles.Set{Keys: p.keys},
+		Set:             keydomain.Set{Keys: p.keys},
 		Changed:         p.changed,
 		Events:          p.events,
-		RotationHandled: req.RotateRequested && !pending,
+		RotationHandled: requested && !pending,
 	}
+	if plan.RotationHandled {
+		handled = req.RotateRequest
+	}
+	plan.Record, plan.KeysLost = req.record(handled, p.promoted())
 	plan.NextRotation, plan.RequeueAfter = p.schedule(pending)
 	return plan, nil
 }
@@ -118,13 +135,13 @@ type planner struct {
 	policy  Policy
 	now     time.Time
 	gen     Generator
-	keys    []keyfiles.Key
+	keys    []keydomain.Key
 	events  []Event
 	changed bool
 }
 
 func (p *planner) create() error {
-	for _, state := range []keyfiles.State{keyfiles.StateActive, keyfiles.StateNext} {
+	for _, state := range []keydomain.State{keydomain.StateActive, keydomain.StateNext} {
 		if err := p.add(state); err != nil {
 			return err
 		}
@@ -132,13 +149,13 @@ func (p *planner) create() error {
 	return nil
 }
 
-func (p *planner) add(state keyfiles.State) error {
+func (p *planner) add(state keydomain.State) error {
 	k, err := p.gen(state, p.now)
 	if err != nil {
 		return fmt.Errorf("generating %s key: %w", state, err)
 	}
 	k.CreatedAt = p.now
-	if state == keyfiles.StateActive {
+	if state == keydomain.StateActive {
 		at := p.now
 		k.ActivatedAt = &at
 	}
@@ -158,7 +175,7 @@ func (p *planner) revoke() error {
 		}
 		p.events = append(p.events, Event{Type: KeyRevoked, KeyID: k.ID, State: k.State})
 		p.changed = true
-		if k.State == keyfiles.StateActive {
+		if k.State == keydomain.StateActive {
 			activeRevoked = true
 		}
 	}
@@ -166,11 +183,11 @@ func (p *planner) revoke() error {
 	if !activeRevoked {
 		return nil
 	}
-	if i := p.index(keyfiles.StateNext); i >= 0 {
+	if i := p.index(keydomain.StateNext); i >= 0 {
 		p.promote(i, "", false)
 		return nil
 	}
-	return p.add(keyfiles.StateActive)
+	return p.add(keydomain.StateActive)
 }
 
 // expire records each retired key's two deadlines and deletes the keys past the later one.
@@ -181,7 +198,7 @@ func (p *planner) revoke() error {
 func (p *planner) expire() {
 	kept := p.keys[:0:0]
 	for _, k := range p.keys {
-		if k.State != keyfiles.StateRetired {
+		if k.State != keydomain.StateRetired {
 			kept = append(kept, k)
 			continue
 		}
@@ -217,15 +234,15 @@ func (p *planner) expire() {
 func equalTime(a *time.Time, b time.Time) bool { return a != nil && a.Equal(b) }
 
 func (p *planner) ensureNext() error {
-	if p.index(keyfiles.StateNext) >= 0 {
+	if p.index(keydomain.StateNext) >= 0 {
 		return nil
 	}
-	return p.add(keyfiles.StateNext)
+	return p.add(keydomain.StateNext)
 }
 
 func (p *planner) rotateIfDue(requested bool) (bool, error) {
-	active := p.keys[p.index(keyfiles.StateActive)]
-	next := p.keys[p.index(keyfiles.StateNext)]
+	active := p.keys[p.index(keydomain.StateActive)]
+	next := p.keys[p.index(keydomain.StateNext)]
 	due := !p.now.Before(activatedAt(active).Add(p.policy.RotationInterval))
 	if !due && !requested {
 		return false, nil
@@ -233,31 +250,42 @@ func (p *planner) rotateIfDue(requested bool) (bool, error) {
 	if p.now.Before(next.CreatedAt.Add(p.policy.minPublishTime())) {
 		return false, nil
 	}
-	ai := p.index(keyfiles.StateActive)
+	ai := p.index(keydomain.StateActive)
 	retiredAt := p.now
 	expiresAt := p.now.Add(p.policy.retention())
 	refreshExpiresAt := p.now.Add(p.policy.refreshRetention())
-	p.keys[ai].State = keyfiles.StateRetired
+	p.keys[ai].State = keydomain.StateRetired
 	p.keys[ai].RetiredAt = &retiredAt
 	p.keys[ai].ExpiresAt = &expiresAt
 	p.keys[ai].RefreshExpiresAt = &refreshExpiresAt
 	p.keys[ai].Private = nil
-	p.promote(p.index(keyfiles.StateNext), active.ID, requested && !due)
-	return true, p.add(keyfiles.StateNext)
+	p.promote(p.index(keydomain.StateNext), active.ID, requested && !due)
+	return true, p.add(keydomain.StateNext)
+}
+
+// promoted reports whether a key took over signing in this pass, on schedule, on request
+// or because the active key was revoked.
+func (p *planner) promoted() bool {
+	for _, e := range p.events {
+		if e.Type == KeyRotated {
+			return true
+		}
+	}
+	return false
 }
 
 // promote makes the key at i the active key and records the rotation.
 func (p *planner) promote(i int, previous string, manual bool) {
 	at := p.now
-	p.keys[i].State = keyfiles.StateActive
+	p.keys[i].State = keydomain.StateActive
 	p.keys[i].ActivatedAt = &at
-	p.events = append(p.events, Event{Type: KeyRotated, KeyID: p.keys[i].ID, State: keyfiles.StateActive, PreviousKeyID: previous, Manual: manual})
+	p.events = append(p.events, Event{Type: KeyRotated, KeyID: p.keys[i].ID, State: keydomain.StateActive, PreviousKeyID: previous, Manual: manual})
 	p.changed = true
 }
 
 func (p *planner) schedule(pending bool) (time.Time, time.Duration) {
-	active := p.keys[p.index(keyfiles.StateActive)]
-	next := p.keys[p.index(keyfiles.StateNext)]
+	active := p.keys[p.index(keydomain.StateActive)]
+	next := p.keys[p.index(keydomain.StateNext)]
 	promotable := next.CreatedAt.Add(p.policy.minPublishTime())
 	rotateAt := activatedAt(active).Add(p.policy.RotationInterval)
 	if promotable.After(rotateAt) {
@@ -270,7 +298,7 @@ func (p *planner) schedule(pending bool) (time.Time, time.Duration) {
 	// A retired key's access window closing changes the projection and the JWKS, its
 	// refresh deadline the Secret: both are worth a pass, once each.
 	for _, k := range p.keys {
-		if k.State != keyfiles.StateRetired {
+		if k.State != keydomain.StateRetired {
 			continue
 		}
 		for _, at := range []*time.Time{k.ExpiresAt, k.RefreshExpiresAt} {
@@ -282,7 +310,7 @@ func (p *planner) schedule(pending bool) (time.Time, time.Duration) {
 	return rotateAt, max(wake.Sub(p.now), MinRequeue)
 }
 
-func (p *planner) index(state keyfiles.State) int {
+func (p *planner) index(state keydomain.State) int {
 	for i, k := range p.keys {
 		if k.State == state {
 			return i
@@ -291,18 +319,18 @@ func (p *planner) index(state keyfiles.State) int {
 	return -1
 }
 
-func activatedAt(k keyfiles.Key) time.Time {
+func activatedAt(k keydomain.Key) time.Time {
 	if k.ActivatedAt != nil {
 		return *k.ActivatedAt
 	}
 	return k.CreatedAt
 }
 
-var stateRank = map[keyfiles.State]int{keyfiles.StateRetired: 0, keyfiles.StateActive: 1, keyfiles.StateNext: 2}
+var stateRank = map[keydomain.State]int{keydomain.StateRetired: 0, keydomain.StateActive: 1, keydomain.StateNext: 2}
 
 // sortKeys orders a set as the manifest lists it: retired keys oldest first, then the
 // active key, then the next key.
-func sortKeys(keys []keyfiles.Key) {
+func sortKeys(keys []keydomain.Key) {
 	sort.SliceStable(keys, func(i, j int) bool {
 		if stateRank[keys[i].State] != stateRank[keys[j].State] {
 			return stateRank[keys[i].State] < stateRank[keys[j].State]

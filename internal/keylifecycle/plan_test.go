@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 )
 
@@ -32,7 +33,7 @@ func next(t *testing.T, req Request) Plan {
 
 // checkInvariants asserts what every stored set must keep, and that it survives the
 // Secret's encoding: the operator reads it back from the API on every pass.
-func checkInvariants(t *testing.T, s keyfiles.Set) {
+func checkInvariants(t *testing.T, s keydomain.Set) {
 	t.Helper()
 	files, err := keyfiles.Encode(s)
 	if err != nil {
@@ -45,16 +46,16 @@ func checkInvariants(t *testing.T, s keyfiles.Set) {
 		t.Fatalf("set has no next key: %+v", states(s))
 	}
 	for _, k := range s.Keys {
-		if k.State == keyfiles.StateRetired && (k.Private != nil || k.RetiredAt == nil || k.ExpiresAt == nil) {
+		if k.State == keydomain.StateRetired && (k.Private != nil || k.RetiredAt == nil || k.ExpiresAt == nil) {
 			t.Fatalf("retired key %s keeps private=%v retiredAt=%v expiresAt=%v", k.ID, k.Private != nil, k.RetiredAt, k.ExpiresAt)
 		}
-		if k.State != keyfiles.StateRetired && k.Private == nil {
+		if k.State != keydomain.StateRetired && k.Private == nil {
 			t.Fatalf("%s key %s has no private key", k.State, k.ID)
 		}
 	}
 }
 
-func states(s keyfiles.Set) string {
+func states(s keydomain.Set) string {
 	var b strings.Builder
 	for _, k := range s.Keys {
 		b.WriteString(string(k.State))
@@ -64,7 +65,7 @@ func states(s keyfiles.Set) string {
 }
 
 // roundTrip stores and reloads a set as the operator does through the Secret.
-func roundTrip(t *testing.T, s keyfiles.Set) keyfiles.Set {
+func roundTrip(t *testing.T, s keydomain.Set) keydomain.Set {
 	t.Helper()
 	files, err := keyfiles.Encode(s)
 	if err != nil {
@@ -85,7 +86,7 @@ func eventTypes(events []Event) string {
 	return strings.Join(parts, ",")
 }
 
-func created(t *testing.T) keyfiles.Set {
+func created(t *testing.T) keydomain.Set {
 	t.Helper()
 	return next(t, Request{Policy: policy, Now: t0}).Set
 }
@@ -112,7 +113,7 @@ func TestNext_CreatesActiveAndNextTogether(t *testing.T) {
 }
 
 func TestNext_CreationSatisfiesAPendingRotationRequest(t *testing.T) {
-	p := next(t, Request{Policy: policy, Now: t0, RotateRequested: true})
+	p := next(t, Request{Policy: policy, Now: t0, RotateRequest: "r1"})
 	if !p.RotationHandled {
 		t.Error("RotationHandled = false: a fresh set already answers the request")
 	}
@@ -148,7 +149,7 @@ func TestNext_RotatesOnSchedule(t *testing.T) {
 		t.Fatalf("states = %q", got)
 	}
 	retired, _ := p.Set.Lookup(oldActive.ID)
-	if retired.State != keyfiles.StateRetired || retired.Private != nil || !retired.RetiredAt.Equal(now) || !retired.ExpiresAt.Equal(now.Add(retention)) {
+	if retired.State != keydomain.StateRetired || retired.Private != nil || !retired.RetiredAt.Equal(now) || !retired.ExpiresAt.Equal(now.Add(retention)) {
 		t.Errorf("old active: state %s private %v retiredAt %v expiresAt %v", retired.State, retired.Private != nil, retired.RetiredAt, retired.ExpiresAt)
 	}
 	active, _ := p.Set.Active()
@@ -171,7 +172,7 @@ func TestNext_RotatesOnSchedule(t *testing.T) {
 	if p.RequeueAfter != retention {
 		t.Errorf("RequeueAfter = %s, want the retired key's expiry %s", p.RequeueAfter, retention)
 	}
-	if s.Keys[0].State != keyfiles.StateActive || s.Keys[0].Private == nil {
+	if s.Keys[0].State != keydomain.StateActive || s.Keys[0].Private == nil {
 		t.Error("Next mutated its input")
 	}
 }
@@ -242,7 +243,7 @@ func TestNext_LongerRetentionExtendsARetiredKey(t *testing.T) {
 func TestNext_ManualRotation(t *testing.T) {
 	s := created(t)
 	now := t0.Add(time.Hour)
-	p := next(t, Request{Current: s, Policy: policy, Now: now, RotateRequested: true})
+	p := next(t, Request{Current: s, Policy: policy, Now: now, RotateRequest: "r1"})
 	if !p.RotationHandled || eventTypes(p.Events) != "KeyRotated/active,KeyCreated/next" || !p.Events[0].Manual {
 		t.Fatalf("handled %v events %s manual %v", p.RotationHandled, eventTypes(p.Events), p.Events[0].Manual)
 	}
@@ -252,14 +253,14 @@ func TestNext_ManualRotation(t *testing.T) {
 
 	// A second request right away waits until the fresh next key has propagated.
 	soon := now.Add(time.Minute)
-	q := next(t, Request{Current: p.Set, Policy: policy, Now: soon, RotateRequested: true})
+	q := next(t, Request{Current: p.Set, Policy: policy, Now: soon, RotateRequest: "r1"})
 	if q.RotationHandled || q.Changed {
 		t.Fatalf("rotated onto a key published a minute ago: handled %v changed %v", q.RotationHandled, q.Changed)
 	}
 	if q.RequeueAfter != DefaultMinPublishTime-time.Minute {
 		t.Errorf("RequeueAfter = %s, want %s", q.RequeueAfter, DefaultMinPublishTime-time.Minute)
 	}
-	r := next(t, Request{Current: q.Set, Policy: policy, Now: now.Add(DefaultMinPublishTime), RotateRequested: true})
+	r := next(t, Request{Current: q.Set, Policy: policy, Now: now.Add(DefaultMinPublishTime), RotateRequest: "r1"})
 	if !r.RotationHandled || !r.Changed {
 		t.Fatalf("after DefaultMinPublishTime: handled %v changed %v", r.RotationHandled, r.Changed)
 	}
@@ -272,7 +273,7 @@ func TestNext_ShorterMinPublishTimePromotesSoonerButNeverEarlier(t *testing.T) {
 	fast := policy
 	fast.MinPublishTime = 3 * time.Second
 	now := t0.Add(time.Hour)
-	p := next(t, Request{Current: next(t, Request{Policy: fast, Now: t0}).Set, Policy: fast, Now: now, RotateRequested: true})
+	p := next(t, Request{Current: next(t, Request{Policy: fast, Now: t0}).Set, Policy: fast, Now: now, RotateRequest: "r1"})
 	if !p.RotationHandled {
 		t.Fatal("the first manual rotation was not handled")
 	}
@@ -280,25 +281,25 @@ func TestNext_ShorterMinPublishTimePromotesSoonerButNeverEarlier(t *testing.T) {
 
 	// Just before the fresh next key has been published for 3s, a request still waits,
 	// and the plan comes back exactly when the key may sign.
-	early := next(t, Request{Current: p.Set, Policy: fast, Now: published.Add(fast.MinPublishTime - time.Millisecond), RotateRequested: true})
+	early := next(t, Request{Current: p.Set, Policy: fast, Now: published.Add(fast.MinPublishTime - time.Millisecond), RotateRequest: "r1"})
 	if early.RotationHandled || early.Changed {
 		t.Fatalf("rotated onto a key published for less than %s: handled %v changed %v", fast.MinPublishTime, early.RotationHandled, early.Changed)
 	}
 	if early.RequeueAfter != MinRequeue {
 		t.Errorf("RequeueAfter = %s, want %s (a millisecond rounds up to the shortest requeue)", early.RequeueAfter, MinRequeue)
 	}
-	soon := next(t, Request{Current: p.Set, Policy: fast, Now: published.Add(time.Second), RotateRequested: true})
+	soon := next(t, Request{Current: p.Set, Policy: fast, Now: published.Add(time.Second), RotateRequest: "r1"})
 	if soon.RequeueAfter != fast.MinPublishTime-time.Second {
 		t.Errorf("RequeueAfter = %s, want %s", soon.RequeueAfter, fast.MinPublishTime-time.Second)
 	}
 
 	// At 3s it rotates, long before the default would let it.
 	at := published.Add(fast.MinPublishTime)
-	q := next(t, Request{Current: p.Set, Policy: fast, Now: at, RotateRequested: true})
+	q := next(t, Request{Current: p.Set, Policy: fast, Now: at, RotateRequest: "r1"})
 	if !q.RotationHandled || eventTypes(q.Events) != "KeyRotated/active,KeyCreated/next" {
 		t.Fatalf("after %s: handled %v events %s", fast.MinPublishTime, q.RotationHandled, eventTypes(q.Events))
 	}
-	d := next(t, Request{Current: p.Set, Policy: policy, Now: at, RotateRequested: true})
+	d := next(t, Request{Current: p.Set, Policy: policy, Now: at, RotateRequest: "r1"})
 	if d.RotationHandled || d.RequeueAfter != DefaultMinPublishTime-fast.MinPublishTime {
 		t.Errorf("the default policy: handled %v RequeueAfter %s, want a wait of %s", d.RotationHandled, d.RequeueAfter, DefaultMinPublishTime-fast.MinPublishTime)
 	}
@@ -442,9 +443,9 @@ func TestNext_ManyIntervalsNeverSkipOrDouble(t *testing.T) {
 
 func TestNext_RejectsWhatItCannotFollow(t *testing.T) {
 	s := created(t)
-	noActive := keyfiles.Set{Keys: []keyfiles.Key{s.Keys[1]}}
+	noActive := keydomain.Set{Keys: []keydomain.Key{s.Keys[1]}}
 	boom := errors.New("entropy exhausted")
-	failing := func(keyfiles.State, time.Time) (keyfiles.Key, error) { return keyfiles.Key{}, boom }
+	failing := func(keydomain.State, time.Time) (keydomain.Key, error) { return keydomain.Key{}, boom }
 	cases := []struct {
 		name string
 		req  Request
@@ -473,7 +474,7 @@ func TestNext_RejectsWhatItCannotFollow(t *testing.T) {
 
 func TestNext_AddsAMissingNextKeyAndWaitsBeforeItSigns(t *testing.T) {
 	s := created(t)
-	onlyActive := keyfiles.Set{Keys: []keyfiles.Key{s.Keys[0]}}
+	onlyActive := keydomain.Set{Keys: []keydomain.Key{s.Keys[0]}}
 	due := t0.Add(policy.RotationInterval)
 	p := next(t, Request{Current: onlyActive, Policy: policy, Now: due})
 	if got := eventTypes(p.Events); got != "KeyCreated/next" {

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 )
 
 // withRefresh is policy with refresh tokens that outlive two rotation intervals.
@@ -21,7 +21,7 @@ func TestNext_RetiredKeyLeavesThePublishedSetAtExpiresAtAndTheSecretAtRefreshExp
 	rotatedAt := t0.Add(withRefresh.RotationInterval)
 	s := next(t, Request{Current: created(t), Policy: withRefresh, Now: rotatedAt}).Set
 	retired := s.Keys[0]
-	if retired.State != keyfiles.StateRetired || !retired.ExpiresAt.Equal(rotatedAt.Add(retention)) || !retired.RefreshExpiresAt.Equal(rotatedAt.Add(refreshRetention)) {
+	if retired.State != keydomain.StateRetired || !retired.ExpiresAt.Equal(rotatedAt.Add(retention)) || !retired.RefreshExpiresAt.Equal(rotatedAt.Add(refreshRetention)) {
 		t.Fatalf("retired key %s expires %v refresh-expires %v; want %s and %s", retired.State, retired.ExpiresAt, retired.RefreshExpiresAt, rotatedAt.Add(retention), rotatedAt.Add(refreshRetention))
 	}
 
