@@ -146,7 +146,7 @@ func (s *Server) start() error {
 	defer s.mu.Unlock()
 	cmd := exec.Command(s.args[0], s.args[1:]...)
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting redis-server: %w", err)
+		return fmt.Errorf("starting %s: %w", filepath.Base(s.args[0]), err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -158,7 +158,7 @@ func (s *Server) start() error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
-			return fmt.Errorf("redis-server exited at start: %s", s.tailLog())
+			return fmt.Errorf("%s exited at start: %s", filepath.Base(s.args[0]), s.tailLog())
 		default:
 		}
 		if pingOK(s.Addr) {
@@ -168,7 +168,7 @@ func (s *Server) start() error {
 	}
 	_ = cmd.Process.Kill()
 	<-exited
-	return fmt.Errorf("redis-server did not answer on %s within 10s: %s", s.Addr, s.tailLog())
+	return fmt.Errorf("%s did not answer on %s within 10s: %s", filepath.Base(s.args[0]), s.Addr, s.tailLog())
 }
 
 // Pid is the process id of the running server, or 0 while it is stopped.
