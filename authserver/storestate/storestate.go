@@ -52,23 +52,52 @@ func (r Recorder) Load(ctx context.Context) (blacklist.Generation, error) {
 	return g, nil
 }
 
-// Record writes what a generation check found into the ConfigMap, retrying on a
-// conflict or an API error until it is written or ctx ends.
-func (r Recorder) Record(ctx context.Context, ev blacklist.GenerationEvent) error {
-	for {
-		err := r.record(ctx, ev)
-		if err == nil || ctx.Err() != nil {
-			return err
+// Start records events in the background until ctx ends and returns the function
+// that hands it one: it never blocks, so the generation checks go on while the API is
+// unreachable. A pending event is replaced by a newer one (Data derives everything
+// from the latest); a failed write is retried every second.
+func (r Recorder) Start(ctx context.Context) (record func(blacklist.GenerationEvent), done <-chan struct{}) {
+	slot := make(chan blacklist.GenerationEvent, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			var ev blacklist.GenerationEvent
+			select {
+			case <-ctx.Done():
+				return
+			case ev = <-slot:
+			}
+			for {
+				err := r.record(ctx, ev)
+				if err == nil || ctx.Err() != nil {
+					break
+				}
+				if r.Logger != nil {
+					r.Logger.Warn("store state not recorded in its ConfigMap yet; retrying", "configmap", r.Namespace+"/"+r.Name, "err", err)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case ev = <-slot:
+				case <-time.After(time.Second):
+				}
+			}
 		}
-		if r.Logger != nil {
-			r.Logger.Warn("store state not recorded in its ConfigMap yet; retrying", "configmap", r.Namespace+"/"+r.Name, "err", err)
+	}()
+	return func(ev blacklist.GenerationEvent) {
+		for {
+			select {
+			case slot <- ev:
+				return
+			default:
+			}
+			select {
+			case <-slot:
+			default:
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
+	}, finished
 }
 
 func (r Recorder) record(ctx context.Context, ev blacklist.GenerationEvent) error {
@@ -87,8 +116,8 @@ func (r Recorder) record(ctx context.Context, ev blacklist.GenerationEvent) erro
 }
 
 // Data is the ConfigMap's data after ev, from its current data: the generation held
-// and its cutoff; a loss (found now, or recorded in the generation and not yet in
-// the ConfigMap) sets lostAt and previousGeneration, which otherwise stay.
+// and its cutoff; a loss (found now, or a cutoff in the generation that the ConfigMap
+// does not hold yet) sets lostAt and previousGeneration, which otherwise stay.
 func Data(current map[string]string, ev blacklist.GenerationEvent) map[string]string {
 	next := map[string]string{
 		KeyGeneration:         ev.Generation.ID,
@@ -98,7 +127,7 @@ func Data(current map[string]string, ev blacklist.GenerationEvent) map[string]st
 	}
 	if nb := ev.Generation.NotBefore; nb > 0 {
 		next[KeyNotBefore] = rfc3339(nb)
-		if ev.Lost || next[KeyLostAt] == "" {
+		if ev.Lost || next[KeyLostAt] == "" || current[KeyNotBefore] != next[KeyNotBefore] {
 			// The cutoff is the second after the detection.
 			next[KeyLostAt] = rfc3339(nb - 1)
 			next[KeyPreviousGeneration] = ev.Generation.Previous

@@ -89,16 +89,16 @@ func startIssuer(t *testing.T, srv *redistest.Server, rec storestate.Recorder) r
 		t.Fatal(err)
 	}
 	s.Hold(held)
+	record, recorded := rec.Start(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.WatchGeneration(ctx, blacklist.GenerationOptions{Interval: 50 * time.Millisecond, OnChange: func(ev blacklist.GenerationEvent) {
-			_ = rec.Record(ctx, ev)
-		}})
+		s.WatchGeneration(ctx, blacklist.GenerationOptions{Interval: 50 * time.Millisecond, OnChange: record})
 	}()
 	stop := func() {
 		cancel()
 		<-done
+		<-recorded
 	}
 	t.Cleanup(stop)
 	return runningIssuer{Store: s, stop: stop}

@@ -90,7 +90,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.listen, "listen", ":8080", "HTTP listen address of the API")
 	f.StringVar(&c.adminListen, "admin-listen", ":8081", "HTTP listen address of /healthz, /readyz and /metrics (the probes and Prometheus; keep it off the API's Service)")
 	f.StringVar(&c.keysDir, "keys-dir", "/etc/authserver/keys", "directory of the mounted signing-key Secret (docs/keys-layout.md)")
-	f.StringSliceVar(&c.redis.Addrs, "redis-addrs", []string{"127.0.0.1:6379"}, "comma-separated Redis host:port list; several = Cluster, or Sentinels with --redis-master-name")
+	f.StringSliceVar(&c.redis.Addrs, "redis-addrs", []string{"127.0.0.1:6379"}, "comma-separated Redis host:port list: one node, the seeds of a Cluster (one configuration endpoint is enough), or the Sentinels with --redis-master-name")
 	f.StringVar(&c.redisMode, "redis-mode", string(blacklist.ModeAuto), "auto, standalone, sentinel or cluster; auto: Sentinel with --redis-master-name, Cluster with several --redis-addrs, and one address is asked (INFO cluster) whether it is a Cluster node")
 	f.StringVar(&c.redis.MasterName, "redis-master-name", "", "Sentinel master name")
 	f.StringVar(&c.redis.SentinelUsername, "redis-sentinel-username", "", "ACL user name of the Sentinels themselves (Sentinel only)")
@@ -336,11 +336,12 @@ func serve(ctx context.Context, c serveConfig) error {
 			return err
 		}
 		bl.Hold(held)
-		generation.OnChange = func(ev blacklist.GenerationEvent) {
-			if err := rec.Record(runCtx, ev); err != nil && runCtx.Err() == nil {
-				log.Error("store state not recorded", "err", err)
-			}
-		}
+		record, recorded := rec.Start(runCtx)
+		defer func() {
+			cancel()
+			<-recorded
+		}()
+		generation.OnChange = record
 	case cache != nil:
 		// Tokens held may be issued before a loss's cutoff: each is checked again.
 		generation.OnChange = func(ev blacklist.GenerationEvent) {
