@@ -31,11 +31,12 @@ const requestBound = 4 * time.Second
 const slowRequest = 250 * time.Millisecond
 
 // TestFailover_KilledPrimaryLosesNoAcknowledgedLogout kills the Redis primary
-// (SIGKILL) under continuous logout and verify from several clients, the server
-// reaching Redis through three Sentinels and waiting for one replica's
-// acknowledgement before answering a logout 200. Every token answered 200 is
-// blacklisted after the failover, verify never answers 200 for one, no request takes
-// longer than requestBound, and the window of 503s is logged.
+// (SIGKILL) under continuous logout and verify from several clients, two servers
+// with verify caches reaching Redis through three Sentinels, logouts waiting for one
+// replica's acknowledgement before they are answered 200. Every token answered 200 is
+// blacklisted after the failover on both servers, verify never answers 200 for one
+// on either, no request takes longer than requestBound, and the window of 503s is
+// logged.
 // AUTHSERVER_FAILOVER_RUNS=N repeats the run N times and logs the window's p50 and max.
 func TestFailover_KilledPrimaryLosesNoAcknowledgedLogout(t *testing.T) {
 	runs := 1
@@ -59,10 +60,14 @@ func TestFailover_KilledPrimaryLosesNoAcknowledgedLogout(t *testing.T) {
 // past slowRequest.
 func failoverRun(t *testing.T) time.Duration {
 	g := redistest.StartGroup(t, redistest.GroupOptions{Replicas: 2, Sentinels: 3, Timing: failoverTiming})
-	h := newHarness(t, g.Nodes[0], withCache(1000), withRedis(
+	store := withRedis(
 		blacklist.ClientConfig{Mode: blacklist.ModeSentinel, Addrs: g.SentinelAddrs(), MasterName: g.MasterName, Timeout: 500 * time.Millisecond},
 		blacklist.ReplicaAcks{Min: 1, Timeout: 300 * time.Millisecond},
-	))
+	)
+	// Two servers of one deployment: logouts go to h, verifies to both, so the
+	// verify cache of the other must hear of them across the failover.
+	h := newHarness(t, g.Nodes[0], withCache(1000), store)
+	other := newReplica(h, withCache(1000), store)
 	const workers = 4
 	tokens := make(chan string, 6000)
 	for range cap(tokens) {
@@ -82,8 +87,8 @@ func failoverRun(t *testing.T) time.Duration {
 		slowest   time.Duration
 		responses int
 	)
-	call := func(method, path, tok string) int {
-		req, _ := http.NewRequest(method, h.srv.URL+path, nil)
+	call := func(srv *harness, method, path, tok string) int {
+		req, _ := http.NewRequest(method, srv.srv.URL+path, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		start := time.Now()
 		resp, err := client.Do(req)
@@ -123,21 +128,23 @@ func failoverRun(t *testing.T) time.Duration {
 					return
 				case <-pace.C:
 				}
-				if code := call(http.MethodGet, "/auth/verify", tok); code != http.StatusOK && code != http.StatusServiceUnavailable {
+				if code := call(other, http.MethodGet, "/auth/verify", tok); code != http.StatusOK && code != http.StatusServiceUnavailable {
 					mu.Lock()
 					problems = append(problems, fmt.Sprintf("verify of a live token answered %d", code))
 					mu.Unlock()
 				}
-				if call(http.MethodPost, "/auth/logout", tok) != http.StatusOK {
+				if call(h, http.MethodPost, "/auth/logout", tok) != http.StatusOK {
 					continue
 				}
 				mu.Lock()
 				acked = append(acked, tok)
 				mu.Unlock()
-				if code := call(http.MethodGet, "/auth/verify", tok); code == http.StatusOK {
-					mu.Lock()
-					problems = append(problems, "verify answered 200 for a token logged out with 200")
-					mu.Unlock()
+				for _, srv := range []*harness{h, other} {
+					if code := call(srv, http.MethodGet, "/auth/verify", tok); code == http.StatusOK {
+						mu.Lock()
+						problems = append(problems, "verify answered 200 for a token logged out with 200")
+						mu.Unlock()
+					}
 				}
 			}
 		})
@@ -193,8 +200,10 @@ func failoverRun(t *testing.T) time.Duration {
 		t.Error(p)
 	}
 	for _, tok := range acked {
-		if r := h.do(http.MethodGet, "/auth/verify", tok); r.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("a token logged out with 200 before or during the failover verifies %d after it: an acknowledged logout was lost", r.StatusCode)
+		for _, srv := range []*harness{h, other} {
+			if r := srv.do(http.MethodGet, "/auth/verify", tok); r.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("a token logged out with 200 before or during the failover verifies %d after it: an acknowledged logout was lost", r.StatusCode)
+			}
 		}
 	}
 	window := time.Duration(0)
