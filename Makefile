@@ -222,5 +222,5 @@ wrk: ## Make sure wrk is on PATH (installs Debian's package when root); make ben
 	@hack/ensure-wrk.sh
 
 .PHONY: redis-server
-redis-server: ## Make sure redis-server is on PATH (installs Debian's package when root).
+redis-server: ## Make sure redis-server and redis-sentinel are on PATH (installs Debian's packages when root).
 	@hack/ensure-redis.sh

@@ -1,2 +1,4 @@
-// Package redistest starts a real redis-server on a free loopback port for tests.
+// Package redistest starts real redis-server processes on free loopback ports for
+// tests: one server, a replication group watched by redis-sentinel processes, or a
+// Redis Cluster of several masters.
 package redistest

@@ -273,6 +273,17 @@ func (c *Cache) Distrust() {
 	}
 }
 
+// Purge empties the cache and leaves its trust as it is: every held token is checked
+// again, against what the store (and its cutoff) says now. An insertion that started
+// before it is dropped.
+func (c *Cache) Purge() {
+	c.mu.Lock()
+	c.lru.Purge()
+	c.generation++
+	c.metrics.entries.Set(0)
+	c.mu.Unlock()
+}
+
 // Resync forgets every entry (any of them may have been revoked while revocations
 // could not be heard) and trusts the cache again.
 func (c *Cache) Resync() {

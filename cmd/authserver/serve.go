@@ -30,6 +30,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/keywatch"
 	"github.com/hiringo/auth-operator/authserver/sessions"
+	"github.com/hiringo/auth-operator/authserver/storestate"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/tracing"
 	"github.com/hiringo/auth-operator/authserver/userlogouts"
@@ -49,6 +50,7 @@ type serveConfig struct {
 	adminListen       string
 	keysDir           string
 	redis             blacklist.ClientConfig
+	redisMode         string
 	redisKeyPrefix    string
 	redisMinReplicas  int
 	leeway            time.Duration
@@ -71,6 +73,7 @@ type serveConfig struct {
 	keysSecret        string
 	userLogouts       string
 	otlpEndpoint      string
+	storeState        string
 	namespace         string
 	kubeconfig        string
 }
@@ -95,8 +98,11 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.listen, "listen", ":8080", "HTTP listen address of the API")
 	f.StringVar(&c.adminListen, "admin-listen", ":8081", "HTTP listen address of /healthz, /readyz and /metrics (the probes and Prometheus; keep it off the API's Service)")
 	f.StringVar(&c.keysDir, "keys-dir", "/etc/authserver/keys", "directory of the mounted signing-key Secret (docs/keys-layout.md)")
-	f.StringSliceVar(&c.redis.Addrs, "redis-addrs", []string{"127.0.0.1:6379"}, "comma-separated Redis host:port list; several = Cluster, or Sentinels with --redis-master-name")
+	f.StringSliceVar(&c.redis.Addrs, "redis-addrs", []string{"127.0.0.1:6379"}, "comma-separated Redis host:port list: one node, the seeds of a Cluster (one configuration endpoint is enough), or the Sentinels with --redis-master-name")
+	f.StringVar(&c.redisMode, "redis-mode", string(blacklist.ModeAuto), "auto, standalone, sentinel or cluster; auto: Sentinel with --redis-master-name, Cluster with several --redis-addrs, and one address is asked (INFO cluster) whether it is a Cluster node")
 	f.StringVar(&c.redis.MasterName, "redis-master-name", "", "Sentinel master name")
+	f.StringVar(&c.redis.SentinelUsername, "redis-sentinel-username", "", "ACL user name of the Sentinels themselves (Sentinel only)")
+	f.StringVar(&c.redis.SentinelPasswordFile, "redis-sentinel-password-file", "", "file holding the Sentinels' own password (Sentinel only)")
 	f.StringVar(&c.redis.Username, "redis-username", "", "Redis ACL user name")
 	f.StringVar(&c.redis.PasswordFile, "redis-password-file", "", "file holding the Redis password")
 	f.IntVar(&c.redis.DB, "redis-db", 0, "Redis database number (single node and Sentinel only)")
@@ -120,7 +126,8 @@ func newServeCommand() *cobra.Command {
 	f.BoolVar(&c.singleSession, "single-session", false, "a new issuance ends the user's earlier sessions (issuer)")
 	f.StringVar(&c.keysSecret, "keys-secret", "", "name of the private key Secret to watch through the API: a kid that leaves it is revoked on every verifier at once (issuer)")
 	f.StringVar(&c.userLogouts, "user-logouts-configmap", "", "name of the ConfigMap of administrative user logouts (kubectl authsvc logout-user) to watch and apply (issuer, with --namespace)")
-	f.StringVar(&c.namespace, "namespace", "", "namespace of --keys-secret and --user-logouts-configmap (issuer)")
+	f.StringVar(&c.storeState, "store-state-configmap", "", "ConfigMap in which the issuer records the blacklist store's generation and any loss of its data (issuer; with --namespace)")
+	f.StringVar(&c.namespace, "namespace", "", "namespace of --keys-secret, --user-logouts-configmap and --store-state-configmap (issuer)")
 	f.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file for the Kubernetes API; empty: in-cluster config (issuer)")
 	f.StringVar(&c.otlpEndpoint, "otlp-endpoint", "", "OTLP/HTTP base URL to export traces to (http://collector:4318; /v1/traces is appended, as to OTEL_EXPORTER_OTLP_ENDPOINT); empty: tracing is off unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -159,14 +166,14 @@ func (c serveConfig) validate() error {
 		if _, err := clientauth.ParseClients(c.issuanceClients); err != nil {
 			errs = append(errs, fmt.Errorf("--issuance-clients: %w", err))
 		}
-		if (c.keysSecret == "") != (c.namespace == "") {
-			errs = append(errs, errors.New("--keys-secret and --namespace go together"))
-		}
-		if c.userLogouts != "" && c.namespace == "" {
-			errs = append(errs, errors.New("--user-logouts-configmap needs --namespace"))
+		if (c.keysSecret == "" && c.storeState == "" && c.userLogouts == "") != (c.namespace == "") {
+			errs = append(errs, errors.New("--namespace goes with --keys-secret, --store-state-configmap or --user-logouts-configmap: give both or neither"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("--role must be verifier or issuer, not %q", c.role))
+	}
+	if c.storeState != "" && httpapi.Role(c.role) != httpapi.RoleIssuer {
+		errs = append(errs, errors.New("--store-state-configmap is for --role issuer (verifiers have no Kubernetes client)"))
 	}
 	if c.jwksMaxAge < 0 {
 		errs = append(errs, errors.New("--jwks-max-age must not be negative"))
@@ -185,20 +192,32 @@ func (c serveConfig) validate() error {
 	if len(c.redis.Addrs) == 0 {
 		errs = append(errs, errors.New("--redis-addrs is required"))
 	}
-	cluster := len(c.redis.Addrs) > 1 && c.redis.MasterName == ""
-	if cluster && c.redis.DB != 0 {
-		errs = append(errs, errors.New("--redis-db must be 0 for a Redis Cluster (several --redis-addrs without --redis-master-name)"))
-	}
 	if c.redisMinReplicas < 0 {
 		errs = append(errs, errors.New("--redis-min-replicas-acked must not be negative"))
 	}
-	if cluster && c.redisMinReplicas > 0 {
-		errs = append(errs, errors.New("--redis-min-replicas-acked needs a single Redis or Sentinel, not a Cluster (several --redis-addrs without --redis-master-name): set min-replicas-to-write on the Cluster's primaries instead"))
+	if mode, err := blacklist.ParseMode(c.redisMode); err != nil {
+		errs = append(errs, fmt.Errorf("--redis-mode: %w", err))
+	} else if len(c.redis.Addrs) > 0 {
+		rc := c.redis
+		rc.Mode = mode
+		if err := rc.Check(); err != nil {
+			errs = append(errs, err)
+		}
+		errs = append(errs, checkReplicaAcks(rc, c.redisMinReplicas))
 	}
 	if c.redis.DB < 0 {
 		errs = append(errs, errors.New("--redis-db must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkReplicaAcks refuses replica acknowledgement on a Cluster, once the mode is
+// known: a WAIT could reach another shard than the write.
+func checkReplicaAcks(rc blacklist.ClientConfig, acks int) error {
+	if mode, ok := rc.Inferred(); acks > 0 && ok && mode == blacklist.ModeCluster {
+		return errors.New("--redis-min-replicas-acked needs a single Redis or Sentinel, not a Cluster: set min-replicas-to-write on the Cluster's primaries instead")
+	}
+	return nil
 }
 
 func newLogger(level string) (*slog.Logger, error) {
@@ -227,6 +246,13 @@ func serve(ctx context.Context, c serveConfig) error {
 		log.Error("no key set yet; not ready until one loads", "err", err)
 	}
 	blacklist.RouteClientLogs(log)
+	c.redis.Mode, _ = blacklist.ParseMode(c.redisMode)
+	if c.redis.Mode, err = resolveRedisMode(ctx, c.redis, log); err != nil {
+		return err
+	}
+	if err := checkReplicaAcks(c.redis, c.redisMinReplicas); err != nil {
+		return err
+	}
 	client, err := blacklist.NewClient(c.redis)
 	if err != nil {
 		return err
@@ -343,6 +369,37 @@ func serve(ctx context.Context, c serveConfig) error {
 			})
 		})
 	}
+	generation := blacklist.GenerationOptions{Logger: log}
+	switch {
+	case issuer && c.storeState != "":
+		rec := storestate.Recorder{Client: kube, Namespace: c.namespace, Name: c.storeState, Logger: log}
+		held, err := rec.Load(ctx)
+		if err != nil {
+			return err
+		}
+		bl.Hold(held)
+		record, recorded := rec.Start(runCtx)
+		defer func() {
+			cancel()
+			<-recorded
+		}()
+		generation.OnChange = record
+	case cache != nil:
+		// Tokens held may be issued before a loss's cutoff: each is checked again.
+		generation.OnChange = func(ev blacklist.GenerationEvent) {
+			if ev.Lost {
+				cache.Purge()
+			}
+		}
+	}
+	// The first check is made before serving, so that a server started after a loss
+	// was detected applies its cutoff from its first request (when Redis answers).
+	firstCtx, firstDone := context.WithTimeout(ctx, 2*time.Second)
+	if _, err := bl.CheckGeneration(firstCtx); err != nil {
+		log.Warn("store generation not checked yet", "err", err)
+	}
+	firstDone()
+	background.Go(func() { bl.WatchGeneration(runCtx, generation) })
 	background.Go(func() { warnOnEviction(runCtx, bl, log) })
 	background.Go(func() { checkPublish(runCtx, bl, log) })
 	if !issuer {
@@ -403,6 +460,37 @@ func startTracing(ctx context.Context, c serveConfig, client goredis.UniversalCl
 	}
 	log.Info("tracing on: exporting spans over OTLP/HTTP")
 	return tp, nil
+}
+
+// redisModeWait bounds how long the server waits at start for one Redis address to
+// say whether it is a Cluster node; then it exits, and Kubernetes restarts it.
+const redisModeWait = 30 * time.Second
+
+// resolveRedisMode asks one Redis address in auto mode whether it is a Cluster node,
+// retrying while it does not answer.
+func resolveRedisMode(ctx context.Context, rc blacklist.ClientConfig, log *slog.Logger) (blacklist.Mode, error) {
+	ctx, cancel := context.WithTimeout(ctx, redisModeWait)
+	defer cancel()
+	for {
+		attempt, done := context.WithTimeout(ctx, 2*time.Second)
+		mode, err := blacklist.ResolveMode(attempt, rc)
+		done()
+		if err == nil {
+			if rc.Mode == blacklist.ModeAuto && len(rc.Addrs) == 1 && rc.MasterName == "" {
+				log.Info("Redis mode inferred from the node", "mode", string(mode))
+			}
+			return mode, nil
+		}
+		if !errors.Is(err, blacklist.ErrUnavailable) {
+			return "", err
+		}
+		log.Warn("Redis does not answer; retrying to learn its mode", "err", err)
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("--redis-mode auto: %w", err)
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // newKubeClient connects to the Kubernetes API: through kubeconfig when set, else
