@@ -59,9 +59,14 @@ func TestIssuer_IsWiredFromTheSpecWithLeastPrivilege(t *testing.T) {
 	}
 	role := get(t, ns, "auth-issuer", &rbacv1.Role{})
 	wantLabels(t, role, as, "authserver-issuer", "issuer")
-	if len(role.Rules) != 1 || !slices.Equal(role.Rules[0].Resources, []string{"secrets"}) ||
-		!slices.Equal(role.Rules[0].ResourceNames, []string{"auth-signing-keys"}) || !slices.Equal(role.Rules[0].Verbs, []string{"get", "list", "watch"}) {
-		t.Errorf("issuer Role rules = %+v, want get/list/watch of auth-signing-keys only", role.Rules)
+	if len(role.Rules) != 2 || !slices.Equal(role.Rules[0].Resources, []string{"secrets"}) ||
+		!slices.Equal(role.Rules[0].ResourceNames, []string{"auth-signing-keys"}) || !slices.Equal(role.Rules[0].Verbs, []string{"get", "list", "watch"}) ||
+		!slices.Equal(role.Rules[1].Resources, []string{"configmaps"}) ||
+		!slices.Equal(role.Rules[1].ResourceNames, []string{"auth-store-state"}) || !slices.Equal(role.Rules[1].Verbs, []string{"get", "update", "patch"}) {
+		t.Errorf("issuer Role rules = %+v, want get/list/watch of auth-signing-keys and get/update/patch of auth-store-state only", role.Rules)
+	}
+	if cm := get(t, ns, "auth-store-state", &corev1.ConfigMap{}); len(cm.Data) != 0 || cm.Labels[ManagedByLabel] != ManagedByValue || !metav1.IsControlledBy(cm, as) {
+		t.Errorf("store-state ConfigMap = %+v, want it empty, labelled and owned", cm)
 	}
 	rb := get(t, ns, "auth-issuer", &rbacv1.RoleBinding{})
 	wantLabels(t, rb, as, "authserver-issuer", "issuer")
@@ -136,20 +141,21 @@ func TestIssuer_IsWiredFromTheSpecWithLeastPrivilege(t *testing.T) {
 	}
 	env := envMap(c)
 	for k, v := range map[string]string{
-		"AUTHSERVER_ROLE":                "issuer",
-		"AUTHSERVER_ISSUER":              "http://auth-authserver." + ns + ".svc",
-		"AUTHSERVER_CLIENT_AUDIENCE":     "http://auth-authserver." + ns + ".svc",
-		"AUTHSERVER_AUDIENCES":           "api.example.com,web",
-		"AUTHSERVER_ACCESS_LIFETIME":     "15m0s",
-		"AUTHSERVER_REFRESH_LIFETIME":    "24h0m0s",
-		"AUTHSERVER_ISSUANCE_CLIENTS":    "login/login-service," + ns + "/identity",
-		"AUTHSERVER_SINGLE_SESSION":      "true",
-		"AUTHSERVER_KEYS_SECRET":         "auth-signing-keys",
-		"AUTHSERVER_NAMESPACE":           ns,
-		"AUTHSERVER_KEYS_DIR":            "/etc/authserver/keys",
-		"AUTHSERVER_REDIS_ADDRS":         "auth-redis." + ns + ".svc:6379",
-		"AUTHSERVER_REDIS_PASSWORD_FILE": "/etc/authserver/redis/password",
-		"AUTHSERVER_LISTEN":              ":8080",
+		"AUTHSERVER_ROLE":                  "issuer",
+		"AUTHSERVER_ISSUER":                "http://auth-authserver." + ns + ".svc",
+		"AUTHSERVER_CLIENT_AUDIENCE":       "http://auth-authserver." + ns + ".svc",
+		"AUTHSERVER_AUDIENCES":             "api.example.com,web",
+		"AUTHSERVER_ACCESS_LIFETIME":       "15m0s",
+		"AUTHSERVER_REFRESH_LIFETIME":      "24h0m0s",
+		"AUTHSERVER_ISSUANCE_CLIENTS":      "login/login-service," + ns + "/identity",
+		"AUTHSERVER_SINGLE_SESSION":        "true",
+		"AUTHSERVER_KEYS_SECRET":           "auth-signing-keys",
+		"AUTHSERVER_NAMESPACE":             ns,
+		"AUTHSERVER_KEYS_DIR":              "/etc/authserver/keys",
+		"AUTHSERVER_REDIS_ADDRS":           "auth-redis." + ns + ".svc:6379",
+		"AUTHSERVER_REDIS_PASSWORD_FILE":   "/etc/authserver/redis/password",
+		"AUTHSERVER_LISTEN":                ":8080",
+		"AUTHSERVER_STORE_STATE_CONFIGMAP": "auth-store-state",
 	} {
 		if env[k] != v {
 			t.Errorf("issuer env %s = %q, want %q", k, env[k], v)

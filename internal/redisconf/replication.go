@@ -118,12 +118,21 @@ func validateHost(h string) error {
 		return fmt.Errorf("empty")
 	}
 	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == ':' || c == '_') {
+		if !hostChar(h[i]) {
 			return fmt.Errorf("%q: character %d is not allowed in a host name", h, i+1)
 		}
 	}
 	return nil
+}
+
+// hostChar reports whether c may appear in a DNS name, an IPv4 or an IPv6 address.
+func hostChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	default:
+		return c == '-' || c == '.' || c == ':' || c == '_'
+	}
 }
 
 func splitHostPort(addr string) (string, string, error) {
