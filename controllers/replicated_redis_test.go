@@ -217,3 +217,55 @@ func TestStoreState_BlacklistIntactFollowsTheIssuersRecord(t *testing.T) {
 		t.Errorf("the operator's pass overwrote the issuer's record: %v", got.Data)
 	}
 }
+
+// TestExternalRedis_ModeAndSentinelAuth: spec.redis.external.mode becomes --redis-mode and
+// the Sentinels' own user and password Secret are passed and mounted; a missing Sentinel
+// password Secret is reported like the Redis one, and a new version of it rolls the pods.
+func TestExternalRedis_ModeAndSentinelAuth(t *testing.T) {
+	ns := newNamespace(t)
+	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
+	createAuthService(t, ns, "auth", func(as *authv1alpha1.AuthService) {
+		as.Spec.Redis.External = &authv1alpha1.ExternalRedisSpec{
+			Addresses:                 []authv1alpha1.RedisAddress{"sentinel.corp:26379"},
+			MasterName:                "blacklist",
+			Mode:                      authv1alpha1.RedisModeSentinel,
+			SentinelUsername:          "watcher",
+			SentinelPasswordSecretRef: &authv1alpha1.SecretKeyReference{Name: "corp-sentinel", Key: "pw"},
+		}
+	})
+	reconcileOnce(t, r, ns, "auth")
+	c := condition(get(t, ns, "auth", &authv1alpha1.AuthService{}), authv1alpha1.RedisReadyCondition)
+	if c.Reason != authv1alpha1.ReasonRedisSecretUnusable || !strings.Contains(c.Message, "spec.redis.external.sentinelPasswordSecretRef names Secret corp-sentinel") {
+		t.Errorf("RedisReady with the Sentinel password Secret missing = %s %q", c.Reason, c.Message)
+	}
+	secret := createSecret(t, ns, "corp-sentinel", map[string][]byte{"pw": []byte("s3cret")})
+	reconcileOnce(t, r, ns, "auth")
+	d := get(t, ns, "auth-authserver", &appsv1.Deployment{})
+	env := envMap(d.Spec.Template.Spec.Containers[0])
+	for k, v := range map[string]string{
+		"AUTHSERVER_REDIS_MODE":                   "sentinel",
+		"AUTHSERVER_REDIS_SENTINEL_USERNAME":      "watcher",
+		"AUTHSERVER_REDIS_SENTINEL_PASSWORD_FILE": "/etc/authserver/redis-sentinel/password",
+	} {
+		if env[k] != v {
+			t.Errorf("%s = %q, want %q", k, env[k], v)
+		}
+	}
+	if _, ok := env["AUTHSERVER_REDIS_PASSWORD_FILE"]; ok {
+		t.Error("a Redis password file is passed though the spec names none")
+	}
+	if !slices.ContainsFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
+		return v.Name == "redis-sentinel-password" && v.Secret != nil && v.Secret.SecretName == "corp-sentinel" && v.Secret.Items[0].Key == "pw"
+	}) {
+		t.Errorf("volumes = %+v, want corp-sentinel's pw mounted", d.Spec.Template.Spec.Volumes)
+	}
+	before := d.Spec.Template.Annotations[RedisSentinelPasswordChecksumAnnotation]
+	if before != secretVersion(secret) {
+		t.Errorf("Sentinel password checksum = %q, want the Secret version's digest", before)
+	}
+	update(t, secret, func(s *corev1.Secret) { s.Data["pw"] = []byte("n3w") })
+	reconcileOnce(t, r, ns, "auth")
+	if after := get(t, ns, "auth-authserver", &appsv1.Deployment{}).Spec.Template.Annotations[RedisSentinelPasswordChecksumAnnotation]; after == before {
+		t.Error("a new Sentinel password does not roll the auth servers")
+	}
+}
