@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/internal/loopback"
@@ -52,23 +50,5 @@ func TestResolveMode_NodeDownIsUnavailable(t *testing.T) {
 	_, err := blacklist.ResolveMode(ctx, blacklist.ClientConfig{Addrs: []string{addr}, Timeout: 200 * time.Millisecond})
 	if !errors.Is(err, blacklist.ErrUnavailable) {
 		t.Fatalf("ResolveMode of a closed port: %v, want ErrUnavailable", err)
-	}
-}
-
-// TestNewClient_ClusterModeBuildsAClusterClient: cluster mode with one address builds
-// the Cluster client, which learns the nodes from it (ClusterClient tests with three
-// masters route through it).
-func TestNewClient_ClusterModeBuildsAClusterClient(t *testing.T) {
-	cluster := redistest.Start(t, redistest.Options{Cluster: true})
-	client, err := blacklist.NewClient(blacklist.ClientConfig{Mode: blacklist.ModeCluster, Addrs: []string{cluster.Addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	if _, ok := client.(*redis.ClusterClient); !ok {
-		t.Fatalf("NewClient in cluster mode built a %T", client)
-	}
-	if err := client.Set(context.Background(), "k", "v", time.Minute).Err(); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -53,6 +53,9 @@ type Options struct {
 	// refuses a multi-key command whose keys hash to different slots (CROSSSLOT), as
 	// any cluster does.
 	Cluster bool
+
+	// clusterNode runs a Cluster node that owns no slot yet (StartCluster assigns them).
+	clusterNode bool
 }
 
 // Start runs a redis-server on a free loopback port and stops it when the test ends.
@@ -111,7 +114,7 @@ func New(dir string, opts Options) (*Server, error) {
 		}
 		s.args = append(s.args, "--replicaof", host, port)
 	}
-	if opts.Cluster {
+	if opts.Cluster || opts.clusterNode {
 		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"))
 	}
 	if err := s.start(); err != nil {
