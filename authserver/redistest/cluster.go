@@ -29,7 +29,7 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 	for i, n := range c.Nodes {
 		if i > 0 {
 			host, port := splitAddr(t, n.Addr)
-			if _, err := command(c.Nodes[0].Addr, "CLUSTER", "MEET", host, port); err != nil {
+			if _, err := command(c.Nodes[0].Addr, "CLUSTER", "MEET", host, port, strconv.Itoa(n.busPort)); err != nil {
 				t.Fatalf("CLUSTER MEET %s: %v", n.Addr, err)
 			}
 		}

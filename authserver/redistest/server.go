@@ -35,6 +35,8 @@ type Server struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	logPath string
+	// busPort is a Cluster node's cluster bus port.
+	busPort int
 }
 
 // Options change how the server is started.
@@ -115,7 +117,18 @@ func New(dir string, opts Options) (*Server, error) {
 		s.args = append(s.args, "--replicaof", host, port)
 	}
 	if opts.Cluster || opts.clusterNode {
-		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"))
+		// The cluster bus gets its own free port: the default, port+10000, may be
+		// taken or past 65535.
+		bus, err := freePort()
+		for err == nil && bus == port {
+			bus, err = freePort()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("finding a free loopback port: %w", err)
+		}
+		s.busPort = bus
+		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+			"--cluster-port", strconv.Itoa(bus))
 	}
 	if err := s.start(); err != nil {
 		return nil, err
