@@ -215,5 +215,5 @@ $(CONTROLPLANE_BINS) &: hack/controlplane/go.mod hack/controlplane/go.sum | $(LO
 	@touch $(CONTROLPLANE_BINS)
 
 .PHONY: redis-server
-redis-server: ## Make sure redis-server is on PATH (installs Debian's package when root).
+redis-server: ## Make sure redis-server and redis-sentinel are on PATH (installs Debian's packages when root).
 	@hack/ensure-redis.sh

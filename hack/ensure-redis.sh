@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Makes sure redis-server is installed: the tests and `make dev` start real ones.
+# Makes sure redis-server and redis-sentinel are installed: the tests and `make dev`
+# start real ones (the failover tests run a primary, replicas and three Sentinels).
 set -euo pipefail
-if command -v redis-server >/dev/null 2>&1; then
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
+if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "redis-server is missing: installing Debian's redis-server package"
+  echo "${missing[*]} missing: installing Debian's ${missing[*]} package(s)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   exit 0
 fi
-echo "redis-server is not installed. Install your distribution's redis-server package" >&2
-echo "(Debian/Ubuntu: sudo apt-get install redis-server), then run make again." >&2
+echo "${missing[*]} not installed. Install your distribution's packages" >&2
+echo "(Debian/Ubuntu: sudo apt-get install ${missing[*]}), then run make again." >&2
 exit 1

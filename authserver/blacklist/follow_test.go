@@ -30,7 +30,7 @@ func TestFollow_ReturnsWhenItsContextEnds(t *testing.T) {
 		s.Follow(ctx, sessions.Revocations{Cache: c, Keys: ignoredKeys{}}, blacklist.FollowOptions{HealthInterval: 50 * time.Millisecond})
 	}()
 	poll.UntilTrue(t, 5*time.Second, "the subscription", c.Trusted)
-	// Let a few health pings go by, so Follow is in its steady state.
+	// Let a few canaries go by, so Follow is in its steady state.
 	time.Sleep(200 * time.Millisecond)
 	cancel()
 	select {
@@ -45,8 +45,8 @@ func TestFollow_ReturnsWhenItsContextEnds(t *testing.T) {
 
 // TestFollow_SilentRedisIsDistrustedThenResynced freezes Redis (SIGSTOP: connections
 // stay open but nothing answers, as in a network partition without a reset). The
-// unanswered health ping must distrust the cache within two health intervals plus
-// slack; once Redis answers again the cache resyncs and is trusted.
+// canary that does not arrive must distrust the cache within three health intervals
+// plus slack; once Redis answers again the cache resyncs and is trusted.
 func TestFollow_SilentRedisIsDistrustedThenResynced(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	s := followStore(t, srv)

@@ -81,6 +81,17 @@ type harnessConfig struct {
 	store sessions.Store
 	// issuer, when set, makes the server an issuer.
 	issuer *issuerSetup
+	// redisClient, when set, replaces the single-node client of the harness's Redis:
+	// Sentinel or Cluster tests reach it through their own addresses.
+	redisClient *blacklist.ClientConfig
+	// replicaAcks is the store's replica acknowledgement (none by default).
+	replicaAcks blacklist.ReplicaAcks
+}
+
+// withRedis makes the harness reach Redis as cfg says, its writes acknowledged by
+// acks replicas.
+func withRedis(cfg blacklist.ClientConfig, acks blacklist.ReplicaAcks) harnessOption {
+	return func(c *harnessConfig) { c.redisClient, c.replicaAcks = &cfg, acks }
 }
 
 // issuerSetup is what an issuer harness needs beyond a verifier's.
@@ -156,13 +167,17 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 			t.Errorf("key watcher: %v", err)
 		}
 	}()
-	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{redis.Addr}, Timeout: 500 * time.Millisecond})
+	clientCfg := blacklist.ClientConfig{Addrs: []string{redis.Addr}, Timeout: 500 * time.Millisecond}
+	if probe.redisClient != nil {
+		clientCfg = *probe.redisClient
+	}
+	client, err := blacklist.NewClient(clientCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
 	h.rdb = client
-	h.bl = blacklist.NewStore(client, blacklist.StoreOptions{Prefix: prefix, Registerer: h.reg})
+	h.bl = blacklist.NewStore(client, blacklist.StoreOptions{Prefix: prefix, Registerer: h.reg, ReplicaAcks: probe.replicaAcks})
 	t.Cleanup(h.bl.Close)
 	hc := harnessConfig{api: httpapi.Config{
 		Keys:       h.keys,

@@ -35,6 +35,8 @@ type Server struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	logPath string
+	// busPort is a Cluster node's cluster bus port.
+	busPort int
 }
 
 // Options change how the server is started.
@@ -53,6 +55,9 @@ type Options struct {
 	// refuses a multi-key command whose keys hash to different slots (CROSSSLOT), as
 	// any cluster does.
 	Cluster bool
+
+	// clusterNode runs a Cluster node that owns no slot yet (StartCluster assigns them).
+	clusterNode bool
 }
 
 // Start runs a redis-server on a free loopback port and stops it when the test ends.
@@ -111,8 +116,19 @@ func New(dir string, opts Options) (*Server, error) {
 		}
 		s.args = append(s.args, "--replicaof", host, port)
 	}
-	if opts.Cluster {
-		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"))
+	if opts.Cluster || opts.clusterNode {
+		// The cluster bus gets its own free port: the default, port+10000, may be
+		// taken or past 65535.
+		bus, err := freePort()
+		for err == nil && bus == port {
+			bus, err = freePort()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("finding a free loopback port: %w", err)
+		}
+		s.busPort = bus
+		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+			"--cluster-port", strconv.Itoa(bus))
 	}
 	if err := s.start(); err != nil {
 		return nil, err
@@ -146,7 +162,7 @@ func (s *Server) start() error {
 	defer s.mu.Unlock()
 	cmd := exec.Command(s.args[0], s.args[1:]...)
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting redis-server: %w", err)
+		return fmt.Errorf("starting %s: %w", filepath.Base(s.args[0]), err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -158,7 +174,7 @@ func (s *Server) start() error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
-			return fmt.Errorf("redis-server exited at start: %s", s.tailLog())
+			return fmt.Errorf("%s exited at start: %s", filepath.Base(s.args[0]), s.tailLog())
 		default:
 		}
 		if pingOK(s.Addr) {
@@ -168,7 +184,7 @@ func (s *Server) start() error {
 	}
 	_ = cmd.Process.Kill()
 	<-exited
-	return fmt.Errorf("redis-server did not answer on %s within 10s: %s", s.Addr, s.tailLog())
+	return fmt.Errorf("%s did not answer on %s within 10s: %s", filepath.Base(s.args[0]), s.Addr, s.tailLog())
 }
 
 // Pid is the process id of the running server, or 0 while it is stopped.

@@ -224,6 +224,11 @@ func TestServe_BadSettingsAreClearErrors(t *testing.T) {
 		{"database on a cluster", map[string]string{"AUTHSERVER_REDIS_ADDRS": "a:1,b:2", "AUTHSERVER_REDIS_DB": "3"}, nil, "--redis-db must be 0 for a Redis Cluster"},
 		{"negative replica acks", nil, []string{"--redis-min-replicas-acked", "-1"}, "--redis-min-replicas-acked must not be negative"},
 		{"replica acks on a cluster", map[string]string{"AUTHSERVER_REDIS_ADDRS": "a:1,b:2", "AUTHSERVER_REDIS_MIN_REPLICAS_ACKED": "1"}, nil, "--redis-min-replicas-acked needs a single Redis or Sentinel"},
+		{"unknown Redis mode", nil, []string{"--redis-mode", "ring"}, `--redis-mode: unknown Redis mode "ring"`},
+		{"sentinel mode without a master", nil, []string{"--redis-mode", "sentinel"}, "--redis-mode sentinel needs --redis-master-name"},
+		{"standalone with two addresses", map[string]string{"AUTHSERVER_REDIS_ADDRS": "a:1,b:2"}, []string{"--redis-mode", "standalone"}, "--redis-mode standalone takes one --redis-addrs"},
+		{"sentinel auth without sentinel", nil, []string{"--redis-sentinel-password-file", "/tmp/pw"}, "--redis-sentinel-username and --redis-sentinel-password-file need Sentinel"},
+		{"replica acks on a one-address cluster", nil, []string{"--redis-mode", "cluster", "--redis-min-replicas-acked", "1"}, "--redis-min-replicas-acked needs a single Redis or Sentinel"},
 		{"missing password file", nil, []string{"--redis-password-file", "/nonexistent/pw", "--keys-dir", t.TempDir()}, "reading Redis password file"},
 	}
 	for _, tc := range cases {

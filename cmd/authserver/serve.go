@@ -43,6 +43,7 @@ type serveConfig struct {
 	adminListen       string
 	keysDir           string
 	redis             blacklist.ClientConfig
+	redisMode         string
 	redisKeyPrefix    string
 	redisMinReplicas  int
 	leeway            time.Duration
@@ -88,7 +89,10 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.adminListen, "admin-listen", ":8081", "HTTP listen address of /healthz, /readyz and /metrics (the probes and Prometheus; keep it off the API's Service)")
 	f.StringVar(&c.keysDir, "keys-dir", "/etc/authserver/keys", "directory of the mounted signing-key Secret (docs/keys-layout.md)")
 	f.StringSliceVar(&c.redis.Addrs, "redis-addrs", []string{"127.0.0.1:6379"}, "comma-separated Redis host:port list; several = Cluster, or Sentinels with --redis-master-name")
+	f.StringVar(&c.redisMode, "redis-mode", string(blacklist.ModeAuto), "auto, standalone, sentinel or cluster; auto: Sentinel with --redis-master-name, Cluster with several --redis-addrs, and one address is asked (INFO cluster) whether it is a Cluster node")
 	f.StringVar(&c.redis.MasterName, "redis-master-name", "", "Sentinel master name")
+	f.StringVar(&c.redis.SentinelUsername, "redis-sentinel-username", "", "ACL user name of the Sentinels themselves (Sentinel only)")
+	f.StringVar(&c.redis.SentinelPasswordFile, "redis-sentinel-password-file", "", "file holding the Sentinels' own password (Sentinel only)")
 	f.StringVar(&c.redis.Username, "redis-username", "", "Redis ACL user name")
 	f.StringVar(&c.redis.PasswordFile, "redis-password-file", "", "file holding the Redis password")
 	f.IntVar(&c.redis.DB, "redis-db", 0, "Redis database number (single node and Sentinel only)")
@@ -167,20 +171,32 @@ func (c serveConfig) validate() error {
 	if len(c.redis.Addrs) == 0 {
 		errs = append(errs, errors.New("--redis-addrs is required"))
 	}
-	cluster := len(c.redis.Addrs) > 1 && c.redis.MasterName == ""
-	if cluster && c.redis.DB != 0 {
-		errs = append(errs, errors.New("--redis-db must be 0 for a Redis Cluster (several --redis-addrs without --redis-master-name)"))
-	}
 	if c.redisMinReplicas < 0 {
 		errs = append(errs, errors.New("--redis-min-replicas-acked must not be negative"))
 	}
-	if cluster && c.redisMinReplicas > 0 {
-		errs = append(errs, errors.New("--redis-min-replicas-acked needs a single Redis or Sentinel, not a Cluster (several --redis-addrs without --redis-master-name): set min-replicas-to-write on the Cluster's primaries instead"))
+	if mode, err := blacklist.ParseMode(c.redisMode); err != nil {
+		errs = append(errs, fmt.Errorf("--redis-mode: %w", err))
+	} else if len(c.redis.Addrs) > 0 {
+		rc := c.redis
+		rc.Mode = mode
+		if err := rc.Check(); err != nil {
+			errs = append(errs, err)
+		}
+		errs = append(errs, checkReplicaAcks(rc, c.redisMinReplicas))
 	}
 	if c.redis.DB < 0 {
 		errs = append(errs, errors.New("--redis-db must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkReplicaAcks refuses replica acknowledgement on a Cluster, once the mode is
+// known: a WAIT could reach another shard than the write.
+func checkReplicaAcks(rc blacklist.ClientConfig, acks int) error {
+	if mode, ok := rc.Inferred(); acks > 0 && ok && mode == blacklist.ModeCluster {
+		return errors.New("--redis-min-replicas-acked needs a single Redis or Sentinel, not a Cluster: set min-replicas-to-write on the Cluster's primaries instead")
+	}
+	return nil
 }
 
 func newLogger(level string) (*slog.Logger, error) {
@@ -209,6 +225,13 @@ func serve(ctx context.Context, c serveConfig) error {
 		log.Error("no key set yet; not ready until one loads", "err", err)
 	}
 	blacklist.RouteClientLogs(log)
+	c.redis.Mode, _ = blacklist.ParseMode(c.redisMode)
+	if c.redis.Mode, err = resolveRedisMode(ctx, c.redis, log); err != nil {
+		return err
+	}
+	if err := checkReplicaAcks(c.redis, c.redisMinReplicas); err != nil {
+		return err
+	}
 	client, err := blacklist.NewClient(c.redis)
 	if err != nil {
 		return err
@@ -339,6 +362,37 @@ func serve(ctx context.Context, c serveConfig) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// redisModeWait bounds how long the server waits at start for one Redis address to
+// say whether it is a Cluster node; then it exits, and Kubernetes restarts it.
+const redisModeWait = 30 * time.Second
+
+// resolveRedisMode asks one Redis address in auto mode whether it is a Cluster node,
+// retrying while it does not answer.
+func resolveRedisMode(ctx context.Context, rc blacklist.ClientConfig, log *slog.Logger) (blacklist.Mode, error) {
+	ctx, cancel := context.WithTimeout(ctx, redisModeWait)
+	defer cancel()
+	for {
+		attempt, done := context.WithTimeout(ctx, 2*time.Second)
+		mode, err := blacklist.ResolveMode(attempt, rc)
+		done()
+		if err == nil {
+			if rc.Mode == blacklist.ModeAuto && len(rc.Addrs) == 1 && rc.MasterName == "" {
+				log.Info("Redis mode inferred from the node", "mode", string(mode))
+			}
+			return mode, nil
+		}
+		if !errors.Is(err, blacklist.ErrUnavailable) {
+			return "", err
+		}
+		log.Warn("Redis does not answer; retrying to learn its mode", "err", err)
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("--redis-mode auto: %w", err)
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // newKubeClient connects to the Kubernetes API: through kubeconfig when set, else
