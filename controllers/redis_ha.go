@@ -89,8 +89,7 @@ func topologyInit(as *authv1alpha1.AuthService, h haSettings, image, role string
 	args := []string{
 		"/authserver", "redis-topology",
 		"--role", role,
-		"--self", podHost(as, "$(POD_NAME)"),
-		"--port", strconv.Itoa(port),
+		"--self", fmt.Sprintf("%s:%d", podHost(as, "$(POD_NAME)"), port),
 		"--redis-addrs", memberAddrs(as, RedisName(as), h.replicas, redisPort),
 		"--sentinel-addrs", memberAddrs(as, RedisSentinelName(as), h.sentinels, redisconf.SentinelPort),
 		"--master-name", sentinelMasterName(as),

@@ -41,12 +41,23 @@ func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s 
 	if err != nil {
 		return err
 	}
-	sentinels := sentinelStatefulSet(as, managed, h, version, image)
 	for _, obj := range []client.Object{
-		redisHeadlessService(as), redisSet, sentinels, sentinelService(as), redisHANetworkPolicy(as),
+		redisHeadlessService(as), redisSet, sentinelService(as), redisHANetworkPolicy(as),
 		haPodDisruptionBudget(as, RedisName(as), appRedis), haPodDisruptionBudget(as, RedisSentinelName(as), appSentinel),
 	} {
 		if err := r.apply(ctx, as, obj); err != nil {
+			return err
+		}
+	}
+	// The Sentinels start once a Redis pod is available: a Sentinel monitors a primary by
+	// name, and pod 0 has none before it exists. Once they run, they stay.
+	sentinels := sentinelStatefulSet(as, managed, h, version, image)
+	start, err := r.sentinelsMayStart(ctx, redisSet, sentinels)
+	if err != nil {
+		return err
+	}
+	if start {
+		if err := r.apply(ctx, as, sentinels); err != nil {
 			return err
 		}
 	}
@@ -120,7 +131,11 @@ func (r *AuthServiceReconciler) replaceForNewGoverningService(ctx context.Contex
 // fewer, and logouts answer 503 or a failover cannot happen.
 func (r *AuthServiceReconciler) setReplicatedRedisReady(ctx context.Context, as *authv1alpha1.AuthService, h haSettings, redisSet, sentinels *appsv1.StatefulSet, note string) {
 	for _, sts := range []*appsv1.StatefulSet{redisSet, sentinels} {
-		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(sts), sts); err != nil {
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(sts), sts); apierrors.IsNotFound(err) && sts == sentinels {
+			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
+				fmt.Sprintf("Waiting for a Redis pod of %s before the Sentinels start", redisSet.Name))
+			return
+		} else if err != nil {
 			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionUnknown, authv1alpha1.ReasonProgressing,
 				fmt.Sprintf("Waiting to observe StatefulSet %s: %v", sts.Name, err))
 			return
@@ -180,4 +195,22 @@ func rolledOutWithSentinels(d *appsv1.Deployment, masterName string) bool {
 	st := d.Status
 	want := ptr.Deref(d.Spec.Replicas, 1)
 	return onSentinels && st.ObservedGeneration >= d.Generation && st.UpdatedReplicas >= want && st.Replicas == st.UpdatedReplicas
+}
+
+// sentinelsMayStart reports whether the Sentinels' StatefulSet may be written: it exists
+// already, or the Redis StatefulSet has an available pod.
+func (r *AuthServiceReconciler) sentinelsMayStart(ctx context.Context, redisSet, sentinels *appsv1.StatefulSet) (bool, error) {
+	for _, sts := range []*appsv1.StatefulSet{sentinels, redisSet} {
+		existing := &appsv1.StatefulSet{}
+		err := r.Client.Get(ctx, client.ObjectKeyFromObject(sts), existing)
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return false, fmt.Errorf("reading StatefulSet %s: %w", sts.Name, err)
+		case sts == sentinels || existing.Status.AvailableReplicas >= 1:
+			return true, nil
+		}
+	}
+	return false, nil
 }

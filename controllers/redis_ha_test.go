@@ -48,7 +48,7 @@ func TestRedisHAStatefulSet_PodZeroSeedsAndEveryPodAsksTheSentinels(t *testing.T
 	args := init.Command
 	want := map[string]string{
 		"--role":           "redis",
-		"--self":           "$(POD_NAME).auth-redis-headless.prod.svc",
+		"--self":           "$(POD_NAME).auth-redis-headless.prod.svc:6379",
 		"--redis-addrs":    "auth-redis-0.auth-redis-headless.prod.svc:6379,auth-redis-1.auth-redis-headless.prod.svc:6379,auth-redis-2.auth-redis-headless.prod.svc:6379,auth-redis-3.auth-redis-headless.prod.svc:6379",
 		"--sentinel-addrs": "auth-redis-sentinel-0.auth-redis-headless.prod.svc:26379,auth-redis-sentinel-1.auth-redis-headless.prod.svc:26379,auth-redis-sentinel-2.auth-redis-headless.prod.svc:26379",
 		"--master-name":    "auth",
@@ -103,7 +103,7 @@ func TestSentinelStatefulSet_QuorumTimingsAndWritableConfig(t *testing.T) {
 		pod := sts.Spec.Template.Spec
 		args := pod.InitContainers[0].Command
 		for flag, v := range map[string]string{
-			"--role": "sentinel", "--quorum": strconv.Itoa(int(tc.quorum)), "--port": "26379",
+			"--role": "sentinel", "--quorum": strconv.Itoa(int(tc.quorum)), "--self": "$(POD_NAME).auth-redis-headless.prod.svc:26379",
 			"--down-after": (2 * time.Second).String(), "--failover-timeout": (10 * time.Second).String(), "--out": "/run/redis/sentinel.conf",
 		} {
 			if got := flagValue(args, flag); got != v {

@@ -56,6 +56,14 @@ func TestReplicatedRedis_CreatesEveryObjectWiredTogether(t *testing.T) {
 	as := createAuthService(t, ns, "auth", withHA)
 	reconcileOnce(t, r, ns, "auth")
 	as = get(t, ns, "auth", as)
+	if !isNotFound(t, ns, "auth-redis-sentinel", &appsv1.StatefulSet{}) {
+		t.Error("the Sentinels start before any Redis pod is available")
+	}
+	if c := condition(as, authv1alpha1.RedisReadyCondition); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "before the Sentinels start") {
+		t.Errorf("RedisReady before the first Redis pod = %s %q", c.Status, c.Message)
+	}
+	markStatefulSetReplicasAvailable(t, ns, "auth-redis", 1)
+	reconcileOnce(t, r, ns, "auth")
 
 	redis := get(t, ns, "auth-redis", &appsv1.StatefulSet{})
 	sentinels := get(t, ns, "auth-redis-sentinel", &appsv1.StatefulSet{})
@@ -104,7 +112,7 @@ func TestReplicatedRedis_CreatesEveryObjectWiredTogether(t *testing.T) {
 		}
 	}
 	if c := condition(get(t, ns, "auth", as), authv1alpha1.RedisReadyCondition); c.Status != metav1.ConditionFalse || c.Reason != authv1alpha1.ReasonUnavailable {
-		t.Errorf("RedisReady with no pod = %s %s %q", c.Status, c.Reason, c.Message)
+		t.Errorf("RedisReady with one Redis pod and no Sentinel = %s %s %q", c.Status, c.Reason, c.Message)
 	}
 	markStatefulSetReplicasAvailable(t, ns, "auth-redis", 2)
 	markStatefulSetReplicasAvailable(t, ns, "auth-redis-sentinel", 2)

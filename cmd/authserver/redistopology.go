@@ -20,7 +20,6 @@ import (
 type redisTopologyConfig struct {
 	role            string
 	self            string
-	port            int
 	redisAddrs      []string
 	sentinelAddrs   []string
 	masterName      string
@@ -31,6 +30,7 @@ type redisTopologyConfig struct {
 	downAfter       time.Duration
 	failoverTimeout time.Duration
 	timeout         time.Duration
+	wait            time.Duration
 }
 
 // newRedisTopologyCommand is the init step of a replicated managed Redis's pods: it asks
@@ -49,8 +49,7 @@ func newRedisTopologyCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&c.role, "role", "redis", "redis or sentinel: which configuration to write")
-	f.StringVar(&c.self, "self", "", "this pod's stable DNS name, announced to the others")
-	f.IntVar(&c.port, "port", 0, "the port this pod listens on (default 6379 for redis, 26379 for sentinel)")
+	f.StringVar(&c.self, "self", "", "host:port of this pod as the others reach it (its stable DNS name), announced to them")
 	f.StringSliceVar(&c.redisAddrs, "redis-addrs", nil, "host:port of every Redis pod in ordinal order; the first is the primary of a first start")
 	f.StringSliceVar(&c.sentinelAddrs, "sentinel-addrs", nil, "host:port of every Sentinel")
 	f.StringVar(&c.masterName, "master-name", "", "the Sentinel master name")
@@ -61,6 +60,7 @@ func newRedisTopologyCommand() *cobra.Command {
 	f.DurationVar(&c.downAfter, "down-after", redisconf.DownAfter, "sentinel role: how long the primary may not answer before it is down")
 	f.DurationVar(&c.failoverTimeout, "failover-timeout", redisconf.FailoverTimeout, "sentinel role: failover timeout")
 	f.DurationVar(&c.timeout, "timeout", 2*time.Second, "how long to wait for each peer's answer")
+	f.DurationVar(&c.wait, "wait", time.Minute, "sentinel role: how long to keep asking while no peer answers (a Sentinel must not monitor a primary that does not exist yet) before monitoring the first Redis pod")
 	return cmd
 }
 
@@ -71,18 +71,20 @@ func runRedisTopology(cmd *cobra.Command, c *redisTopologyConfig) error {
 	if c.self == "" || c.out == "" || c.masterName == "" || c.passwordFile == "" || len(c.redisAddrs) == 0 {
 		return errors.New("--self, --out, --master-name, --password-file and --redis-addrs are required")
 	}
-	if c.port == 0 {
-		c.port = 6379
-		if c.role == "sentinel" {
-			c.port = redisconf.SentinelPort
-		}
+	selfHost, selfPortText, err := net.SplitHostPort(c.self)
+	if err != nil {
+		return fmt.Errorf("--self %q: %w", c.self, err)
+	}
+	selfPort, err := strconv.Atoi(selfPortText)
+	if err != nil {
+		return fmt.Errorf("--self %q: the port is not a number", c.self)
 	}
 	raw, err := os.ReadFile(c.passwordFile)
 	if err != nil {
 		return fmt.Errorf("reading the password: %w", err)
 	}
 	password := strings.TrimRight(string(raw), "\r\n")
-	selfAddr := net.JoinHostPort(c.self, strconv.Itoa(c.port))
+	selfAddr := c.self
 	peers := redistopology.Peers{MasterName: c.masterName, Password: password, Timeout: c.timeout}
 	for _, a := range c.sentinelAddrs {
 		if a != selfAddr {
@@ -95,6 +97,17 @@ func runRedisTopology(cmd *cobra.Command, c *redisTopologyConfig) error {
 		}
 	}
 	observed := redistopology.Observe(cmd.Context(), peers)
+	// A Redis pod that hears nobody starts anyway (pod 0 on a first start must); a Sentinel
+	// waits for a Redis to answer, as one monitoring an address that does not resolve yet
+	// refuses to start.
+	for deadline := time.Now().Add(c.wait); c.role == "sentinel" && len(observed.SentinelAnswers) == 0 && len(observed.Masters) == 0 && time.Now().Before(deadline); {
+		select {
+		case <-cmd.Context().Done():
+			return cmd.Context().Err()
+		case <-time.After(time.Second):
+		}
+		observed = redistopology.Observe(cmd.Context(), peers)
+	}
 	primary := redistopology.Primary(observed, c.redisAddrs[0])
 
 	var conf string
@@ -108,14 +121,14 @@ func runRedisTopology(cmd *cobra.Command, c *redisTopologyConfig) error {
 			follow = ""
 		}
 		if conf, err = redisconf.RenderReplica(string(base), redisconf.ReplicaSettings{
-			Password: password, AnnounceHost: c.self, AnnouncePort: c.port, Primary: follow,
+			Password: password, AnnounceHost: selfHost, AnnouncePort: selfPort, Primary: follow,
 		}); err != nil {
 			return fmt.Errorf("rendering redis.conf: %w", err)
 		}
 	} else {
 		if conf, err = redisconf.RenderSentinel(redisconf.SentinelSettings{
 			MasterName: c.masterName, Primary: primary, Quorum: c.quorum, Password: password,
-			AnnounceHost: c.self, Port: c.port, DownAfter: c.downAfter, FailoverTimeout: c.failoverTimeout,
+			AnnounceHost: selfHost, Port: selfPort, DownAfter: c.downAfter, FailoverTimeout: c.failoverTimeout,
 		}); err != nil {
 			return fmt.Errorf("rendering sentinel.conf: %w", err)
 		}

@@ -30,9 +30,9 @@ func TestRedisTopology_FirstStartFollowsPodZero(t *testing.T) {
 		want []string
 		not  string
 	}{
-		{"pod 0", []string{"--self", "127.0.0.1", "--port", "1", "--base", base}, []string{"requirepass " + pw, "masterauth " + pw, "replica-announce-ip 127.0.0.1\n"}, "replicaof"},
-		{"pod 1", []string{"--self", "127.0.0.2", "--port", "1", "--base", base}, []string{"replicaof 127.0.0.1 1\n"}, ""},
-		{"sentinel", []string{"--role", "sentinel", "--self", "127.0.0.3", "--port", "1", "--quorum", "2"}, []string{"sentinel monitor auth 127.0.0.1 1 2\n", "port 1\n"}, ""},
+		{"pod 0", []string{"--self", "127.0.0.1:1", "--base", base}, []string{"requirepass " + pw, "masterauth " + pw, "replica-announce-ip 127.0.0.1\n"}, "replicaof"},
+		{"pod 1", []string{"--self", "127.0.0.2:1", "--base", base}, []string{"replicaof 127.0.0.1 1\n"}, ""},
+		{"sentinel", []string{"--role", "sentinel", "--self", "127.0.0.3:1", "--quorum", "2", "--wait", "1500ms"}, []string{"sentinel monitor auth 127.0.0.1 1 2\n", "port 1\n"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "")+".conf")
