@@ -464,7 +464,11 @@ func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, as *authv1alp
 	var current bool
 	switch w := workload.(type) {
 	case *appsv1.StatefulSet:
-		ready, current = w.Status.AvailableReplicas, w.Status.ObservedGeneration >= w.Generation
+		// Rolled out as `kubectl rollout status` judges it: after a switch from replicated
+		// Redis, not before the extra pods are gone and pod 0 runs the one-pod template.
+		want := ptr.Deref(w.Spec.Replicas, 1)
+		ready = w.Status.AvailableReplicas
+		current = w.Status.ObservedGeneration >= w.Generation && w.Status.Replicas == want && w.Status.UpdatedReplicas >= want
 	case *appsv1.Deployment:
 		ready, current = w.Status.AvailableReplicas, w.Status.ObservedGeneration >= w.Generation
 	}

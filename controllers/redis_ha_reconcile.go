@@ -41,6 +41,13 @@ func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s 
 	if err != nil {
 		return err
 	}
+	scaled, err := r.podZeroIsReplicated(ctx, redisSet)
+	if err != nil {
+		return err
+	}
+	if !scaled {
+		redisSet.Spec.Replicas = ptr.To[int32](1)
+	}
 	for _, obj := range []client.Object{
 		redisHeadlessService(as), redisSet, sentinelService(as), redisHANetworkPolicy(as),
 		haPodDisruptionBudget(as, RedisName(as), appRedis), haPodDisruptionBudget(as, RedisSentinelName(as), appSentinel),
@@ -213,4 +220,25 @@ func (r *AuthServiceReconciler) sentinelsMayStart(ctx context.Context, redisSet,
 		}
 	}
 	return false, nil
+}
+
+// podZeroIsReplicated reports whether the replicated StatefulSet may run all its pods: it
+// does already, or its pod 0 runs the replicated template and is ready. Until then it
+// runs pod 0 alone, so that a pod 0 adopted from the single-pod StatefulSet (whose DNS
+// name is under the other Service) is rolled first and every replica starts behind a
+// primary it can resolve, holding the data of the single pod.
+func (r *AuthServiceReconciler) podZeroIsReplicated(ctx context.Context, desired *appsv1.StatefulSet) (bool, error) {
+	existing := &appsv1.StatefulSet{}
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("reading StatefulSet %s: %w", desired.Name, err)
+	}
+	if ptr.Deref(existing.Spec.Replicas, 1) > 1 {
+		return true, nil
+	}
+	st := existing.Status
+	return existing.Spec.ServiceName == desired.Spec.ServiceName && st.ObservedGeneration >= existing.Generation &&
+		st.UpdatedReplicas >= 1 && st.ReadyReplicas >= 1 && st.UpdateRevision == st.CurrentRevision, nil
 }

@@ -62,6 +62,9 @@ func TestReplicatedRedis_CreatesEveryObjectWiredTogether(t *testing.T) {
 	if c := condition(as, authv1alpha1.RedisReadyCondition); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "before the Sentinels start") {
 		t.Errorf("RedisReady before the first Redis pod = %s %q", c.Status, c.Message)
 	}
+	if n := ptr.Deref(get(t, ns, "auth-redis", &appsv1.StatefulSet{}).Spec.Replicas, 0); n != 1 {
+		t.Errorf("the replicated Redis starts with %d pods, want pod 0 alone until it is ready", n)
+	}
 	markStatefulSetReplicasAvailable(t, ns, "auth-redis", 1)
 	reconcileOnce(t, r, ns, "auth")
 
@@ -148,6 +151,11 @@ func TestReplicatedRedis_SwitchBothWaysKeepsPodZerosVolume(t *testing.T) {
 		t.Errorf("the verifier was rewired before the replicated Redis exists: %v", env)
 	}
 	releaseOrphans(t, ns, "auth-redis")
+	reconcileOnce(t, r, ns, "auth")
+	if n := ptr.Deref(get(t, ns, "auth-redis", &appsv1.StatefulSet{}).Spec.Replicas, 0); n != 1 {
+		t.Errorf("the new StatefulSet runs %d pods before the adopted pod 0 is rolled, want 1", n)
+	}
+	markStatefulSetReplicasAvailable(t, ns, "auth-redis", 1)
 	reconcileOnce(t, r, ns, "auth")
 	replicated := get(t, ns, "auth-redis", &appsv1.StatefulSet{})
 	if replicated.Spec.ServiceName != "auth-redis-headless" || ptr.Deref(replicated.Spec.Replicas, 0) != 3 ||
