@@ -104,7 +104,7 @@ func TestSentinelStatefulSet_QuorumTimingsAndWritableConfig(t *testing.T) {
 		args := pod.InitContainers[0].Command
 		for flag, v := range map[string]string{
 			"--role": "sentinel", "--quorum": strconv.Itoa(int(tc.quorum)), "--self": "$(POD_NAME).auth-redis-headless.prod.svc:26379",
-			"--down-after": (2 * time.Second).String(), "--failover-timeout": (10 * time.Second).String(), "--out": "/run/redis/sentinel.conf",
+			"--down-after": time.Second.String(), "--failover-timeout": (5 * time.Second).String(), "--out": "/run/redis/sentinel.conf",
 		} {
 			if got := flagValue(args, flag); got != v {
 				t.Errorf("%d Sentinels: topology %s = %q, want %q", tc.sentinels, flag, got, v)

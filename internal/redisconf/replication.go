@@ -12,10 +12,12 @@ const SentinelPort = 26379
 
 // Sentinel timings of the managed Redis. A primary that does not answer for DownAfter is
 // subjectively down; once a quorum agrees, a failover starts, and one that has not
-// finished in FailoverTimeout is retried by another Sentinel.
+// finished in FailoverTimeout is retried by another Sentinel. They are the timings the
+// auth server's failover window was measured with (docs/high-availability.md): a longer
+// pause of the primary causes a failover, which with WAIT loses no acknowledged logout.
 const (
-	DownAfter       = 2 * time.Second
-	FailoverTimeout = 10 * time.Second
+	DownAfter       = time.Second
+	FailoverTimeout = 5 * time.Second
 )
 
 // ReplicaSettings are what a Redis of a replicated managed Redis adds to redis.conf.

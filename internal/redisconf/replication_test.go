@@ -64,7 +64,7 @@ func TestRenderSentinel(t *testing.T) {
 		"sentinel announce-ip auth-redis-sentinel-1.auth-redis-headless.ns.svc\n",
 		"requirepass " + password + "\n", "sentinel sentinel-pass " + password + "\n",
 		"sentinel monitor auth auth-redis-0.auth-redis-headless.ns.svc 6379 2\n", "sentinel auth-pass auth " + password + "\n",
-		"sentinel down-after-milliseconds auth 2000\n", "sentinel failover-timeout auth 10000\n",
+		"sentinel down-after-milliseconds auth 1000\n", "sentinel failover-timeout auth 5000\n",
 	} {
 		if !strings.Contains(got, w) {
 			t.Errorf("sentinel.conf lacks %q:\n%s", w, got)

@@ -198,7 +198,7 @@ func TestE2E_ReplicatedRedisPrimaryKilledLosesNoAcknowledgedLogout(t *testing.T)
 	}
 	killed := time.Now()
 	// The local kubelet, like a real one, restarts a killed container at once, sooner than
-	// the Sentinels' down-after (2s): a primary killed once is back with its AOF before any
+	// the Sentinels' down-after (1s): a primary killed once is back with its AOF before any
 	// failover. So its process is killed again each time it comes back, as a crash-looping
 	// primary or a lost node would be, until the Sentinels promote a replica.
 	kills := 0
