@@ -115,9 +115,12 @@ fuzz: ## Fuzz the token and header parsers, FUZZTIME executions each.
 	done
 
 .PHONY: bench
-bench: redis-server vegeta ## Go benchmarks, then the load run against a real Redis beside the crypto+HTTP floor.
+bench: redis-server vegeta wrk controlplane ## The hot paths beside their floors, A B A B, in one table (a few minutes): wrk, vegeta, real Redis and kube-apiserver.
+	go run ./test/load -vegeta $(VEGETA) -control-plane-dir $(LOCALBIN)
+
+.PHONY: bench-go
+bench-go: redis-server controlplane ## Every Go benchmark of the auth server, with allocations.
 	go test ./authserver/... -run '^$$' -bench . -benchmem
-	go run ./test/load -vegeta $(VEGETA)
 
 .PHONY: dev
 dev: controlplane redis-server manifests ## Run the whole system locally: control plane, operator, sample AuthService, auth server.
@@ -213,6 +216,10 @@ $(CONTROLPLANE_BINS) &: hack/controlplane/go.mod hack/controlplane/go.sum | $(LO
 	@echo "building kube-apiserver, etcd, kubectl, kube-controller-manager and kube-scheduler from the Go module proxy (several minutes the first time)"
 	cd hack/controlplane && go build -ldflags '$(CONTROLPLANE_LDFLAGS)' -o $(LOCALBIN)/ ./kube-apiserver ./etcd ./kubectl ./kube-controller-manager ./kube-scheduler
 	@touch $(CONTROLPLANE_BINS)
+
+.PHONY: wrk
+wrk: ## Make sure wrk is on PATH (installs Debian's package when root); make bench's maximum-rate generator.
+	@hack/ensure-wrk.sh
 
 .PHONY: redis-server
 redis-server: ## Make sure redis-server and redis-sentinel are on PATH (installs Debian's packages when root).

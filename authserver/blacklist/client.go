@@ -116,7 +116,7 @@ func (cfg ClientConfig) Inferred() (Mode, bool) {
 // endpoint, gets the Cluster client, which learns every node from it; any other node
 // is standalone. An error (the node does not answer) wraps ErrUnavailable: guessing
 // standalone for a Cluster endpoint would fail every request that lands on a slot the
-// node does not own.
+// node does not own. A refusal (a wrong password) is returned as it is.
 func ResolveMode(ctx context.Context, cfg ClientConfig) (Mode, error) {
 	if mode, ok := cfg.Inferred(); ok {
 		return mode, nil
@@ -128,13 +128,29 @@ func ResolveMode(ctx context.Context, cfg ClientConfig) (Mode, error) {
 	probe := redis.NewClient(opts.Simple())
 	defer probe.Close()
 	info, err := probe.Info(ctx, "cluster").Result()
-	if err != nil {
+	var reply redis.Error
+	switch {
+	case errors.As(err, &reply) && !transientReply(reply):
+		// A refusal (a wrong password, INFO renamed away) will not change by waiting.
+		return "", fmt.Errorf("asking %s whether it is a Redis Cluster node (set --redis-mode to skip): %w", cfg.Addrs[0], err)
+	case err != nil:
 		return "", fmt.Errorf("%w: asking %s whether it is a Redis Cluster node (set --redis-mode to skip): %w", ErrUnavailable, cfg.Addrs[0], err)
 	}
 	if clusterEnabled(info) {
 		return ModeCluster, nil
 	}
 	return ModeStandalone, nil
+}
+
+// transientReply reports an error reply that a Redis starting up or failing over
+// gives for a while.
+func transientReply(err redis.Error) bool {
+	for _, prefix := range []string{"LOADING", "MASTERDOWN", "TRYAGAIN", "BUSY"} {
+		if strings.HasPrefix(err.Error(), prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // clusterEnabled reads the cluster_enabled field of an INFO cluster reply.

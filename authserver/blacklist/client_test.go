@@ -3,6 +3,9 @@ package blacklist_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +41,22 @@ func TestResolveMode_AsksOneAddressWhetherItIsACluster(t *testing.T) {
 				t.Fatalf("ResolveMode = %q, %v; want %q", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestResolveMode_RefusalIsNotUnavailable: a node that refuses the question (a wrong
+// password) is not waited for: the error is its answer, not ErrUnavailable.
+func TestResolveMode_RefusalIsNotUnavailable(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Password: "right"})
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("wrong"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := blacklist.ResolveMode(ctx, blacklist.ClientConfig{Addrs: []string{srv.Addr}, PasswordFile: pw})
+	if err == nil || errors.Is(err, blacklist.ErrUnavailable) || !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Fatalf("ResolveMode with a wrong password: %v, want Redis's WRONGPASS and not ErrUnavailable", err)
 	}
 }
 

@@ -28,3 +28,15 @@ func AddUnbatched(ctx context.Context, s *Store, id string, until time.Time) err
 	return s.client.Process(ctx, redis.NewCmd(ctx, "eval", revokeScript, 2, k.Token, k.Cutoff,
 		newNonce(), until.UnixMilli(), sub.IssuedAt.Unix(), s.RevocationChannel(), id))
 }
+
+// NextGeneration is nextGeneration's decision: the generation adopted, whether it is
+// written, whether a loss was found.
+func NextGeneration(known Generation, marker *Generation, now time.Time) (Generation, bool, bool) {
+	step := nextGeneration(known, marker, now)
+	return step.Adopt, step.Write, step.Lost
+}
+
+// GenerationAt is a generation created at t.
+func GenerationAt(t time.Time, notBefore int64, previous string) Generation {
+	return newGeneration(t, notBefore, previous)
+}

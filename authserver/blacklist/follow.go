@@ -65,13 +65,21 @@ func (s *Store) Follow(ctx context.Context, sink RevocationSink, opts FollowOpti
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	lastErr := ""
 	for ctx.Err() == nil {
-		err := s.followOnce(ctx, sink, opts.HealthInterval)
+		trusted, err := s.followOnce(ctx, sink, opts.HealthInterval)
 		sink.Distrust()
 		if ctx.Err() != nil {
 			return
 		}
-		opts.Logger.Warn("revocation subscription lost; verify cache bypassed until it is back", "err", err)
+		// A cause that repeats (Redis down, a user that may not PUBLISH the canary)
+		// is logged once, not at every retry.
+		level := slog.LevelWarn
+		if err.Error() == lastErr && !trusted {
+			level = slog.LevelDebug
+		}
+		lastErr = err.Error()
+		opts.Logger.Log(ctx, level, "revocation subscription lost; verify cache bypassed until it is back", "err", err)
 		select {
 		case <-ctx.Done():
 			return
@@ -80,8 +88,9 @@ func (s *Store) Follow(ctx context.Context, sink RevocationSink, opts FollowOpti
 	}
 }
 
-// followOnce holds one subscription until it fails.
-func (s *Store) followOnce(ctx context.Context, sink RevocationSink, health time.Duration) error {
+// followOnce holds one subscription until it fails; trusted reports whether it was
+// trusted before.
+func (s *Store) followOnce(ctx context.Context, sink RevocationSink, health time.Duration) (trusted bool, err error) {
 	ps := s.client.Subscribe(ctx, s.RevocationChannel())
 	defer ps.Close()
 	// go-redis does not watch ctx while a subscription waits for a message, so a
@@ -91,33 +100,32 @@ func (s *Store) followOnce(ctx context.Context, sink RevocationSink, health time
 	defer stop()
 	msg, err := ps.ReceiveTimeout(ctx, 2*health)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, ok := msg.(*redis.Subscription); !ok {
-		return errors.New("unexpected first message on the revocation subscription")
+		return false, errors.New("unexpected first message on the revocation subscription")
 	}
 	var canary canaryState
-	trusted := false
 	for {
 		now := time.Now()
 		if canary.lost(now, health) {
-			return errCanaryLost
+			return trusted, errCanaryLost
 		}
 		if canary.due(now, health) {
 			if err := s.publishCanary(ctx, &canary, health); err != nil {
-				return err
+				return trusted, err
 			}
 			continue
 		}
 		msg, err := ps.ReceiveTimeout(ctx, max(canary.next(health).Sub(now), time.Millisecond))
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return trusted, ctx.Err()
 		}
 		if err != nil {
 			if isTimeout(err) {
 				continue
 			}
-			return err
+			return trusted, err
 		}
 		switch m := msg.(type) {
 		case *redis.Message:
@@ -129,7 +137,7 @@ func (s *Store) followOnce(ctx context.Context, sink RevocationSink, health time
 				// anything held may have been revoked while none did.
 				kids, err := s.RevokedKeys(ctx)
 				if err != nil {
-					return err
+					return trusted, err
 				}
 				sink.RevokeKeys(kids...)
 				sink.Resync()
@@ -144,7 +152,7 @@ func (s *Store) followOnce(ctx context.Context, sink RevocationSink, health time
 			sink.Revoke(m.Payload)
 		case *redis.Subscription:
 			if m.Kind == "unsubscribe" {
-				return errors.New("revocation channel unsubscribed")
+				return trusted, errors.New("revocation channel unsubscribed")
 			}
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +44,12 @@ type Store struct {
 	prefix  string
 	metrics *metrics
 	log     *slog.Logger
+	// cutoff is the NotBefore of the latest detected data loss (Unix seconds, 0 for
+	// none): tokens issued before it are refused without asking Redis.
+	cutoff atomic.Int64
+	// genMu guards generation, the store generation this server holds.
+	genMu      sync.Mutex
+	generation Generation
 }
 
 // storeTimeout bounds one round trip of a batch of blacklist commands.
@@ -96,6 +104,10 @@ func (s *Store) RevocationChannel() string { return s.prefix + "revocations" }
 // it was issued at or before its user's cutoff. One MGET, one round trip. An error
 // wraps ErrUnavailable.
 func (s *Store) Check(ctx context.Context, sub Subject) (bool, error) {
+	if s.beforeCutoff(sub.IssuedAt) {
+		s.metrics.ops.WithLabelValues("check", "listed").Inc()
+		return true, nil
+	}
 	k := s.keysOf(sub, IDsOf(sub))
 	args := []any{"mget", k.Token, k.Cutoff}
 	if k.Stamp != "" {
@@ -168,6 +180,9 @@ func (s *Store) Rotate(ctx context.Context, sub Subject, stampUntil, sessionUnti
 }
 
 func (s *Store) revoke(ctx context.Context, op string, sub Subject, until, sessionUntil time.Time) (int64, error) {
+	if s.beforeCutoff(sub.IssuedAt) {
+		return 0, nil
+	}
 	ids := IDsOf(sub)
 	k := s.keysOf(sub, ids)
 	keys := []string{k.Token, k.Cutoff}
@@ -189,6 +204,9 @@ func (s *Store) revoke(ctx context.Context, op string, sub Subject, until, sessi
 // checked first: ErrAlreadyBlacklisted when it was revoked. It returns the user's
 // cutoff after the call.
 func (s *Store) CutOff(ctx context.Context, sub Subject, check bool, at, until time.Time) (time.Time, error) {
+	if check && s.beforeCutoff(sub.IssuedAt) {
+		return time.Unix(s.cutoff.Load()-1, 0), ErrAlreadyBlacklisted
+	}
 	ids := IDsOf(sub)
 	k := s.keysOf(sub, ids)
 	keys := []string{k.Cutoff}
@@ -303,6 +321,7 @@ func (s *Store) Ping(ctx context.Context) error {
 type metrics struct {
 	ops         *prometheus.CounterVec
 	revocations prometheus.Counter
+	dataLost    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -314,6 +333,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "authserver_revocations_received_total",
 			Help: "Revocations received from other replicas (and this one) over Redis pub/sub.",
 		}),
+		dataLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authserver_blacklist_store_data_lost_total",
+			Help: "Times this server found the blacklist store's generation marker gone or replaced (its entries lost); tokens issued before the detection are refused until they expire.",
+		}),
 	}
 	for _, op := range []string{"add", "rotate", "cutoff"} {
 		for _, r := range []string{"added", "exists", "replicas_behind", "not_stored", "unpublished", "error"} {
@@ -324,7 +347,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.ops.WithLabelValues("check", r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.ops, m.revocations)
+		reg.MustRegister(m.ops, m.revocations, m.dataLost)
 	}
 	return m
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
+	"golang.org/x/sync/singleflight"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -74,6 +75,11 @@ type Config struct {
 type Authenticator struct {
 	cfg   Config
 	cache *expirable.LRU[[sha256.Size]byte, result]
+	// reviews lets concurrent callers with the same uncached token share one review:
+	// without it, every request of a busy login service asks the API server at once
+	// when the cached answer expires, and client-go's rate limit holds them for
+	// seconds.
+	reviews singleflight.Group
 }
 
 // result is one cached answer of the API server.
@@ -110,17 +116,35 @@ func (a *Authenticator) authenticate(ctx context.Context, bearer string) (Servic
 	if r, ok := a.cache.Get(key); ok {
 		return r.account, r.err
 	}
-	ctx, cancel := context.WithTimeout(ctx, reviewTimeout)
-	defer cancel()
-	review, err := a.cfg.Reviews.Create(ctx, &authenticationv1.TokenReview{
-		Spec: authenticationv1.TokenReviewSpec{Token: bearer, Audiences: []string{a.cfg.Audience}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return ServiceAccount{}, fmt.Errorf("reviewing the caller's token: %w", err)
+	// The review outlives a caller that goes away (it answers the others), within
+	// reviewTimeout; each caller stops waiting when its own context ends.
+	shared := context.WithoutCancel(ctx)
+	answer := a.reviews.DoChan(string(key[:]), func() (any, error) {
+		if r, ok := a.cache.Get(key); ok {
+			return r, nil
+		}
+		ctx, cancel := context.WithTimeout(shared, reviewTimeout)
+		defer cancel()
+		review, err := a.cfg.Reviews.Create(ctx, &authenticationv1.TokenReview{
+			Spec: authenticationv1.TokenReviewSpec{Token: bearer, Audiences: []string{a.cfg.Audience}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("reviewing the caller's token: %w", err)
+		}
+		r := decide(review.Status, a.cfg.Audience)
+		a.cache.Add(key, r)
+		return r, nil
+	})
+	select {
+	case res := <-answer:
+		if res.Err != nil {
+			return ServiceAccount{}, res.Err
+		}
+		r := res.Val.(result)
+		return r.account, r.err
+	case <-ctx.Done():
+		return ServiceAccount{}, fmt.Errorf("reviewing the caller's token: %w", ctx.Err())
 	}
-	r := decide(review.Status, a.cfg.Audience)
-	a.cache.Add(key, r)
-	return r.account, r.err
 }
 
 // decide turns a TokenReview's status into a ServiceAccount or a refusal.

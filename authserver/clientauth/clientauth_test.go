@@ -3,6 +3,7 @@ package clientauth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -103,5 +104,65 @@ func TestParseClients_NamesTheBadEntry(t *testing.T) {
 		if _, err := clientauth.ParseClients([]string{bad}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestAuthorize_ConcurrentCallersShareOneReview: callers that present the same
+// uncached token at once (a busy login service when its cached answer expires) make
+// one TokenReview between them, and all get its answer.
+func TestAuthorize_ConcurrentCallersShareOneReview(t *testing.T) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		abs, _ := filepath.Abs("../../bin")
+		t.Setenv("KUBEBUILDER_ASSETS", abs)
+	}
+	env := &envtest.Environment{}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "login"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.CoreV1().ServiceAccounts("login").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "login-service"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := kc.CoreV1().ServiceAccounts("login").CreateToken(ctx, "login-service", &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{audience}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reviews := &countingReviews{TokenReviewInterface: kc.AuthenticationV1().TokenReviews()}
+	a := clientauth.New(clientauth.Config{
+		Reviews: reviews, Audience: audience,
+		Clients: []clientauth.ServiceAccount{{Namespace: "login", Name: "login-service"}},
+	})
+	const callers = 16
+	start := make(chan struct{})
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			<-start
+			sa, err := a.Authorize(ctx, tr.Status.Token)
+			if err == nil && sa.String() != "login/login-service" {
+				err = fmt.Errorf("authorized as %s", sa)
+			}
+			errs <- err
+		}()
+	}
+	close(start)
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := reviews.n.Load(); n != 1 {
+		t.Fatalf("%d concurrent calls with one token made %d reviews, want 1", callers, n)
 	}
 }

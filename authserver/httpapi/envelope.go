@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"sync"
 )
 
 // Messages of the envelope, fixed by the wire contract with existing clients.
@@ -32,6 +33,16 @@ type envelope struct {
 	Payload any    `json:"payload"`
 }
 
+// Header values every response of a kind shares. A handler assigns these slices to
+// the header map instead of building a new one per response; net/http only reads
+// them, and Header.Add appends to a copy (their capacity is their length).
+var (
+	valueContentTypeJSON = []string{contentTypeJSON}
+	valueNoStore         = []string{"no-store"}
+	valueBearer          = []string{`Bearer`}
+	valueInvalidToken    = []string{`Bearer error="invalid_token"`}
+)
+
 // writeEnvelope writes status and the envelope, with no trailing newline, as the
 // original did.
 func writeEnvelope(w http.ResponseWriter, status int, success bool, message string, payload any) {
@@ -40,14 +51,65 @@ func writeEnvelope(w http.ResponseWriter, status int, success bool, message stri
 		status = http.StatusInternalServerError
 		body = []byte(`{"success":false,"message":"Internal Server Error","payload":null}`)
 	}
-	h := w.Header()
-	h["Content-Type"] = []string{contentTypeJSON}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header()["Content-Type"] = valueContentTypeJSON
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
 
+// writeError writes the envelope of a failure; the bytes are json.Marshal's of
+// envelope{false, message, nil}, built without reflection (verify's 401 is on the
+// hot path too).
 func writeError(w http.ResponseWriter, status int, message string) {
-	writeEnvelope(w, status, false, message, nil)
+	b := getBody()
+	*b = append(*b, `{"success":false,"message":`...)
+	*b = appendJSONString(*b, message)
+	*b = append(*b, `,"payload":null}`...)
+	writeJSON(w, status, *b)
+	putBody(b)
+}
+
+// writeSuccess writes the envelope of a success whose payload appendPayload appends:
+// json.Marshal's bytes of envelope{true, msgSuccess, payload}.
+func writeSuccess(w http.ResponseWriter, status int, appendPayload func([]byte) []byte) {
+	b := getBody()
+	*b = append(*b, `{"success":true,"message":"Success","payload":`...)
+	*b = appendPayload(*b)
+	*b = append(*b, '}')
+	writeJSON(w, status, *b)
+	putBody(b)
+}
+
+// bodies recycles the buffers the hot paths build their bodies in (net/http copies
+// what Write is given).
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getBody() *[]byte { return bodies.Get().(*[]byte) }
+
+func putBody(b *[]byte) {
+	if cap(*b) > 64<<10 {
+		return
+	}
+	*b = (*b)[:0]
+	bodies.Put(b)
+}
+
+// appendJSONString appends s as encoding/json writes a string. Printable ASCII other
+// than the characters json escapes (quote, backslash and, as json.Marshal escapes
+// HTML, <, > and &) is copied as it is; any other string is left to encoding/json.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(dst, q...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // allowMethods answers 405 with an Allow header unless r uses one of methods.

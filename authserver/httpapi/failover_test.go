@@ -26,16 +26,24 @@ var failoverTiming = redistest.SentinelTiming{DownAfter: time.Second, FailoverTi
 // request that hangs is seen as one.
 const requestBound = 4 * time.Second
 
+// crossServerBound is how long another server's verify cache may still accept a
+// token logged out on the first: until the revocation arrives over pub/sub, at most
+// three health intervals (the harness's is 200ms) when a subscription silently
+// stops receiving, plus slack.
+const crossServerBound = time.Second
+
 // slowRequest is a request the failover delayed: on loopback one takes a few
 // milliseconds.
 const slowRequest = 250 * time.Millisecond
 
 // TestFailover_KilledPrimaryLosesNoAcknowledgedLogout kills the Redis primary
-// (SIGKILL) under continuous logout and verify from several clients, the server
-// reaching Redis through three Sentinels and waiting for one replica's
-// acknowledgement before answering a logout 200. Every token answered 200 is
-// blacklisted after the failover, verify never answers 200 for one, no request takes
-// longer than requestBound, and the window of 503s is logged.
+// (SIGKILL) under continuous logout and verify from several clients, two servers
+// with verify caches reaching Redis through three Sentinels, logouts waiting for one
+// replica's acknowledgement before they are answered 200. Every token answered 200 is
+// blacklisted after the failover on both servers; verify never answers 200 for one
+// on the server that answered the logout, and on the other only until the revocation
+// reaches its cache (crossServerBound); no request takes longer than requestBound,
+// and the window of 503s is logged.
 // AUTHSERVER_FAILOVER_RUNS=N repeats the run N times and logs the window's p50 and max.
 func TestFailover_KilledPrimaryLosesNoAcknowledgedLogout(t *testing.T) {
 	runs := 1
@@ -59,10 +67,14 @@ func TestFailover_KilledPrimaryLosesNoAcknowledgedLogout(t *testing.T) {
 // past slowRequest.
 func failoverRun(t *testing.T) time.Duration {
 	g := redistest.StartGroup(t, redistest.GroupOptions{Replicas: 2, Sentinels: 3, Timing: failoverTiming})
-	h := newHarness(t, g.Nodes[0], withCache(1000), withRedis(
+	store := withRedis(
 		blacklist.ClientConfig{Mode: blacklist.ModeSentinel, Addrs: g.SentinelAddrs(), MasterName: g.MasterName, Timeout: 500 * time.Millisecond},
 		blacklist.ReplicaAcks{Min: 1, Timeout: 300 * time.Millisecond},
-	))
+	)
+	// Two servers of one deployment: logouts go to h, verifies to both, so the
+	// verify cache of the other must hear of them across the failover.
+	h := newHarness(t, g.Nodes[0], withCache(1000), store)
+	other := newReplica(h, withCache(1000), store)
 	const workers = 4
 	tokens := make(chan string, 6000)
 	for range cap(tokens) {
@@ -80,10 +92,11 @@ func failoverRun(t *testing.T) time.Duration {
 		first503  time.Time
 		lastSlow  time.Time
 		slowest   time.Duration
+		staleMax  time.Duration
 		responses int
 	)
-	call := func(method, path, tok string) int {
-		req, _ := http.NewRequest(method, h.srv.URL+path, nil)
+	call := func(srv *harness, method, path, tok string) int {
+		req, _ := http.NewRequest(method, srv.srv.URL+path, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		start := time.Now()
 		resp, err := client.Do(req)
@@ -123,20 +136,35 @@ func failoverRun(t *testing.T) time.Duration {
 					return
 				case <-pace.C:
 				}
-				if code := call(http.MethodGet, "/auth/verify", tok); code != http.StatusOK && code != http.StatusServiceUnavailable {
+				if code := call(other, http.MethodGet, "/auth/verify", tok); code != http.StatusOK && code != http.StatusServiceUnavailable {
 					mu.Lock()
 					problems = append(problems, fmt.Sprintf("verify of a live token answered %d", code))
 					mu.Unlock()
 				}
-				if call(http.MethodPost, "/auth/logout", tok) != http.StatusOK {
+				if call(h, http.MethodPost, "/auth/logout", tok) != http.StatusOK {
 					continue
 				}
 				mu.Lock()
 				acked = append(acked, tok)
 				mu.Unlock()
-				if code := call(http.MethodGet, "/auth/verify", tok); code == http.StatusOK {
+				loggedOutAt := time.Now()
+				if code := call(h, http.MethodGet, "/auth/verify", tok); code == http.StatusOK {
 					mu.Lock()
-					problems = append(problems, "verify answered 200 for a token logged out with 200")
+					problems = append(problems, "verify answered 200 for a token logged out with 200 on the same server")
+					mu.Unlock()
+				}
+				// The other server hears of the logout over pub/sub: it may answer
+				// from its cache until the revocation arrives, within the bound of
+				// verify-cache.md, and never after.
+				for call(other, http.MethodGet, "/auth/verify", tok) == http.StatusOK {
+					stale := time.Since(loggedOutAt)
+					mu.Lock()
+					staleMax = max(staleMax, stale)
+					if stale > crossServerBound {
+						problems = append(problems, fmt.Sprintf("the other server still answers 200 for a token logged out %s ago", stale))
+						mu.Unlock()
+						break
+					}
 					mu.Unlock()
 				}
 			}
@@ -193,8 +221,10 @@ func failoverRun(t *testing.T) time.Duration {
 		t.Error(p)
 	}
 	for _, tok := range acked {
-		if r := h.do(http.MethodGet, "/auth/verify", tok); r.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("a token logged out with 200 before or during the failover verifies %d after it: an acknowledged logout was lost", r.StatusCode)
+		for _, srv := range []*harness{h, other} {
+			if r := srv.do(http.MethodGet, "/auth/verify", tok); r.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("a token logged out with 200 before or during the failover verifies %d after it: an acknowledged logout was lost", r.StatusCode)
+			}
 		}
 	}
 	window := time.Duration(0)
@@ -203,8 +233,8 @@ func failoverRun(t *testing.T) time.Duration {
 			window = max(window, at.Sub(killedAt))
 		}
 	}
-	t.Logf("%d requests, %d logouts acknowledged (all blacklisted after the failover); primary replaced %s after the kill; 503s from +%s to +%s; requests refused or delayed until +%s; slowest request %s",
+	t.Logf("%d requests, %d logouts acknowledged (all blacklisted after the failover); primary replaced %s after the kill; 503s from +%s to +%s; requests refused or delayed until +%s; slowest request %s; the other server's cache stale for at most %s",
 		responses, len(acked), promotedAt.Sub(killedAt).Round(time.Millisecond), first503.Sub(killedAt).Round(time.Millisecond),
-		last503.Sub(killedAt).Round(time.Millisecond), window.Round(time.Millisecond), slowest.Round(time.Millisecond))
+		last503.Sub(killedAt).Round(time.Millisecond), window.Round(time.Millisecond), slowest.Round(time.Millisecond), staleMax.Round(time.Microsecond))
 	return window
 }

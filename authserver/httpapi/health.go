@@ -25,7 +25,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 // the public key need no Redis, and while it is down logout and verify answer 503 on
 // their own, so failing readiness would only take the key documents offline with it.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	w.Header()[headerCacheControl] = []string{"no-store"}
+	w.Header()[headerCacheControl] = valueNoStore
 	switch {
 	case s.draining.Load():
 		writeError(w, http.StatusServiceUnavailable, msgDraining)

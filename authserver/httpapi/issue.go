@@ -64,7 +64,7 @@ type refreshPayload struct {
 // issue starts a session for the user in the body (POST /auth/token). The caller
 // authenticates with its projected ServiceAccount token as Bearer.
 func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
-	w.Header()[headerCacheControl] = []string{"no-store"}
+	w.Header()[headerCacheControl] = valueNoStore
 	if !allowMethods(w, r, "POST", http.MethodPost) {
 		return
 	}
@@ -105,7 +105,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 // refresh exchanges the refresh token presented as Bearer for a new pair
 // (GET or POST /auth/refresh).
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
-	w.Header()[headerCacheControl] = []string{"no-store"}
+	w.Header()[headerCacheControl] = valueNoStore
 	if !allowMethods(w, r, "GET, POST", http.MethodGet, http.MethodPost) {
 		return
 	}

@@ -41,7 +41,14 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request, op func(con
 		writeError(w, status, msg)
 		return
 	}
-	writeEnvelope(w, http.StatusOK, true, msgSuccess, logoutPayload{ID: v.Claims.User.ID})
+	writeSuccess(w, http.StatusOK, func(b []byte) []byte { return appendLogoutPayload(b, v.Claims.User.ID) })
+}
+
+// appendLogoutPayload appends logoutPayload{ID: id} as json.Marshal writes it.
+func appendLogoutPayload(b []byte, id string) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, id)
+	return append(b, '}')
 }
 
 // failure maps an error of the sessions service to the status and message to answer

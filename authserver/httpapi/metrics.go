@@ -3,7 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,17 +34,41 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 
 // instrument counts and times the requests of one route. It does what promhttp's
 // InstrumentHandlerCounter and InstrumentHandlerDuration do, without building a
-// label map per request: this wrapper is on every forward-auth check.
+// label map per request: this wrapper is on every forward-auth check. The series a
+// route last used for each method are kept, so a request usually looks none up.
 func (m *httpMetrics) instrument(route string, h http.Handler) http.Handler {
+	var last [len(methodLabels) + 1]atomic.Pointer[routeSeries]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := statusRecorder{ResponseWriter: w}
-		h.ServeHTTP(&rec, r)
-		method := methodLabel(r.Method)
-		m.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
-		m.requests.WithLabelValues(route, method, codeLabel(rec.status())).Inc()
+		rec := recorders.Get().(*statusRecorder)
+		rec.ResponseWriter, rec.code = w, 0
+		h.ServeHTTP(rec, r)
+		code := rec.status()
+		rec.ResponseWriter = nil
+		recorders.Put(rec)
+		i := methodIndex(r.Method)
+		s := last[i].Load()
+		if s == nil || s.code != code {
+			method := methodName(i)
+			s = &routeSeries{code: code,
+				duration: m.duration.WithLabelValues(route, method),
+				requests: m.requests.WithLabelValues(route, method, codeLabel(code))}
+			last[i].Store(s)
+		}
+		s.duration.Observe(time.Since(start).Seconds())
+		s.requests.Inc()
 	})
 }
+
+// routeSeries are the series of one route and method, and of one status code.
+type routeSeries struct {
+	code     int
+	duration prometheus.Observer
+	requests prometheus.Counter
+}
+
+// recorders recycles the status recorders of instrument (one per request otherwise).
+var recorders = sync.Pool{New: func() any { return new(statusRecorder) }}
 
 // statusRecorder remembers the status code a handler wrote.
 type statusRecorder struct {
@@ -75,13 +100,27 @@ func (s *statusRecorder) status() int {
 	return s.code
 }
 
-// methodLabel keeps the method label to the standard methods, lower case as
+// methodLabels keeps the method label to the standard methods, lower case as
 // promhttp writes them; anything else is "other".
-func methodLabel(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete,
-		http.MethodOptions, http.MethodPatch, http.MethodConnect, http.MethodTrace:
-		return strings.ToLower(m)
+var methodLabels = [...]struct{ method, label string }{
+	{http.MethodGet, "get"}, {http.MethodHead, "head"}, {http.MethodPost, "post"},
+	{http.MethodPut, "put"}, {http.MethodDelete, "delete"}, {http.MethodOptions, "options"},
+	{http.MethodPatch, "patch"}, {http.MethodConnect, "connect"}, {http.MethodTrace, "trace"},
+}
+
+// methodIndex is m's place in methodLabels; len(methodLabels) for any other method.
+func methodIndex(m string) int {
+	for i, l := range methodLabels {
+		if l.method == m {
+			return i
+		}
+	}
+	return len(methodLabels)
+}
+
+func methodName(i int) string {
+	if i < len(methodLabels) {
+		return methodLabels[i].label
 	}
 	return "other"
 }

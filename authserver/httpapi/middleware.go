@@ -10,21 +10,26 @@ import (
 	"github.com/rs/cors"
 )
 
-// seedSecurityHeaders are the headers the original sent on every response.
-var seedSecurityHeaders = map[string][]string{
-	"Content-Security-Policy":   {"default-src 'self' 'unsafe-inline'"},
-	"Strict-Transport-Security": {"max-age=3600; includeSubdomains"},
-	"X-Content-Type-Options":    {"nosniff"},
-	"X-Frame-Options":           {"SAMEORIGIN"},
-	"X-Xss-Protection":          {"1; mode=block"},
+// seedSecurityHeaders are the headers the original sent on every response. A list,
+// not a map: ranging over a map on every request costs more than five assignments.
+var seedSecurityHeaders = []struct {
+	name  string
+	value []string
+}{
+	{"Content-Security-Policy", []string{"default-src 'self' 'unsafe-inline'"}},
+	{"Strict-Transport-Security", []string{"max-age=3600; includeSubdomains"}},
+	{"X-Content-Type-Options", []string{"nosniff"}},
+	{"X-Frame-Options", []string{"SAMEORIGIN"}},
+	{"X-Xss-Protection", []string{"1; mode=block"}},
 }
 
-// securityHeaders sets the original's security headers on every response.
+// securityHeaders sets the original's security headers on every response. The value
+// slices are shared by every response (see valueNoStore).
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		for k, v := range seedSecurityHeaders {
-			h[k] = v
+		for _, sh := range seedSecurityHeaders {
+			h[sh.name] = sh.value
 		}
 		next.ServeHTTP(w, r)
 	})

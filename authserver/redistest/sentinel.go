@@ -188,7 +188,10 @@ func (g *Group) Primary(ctx context.Context) (string, error) {
 			return a, nil
 		}
 	}
-	return "", fmt.Errorf("no majority of Sentinels agrees on a primary (%v, last error %v)", votes, lastErr)
+	if lastErr == nil {
+		lastErr = errors.New("no Sentinel error")
+	}
+	return "", fmt.Errorf("no majority of Sentinels agrees on a primary (%v): %w", votes, lastErr)
 }
 
 // Failover asks a Sentinel to fail over now, the primary being alive: it is demoted
@@ -237,10 +240,10 @@ func (g *Group) settled(ctx context.Context, primary string, replicas, others in
 			return err
 		}
 		if m["num-slaves"] != strconv.Itoa(replicas) || m["num-other-sentinels"] != strconv.Itoa(others) {
-			return fmt.Errorf("Sentinel %d knows %s replicas and %s other Sentinels", i, m["num-slaves"], m["num-other-sentinels"])
+			return fmt.Errorf("sentinel %d knows %s replicas and %s other Sentinels", i, m["num-slaves"], m["num-other-sentinels"])
 		}
 		if strings.Contains(m["flags"], "down") {
-			return errors.New("Sentinel " + strconv.Itoa(i) + " sees the primary down: " + m["flags"])
+			return errors.New("sentinel " + strconv.Itoa(i) + " sees the primary down: " + m["flags"])
 		}
 	}
 	return nil

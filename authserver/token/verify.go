@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -75,6 +76,16 @@ type Verifier struct {
 	issuer   string
 	life     [2]time.Duration
 	now      func() time.Time
+	// keyless is what the keyfunc returns for a token without kid, made once per
+	// key set rather than per token.
+	keyless atomic.Pointer[keylessKeys]
+}
+
+// keylessKeys are the keys a token without kid is tried against in set: the one key
+// itself when there is only one (no loop), else a jwt.VerificationKeySet.
+type keylessKeys struct {
+	set  *keyset.Set
+	keys any
 }
 
 // VerifierOptions tune a Verifier.
@@ -142,7 +153,7 @@ func (v *Verifier) VerifyKind(raw string, kind Kind) (Verified, error) {
 		if err := checkType(t, kind); err != nil {
 			return nil, err
 		}
-		return selectKeys(set, t, &kid)
+		return v.selectKeys(set, t, &kid)
 	})
 	if err != nil {
 		return Verified{}, invalid(innermostCause(err), err)
@@ -205,15 +216,15 @@ func (v *Verifier) checkClaims(c *Claims, kind Kind) error {
 
 // selectKeys is the keyfunc: the kid's key, or every published key when the token
 // has no kid (golang-jwt then tries each in turn). It records the kid it selected.
-func selectKeys(set *keyset.Set, t *jwt.Token, kid *string) (any, error) {
+func (v *Verifier) selectKeys(set *keyset.Set, t *jwt.Token, kid *string) (any, error) {
 	raw, has := t.Header["kid"]
 	if !has {
-		keys := set.Keyless()
-		vks := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, 0, len(keys))}
-		for _, k := range keys {
-			vks.Keys = append(vks.Keys, k)
+		if k := v.keyless.Load(); k != nil && k.set == set {
+			return k.keys, nil
 		}
-		return vks, nil
+		k := &keylessKeys{set: set, keys: keylessOf(set)}
+		v.keyless.Store(k)
+		return k.keys, nil
 	}
 	id, ok := raw.(string)
 	if !ok {
@@ -225,6 +236,19 @@ func selectKeys(set *keyset.Set, t *jwt.Token, kid *string) (any, error) {
 	}
 	*kid = id
 	return pub, nil
+}
+
+// keylessOf is what a token without kid is verified against in set.
+func keylessOf(set *keyset.Set) any {
+	keys := set.Keyless()
+	if len(keys) == 1 {
+		return keys[0]
+	}
+	vks := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, 0, len(keys))}
+	for _, k := range keys {
+		vks.Keys = append(vks.Keys, k)
+	}
+	return vks
 }
 
 // blacklistID is the token's identity in the blacklist: "jti:" and the SHA-256 of its

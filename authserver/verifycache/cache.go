@@ -135,7 +135,7 @@ func (c *Cache) Lookup(raw string) (Principal, bool) {
 		c.metrics.lookups.untrusted.Inc()
 		return Principal{}, false
 	}
-	sum := sha256.Sum256([]byte(raw))
+	sum := digestOf(raw)
 	now := c.now()
 	set := c.keys.Current()
 	c.mu.Lock()
@@ -152,6 +152,20 @@ func (c *Cache) Lookup(raw string) (Principal, bool) {
 	c.metrics.lookups.hit.Inc()
 	return e.principal, true
 }
+
+// digestOf is the cache key of a token: the SHA-256 of its exact string. Tokens up to
+// digestBuffer bytes (every token this service issues) are copied to the stack first:
+// converting the string to a slice would allocate on every lookup.
+func digestOf(raw string) [sha256.Size]byte {
+	if len(raw) > digestBuffer {
+		return sha256.Sum256([]byte(raw))
+	}
+	var buf [digestBuffer]byte
+	return sha256.Sum256(append(buf[:0], raw...))
+}
+
+// digestBuffer is the longest token digestOf hashes without allocating.
+const digestBuffer = 2048
 
 // stillValid reports whether an entry may still answer: the token has not reached
 // its exp, and the key that verified it is still published. A token without a kid
@@ -198,7 +212,7 @@ func (c *Cache) Add(t Ticket, raw string, v token.Verified, ids []string) {
 		return
 	}
 	e := &entry{ids: ids, keyID: v.KeyID, set: v.KeySet, principal: PrincipalOf(v)}
-	sum := sha256.Sum256([]byte(raw))
+	sum := digestOf(raw)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.generation != t.generation || !c.trusted.Load() {
@@ -257,6 +271,17 @@ func (c *Cache) Distrust() {
 	if c.trusted.Swap(false) {
 		c.metrics.trusted.Set(0)
 	}
+}
+
+// Purge empties the cache and leaves its trust as it is: every held token is checked
+// again, against what the store (and its cutoff) says now. An insertion that started
+// before it is dropped.
+func (c *Cache) Purge() {
+	c.mu.Lock()
+	c.lru.Purge()
+	c.generation++
+	c.metrics.entries.Set(0)
+	c.mu.Unlock()
 }
 
 // Resync forgets every entry (any of them may have been revoked while revocations

@@ -296,3 +296,31 @@ func TestCache_ForgetsRevocationsAfterTheRaceWindow(t *testing.T) {
 		t.Error("a revocation older than the race window still blocks the cache")
 	}
 }
+
+// TestCache_PurgeEmptiesAndKeepsTrust: after a store data loss every held token must
+// be checked again, so Purge drops every entry, and an insertion begun before it; it
+// does not trust a distrusted cache.
+func TestCache_PurgeEmptiesAndKeepsTrust(t *testing.T) {
+	f := newFixture(t, 10)
+	held := tokentest.Issue(t, f.set, time.Minute)
+	f.add(held)
+	inFlight := tokentest.Issue(t, f.set, time.Minute)
+	v, err := f.verify.Verify(inFlight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticket := f.cache.Begin()
+	f.cache.Purge()
+	f.cache.Add(ticket, inFlight, v, []string{v.BlacklistID})
+	if f.hit(held) || f.hit(inFlight) {
+		t.Fatal("a token held or begun before the purge still hits")
+	}
+	if !f.cache.Trusted() {
+		t.Fatal("Purge distrusted a trusted cache")
+	}
+	f.cache.Distrust()
+	f.cache.Purge()
+	if f.cache.Trusted() {
+		t.Fatal("Purge trusted a distrusted cache")
+	}
+}

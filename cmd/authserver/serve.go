@@ -26,6 +26,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/keywatch"
 	"github.com/hiringo/auth-operator/authserver/sessions"
+	"github.com/hiringo/auth-operator/authserver/storestate"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
@@ -64,6 +65,7 @@ type serveConfig struct {
 	clientAudience    string
 	singleSession     bool
 	keysSecret        string
+	storeState        string
 	namespace         string
 	kubeconfig        string
 }
@@ -88,7 +90,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.listen, "listen", ":8080", "HTTP listen address of the API")
 	f.StringVar(&c.adminListen, "admin-listen", ":8081", "HTTP listen address of /healthz, /readyz and /metrics (the probes and Prometheus; keep it off the API's Service)")
 	f.StringVar(&c.keysDir, "keys-dir", "/etc/authserver/keys", "directory of the mounted signing-key Secret (docs/keys-layout.md)")
-	f.StringSliceVar(&c.redis.Addrs, "redis-addrs", []string{"127.0.0.1:6379"}, "comma-separated Redis host:port list; several = Cluster, or Sentinels with --redis-master-name")
+	f.StringSliceVar(&c.redis.Addrs, "redis-addrs", []string{"127.0.0.1:6379"}, "comma-separated Redis host:port list: one node, the seeds of a Cluster (one configuration endpoint is enough), or the Sentinels with --redis-master-name")
 	f.StringVar(&c.redisMode, "redis-mode", string(blacklist.ModeAuto), "auto, standalone, sentinel or cluster; auto: Sentinel with --redis-master-name, Cluster with several --redis-addrs, and one address is asked (INFO cluster) whether it is a Cluster node")
 	f.StringVar(&c.redis.MasterName, "redis-master-name", "", "Sentinel master name")
 	f.StringVar(&c.redis.SentinelUsername, "redis-sentinel-username", "", "ACL user name of the Sentinels themselves (Sentinel only)")
@@ -115,7 +117,8 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.clientAudience, "client-audience", "", "audience a caller's projected ServiceAccount token must carry (TokenReview spec.audiences) (issuer)")
 	f.BoolVar(&c.singleSession, "single-session", false, "a new issuance ends the user's earlier sessions (issuer)")
 	f.StringVar(&c.keysSecret, "keys-secret", "", "name of the private key Secret to watch through the API: a kid that leaves it is revoked on every verifier at once (issuer)")
-	f.StringVar(&c.namespace, "namespace", "", "namespace of --keys-secret (issuer)")
+	f.StringVar(&c.storeState, "store-state-configmap", "", "ConfigMap in which the issuer records the blacklist store's generation and any loss of its data (issuer; with --namespace)")
+	f.StringVar(&c.namespace, "namespace", "", "namespace of --keys-secret and --store-state-configmap (issuer)")
 	f.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file for the Kubernetes API; empty: in-cluster config (issuer)")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing, so load balancers stop sending requests first")
@@ -153,11 +156,14 @@ func (c serveConfig) validate() error {
 		if _, err := clientauth.ParseClients(c.issuanceClients); err != nil {
 			errs = append(errs, fmt.Errorf("--issuance-clients: %w", err))
 		}
-		if (c.keysSecret == "") != (c.namespace == "") {
-			errs = append(errs, errors.New("--keys-secret and --namespace go together"))
+		if (c.keysSecret == "" && c.storeState == "") != (c.namespace == "") {
+			errs = append(errs, errors.New("--keys-secret and --namespace go together (as do --store-state-configmap and --namespace)"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("--role must be verifier or issuer, not %q", c.role))
+	}
+	if c.storeState != "" && httpapi.Role(c.role) != httpapi.RoleIssuer {
+		errs = append(errs, errors.New("--store-state-configmap is for --role issuer (verifiers have no Kubernetes client)"))
 	}
 	if c.jwksMaxAge < 0 {
 		errs = append(errs, errors.New("--jwks-max-age must not be negative"))
@@ -321,6 +327,37 @@ func serve(ctx context.Context, c serveConfig) error {
 	} else {
 		background.Go(func() { watchErr <- keys.Run(runCtx) })
 	}
+	generation := blacklist.GenerationOptions{Logger: log}
+	switch {
+	case issuer && c.storeState != "":
+		rec := storestate.Recorder{Client: kube, Namespace: c.namespace, Name: c.storeState, Logger: log}
+		held, err := rec.Load(ctx)
+		if err != nil {
+			return err
+		}
+		bl.Hold(held)
+		record, recorded := rec.Start(runCtx)
+		defer func() {
+			cancel()
+			<-recorded
+		}()
+		generation.OnChange = record
+	case cache != nil:
+		// Tokens held may be issued before a loss's cutoff: each is checked again.
+		generation.OnChange = func(ev blacklist.GenerationEvent) {
+			if ev.Lost {
+				cache.Purge()
+			}
+		}
+	}
+	// The first check is made before serving, so that a server started after a loss
+	// was detected applies its cutoff from its first request (when Redis answers).
+	firstCtx, firstDone := context.WithTimeout(ctx, 2*time.Second)
+	if _, err := bl.CheckGeneration(firstCtx); err != nil {
+		log.Warn("store generation not checked yet", "err", err)
+	}
+	firstDone()
+	background.Go(func() { bl.WatchGeneration(runCtx, generation) })
 	background.Go(func() { warnOnEviction(runCtx, bl, log) })
 	background.Go(func() { checkPublish(runCtx, bl, log) })
 	if !issuer {

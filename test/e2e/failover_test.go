@@ -15,6 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
@@ -100,6 +102,15 @@ func TestE2E_ReplicatedRedisPrimaryKilledLosesNoAcknowledgedLogout(t *testing.T)
 	ctx := context.Background()
 	key := createReady(t, "redis-ha", func(as *authv1alpha1.AuthService) {
 		as.Spec.Redis.Managed = &authv1alpha1.ManagedRedisSpec{HighAvailability: &authv1alpha1.RedisHighAvailabilitySpec{}}
+	})
+	// The issuer records the store's generation in NAME-store-state (through the Role the
+	// operator gave it) and the operator turns it into BlacklistIntact.
+	poll.Until(t, 30*time.Second, "BlacklistIntact True", func() error {
+		c := meta.FindStatusCondition(getAuthService(t, key).Status.Conditions, authv1alpha1.BlacklistIntactCondition)
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != authv1alpha1.ReasonIntact {
+			return fmt.Errorf("BlacklistIntact = %+v", c)
+		}
+		return nil
 	})
 	var secret corev1.Secret
 	if err := kube.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name + "-redis"}, &secret); err != nil {
@@ -264,6 +275,10 @@ func TestE2E_ReplicatedRedisPrimaryKilledLosesNoAcknowledgedLogout(t *testing.T)
 		if r.code != http.StatusUnauthorized || !strings.Contains(r.body, "token is blacklisted") {
 			t.Fatalf("logout %d of %d was answered 200 but the token verifies after the failover: %d %s", i, len(acknowledged), r.code, r.body)
 		}
+	}
+	// The promoted replica holds the store's generation marker: a failover is no data loss.
+	if c := meta.FindStatusCondition(getAuthService(t, key).Status.Conditions, authv1alpha1.BlacklistIntactCondition); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("BlacklistIntact after the failover = %+v, want True", c)
 	}
 }
 

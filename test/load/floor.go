@@ -3,10 +3,12 @@ package main
 import (
 	"crypto/ecdsa"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -18,18 +20,40 @@ import (
 const (
 	floorPlain  = "plain"
 	floorVerify = "verify"
+	floorSign   = "sign"
 )
 
-// runFloor serves one floor kind on addr until the process is killed: "plain" answers
-// 200 to everything (the HTTP floor); "verify" checks the ES256 signature of the bearer
-// token against the active key of keysDir and answers 200 or 401 (the crypto+HTTP
-// floor). Neither parses claims, talks to Redis or writes a body.
-func runFloor(kind, addr, keysDir string) error {
+// recorded is a response the plain floor replays: the auth server's answer to a
+// cached verify, captured at the start of the run.
+type recorded struct {
+	Status int                 `json:"status"`
+	Header map[string][]string `json:"header"`
+	Body   []byte              `json:"body"`
+}
+
+// runFloor serves one floor kind on addr until the process is killed:
+//   - "plain" writes the recorded response of responseFile (status, headers, body):
+//     net/http and nothing else, the floor of a cache hit;
+//   - "verify" checks the ES256 signature of the bearer token against the active key
+//     of keysDir and answers 200 or 401 (the crypto+HTTP floor of a check or logout);
+//   - "sign" makes the two ES256 signatures an issuance makes (access and refresh
+//     token) with the active key and answers 200 (the floor of issuance).
+//
+// None parses claims or talks to Redis.
+func runFloor(kind, addr, keysDir, responseFile string) error {
 	var h http.Handler
 	switch kind {
 	case floorPlain:
-		h = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	case floorVerify:
+		b, err := os.ReadFile(responseFile)
+		if err != nil {
+			return err
+		}
+		var rec recorded
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return fmt.Errorf("reading the recorded response: %w", err)
+		}
+		h = plainFloor(rec)
+	case floorVerify, floorSign:
 		set, err := keyfiles.ReadDir(keysDir)
 		if err != nil {
 			return err
@@ -38,7 +62,11 @@ func runFloor(kind, addr, keysDir string) error {
 		if !ok {
 			return errors.New("floor: key set has no active key")
 		}
-		h = verifyFloor(active.Public)
+		if kind == floorVerify {
+			h = verifyFloor(active.Public)
+		} else {
+			h = signFloor(active.Private)
+		}
 	default:
 		return fmt.Errorf("unknown floor kind %q", kind)
 	}
@@ -47,6 +75,19 @@ func runFloor(kind, addr, keysDir string) error {
 		return err
 	}
 	return http.Serve(ln, h)
+}
+
+// plainFloor writes rec as a handler that knows its answer would: shared header
+// values, one Write.
+func plainFloor(rec recorded) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h := w.Header()
+		for k, v := range rec.Header {
+			h[k] = v
+		}
+		w.WriteHeader(rec.Status)
+		_, _ = w.Write(rec.Body)
+	})
 }
 
 func verifyFloor(pub *ecdsa.PublicKey) http.Handler {
@@ -61,6 +102,23 @@ func verifyFloor(pub *ecdsa.PublicKey) http.Handler {
 		if err != nil || jwt.SigningMethodES256.Verify(tok[:i], sig, pub) != nil {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// signingInput is what the sign floor signs: a header and claims of an issued token's
+// size.
+const signingInput = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImZsb29yIiwidHlwIjoiSldUIn0." +
+	"eyJ1c2VyIjp7ImlkIjoidS03IiwibmFtZSI6IlUiLCJlbWFpbCI6InU3QGV4YW1wbGUuY29tIiwiZW1haWxfdmVyaWZpZWRfYXQiOm51bGwsImNyZWF0ZWRfYXQiOiIiLCJ1cGRhdGVkX2F0IjoiIiwiYXV0aCI6eyJpZCI6IjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMCIsInRva2VuIjoiQUFBQUFBQUFBQUFBQUFBQUFBQUFBQSJ9fSwiaXNzIjoiaHR0cDovL2F1dGgiLCJleHAiOjE3NjcyMjU2MDAsIm5iZiI6MTc2NzIyNDY5OSwiaWF0IjoxNzY3MjI0NzAwfQ"
+
+func signFloor(key *ecdsa.PrivateKey) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		for range 2 {
+			if _, err := jwt.SigningMethodES256.Sign(signingInput, key); err != nil {
+				w.WriteHeader(http.StatusInternalServerError)
+				return
+			}
 		}
 		w.WriteHeader(http.StatusOK)
 	})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,8 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"text/tabwriter"
+	"strings"
 	"time"
 
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
@@ -21,29 +19,38 @@ import (
 
 // options are the driver's flags.
 type options struct {
-	vegeta     string
-	duration   time.Duration
-	workers    int
-	maxRate    int
-	floorKind  string
-	floorAddr  string
-	floorKeys  string
-	authserver string
+	vegeta, wrk   string
+	duration      time.Duration
+	halfDuration  time.Duration
+	benchtime     string
+	rounds        int
+	maxRate       int
+	authserver    string
+	assets        string
+	floorKind     string
+	floorAddr     string
+	floorKeys     string
+	floorResponse string
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.vegeta, "vegeta", "bin/vegeta", "path of the vegeta binary (make vegeta installs the pinned one)")
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each scenario")
-	flag.IntVar(&o.workers, "workers", 32, "concurrent vegeta workers for the maximum-rate scenarios")
-	flag.IntVar(&o.maxRate, "max-logout-rate", 20000, "upper bound of the logout rate, which sizes the unique-token supply")
+	flag.StringVar(&o.vegeta, "vegeta", "bin/vegeta", "path of the vegeta binary (make vegeta installs the pinned one): the constant-rate runs")
+	flag.StringVar(&o.wrk, "wrk", "wrk", "path of Debian's wrk (make wrk installs it): the maximum-rate runs")
+	flag.DurationVar(&o.duration, "duration", 4*time.Second, "length of each maximum-rate run")
+	flag.DurationVar(&o.halfDuration, "half-duration", 3*time.Second, "length of each constant-rate run at half the maximum rate")
+	flag.StringVar(&o.benchtime, "benchtime", "2s", "-test.benchtime of each Go benchmark run")
+	flag.IntVar(&o.rounds, "rounds", 2, "rounds of every comparison: A B A B for 2")
+	flag.IntVar(&o.maxRate, "max-rate", 12000, "upper bound of any unique-token run's rate, which sizes each run's token supply")
 	flag.StringVar(&o.authserver, "authserver", "", "auth server binary (built from ./cmd/authserver when empty)")
-	flag.StringVar(&o.floorKind, "floor", "", "internal: serve a floor server of this kind (plain, verify)")
+	flag.StringVar(&o.assets, "control-plane-dir", "bin", "directory of kube-apiserver and etcd (make controlplane), for the issuer's TokenReviews")
+	flag.StringVar(&o.floorKind, "floor", "", "internal: serve a floor server of this kind (plain, verify, sign)")
 	flag.StringVar(&o.floorAddr, "listen", "", "internal: floor server address")
 	flag.StringVar(&o.floorKeys, "keys-dir", "", "internal: floor server key directory")
+	flag.StringVar(&o.floorResponse, "response", "", "internal: the plain floor's recorded response")
 	flag.Parse()
 	if o.floorKind != "" {
-		if err := runFloor(o.floorKind, o.floorAddr, o.floorKeys); err != nil {
+		if err := runFloor(o.floorKind, o.floorAddr, o.floorKeys, o.floorResponse); err != nil {
 			fmt.Fprintln(os.Stderr, "floor:", err)
 			os.Exit(1)
 		}
@@ -55,11 +62,22 @@ func main() {
 	}
 }
 
-// run starts every server, runs the scenarios and prints the table.
+// servers are the processes a run drives.
+type servers struct {
+	url map[string]string
+	pid map[string]int
+}
+
+// run starts every server, runs the comparisons and prints the table.
 func run(ctx context.Context, o options, out io.Writer) error {
 	if _, err := os.Stat(o.vegeta); err != nil {
 		return fmt.Errorf("vegeta not found at %s (run make vegeta): %w", o.vegeta, err)
 	}
+	wrk, err := exec.LookPath(o.wrk)
+	if err != nil {
+		return fmt.Errorf("wrk not found (run make wrk): %w", err)
+	}
+	startLoad := loadAverage()
 	work, err := os.MkdirTemp("", "authserver-load-")
 	if err != nil {
 		return err
@@ -89,197 +107,181 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	bin := o.authserver
 	if bin == "" {
 		bin = filepath.Join(work, "authserver")
-		fmt.Fprintln(out, "building ./cmd/authserver")
+		fmt.Fprintln(out, "building ./cmd/authserver and the httpapi benchmarks")
 		if b, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/authserver").CombinedOutput(); err != nil {
 			return fmt.Errorf("building the auth server: %w: %s", err, b)
 		}
 	}
+	benchBin := filepath.Join(work, "httpapi.test")
+	if b, err := exec.CommandContext(ctx, "go", "test", "-c", "-o", benchBin, "./authserver/httpapi").CombinedOutput(); err != nil {
+		return fmt.Errorf("building the httpapi benchmarks: %w: %s", err, b)
+	}
+	benchDir, err := filepath.Abs("authserver/httpapi")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "starting kube-apiserver and etcd for the issuer's TokenReviews")
+	kube, err := startKube(ctx, o.assets, work)
+	if err != nil {
+		return err
+	}
+	defer kube.stop()
+
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-
-	servers := map[string]string{}
-	pids := map[string]int{}
-	start := func(name, path, listenFlag string, env []string, args ...string) error {
+	srv := servers{url: map[string]string{}, pid: map[string]int{}}
+	start := func(name, path string, env []string, args ...string) error {
 		addr, err := freeAddr()
 		if err != nil {
 			return err
 		}
 		// An auth server answers /readyz on its own admin port; a floor has none.
-		readyBase := ""
+		admin := ""
+		listen := "-listen"
 		if path != self {
-			adminAddr, err := freeAddr()
-			if err != nil {
+			if admin, err = freeAddr(); err != nil {
 				return err
 			}
-			env = append(env, "AUTHSERVER_ADMIN_LISTEN="+adminAddr)
-			readyBase = "http://" + adminAddr
+			env = append(env, "AUTHSERVER_ADMIN_LISTEN="+admin)
+			listen = "--listen"
 		}
-		cmd := exec.CommandContext(ctx, path, append(args, listenFlag, addr)...)
+		cmd := exec.CommandContext(ctx, path, append(args, listen, addr)...)
 		cmd.Env = append(os.Environ(), env...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			return fmt.Errorf("starting %s: %w", name, err)
 		}
 		go func() { _ = cmd.Wait() }()
-		servers[name] = "http://" + addr
-		pids[name] = cmd.Process.Pid
-		if readyBase == "" {
+		srv.url[name] = "http://" + addr
+		srv.pid[name] = cmd.Process.Pid
+		if admin == "" {
 			return waitUp("http://"+addr, name, false)
 		}
-		return waitUp(readyBase, name, true)
+		srv.url[name+"-admin"] = "http://" + admin
+		return waitUp("http://"+admin, name, true)
 	}
-	serverEnv := func(cacheSize, prefix string) []string {
+	serverEnv := func(prefix string) []string {
 		return []string{
 			"AUTHSERVER_KEYS_DIR=" + keysDir,
 			"AUTHSERVER_REDIS_ADDRS=" + redis.Addr,
 			"AUTHSERVER_REDIS_KEY_PREFIX=" + prefix,
 			"AUTHSERVER_LOG_LEVEL=error",
-			"AUTHSERVER_VERIFY_CACHE_SIZE=" + cacheSize,
 		}
 	}
-	if err := start("plain", self, "-listen", nil, "-floor", floorPlain); err != nil {
-		return err
-	}
-	if err := start("crypto", self, "-listen", nil, "-floor", floorVerify, "-keys-dir", keysDir); err != nil {
-		return err
-	}
-	if err := start("cache-off", bin, "--listen", serverEnv("0", "load-off:"), "serve"); err != nil {
-		return err
-	}
-	if err := start("cache-on", bin, "--listen", serverEnv("100000", "load-on:"), "serve"); err != nil {
-		return err
+	for _, s := range []struct {
+		name, path string
+		env        []string
+		args       []string
+	}{
+		{"verifier", bin, serverEnv("load:"), []string{"serve", "--role", "verifier"}},
+		{"issuer", bin, serverEnv("load:"), []string{"serve", "--role", "issuer", "--kubeconfig", kube.kubeconfig,
+			"--client-audience", issuerAudience, "--issuance-clients", loginNamespace + "/" + loginServiceAccount}},
+		{"crypto", self, nil, []string{"-floor", floorVerify, "-keys-dir", keysDir}},
+		{"sign", self, nil, []string{"-floor", floorSign, "-keys-dir", keysDir}},
+	} {
+		if err := start(s.name, s.path, s.env, s.args...); err != nil {
+			return err
+		}
 	}
 
 	fmt.Fprintln(out, "signing tokens")
-	recurring, err := issueTokens(set, "recurring", 1000)
+	sup, err := newSupplies(set, work, o)
 	if err != nil {
 		return err
 	}
-	logoutSupply := int(float64(o.maxRate) * o.duration.Seconds())
-	unique, err := issueTokens(set, "logout", logoutSupply)
+	// The plain floor answers what a cache hit answers: recorded from the verifier
+	// once its cache holds the recurring tokens.
+	rec, err := warmAndRecord(srv.url["verifier"], srv.url["verifier-admin"], sup.recurring)
 	if err != nil {
 		return err
 	}
-	files := map[string]error{
-		"plain":       writeTargets(filepath.Join(work, "plain.json"), http.MethodGet, servers["plain"]+"/", recurring),
-		"crypto-uniq": writeTargets(filepath.Join(work, "crypto-unique.json"), http.MethodPost, servers["crypto"]+"/", unique),
-		"crypto":      writeTargets(filepath.Join(work, "crypto.json"), http.MethodGet, servers["crypto"]+"/", recurring),
-		"logout":      writeTargets(filepath.Join(work, "logout.json"), http.MethodPost, servers["cache-off"]+"/auth/logout", unique),
-		"verify-off":  writeTargets(filepath.Join(work, "verify-off.json"), http.MethodGet, servers["cache-off"]+"/auth/verify", recurring),
-		"verify-on":   writeTargets(filepath.Join(work, "verify-on.json"), http.MethodGet, servers["cache-on"]+"/auth/verify", recurring),
+	responseFile := filepath.Join(work, "verify-response.json")
+	if err := writeJSON(responseFile, rec); err != nil {
+		return err
 	}
-	if err := errors.Join(files["plain"], files["crypto-uniq"], files["crypto"], files["logout"], files["verify-off"], files["verify-on"]); err != nil {
-		return fmt.Errorf("writing targets: %w", err)
+	if err := start("plain", self, nil, "-floor", floorPlain, "-response", responseFile); err != nil {
+		return err
 	}
 
-	spec := func(name, file, server string, lazy bool, rate int) attackSpec {
-		s := attackSpec{name: name, targets: filepath.Join(work, file), lazy: lazy, rate: rate,
-			duration: o.duration, workers: o.workers, serverPID: pids[server]}
-		if server == "cache-off" || server == "cache-on" {
-			s.redisPID = redis.Pid()
-		}
-		return s
-	}
-	maxRun := func(name, file, server string, lazy bool) (result, error) {
-		return attack(ctx, o.vegeta, work, spec(name, file, server, lazy, 0))
-	}
-	var results []result
-	add := func(r result, err error) error {
-		if err != nil {
-			return err
-		}
-		results = append(results, r)
-		fmt.Fprintf(out, "  done: %s\n", r.Name)
-		return nil
-	}
-	fmt.Fprintf(out, "running scenarios, %s each, %d workers at maximum rate; load average %s\n", o.duration, o.workers, loadAverage())
-	if err := add(maxRun("HTTP floor: plain 200", "plain.json", "plain", false)); err != nil {
+	fmt.Fprintf(out, "generators: maximum rate: %s, %d threads, %d connections, a Lua script giving each request its own token; constant rate: vegeta %s\n",
+		wrkVersion(ctx, wrk), wrkThreads, wrkConnections, vegetaVersion(ctx, o.vegeta))
+	fmt.Fprintf(out, "every comparison alternates A (the auth server) and B (its floor), %d rounds; maximum-rate runs %s, constant-rate runs %s; load average %s\n",
+		o.rounds, o.duration, o.halfDuration, startLoad)
+	b := bench{ctx: ctx, o: o, wrk: wrk, script: filepath.Join(work, "tokens.lua"), work: work, srv: srv, redisPID: redis.Pid(), sup: sup, out: out}
+	if err := writeScript(b.script); err != nil {
 		return err
 	}
-	if err := add(maxRun("crypto+HTTP floor: ES256 verify, 1000 tokens", "crypto.json", "crypto", false)); err != nil {
-		return err
-	}
-	if err := add(maxRun("crypto+HTTP floor: ES256 verify, unique tokens", "crypto-unique.json", "crypto", true)); err != nil {
-		return err
-	}
-	logoutMax, err := maxRun("logout, unique tokens, max rate", "logout.json", "cache-off", true)
-	if err := add(logoutMax, err); err != nil {
-		return err
-	}
-	if logoutMax.Requests >= logoutSupply {
-		fmt.Fprintf(out, "  warning: the logout run used all %d tokens; raise -max-logout-rate\n", logoutSupply)
-	}
-	half := int(logoutMax.Throughput / 2)
-	if half < 1 {
-		half = 1
-	}
-	halfUnique, err := issueTokens(set, "logout-half", int(float64(half)*o.duration.Seconds()*1.2)+10)
+	rep, err := b.runAll(benchBin, benchDir, kube.loginToken)
 	if err != nil {
 		return err
 	}
-	if err := writeTargets(filepath.Join(work, "logout-half.json"), http.MethodPost, servers["cache-off"]+"/auth/logout", halfUnique); err != nil {
-		return err
-	}
-	if err := writeTargets(filepath.Join(work, "crypto-half.json"), http.MethodPost, servers["crypto"]+"/", halfUnique); err != nil {
-		return err
-	}
-	if err := add(attack(ctx, o.vegeta, work, spec(fmt.Sprintf("logout, unique tokens, at %d/s (half of max)", half), "logout-half.json", "cache-off", true, half))); err != nil {
-		return err
-	}
-	if err := add(attack(ctx, o.vegeta, work, spec(fmt.Sprintf("crypto+HTTP floor, unique tokens, at %d/s", half), "crypto-half.json", "crypto", true, half))); err != nil {
-		return err
-	}
-	if err := add(maxRun("verify, 1000 recurring tokens, cache off", "verify-off.json", "cache-off", false)); err != nil {
-		return err
-	}
-	if err := add(maxRun("verify, 1000 recurring tokens, cache on", "verify-on.json", "cache-on", false)); err != nil {
-		return err
-	}
-	printTable(out, results)
-	fmt.Fprintf(out, "load average at the end: %s (the floors, servers, Redis and vegeta share this machine's %d cores)\n", loadAverage(), runtime.NumCPU())
+	rep.print(out)
+	fmt.Fprintf(out, "load average at the start %s, at the end %s (the floors, servers, Redis, kube-apiserver and the generators share this machine's cores)\n", startLoad, loadAverage())
 	return nil
 }
 
-func printTable(out io.Writer, rs []result) {
-	fmt.Fprintln(out)
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tsuccess\tcodes\tCPU µs/req: server\tredis\tvegeta\t")
-	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.2f%%\t%s\t%s\t%s\t%s\t\n", r.Name, r.Throughput, ms(r.Latencies.P50), ms(r.Latencies.P99), 100*r.Success, r.codes(), r.ServerCPU, r.RedisCPU, r.VegetaCPU)
-	}
-	tw.Flush()
-	byName := func(prefix string) result {
-		for _, r := range rs {
-			if len(r.Name) >= len(prefix) && r.Name[:len(prefix)] == prefix {
-				return r
-			}
+// warmAndRecord waits until the verifier's cache is trusted, checks every recurring
+// token once (they are then cached) and returns its answer to one of them, less the
+// headers net/http sets itself.
+func warmAndRecord(base, admin string, toks []string) (recorded, error) {
+	deadline := time.Now().Add(15 * time.Second)
+	for !metricIs(admin, "authserver_verify_cache_trusted 1") {
+		if time.Now().After(deadline) {
+			return recorded{}, fmt.Errorf("the verifier's cache never became trusted")
 		}
-		return result{}
+		time.Sleep(50 * time.Millisecond)
 	}
-	plain, crypto := byName("HTTP floor"), byName("crypto+HTTP floor: ES256 verify, 1000")
-	cryptoUnique := byName("crypto+HTTP floor: ES256 verify, unique")
-	logout, half := byName("logout, unique tokens, max"), byName("logout, unique tokens, at")
-	floorHalf := byName("crypto+HTTP floor, unique tokens, at")
-	off, on := byName("verify, 1000 recurring tokens, cache off"), byName("verify, 1000 recurring tokens, cache on")
-	fmt.Fprintln(out)
-	fmt.Fprintf(out, "logout / crypto+HTTP floor req/s (both unique tokens): %.2fx (target >= 0.9x)\n", ratio(logout.Throughput, cryptoUnique.Throughput))
-	fmt.Fprintf(out, "logout p99 at half of its maximum rate: %s (target <= 2ms); the crypto+HTTP floor at that rate: %s\n", ms(half.Latencies.P99), ms(floorHalf.Latencies.P99))
-	fmt.Fprintf(out, "verify cache on / cache off req/s: %.2fx (target >= 4x)\n", ratio(on.Throughput, off.Throughput))
-	fmt.Fprintf(out, "verify cache on / HTTP floor req/s: %.2fx (target >= 0.6x)\n", ratio(on.Throughput, plain.Throughput))
-	fmt.Fprintf(out, "verify cache off / crypto+HTTP floor req/s: %.2fx\n", ratio(off.Throughput, crypto.Throughput))
+	var rec recorded
+	for _, tok := range toks {
+		req, err := http.NewRequest(http.MethodGet, base+"/auth/verify", nil)
+		if err != nil {
+			return recorded{}, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return recorded{}, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return recorded{}, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return recorded{}, fmt.Errorf("warming the cache: verify answered %d: %s", resp.StatusCode, body)
+		}
+		h := resp.Header.Clone()
+		h.Del("Date")
+		h.Del("Content-Length")
+		rec = recorded{Status: resp.StatusCode, Header: h, Body: body}
+	}
+	return rec, nil
 }
 
-func ratio(a, b float64) float64 {
-	if b == 0 {
-		return 0
+// metricIs reports whether the admin port's /metrics has line.
+func metricIs(admin, line string) bool {
+	resp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		return false
 	}
-	return a / b
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return err == nil && strings.Contains(string(b), "\n"+line+"\n")
 }
 
-func ms(d time.Duration) string {
-	return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond))
+func vegetaVersion(ctx context.Context, vegeta string) string {
+	out, err := exec.CommandContext(ctx, vegeta, "-version").Output()
+	if err != nil {
+		return "(version unknown)"
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "Version: "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func freeAddr() (string, error) {

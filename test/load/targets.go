@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,11 +16,47 @@ import (
 	"github.com/hiringo/auth-operator/authserver/token"
 )
 
+// issueBody is the user every issuance run asks a session for.
+const issueBody = `{"id":"load-user","email":"load@example.com","name":"Load"}`
+
 // target is one vegeta JSON target line.
 type target struct {
 	Method string              `json:"method"`
 	URL    string              `json:"url"`
 	Header map[string][]string `json:"header,omitempty"`
+	Body   []byte              `json:"body,omitempty"`
+}
+
+// supplies are the tokens of a run: 1 000 recurring ones (what forward-auth sees),
+// and unique ones signed as each run needs them, never presented twice to a server
+// that remembers them.
+type supplies struct {
+	set       keyfiles.Set
+	work      string
+	batches   int
+	recurring []string
+	// floorUnique are unique tokens for the stateless floors, which may see them again.
+	floorUnique []string
+}
+
+func newSupplies(set keyfiles.Set, work string, o options) (*supplies, error) {
+	s := &supplies{set: set, work: work}
+	var err error
+	if s.recurring, err = issueTokens(set, "recurring", 1000); err != nil {
+		return nil, err
+	}
+	if s.floorUnique, err = issueTokens(set, "floor", o.maxRate*int(o.duration.Seconds())); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *supplies) recurringTokens() []string { return s.recurring }
+
+// fresh signs n tokens no server has seen.
+func (s *supplies) fresh(n int) ([]string, error) {
+	s.batches++
+	return issueTokens(s.set, "batch"+strconv.Itoa(s.batches), n)
 }
 
 // issueTokens signs n distinct seed-shaped tokens (the session id differs) with the
@@ -61,8 +98,13 @@ func issueTokens(set keyfiles.Set, tag string, n int) ([]string, error) {
 	return toks, nil
 }
 
-// writeTargets writes one target per token (or one plain target when toks is nil).
-func writeTargets(path, method, url string, toks []string) error {
+// writeLines writes one token a line, for the wrk script.
+func writeLines(path string, toks []string) error {
+	return os.WriteFile(path, []byte(strings.Join(toks, "\n")+"\n"), 0o644)
+}
+
+// writeTargets writes one vegeta target per token, each with body when not empty.
+func writeTargets(path, method, url string, toks []string, body string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -70,13 +112,12 @@ func writeTargets(path, method, url string, toks []string) error {
 	defer f.Close()
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
-	if toks == nil {
-		if err := enc.Encode(target{Method: method, URL: url}); err != nil {
-			return err
-		}
-	}
 	for _, tok := range toks {
 		t := target{Method: method, URL: url, Header: http.Header{"Authorization": {"Bearer " + tok}}}
+		if body != "" {
+			t.Header["Content-Type"] = []string{"application/json"}
+			t.Body = []byte(body)
+		}
 		if err := enc.Encode(t); err != nil {
 			return err
 		}
@@ -85,4 +126,12 @@ func writeTargets(path, method, url string, toks []string) error {
 		return err
 	}
 	return f.Close()
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }

@@ -1,0 +1,216 @@
+package blacklist
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Generation is one life of the store's data, recorded in the marker key
+// <prefix>store-generation: written when a server first finds the store without a
+// marker, it is gone when the data is (FLUSHALL, a restart of a Redis that does not
+// persist, a failover to an empty node), and an old one is back when an old snapshot
+// is restored.
+type Generation struct {
+	// ID names the generation; it starts with its creation time in Unix milliseconds.
+	ID string `json:"generation"`
+	// NotBefore, when not zero, is the cutoff a detected loss set: every token issued
+	// before it is refused (Unix seconds).
+	NotBefore int64 `json:"notBefore,omitempty"`
+	// Previous is the generation whose loss started this one, "" for the first.
+	Previous string `json:"previous,omitempty"`
+}
+
+// started is when g was created, from its ID; zero when unknown.
+func (g Generation) started() time.Time {
+	ms, _, _ := strings.Cut(g.ID, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
+}
+
+// newGeneration is a fresh generation created at now.
+func newGeneration(now time.Time, notBefore int64, previous string) Generation {
+	return Generation{ID: strconv.FormatInt(now.UnixMilli(), 10) + "-" + newNonce()[:8], NotBefore: notBefore, Previous: previous}
+}
+
+// cutoffAfter is the NotBefore of a loss detected at: every token issued at or before
+// that second is refused, so none issued just before the detection slips through.
+func cutoffAfter(at time.Time) int64 { return at.Unix() + 1 }
+
+// generationStep is what a server does after reading the marker.
+type generationStep struct {
+	// Adopt is the generation the server holds from now on.
+	Adopt Generation
+	// Write, when set, is written as the marker (only if the marker is still what was read).
+	Write bool
+	// Lost reports that the data of the generation the server held is gone.
+	Lost bool
+}
+
+// nextGeneration decides what a server that holds known (zero ID: none yet) does on
+// reading marker (nil: no marker) at now. A server with no generation adopts the
+// marker, or writes the first one. A marker that is gone, or another generation than
+// known, is a loss: the server adopts a newer generation that already records a loss
+// (another server detected it first, and its cutoff is at least as late as the data
+// loss); otherwise it starts a new generation whose cutoff is now.
+func nextGeneration(known Generation, marker *Generation, now time.Time) generationStep {
+	switch {
+	case marker == nil && known.ID == "":
+		return generationStep{Adopt: newGeneration(now, 0, ""), Write: true}
+	case marker == nil:
+		return generationStep{Adopt: newGeneration(now, cutoffAfter(now), known.ID), Write: true, Lost: true}
+	case known.ID == "" || marker.ID == known.ID:
+		return generationStep{Adopt: *marker}
+	case marker.NotBefore > 0 && !marker.started().Before(known.started()):
+		return generationStep{Adopt: *marker, Lost: true}
+	}
+	return generationStep{Adopt: newGeneration(now, cutoffAfter(now), known.ID), Write: true, Lost: true}
+}
+
+// generationKey is the marker's key.
+func (s *Store) generationKey() string { return s.prefix + "store-generation" }
+
+// replaceIfScript sets KEYS[1] to ARGV[2] only while it holds ARGV[1] ("" for none),
+// so that servers detecting the same loss at once agree on one new generation.
+const replaceIfScript = `local cur = redis.call('GET', KEYS[1])
+if (cur or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1`
+
+// ErrStoreDataLost is reported (in GenerationEvent) when the store's generation
+// marker was gone or replaced: its entries may be lost.
+var ErrStoreDataLost = errors.New("the blacklist store lost its data: tokens issued before the detection are refused until they expire")
+
+// GenerationEvent is what one check of the marker found.
+type GenerationEvent struct {
+	// Generation is the one the server holds after the check.
+	Generation Generation
+	// Lost is set when the check found the data of the previous generation gone.
+	Lost bool
+	// Previous is the generation whose loss the check found.
+	Previous string
+}
+
+// Hold makes the store start from generation g, as recorded outside Redis (the
+// issuer's ConfigMap), so that a loss while every server was down is still seen: a
+// marker then missing or foreign is a loss. Its cutoff applies at once.
+func (s *Store) Hold(g Generation) {
+	s.genMu.Lock()
+	defer s.genMu.Unlock()
+	s.generation = g
+	s.raiseCutoff(g.NotBefore)
+}
+
+// CheckGeneration reads the marker and acts on it (nextGeneration): it writes the
+// first or a new generation, and raises the in-memory cutoff that Check applies. An
+// error wraps ErrUnavailable.
+func (s *Store) CheckGeneration(ctx context.Context) (GenerationEvent, error) {
+	s.genMu.Lock()
+	defer s.genMu.Unlock()
+	raw, err := s.client.Get(ctx, s.generationKey()).Result()
+	var marker *Generation
+	switch {
+	case errors.Is(err, redis.Nil):
+		raw = ""
+	case err != nil:
+		return GenerationEvent{}, fmt.Errorf("%w: reading the store generation: %w", ErrUnavailable, err)
+	default:
+		var g Generation
+		if json.Unmarshal([]byte(raw), &g) != nil || g.ID == "" {
+			// A marker that does not parse names no generation this server knows.
+			g = Generation{ID: "unreadable"}
+		}
+		marker = &g
+	}
+	step := nextGeneration(s.generation, marker, time.Now())
+	if step.Write {
+		value, _ := json.Marshal(step.Adopt)
+		ok, err := s.client.Eval(ctx, replaceIfScript, []string{s.generationKey()}, raw, string(value)).Int()
+		if err != nil {
+			return GenerationEvent{}, fmt.Errorf("%w: writing the store generation: %w", ErrUnavailable, err)
+		}
+		if ok == 0 {
+			// Another server wrote first: the next check adopts its generation.
+			return GenerationEvent{Generation: s.generation}, nil
+		}
+	}
+	previous := s.generation.ID
+	s.generation = step.Adopt
+	s.raiseCutoff(step.Adopt.NotBefore)
+	if step.Lost {
+		s.metrics.dataLost.Inc()
+		s.log.Error("blacklist store data lost: every token issued before the cutoff is refused until it expires; new logins work",
+			"lost_generation", previous, "generation", step.Adopt.ID, "not_before", time.Unix(step.Adopt.NotBefore, 0).UTC().Format(time.RFC3339))
+	}
+	return GenerationEvent{Generation: step.Adopt, Lost: step.Lost, Previous: previous}, nil
+}
+
+// raiseCutoff moves the in-memory cutoff to notBefore when that is later.
+func (s *Store) raiseCutoff(notBefore int64) {
+	for {
+		cur := s.cutoff.Load()
+		if notBefore <= cur || s.cutoff.CompareAndSwap(cur, notBefore) {
+			return
+		}
+	}
+}
+
+// beforeCutoff reports whether a token issued at iat is refused by a detected loss;
+// an atomic load, no round trip.
+func (s *Store) beforeCutoff(iat time.Time) bool {
+	c := s.cutoff.Load()
+	return c > 0 && iat.Unix() < c
+}
+
+// GenerationOptions tune WatchGeneration.
+type GenerationOptions struct {
+	// Interval between checks of the marker; default 1s (the health interval).
+	Interval time.Duration
+	// OnChange, when set, is called after every check that found a loss or another
+	// generation than the last one, with what it found: the verifier empties its
+	// cache, the issuer records it in its ConfigMap.
+	OnChange func(GenerationEvent)
+	Logger   *slog.Logger
+}
+
+// WatchGeneration checks the marker at once and then every interval until ctx ends.
+func (s *Store) WatchGeneration(ctx context.Context, opts GenerationOptions) {
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	last := ""
+	tick := time.NewTicker(opts.Interval)
+	defer tick.Stop()
+	for {
+		checkCtx, cancel := context.WithTimeout(ctx, storeTimeout)
+		ev, err := s.CheckGeneration(checkCtx)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			opts.Logger.Debug("store generation not checked", "err", err)
+		case err == nil && (ev.Lost || ev.Generation.ID != last):
+			last = ev.Generation.ID
+			if opts.OnChange != nil {
+				opts.OnChange(ev)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,142 @@
+package storestate
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/hiringo/auth-operator/authserver/blacklist"
+)
+
+// The ConfigMap's data keys, all strings; the operator's BlacklistIntact condition
+// reads them.
+const (
+	// KeyGeneration is the store generation the issuer holds.
+	KeyGeneration = "generation"
+	// KeyLostAt is the RFC 3339 time the last loss was detected, "" when never.
+	KeyLostAt = "lostAt"
+	// KeyPreviousGeneration is the generation that was lost, "" when never.
+	KeyPreviousGeneration = "previousGeneration"
+	// KeyNotBefore is the RFC 3339 cutoff: tokens issued before it are refused, ""
+	// when none.
+	KeyNotBefore = "notBefore"
+)
+
+// Recorder reads and writes one ConfigMap through the API. The operator creates it
+// (empty) and owns it; the issuer may only get, update and patch it.
+type Recorder struct {
+	Client          kubernetes.Interface
+	Namespace, Name string
+	Logger          *slog.Logger
+}
+
+// Load returns the generation the ConfigMap records, zero when none yet.
+func (r Recorder) Load(ctx context.Context) (blacklist.Generation, error) {
+	cm, err := r.Client.CoreV1().ConfigMaps(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
+	if err != nil {
+		return blacklist.Generation{}, fmt.Errorf("reading ConfigMap %s/%s (--store-state-configmap): %w", r.Namespace, r.Name, err)
+	}
+	g := blacklist.Generation{ID: cm.Data[KeyGeneration], Previous: cm.Data[KeyPreviousGeneration]}
+	if nb := cm.Data[KeyNotBefore]; nb != "" {
+		at, err := time.Parse(time.RFC3339, nb)
+		if err != nil {
+			return blacklist.Generation{}, fmt.Errorf("ConfigMap %s/%s: %s %q is not RFC 3339: %w", r.Namespace, r.Name, KeyNotBefore, nb, err)
+		}
+		g.NotBefore = at.Unix()
+	}
+	return g, nil
+}
+
+// Start records events in the background until ctx ends and returns the function
+// that hands it one: it never blocks, so the generation checks go on while the API is
+// unreachable. A pending event is replaced by a newer one (Data derives everything
+// from the latest); a failed write is retried every second.
+func (r Recorder) Start(ctx context.Context) (record func(blacklist.GenerationEvent), done <-chan struct{}) {
+	slot := make(chan blacklist.GenerationEvent, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			var ev blacklist.GenerationEvent
+			select {
+			case <-ctx.Done():
+				return
+			case ev = <-slot:
+			}
+			for {
+				err := r.record(ctx, ev)
+				if err == nil || ctx.Err() != nil {
+					break
+				}
+				if r.Logger != nil {
+					r.Logger.Warn("store state not recorded in its ConfigMap yet; retrying", "configmap", r.Namespace+"/"+r.Name, "err", err)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case ev = <-slot:
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	}()
+	return func(ev blacklist.GenerationEvent) {
+		for {
+			select {
+			case slot <- ev:
+				return
+			default:
+			}
+			select {
+			case <-slot:
+			default:
+			}
+		}
+	}, finished
+}
+
+func (r Recorder) record(ctx context.Context, ev blacklist.GenerationEvent) error {
+	cms := r.Client.CoreV1().ConfigMaps(r.Namespace)
+	cm, err := cms.Get(ctx, r.Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	next := Data(cm.Data, ev)
+	if maps.Equal(cm.Data, next) {
+		return nil
+	}
+	cm.Data = next
+	_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+	return err
+}
+
+// Data is the ConfigMap's data after ev, from its current data: the generation held
+// and its cutoff; a loss (found now, or a cutoff in the generation that the ConfigMap
+// does not hold yet) sets lostAt and previousGeneration, which otherwise stay.
+func Data(current map[string]string, ev blacklist.GenerationEvent) map[string]string {
+	next := map[string]string{
+		KeyGeneration:         ev.Generation.ID,
+		KeyLostAt:             current[KeyLostAt],
+		KeyPreviousGeneration: current[KeyPreviousGeneration],
+		KeyNotBefore:          "",
+	}
+	if nb := ev.Generation.NotBefore; nb > 0 {
+		next[KeyNotBefore] = rfc3339(nb)
+		if ev.Lost || next[KeyLostAt] == "" || current[KeyNotBefore] != next[KeyNotBefore] {
+			// The cutoff is the second after the detection.
+			next[KeyLostAt] = rfc3339(nb - 1)
+			next[KeyPreviousGeneration] = ev.Generation.Previous
+			if next[KeyPreviousGeneration] == "" {
+				next[KeyPreviousGeneration] = ev.Previous
+			}
+		}
+	}
+	return next
+}
+
+func rfc3339(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.RFC3339) }
