@@ -61,6 +61,14 @@ func authserverEnv(as *authv1alpha1.AuthService, redis redisConnection, role str
 	if redis.password != nil {
 		add("AUTHSERVER_REDIS_PASSWORD_FILE", redisPasswordFile)
 	}
+	add("AUTHSERVER_REDIS_MODE", redis.mode)
+	add("AUTHSERVER_REDIS_SENTINEL_USERNAME", redis.sentinelUsername)
+	if redis.sentinelPassword != nil {
+		add("AUTHSERVER_REDIS_SENTINEL_PASSWORD_FILE", sentinelPasswordFile)
+	}
+	if redis.minReplicasAcked > 0 {
+		add("AUTHSERVER_REDIS_MIN_REPLICAS_ACKED", strconv.Itoa(int(redis.minReplicasAcked)))
+	}
 	if redis.db != 0 {
 		add("AUTHSERVER_REDIS_DB", strconv.Itoa(int(redis.db)))
 	}
@@ -104,6 +112,17 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 		})
 		mounts = append(mounts, corev1.VolumeMount{Name: "redis-password", MountPath: redisPasswordDir, ReadOnly: true})
 	}
+	if ref := redis.sentinelPassword; ref != nil {
+		volumes = append(volumes, corev1.Volume{
+			Name: "redis-sentinel-password",
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName:  ref.Name,
+				Items:       []corev1.KeyToPath{{Key: ref.Key, Path: "password"}},
+				DefaultMode: ptr.To[int32](0o440),
+			}},
+		})
+		mounts = append(mounts, corev1.VolumeMount{Name: "redis-sentinel-password", MountPath: sentinelPasswordDir, ReadOnly: true})
+	}
 	if tls := redis.tls; tls != nil && tls.Enabled && tls.CASecretRef != nil {
 		volumes = append(volumes, corev1.Volume{
 			Name: "redis-tls-ca",
@@ -121,6 +140,9 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 	}
 	if redis.caChecksum != "" {
 		annotations[RedisCAChecksumAnnotation] = redis.caChecksum
+	}
+	if redis.sentinelPasswordChecksum != "" {
+		annotations[RedisSentinelPasswordChecksumAnnotation] = redis.sentinelPasswordChecksum
 	}
 	if len(annotations) == 0 {
 		annotations = nil

@@ -34,15 +34,20 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 	if err := r.applyIssuerClusterRoleBinding(ctx, as); err != nil {
 		return reconcile.Result{}, err
 	}
+	recheck, err := r.reconcileStoreState(ctx, as)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	result := reconcile.Result{RequeueAfter: recheck}
 	if s.redis == nil {
 		setCondition(as, authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, "WaitingForRedis",
 			"The issuer is not rolled out until its Redis settings are complete: see the RedisReady condition")
-		return reconcile.Result{}, nil
+		return result, nil
 	}
 	image := r.serverImage(as)
 	if image == "" {
 		setCondition(as, authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, "NoImage", noImageMessage)
-		return reconcile.Result{}, nil
+		return result, nil
 	}
 	deployment := issuerDeployment(as, *s.redis, image)
 	for _, obj := range []client.Object{deployment, issuerService(as)} {
@@ -57,7 +62,7 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 		return reconcile.Result{}, fmt.Errorf("reading Deployment %s: %w", deployment.Name, err)
 	}
 	setDeploymentReady(as, authv1alpha1.IssuerReadyCondition, "issuer", issuerURL(as), deployment)
-	return reconcile.Result{}, nil
+	return result, nil
 }
 
 // applyIssuerClusterRoleBinding applies the issuer's ClusterRoleBinding unless one of that
@@ -95,6 +100,7 @@ func issuerEnv(as *authv1alpha1.AuthService, redis redisConnection) []corev1.Env
 		{Name: "AUTHSERVER_KEYS_SECRET", Value: SigningKeysSecretName(as)},
 		{Name: "AUTHSERVER_USER_LOGOUTS_CONFIGMAP", Value: UserLogoutsConfigMapName(as)},
 		{Name: "AUTHSERVER_NAMESPACE", Value: as.Namespace},
+		{Name: "AUTHSERVER_STORE_STATE_CONFIGMAP", Value: StoreStateConfigMapName(as)},
 	} {
 		if v.Value != "" {
 			env = append(env, v)
@@ -129,8 +135,9 @@ func issuerServiceAccount(as *authv1alpha1.AuthService) *corev1.ServiceAccount {
 	}
 }
 
-// issuerRole lets the issuer read its own signing-key Secret and no other, and follow
-// and mark applied the requests of its user-logouts ConfigMap.
+// issuerRole lets the issuer read its own signing-key Secret and no other, follow and
+// mark applied the requests of its user-logouts ConfigMap, and record the blacklist
+// store's state in its own store-state ConfigMap.
 func issuerRole(as *authv1alpha1.AuthService) *rbacv1.Role {
 	return &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: IssuerName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
@@ -144,6 +151,11 @@ func issuerRole(as *authv1alpha1.AuthService) *rbacv1.Role {
 			Resources:     []string{"configmaps"},
 			ResourceNames: []string{UserLogoutsConfigMapName(as)},
 			Verbs:         []string{"get", "list", "watch", "patch"},
+		}, {
+			APIGroups:     []string{""},
+			Resources:     []string{"configmaps"},
+			ResourceNames: []string{StoreStateConfigMapName(as)},
+			Verbs:         []string{"get", "update", "patch"},
 		}},
 	}
 }

@@ -59,9 +59,16 @@ func TestIssuer_IsWiredFromTheSpecWithLeastPrivilege(t *testing.T) {
 	}
 	role := get(t, ns, "auth-issuer", &rbacv1.Role{})
 	wantLabels(t, role, as, "authserver-issuer", "issuer")
-	if len(role.Rules) == 0 || !slices.Equal(role.Rules[0].Resources, []string{"secrets"}) ||
-		!slices.Equal(role.Rules[0].ResourceNames, []string{"auth-signing-keys"}) || !slices.Equal(role.Rules[0].Verbs, []string{"get", "list", "watch"}) {
-		t.Errorf("issuer Role rules = %+v, want get/list/watch of auth-signing-keys only", role.Rules)
+	if len(role.Rules) != 3 || !slices.Equal(role.Rules[0].Resources, []string{"secrets"}) ||
+		!slices.Equal(role.Rules[0].ResourceNames, []string{"auth-signing-keys"}) || !slices.Equal(role.Rules[0].Verbs, []string{"get", "list", "watch"}) ||
+		!slices.Equal(role.Rules[1].Resources, []string{"configmaps"}) ||
+		!slices.Equal(role.Rules[1].ResourceNames, []string{"auth-user-logouts"}) || !slices.Equal(role.Rules[1].Verbs, []string{"get", "list", "watch", "patch"}) ||
+		!slices.Equal(role.Rules[2].Resources, []string{"configmaps"}) ||
+		!slices.Equal(role.Rules[2].ResourceNames, []string{"auth-store-state"}) || !slices.Equal(role.Rules[2].Verbs, []string{"get", "update", "patch"}) {
+		t.Errorf("issuer Role rules = %+v, want get/list/watch of auth-signing-keys, get/list/watch/patch of auth-user-logouts and get/update/patch of auth-store-state only", role.Rules)
+	}
+	if cm := get(t, ns, "auth-store-state", &corev1.ConfigMap{}); len(cm.Data) != 0 || cm.Labels[ManagedByLabel] != ManagedByValue || !metav1.IsControlledBy(cm, as) {
+		t.Errorf("store-state ConfigMap = %+v, want it empty, labelled and owned", cm)
 	}
 	logouts := get(t, ns, "auth-user-logouts", &corev1.ConfigMap{})
 	wantLabels(t, logouts, as, "authserver-issuer", "user-logouts")
@@ -161,6 +168,7 @@ func TestIssuer_IsWiredFromTheSpecWithLeastPrivilege(t *testing.T) {
 		"AUTHSERVER_REDIS_ADDRS":            "auth-redis." + ns + ".svc:6379",
 		"AUTHSERVER_REDIS_PASSWORD_FILE":    "/etc/authserver/redis/password",
 		"AUTHSERVER_LISTEN":                 ":8080",
+		"AUTHSERVER_STORE_STATE_CONFIGMAP":  "auth-store-state",
 	} {
 		if env[k] != v {
 			t.Errorf("issuer env %s = %q, want %q", k, env[k], v)

@@ -51,6 +51,10 @@ const (
 	// CA must roll the pods.
 	RedisCAChecksumAnnotation = "auth.hiringo.tech/redis-tls-ca-checksum"
 
+	// RedisSentinelPasswordChecksumAnnotation on the auth-server pod template is the same
+	// digest of the external Sentinels' password Secret.
+	RedisSentinelPasswordChecksumAnnotation = "auth.hiringo.tech/redis-sentinel-password-checksum"
+
 	fieldOwner = "auth-operator"
 )
 

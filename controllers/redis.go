@@ -48,6 +48,16 @@ type redisConnection struct {
 	// caChecksum changes whenever the TLS CA bundle's Secret does: the auth server reads the
 	// bundle at start, so a new one must roll the pods.
 	caChecksum string
+	// mode is --redis-mode (standalone, sentinel, cluster); empty leaves the server's auto.
+	mode string
+	// sentinelUsername and sentinelPassword are the Sentinels' own credentials; the
+	// password names a Secret key, nil when there is none.
+	sentinelUsername string
+	sentinelPassword *authv1alpha1.SecretKeyReference
+	// sentinelPasswordChecksum changes whenever the Sentinel password's Secret does.
+	sentinelPasswordChecksum string
+	// minReplicasAcked is --redis-min-replicas-acked; 0 leaves the server's default (off).
+	minReplicasAcked int32
 }
 
 // reconcileRedis runs the managed Redis or wires the external one.
@@ -59,7 +69,7 @@ func (r *AuthServiceReconciler) reconcileRedis(ctx context.Context, s *scope) (r
 		if err := r.wireExternalRedis(ctx, s, ext); err != nil {
 			return reconcile.Result{}, err
 		}
-		if ext.PasswordSecretRef == nil && (ext.TLS == nil || ext.TLS.CASecretRef == nil) {
+		if ext.PasswordSecretRef == nil && ext.SentinelPasswordSecretRef == nil && (ext.TLS == nil || ext.TLS.CASecretRef == nil) {
 			return reconcile.Result{}, nil
 		}
 		// The user's Secrets are not watched (only labelled objects are), so look again soon
@@ -78,7 +88,8 @@ func (r *AuthServiceReconciler) reconcileRedis(ctx context.Context, s *scope) (r
 
 func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope, ext *authv1alpha1.ExternalRedisSpec) error {
 	as := s.as
-	conn := redisConnection{masterName: ext.MasterName, username: ext.Username, db: ext.DB, tls: ext.TLS, password: ext.PasswordSecretRef}
+	conn := redisConnection{masterName: ext.MasterName, username: ext.Username, db: ext.DB, tls: ext.TLS, password: ext.PasswordSecretRef,
+		mode: externalRedisMode(ext.Mode), sentinelUsername: ext.SentinelUsername, sentinelPassword: ext.SentinelPasswordSecretRef}
 	for _, a := range ext.Addresses {
 		conn.addresses = append(conn.addresses, string(a))
 	}
@@ -89,7 +100,10 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 		ref      *authv1alpha1.SecretKeyReference
 		checksum *string
 	}
-	refs := []secretUse{{"spec.redis.external.passwordSecretRef", ext.PasswordSecretRef, &conn.passwordChecksum}}
+	refs := []secretUse{
+		{"spec.redis.external.passwordSecretRef", ext.PasswordSecretRef, &conn.passwordChecksum},
+		{"spec.redis.external.sentinelPasswordSecretRef", ext.SentinelPasswordSecretRef, &conn.sentinelPasswordChecksum},
+	}
 	if ext.TLS != nil && ext.TLS.Enabled {
 		refs = append(refs, secretUse{"spec.redis.external.tls.caSecretRef", ext.TLS.CASecretRef, &conn.caChecksum})
 	}
@@ -114,6 +128,15 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 	return nil
 }
 
+// externalRedisMode is the --redis-mode of spec.redis.external.mode; Auto (the server's
+// default) sets nothing, so running pods do not roll.
+func externalRedisMode(m authv1alpha1.RedisMode) string {
+	if m == "" || m == authv1alpha1.RedisModeAuto {
+		return ""
+	}
+	return strings.ToLower(string(m))
+}
+
 func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *scope) error {
 	as := s.as
 	managed := as.Spec.Redis.Managed
@@ -130,6 +153,12 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 	// read the workloads, but not Secrets, test password guesses offline.
 	version := secretVersion(secret)
 	persistent := managed.Persistence.Enabled == nil || *managed.Persistence.Enabled
+	if managed.HighAvailability != nil && persistent {
+		return r.reconcileReplicatedRedis(ctx, s, managed, version)
+	}
+	if err := r.removeReplicatedRedis(ctx, as); err != nil {
+		return err
+	}
 	template := redisPodTemplate(as, managed, version)
 
 	var workload client.Object
@@ -139,6 +168,9 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 			return err
 		}
 		sts := redisStatefulSet(as, managed, template)
+		if replacing, err := r.replaceForNewGoverningService(ctx, as, sts); err != nil || replacing {
+			return err
+		}
 		var err error
 		if pendingVolume, err = r.keepVolumeClaimTemplate(ctx, sts); err != nil {
 			return err
@@ -386,7 +418,7 @@ func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *auth
 			return err
 		}
 	}
-	return nil
+	return r.removeReplicatedRedis(ctx, as)
 }
 
 // setRedisReady reads the workload's status back, as its controller wrote it.
@@ -400,7 +432,11 @@ func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, as *authv1alp
 	var current bool
 	switch w := workload.(type) {
 	case *appsv1.StatefulSet:
-		ready, current = w.Status.AvailableReplicas, w.Status.ObservedGeneration >= w.Generation
+		// Rolled out as `kubectl rollout status` judges it: after a switch from replicated
+		// Redis, not before the extra pods are gone and pod 0 runs the one-pod template.
+		want := ptr.Deref(w.Spec.Replicas, 1)
+		ready = w.Status.AvailableReplicas
+		current = w.Status.ObservedGeneration >= w.Generation && w.Status.Replicas == want && w.Status.UpdatedReplicas >= want
 	case *appsv1.Deployment:
 		ready, current = w.Status.AvailableReplicas, w.Status.ObservedGeneration >= w.Generation
 	}

@@ -18,7 +18,12 @@ var conditionOrder = []string{
 	authv1alpha1.RedisReadyCondition,
 	authv1alpha1.ServerReadyCondition,
 	authv1alpha1.IssuerReadyCondition,
+	authv1alpha1.BlacklistIntactCondition,
 }
+
+// readinessConditions are the conditions Ready sums up. BlacklistIntact is not one: after
+// a loss of the store, new logins work, so the AuthService is still ready.
+var readinessConditions = conditionOrder[1:5]
 
 // setCondition sets a condition for the object's current generation. Its transition time
 // moves only when its status changes.
@@ -46,7 +51,7 @@ func setPhaseFailed(as *authv1alpha1.AuthService, conditionType string, err erro
 // Unknown.
 func setReadyCondition(as *authv1alpha1.AuthService) {
 	var notReady []string
-	for _, t := range conditionOrder[1:] {
+	for _, t := range readinessConditions {
 		c := findCondition(as, t)
 		if c == nil {
 			setCondition(as, t, metav1.ConditionUnknown, "Pending", "Not reconciled yet")

@@ -105,6 +105,30 @@ func TestAPI_RejectsInvalidSpecsWithMessagesThatSayWhatToFix(t *testing.T) {
 			"spec.issuance.replicas"},
 		{"fsync policy", map[string]any{"redis": map[string]any{"managed": map[string]any{"appendFsync": "sometimes"}}},
 			"spec.redis.managed.appendFsync"},
+		{"one Redis replica", haSpec(map[string]any{"replicas": int64(1)}), "spec.redis.managed.highAvailability.replicas"},
+		{"two Sentinels", haSpec(map[string]any{"sentinels": int64(2)}), "spec.redis.managed.highAvailability.sentinels"},
+		{"an even number of Sentinels", haSpec(map[string]any{"sentinels": int64(4)}),
+			"spec.redis.managed.highAvailability.sentinels must be odd (3, 5, 7 or 9) so that a majority can always be formed: use an odd number"},
+		{"more acks than replicas", haSpec(map[string]any{"replicas": int64(2), "minReplicasAcked": int64(2)}),
+			"spec.redis.managed.highAvailability.minReplicasAcked must be at most replicas - 1 (the replicas besides the primary): lower minReplicasAcked or raise replicas"},
+		{"more acks than the default replicas", haSpec(map[string]any{"minReplicasAcked": int64(3)}),
+			"spec.redis.managed.highAvailability.minReplicasAcked must be at most replicas - 1"},
+		{"high availability without persistence", map[string]any{"redis": map[string]any{"managed": map[string]any{
+			"highAvailability": map[string]any{}, "persistence": map[string]any{"enabled": false}}}},
+			"spec.redis.managed.highAvailability needs spec.redis.managed.persistence.enabled"},
+		{"unknown Redis mode", map[string]any{"redis": map[string]any{"external": map[string]any{"addresses": []any{"a:6379"}, "mode": "Replicated"}}},
+			`spec.redis.external.mode: Unsupported value: "Replicated"`},
+		{"Sentinel mode without a master name", map[string]any{"redis": map[string]any{"external": map[string]any{"addresses": []any{"a:26379"}, "mode": "Sentinel"}}},
+			"spec.redis.external.mode Sentinel needs spec.redis.external.masterName"},
+		{"master name in Cluster mode", map[string]any{"redis": map[string]any{"external": map[string]any{"addresses": []any{"a:6379"}, "mode": "Cluster", "masterName": "m"}}},
+			"spec.redis.external.masterName is a Sentinel setting: remove it or set mode to Sentinel or Auto"},
+		{"db in Cluster mode", map[string]any{"redis": map[string]any{"external": map[string]any{"addresses": []any{"a:6379"}, "mode": "Cluster", "db": int64(1)}}},
+			"spec.redis.external.db must be 0 with mode Cluster"},
+		{"Standalone with several addresses", map[string]any{"redis": map[string]any{"external": map[string]any{"addresses": []any{"a:6379", "b:6379"}, "mode": "Standalone"}}},
+			"spec.redis.external.mode Standalone takes exactly one address"},
+		{"Sentinel password without Sentinels", map[string]any{"redis": map[string]any{"external": map[string]any{"addresses": []any{"a:6379"},
+			"sentinelPasswordSecretRef": map[string]any{"name": "s", "key": "k"}}}},
+			"spec.redis.external.sentinelUsername and sentinelPasswordSecretRef are for Sentinels: set masterName, or remove them"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,4 +189,42 @@ func TestAPI_RejectsNamesTheObjectsCannotCarry(t *testing.T) {
 		}
 	}
 	createAuthService(t, ns, strings.Repeat("a", 46), nil)
+
+	ha := func(as *authv1alpha1.AuthService) {
+		as.Spec.Redis.Managed = &authv1alpha1.ManagedRedisSpec{HighAvailability: &authv1alpha1.RedisHighAvailabilitySpec{}}
+	}
+	err := k8sClient.Create(context.Background(), &authv1alpha1.AuthService{
+		ObjectMeta: metav1.ObjectMeta{Name: strings.Repeat("b", 38), Namespace: ns},
+		Spec:       authv1alpha1.AuthServiceSpec{Redis: authv1alpha1.RedisSpec{Managed: &authv1alpha1.ManagedRedisSpec{HighAvailability: &authv1alpha1.RedisHighAvailabilitySpec{}}}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "metadata.name must be at most 37 characters with spec.redis.managed.highAvailability") {
+		t.Errorf("a 38-character name with high availability: err = %v", err)
+	}
+	createAuthService(t, ns, strings.Repeat("b", 37), ha)
+}
+
+// haSpec is a spec whose managed Redis has the given highAvailability.
+func haSpec(ha map[string]any) map[string]any {
+	return map[string]any{"redis": map[string]any{"managed": map[string]any{"highAvailability": ha}}}
+}
+
+// TestAPI_HighAvailabilityDefaults: an empty highAvailability is three Redis pods, three
+// Sentinels and one replica acknowledging each logout; an external Redis defaults to Auto.
+func TestAPI_HighAvailabilityDefaults(t *testing.T) {
+	ns := newNamespace(t)
+	as := createAuthService(t, ns, "ha", func(as *authv1alpha1.AuthService) {
+		as.Spec.Redis.Managed = &authv1alpha1.ManagedRedisSpec{HighAvailability: &authv1alpha1.RedisHighAvailabilitySpec{}}
+	})
+	as = get(t, ns, "ha", as)
+	h := as.Spec.Redis.Managed.HighAvailability
+	if ptr.Deref(h.Replicas, 0) != 3 || ptr.Deref(h.Sentinels, 0) != 3 || ptr.Deref(h.MinReplicasAcked, -1) != 1 {
+		t.Errorf("highAvailability defaults = replicas %v sentinels %v minReplicasAcked %v, want 3, 3, 1",
+			ptr.Deref(h.Replicas, 0), ptr.Deref(h.Sentinels, 0), ptr.Deref(h.MinReplicasAcked, -1))
+	}
+	ext := createAuthService(t, ns, "ext", func(as *authv1alpha1.AuthService) {
+		as.Spec.Redis.External = &authv1alpha1.ExternalRedisSpec{Addresses: []authv1alpha1.RedisAddress{"r:6379"}}
+	})
+	if got := get(t, ns, "ext", ext).Spec.Redis.External.Mode; got != authv1alpha1.RedisModeAuto {
+		t.Errorf("external mode default = %q, want Auto", got)
+	}
 }

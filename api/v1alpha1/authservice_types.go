@@ -28,6 +28,7 @@ const RotateAnnotation = "auth.hiringo.tech/rotate"
 // +kubebuilder:printcolumn:name="Issuer URL",type=string,priority=1,JSONPath=`.status.issuerURL`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter and ending with a letter or digit (it names the Services NAME-authserver, NAME-issuer and NAME-redis); choose such a name",fieldPath=".metadata"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 46",message="metadata.name must be at most 46 characters: the operator names objects after it, and the longest limit is the NAME-redis StatefulSet's pod label controller-revision-hash (NAME-redis-<10-character hash>, at most 63); choose a shorter name",fieldPath=".metadata"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.redis) || !has(self.spec.redis.managed) || !has(self.spec.redis.managed.highAvailability) || size(self.metadata.name) <= 37",message="metadata.name must be at most 37 characters with spec.redis.managed.highAvailability: the NAME-redis-sentinel StatefulSet's pod label controller-revision-hash (NAME-redis-sentinel-<10-character hash>) has at most 63; choose a shorter name",fieldPath=".metadata"
 type AuthService struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -343,6 +344,8 @@ type RedisSpec struct {
 type AppendFsync string
 
 // ManagedRedisSpec configures the Redis the operator runs.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.highAvailability) || !has(self.persistence) || !has(self.persistence.enabled) || self.persistence.enabled",message="spec.redis.managed.highAvailability needs spec.redis.managed.persistence.enabled: a replica restarted on an empty volume could be promoted without the blacklist; enable persistence or remove highAvailability"
 type ManagedRedisSpec struct {
 	// Image of Redis.
 	// +kubebuilder:default="redis:7.4-alpine"
@@ -365,6 +368,44 @@ type ManagedRedisSpec struct {
 	// +kubebuilder:default=always
 	// +optional
 	AppendFsync AppendFsync `json:"appendFsync,omitempty"`
+
+	// HighAvailability runs Redis as a primary with replicas and Sentinels that fail over
+	// when the primary is lost. Left out, Redis is one pod. Switching either way keeps every
+	// entry (docs/redis-ha.md). It needs persistence: a replica that restarts empty would
+	// be a failover target without the blacklist.
+	// +optional
+	HighAvailability *RedisHighAvailabilitySpec `json:"highAvailability,omitempty"`
+}
+
+// RedisHighAvailabilitySpec sizes the replicated managed Redis and its Sentinels.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicasAcked) || !has(self.replicas) || self.minReplicasAcked <= self.replicas - 1",message="spec.redis.managed.highAvailability.minReplicasAcked must be at most replicas - 1 (the replicas besides the primary): lower minReplicasAcked or raise replicas"
+type RedisHighAvailabilitySpec struct {
+	// Replicas is the number of Redis pods, the primary included.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=9
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Sentinels is the number of Sentinel pods; a majority of them must agree to fail over,
+	// so the number is odd.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=3
+	// +kubebuilder:validation:Maximum=9
+	// +kubebuilder:validation:XValidation:rule="self % 2 == 1",message="spec.redis.managed.highAvailability.sentinels must be odd (3, 5, 7 or 9) so that a majority can always be formed: use an odd number"
+	// +optional
+	Sentinels *int32 `json:"sentinels,omitempty"`
+
+	// MinReplicasAcked is how many replicas must have a logout's write before it is answered
+	// 200 (Redis WAIT): a failover cannot then lose an acknowledged logout. With fewer
+	// replicas reachable, logout answers 503 (verify keeps working). 0 answers after the
+	// primary alone and risks losing the last logouts in a failover.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=8
+	// +optional
+	MinReplicasAcked *int32 `json:"minReplicasAcked,omitempty"`
 }
 
 // RedisPersistenceSpec configures the volume of the managed Redis.
@@ -393,6 +434,11 @@ type RedisAddress string
 // ExternalRedisSpec connects the auth server to a Redis the user runs.
 //
 // +kubebuilder:validation:XValidation:rule="self.db == 0 || size(self.addresses) == 1 || has(self.masterName)",message="spec.redis.external.db needs a single address or a Sentinel masterName: Redis Cluster only has database 0"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'Sentinel' || has(self.masterName)",message="spec.redis.external.mode Sentinel needs spec.redis.external.masterName: set the Sentinel master name"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode == 'Auto' || self.mode == 'Sentinel' || !has(self.masterName)",message="spec.redis.external.masterName is a Sentinel setting: remove it or set mode to Sentinel or Auto"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'Standalone' || size(self.addresses) == 1",message="spec.redis.external.mode Standalone takes exactly one address: list one, or choose mode Cluster or Sentinel"
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'Cluster' || self.db == 0",message="spec.redis.external.db must be 0 with mode Cluster: Redis Cluster only has database 0"
+// +kubebuilder:validation:XValidation:rule="(!has(self.sentinelUsername) && !has(self.sentinelPasswordSecretRef)) || has(self.masterName)",message="spec.redis.external.sentinelUsername and sentinelPasswordSecretRef are for Sentinels: set masterName, or remove them"
 type ExternalRedisSpec struct {
 	// Addresses of the Redis nodes as host:port: one node, several Cluster nodes, or the
 	// Sentinels when masterName is set.
@@ -428,7 +474,38 @@ type ExternalRedisSpec struct {
 	// TLS configures TLS to Redis.
 	// +optional
 	TLS *RedisTLSSpec `json:"tls,omitempty"`
+
+	// Mode is how the auth server talks to the addresses: Auto infers it (masterName set:
+	// Sentinel; several addresses: Cluster; one address: asks the node whether it is a
+	// Cluster), or name it: Standalone, Sentinel or Cluster.
+	// +kubebuilder:default=Auto
+	// +optional
+	Mode RedisMode `json:"mode,omitempty"`
+
+	// SentinelUsername is the user the auth server authenticates as to the Sentinels (their
+	// own ACL, not the Redis one).
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	SentinelUsername string `json:"sentinelUsername,omitempty"`
+
+	// SentinelPasswordSecretRef names the key of a Secret in the AuthService's namespace that
+	// holds the Sentinels' own password (requirepass of the Sentinels). The same trust model
+	// as passwordSecretRef applies.
+	// +optional
+	SentinelPasswordSecretRef *SecretKeyReference `json:"sentinelPasswordSecretRef,omitempty"`
 }
+
+// RedisMode is how the auth server connects to an external Redis.
+// +kubebuilder:validation:Enum=Auto;Standalone;Sentinel;Cluster
+type RedisMode string
+
+// The values of RedisMode.
+const (
+	RedisModeAuto       RedisMode = "Auto"
+	RedisModeStandalone RedisMode = "Standalone"
+	RedisModeSentinel   RedisMode = "Sentinel"
+	RedisModeCluster    RedisMode = "Cluster"
+)
 
 // RedisTLSSpec configures TLS between the auth server and an external Redis.
 type RedisTLSSpec struct {
@@ -464,7 +541,7 @@ type SecretKeyReference struct {
 
 // AuthServiceStatus is what the operator observed and did.
 type AuthServiceStatus struct {
-	// Conditions: Ready, KeysReady, RedisReady, ServerReady and IssuerReady.
+	// Conditions: Ready, KeysReady, RedisReady, ServerReady, IssuerReady and BlacklistIntact.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

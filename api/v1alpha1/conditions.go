@@ -12,6 +12,10 @@ const (
 	ServerReadyCondition = "ServerReady"
 	// IssuerReadyCondition is True when the issuer Deployment is available.
 	IssuerReadyCondition = "IssuerReady"
+	// BlacklistIntactCondition is False when the issuer found that the blacklist store lost
+	// its data: tokens issued before the loss are refused until they expire. It does not
+	// change Ready, as new logins work.
+	BlacklistIntactCondition = "BlacklistIntact"
 )
 
 // Condition reasons of an AuthService.
@@ -44,4 +48,11 @@ const (
 	ReasonUnavailable = "Unavailable"
 	// ReasonNotReady says at least one other condition is not True.
 	ReasonNotReady = "NotReady"
+	// ReasonIntact says the blacklist store holds every entry of its generation.
+	ReasonIntact = "Intact"
+	// ReasonStoreDataLost says the blacklist store lost its data (restart without
+	// persistence, FLUSHALL, failover to an empty node, an old snapshot).
+	ReasonStoreDataLost = "StoreDataLost"
+	// ReasonNotReported says the issuer has not yet recorded the store's state.
+	ReasonNotReported = "NotReported"
 )

@@ -63,7 +63,8 @@ type Program struct {
 type ImageResolver func(image string, command []string) (Program, error)
 
 // DefaultImages maps the operator's image running "/authserver" to the locally built
-// auth-server binary, and any "redis" image to the redis-server found at redisPath.
+// auth-server binary, and any "redis" image to the redis-server found at redisPath (its
+// "redis-sentinel" entrypoint to redis-server in Sentinel mode).
 func DefaultImages(operatorImage, authserverPath, redisPath string) ImageResolver {
 	return func(image string, command []string) (Program, error) {
 		entry := ""
@@ -75,6 +76,8 @@ func DefaultImages(operatorImage, authserverPath, redisPath string) ImageResolve
 			return AuthServerProgram(authserverPath), nil
 		case imageRepository(image) == "redis" && (entry == "redis-server" || entry == ""):
 			return RedisServerProgram(redisPath), nil
+		case imageRepository(image) == "redis" && entry == "redis-sentinel":
+			return RedisSentinelProgram(redisPath), nil
 		default:
 			return Program{}, fmt.Errorf("image %q with entrypoint %q has no local program", image, entry)
 		}
@@ -141,6 +144,20 @@ func RedisServerProgram(binaryPath string) Program {
 		if !rewriteFlag(l.Args, "--bind", "127.0.0.1") {
 			l.Args = append(l.Args, "--bind", "127.0.0.1")
 		}
+		return nil
+	}}
+}
+
+// RedisSentinelProgram runs the image's redis-sentinel as redis-server at binaryPath in
+// Sentinel mode ("--sentinel", what the redis-sentinel link does), on its loopback port
+// like RedisServerProgram.
+func RedisSentinelProgram(binaryPath string) Program {
+	server := RedisServerProgram(binaryPath)
+	return Program{Path: binaryPath, Bind: func(l *Launch, c corev1.Container, ports map[int32]int) error {
+		if err := server.Bind(l, c, ports); err != nil {
+			return err
+		}
+		l.Args = append(l.Args, "--sentinel")
 		return nil
 	}}
 }

@@ -69,11 +69,15 @@ func isPathEndBoundary(c byte) bool {
 // hostPortPattern finds "host:port" pairs whose host looks like a DNS name.
 var hostPortPattern = regexp.MustCompile(`(^|[^A-Za-z0-9.\-])([a-z0-9]([a-z0-9.\-]*[a-z0-9])?):([0-9]{1,5})\b`)
 
-// ServiceRef names a port of a Service as a pod would address it.
+// ServiceRef names a port of a Service as a pod would address it, or, with Pod set, a
+// port of one pod by its DNS name under a headless Service ("POD.SERVICE.NS.svc", the
+// name a StatefulSet's pods get).
 type ServiceRef struct {
 	Namespace string
 	Name      string
 	Port      int32
+	// Pod is the pod's hostname (spec.hostname) under the Service (its spec.subdomain).
+	Pod string
 }
 
 // ServiceResolver returns the local address that stands for a Service port. known is
@@ -82,7 +86,8 @@ type ServiceResolver func(ref ServiceRef) (addr string, known bool)
 
 // RewriteServiceAddrs replaces the in-cluster addresses of Services in s with their local
 // addresses. It understands "svc:port", "svc.ns:port", "svc.ns.svc:port" and
-// "svc.ns.svc.cluster.local:port"; namespace defaults to the pod's. A bare "svc:port"
+// "svc.ns.svc.cluster.local:port", and a pod's "pod.svc.ns.svc:port" (with or without
+// ".cluster.local"); namespace defaults to the pod's. A bare "svc:port"
 // that names no known Service is an error, because inside a cluster it could only mean a
 // Service of the pod's namespace that does not exist yet; dotted names that are not
 // Services are left alone (they are external hosts).
@@ -120,8 +125,11 @@ func serviceRefForHost(host, namespace string) (ServiceRef, bool) {
 		return ServiceRef{Namespace: namespace, Name: host}, true
 	}
 	host = strings.TrimSuffix(host, ".cluster.local")
-	host = strings.TrimSuffix(host, ".svc")
+	host, qualified := strings.CutSuffix(host, ".svc")
 	parts := strings.Split(host, ".")
+	if qualified && len(parts) == 3 {
+		return ServiceRef{Pod: parts[0], Name: parts[1], Namespace: parts[2]}, true
+	}
 	if len(parts) != 2 || isIPv4Like(host) {
 		return ServiceRef{}, false
 	}

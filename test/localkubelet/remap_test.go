@@ -35,8 +35,9 @@ func TestRemapPaths(t *testing.T) {
 
 func TestRewriteServiceAddrs(t *testing.T) {
 	known := map[ServiceRef]string{
-		{Namespace: "default", Name: "demo-redis", Port: 6379}: "127.0.0.1:40001",
-		{Namespace: "other", Name: "cache", Port: 6379}:        "127.0.0.1:40002",
+		{Namespace: "default", Name: "demo-redis", Port: 6379}:             "127.0.0.1:40001",
+		{Namespace: "other", Name: "cache", Port: 6379}:                    "127.0.0.1:40002",
+		{Namespace: "default", Name: "r-headless", Port: 6379, Pod: "r-0"}: "127.0.0.1:40003",
 	}
 	resolve := func(ref ServiceRef) (string, bool) {
 		a, ok := known[ref]
@@ -56,6 +57,9 @@ func TestRewriteServiceAddrs(t *testing.T) {
 		{in: "demo-redis:6380", err: "default/demo-redis port 6380 is not known"},
 		{in: "missing:6379", err: "default/missing port 6379 is not known"},
 		{in: "no address here", want: "no address here"},
+		{in: "r-0.r-headless.default.svc:6379,r-1.r-headless.default.svc:6379", want: "127.0.0.1:40003,r-1.r-headless.default.svc:6379"},
+		{in: "r-0.r-headless.default.svc.cluster.local:6379", want: "127.0.0.1:40003"},
+		{in: "r-0.r-headless.default:6379", want: "r-0.r-headless.default:6379"},
 	} {
 		got, err := RewriteServiceAddrs(tc.in, "default", resolve)
 		if tc.err != "" {
@@ -91,6 +95,21 @@ func TestRedisServerProgram_BindsLoopbackPort(t *testing.T) {
 	}
 	got := strings.Join(l.Args, " ")
 	if want := "/etc/redis/redis.conf --dir /data --port 41000 --bind 127.0.0.1"; got != want {
+		t.Errorf("args = %q, want %q", got, want)
+	}
+}
+
+func TestRedisSentinelProgram_RunsRedisServerInSentinelMode(t *testing.T) {
+	images := DefaultImages("op:1", "/b/authserver", "/usr/bin/redis-server")
+	p, err := images("redis:7.4-alpine", []string{"redis-sentinel", "/run/redis/sentinel.conf", "--port", "26379"})
+	if err != nil || p.Path != "/usr/bin/redis-server" {
+		t.Fatalf("redis-sentinel entrypoint: %v %v", p.Path, err)
+	}
+	l := Launch{Args: []string{"/run/redis/sentinel.conf", "--port", "26379"}}
+	if err := p.Bind(&l, corev1.Container{Ports: []corev1.ContainerPort{{ContainerPort: 26379}}}, map[int32]int{26379: 41001}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(l.Args, " "), "/run/redis/sentinel.conf --port 41001 --bind 127.0.0.1 --sentinel"; got != want {
 		t.Errorf("args = %q, want %q", got, want)
 	}
 }

@@ -795,8 +795,23 @@ func slicePort(ports []discoveryv1.EndpointPort, name string) (int32, bool) {
 	return 0, false
 }
 
-// resolveServiceLocked is the ServiceResolver of launches: a Service port's proxy address.
+// resolveServiceLocked is the ServiceResolver of launches: a Service port's proxy address,
+// or the loopback port of a pod's declared port for a pod's DNS name under a headless
+// Service. A pod not prepared yet has no port: its name is left as it is, and fails to
+// resolve, as a pod's name does in a cluster before the pod has an address.
 func (r *Runner) resolveServiceLocked(ref ServiceRef) (string, bool) {
+	if ref.Pod != "" {
+		for _, p := range r.pods {
+			spec := p.pod.Spec
+			if p.pod.Namespace != ref.Namespace || spec.Hostname != ref.Pod || spec.Subdomain != ref.Name || p.ports == nil {
+				continue
+			}
+			if local, ok := p.localPortOf(ref.Port); ok {
+				return net.JoinHostPort("127.0.0.1", strconv.Itoa(local)), true
+			}
+		}
+		return "", false
+	}
 	px, ok := r.proxies[ref.Namespace+"/"+ref.Name][ref.Port]
 	if !ok {
 		return "", false

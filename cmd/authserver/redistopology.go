@@ -1,0 +1,156 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hiringo/auth-operator/internal/redisconf"
+	"github.com/hiringo/auth-operator/internal/redistopology"
+)
+
+// redisTopologyConfig is what `authserver redis-topology` is told.
+type redisTopologyConfig struct {
+	role            string
+	self            string
+	redisAddrs      []string
+	sentinelAddrs   []string
+	masterName      string
+	passwordFile    string
+	base            string
+	out             string
+	quorum          int
+	downAfter       time.Duration
+	failoverTimeout time.Duration
+	timeout         time.Duration
+	wait            time.Duration
+}
+
+// newRedisTopologyCommand is the init step of a replicated managed Redis's pods: it asks
+// the Sentinels (else the Redis pods) who the primary is and writes the pod's own writable
+// redis.conf or sentinel.conf. It is a Go command rather than a shell script so the image
+// needs no shell.
+func newRedisTopologyCommand() *cobra.Command {
+	c := &redisTopologyConfig{}
+	cmd := &cobra.Command{
+		Use:   "redis-topology",
+		Short: "Write the redis.conf or sentinel.conf of a replicated managed Redis pod, following the primary the Sentinels name",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRedisTopology(cmd, c)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.role, "role", "redis", "redis or sentinel: which configuration to write")
+	f.StringVar(&c.self, "self", "", "host:port of this pod as the others reach it (its stable DNS name), announced to them")
+	f.StringSliceVar(&c.redisAddrs, "redis-addrs", nil, "host:port of every Redis pod in ordinal order; the first is the primary of a first start")
+	f.StringSliceVar(&c.sentinelAddrs, "sentinel-addrs", nil, "host:port of every Sentinel")
+	f.StringVar(&c.masterName, "master-name", "", "the Sentinel master name")
+	f.StringVar(&c.passwordFile, "password-file", "", "file holding the password of Redis and of the Sentinels")
+	f.StringVar(&c.base, "base", "", "redis role: the redis.conf to start from")
+	f.StringVar(&c.out, "out", "", "file to write")
+	f.IntVar(&c.quorum, "quorum", 2, "sentinel role: Sentinels that must agree the primary is down")
+	f.DurationVar(&c.downAfter, "down-after", redisconf.DownAfter, "sentinel role: how long the primary may not answer before it is down")
+	f.DurationVar(&c.failoverTimeout, "failover-timeout", redisconf.FailoverTimeout, "sentinel role: failover timeout")
+	f.DurationVar(&c.timeout, "timeout", 2*time.Second, "how long to wait for each peer's answer")
+	f.DurationVar(&c.wait, "wait", time.Minute, "sentinel role: how long to keep asking while no peer answers (a Sentinel must not monitor a primary that does not exist yet) before monitoring the first Redis pod")
+	return cmd
+}
+
+func runRedisTopology(cmd *cobra.Command, c *redisTopologyConfig) error {
+	if c.role != "redis" && c.role != "sentinel" {
+		return fmt.Errorf("--role %q: use redis or sentinel", c.role)
+	}
+	if c.self == "" || c.out == "" || c.masterName == "" || c.passwordFile == "" || len(c.redisAddrs) == 0 {
+		return errors.New("--self, --out, --master-name, --password-file and --redis-addrs are required")
+	}
+	selfHost, selfPortText, err := net.SplitHostPort(c.self)
+	if err != nil {
+		return fmt.Errorf("--self %q: %w", c.self, err)
+	}
+	selfPort, err := strconv.Atoi(selfPortText)
+	if err != nil {
+		return fmt.Errorf("--self %q: the port is not a number", c.self)
+	}
+	raw, err := os.ReadFile(c.passwordFile)
+	if err != nil {
+		return fmt.Errorf("reading the password: %w", err)
+	}
+	password := strings.TrimRight(string(raw), "\r\n")
+	selfAddr := c.self
+	peers := redistopology.Peers{MasterName: c.masterName, Password: password, Timeout: c.timeout}
+	for _, a := range c.sentinelAddrs {
+		if a != selfAddr {
+			peers.Sentinels = append(peers.Sentinels, a)
+		}
+	}
+	for _, a := range c.redisAddrs {
+		if a != selfAddr {
+			peers.Redis = append(peers.Redis, a)
+		}
+	}
+	observed := redistopology.Observe(cmd.Context(), peers)
+	// A Redis pod that hears nobody starts anyway (pod 0 on a first start must); a Sentinel
+	// waits for a Redis to answer, as one monitoring an address that does not resolve yet
+	// refuses to start.
+	for deadline := time.Now().Add(c.wait); c.role == "sentinel" && len(observed.SentinelAnswers) == 0 && len(observed.Masters) == 0 && time.Now().Before(deadline); {
+		select {
+		case <-cmd.Context().Done():
+			return cmd.Context().Err()
+		case <-time.After(time.Second):
+		}
+		observed = redistopology.Observe(cmd.Context(), peers)
+	}
+	primary := redistopology.Primary(observed, c.redisAddrs[0])
+
+	var conf string
+	if c.role == "redis" {
+		base, err := os.ReadFile(c.base)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", c.base, err)
+		}
+		follow := primary
+		if primary == selfAddr {
+			follow = ""
+		}
+		if conf, err = redisconf.RenderReplica(string(base), redisconf.ReplicaSettings{
+			Password: password, AnnounceHost: selfHost, AnnouncePort: selfPort, Primary: follow,
+		}); err != nil {
+			return fmt.Errorf("rendering redis.conf: %w", err)
+		}
+	} else {
+		if conf, err = redisconf.RenderSentinel(redisconf.SentinelSettings{
+			MasterName: c.masterName, Primary: primary, Quorum: c.quorum, Password: password,
+			AnnounceHost: selfHost, Port: selfPort, DownAfter: c.downAfter, FailoverTimeout: c.failoverTimeout,
+		}); err != nil {
+			return fmt.Errorf("rendering sentinel.conf: %w", err)
+		}
+	}
+	// Written whole through a rename: a Redis restarting beside a crashed init never reads
+	// half a file.
+	tmp, err := os.CreateTemp(filepath.Dir(c.out), ".conf-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", c.out, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(conf); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", c.out, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", c.out, err)
+	}
+	if err := os.Rename(tmp.Name(), c.out); err != nil {
+		return fmt.Errorf("writing %s: %w", c.out, err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s %s follows primary %s (%d Sentinels answered, %d Redis masters seen)\n",
+		c.role, selfAddr, primary, len(observed.SentinelAnswers), len(observed.Masters))
+	return nil
+}

@@ -1,0 +1,305 @@
+package controllers
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/redisconf"
+)
+
+// Paths and names of the replicated managed Redis's pods.
+const (
+	appSentinel = "redis-sentinel"
+	// runtimeConfDir is the pod's writable configuration, written by the topology init
+	// step and rewritten by Redis and Sentinel themselves (CONFIG REWRITE) on a failover.
+	runtimeConfDir      = "/run/redis"
+	sentinelPortName    = "sentinel"
+	sentinelPasswordDir = "/etc/authserver/redis-sentinel"
+	// sentinelPasswordFile is where the auth servers find the Sentinels' password.
+	sentinelPasswordFile = sentinelPasswordDir + "/password"
+	hostnameTopologyKey  = "kubernetes.io/hostname"
+)
+
+// haSettings are the defaulted numbers of spec.redis.managed.highAvailability.
+type haSettings struct {
+	replicas, sentinels, minReplicasAcked int32
+}
+
+func haSettingsOf(ha *authv1alpha1.RedisHighAvailabilitySpec) haSettings {
+	return haSettings{
+		replicas:         ptr.Deref(ha.Replicas, 3),
+		sentinels:        ptr.Deref(ha.Sentinels, 3),
+		minReplicasAcked: ptr.Deref(ha.MinReplicasAcked, 1),
+	}
+}
+
+// quorum is the majority of the Sentinels, which must agree before a failover.
+func (h haSettings) quorum() int32 { return h.sentinels/2 + 1 }
+
+// RedisHeadlessName is the headless Service that gives every Redis and Sentinel pod of a
+// replicated managed Redis its stable DNS name.
+func RedisHeadlessName(as *authv1alpha1.AuthService) string { return as.Name + "-redis-headless" }
+
+// RedisSentinelName is the name of the Sentinels' StatefulSet, Service and
+// PodDisruptionBudget.
+func RedisSentinelName(as *authv1alpha1.AuthService) string { return as.Name + "-redis-sentinel" }
+
+// sentinelMasterName is the Sentinel master name: the AuthService's name.
+func sentinelMasterName(as *authv1alpha1.AuthService) string { return as.Name }
+
+func sentinelServiceAddress(as *authv1alpha1.AuthService) string {
+	return fmt.Sprintf("%s.%s.svc:%d", RedisSentinelName(as), as.Namespace, redisconf.SentinelPort)
+}
+
+// podHost is the stable DNS name of one pod of a StatefulSet governed by the headless
+// Service; in a pod template, pod is "$(POD_NAME)", which the kubelet expands.
+func podHost(as *authv1alpha1.AuthService, pod string) string {
+	return fmt.Sprintf("%s.%s.%s.svc", pod, RedisHeadlessName(as), as.Namespace)
+}
+
+// memberAddrs are host:port of every pod of the StatefulSet set with n pods.
+func memberAddrs(as *authv1alpha1.AuthService, set string, n int32, port int) string {
+	addrs := make([]string, 0, n)
+	for i := range n {
+		addrs = append(addrs, fmt.Sprintf("%s:%d", podHost(as, fmt.Sprintf("%s-%d", set, i)), port))
+	}
+	return strings.Join(addrs, ",")
+}
+
+// haLabels are the labels the Redis and the Sentinel pods share: the headless Service and
+// the NetworkPolicy select both with them.
+func haSelector(as *authv1alpha1.AuthService) map[string]string {
+	return map[string]string{instanceLabel: as.Name, componentLabel: componentRedis}
+}
+
+// topologyInit is the init container that writes the pod's configuration after asking the
+// Sentinels, else the running Redis pods, who the primary is (authserver redis-topology):
+// a Go command of the auth-server image, so no shell is needed in either image.
+func topologyInit(as *authv1alpha1.AuthService, h haSettings, image, role string, port int, out string) corev1.Container {
+	args := []string{
+		"/authserver", "redis-topology",
+		"--role", role,
+		"--self", fmt.Sprintf("%s:%d", podHost(as, "$(POD_NAME)"), port),
+		"--redis-addrs", memberAddrs(as, RedisName(as), h.replicas, redisPort),
+		"--sentinel-addrs", memberAddrs(as, RedisSentinelName(as), h.sentinels, redisconf.SentinelPort),
+		"--master-name", sentinelMasterName(as),
+		"--password-file", redisConfDir + "/password",
+		"--out", out,
+	}
+	if role == "redis" {
+		args = append(args, "--base", redisConfDir+"/redis.conf")
+	} else {
+		args = append(args, "--quorum", strconv.Itoa(int(h.quorum())),
+			"--down-after", redisconf.DownAfter.String(), "--failover-timeout", redisconf.FailoverTimeout.String())
+	}
+	return corev1.Container{
+		Name:    "topology",
+		Image:   image,
+		Command: args,
+		Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
+			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"},
+		}}},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: "config", MountPath: redisConfDir, ReadOnly: true},
+			{Name: "runtime-config", MountPath: runtimeConfDir},
+		},
+		SecurityContext: restrictedContainerSecurityContext(),
+	}
+}
+
+// preferSpreadOverNodes keeps pods of one app on different nodes when the scheduler can,
+// so a node's loss takes one of them.
+func preferSpreadOverNodes(as *authv1alpha1.AuthService, app string) *corev1.Affinity {
+	return &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+			Weight: 100,
+			PodAffinityTerm: corev1.PodAffinityTerm{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: selector(as, app)},
+				TopologyKey:   hostnameTopologyKey,
+			},
+		}},
+	}}
+}
+
+// haConfigVolume projects redis.conf and the password from the managed Redis Secret.
+func haConfigVolume(as *authv1alpha1.AuthService) corev1.Volume {
+	return corev1.Volume{
+		Name: "config",
+		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: RedisName(as),
+			Items: []corev1.KeyToPath{
+				{Key: RedisConfigKey, Path: "redis.conf"},
+				{Key: RedisPasswordKey, Path: "password"},
+			},
+			DefaultMode: ptr.To[int32](0o440),
+		}},
+	}
+}
+
+// redisHAStatefulSet is the replicated Redis: pod 0 is the primary of a first start, every
+// other pod replicates whichever primary the Sentinels name. Its data volumes are those of
+// the single-pod StatefulSet (data-NAME-redis-N), so pod 0 keeps its data across a switch.
+func redisHAStatefulSet(as *authv1alpha1.AuthService, managed *authv1alpha1.ManagedRedisSpec, h haSettings, confVersion, image string) *appsv1.StatefulSet {
+	template := redisPodTemplate(as, managed, confVersion)
+	spec := &template.Spec
+	spec.Volumes = []corev1.Volume{
+		haConfigVolume(as),
+		{Name: "runtime-config", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	}
+	spec.InitContainers = []corev1.Container{topologyInit(as, h, image, "redis", redisPort, runtimeConfDir+"/redis.conf")}
+	c := &spec.Containers[0]
+	c.Command[1] = runtimeConfDir + "/redis.conf"
+	c.VolumeMounts = []corev1.VolumeMount{
+		{Name: "runtime-config", MountPath: runtimeConfDir},
+		{Name: "data", MountPath: redisDataDir},
+	}
+	spec.Affinity = preferSpreadOverNodes(as, appRedis)
+	sts := redisStatefulSet(as, managed, template)
+	sts.Spec.Replicas = ptr.To(h.replicas)
+	sts.Spec.ServiceName = RedisHeadlessName(as)
+	return sts
+}
+
+// sentinelStatefulSet runs the Sentinels from the Redis image. They keep their state in an
+// emptyDir: a Sentinel that restarts learns the topology again from the others (or, when
+// every one restarts, from the running primary) through its init step.
+func sentinelStatefulSet(as *authv1alpha1.AuthService, managed *authv1alpha1.ManagedRedisSpec, h haSettings, confVersion, image string) *appsv1.StatefulSet {
+	redisImage := managed.Image
+	if redisImage == "" {
+		redisImage = defaultRedisImage
+	}
+	const confDir = runtimeConfDir
+	l := labels(as, appSentinel, componentRedis)
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: RedisSentinelName(as), Namespace: as.Namespace, Labels: l},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:            ptr.To(h.sentinels),
+			ServiceName:         RedisHeadlessName(as),
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			Selector:            &metav1.LabelSelector{MatchLabels: selector(as, appSentinel)},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{
+					Labels:      l,
+					Annotations: map[string]string{RedisConfigChecksumAnnotation: confVersion},
+				},
+				Spec: corev1.PodSpec{
+					AutomountServiceAccountToken: ptr.To(false),
+					EnableServiceLinks:           ptr.To(false),
+					SecurityContext:              restrictedPodSecurityContext(redisUID),
+					Affinity:                     preferSpreadOverNodes(as, appSentinel),
+					InitContainers:               []corev1.Container{topologyInit(as, h, image, "sentinel", redisconf.SentinelPort, confDir+"/sentinel.conf")},
+					Containers: []corev1.Container{{
+						Name:  "sentinel",
+						Image: redisImage,
+						// Sentinel rewrites its file as the topology changes, and writes
+						// beside it: both live in the writable emptyDir.
+						Command:      []string{"redis-sentinel", confDir + "/sentinel.conf", "--port", strconv.Itoa(redisconf.SentinelPort)},
+						WorkingDir:   confDir,
+						Ports:        []corev1.ContainerPort{{Name: sentinelPortName, ContainerPort: redisconf.SentinelPort, Protocol: corev1.ProtocolTCP}},
+						VolumeMounts: []corev1.VolumeMount{{Name: "runtime-config", MountPath: confDir}},
+						Resources:    managed.Resources,
+						LivenessProbe: &corev1.Probe{
+							ProbeHandler:        corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(sentinelPortName)}},
+							InitialDelaySeconds: 5, PeriodSeconds: 10, FailureThreshold: 6,
+						},
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(sentinelPortName)}},
+							PeriodSeconds: 5,
+						},
+						SecurityContext: restrictedContainerSecurityContext(),
+					}},
+					Volumes: []corev1.Volume{
+						haConfigVolume(as),
+						{Name: "runtime-config", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+					},
+				},
+			},
+		},
+	}
+}
+
+// redisHeadlessService publishes every Redis and Sentinel pod's address, ready or not: a
+// starting pod's init step must reach its peers before any of them is ready.
+func redisHeadlessService(as *authv1alpha1.AuthService) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: RedisHeadlessName(as), Namespace: as.Namespace, Labels: labels(as, appRedis, componentRedis)},
+		Spec: corev1.ServiceSpec{
+			ClusterIP:                corev1.ClusterIPNone,
+			PublishNotReadyAddresses: true,
+			Selector:                 haSelector(as),
+			Ports: []corev1.ServicePort{
+				{Name: "redis", Port: redisPort, TargetPort: intstr.FromInt32(redisPort), Protocol: corev1.ProtocolTCP},
+				{Name: sentinelPortName, Port: redisconf.SentinelPort, TargetPort: intstr.FromInt32(redisconf.SentinelPort), Protocol: corev1.ProtocolTCP},
+			},
+		},
+	}
+}
+
+// sentinelService is what the auth servers connect to: any Sentinel names the primary.
+func sentinelService(as *authv1alpha1.AuthService) *corev1.Service {
+	return clusterService(as, RedisSentinelName(as), appSentinel, componentRedis, sentinelPortName, redisconf.SentinelPort)
+}
+
+// redisHANetworkPolicy lets the Redis and Sentinel pods reach each other (replication,
+// monitoring, the Sentinels' gossip) and, from outside, only this AuthService's verifier
+// and issuer pods.
+func redisHANetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolicy {
+	redis, sentinel := intstr.FromInt32(redisPort), intstr.FromInt32(redisconf.SentinelPort)
+	ports := []networkingv1.NetworkPolicyPort{
+		{Protocol: ptr.To(corev1.ProtocolTCP), Port: &redis},
+		{Protocol: ptr.To(corev1.ProtocolTCP), Port: &sentinel},
+	}
+	return &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, appRedis, componentRedis)},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: haSelector(as)},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From: []networkingv1.NetworkPolicyPeer{
+					{PodSelector: &metav1.LabelSelector{MatchLabels: haSelector(as)}},
+					{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, appVerifier)}},
+					{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, appIssuer)}},
+				},
+				Ports: ports,
+			}},
+		},
+	}
+}
+
+// haPodDisruptionBudget lets a drain take one pod of the Redis or the Sentinels at a time:
+// the others keep a primary, a replica to acknowledge logouts and a Sentinel majority.
+func haPodDisruptionBudget(as *authv1alpha1.AuthService, name, app string) *policyv1.PodDisruptionBudget {
+	one := intstr.FromInt32(1)
+	return &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: as.Namespace, Labels: labels(as, app, componentRedis)},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: &one,
+			Selector:       &metav1.LabelSelector{MatchLabels: selector(as, app)},
+		},
+	}
+}
+
+// haConnection is how the auth servers reach the replicated Redis: through the Sentinels,
+// with the managed password for both, and logouts acknowledged by minReplicasAcked replicas.
+func haConnection(as *authv1alpha1.AuthService, h haSettings, version string) redisConnection {
+	ref := &authv1alpha1.SecretKeyReference{Name: RedisName(as), Key: RedisPasswordKey}
+	return redisConnection{
+		mode:             "sentinel",
+		addresses:        []string{sentinelServiceAddress(as)},
+		masterName:       sentinelMasterName(as),
+		password:         ref,
+		passwordChecksum: version,
+		sentinelPassword: ref,
+		minReplicasAcked: h.minReplicasAcked,
+	}
+}

@@ -1,0 +1,107 @@
+package redistopology_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/redisconf"
+	"github.com/hiringo/auth-operator/internal/redistopology"
+)
+
+const password = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// TestObserve_RealRedisAndSentinel runs a primary, a replica configured by RenderReplica
+// and a Sentinel configured by RenderSentinel (real redis-server processes): the rendered
+// files are accepted, the replica replicates with masterauth, and Observe hears the
+// primary from the Sentinel and from the Redis pods; a peer that is down is left out.
+func TestObserve_RealRedisAndSentinel(t *testing.T) {
+	dir := t.TempDir()
+	primary := redistest.Start(t, redistest.Options{Password: password})
+	replicaConf, err := redisconf.RenderReplica("requirepass "+password+"\n", redisconf.ReplicaSettings{
+		Password: password, AnnounceHost: "127.0.0.1", AnnouncePort: 6379, Primary: primary.Addr,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	confPath := filepath.Join(dir, "replica.conf")
+	if err := os.WriteFile(confPath, []byte(replicaConf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	replica := redistest.Start(t, redistest.Options{Password: password, ConfigFile: confPath})
+
+	ctx := context.Background()
+	pc := redis.NewClient(&redis.Options{Addr: primary.Addr, Password: password})
+	defer pc.Close()
+	if err := pc.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: replica.Addr, Password: password})
+	defer rc.Close()
+	poll.Until(t, 10*time.Second, "the replica has the primary's key", func() error {
+		return rc.Get(ctx, "k").Err()
+	})
+
+	sentinel := startSentinel(t, primary.Addr)
+	down := "127.0.0.1:1" // nothing listens there
+	poll.Until(t, 10*time.Second, "the Sentinel and the Redis pods name the primary", func() error {
+		o := redistopology.Observe(ctx, redistopology.Peers{
+			Sentinels: []string{sentinel, down}, Redis: []string{primary.Addr, replica.Addr, down},
+			MasterName: "auth", Password: password, Timeout: time.Second,
+		})
+		if len(o.SentinelAnswers) != 1 || o.SentinelAnswers[0] != primary.Addr || len(o.Masters) != 1 || o.Masters[0] != primary.Addr {
+			return fmt.Errorf("observation %+v", o)
+		}
+		if got := redistopology.Primary(o, replica.Addr); got != primary.Addr {
+			return fmt.Errorf("Primary = %s", got)
+		}
+		return nil
+	})
+}
+
+// startSentinel runs a Sentinel from RenderSentinel that monitors primary, and stops it at
+// the end of the test.
+func startSentinel(t *testing.T, primary string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	conf, err := redisconf.RenderSentinel(redisconf.SentinelSettings{
+		MasterName: "auth", Primary: primary, Quorum: 1, Password: password, AnnounceHost: "127.0.0.1",
+		Port: port, DownAfter: redisconf.DownAfter, FailoverTimeout: redisconf.FailoverTimeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sentinel.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(redistest.Binary(), path, "--sentinel", "--bind", "127.0.0.1", "--logfile", filepath.Join(dir, "sentinel.log"))
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	poll.Until(t, 10*time.Second, "the Sentinel answers", func() error {
+		c := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: password})
+		defer c.Close()
+		return c.Ping(context.Background()).Err()
+	})
+	return addr
+}

@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/test/localkubelet/devstack"
+)
+
+// logOutAll logs out n fresh tokens and returns them, each answered 200.
+func logOutAll(t *testing.T, key types.NamespacedName, n int) []string {
+	t.Helper()
+	servers := stack.ServerPods(key)
+	if len(servers) == 0 {
+		t.Fatal("no auth-server pod")
+	}
+	m := issuerMinter(t, key)
+	var out []string
+	for i := range n {
+		tok, _, _, err := m.mint(10 * time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		poll.Until(t, 20*time.Second, fmt.Sprintf("logout %d answered 200", i), func() error {
+			r, err := call(http.MethodPost, servers[i%len(servers)].URL+"/auth/logout", tok)
+			if err != nil {
+				return err
+			}
+			if r.code != http.StatusOK {
+				return fmt.Errorf("%d %s", r.code, r.body)
+			}
+			return nil
+		})
+		out = append(out, tok)
+	}
+	return out
+}
+
+// wantBlacklisted checks that every token is refused as blacklisted by the current
+// verifiers.
+func wantBlacklisted(t *testing.T, key types.NamespacedName, when string, tokens []string) {
+	t.Helper()
+	servers := stack.ServerPods(key)
+	if len(servers) == 0 {
+		t.Fatal("no auth-server pod")
+	}
+	for i, tok := range tokens {
+		var last reply
+		poll.Until(t, 20*time.Second, "Redis answering", func() error {
+			r, err := call(http.MethodGet, servers[i%len(servers)].URL+"/auth/verify", tok)
+			if err != nil {
+				return err
+			}
+			last = r
+			if r.code == http.StatusServiceUnavailable {
+				return fmt.Errorf("%s", r.body)
+			}
+			return nil
+		})
+		if last.code != http.StatusUnauthorized || !strings.Contains(last.body, "token is blacklisted") {
+			t.Fatalf("%s: logout %d of %d is lost, the token verifies: %d %s", when, i, len(tokens), last.code, last.body)
+		}
+	}
+}
+
+// waitRedisPods waits until the AuthService runs exactly redis Redis pods and sentinels
+// Sentinel pods, all ready: the switch has finished rolling.
+func waitRedisPods(t *testing.T, key types.NamespacedName, redis, sentinels int) {
+	t.Helper()
+	poll.Until(t, 90*time.Second, fmt.Sprintf("%d Redis and %d Sentinel pods", redis, sentinels), func() error {
+		r, s, ready := 0, 0, true
+		for _, p := range stack.Runner.Pods() {
+			switch {
+			case p.Namespace != key.Namespace:
+				continue
+			case devstack.IsComponentOf(p, key.Name, "redis"):
+				r++
+			case devstack.IsComponentOf(p, key.Name, "redis-sentinel"):
+				s++
+			default:
+				continue
+			}
+			ready = ready && p.Ready
+		}
+		if r != redis || s != sentinels || !ready {
+			return fmt.Errorf("%d Redis and %d Sentinel pods, all ready: %v", r, s, ready)
+		}
+		return nil
+	})
+}
+
+// switchRedis changes the AuthService's managed Redis and waits until the change is
+// rolled out.
+func switchRedis(t *testing.T, key types.NamespacedName, ha *authv1alpha1.RedisHighAvailabilitySpec, redis, sentinels int) {
+	t.Helper()
+	ctx := context.Background()
+	as := getAuthService(t, key)
+	patch := client.MergeFrom(as.DeepCopy())
+	as.Spec.Redis.Managed.HighAvailability = ha
+	if err := kube.Patch(ctx, as, patch); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := stack.WaitReady(ctx, key, 2*time.Minute, func(msg string) { t.Logf("%s: %s", key, msg) }); err != nil {
+		t.Fatal(err)
+	}
+	waitRedisPods(t, key, redis, sentinels)
+	t.Logf("switched in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestE2E_SwitchBetweenOneRedisPodAndReplicatedKeepsEveryLogout logs tokens out on one
+// Redis pod, switches to replicated Redis (pod 0 is adopted with its volume, replicas copy
+// it), logs more out, switches back (the last pod keeps everything), and checks after each
+// switch that every logout answered 200 is still blacklisted.
+func TestE2E_SwitchBetweenOneRedisPodAndReplicatedKeepsEveryLogout(t *testing.T) {
+	t.Parallel()
+	key := createReady(t, "redis-switch", nil)
+	onOnePod := logOutAll(t, key, 20)
+
+	switchRedis(t, key, &authv1alpha1.RedisHighAvailabilitySpec{}, 3, 3)
+	wantBlacklisted(t, key, "after the switch to replicated Redis", onOnePod)
+	replicated := logOutAll(t, key, 20)
+
+	switchRedis(t, key, nil, 1, 0)
+	wantBlacklisted(t, key, "after the switch back to one pod", append(onOnePod, replicated...))
+}
