@@ -51,8 +51,6 @@ func newSupplies(set keyfiles.Set, work string, o options) (*supplies, error) {
 	return s, nil
 }
 
-func (s *supplies) recurringTokens() []string { return s.recurring }
-
 // fresh signs n tokens no server has seen.
 func (s *supplies) fresh(n int) ([]string, error) {
 	s.batches++
