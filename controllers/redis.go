@@ -115,7 +115,7 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 		var unusable *unusableSecretError
 		switch {
 		case errors.As(err, &unusable):
-			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisSecretUnusable, unusable.msg)
+			s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisSecretUnusable, unusable.msg)
 			return nil
 		case err != nil:
 			return err
@@ -123,7 +123,7 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 		*ref.checksum = secretVersion(secret)
 	}
 	s.redis = &conn
-	setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonExternalRedis,
+	s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonExternalRedis,
 		fmt.Sprintf("Using the external Redis at %s; the auth server's readiness reports whether it answers", where))
 	return nil
 }
@@ -140,7 +140,7 @@ func externalRedisMode(m authv1alpha1.RedisMode) string {
 func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *scope) error {
 	as := s.as
 	managed := as.Spec.Redis.Managed
-	secret, err := r.ensureRedisSecret(ctx, as)
+	secret, err := r.ensureRedisSecret(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 			return err
 		}
 		sts := redisStatefulSet(as, managed, template)
-		if replacing, err := r.replaceForNewGoverningService(ctx, as, sts); err != nil || replacing {
+		if replacing, err := r.replaceForNewGoverningService(ctx, s, sts); err != nil || replacing {
 			return err
 		}
 		var err error
@@ -192,7 +192,7 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 		password:         &authv1alpha1.SecretKeyReference{Name: RedisName(as), Key: RedisPasswordKey},
 		passwordChecksum: version,
 	}
-	r.setRedisReady(ctx, as, workload, pendingVolume)
+	r.setRedisReady(ctx, s, workload, pendingVolume)
 	return nil
 }
 
@@ -226,7 +226,8 @@ func (r *AuthServiceReconciler) keepVolumeClaimTemplate(ctx context.Context, des
 // once. An existing password is kept (also when someone changes it by hand: redis.conf
 // follows it and the pods roll); only a missing or empty one is replaced. A password that
 // cannot go into redis.conf safely is reported and nothing is written: the Secret is nil.
-func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, as *authv1alpha1.AuthService) (*corev1.Secret, error) {
+func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope) (*corev1.Secret, error) {
+	as := s.as
 	current := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: as.Namespace, Name: RedisName(as)}
 	exists := true
@@ -252,7 +253,7 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, as *authv
 	if err != nil {
 		msg := fmt.Sprintf("Secret %s key %q holds a password that cannot be written into redis.conf (%v); Redis and the auth server are left as they are: set a valid password, or remove the key to have a new one generated",
 			key.Name, RedisPasswordKey, err)
-		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordInvalid, msg)
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordInvalid, msg)
 		r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonRedisPasswordInvalid, "ConfigureRedis", "%s", msg)
 		return nil, nil
 	}
@@ -422,9 +423,10 @@ func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *auth
 }
 
 // setRedisReady reads the workload's status back, as its controller wrote it.
-func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, as *authv1alpha1.AuthService, workload client.Object, note string) {
+func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, s *scope, workload client.Object, note string) {
+	as := s.as
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(workload), workload); err != nil {
-		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionUnknown, authv1alpha1.ReasonProgressing,
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionUnknown, authv1alpha1.ReasonProgressing,
 			fmt.Sprintf("Waiting to observe Redis %s: %v", RedisName(as), err))
 		return
 	}
@@ -446,12 +448,12 @@ func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, as *authv1alp
 		if note != "" {
 			msg += "; " + note
 		}
-		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady, msg)
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady, msg)
 	case ready >= 1:
-		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
 			fmt.Sprintf("Redis %s is rolling out a change", RedisName(as)))
 	default:
-		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
 			fmt.Sprintf("Redis %s has no available pod yet", RedisName(as)))
 	}
 }

@@ -36,7 +36,8 @@ func storeStateConfigMap(as *authv1alpha1.AuthService) *corev1.ConfigMap {
 // reconcileStoreState applies the empty store-state ConfigMap and sets BlacklistIntact
 // from what the issuer wrote into it. It returns when the condition next changes on its
 // own: when the last token refused by a cutoff has expired.
-func (r *AuthServiceReconciler) reconcileStoreState(ctx context.Context, as *authv1alpha1.AuthService) (time.Duration, error) {
+func (r *AuthServiceReconciler) reconcileStoreState(ctx context.Context, s *scope) (time.Duration, error) {
+	as := s.as
 	if err := r.apply(ctx, as, storeStateConfigMap(as)); err != nil {
 		return 0, err
 	}
@@ -51,7 +52,7 @@ func (r *AuthServiceReconciler) reconcileStoreState(ctx context.Context, as *aut
 	}
 	now := r.Clock.Now()
 	c, recheck := blacklistIntact(data, now, tokenOutlives(as))
-	setCondition(as, authv1alpha1.BlacklistIntactCondition, c.Status, c.Reason, c.Message)
+	s.found.set(authv1alpha1.BlacklistIntactCondition, c.Status, c.Reason, c.Message)
 	return recheck, nil
 }
 
