@@ -21,7 +21,7 @@ import (
 // volume data-NAME-redis-0 and serves until the new StatefulSet has started the replicas,
 // which copy it; then pod 0 is rolled and rejoins behind whichever primary the Sentinels
 // chose. The single-pod Service NAME-redis goes: it would spread clients over replicas.
-func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s *scope, managed *authv1alpha1.ManagedRedisSpec, version string) error {
+func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s *scope, version string) error {
 	as := s.as
 	image := r.serverImage(as)
 	if image == "" {
@@ -29,18 +29,19 @@ func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s 
 			"No auth-server image for the Redis pods' topology init step: set spec.server.image, or start the operator with --authserver-image")
 		return nil
 	}
-	h := haSettingsOf(managed.HighAvailability)
+	h := haSettingsOf(as)
 	if err := r.deleteOwned(ctx, as, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
 		return err
 	}
-	redisSet := redisHAStatefulSet(as, managed, h, version, image)
+	redisSet := redisHAStatefulSet(as, h, version, image)
 	if replacing, err := r.replaceForNewGoverningService(ctx, s, redisSet); err != nil || replacing {
 		return err
 	}
-	pendingVolume, err := r.keepVolumeClaimTemplate(ctx, redisSet)
+	existing, err := r.storedStatefulSet(ctx, redisSet)
 	if err != nil {
 		return err
 	}
+	redisSet, pendingVolume := keepVolumeClaimTemplate(existing, redisSet)
 	scaled, err := r.podZeroIsReplicated(ctx, redisSet)
 	if err != nil {
 		return err
@@ -58,7 +59,7 @@ func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s 
 	}
 	// The Sentinels start once a Redis pod is available: a Sentinel monitors a primary by
 	// name, and pod 0 has none before it exists. Once they run, they stay.
-	sentinels := sentinelStatefulSet(as, managed, h, version, image)
+	sentinels := sentinelStatefulSet(as, h, version, image)
 	start, err := r.sentinelsMayStart(ctx, redisSet, sentinels)
 	if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -101,10 +100,7 @@ func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image
 }
 
 func serverService(as *authv1alpha1.AuthService) *corev1.Service {
-	port := as.Spec.Server.Port
-	if port == 0 {
-		port = 80
-	}
+	port := withDefaults(&as.Spec).Server.Port
 	return clusterService(as, ServerName(as), appVerifier, componentServer, "http", port)
 }
 
@@ -118,11 +114,7 @@ func (r *AuthServiceReconciler) reconcilePodDisruptionBudget(ctx context.Context
 }
 
 func podDisruptionBudget(as *authv1alpha1.AuthService, name, app, component string) *policyv1.PodDisruptionBudget {
-	maxUnavailable := as.Spec.Server.PodDisruptionBudget.MaxUnavailable
-	if maxUnavailable == nil {
-		one := intstr.FromInt32(1)
-		maxUnavailable = &one
-	}
+	maxUnavailable := withDefaults(&as.Spec).Server.PodDisruptionBudget.MaxUnavailable
 	return &policyv1.PodDisruptionBudget{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: as.Namespace, Labels: labels(as, app, component)},
 		Spec: policyv1.PodDisruptionBudgetSpec{

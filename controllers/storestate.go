@@ -59,15 +59,8 @@ func (r *AuthServiceReconciler) reconcileStoreState(ctx context.Context, s *scop
 // tokenOutlives is how long after its issue a token of this AuthService may still be
 // accepted: the refresh lifetime (which is at least the access lifetime) plus the leeway.
 func tokenOutlives(as *authv1alpha1.AuthService) time.Duration {
-	lifetime := as.Spec.Tokens.RefreshLifetime.Duration
-	if lifetime == 0 {
-		lifetime = 720 * time.Hour
-	}
-	leeway := as.Spec.Tokens.Leeway.Duration
-	if leeway == 0 {
-		leeway = 30 * time.Second
-	}
-	return lifetime + leeway
+	tokens := withDefaults(&as.Spec).Tokens
+	return tokens.RefreshLifetime.Duration + tokens.Leeway.Duration
 }
 
 // blacklistIntact is the BlacklistIntact condition for the store-state ConfigMap's data:
