@@ -272,6 +272,7 @@ func TestIssuerClusterRoleBindingName_IsUniqueAndBounded(t *testing.T) {
 // TestOperatorRBAC_BindsOnlyTheIssuerClusterRole shows the bind permission is no way to
 // escalate: as the operator's user, a binding to any other ClusterRole is refused.
 func TestOperatorRBAC_BindsOnlyTheIssuerClusterRole(t *testing.T) {
+	requireEnv(t)
 	operator, err := client.New(operatorCfg, client.Options{Scheme: testScheme})
 	if err != nil {
 		t.Fatal(err)

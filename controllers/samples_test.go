@@ -17,6 +17,7 @@ import (
 // TestSamples_KubectlApplyBecomesReady applies config/samples/ with kubectl, plays the
 // workload controllers, and waits for Ready with `kubectl wait`, as a user would.
 func TestSamples_KubectlApplyBecomesReady(t *testing.T) {
+	requireEnv(t)
 	kubectl := filepath.Join(testEnv.BinaryAssetsDirectory, "kubectl")
 	if _, err := os.Stat(kubectl); err != nil {
 		t.Fatalf("kubectl is not in %s (run `make controlplane`): %v", testEnv.BinaryAssetsDirectory, err)
