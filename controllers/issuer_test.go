@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
 // can asks the API server's RBAC authorizer whether the issuer's ServiceAccount may do a

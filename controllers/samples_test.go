@@ -11,7 +11,7 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/yaml"
 
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
 // TestSamples_KubectlApplyBecomesReady applies config/samples/ with kubectl, plays the
