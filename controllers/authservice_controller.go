@@ -72,6 +72,8 @@ type scope struct {
 	as *authv1alpha1.AuthService
 	// redis is how the auth server reaches Redis, once the Redis phase has worked it out.
 	redis *redisConnection
+	// found is what the phases found, turned into the conditions by updateStatus.
+	found findings
 }
 
 type phase struct {
@@ -143,13 +145,14 @@ func (r *AuthServiceReconciler) reconcile(ctx context.Context, req reconcile.Req
 	// Before the keys phase sets an active key: that is how a new AuthService is told from
 	// one that ran before prefixes were recorded.
 	recordRedisKeyPrefix(as)
-	s := &scope{as: as}
+	s := &scope{as: as, found: findings{}}
 	var keysErr error
 	var workloadErrs []error
 	// incomplete is set by anything that keeps observedGeneration where it is.
 	incomplete := false
 
 	defer func() {
+		updateStatus(as, s.found)
 		if err := r.patchStatus(ctx, original, as, !incomplete); err != nil && ctx.Err() == nil {
 			reterr = errors.Join(reterr, err)
 		}
@@ -166,7 +169,7 @@ func (r *AuthServiceReconciler) reconcile(ctx context.Context, req reconcile.Req
 		case isForeign(err):
 			incomplete = true
 			msg := capitalize(err.Error())
-			setCondition(as, p.condition, metav1.ConditionFalse, authv1alpha1.ReasonForeignObject, msg)
+			s.found.set(p.condition, metav1.ConditionFalse, authv1alpha1.ReasonForeignObject, msg)
 			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonForeignObject, "Reconcile", "%s", msg)
 			result = earliest(result, reconcile.Result{RequeueAfter: foreignRetry})
 		case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
@@ -181,7 +184,7 @@ func (r *AuthServiceReconciler) reconcile(ctx context.Context, req reconcile.Req
 			} else {
 				workloadErrs = append(workloadErrs, err)
 			}
-			setPhaseFailed(as, p.condition, err)
+			s.found.set(p.condition, metav1.ConditionFalse, authv1alpha1.ReasonReconcileFailed, capitalize(err.Error()))
 			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonReconcileFailed, "Reconcile", "%s", capitalize(err.Error()))
 		default:
 			result = earliest(result, res)
@@ -212,9 +215,8 @@ func earliest(a, b reconcile.Result) reconcile.Result {
 	}
 }
 
-// patchStatus computes Ready and patches the status subresource when anything changed.
+// patchStatus patches the status subresource when anything changed.
 func (r *AuthServiceReconciler) patchStatus(ctx context.Context, original, as *authv1alpha1.AuthService, succeeded bool) error {
-	setReadyCondition(as)
 	if succeeded {
 		as.Status.ObservedGeneration = as.Generation
 	}

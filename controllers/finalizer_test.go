@@ -10,7 +10,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
 // TestFinalizer_DeletesTheIssuersClusterRoleBinding deletes one of two AuthServices: its

@@ -34,19 +34,19 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 	if err := r.applyIssuerClusterRoleBinding(ctx, as); err != nil {
 		return reconcile.Result{}, err
 	}
-	recheck, err := r.reconcileStoreState(ctx, as)
+	recheck, err := r.reconcileStoreState(ctx, s)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
 	result := reconcile.Result{RequeueAfter: recheck}
 	if s.redis == nil {
-		setCondition(as, authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, "WaitingForRedis",
+		s.found.set(authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForRedis,
 			"The issuer is not rolled out until its Redis settings are complete: see the RedisReady condition")
 		return result, nil
 	}
 	image := r.serverImage(as)
 	if image == "" {
-		setCondition(as, authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, "NoImage", noImageMessage)
+		s.found.set(authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonNoImage, noImageMessage)
 		return result, nil
 	}
 	deployment := issuerDeployment(as, *s.redis, image)
@@ -61,7 +61,7 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(deployment), deployment); err != nil {
 		return reconcile.Result{}, fmt.Errorf("reading Deployment %s: %w", deployment.Name, err)
 	}
-	setDeploymentReady(as, authv1alpha1.IssuerReadyCondition, "issuer", issuerURL(as), deployment)
+	s.found[authv1alpha1.IssuerReadyCondition] = deploymentRollout("issuer", issuerURL(as), deployment)
 	return result, nil
 }
 

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
 // can asks the API server's RBAC authorizer whether the issuer's ServiceAccount may do a
@@ -272,6 +272,7 @@ func TestIssuerClusterRoleBindingName_IsUniqueAndBounded(t *testing.T) {
 // TestOperatorRBAC_BindsOnlyTheIssuerClusterRole shows the bind permission is no way to
 // escalate: as the operator's user, a binding to any other ClusterRole is refused.
 func TestOperatorRBAC_BindsOnlyTheIssuerClusterRole(t *testing.T) {
+	requireEnv(t)
 	operator, err := client.New(operatorCfg, client.Options{Scheme: testScheme})
 	if err != nil {
 		t.Fatal(err)

@@ -58,7 +58,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	if exists {
 		var err error
 		if current, err = keyfiles.Decode(secret.Data); err != nil {
-			r.keysInvalid(as, key.Name, err)
+			r.keysInvalid(s, key.Name, err)
 			return reconcile.Result{}, nil
 		}
 		record = keylifecycle.Record{
@@ -110,7 +110,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		return reconcile.Result{}, err
 	}
 	for _, k := range withdrawn {
-		r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyUnpublished", "UnpublishKeys",
+		r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, authv1alpha1.EventKeyUnpublished, "UnpublishKeys",
 			"Retired key %s is no longer published: every access token it signed has expired; the issuer verifies refresh tokens with it until %s",
 			k.ID, k.RefreshExpiresAt.UTC().Format(time.RFC3339))
 	}
@@ -122,7 +122,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		return reconcile.Result{}, err
 	}
 
-	r.recordKeyStatus(as, plan, now)
+	r.recordKeyStatus(s, plan, now)
 	return reconcile.Result{RequeueAfter: plan.RequeueAfter}, nil
 }
 
@@ -206,16 +206,17 @@ func jwksConfigMap(as *authv1alpha1.AuthService, jwks []byte) *corev1.ConfigMap 
 
 // keysInvalid reports a Secret that does not hold a valid key set. The operator leaves it
 // untouched: overwriting it would throw away keys that tokens in flight depend on.
-func (r *AuthServiceReconciler) keysInvalid(as *authv1alpha1.AuthService, name string, err error) {
+func (r *AuthServiceReconciler) keysInvalid(s *scope, name string, err error) {
+	as := s.as
 	msg := fmt.Sprintf("Secret %s does not hold a valid key set (%v); it was left untouched so no key is lost: restore it, or delete it to start over with new keys", name, err)
-	setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonSecretInvalid, msg)
+	s.found.set(authv1alpha1.KeysReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonSecretInvalid, msg)
 	r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonSecretInvalid, "ReadKeys", "%s", msg)
 }
 
 func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, plan keylifecycle.Plan) {
 	if plan.KeysLost {
 		active, _ := plan.Set.Active()
-		r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, "SecretRecreated", "RecreateKeys",
+		r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonSecretRecreated, "RecreateKeys",
 			"Secret %s was deleted and its keys are gone: tokens signed by key %s no longer verify; new keys were generated and key %s now signs",
 			SigningKeysSecretName(as), plan.Record.LostKeyID, active.ID)
 		return
@@ -230,27 +231,28 @@ func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, pl
 			switch {
 			case e.PreviousKeyID == "":
 				trigger = "revocation"
-				r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyRotated", "RotateKeys", "Key %s now signs, promoted at once because the active key was revoked", e.KeyID)
+				r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, authv1alpha1.EventKeyRotated, "RotateKeys", "Key %s now signs, promoted at once because the active key was revoked", e.KeyID)
 			case e.Manual:
 				trigger = "manual"
-				r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyRotated", "RotateKeys", "Key %s now signs after a requested rotation; key %s is retired and verifies until its tokens expire", e.KeyID, e.PreviousKeyID)
+				r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, authv1alpha1.EventKeyRotated, "RotateKeys", "Key %s now signs after a requested rotation; key %s is retired and verifies until its tokens expire", e.KeyID, e.PreviousKeyID)
 			default:
-				r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyRotated", "RotateKeys", "Key %s now signs on schedule; key %s is retired and verifies until its tokens expire", e.KeyID, e.PreviousKeyID)
+				r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, authv1alpha1.EventKeyRotated, "RotateKeys", "Key %s now signs on schedule; key %s is retired and verifies until its tokens expire", e.KeyID, e.PreviousKeyID)
 			}
 			keyRotations.WithLabelValues(as.Namespace, as.Name, trigger).Inc()
 		case keylifecycle.KeyRevoked:
-			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, "KeyRevoked", "RevokeKeys", "Revoked %s key %s %s (spec.signingKeys.revokedKeyIDs): it is no longer published and every token it signed fails verification",
+			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.EventKeyRevoked, "RevokeKeys", "Revoked %s key %s %s (spec.signingKeys.revokedKeyIDs): it is no longer published and every token it signed fails verification",
 				e.State, e.KeyID, revokerText(revokedBy(as.ManagedFields, e.KeyID)))
 		case keylifecycle.KeyExpired:
-			r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyExpired", "DeleteKeys", "Deleted retired key %s: every access and refresh token it signed has expired", e.KeyID)
+			r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, authv1alpha1.EventKeyExpired, "DeleteKeys", "Deleted retired key %s: every access and refresh token it signed has expired", e.KeyID)
 		}
 	}
 	if len(created) > 0 {
-		r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, "KeyCreated", "CreateKeys", "Published new key(s) %s", strings.Join(created, ", "))
+		r.Recorder.Eventf(as, nil, corev1.EventTypeNormal, authv1alpha1.EventKeyCreated, "CreateKeys", "Published new key(s) %s", strings.Join(created, ", "))
 	}
 }
 
-func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, plan keylifecycle.Plan, now time.Time) {
+func (r *AuthServiceReconciler) recordKeyStatus(s *scope, plan keylifecycle.Plan, now time.Time) {
+	as := s.as
 	active, _ := plan.Set.Active()
 	next, _ := plan.Set.Next()
 	as.Status.ActiveKeyID = active.ID
@@ -266,11 +268,11 @@ func (r *AuthServiceReconciler) recordKeyStatus(as *authv1alpha1.AuthService, pl
 	msg := fmt.Sprintf("Key %s signs; key %s is published and takes over at %s; %d retired key(s) still verify access tokens and %d more refresh tokens only",
 		active.ID, next.ID, plan.NextRotation.UTC().Format(time.RFC3339), published-2, len(plan.Set.Keys)-published)
 	if lost := plan.Record.LostKeyID; lost != "" {
-		setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonSecretRecreated,
+		s.found.set(authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonSecretRecreated,
 			fmt.Sprintf("Secret %s was deleted and recreated with new keys: tokens signed by key %s no longer verify. %s", SigningKeysSecretName(as), lost, msg))
 		return
 	}
-	setCondition(as, authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished, msg)
+	s.found.set(authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished, msg)
 }
 
 func publishedKeys(s keyfiles.Set) []authv1alpha1.PublishedKey {

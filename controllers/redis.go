@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -26,8 +25,6 @@ import (
 )
 
 const (
-	// defaultRedisImage is the CRD's default for spec.redis.managed.image.
-	defaultRedisImage = "redis:7.4-alpine"
 	// externalSecretRetry is how soon a missing external Redis password Secret is looked for again.
 	externalSecretRetry = 30 * time.Second
 	// externalSecretResync is how often an external Redis password is re-read for changes.
@@ -115,7 +112,7 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 		var unusable *unusableSecretError
 		switch {
 		case errors.As(err, &unusable):
-			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisSecretUnusable, unusable.msg)
+			s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisSecretUnusable, unusable.msg)
 			return nil
 		case err != nil:
 			return err
@@ -123,7 +120,7 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 		*ref.checksum = secretVersion(secret)
 	}
 	s.redis = &conn
-	setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonExternalRedis,
+	s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonExternalRedis,
 		fmt.Sprintf("Using the external Redis at %s; the auth server's readiness reports whether it answers", where))
 	return nil
 }
@@ -139,8 +136,8 @@ func externalRedisMode(m authv1alpha1.RedisMode) string {
 
 func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *scope) error {
 	as := s.as
-	managed := as.Spec.Redis.Managed
-	secret, err := r.ensureRedisSecret(ctx, as)
+	managed := withDefaults(&as.Spec).Redis.Managed
+	secret, err := r.ensureRedisSecret(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -152,14 +149,14 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 	// The Secret's version, never a digest of its content: that would let anyone allowed to
 	// read the workloads, but not Secrets, test password guesses offline.
 	version := secretVersion(secret)
-	persistent := managed.Persistence.Enabled == nil || *managed.Persistence.Enabled
+	persistent := *managed.Persistence.Enabled
 	if managed.HighAvailability != nil && persistent {
-		return r.reconcileReplicatedRedis(ctx, s, managed, version)
+		return r.reconcileReplicatedRedis(ctx, s, version)
 	}
 	if err := r.removeReplicatedRedis(ctx, as); err != nil {
 		return err
 	}
-	template := redisPodTemplate(as, managed, version)
+	template := redisPodTemplate(as, version)
 
 	var workload client.Object
 	var pendingVolume string
@@ -167,14 +164,15 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 		if err := r.deleteOwned(ctx, as, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
 			return err
 		}
-		sts := redisStatefulSet(as, managed, template)
-		if replacing, err := r.replaceForNewGoverningService(ctx, as, sts); err != nil || replacing {
+		sts := redisStatefulSet(as, template)
+		if replacing, err := r.replaceForNewGoverningService(ctx, s, sts); err != nil || replacing {
 			return err
 		}
-		var err error
-		if pendingVolume, err = r.keepVolumeClaimTemplate(ctx, sts); err != nil {
+		existing, err := r.storedStatefulSet(ctx, sts)
+		if err != nil {
 			return err
 		}
+		sts, pendingVolume = keepVolumeClaimTemplate(existing, sts)
 		workload = sts
 	} else {
 		if err := r.deleteOwned(ctx, as, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
@@ -192,41 +190,50 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 		password:         &authv1alpha1.SecretKeyReference{Name: RedisName(as), Key: RedisPasswordKey},
 		passwordChecksum: version,
 	}
-	r.setRedisReady(ctx, as, workload, pendingVolume)
+	r.setRedisReady(ctx, s, workload, pendingVolume)
 	return nil
 }
 
-// keepVolumeClaimTemplate keeps an existing StatefulSet's volume claim template, which the
-// API server does not let change, and says what to do when the spec asks for another one.
-func (r *AuthServiceReconciler) keepVolumeClaimTemplate(ctx context.Context, desired *appsv1.StatefulSet) (string, error) {
+// storedStatefulSet reads the StatefulSet named like desired; nil when there is none.
+func (r *AuthServiceReconciler) storedStatefulSet(ctx context.Context, desired *appsv1.StatefulSet) (*appsv1.StatefulSet, error) {
 	existing := &appsv1.StatefulSet{}
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing); err != nil {
 		if apierrors.IsNotFound(err) {
-			return "", nil
+			return nil, nil
 		}
-		return "", fmt.Errorf("reading StatefulSet %s: %w", desired.Name, err)
+		return nil, fmt.Errorf("reading StatefulSet %s: %w", desired.Name, err)
 	}
-	if len(existing.Spec.VolumeClaimTemplates) != 1 {
-		return "", nil
+	return existing, nil
+}
+
+// keepVolumeClaimTemplate returns desired with the existing StatefulSet's volume claim
+// template, which the API server does not let change, and says what to do when the spec
+// asks for another one (empty when it does not). existing is nil when there is none;
+// desired is left as it is.
+func keepVolumeClaimTemplate(existing, desired *appsv1.StatefulSet) (*appsv1.StatefulSet, string) {
+	if existing == nil || len(existing.Spec.VolumeClaimTemplates) != 1 {
+		return desired, ""
 	}
 	have, want := existing.Spec.VolumeClaimTemplates[0].Spec, desired.Spec.VolumeClaimTemplates[0].Spec
 	sameSize := have.Resources.Requests.Storage().Cmp(*want.Resources.Requests.Storage()) == 0
 	sameClass := want.StorageClassName == nil || ptr.Deref(have.StorageClassName, "") == *want.StorageClassName
 	if sameSize && sameClass {
-		return "", nil
+		return desired, ""
 	}
-	desired.Spec.VolumeClaimTemplates[0].Spec.Resources = have.Resources
-	desired.Spec.VolumeClaimTemplates[0].Spec.StorageClassName = have.StorageClassName
-	return fmt.Sprintf("spec.redis.managed.persistence (size %s, storage class %q) is not applied: a StatefulSet's volume claim template cannot change. "+
+	kept := desired.DeepCopy()
+	kept.Spec.VolumeClaimTemplates[0].Spec.Resources = *have.Resources.DeepCopy()
+	kept.Spec.VolumeClaimTemplates[0].Spec.StorageClassName = have.StorageClassName
+	return kept, fmt.Sprintf("spec.redis.managed.persistence (size %s, storage class %q) is not applied: a StatefulSet's volume claim template cannot change. "+
 		"Resize the PersistentVolumeClaim data-%s-0 if its storage class allows expansion, or delete the StatefulSet with --cascade=orphan so the operator recreates it",
-		want.Resources.Requests.Storage(), ptr.Deref(want.StorageClassName, ""), desired.Name), nil
+		want.Resources.Requests.Storage(), ptr.Deref(want.StorageClassName, ""), desired.Name)
 }
 
 // ensureRedisSecret returns the managed Redis Secret as written, generating the password
 // once. An existing password is kept (also when someone changes it by hand: redis.conf
 // follows it and the pods roll); only a missing or empty one is replaced. A password that
 // cannot go into redis.conf safely is reported and nothing is written: the Secret is nil.
-func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, as *authv1alpha1.AuthService) (*corev1.Secret, error) {
+func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope) (*corev1.Secret, error) {
+	as := s.as
 	current := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: as.Namespace, Name: RedisName(as)}
 	exists := true
@@ -252,7 +259,7 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, as *authv
 	if err != nil {
 		msg := fmt.Sprintf("Secret %s key %q holds a password that cannot be written into redis.conf (%v); Redis and the auth server are left as they are: set a valid password, or remove the key to have a new one generated",
 			key.Name, RedisPasswordKey, err)
-		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordInvalid, msg)
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordInvalid, msg)
 		r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonRedisPasswordInvalid, "ConfigureRedis", "%s", msg)
 		return nil, nil
 	}
@@ -296,15 +303,10 @@ func checksum(b []byte) string {
 
 // redisPodTemplate is the managed Redis pod; confVersion, the version of the Secret that
 // holds redis.conf, rolls it when the configuration changes.
-func redisPodTemplate(as *authv1alpha1.AuthService, managed *authv1alpha1.ManagedRedisSpec, confVersion string) corev1.PodTemplateSpec {
+func redisPodTemplate(as *authv1alpha1.AuthService, confVersion string) corev1.PodTemplateSpec {
+	managed := withDefaults(&as.Spec).Redis.Managed
 	fsync := string(managed.AppendFsync)
-	if fsync == "" {
-		fsync = "always"
-	}
 	image := managed.Image
-	if image == "" {
-		image = defaultRedisImage
-	}
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{
 			Labels:      labels(as, "redis", componentRedis),
@@ -346,11 +348,9 @@ func redisPodTemplate(as *authv1alpha1.AuthService, managed *authv1alpha1.Manage
 	}
 }
 
-func redisStatefulSet(as *authv1alpha1.AuthService, managed *authv1alpha1.ManagedRedisSpec, template corev1.PodTemplateSpec) *appsv1.StatefulSet {
-	size := resource.MustParse("1Gi")
-	if managed.Persistence.Size != nil {
-		size = *managed.Persistence.Size
-	}
+func redisStatefulSet(as *authv1alpha1.AuthService, template corev1.PodTemplateSpec) *appsv1.StatefulSet {
+	managed := withDefaults(&as.Spec).Redis.Managed
+	size := *managed.Persistence.Size
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
 		Spec: appsv1.StatefulSetSpec{
@@ -422,9 +422,10 @@ func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *auth
 }
 
 // setRedisReady reads the workload's status back, as its controller wrote it.
-func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, as *authv1alpha1.AuthService, workload client.Object, note string) {
+func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, s *scope, workload client.Object, note string) {
+	as := s.as
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(workload), workload); err != nil {
-		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionUnknown, authv1alpha1.ReasonProgressing,
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionUnknown, authv1alpha1.ReasonProgressing,
 			fmt.Sprintf("Waiting to observe Redis %s: %v", RedisName(as), err))
 		return
 	}
@@ -446,12 +447,12 @@ func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, as *authv1alp
 		if note != "" {
 			msg += "; " + note
 		}
-		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady, msg)
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady, msg)
 	case ready >= 1:
-		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
 			fmt.Sprintf("Redis %s is rolling out a change", RedisName(as)))
 	default:
-		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
 			fmt.Sprintf("Redis %s has no available pod yet", RedisName(as)))
 	}
 }

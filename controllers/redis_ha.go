@@ -35,11 +35,12 @@ type haSettings struct {
 	replicas, sentinels, minReplicasAcked int32
 }
 
-func haSettingsOf(ha *authv1alpha1.RedisHighAvailabilitySpec) haSettings {
+func haSettingsOf(as *authv1alpha1.AuthService) haSettings {
+	ha := withDefaults(&as.Spec).Redis.Managed.HighAvailability
 	return haSettings{
-		replicas:         ptr.Deref(ha.Replicas, 3),
-		sentinels:        ptr.Deref(ha.Sentinels, 3),
-		minReplicasAcked: ptr.Deref(ha.MinReplicasAcked, 1),
+		replicas:         *ha.Replicas,
+		sentinels:        *ha.Sentinels,
+		minReplicasAcked: *ha.MinReplicasAcked,
 	}
 }
 
@@ -149,8 +150,8 @@ func haConfigVolume(as *authv1alpha1.AuthService) corev1.Volume {
 // redisHAStatefulSet is the replicated Redis: pod 0 is the primary of a first start, every
 // other pod replicates whichever primary the Sentinels name. Its data volumes are those of
 // the single-pod StatefulSet (data-NAME-redis-N), so pod 0 keeps its data across a switch.
-func redisHAStatefulSet(as *authv1alpha1.AuthService, managed *authv1alpha1.ManagedRedisSpec, h haSettings, confVersion, image string) *appsv1.StatefulSet {
-	template := redisPodTemplate(as, managed, confVersion)
+func redisHAStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion, image string) *appsv1.StatefulSet {
+	template := redisPodTemplate(as, confVersion)
 	spec := &template.Spec
 	spec.Volumes = []corev1.Volume{
 		haConfigVolume(as),
@@ -164,7 +165,7 @@ func redisHAStatefulSet(as *authv1alpha1.AuthService, managed *authv1alpha1.Mana
 		{Name: "data", MountPath: redisDataDir},
 	}
 	spec.Affinity = preferSpreadOverNodes(as, appRedis)
-	sts := redisStatefulSet(as, managed, template)
+	sts := redisStatefulSet(as, template)
 	sts.Spec.Replicas = ptr.To(h.replicas)
 	sts.Spec.ServiceName = RedisHeadlessName(as)
 	return sts
@@ -173,11 +174,9 @@ func redisHAStatefulSet(as *authv1alpha1.AuthService, managed *authv1alpha1.Mana
 // sentinelStatefulSet runs the Sentinels from the Redis image. They keep their state in an
 // emptyDir: a Sentinel that restarts learns the topology again from the others (or, when
 // every one restarts, from the running primary) through its init step.
-func sentinelStatefulSet(as *authv1alpha1.AuthService, managed *authv1alpha1.ManagedRedisSpec, h haSettings, confVersion, image string) *appsv1.StatefulSet {
+func sentinelStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion, image string) *appsv1.StatefulSet {
+	managed := withDefaults(&as.Spec).Redis.Managed
 	redisImage := managed.Image
-	if redisImage == "" {
-		redisImage = defaultRedisImage
-	}
 	const confDir = runtimeConfDir
 	l := labels(as, appSentinel, componentRedis)
 	return &appsv1.StatefulSet{

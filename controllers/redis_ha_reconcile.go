@@ -21,26 +21,27 @@ import (
 // volume data-NAME-redis-0 and serves until the new StatefulSet has started the replicas,
 // which copy it; then pod 0 is rolled and rejoins behind whichever primary the Sentinels
 // chose. The single-pod Service NAME-redis goes: it would spread clients over replicas.
-func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s *scope, managed *authv1alpha1.ManagedRedisSpec, version string) error {
+func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s *scope, version string) error {
 	as := s.as
 	image := r.serverImage(as)
 	if image == "" {
-		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, "NoImage",
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonNoImage,
 			"No auth-server image for the Redis pods' topology init step: set spec.server.image, or start the operator with --authserver-image")
 		return nil
 	}
-	h := haSettingsOf(managed.HighAvailability)
+	h := haSettingsOf(as)
 	if err := r.deleteOwned(ctx, as, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
 		return err
 	}
-	redisSet := redisHAStatefulSet(as, managed, h, version, image)
-	if replacing, err := r.replaceForNewGoverningService(ctx, as, redisSet); err != nil || replacing {
+	redisSet := redisHAStatefulSet(as, h, version, image)
+	if replacing, err := r.replaceForNewGoverningService(ctx, s, redisSet); err != nil || replacing {
 		return err
 	}
-	pendingVolume, err := r.keepVolumeClaimTemplate(ctx, redisSet)
+	existing, err := r.storedStatefulSet(ctx, redisSet)
 	if err != nil {
 		return err
 	}
+	redisSet, pendingVolume := keepVolumeClaimTemplate(existing, redisSet)
 	scaled, err := r.podZeroIsReplicated(ctx, redisSet)
 	if err != nil {
 		return err
@@ -58,7 +59,7 @@ func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s 
 	}
 	// The Sentinels start once a Redis pod is available: a Sentinel monitors a primary by
 	// name, and pod 0 has none before it exists. Once they run, they stay.
-	sentinels := sentinelStatefulSet(as, managed, h, version, image)
+	sentinels := sentinelStatefulSet(as, h, version, image)
 	start, err := r.sentinelsMayStart(ctx, redisSet, sentinels)
 	if err != nil {
 		return err
@@ -77,7 +78,7 @@ func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s 
 			return err
 		}
 	}
-	r.setReplicatedRedisReady(ctx, as, h, redisSet, sentinels, pendingVolume)
+	r.setReplicatedRedisReady(ctx, s, h, redisSet, sentinels, pendingVolume)
 	return nil
 }
 
@@ -105,7 +106,8 @@ func (r *AuthServiceReconciler) removeReplicatedRedis(ctx context.Context, as *a
 // garbage collector removes it after releasing its pods; its deletion is watched). The
 // volumes stay, as a StatefulSet's claims outlive it; the new StatefulSet adopts the pods
 // and rolls them, so no pod stops before its successor's peers are up.
-func (r *AuthServiceReconciler) replaceForNewGoverningService(ctx context.Context, as *authv1alpha1.AuthService, desired *appsv1.StatefulSet) (bool, error) {
+func (r *AuthServiceReconciler) replaceForNewGoverningService(ctx context.Context, s *scope, desired *appsv1.StatefulSet) (bool, error) {
+	as := s.as
 	existing := &appsv1.StatefulSet{}
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -118,7 +120,7 @@ func (r *AuthServiceReconciler) replaceForNewGoverningService(ctx context.Contex
 		return false, nil
 	}
 	if !existing.DeletionTimestamp.IsZero() {
-		setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
 			fmt.Sprintf("Waiting for the garbage collector to release the pods of the old StatefulSet %s, which the new one adopts with their volumes", desired.Name))
 		return true, nil
 	}
@@ -128,7 +130,7 @@ func (r *AuthServiceReconciler) replaceForNewGoverningService(ctx context.Contex
 	if err := r.Client.Delete(ctx, existing, client.PropagationPolicy(metav1.DeletePropagationOrphan)); err != nil && !apierrors.IsNotFound(err) {
 		return false, fmt.Errorf("replacing StatefulSet %s: %w", desired.Name, err)
 	}
-	setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
+	s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
 		fmt.Sprintf("Replacing StatefulSet %s for the switch between one Redis pod and replicated Redis; its pods and volumes are kept", desired.Name))
 	return true, nil
 }
@@ -136,14 +138,15 @@ func (r *AuthServiceReconciler) replaceForNewGoverningService(ctx context.Contex
 // setReplicatedRedisReady reads the two StatefulSets back. Redis is ready when a primary
 // and the replicas that acknowledge logouts are available and a Sentinel majority is up:
 // fewer, and logouts answer 503 or a failover cannot happen.
-func (r *AuthServiceReconciler) setReplicatedRedisReady(ctx context.Context, as *authv1alpha1.AuthService, h haSettings, redisSet, sentinels *appsv1.StatefulSet, note string) {
+func (r *AuthServiceReconciler) setReplicatedRedisReady(ctx context.Context, s *scope, h haSettings, redisSet, sentinels *appsv1.StatefulSet, note string) {
+	as := s.as
 	for _, sts := range []*appsv1.StatefulSet{redisSet, sentinels} {
 		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(sts), sts); apierrors.IsNotFound(err) && sts == sentinels {
-			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
+			s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
 				fmt.Sprintf("Waiting for a Redis pod of %s before the Sentinels start", redisSet.Name))
 			return
 		} else if err != nil {
-			setCondition(as, authv1alpha1.RedisReadyCondition, metav1.ConditionUnknown, authv1alpha1.ReasonProgressing,
+			s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionUnknown, authv1alpha1.ReasonProgressing,
 				fmt.Sprintf("Waiting to observe StatefulSet %s: %v", sts.Name, err))
 			return
 		}
@@ -152,7 +155,7 @@ func (r *AuthServiceReconciler) setReplicatedRedisReady(ctx context.Context, as 
 	if status == metav1.ConditionTrue && note != "" {
 		msg += "; " + note
 	}
-	setCondition(as, authv1alpha1.RedisReadyCondition, status, reason, msg)
+	s.found.set(authv1alpha1.RedisReadyCondition, status, reason, msg)
 }
 
 // replicatedRedisReadiness judges the Redis and Sentinel StatefulSets' status.

@@ -33,7 +33,7 @@ func flagValue(args []string, flag string) string {
 func TestRedisHAStatefulSet_PodZeroSeedsAndEveryPodAsksTheSentinels(t *testing.T) {
 	as, managed := haAuthService()
 	managed.HighAvailability.Replicas = ptr.To[int32](4)
-	sts := redisHAStatefulSet(as, managed, haSettingsOf(managed.HighAvailability), "v1", "img:1")
+	sts := redisHAStatefulSet(as, haSettingsOf(as), "v1", "img:1")
 	if ptr.Deref(sts.Spec.Replicas, 0) != 4 || sts.Spec.ServiceName != "auth-redis-headless" || sts.Name != "auth-redis" {
 		t.Errorf("StatefulSet %s replicas %d service %s", sts.Name, ptr.Deref(sts.Spec.Replicas, 0), sts.Spec.ServiceName)
 	}
@@ -96,7 +96,7 @@ func TestSentinelStatefulSet_QuorumTimingsAndWritableConfig(t *testing.T) {
 	for _, tc := range []struct{ sentinels, quorum int32 }{{3, 2}, {5, 3}, {7, 4}} {
 		as, managed := haAuthService()
 		managed.HighAvailability.Sentinels = ptr.To(tc.sentinels)
-		sts := sentinelStatefulSet(as, managed, haSettingsOf(managed.HighAvailability), "v1", "img:1")
+		sts := sentinelStatefulSet(as, haSettingsOf(as), "v1", "img:1")
 		if ptr.Deref(sts.Spec.Replicas, 0) != tc.sentinels || sts.Spec.ServiceName != "auth-redis-headless" || sts.Name != "auth-redis-sentinel" {
 			t.Errorf("StatefulSet %s replicas %d service %s", sts.Name, ptr.Deref(sts.Spec.Replicas, 0), sts.Spec.ServiceName)
 		}
@@ -168,7 +168,7 @@ func TestReplicatedRedis_ServicesPolicyAndBudgets(t *testing.T) {
 func TestHAConnection_AuthServersGoThroughTheSentinels(t *testing.T) {
 	as, managed := haAuthService()
 	managed.HighAvailability.MinReplicasAcked = ptr.To[int32](2)
-	conn := haConnection(as, haSettingsOf(managed.HighAvailability), "v")
+	conn := haConnection(as, haSettingsOf(as), "v")
 	d := serverDeployment(as, conn, "img", 0)
 	env := envMap(d.Spec.Template.Spec.Containers[0])
 	for k, v := range map[string]string{

@@ -15,7 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
 func TestManagedRedis_WithoutPersistenceIsADeploymentOnEmptyDir(t *testing.T) {

@@ -11,12 +11,13 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/yaml"
 
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
 // TestSamples_KubectlApplyBecomesReady applies config/samples/ with kubectl, plays the
 // workload controllers, and waits for Ready with `kubectl wait`, as a user would.
 func TestSamples_KubectlApplyBecomesReady(t *testing.T) {
+	requireEnv(t)
 	kubectl := filepath.Join(testEnv.BinaryAssetsDirectory, "kubectl")
 	if _, err := os.Stat(kubectl); err != nil {
 		t.Fatalf("kubectl is not in %s (run `make controlplane`): %v", testEnv.BinaryAssetsDirectory, err)

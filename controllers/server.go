@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -24,13 +23,13 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 	as := s.as
 	as.Status.ServerURL = serverURL(as)
 	if s.redis == nil {
-		setCondition(as, authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, "WaitingForRedis",
+		s.found.set(authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForRedis,
 			"The auth server is not rolled out until its Redis settings are complete: see the RedisReady condition")
 		return reconcile.Result{}, nil
 	}
 	image := r.serverImage(as)
 	if image == "" {
-		setCondition(as, authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, "NoImage", noImageMessage)
+		s.found.set(authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonNoImage, noImageMessage)
 		return reconcile.Result{}, nil
 	}
 	deployment := serverDeployment(as, *s.redis, image, jwksMaxAge(r.minPublishTime(as)))
@@ -45,7 +44,7 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(deployment), deployment); err != nil {
 		return reconcile.Result{}, fmt.Errorf("reading Deployment %s: %w", deployment.Name, err)
 	}
-	setServerReady(as, deployment)
+	s.found[authv1alpha1.ServerReadyCondition] = serverRollout(as, deployment)
 	return reconcile.Result{}, nil
 }
 
@@ -101,10 +100,7 @@ func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image
 }
 
 func serverService(as *authv1alpha1.AuthService) *corev1.Service {
-	port := as.Spec.Server.Port
-	if port == 0 {
-		port = 80
-	}
+	port := withDefaults(&as.Spec).Server.Port
 	return clusterService(as, ServerName(as), appVerifier, componentServer, "http", port)
 }
 
@@ -118,11 +114,7 @@ func (r *AuthServiceReconciler) reconcilePodDisruptionBudget(ctx context.Context
 }
 
 func podDisruptionBudget(as *authv1alpha1.AuthService, name, app, component string) *policyv1.PodDisruptionBudget {
-	maxUnavailable := as.Spec.Server.PodDisruptionBudget.MaxUnavailable
-	if maxUnavailable == nil {
-		one := intstr.FromInt32(1)
-		maxUnavailable = &one
-	}
+	maxUnavailable := withDefaults(&as.Spec).Server.PodDisruptionBudget.MaxUnavailable
 	return &policyv1.PodDisruptionBudget{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: as.Namespace, Labels: labels(as, app, component)},
 		Spec: policyv1.PodDisruptionBudgetSpec{
@@ -132,31 +124,31 @@ func podDisruptionBudget(as *authv1alpha1.AuthService, name, app, component stri
 	}
 }
 
-// setServerReady judges the verifier Deployment the way `kubectl rollout status` does.
-func setServerReady(as *authv1alpha1.AuthService, d *appsv1.Deployment) {
-	setDeploymentReady(as, authv1alpha1.ServerReadyCondition, "auth-server", serverURL(as), d)
+// serverRollout judges the verifier Deployment the way `kubectl rollout status` does.
+func serverRollout(as *authv1alpha1.AuthService, d *appsv1.Deployment) finding {
+	return deploymentRollout("auth-server", serverURL(as), d)
 }
 
-// setDeploymentReady sets conditionType from a Deployment's status as `kubectl rollout
-// status` judges it; what names its replicas in the messages and url says where it serves.
-func setDeploymentReady(as *authv1alpha1.AuthService, conditionType, what, url string, d *appsv1.Deployment) {
+// deploymentRollout judges a Deployment's status as `kubectl rollout status` does; what
+// names its replicas in the messages and url says where it serves.
+func deploymentRollout(what, url string, d *appsv1.Deployment) finding {
 	want := ptr.Deref(d.Spec.Replicas, 1)
 	st := d.Status
 	switch {
 	case st.ObservedGeneration < d.Generation:
-		setCondition(as, conditionType, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Deployment %s has not yet observed its latest spec", d.Name))
+		return finding{metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
+			fmt.Sprintf("Deployment %s has not yet observed its latest spec", d.Name)}
 	case st.UpdatedReplicas < want:
-		setCondition(as, conditionType, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Rolling out: %d of %d %s replicas updated", st.UpdatedReplicas, want, what))
+		return finding{metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
+			fmt.Sprintf("Rolling out: %d of %d %s replicas updated", st.UpdatedReplicas, want, what)}
 	case st.Replicas > st.UpdatedReplicas:
-		setCondition(as, conditionType, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Rolling out: %d old %s replicas pending termination", st.Replicas-st.UpdatedReplicas, what))
+		return finding{metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
+			fmt.Sprintf("Rolling out: %d old %s replicas pending termination", st.Replicas-st.UpdatedReplicas, what)}
 	case st.AvailableReplicas < want:
-		setCondition(as, conditionType, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
-			fmt.Sprintf("%d of %d %s replicas available", st.AvailableReplicas, want, what))
+		return finding{metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
+			fmt.Sprintf("%d of %d %s replicas available", st.AvailableReplicas, want, what)}
 	default:
-		setCondition(as, conditionType, metav1.ConditionTrue, authv1alpha1.ReasonReady,
-			fmt.Sprintf("%d of %d %s replicas available at %s", st.AvailableReplicas, want, what, url))
+		return finding{metav1.ConditionTrue, authv1alpha1.ReasonReady,
+			fmt.Sprintf("%d of %d %s replicas available at %s", st.AvailableReplicas, want, what, url)}
 	}
 }

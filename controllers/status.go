@@ -25,6 +25,35 @@ var conditionOrder = []string{
 // a loss of the store, new logins work, so the AuthService is still ready.
 var readinessConditions = conditionOrder[1:5]
 
+// finding is what one pass found about the part a condition covers.
+type finding struct {
+	status  metav1.ConditionStatus
+	reason  string
+	message string
+}
+
+// findings are the facts the phases of one pass record, by condition type. A later finding
+// replaces an earlier one: the phase loop's verdict on a failed phase replaces what the
+// phase found before it failed. A condition without a finding keeps what an earlier pass
+// set (a phase that lost a write race found nothing new).
+type findings map[string]finding
+
+func (f findings) set(conditionType string, status metav1.ConditionStatus, reason, message string) {
+	f[conditionType] = finding{status: status, reason: reason, message: message}
+}
+
+// updateStatus is the one place the conditions are derived: it turns what the phases found
+// into their conditions and sums them up in Ready. It reads and writes nothing but
+// as.Status, so it is tested as a table.
+func updateStatus(as *authv1alpha1.AuthService, found findings) {
+	for _, t := range conditionOrder[1:] {
+		if f, ok := found[t]; ok {
+			setCondition(as, t, f.status, f.reason, f.message)
+		}
+	}
+	setReadyCondition(as)
+}
+
 // setCondition sets a condition for the object's current generation. Its transition time
 // moves only when its status changes.
 func setCondition(as *authv1alpha1.AuthService, conditionType string, status metav1.ConditionStatus, reason, message string) {
@@ -41,11 +70,6 @@ func findCondition(as *authv1alpha1.AuthService, conditionType string) *metav1.C
 	return meta.FindStatusCondition(as.Status.Conditions, conditionType)
 }
 
-// setPhaseFailed marks the condition that a failing phase owns as False with the error.
-func setPhaseFailed(as *authv1alpha1.AuthService, conditionType string, err error) {
-	setCondition(as, conditionType, metav1.ConditionFalse, authv1alpha1.ReasonReconcileFailed, capitalize(err.Error()))
-}
-
 // setReadyCondition summarizes the other conditions: Ready is True only when all are, and
 // otherwise names each one that is not, with its message. A missing condition is set to
 // Unknown.
@@ -54,7 +78,7 @@ func setReadyCondition(as *authv1alpha1.AuthService) {
 	for _, t := range readinessConditions {
 		c := findCondition(as, t)
 		if c == nil {
-			setCondition(as, t, metav1.ConditionUnknown, "Pending", "Not reconciled yet")
+			setCondition(as, t, metav1.ConditionUnknown, authv1alpha1.ReasonPending, "Not reconciled yet")
 			c = findCondition(as, t)
 		}
 		if c.Status != metav1.ConditionTrue {

@@ -36,7 +36,8 @@ func storeStateConfigMap(as *authv1alpha1.AuthService) *corev1.ConfigMap {
 // reconcileStoreState applies the empty store-state ConfigMap and sets BlacklistIntact
 // from what the issuer wrote into it. It returns when the condition next changes on its
 // own: when the last token refused by a cutoff has expired.
-func (r *AuthServiceReconciler) reconcileStoreState(ctx context.Context, as *authv1alpha1.AuthService) (time.Duration, error) {
+func (r *AuthServiceReconciler) reconcileStoreState(ctx context.Context, s *scope) (time.Duration, error) {
+	as := s.as
 	if err := r.apply(ctx, as, storeStateConfigMap(as)); err != nil {
 		return 0, err
 	}
@@ -51,22 +52,15 @@ func (r *AuthServiceReconciler) reconcileStoreState(ctx context.Context, as *aut
 	}
 	now := r.Clock.Now()
 	c, recheck := blacklistIntact(data, now, tokenOutlives(as))
-	setCondition(as, authv1alpha1.BlacklistIntactCondition, c.Status, c.Reason, c.Message)
+	s.found.set(authv1alpha1.BlacklistIntactCondition, c.Status, c.Reason, c.Message)
 	return recheck, nil
 }
 
 // tokenOutlives is how long after its issue a token of this AuthService may still be
 // accepted: the refresh lifetime (which is at least the access lifetime) plus the leeway.
 func tokenOutlives(as *authv1alpha1.AuthService) time.Duration {
-	lifetime := as.Spec.Tokens.RefreshLifetime.Duration
-	if lifetime == 0 {
-		lifetime = 720 * time.Hour
-	}
-	leeway := as.Spec.Tokens.Leeway.Duration
-	if leeway == 0 {
-		leeway = 30 * time.Second
-	}
-	return lifetime + leeway
+	tokens := withDefaults(&as.Spec).Tokens
+	return tokens.RefreshLifetime.Duration + tokens.Leeway.Duration
 }
 
 // blacklistIntact is the BlacklistIntact condition for the store-state ConfigMap's data:

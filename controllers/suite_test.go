@@ -56,24 +56,15 @@ func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
 }
 
+// runSuite runs the tests; the control plane starts with the first test that asks for it
+// (requireEnv), so the pure tests run without one: `go test -short` runs only them
+// (make test-unit).
+//
+// test-unit: envtest starts lazily and -short skips it (read by hack/unit-packages.sh).
 func runSuite(m *testing.M) int {
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(false), zap.Level(zapLevel())))
 	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
 	utilruntime.Must(authv1alpha1.AddToScheme(testScheme))
-
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join("..", "bin")
-	}
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	// Room for the Services of the load run (two per AuthService); the default /24 holds 254.
-	testEnv.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.0.0.0/16")
-	var err error
-	adminCfg, err = testEnv.Start()
 	// The API server and etcd run in their own process groups: stop them on every way out,
 	// an interrupt included, so no test run leaves them behind on a shared machine.
 	defer stopEnv()
@@ -84,23 +75,56 @@ func runSuite(m *testing.M) int {
 		stopEnv()
 		os.Exit(130)
 	}()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest with binaries from %s (run `make controlplane`): %v\n", assets, err)
-		return 1
+	return m.Run()
+}
+
+var (
+	envOnce sync.Once
+	envErr  error
+)
+
+// requireEnv starts the control plane on first use and skips the test in -short mode.
+// Every test that talks to the API server comes through it (newNamespace calls it).
+func requireEnv(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs envtest (a kube-apiserver and etcd); -short runs the pure tests only")
+	}
+	envOnce.Do(func() { envErr = startEnv() })
+	if envErr != nil {
+		t.Fatal(envErr)
+	}
+}
+
+func startEnv() error {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets = filepath.Join("..", "bin")
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	// Room for the Services of the load run (two per AuthService); the default /24 holds 254.
+	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.0.0.0/16")
+	envMu.Lock()
+	testEnv = env
+	envMu.Unlock()
+	var err error
+	if adminCfg, err = env.Start(); err != nil {
+		return fmt.Errorf("starting envtest with binaries from %s (run `make controlplane`): %w", assets, err)
 	}
 	if k8sClient, err = client.New(adminCfg, client.Options{Scheme: testScheme}); err != nil {
-		fmt.Fprintf(os.Stderr, "creating client: %v\n", err)
-		return 1
+		return fmt.Errorf("creating client: %w", err)
 	}
 	if operatorCfg, err = operatorUser(); err != nil {
-		fmt.Fprintf(os.Stderr, "creating the operator's user: %v\n", err)
-		return 1
+		return fmt.Errorf("creating the operator's user: %w", err)
 	}
 	if err := installIssuerClusterRole(); err != nil {
-		fmt.Fprintf(os.Stderr, "installing the issuer's ClusterRole: %v\n", err)
-		return 1
+		return fmt.Errorf("installing the issuer's ClusterRole: %w", err)
 	}
-	return m.Run()
+	return nil
 }
 
 // zapLevel keeps the controller's logs (errors included: stopping a manager cancels its
@@ -170,11 +194,22 @@ func installIssuerClusterRole() error {
 	return k8sClient.Create(context.Background(), role)
 }
 
-var stopOnce sync.Once
+var (
+	stopOnce sync.Once
+	// envMu guards testEnv between the test that starts it and the signal handler.
+	envMu sync.Mutex
+)
 
+// stopEnv stops the control plane if a test started it.
 func stopEnv() {
 	stopOnce.Do(func() {
-		if err := testEnv.Stop(); err != nil {
+		envMu.Lock()
+		env := testEnv
+		envMu.Unlock()
+		if env == nil {
+			return
+		}
+		if err := env.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
 		}
 	})
@@ -183,6 +218,7 @@ func stopEnv() {
 // newNamespace creates a namespace for one test.
 func newNamespace(t *testing.T) string {
 	t.Helper()
+	requireEnv(t)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "authsvc-"}}
 	if err := k8sClient.Create(context.Background(), ns); err != nil {
 		t.Fatalf("creating namespace: %v", err)

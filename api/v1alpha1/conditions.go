@@ -55,4 +55,28 @@ const (
 	ReasonStoreDataLost = "StoreDataLost"
 	// ReasonNotReported says the issuer has not yet recorded the store's state.
 	ReasonNotReported = "NotReported"
+	// ReasonPending says no pass has reconciled the condition's part yet.
+	ReasonPending = "Pending"
+	// ReasonWaitingForRedis says a workload is not rolled out until the Redis settings are
+	// complete.
+	ReasonWaitingForRedis = "WaitingForRedis"
+	// ReasonNoImage says no image is known for a workload: neither the spec nor the
+	// operator's flags name one.
+	ReasonNoImage = "NoImage"
+)
+
+// Event reasons of an AuthService, besides the condition reasons above that events share
+// (ReasonSecretInvalid, ReasonSecretRecreated, ReasonReconcileFailed, ReasonForeignObject,
+// ReasonRedisPasswordInvalid).
+const (
+	// EventKeyCreated says new signing keys were published.
+	EventKeyCreated = "KeyCreated"
+	// EventKeyRotated says a new key signs.
+	EventKeyRotated = "KeyRotated"
+	// EventKeyRevoked says a key named in spec.signingKeys.revokedKeyIDs was withdrawn.
+	EventKeyRevoked = "KeyRevoked"
+	// EventKeyExpired says a retired key was deleted after its last token expired.
+	EventKeyExpired = "KeyExpired"
+	// EventKeyUnpublished says a retired key left the JWKS; the issuer still holds it.
+	EventKeyUnpublished = "KeyUnpublished"
 )

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
-	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 // BenchmarkAdd blacklists a fresh id per iteration from concurrent callers, as logout

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
-	"github.com/hiringo/auth-operator/authserver/redistest"
-	"github.com/hiringo/auth-operator/internal/loopback"
+	"github.com/hiringo/auth-operator/internal/testutil/loopback"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 // TestResolveMode_AsksOneAddressWhetherItIsACluster: in auto mode one address is a

@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
-	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/authserver/sessions"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // TestFollow_ReturnsWhenItsContextEnds follows a healthy subscription, then cancels:

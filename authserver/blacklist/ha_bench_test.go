@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
-	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 // BenchmarkLogoutByMode is logout's write (Revoke of a fresh token) from 32 concurrent

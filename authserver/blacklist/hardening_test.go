@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
-	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 // TestRevoke_AnExpiryAlreadyPastForRedisIsAFailure: Redis answers OK to SET … PXAT

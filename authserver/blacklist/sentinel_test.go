@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
-	"github.com/hiringo/auth-operator/authserver/redistest"
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 // TestStore_ThroughPasswordProtectedSentinels reaches the primary through Sentinels

@@ -14,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
-	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 func newStore(t testing.TB, srv *redistest.Server) (*blacklist.Store, redis.UniversalClient) {

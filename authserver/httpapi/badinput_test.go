@@ -12,7 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // TestLogout_RejectsBadInput sends the list of bad tokens to logout: each is a

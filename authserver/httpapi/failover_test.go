@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
-	"github.com/hiringo/auth-operator/authserver/redistest"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // failoverTiming is the Sentinel timing of the failover tests, the one docs/

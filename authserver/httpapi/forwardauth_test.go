@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // TestVerify_CORSPreflightWithoutTokenIs401 sends the preflight a browser sends, as a

@@ -10,7 +10,7 @@ import (
 
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/keyset"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // TestVerify_AbsurdLifetimesAreRefused: a well-signed token whose exp - iat exceeds

@@ -11,8 +11,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/hiringo/auth-operator/authserver/clientauth"
-	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 // clientAudience is the audience the issuer's callers request their tokens for.

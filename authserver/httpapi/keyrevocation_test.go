@@ -15,7 +15,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/keywatch"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // TestKeyRevocation_ReachesEveryVerifierWithinASecond runs the issuer's Secret watch

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 func TestJWKS_PublishesEveryKeyWithMaxAge(t *testing.T) {

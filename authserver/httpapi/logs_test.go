@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/redistest"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // syncBuffer is a log sink safe for concurrent handlers.

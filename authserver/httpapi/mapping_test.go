@@ -13,8 +13,8 @@ import (
 	"github.com/hiringo/auth-operator/authserver/issuance"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // answering is an in-memory sessions and issuance service that answers every call

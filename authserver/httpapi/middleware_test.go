@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 func TestUnknownRouteIs404Envelope(t *testing.T) {

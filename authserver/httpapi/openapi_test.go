@@ -19,10 +19,10 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/hiringo/auth-operator/authserver/httpapi"
-	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // TestOpenAPI_MatchesTheHandlers drives the real handlers into every documented

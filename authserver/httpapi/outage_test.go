@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/redistest"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // TestRedisKilledMidTest_503ThenRecovery kills Redis under a running server: logout

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // The seed's three recorded exchanges, with seed-shaped tokens re-signed by a key of

@@ -8,7 +8,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/hiringo/auth-operator/authserver/token"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // signClaims signs claims with the active key of h's set, kid set.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 func TestVerify_ValidTokenPassesWithUserHeaders(t *testing.T) {

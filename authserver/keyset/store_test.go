@@ -14,8 +14,8 @@ import (
 
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/keyset"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 func newStore(t *testing.T, dir string) (*keyset.Store, *prometheus.Registry) {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hiringo/auth-operator/authserver/token"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // FuzzParseAuthorization feeds arbitrary Authorization header values through header

@@ -8,8 +8,8 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/token"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // clock is a settable time source.

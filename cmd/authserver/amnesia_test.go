@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/redistest"
-	"github.com/hiringo/auth-operator/internal/loopback"
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/loopback"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 // TestServe_StoreDataLossRefusesTokensIssuedBeforeIt runs the server with its verify

@@ -15,9 +15,9 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
-	"github.com/hiringo/auth-operator/internal/loopback"
+	"github.com/hiringo/auth-operator/internal/testutil/loopback"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 // run executes the command tree with args and returns its output.

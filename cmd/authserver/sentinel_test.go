@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hiringo/auth-operator/authserver/redistest"
-	"github.com/hiringo/auth-operator/internal/loopback"
+	"github.com/hiringo/auth-operator/internal/testutil/loopback"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 // TestServe_ThroughSentinelsAsTheOperatorConfiguresThem passes the Sentinel settings

@@ -14,9 +14,9 @@ import (
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hiringo/auth-operator/authserver/redistest"
 	"github.com/hiringo/auth-operator/authserver/tracing"
-	"github.com/hiringo/auth-operator/internal/loopback"
+	"github.com/hiringo/auth-operator/internal/testutil/loopback"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 // TestServe_ExportsTracesToTheOTLPEndpoint serves with --otlp-endpoint pointing at an

@@ -23,8 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/internal/loopback"
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/loopback"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
 func TestFlags_DefaultsAreTheDocumentedOnes(t *testing.T) {

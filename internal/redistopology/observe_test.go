@@ -13,10 +13,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/hiringo/auth-operator/authserver/redistest"
-	"github.com/hiringo/auth-operator/internal/poll"
 	"github.com/hiringo/auth-operator/internal/redisconf"
 	"github.com/hiringo/auth-operator/internal/redistopology"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 const password = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -20,7 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
 	"github.com/hiringo/auth-operator/test/localkubelet"
 	"github.com/hiringo/auth-operator/test/localkubelet/devstack"
 )

@@ -28,7 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/hiringo/auth-operator/internal/loopback"
+	"github.com/hiringo/auth-operator/internal/testutil/loopback"
 )
 
 const (

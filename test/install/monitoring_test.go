@@ -22,9 +22,9 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
-	"github.com/hiringo/auth-operator/authserver/redistest"
-	"github.com/hiringo/auth-operator/internal/loopback"
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/loopback"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 // alertsTestFile is the promtool unit test of the chart's alerts; its rule_files entry names

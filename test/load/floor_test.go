@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hiringo/auth-operator/authserver/token"
-	"github.com/hiringo/auth-operator/authserver/tokentest"
+	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 func TestVerifyFloor_AcceptsOnlyTheActiveKeysSignature(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
-	"github.com/hiringo/auth-operator/authserver/redistest"
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 // options are the driver's flags.

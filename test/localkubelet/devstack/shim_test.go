@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/internal/poll"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
 func TestMain(m *testing.M) {
