@@ -108,25 +108,32 @@ func (s *Store) RevocationChannel() string { return s.prefix + "revocations" }
 // it was issued at or before its user's cutoff. One MGET, one round trip. An error
 // wraps ErrUnavailable.
 func (s *Store) Check(ctx context.Context, sub Subject) (bool, error) {
+	return s.CheckIDs(ctx, sub, IDsOf(sub))
+}
+
+// CheckIDs is Check for a caller that has IDsOf(sub) already (the verify path, which
+// also indexes its cache by them): each id is a SHA-256 digest, made once per check.
+func (s *Store) CheckIDs(ctx context.Context, sub Subject, ids IDs) (bool, error) {
 	if s.beforeCutoff(sub.IssuedAt) {
-		s.metrics.ops.WithLabelValues("check", "listed").Inc()
+		s.metrics.checkListed.Inc()
 		return true, nil
 	}
-	k := s.keysOf(sub, IDsOf(sub))
-	args := []any{"mget", k.Token, k.Cutoff}
+	k := s.keysOf(sub, ids)
+	args := make([]any, 3, 5)
+	args[0], args[1], args[2] = "mget", k.Token, k.Cutoff
 	if k.Stamp != "" {
 		args = append(args, k.Stamp, k.Session)
 	}
 	cmd := redis.NewSliceCmd(ctx, args...)
 	if err := s.pipe.do(ctx, cmd, false); err != nil {
-		s.metrics.ops.WithLabelValues("check", "error").Inc()
+		s.metrics.checkError.Inc()
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	revoked := revokedBy(cmd.Val(), sub.IssuedAt)
 	if revoked {
-		s.metrics.ops.WithLabelValues("check", "listed").Inc()
+		s.metrics.checkListed.Inc()
 	} else {
-		s.metrics.ops.WithLabelValues("check", "clear").Inc()
+		s.metrics.checkClear.Inc()
 	}
 	return revoked, nil
 }
@@ -157,7 +164,12 @@ func revokedBy(vals []any, issuedAt time.Time) bool {
 // when Redis did not answer, stored nothing or, with StoreOptions.ReplicaAcks, too
 // few replicas acknowledged the write.
 func (s *Store) Revoke(ctx context.Context, sub Subject, until time.Time) error {
-	code, err := s.revoke(ctx, "add", sub, until, time.Time{})
+	return s.RevokeIDs(ctx, sub, IDsOf(sub), until)
+}
+
+// RevokeIDs is Revoke for a caller that has IDsOf(sub) already.
+func (s *Store) RevokeIDs(ctx context.Context, sub Subject, ids IDs, until time.Time) error {
+	code, err := s.revoke(ctx, "add", sub, ids, until, time.Time{})
 	if err == nil && code == 0 {
 		return ErrAlreadyBlacklisted
 	}
@@ -171,7 +183,7 @@ func (s *Store) Rotate(ctx context.Context, sub Subject, stampUntil, sessionUnti
 	if !sub.HasSession() {
 		return fmt.Errorf("rotating a token without a session")
 	}
-	code, err := s.revoke(ctx, "rotate", sub, stampUntil, sessionUntil)
+	code, err := s.revoke(ctx, "rotate", sub, IDsOf(sub), stampUntil, sessionUntil)
 	switch {
 	case err != nil:
 		return err
@@ -183,11 +195,10 @@ func (s *Store) Rotate(ctx context.Context, sub Subject, stampUntil, sessionUnti
 	return nil
 }
 
-func (s *Store) revoke(ctx context.Context, op string, sub Subject, until, sessionUntil time.Time) (int64, error) {
+func (s *Store) revoke(ctx context.Context, op string, sub Subject, ids IDs, until, sessionUntil time.Time) (int64, error) {
 	if s.beforeCutoff(sub.IssuedAt) {
 		return 0, nil
 	}
-	ids := IDsOf(sub)
 	k := s.keysOf(sub, ids)
 	keys := []string{k.Token, k.Cutoff}
 	msg := ids.Token
@@ -323,9 +334,12 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // metrics are the blacklist's Prometheus series.
 type metrics struct {
-	ops         *prometheus.CounterVec
-	revocations prometheus.Counter
-	dataLost    prometheus.Counter
+	ops *prometheus.CounterVec
+	// checkListed, checkClear and checkError are ops' series of Check, resolved once:
+	// every uncached verification counts one.
+	checkListed, checkClear, checkError prometheus.Counter
+	revocations                         prometheus.Counter
+	dataLost                            prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -347,9 +361,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			m.ops.WithLabelValues(op, r)
 		}
 	}
-	for _, r := range []string{"listed", "clear", "error"} {
-		m.ops.WithLabelValues("check", r)
-	}
+	m.checkListed = m.ops.WithLabelValues("check", "listed")
+	m.checkClear = m.ops.WithLabelValues("check", "clear")
+	m.checkError = m.ops.WithLabelValues("check", "error")
 	if reg != nil {
 		reg.MustRegister(m.ops, m.revocations, m.dataLost)
 	}

@@ -20,10 +20,11 @@ var ErrRevoked = errors.New("token is blacklisted")
 const ClockSkewMargin = time.Minute
 
 // Store is the revocation store as the service uses it; blacklist.Store is the one
-// implementation.
+// implementation. The service derives a subject's ids (blacklist.IDsOf: digests) once
+// per request and hands them to the store, which names its keys after them.
 type Store interface {
-	Check(ctx context.Context, sub blacklist.Subject) (bool, error)
-	Revoke(ctx context.Context, sub blacklist.Subject, until time.Time) error
+	CheckIDs(ctx context.Context, sub blacklist.Subject, ids blacklist.IDs) (bool, error)
+	RevokeIDs(ctx context.Context, sub blacklist.Subject, ids blacklist.IDs, until time.Time) error
 	CutOff(ctx context.Context, sub blacklist.Subject, check bool, at, until time.Time) (time.Time, error)
 }
 
@@ -94,7 +95,8 @@ func (s *Service) Verify(ctx context.Context, raw string) (verifycache.Principal
 		ticket = cache.Begin()
 	}
 	sub := SubjectOf(v)
-	revoked, err := s.cfg.Store.Check(ctx, sub)
+	ids := blacklist.IDsOf(sub)
+	revoked, err := s.cfg.Store.CheckIDs(ctx, sub, ids)
 	switch {
 	case err != nil:
 		return verifycache.Principal{}, err
@@ -102,7 +104,7 @@ func (s *Service) Verify(ctx context.Context, raw string) (verifycache.Principal
 		return verifycache.Principal{}, ErrRevoked
 	}
 	if cache != nil {
-		cache.Add(ticket, raw, v, blacklist.IDsOf(sub).All())
+		cache.Add(ticket, raw, v, ids.All())
 	}
 	return verifycache.PrincipalOf(v), nil
 }
@@ -116,11 +118,12 @@ func (s *Service) Logout(ctx context.Context, raw string) (token.Verified, error
 		return token.Verified{}, err
 	}
 	sub := SubjectOf(v)
+	ids := blacklist.IDsOf(sub)
 	until := TokenEntryExpiry(v.ExpiresAt)
 	if sub.HasSession() {
 		until = s.cfg.Lifetimes.StampEntryExpiry(v, s.cfg.Now())
 	}
-	return v, s.revoked(s.cfg.Store.Revoke(ctx, sub, until), sub, false)
+	return v, s.revoked(s.cfg.Store.RevokeIDs(ctx, sub, ids, until), ids, false)
 }
 
 // LogoutAll verifies an access token and revokes every token of its user issued up
@@ -133,15 +136,14 @@ func (s *Service) LogoutAll(ctx context.Context, raw string) (token.Verified, er
 	sub := SubjectOf(v)
 	now := s.cfg.Now()
 	_, err = s.cfg.Store.CutOff(ctx, sub, true, now, s.cfg.Lifetimes.UserEntryExpiry(now))
-	return v, s.revoked(err, sub, true)
+	return v, s.revoked(err, blacklist.IDsOf(sub), true)
 }
 
 // revoked drops what a revocation (or an earlier one) covers from this replica's
 // cache and maps the store's answer.
-func (s *Service) revoked(err error, sub blacklist.Subject, user bool) error {
+func (s *Service) revoked(err error, ids blacklist.IDs, user bool) error {
 	already := errors.Is(err, blacklist.ErrAlreadyBlacklisted)
 	if s.cfg.Cache != nil && (err == nil || already) {
-		ids := blacklist.IDsOf(sub)
 		switch {
 		case user:
 			s.cfg.Cache.Revoke(ids.User)
