@@ -40,7 +40,7 @@ func (r *AuthServiceReconciler) applyUnowned(ctx context.Context, obj client.Obj
 	if err != nil {
 		return fmt.Errorf("converting %s %s: %w", gvk.Kind, obj.GetName(), err)
 	}
-	if err := dropUnsetFields(content); err != nil {
+	if err := keepAppliedFields(content); err != nil {
 		return fmt.Errorf("preparing %s %s: %w", gvk.Kind, obj.GetName(), err)
 	}
 	u := &unstructured.Unstructured{Object: content}
@@ -51,11 +51,30 @@ func (r *AuthServiceReconciler) applyUnowned(ctx context.Context, obj client.Obj
 	return nil
 }
 
-// dropUnsetFields removes what a typed object always serializes though nobody set it: the
-// status and the null creation timestamps, so the apply claims only fields the operator sets.
-func dropUnsetFields(content map[string]any) error {
-	unstructured.RemoveNestedField(content, "status")
-	unstructured.RemoveNestedField(content, "metadata", "creationTimestamp")
+// appliedPaths are the only fields an apply sends, the allow-list of what the operator
+// owns: identity, labels, annotations and owner, and the content fields of the kinds it
+// applies. Everything else a typed object serializes (status, the server's metadata such
+// as resourceVersion, uid or managedFields, a zero creationTimestamp) stays out, so an
+// apply never claims a field the operator does not set.
+var appliedPaths = [][]string{
+	{"apiVersion"}, {"kind"},
+	{"metadata", "name"}, {"metadata", "namespace"}, {"metadata", "labels"},
+	{"metadata", "annotations"}, {"metadata", "ownerReferences"},
+	// Workloads, Services, NetworkPolicies and PodDisruptionBudgets.
+	{"spec"},
+	// ConfigMaps and Secrets.
+	{"data"}, {"binaryData"}, {"type"}, {"immutable"},
+	// Roles and their bindings.
+	{"rules"}, {"roleRef"}, {"subjects"},
+	// ServiceAccounts.
+	{"automountServiceAccountToken"}, {"imagePullSecrets"},
+}
+
+// keepAppliedFields reduces content to appliedPaths, then drops what the allowed spec still
+// carries unset: the null creation timestamps and the status of the pod and volume claim
+// templates.
+func keepAppliedFields(content map[string]any) error {
+	keepPaths(content, appliedPaths)
 	unstructured.RemoveNestedField(content, "spec", "template", "metadata", "creationTimestamp")
 	templates, found, err := unstructured.NestedSlice(content, "spec", "volumeClaimTemplates")
 	if err != nil || !found {
@@ -68,6 +87,32 @@ func dropUnsetFields(content map[string]any) error {
 		}
 	}
 	return unstructured.SetNestedSlice(content, templates, "spec", "volumeClaimTemplates")
+}
+
+// keepPaths deletes every field of m that is neither on one of paths nor above one: a path
+// keeps its whole subtree, a field above a path keeps only what the path goes on to.
+func keepPaths(m map[string]any, paths [][]string) {
+	for key, value := range m {
+		var below [][]string
+		whole := false
+		for _, p := range paths {
+			if p[0] != key {
+				continue
+			}
+			if len(p) == 1 {
+				whole = true
+				break
+			}
+			below = append(below, p[1:])
+		}
+		switch nested, isMap := value.(map[string]any); {
+		case whole:
+		case len(below) > 0 && isMap:
+			keepPaths(nested, below)
+		default:
+			delete(m, key)
+		}
+	}
 }
 
 // deleteOwned deletes the object named like obj when this AuthService controls it, as when

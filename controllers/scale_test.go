@@ -16,6 +16,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
 // scaleEnv turns on TestScale_ManyAuthServices; its value is the number of AuthServices.
@@ -107,8 +108,7 @@ func TestScale_ManyAuthServices(t *testing.T) {
 // waitAll waits, without a fixed budget per object, until done holds for all n AuthServices.
 func waitAll(t *testing.T, ns string, n int, done func(*authv1alpha1.AuthService) bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
+	poll.Until(t, 10*time.Minute, "every AuthService there", func() error {
 		list := &authv1alpha1.AuthServiceList{}
 		if err := k8sClient.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
@@ -119,14 +119,11 @@ func waitAll(t *testing.T, ns string, n int, done func(*authv1alpha1.AuthService
 				count++
 			}
 		}
-		if count == n {
-			return
+		if count != n {
+			return fmt.Errorf("only %d of %d", count, n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d AuthServices got there in 10 minutes", count, n)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // reconcileTotal reads controller-runtime's own count of the controller's passes.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 	"github.com/hiringo/auth-operator/internal/testutil/loopback"
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
@@ -111,21 +113,14 @@ func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
 	}
 	cancel()
 	// During the shutdown delay the server still answers, but is no longer ready.
-	deadline := time.Now().Add(time.Second)
-	for {
+	poll.UntilTrue(t, time.Second, "/readyz unready after SIGTERM", func() bool {
 		resp, err := http.Get(admin + "/readyz")
 		if err != nil {
 			t.Fatalf("server stopped answering during the shutdown delay: %v", err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz still ready after SIGTERM")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
 	select {
 	case err := <-done:
 		if err != nil {
@@ -191,23 +186,22 @@ func assertNoServeGoroutines(t *testing.T) {
 
 func waitReady(t *testing.T, url string, done <-chan error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	poll.Until(t, 10*time.Second, "server ready at "+url, func() error {
 		select {
 		case err := <-done:
 			t.Fatalf("serve exited early: %v", err)
 		default:
 		}
 		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("server not ready within 10s")
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
 }
 
 func TestServe_BadSettingsAreClearErrors(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hiringo/auth-operator/internal/redisconf"
 	"github.com/hiringo/auth-operator/internal/redistopology"
+	"github.com/hiringo/auth-operator/internal/testutil/loopback"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
@@ -73,12 +74,7 @@ func TestObserve_RealRedisAndSentinel(t *testing.T) {
 // the end of the test.
 func startSentinel(t *testing.T, primary string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := loopback.FreePort(t)
 	conf, err := redisconf.RenderSentinel(redisconf.SentinelSettings{
 		MasterName: "auth", Primary: primary, Quorum: 1, Password: password, AnnounceHost: "127.0.0.1",
 		Port: port, DownAfter: redisconf.DownAfter, FailoverTimeout: redisconf.FailoverTimeout,

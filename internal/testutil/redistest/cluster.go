@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
 // Cluster is a Redis Cluster of primaries on loopback, the slots split evenly between
@@ -38,17 +40,8 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 			t.Fatalf("assigning slots %d-%d to %s: %v", from, to, n.Addr, err)
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := c.settled(masters)
-		if err == nil {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster of %d masters not ok within 20s: %v", masters, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Until(t, 20*time.Second, fmt.Sprintf("cluster of %d masters ok", masters), func() error { return c.settled(masters) })
+	return c
 }
 
 func (c *Cluster) settled(masters int) error {
