@@ -83,6 +83,7 @@ func authserverEnv(as *authv1alpha1.AuthService, redis redisConnection, role str
 	add("AUTHSERVER_CORS_ORIGINS", strings.Join(as.Spec.Server.CORSOrigins, ","))
 	add("AUTHSERVER_COMPAT_STATUS_CODES", strconv.FormatBool(as.Spec.Server.CompatStatusCodes))
 	add("AUTHSERVER_LOG_LEVEL", as.Spec.Server.LogLevel)
+	add("AUTHSERVER_OTLP_ENDPOINT", as.Spec.Server.Tracing.OTLPEndpoint)
 	add("AUTHSERVER_ISSUER", tokenIssuer(as))
 	audiences := make([]string, 0, len(as.Spec.Tokens.Audiences))
 	for _, a := range as.Spec.Tokens.Audiences {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -101,6 +102,30 @@ func TestJWKSMaxAge_StaysBelowThePublishTime(t *testing.T) {
 	} {
 		if got := jwksMaxAge(tc.publish); got != tc.want {
 			t.Errorf("jwksMaxAge(%s) = %s, want %s", tc.publish, got, tc.want)
+		}
+	}
+}
+
+func TestAuthserverEnv_TracingEndpointReachesBothRoles(t *testing.T) {
+	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod"}}
+	redis := redisConnection{addresses: []string{"r:6379"}}
+	for role, env := range map[string][]corev1.EnvVar{"verifier": serverEnv(as, redis, 0), "issuer": issuerEnv(as, redis)} {
+		for _, e := range env {
+			if e.Name == "AUTHSERVER_OTLP_ENDPOINT" {
+				t.Errorf("%s: AUTHSERVER_OTLP_ENDPOINT = %q without spec.server.tracing, want it left out (tracing off)", role, e.Value)
+			}
+		}
+	}
+	as.Spec.Server.Tracing.OTLPEndpoint = "http://otel-collector.observability.svc:4318"
+	for role, env := range map[string][]corev1.EnvVar{"verifier": serverEnv(as, redis, 0), "issuer": issuerEnv(as, redis)} {
+		got := ""
+		for _, e := range env {
+			if e.Name == "AUTHSERVER_OTLP_ENDPOINT" {
+				got = e.Value
+			}
+		}
+		if got != as.Spec.Server.Tracing.OTLPEndpoint {
+			t.Errorf("%s: AUTHSERVER_OTLP_ENDPOINT = %q, want %q", role, got, as.Spec.Server.Tracing.OTLPEndpoint)
 		}
 	}
 }

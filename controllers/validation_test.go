@@ -66,6 +66,8 @@ func TestAPI_RejectsInvalidSpecsWithMessagesThatSayWhatToFix(t *testing.T) {
 			"spec.signingKeys.minPublishTime must be between 1s and 168h"},
 		{"min publish time that does not parse", map[string]any{"signingKeys": map[string]any{"minPublishTime": "20 minutes"}},
 			"spec.signingKeys.minPublishTime must be a duration such as 5m"},
+		{"tracing endpoint that is not a URL", map[string]any{"server": map[string]any{"tracing": map[string]any{"otlpEndpoint": "otel-collector:4318"}}},
+			"spec.server.tracing.otlpEndpoint must be an http or https base URL"},
 		{"algorithm", map[string]any{"signingKeys": map[string]any{"algorithm": "RS256"}},
 			`supported values: "ES256"`},
 		{"revoked kid that is not a kid", map[string]any{"signingKeys": map[string]any{"revokedKeyIDs": []any{"my-old-key"}}},

@@ -196,6 +196,21 @@ type ServerSpec struct {
 	// PodDisruptionBudget protects the auth server from voluntary disruptions.
 	// +optional
 	PodDisruptionBudget PodDisruptionBudgetSpec `json:"podDisruptionBudget,omitzero"`
+
+	// Tracing exports OpenTelemetry spans of the verifier and the issuer (their routes and
+	// Redis calls). Left out, tracing is off and nothing is wrapped.
+	// +optional
+	Tracing TracingSpec `json:"tracing,omitzero"`
+}
+
+// TracingSpec configures the auth servers' OpenTelemetry export.
+type TracingSpec struct {
+	// OTLPEndpoint is the OTLP/HTTP base URL of a collector, such as
+	// http://otel-collector.observability.svc:4318; /v1/traces is appended. Empty: off.
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^https?://[^/?#[:space:]]+(/[^?#[:space:]]*)?$')",message="spec.server.tracing.otlpEndpoint must be an http or https base URL such as http://otel-collector.observability.svc:4318"
+	// +optional
+	OTLPEndpoint string `json:"otlpEndpoint,omitempty"`
 }
 
 // PodDisruptionBudgetSpec configures the optional PodDisruptionBudget of the auth server.
