@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/internal/testutil/loopback"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
@@ -34,19 +33,7 @@ func TestServe_StoreDataLossRefusesTokensIssuedBeforeIt(t *testing.T) {
 		return strings.TrimSpace(tok)
 	}
 	loggedOut, held := issue(), issue()
-	addr, adminAddr := loopback.FreeAddr(t), loopback.FreeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := run(t, ctx, "serve", "--listen", addr, "--admin-listen", adminAddr, "--keys-dir", keys, "--redis-addrs", redis.Addr,
-			"--log-level", "error", "--shutdown-delay", "0s", "--shutdown-timeout", "2s")
-		done <- err
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	waitReady(t, "http://"+adminAddr+"/readyz", done)
+	addr, adminAddr, _ := startServe(t, "--keys-dir", keys, "--redis-addrs", redis.Addr)
 	call := func(method, path, tok string) int {
 		t.Helper()
 		req, _ := http.NewRequest(method, "http://"+addr+path, nil)

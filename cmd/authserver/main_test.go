@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,15 +144,7 @@ func TestServe_VerifyCacheSizeZeroTurnsTheCacheOff(t *testing.T) {
 		size      string
 		wantCache bool
 	}{{"0", false}, {"1000", true}} {
-		addr, adminAddr := loopback.FreeAddr(t), loopback.FreeAddr(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			_, err := run(t, ctx, "serve", "--listen", addr, "--admin-listen", adminAddr, "--keys-dir", keys, "--redis-addrs", redis.Addr,
-				"--verify-cache-size", tc.size, "--log-level", "error", "--shutdown-timeout", "2s", "--shutdown-delay", "0s")
-			done <- err
-		}()
-		waitReady(t, "http://"+adminAddr+"/readyz", done)
+		_, adminAddr, stop := startServe(t, "--keys-dir", keys, "--redis-addrs", redis.Addr, "--verify-cache-size", tc.size)
 		resp, err := http.Get("http://" + adminAddr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
@@ -161,8 +154,7 @@ func TestServe_VerifyCacheSizeZeroTurnsTheCacheOff(t *testing.T) {
 		if got := strings.Contains(string(body), "authserver_verify_cache_lookups_total"); got != tc.wantCache {
 			t.Errorf("--verify-cache-size %s: cache series present = %v, want %v", tc.size, got, tc.wantCache)
 		}
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Fatalf("serve: %v", err)
 		}
 		assertNoServeGoroutines(t)
@@ -182,6 +174,33 @@ func assertNoServeGoroutines(t *testing.T) {
 			t.Errorf("%s still runs after serve returned", fn)
 		}
 	}
+}
+
+// startServe runs `authserver serve` in the test's process on free loopback ports, with
+// args after the listen addresses and the quiet, quick-shutdown settings every test uses,
+// and waits until /readyz answers. stop cancels it and returns serve's error; cleanup
+// calls it too.
+func startServe(t *testing.T, args ...string) (addr, adminAddr string, stop func() error) {
+	t.Helper()
+	addr, adminAddr = loopback.FreeAddr(t), loopback.FreeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	early := make(chan error, 1)
+	finished := make(chan struct{})
+	var result error
+	go func() {
+		defer close(finished)
+		_, result = run(t, ctx, append([]string{"serve", "--listen", addr, "--admin-listen", adminAddr,
+			"--log-level", "error", "--shutdown-delay", "0s", "--shutdown-timeout", "2s"}, args...)...)
+		early <- result
+	}()
+	stop = sync.OnceValue(func() error {
+		cancel()
+		<-finished
+		return result
+	})
+	t.Cleanup(func() { _ = stop() })
+	waitReady(t, "http://"+adminAddr+"/readyz", early)
+	return addr, adminAddr, stop
 }
 
 func waitReady(t *testing.T, url string, done <-chan error) {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hiringo/auth-operator/internal/testutil/loopback"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
@@ -32,7 +31,6 @@ func TestServe_ThroughSentinelsAsTheOperatorConfiguresThem(t *testing.T) {
 	if err := os.WriteFile(pw, []byte("s3ntinel\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr, adminAddr := loopback.FreeAddr(t), loopback.FreeAddr(t)
 	for k, v := range map[string]string{
 		"AUTHSERVER_REDIS_MODE":                   "sentinel",
 		"AUTHSERVER_REDIS_ADDRS":                  strings.Join(g.SentinelAddrs(), ","),
@@ -42,18 +40,7 @@ func TestServe_ThroughSentinelsAsTheOperatorConfiguresThem(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := run(t, ctx, "serve", "--listen", addr, "--admin-listen", adminAddr, "--keys-dir", keys,
-			"--log-level", "error", "--shutdown-delay", "0s", "--shutdown-timeout", "2s")
-		done <- err
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	waitReady(t, "http://"+adminAddr+"/readyz", done)
+	addr, _, _ := startServe(t, "--keys-dir", keys)
 	for _, step := range []struct {
 		method, path string
 		want         int

@@ -15,7 +15,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hiringo/auth-operator/authserver/tracing"
-	"github.com/hiringo/auth-operator/internal/testutil/loopback"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
@@ -61,15 +60,7 @@ func TestServe_ExportsTracesToTheOTLPEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, adminAddr := loopback.FreeAddr(t), loopback.FreeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := run(t, ctx, "serve", "--listen", addr, "--admin-listen", adminAddr, "--keys-dir", keys, "--redis-addrs", redis.Addr,
-			"--otlp-endpoint", collector.URL, "--log-level", "error", "--shutdown-timeout", "2s", "--shutdown-delay", "0s")
-		done <- err
-	}()
-	waitReady(t, "http://"+adminAddr+"/readyz", done)
+	addr, _, stop := startServe(t, "--keys-dir", keys, "--redis-addrs", redis.Addr, "--otlp-endpoint", collector.URL)
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/auth/logout", nil)
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok))
 	resp, err := http.DefaultClient.Do(req)
@@ -80,8 +71,7 @@ func TestServe_ExportsTracesToTheOTLPEndpoint(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
 	mu.Lock()
