@@ -151,52 +151,8 @@ func TestE2E_ReplicatedRedisPrimaryKilledLosesNoAcknowledgedLogout(t *testing.T)
 		t.Fatalf("no Redis pod listens on the primary's address %s", primary)
 	}
 
-	const clients = 4
-	var (
-		mu           sync.Mutex
-		acknowledged []string
-		others       = map[int]int{}
-		failures     []time.Time
-	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
-	// A failing check ends the test while the clients run: stop them first.
-	defer stopLoad()
-	for c := range clients {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				tok, _, _, err := m.mint(10 * time.Minute)
-				if err != nil {
-					t.Errorf("minting: %v", err)
-					return
-				}
-				r, err := call(http.MethodPost, servers[(c+i)%len(servers)].URL+"/auth/logout", tok)
-				mu.Lock()
-				if err == nil && r.code == http.StatusOK {
-					acknowledged = append(acknowledged, tok)
-				} else {
-					others[r.code]++
-					failures = append(failures, time.Now())
-				}
-				mu.Unlock()
-				time.Sleep(5 * time.Millisecond)
-			}
-		})
-	}
-	poll.Until(t, 20*time.Second, "logouts acknowledged before the kill", func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(acknowledged) < 100 {
-			return fmt.Errorf("%d acknowledged", len(acknowledged))
-		}
-		return nil
-	})
+	load := startLogoutLoad(t, servers, m, 4)
+	load.waitAcknowledged(t, 100)
 	var pid int
 	for _, c := range pod.Containers {
 		if c.Name == "redis" {
@@ -251,10 +207,9 @@ func TestE2E_ReplicatedRedisPrimaryKilledLosesNoAcknowledgedLogout(t *testing.T)
 	})
 	recovered := time.Since(killed)
 	time.Sleep(2 * time.Second)
-	stopLoad()
+	load.stop()
+	acknowledged, others, failures := load.acknowledged, load.others, load.failures
 
-	mu.Lock()
-	defer mu.Unlock()
 	var window time.Duration
 	if i := slices.IndexFunc(failures, func(f time.Time) bool { return !f.Before(killed) }); i >= 0 {
 		window = failures[len(failures)-1].Sub(failures[i])

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,47 +46,8 @@ func TestE2E_RedisSIGKILLKeepsAcknowledgedRevocations(t *testing.T) {
 	m := issuerMinter(t, key)
 	t.Logf("logout throughput, one Redis pod, 4 clients for 2s: %.0f/s", logoutRate(t, servers, m, 4, 2*time.Second))
 
-	var (
-		mu           sync.Mutex
-		acknowledged []string
-		otherAnswers = map[int]int{}
-	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			tok, _, _, err := m.mint(10 * time.Minute)
-			if err != nil {
-				t.Errorf("minting: %v", err)
-				return
-			}
-			r, err := call(http.MethodPost, servers[i%len(servers)].URL+"/auth/logout", tok)
-			mu.Lock()
-			if err == nil && r.code == http.StatusOK {
-				acknowledged = append(acknowledged, tok)
-			} else {
-				otherAnswers[r.code]++
-			}
-			mu.Unlock()
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
-
-	poll.Until(t, 20*time.Second, "logouts acknowledged before the kill", func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(acknowledged) < 50 {
-			return fmt.Errorf("%d acknowledged", len(acknowledged))
-		}
-		return nil
-	})
+	load := startLogoutLoad(t, servers, m, 1)
+	load.waitAcknowledged(t, 50)
 	before := redisPod(t, key)
 	pid := before.Containers[0].PID
 	// The policy the test relies on is the one the running redis-server was given.
@@ -111,11 +71,8 @@ func TestE2E_RedisSIGKILLKeepsAcknowledgedRevocations(t *testing.T) {
 	})
 	// Keep logging out across the restart for a moment, then stop and check.
 	time.Sleep(2 * time.Second)
-	close(stop)
-	wg.Wait()
-
-	mu.Lock()
-	defer mu.Unlock()
+	load.stop()
+	acknowledged, otherAnswers := load.acknowledged, load.others
 	t.Logf("%d logouts acknowledged; other answers during the outage: %v", len(acknowledged), otherAnswers)
 	for code := range otherAnswers {
 		if code != http.StatusServiceUnavailable && code != 0 {
