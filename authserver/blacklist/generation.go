@@ -87,10 +87,6 @@ if (cur or '') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1`
 
-// ErrStoreDataLost is reported (in GenerationEvent) when the store's generation
-// marker was gone or replaced: its entries may be lost.
-var ErrStoreDataLost = errors.New("the blacklist store lost its data: tokens issued before the detection are refused until they expire")
-
 // GenerationEvent is what one check of the marker found.
 type GenerationEvent struct {
 	// Generation is the one the server holds after the check.

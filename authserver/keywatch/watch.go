@@ -9,14 +9,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/hiringo/auth-operator/authserver/audit"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/namedwatch"
 )
 
 // Loader takes a new key set from the Secret's data (keyset.Store).
@@ -57,21 +56,12 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, k := range cfg.Known {
 		w.known[k] = true
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 10*time.Minute,
-		informers.WithNamespace(cfg.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cfg.Name).String()
-		}))
-	inf := factory.Core().V1().Secrets().Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { w.observe(ctx, obj) },
-		UpdateFunc: func(_, obj any) { w.observe(ctx, obj) },
-	}); err != nil {
-		return fmt.Errorf("watching Secret %s/%s: %w", cfg.Namespace, cfg.Name, err)
+	secrets := func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().Secrets().Informer()
 	}
-	factory.Start(ctx.Done())
-	<-ctx.Done()
-	factory.Shutdown()
+	if err := namedwatch.Run(ctx, cfg.Client, cfg.Namespace, cfg.Name, secrets, func(obj any) { w.observe(ctx, obj) }); err != nil {
+		return fmt.Errorf("following Secret: %w", err)
+	}
 	return nil
 }
 

@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/hiringo/auth-operator/authserver/audit"
 	"github.com/hiringo/auth-operator/authserver/blacklist"
+	"github.com/hiringo/auth-operator/authserver/namedwatch"
 )
 
 // CutOffer sets a user's cutoff (blacklist.Store).
@@ -55,21 +55,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 10*time.Minute,
-		informers.WithNamespace(cfg.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cfg.Name).String()
-		}))
-	inf := factory.Core().V1().ConfigMaps().Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { observe(ctx, cfg, obj) },
-		UpdateFunc: func(_, obj any) { observe(ctx, cfg, obj) },
-	}); err != nil {
-		return fmt.Errorf("watching ConfigMap %s/%s: %w", cfg.Namespace, cfg.Name, err)
+	configMaps := func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().ConfigMaps().Informer()
 	}
-	factory.Start(ctx.Done())
-	<-ctx.Done()
-	factory.Shutdown()
+	if err := namedwatch.Run(ctx, cfg.Client, cfg.Namespace, cfg.Name, configMaps, func(obj any) { observe(ctx, cfg, obj) }); err != nil {
+		return fmt.Errorf("following ConfigMap: %w", err)
+	}
 	return nil
 }
 
