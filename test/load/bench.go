@@ -103,8 +103,17 @@ func (b *bench) maxRun(s side) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	spec := wrkSpec{name: s.name + ", max rate", url: b.srv.url[s.server] + s.path, method: s.method,
-		tokens: b.file("tokens"), duration: b.o.duration}
+	return b.wrkRun(s, wrkSpec{name: s.name + ", max rate", duration: b.o.duration}, toks)
+}
+
+// pacedWrkRun drives s with wrk paced at rate.
+func (b *bench) pacedWrkRun(s side, name string, rate int, toks []string) (result, error) {
+	return b.wrkRun(s, wrkSpec{name: name, duration: b.o.halfDuration, rate: rate}, toks)
+}
+
+// wrkRun completes spec for s with toks (and s's body) and runs it.
+func (b *bench) wrkRun(s side, spec wrkSpec, toks []string) (result, error) {
+	spec.url, spec.method, spec.tokens = b.srv.url[s.server]+s.path, s.method, b.file("tokens")
 	if err := writeLines(spec.tokens, toks); err != nil {
 		return result{}, err
 	}
@@ -122,17 +131,21 @@ func (b *bench) maxRun(s side) (result, error) {
 	return r, err
 }
 
-// halfRun drives s with vegeta at a constant rate.
+// halfRun drives s at a constant rate, with paced wrk or vegeta (-paced).
 func (b *bench) halfRun(s side, rate int) (result, error) {
 	toks, err := b.tokens(s, int(float64(rate)*b.o.halfDuration.Seconds()*1.2)+10)
 	if err != nil {
 		return result{}, err
 	}
+	name := fmt.Sprintf("%s, at %d/s", s.name, rate)
+	if b.o.paced == pacedWrk {
+		return b.pacedWrkRun(s, name, rate, toks)
+	}
 	targets := b.file("json")
 	if err := writeTargets(targets, s.method, b.srv.url[s.server]+s.path, toks, s.body); err != nil {
 		return result{}, err
 	}
-	spec := attackSpec{name: fmt.Sprintf("%s, at %d/s", s.name, rate), targets: targets, lazy: s.unique,
+	spec := attackSpec{name: name, targets: targets, lazy: s.unique,
 		rate: rate, duration: b.o.halfDuration}
 	spec.serverPID, spec.redisPID = b.pids(s)
 	return attack(b.ctx, b.o.vegeta, b.work, spec)
@@ -141,7 +154,7 @@ func (b *bench) halfRun(s side, rate int) (result, error) {
 // runAll runs every comparison A B A B at maximum rate, then at half of A's maximum,
 // then the Go benchmarks A B A B.
 func (b *bench) runAll(benchBin, benchDir, login string) (*report, error) {
-	rep := &report{}
+	rep := &report{paced: b.o.paced}
 	rep.rows = b.comparisons(login)
 	for _, c := range rep.rows {
 		for range b.o.rounds {
@@ -196,6 +209,8 @@ func (b *bench) runAll(benchBin, benchDir, login string) (*report, error) {
 
 // report is what a run found.
 type report struct {
+	// paced names the generator of the constant-rate runs.
+	paced           string
 	rows            []*comparison
 	runs            []result
 	verify, sigOnly []goBench
@@ -248,11 +263,12 @@ func (r *report) print(out io.Writer) {
 		a, b := mean(c.halfA, p99), mean(c.halfB, p99)
 		q := ratio(a, b)
 		v := verdict(q <= maxP99Ratio)
-		if held := min(mean(c.halfA, sentRate), mean(c.halfB, sentRate)); held < 0.9*float64(c.halfRate) {
-			v += fmt.Sprintf(" (vegeta sent only %.0f/s: generator-bound)", held)
+		heldA, heldB := mean(c.halfA, sentRate), mean(c.halfB, sentRate)
+		if held := min(heldA, heldB); held < 0.9*float64(c.halfRate) {
+			v += fmt.Sprintf(" (%s sent only %.0f/s: generator-bound)", r.paced, held)
 		}
-		fmt.Fprintf(out, "| p99 of %s at %d/s (half its max) | vegeta | %s | %s at the same rate | %s | %.2fx | <= %.1fx | %s |\n",
-			c.row, c.halfRate, ms(time.Duration(a)), c.floorName, ms(time.Duration(b)), q, maxP99Ratio, v)
+		fmt.Fprintf(out, "| p99 of %s at %d/s (half its max; held %.0f/s and %.0f/s) | %s | %s | %s at the same rate | %s | %.2fx | <= %.1fx | %s |\n",
+			c.row, c.halfRate, heldA, heldB, r.paced, ms(time.Duration(a)), c.floorName, ms(time.Duration(b)), q, maxP99Ratio, v)
 	}
 	v, s := meanNs(r.verify), meanNs(r.sigOnly)
 	extra := (v - s) / 1e3

@@ -20,6 +20,7 @@ import (
 // options are the driver's flags.
 type options struct {
 	vegeta, wrk   string
+	paced         string
 	duration      time.Duration
 	halfDuration  time.Duration
 	benchtime     string
@@ -35,8 +36,9 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.vegeta, "vegeta", "bin/vegeta", "path of the vegeta binary (make vegeta installs the pinned one): the constant-rate runs")
-	flag.StringVar(&o.wrk, "wrk", "wrk", "path of Debian's wrk (make wrk installs it): the maximum-rate runs")
+	flag.StringVar(&o.paced, "paced", pacedWrk, "generator of the constant-rate runs: wrk (paced by the token script; the default, the cheaper per request) or vegeta")
+	flag.StringVar(&o.vegeta, "vegeta", "bin/vegeta", "path of the vegeta binary (make vegeta installs the pinned one), for -paced vegeta")
+	flag.StringVar(&o.wrk, "wrk", "wrk", "path of Debian's wrk (make wrk installs it): the maximum-rate runs, and the constant-rate runs unless -paced vegeta")
 	flag.DurationVar(&o.duration, "duration", 4*time.Second, "length of each maximum-rate run")
 	flag.DurationVar(&o.halfDuration, "half-duration", 3*time.Second, "length of each constant-rate run at half the maximum rate")
 	flag.StringVar(&o.benchtime, "benchtime", "2s", "-test.benchtime of each Go benchmark run")
@@ -62,6 +64,12 @@ func main() {
 	}
 }
 
+// The generators of the constant-rate runs (-paced).
+const (
+	pacedWrk    = "wrk"
+	pacedVegeta = "vegeta"
+)
+
 // servers are the processes a run drives.
 type servers struct {
 	url map[string]string
@@ -70,8 +78,14 @@ type servers struct {
 
 // run starts every server, runs the comparisons and prints the table.
 func run(ctx context.Context, o options, out io.Writer) error {
-	if _, err := os.Stat(o.vegeta); err != nil {
-		return fmt.Errorf("vegeta not found at %s (run make vegeta): %w", o.vegeta, err)
+	switch o.paced {
+	case pacedWrk:
+	case pacedVegeta:
+		if _, err := os.Stat(o.vegeta); err != nil {
+			return fmt.Errorf("vegeta not found at %s (run make vegeta): %w", o.vegeta, err)
+		}
+	default:
+		return fmt.Errorf("-paced %q: use %s or %s", o.paced, pacedWrk, pacedVegeta)
 	}
 	wrk, err := exec.LookPath(o.wrk)
 	if err != nil {
@@ -205,8 +219,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 
-	fmt.Fprintf(out, "generators: maximum rate: %s, %d threads, %d connections, a Lua script giving each request its own token; constant rate: vegeta %s\n",
-		wrkVersion(ctx, wrk), wrkThreads, wrkConnections, vegetaVersion(ctx, o.vegeta))
+	constant := fmt.Sprintf("the same wrk, %d connections, each pausing between a response and its next request", pacedConnections)
+	if o.paced == pacedVegeta {
+		constant = "vegeta " + vegetaVersion(ctx, o.vegeta)
+	}
+	fmt.Fprintf(out, "generators: maximum rate: %s, %d threads, %d connections, a Lua script giving each request its own token; constant rate: %s\n",
+		wrkVersion(ctx, wrk), wrkThreads, wrkConnections, constant)
 	fmt.Fprintf(out, "every comparison alternates A (the auth server) and B (its floor), %d rounds; maximum-rate runs %s, constant-rate runs %s; load average %s\n",
 		o.rounds, o.duration, o.halfDuration, startLoad)
 	b := bench{ctx: ctx, o: o, wrk: wrk, script: filepath.Join(work, "tokens.lua"), work: work, srv: srv, redisPID: redis.Pid(), sup: sup, out: out}

@@ -1,6 +1,9 @@
 -- wrk script of `make bench`: every request carries the next token of a file (one a
 -- line) as its bearer. Arguments: the token file, the method, the number of threads,
--- and optionally a file holding every request's body (sent as JSON). Thread i takes
+-- optionally a file holding every request's body (sent as JSON, "" for none) and
+-- optionally the mean pause in milliseconds each connection makes before each request
+-- (the constant-rate runs: wrk counts pauses in whole milliseconds, so the script
+-- rounds each one up or down at random to keep the mean). Thread i takes
 -- lines i, i+n, i+2n, ...: no two requests share a token until a thread has used all
 -- of its share; it then starts over and counts a wrap, which done() reports.
 local threads = {}
@@ -11,7 +14,7 @@ function setup(thread)
 end
 
 function init(args)
-  local file, method, nthreads, bodyfile = args[1], args[2], tonumber(args[3]), args[4]
+  local file, method, nthreads, bodyfile, pause = args[1], args[2], tonumber(args[3]), args[4], tonumber(args[5])
   local body = nil
   local headers = {}
   if bodyfile and bodyfile ~= "" then
@@ -31,6 +34,18 @@ function init(args)
   end
   nxt = 0
   wraps = 0
+  if pause then
+    -- wrk looks for delay() after init, so defining it here paces this run only.
+    math.randomseed(id + 1)
+    local whole = math.floor(pause)
+    local frac = pause - whole
+    function delay()
+      if math.random() < frac then
+        return whole + 1
+      end
+      return whole
+    end
+  end
 end
 
 function request()
