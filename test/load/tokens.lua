@@ -2,8 +2,7 @@
 -- line) as its bearer. Arguments: the token file, the method, the number of threads,
 -- optionally a file holding every request's body (sent as JSON, "" for none) and
 -- optionally the mean pause in milliseconds each connection makes before each request
--- (the constant-rate runs: wrk counts pauses in whole milliseconds, so the script
--- rounds each one up or down at random to keep the mean). Thread i takes
+-- (the constant-rate runs). Thread i takes
 -- lines i, i+n, i+2n, ...: no two requests share a token until a thread has used all
 -- of its share; it then starts over and counts a wrap, which done() reports.
 local threads = {}
@@ -35,15 +34,13 @@ function init(args)
   nxt = 0
   wraps = 0
   if pause then
-    -- wrk looks for delay() after init, so defining it here paces this run only.
+    -- wrk looks for delay() after init, so defining it here paces this run only. The
+    -- pauses are drawn from an exponential distribution of that mean, so that the
+    -- connections do not fall into step and arrive in bursts (arrivals as from many
+    -- independent clients), each rounded up or down at random to whole milliseconds.
     math.randomseed(id + 1)
-    local whole = math.floor(pause)
-    local frac = pause - whole
     function delay()
-      if math.random() < frac then
-        return whole + 1
-      end
-      return whole
+      return math.floor(-pause * math.log(1 - math.random()) + math.random())
     end
   end
 end
