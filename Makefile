@@ -191,7 +191,7 @@ $(HELM)-$(HELM_VERSION): | $(LOCALBIN)
 	$(call go-install-tool,$(HELM),helm.sh/helm/v3/cmd/helm,$(HELM_VERSION))
 
 .PHONY: vegeta
-vegeta: $(VEGETA)-$(VEGETA_VERSION)
+vegeta: $(VEGETA)-$(VEGETA_VERSION) ## The pinned vegeta, for `go run ./test/load -paced vegeta` (make bench paces wrk instead).
 	$(call link-tool,$(VEGETA),$(VEGETA_VERSION))
 $(VEGETA)-$(VEGETA_VERSION): | $(LOCALBIN)
 	$(call go-install-tool,$(VEGETA),github.com/tsenart/vegeta/v12,$(VEGETA_VERSION))
