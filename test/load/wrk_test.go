@@ -13,9 +13,10 @@ import (
 )
 
 // TestPacedWrk_HoldsTheAskedRateWithEveryTokenOnce runs Debian's wrk with the token
-// script, paced, against a loopback server: it holds about the rate asked for (never
-// more; a little less, as each pause follows a response, more so on a loaded machine),
-// and every request carried its own token.
+// script, paced, against a loopback server: it holds about the rate asked for (a little
+// less, as each pause follows a response, more so on a loaded machine; the bounds leave
+// room for the random pauses and the first requests, which no pause precedes: unpaced,
+// wrk sends tens of thousands a second here), and every request carried its own token.
 func TestPacedWrk_HoldsTheAskedRateWithEveryTokenOnce(t *testing.T) {
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
@@ -48,7 +49,7 @@ func TestPacedWrk_HoldsTheAskedRateWithEveryTokenOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Throughput < 0.8*rate || r.Throughput > 1.05*rate {
+	if r.Throughput < 0.8*rate || r.Throughput > 1.15*rate {
 		t.Errorf("held %.0f/s, asked for %d/s", r.Throughput, rate)
 	}
 	if r.Codes["2xx"] != r.Requests || r.Wraps != 0 {
