@@ -106,11 +106,6 @@ func (b *bench) maxRun(s side) (result, error) {
 	return b.wrkRun(s, wrkSpec{name: s.name + ", max rate", duration: b.o.duration}, toks)
 }
 
-// pacedWrkRun drives s with wrk paced at rate.
-func (b *bench) pacedWrkRun(s side, name string, rate int, toks []string) (result, error) {
-	return b.wrkRun(s, wrkSpec{name: name, duration: b.o.halfDuration, rate: rate}, toks)
-}
-
 // wrkRun completes spec for s with toks (and s's body) and runs it.
 func (b *bench) wrkRun(s side, spec wrkSpec, toks []string) (result, error) {
 	spec.url, spec.method, spec.tokens = b.srv.url[s.server]+s.path, s.method, b.file("tokens")
@@ -139,7 +134,7 @@ func (b *bench) halfRun(s side, rate int) (result, error) {
 	}
 	name := fmt.Sprintf("%s, at %d/s", s.name, rate)
 	if b.o.paced == pacedWrk {
-		return b.pacedWrkRun(s, name, rate, toks)
+		return b.wrkRun(s, wrkSpec{name: name, duration: b.o.halfDuration, rate: rate}, toks)
 	}
 	targets := b.file("json")
 	if err := writeTargets(targets, s.method, b.srv.url[s.server]+s.path, toks, s.body); err != nil {

@@ -19,9 +19,10 @@ var wrkScript string
 
 // wrkThreads and wrkConnections size every maximum-rate run: two threads for the
 // two cores, enough connections that the server is never idle. A constant-rate run
-// spreads its rate over pacedConnections, each pausing connections/rate between a
-// response and its next request: with a pause many times a request's latency, the
-// rate is the one asked for within a few percent (the table prints the one held).
+// spreads its rate over pacedConnections, each pausing between a response and its next
+// request for connections/rate on average (the script draws each pause at random):
+// with a pause many times a request's latency, the rate is the one asked for within a
+// few percent (the table prints the one held).
 const (
 	wrkThreads       = 2
 	wrkConnections   = 32
