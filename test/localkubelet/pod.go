@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -102,9 +103,9 @@ func newLocalPod(pod *corev1.Pod, ip net.IP, podsDir string, now time.Time) *loc
 	}
 }
 
-// allocatePorts gives every declared container port a free loopback port, once: a pod
-// keeps its ports across container restarts.
-func (p *localPod) allocatePorts() error {
+// allocatePorts gives every declared container port a loopback port, once: a pod
+// keeps its ports across container restarts. portFor picks each port.
+func (p *localPod) allocatePorts(portFor func(pod *corev1.Pod, containerPort int32) (int, error)) error {
 	if p.ports != nil {
 		return nil
 	}
@@ -112,7 +113,7 @@ func (p *localPod) allocatePorts() error {
 	for _, c := range p.pod.Spec.Containers {
 		ports[c.Name] = map[int32]int{}
 		for _, cp := range c.Ports {
-			local, err := freeLoopbackPort()
+			local, err := portFor(p.pod, cp.ContainerPort)
 			if err != nil {
 				return err
 			}
@@ -141,6 +142,25 @@ func freeLoopbackPort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// loopbackPortFree reports whether nothing listens on 127.0.0.1:port.
+func loopbackPortFree(port int) bool {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+// dnsNameOf is the DNS name a pod has under a headless Service
+// ("HOSTNAME.SUBDOMAIN.NAMESPACE"), "" when it has none.
+func dnsNameOf(pod *corev1.Pod) string {
+	if pod.Spec.Hostname == "" || pod.Spec.Subdomain == "" {
+		return ""
+	}
+	return pod.Spec.Hostname + "." + pod.Spec.Subdomain + "." + pod.Namespace
 }
 
 // mountsOf maps a container's volume mounts to the pod's local volume directories.

@@ -87,6 +87,11 @@ type Runner struct {
 	pods     map[types.UID]*localPod
 	services map[string]*corev1.Service
 	proxies  map[string]map[int32]*servicePortProxy
+	// namedPorts keeps the loopback port of each declared port of a pod with a DNS name
+	// (a StatefulSet's pod), keyed by name and port (namedPortKey), for the pods that
+	// replace it: the others' configuration holds the address its name resolved to, which
+	// in a cluster keeps resolving to the pod of that name.
+	namedPorts map[string]int
 }
 
 // New checks cfg and builds a Runner; Run starts it.
@@ -142,6 +147,8 @@ func New(cfg Config) (*Runner, error) {
 		pods:     map[types.UID]*localPod{},
 		services: map[string]*corev1.Service{},
 		proxies:  map[string]map[int32]*servicePortProxy{},
+
+		namedPorts: map[string]int{},
 	}
 	r.sup = &processSupervisor{
 		log: cfg.Logger, output: cfg.ProcessOutput, outputMu: &sync.Mutex{},
@@ -472,7 +479,7 @@ func (r *Runner) preparePodLocked(ctx context.Context, p *localPod, now time.Tim
 			return err
 		}
 	}
-	if err := p.allocatePorts(); err != nil {
+	if err := p.allocatePorts(r.portForLocked); err != nil {
 		return err
 	}
 	serviceEnv := r.serviceEnvLocked(p.pod)
@@ -810,6 +817,12 @@ func (r *Runner) resolveServiceLocked(ref ServiceRef) (string, bool) {
 				return net.JoinHostPort("127.0.0.1", strconv.Itoa(local)), true
 			}
 		}
+		// Between a StatefulSet pod and its replacement the name resolves to the port the
+		// replacement gets: a cluster's resolver is asked again until the record is back,
+		// while a launch is rewritten once.
+		if local, ok := r.namedPorts[namedPortKey(ref.Pod+"."+ref.Name+"."+ref.Namespace, ref.Port)]; ok {
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(local)), true
+		}
 		return "", false
 	}
 	px, ok := r.proxies[ref.Namespace+"/"+ref.Name][ref.Port]
@@ -817,6 +830,30 @@ func (r *Runner) resolveServiceLocked(ref ServiceRef) (string, bool) {
 		return "", false
 	}
 	return px.Addr(), true
+}
+
+// portForLocked picks the loopback port of a declared port of a pod: a free one, and for a
+// pod with a DNS name the one an earlier pod of that name had, while it is free.
+func (r *Runner) portForLocked(pod *corev1.Pod, containerPort int32) (int, error) {
+	name := dnsNameOf(pod)
+	if name == "" {
+		return freeLoopbackPort()
+	}
+	key := namedPortKey(name, containerPort)
+	if port, ok := r.namedPorts[key]; ok && loopbackPortFree(port) {
+		return port, nil
+	}
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return 0, err
+	}
+	r.namedPorts[key] = port
+	return port, nil
+}
+
+// namedPortKey keys namedPorts: a pod's DNS name and a declared port.
+func namedPortKey(dnsName string, containerPort int32) string {
+	return dnsName + ":" + strconv.Itoa(int(containerPort))
 }
 
 // Pods describes the runner's pods, sorted by namespace and name.
