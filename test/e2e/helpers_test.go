@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -40,10 +41,38 @@ func createReady(t *testing.T, name string, mutate func(*authv1alpha1.AuthServic
 		t.Fatalf("creating AuthService: %v", err)
 	}
 	key := types.NamespacedName{Namespace: ns, Name: name}
+	t.Cleanup(func() {
+		if t.Failed() {
+			logPodLogs(t, ns)
+		}
+	})
 	if err := stack.WaitReady(ctx, key, 2*time.Minute, func(msg string) { t.Logf("%s: %s", key, msg) }); err != nil {
 		t.Fatal(err)
 	}
 	return key
+}
+
+// logPodLogs logs the tail of every container log of the pods running in namespace ns,
+// so that a failed test shows what its auth servers and Redis pods said.
+func logPodLogs(t *testing.T, ns string) {
+	t.Helper()
+	const tail = 4000
+	for _, p := range stack.Runner.Pods() {
+		if p.Namespace != ns {
+			continue
+		}
+		for _, c := range p.Containers {
+			data, err := os.ReadFile(c.LogFile)
+			if err != nil {
+				t.Logf("---- %s/%s: %v", p.Name, c.Name, err)
+				continue
+			}
+			if len(data) > tail {
+				data = data[len(data)-tail:]
+			}
+			t.Logf("---- %s/%s (ready %v, restarts %d, log tail) ----\n%s", p.Name, c.Name, c.Ready, c.Restarts, data)
+		}
+	}
 }
 
 func getAuthService(t *testing.T, key types.NamespacedName) *authv1alpha1.AuthService {
