@@ -160,7 +160,13 @@ func dnsNameOf(pod *corev1.Pod) string {
 	if pod.Spec.Hostname == "" || pod.Spec.Subdomain == "" {
 		return ""
 	}
-	return pod.Spec.Hostname + "." + pod.Spec.Subdomain + "." + pod.Namespace
+	return podDNSName(pod.Spec.Hostname, pod.Spec.Subdomain, pod.Namespace)
+}
+
+// podDNSName is the name of pod hostname under the headless Service subdomain of
+// namespace, as namedPorts keys it.
+func podDNSName(hostname, subdomain, namespace string) string {
+	return hostname + "." + subdomain + "." + namespace
 }
 
 // mountsOf maps a container's volume mounts to the pod's local volume directories.

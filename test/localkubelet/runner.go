@@ -142,12 +142,11 @@ func New(cfg Config) (*Runner, error) {
 	}
 	r := &Runner{
 		cfg: cfg, cache: c, client: cl, ips: ips, apiServer: apiServer,
-		kick:     make(chan struct{}, 1),
-		synced:   make(chan struct{}),
-		pods:     map[types.UID]*localPod{},
-		services: map[string]*corev1.Service{},
-		proxies:  map[string]map[int32]*servicePortProxy{},
-
+		kick:       make(chan struct{}, 1),
+		synced:     make(chan struct{}),
+		pods:       map[types.UID]*localPod{},
+		services:   map[string]*corev1.Service{},
+		proxies:    map[string]map[int32]*servicePortProxy{},
 		namedPorts: map[string]int{},
 	}
 	r.sup = &processSupervisor{
@@ -803,27 +802,18 @@ func slicePort(ports []discoveryv1.EndpointPort, name string) (int32, bool) {
 }
 
 // resolveServiceLocked is the ServiceResolver of launches: a Service port's proxy address,
-// or the loopback port of a pod's declared port for a pod's DNS name under a headless
-// Service. A pod not prepared yet has no port: its name is left as it is, and fails to
+// or for a pod's DNS name under a headless Service the loopback port the pods of that name
+// get (portForLocked). Between a pod and its replacement the name resolves to the port the
+// replacement gets: a cluster's resolver is asked again until the record is back, while a
+// launch is rewritten once. A name no pod has had yet is left as it is, and fails to
 // resolve, as a pod's name does in a cluster before the pod has an address.
 func (r *Runner) resolveServiceLocked(ref ServiceRef) (string, bool) {
 	if ref.Pod != "" {
-		for _, p := range r.pods {
-			spec := p.pod.Spec
-			if p.pod.Namespace != ref.Namespace || spec.Hostname != ref.Pod || spec.Subdomain != ref.Name || p.ports == nil {
-				continue
-			}
-			if local, ok := p.localPortOf(ref.Port); ok {
-				return net.JoinHostPort("127.0.0.1", strconv.Itoa(local)), true
-			}
+		local, ok := r.namedPorts[namedPortKey(podDNSName(ref.Pod, ref.Name, ref.Namespace), ref.Port)]
+		if !ok {
+			return "", false
 		}
-		// Between a StatefulSet pod and its replacement the name resolves to the port the
-		// replacement gets: a cluster's resolver is asked again until the record is back,
-		// while a launch is rewritten once.
-		if local, ok := r.namedPorts[namedPortKey(ref.Pod+"."+ref.Name+"."+ref.Namespace, ref.Port)]; ok {
-			return net.JoinHostPort("127.0.0.1", strconv.Itoa(local)), true
-		}
-		return "", false
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(local)), true
 	}
 	px, ok := r.proxies[ref.Namespace+"/"+ref.Name][ref.Port]
 	if !ok {

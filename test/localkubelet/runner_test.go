@@ -150,20 +150,10 @@ func TestRunner_RunsThePodsBoundToItsNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns := "runner-pods"
-	for _, o := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}},
-		// What kube-controller-manager's root-CA publisher writes in every namespace.
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt", Namespace: ns}, Data: map[string]string{"ca.crt": string(testEnv.CAData)}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "cache", Namespace: ns}, Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": "cache"},
-			Ports:    []corev1.ServicePort{{Name: "redis", Port: 6379, TargetPort: intstr.FromString("redis")}},
-		}},
-	} {
-		if err := cl.Create(ctx, o); err != nil {
-			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
-		}
-	}
+	createObjects(t, cl, podNamespace(ns, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "cache", Namespace: ns}, Spec: corev1.ServiceSpec{
+		Selector: map[string]string{"app": "cache"},
+		Ports:    []corev1.ServicePort{{Name: "redis", Port: 6379, TargetPort: intstr.FromString("redis")}},
+	}})...)
 	r, stop := startRunner(t)
 
 	// A ready Node with a fresh Lease, as the node lifecycle controller wants it.
@@ -355,6 +345,26 @@ func TestRunner_RunsThePodsBoundToItsNode(t *testing.T) {
 	for _, pid := range pids {
 		if err := syscall.Kill(pid, 0); err == nil {
 			t.Errorf("process %d still runs after shutdown", pid)
+		}
+	}
+}
+
+// podNamespace is namespace ns with what redisPod needs in it (its ServiceAccount, the
+// root CA ConfigMap), then more.
+func podNamespace(ns string, more ...client.Object) []client.Object {
+	return append([]client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}},
+		// What kube-controller-manager's root-CA publisher writes in every namespace.
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt", Namespace: ns}, Data: map[string]string{"ca.crt": string(testEnv.CAData)}},
+	}, more...)
+}
+
+func createObjects(t *testing.T, cl client.Client, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if err := cl.Create(context.Background(), o); err != nil {
+			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
 		}
 	}
 }
