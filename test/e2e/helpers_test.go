@@ -56,23 +56,28 @@ func createReady(t *testing.T, name string, mutate func(*authv1alpha1.AuthServic
 // so that a failed test shows what its auth servers and Redis pods said.
 func logPodLogs(t *testing.T, ns string) {
 	t.Helper()
-	const tail = 4000
 	for _, p := range stack.Runner.Pods() {
 		if p.Namespace != ns {
 			continue
 		}
 		for _, c := range p.Containers {
-			data, err := os.ReadFile(c.LogFile)
+			data, err := tailOf(c.LogFile, 4000)
 			if err != nil {
 				t.Logf("---- %s/%s: %v", p.Name, c.Name, err)
 				continue
 			}
-			if len(data) > tail {
-				data = data[len(data)-tail:]
-			}
 			t.Logf("---- %s/%s (ready %v, restarts %d, log tail) ----\n%s", p.Name, c.Name, c.Ready, c.Restarts, data)
 		}
 	}
+}
+
+// tailOf returns the last n bytes of the file at path (all of it when shorter).
+func tailOf(path string, n int) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if len(data) > n {
+		data = data[len(data)-n:]
+	}
+	return data, err
 }
 
 func getAuthService(t *testing.T, key types.NamespacedName) *authv1alpha1.AuthService {

@@ -86,12 +86,9 @@ func runSuite(m *testing.M) int {
 func dumpLogs() {
 	logs := filepath.Join(stack.LogsDir(), "kube-controller-manager.log")
 	for _, path := range []string{stack.ManagerLog, stack.RunnerLog, logs} {
-		data, err := os.ReadFile(path)
+		data, err := tailOf(path, 20000)
 		if err != nil {
 			continue
-		}
-		if len(data) > 20000 {
-			data = data[len(data)-20000:]
 		}
 		fmt.Fprintf(os.Stderr, "---- %s (tail) ----\n%s\n", path, data)
 	}
