@@ -25,12 +25,19 @@ HELM ?= $(LOCALBIN)/helm
 VEGETA ?= $(LOCALBIN)/vegeta
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 PROMTOOL ?= $(LOCALBIN)/promtool
-# The control plane (kube-apiserver, etcd, kubectl, and for `make dev` and the e2e
-# kube-controller-manager and kube-scheduler), built from the Go module proxy by the separate
-# module in hack/controlplane; KUBEBUILDER_ASSETS points envtest at it.
+# The cluster's binaries, built from the Go module proxy by the separate module in
+# hack/controlplane: kube-apiserver, etcd and kubectl (envtest; KUBEBUILDER_ASSETS points at
+# them), and for the local node of `make dev` and the e2e kube-controller-manager,
+# kube-scheduler, kubelet, kube-proxy and CoreDNS.
 CONTROLPLANE_BINS := $(LOCALBIN)/kube-apiserver $(LOCALBIN)/etcd $(LOCALBIN)/kubectl \
-	$(LOCALBIN)/kube-controller-manager $(LOCALBIN)/kube-scheduler
+	$(LOCALBIN)/kube-controller-manager $(LOCALBIN)/kube-scheduler $(LOCALBIN)/kubelet \
+	$(LOCALBIN)/kube-proxy $(LOCALBIN)/coredns
 KUBERNETES_VERSION ?= v1.37.2
+# containerd v2 with its runc shim and ctr, for the local node: built with go install (its own
+# module's requirements), without the snapshotters and docs the node does not use.
+CONTAINERD_VERSION ?= v2.4.2
+CONTAINERD_BINS := $(LOCALBIN)/containerd $(LOCALBIN)/containerd-shim-runc-v2 $(LOCALBIN)/ctr
+CONTAINERD_TAGS := no_btrfs no_devmapper no_zfs urfave_cli_no_docs
 # Stamp the version a `go build` leaves as v0.0.0-master, so that helm's kubeVersion check and
 # kubectl's skew warning see the real one.
 CONTROLPLANE_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBERNETES_VERSION) \
@@ -43,6 +50,11 @@ FUZZTIME ?= 100000x
 
 export KUBEBUILDER_ASSETS := $(LOCALBIN)
 export PATH := $(LOCALBIN):$(PATH)
+# Every Go build here is static and free of local paths, as the images need them: the tests,
+# the tools, the cluster's binaries and the image recipe then share one build cache, and a
+# cold `make test` compiles the dependency graph once instead of twice.
+export CGO_ENABLED := 0
+export GOFLAGS := -trimpath
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -76,7 +88,7 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: test
-test: verify vet controlplane redis-server wrk tools ## Run make verify, then every test: unit, envtest, real Redis, install, end to end, and a short fuzz.
+test: verify vet controlplane containerd packages tools ## Run make verify, then every test: unit, envtest, real Redis, install, end to end on the local node, and a short fuzz.
 	go test ./... -count=1 -timeout 40m
 	$(MAKE) fuzz
 
@@ -115,18 +127,18 @@ fuzz: ## Fuzz the token and header parsers, FUZZTIME executions each.
 	done
 
 .PHONY: bench
-bench: redis-server wrk controlplane ## The hot paths beside their floors, A B A B, in one table (a few minutes): wrk (paced for the p99 rows), real Redis and kube-apiserver.
+bench: packages controlplane ## The hot paths beside their floors, A B A B, in one table (a few minutes): wrk (paced for the p99 rows), real Redis and kube-apiserver.
 	go run ./test/load -control-plane-dir $(LOCALBIN)
 
 .PHONY: bench-go
-bench-go: redis-server controlplane ## Every Go benchmark of the auth server, with allocations.
+bench-go: packages controlplane ## Every Go benchmark of the auth server, with allocations.
 	go test ./authserver/... -run '^$$' -bench . -benchmem
 
 .PHONY: dev
-dev: controlplane redis-server manifests ## Run the whole system locally: control plane, operator, sample AuthService, auth server.
+dev: controlplane containerd packages manifests ## Run the whole system locally: a cluster with one real node, the operator, the sample AuthService in containers (needs root).
 	@# Built, then run (not `go run`, which exits 1 after Ctrl-C even when everything stopped cleanly).
 	go build -o $(LOCALBIN)/auth-operator-dev ./hack/dev
-	exec $(LOCALBIN)/auth-operator-dev --image $(IMG) --control-plane-dir $(LOCALBIN)
+	exec $(LOCALBIN)/auth-operator-dev --control-plane-dir $(LOCALBIN)
 
 ##@ Build
 
@@ -210,17 +222,31 @@ $(PROMTOOL)-$(PROMTOOL_VERSION): | $(LOCALBIN)
 	$(call go-install-tool,$(PROMTOOL),github.com/prometheus/prometheus/cmd/promtool,$(PROMTOOL_VERSION))
 
 .PHONY: controlplane
-controlplane: $(CONTROLPLANE_BINS) ## Build kube-apiserver, etcd, kubectl, kube-controller-manager and kube-scheduler from the Go module proxy.
-# One `go build` for all five: they share most of their packages, which one invocation compiles once.
+controlplane: $(CONTROLPLANE_BINS) ## Build kube-apiserver, etcd, kubectl, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and CoreDNS from the Go module proxy.
+# One `go build` for all eight: they share most of their packages, which one invocation compiles once.
 $(CONTROLPLANE_BINS) &: hack/controlplane/go.mod hack/controlplane/go.sum | $(LOCALBIN)
-	@echo "building kube-apiserver, etcd, kubectl, kube-controller-manager and kube-scheduler from the Go module proxy (several minutes the first time)"
-	cd hack/controlplane && go build -ldflags '$(CONTROLPLANE_LDFLAGS)' -o $(LOCALBIN)/ ./kube-apiserver ./etcd ./kubectl ./kube-controller-manager ./kube-scheduler
+	@echo "building kube-apiserver, etcd, kubectl, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and CoreDNS from the Go module proxy (several minutes the first time)"
+	cd hack/controlplane && go build -ldflags '$(CONTROLPLANE_LDFLAGS)' -o $(LOCALBIN)/ ./kube-apiserver ./etcd ./kubectl ./kube-controller-manager ./kube-scheduler ./kubelet ./kube-proxy ./coredns
 	@touch $(CONTROLPLANE_BINS)
 
-.PHONY: wrk
-wrk: ## Make sure wrk is on PATH (installs Debian's package when root); make bench's maximum-rate generator.
-	@hack/ensure-wrk.sh
+.PHONY: containerd
+containerd: $(LOCALBIN)/.containerd-$(CONTAINERD_VERSION) ## Build containerd, its runc shim and ctr from the Go module proxy (the local node's runtime).
+$(LOCALBIN)/.containerd-$(CONTAINERD_VERSION): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install -tags '$(CONTAINERD_TAGS)' \
+		github.com/containerd/containerd/v2/cmd/containerd@$(CONTAINERD_VERSION) \
+		github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$(CONTAINERD_VERSION) \
+		github.com/containerd/containerd/v2/cmd/ctr@$(CONTAINERD_VERSION)
+	@touch $@
 
-.PHONY: redis-server
-redis-server: ## Make sure redis-server and redis-sentinel are on PATH (installs Debian's packages when root).
-	@hack/ensure-redis.sh
+# The Debian packages the tests and the local node need: Redis and Sentinel (the blacklist's
+# tests), redis-tools (redis-cli, in the node's Redis image), wrk (make bench and its pacing
+# test), runc and the CNI plugins (the node's runtime and network), nftables and iptables
+# (kube-proxy, the kubelet), iproute2 and util-linux (the node's namespaces), CA certificates
+# (the images').
+DEBIAN_PACKAGES := redis-server redis-sentinel redis-tools=redis-cli wrk runc \
+	containernetworking-plugins=/usr/lib/cni/bridge nftables=nft iptables iproute2=ip \
+	util-linux=nsenter ca-certificates=/etc/ssl/certs/ca-certificates.crt
+
+.PHONY: packages
+packages: ## Make sure the Debian packages the tests and `make dev` need are installed (installs them with apt when root).
+	@hack/ensure-packages.sh $(DEBIAN_PACKAGES)

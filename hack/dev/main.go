@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/types"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/test/localkubelet/devstack"
+	"github.com/hiringo/auth-operator/test/cluster"
+	"github.com/hiringo/auth-operator/test/devstack"
 )
 
 // options are the command's flags.
@@ -26,30 +28,39 @@ type options struct {
 	root         string
 	controlPlane string
 	workDir      string
-	image        string
 	samples      string
 	readyTimeout time.Duration
 	publishTime  time.Duration
 }
 
+// stopWithParent asks the kernel to send this process SIGTERM when its parent (the make of
+// `make dev`) dies, even by SIGKILL, so that it stops the stack as on Ctrl-C.
+func stopWithParent() error {
+	parent := os.Getppid()
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0); err != nil {
+		return fmt.Errorf("setting the parent-death signal: %w", err)
+	}
+	if os.Getppid() != parent {
+		return fmt.Errorf("the parent process exited at start")
+	}
+	return nil
+}
+
 func main() {
-	// Run as the stack's etcd or kube-apiserver link, this becomes that binary.
-	devstack.RunShimIfAsked()
-	// Stopped (SIGTERM, so cleanly) when the make that started it dies, even by SIGKILL.
-	if err := devstack.StopWithParent(); err != nil {
+	// Re-executed as the holder of the node's namespaces, this becomes that.
+	cluster.RunHolderIfAsked()
+	if err := stopWithParent(); err != nil {
 		fmt.Fprintln(os.Stderr, "dev: "+err.Error())
 		os.Exit(1)
 	}
 	var o options
 	flag.StringVar(&o.root, "root", ".", "root of the auth-operator checkout")
-	flag.StringVar(&o.controlPlane, "control-plane-dir", "bin", "directory holding kube-apiserver, etcd, kube-controller-manager, kube-scheduler and kubectl (`make controlplane`)")
-	flag.StringVar(&o.workDir, "work-dir", ".dev", "directory for the kubeconfig, binaries, logs and pods")
-	flag.StringVar(&o.image, "image", devstack.DefaultOperatorImage, "the operator's image; the local kubelet runs it as the locally built auth server")
+	flag.StringVar(&o.controlPlane, "control-plane-dir", "bin", "directory of the cluster's binaries (`make controlplane containerd`)")
+	flag.StringVar(&o.workDir, "work-dir", ".dev", "directory for the kubeconfig, images, logs and the node's state")
 	flag.StringVar(&o.samples, "samples", "config/samples", "AuthService samples to apply")
 	flag.DurationVar(&o.readyTimeout, "ready-timeout", 3*time.Minute, "how long to wait for the samples to turn Ready")
-	flag.DurationVar(&o.publishTime, "min-key-publish-time", devstack.LocalMinKeyPublishTime, "the operator's --min-key-publish-time: short, since the local kubelet updates a mounted Secret within about a second; 0 keeps the operator's default (5m) of a real cluster")
+	flag.DurationVar(&o.publishTime, "min-key-publish-time", devstack.NodeMinKeyPublishTime, "the operator's --min-key-publish-time: the local node's kubelet updates a mounted Secret within about 15 s; 0 keeps the operator's default (5m) of a real cluster")
 	flag.Parse()
-	// The local kubelet's informers log through controller-runtime; only errors matter here.
 	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -76,14 +87,13 @@ func run(ctx context.Context, o options) error {
 		return filepath.Join(root, p)
 	}
 	started := time.Now()
-	step("make dev: a local control plane, the operator and the sample AuthService; Ctrl-C stops everything")
-	step("(the first run builds the control plane from the Go module proxy: several minutes; later runs are ready in under a minute)")
+	step("make dev: a local cluster with one real node, the operator and the sample AuthService; Ctrl-C stops everything")
 
 	s, err := devstack.Start(ctx, devstack.Options{
 		RepoRoot:          root,
 		ControlPlaneDir:   abs(o.controlPlane),
 		WorkDir:           abs(o.workDir),
-		OperatorImage:     o.image,
+		RunOperator:       true,
 		MinKeyPublishTime: o.publishTime,
 		Progress:          step,
 	})
@@ -94,13 +104,16 @@ func run(ctx context.Context, o options) error {
 		if err := s.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "dev: stopping:", err)
 		}
-		step("stopped; logs stay in %s", filepath.Dir(s.ManagerLog))
+		step("stopped; logs stay in %s", s.LogsDir())
 	}()
 	step("kubeconfig written: export KUBECONFIG=%s", s.KubeconfigPath)
 
 	kubectl := filepath.Join(abs(o.controlPlane), "kubectl")
 	samples := abs(o.samples)
-	step("applying %s", samples)
+	step("applying %s to the namespace default (restricted Pod Security Standard)", samples)
+	if err := s.RestrictedNamespace(ctx, "default"); err != nil {
+		return err
+	}
 	if err := apply(ctx, kubectl, s.KubeconfigPath, samples); err != nil {
 		return err
 	}
@@ -115,7 +128,7 @@ func run(ctx context.Context, o options) error {
 	for _, key := range keys {
 		step("waiting for AuthService %s to be Ready", key)
 		if err := s.WaitReady(ctx, key, o.readyTimeout, func(msg string) { fmt.Printf("    %s\n", msg) }); err != nil {
-			return fmt.Errorf("%w\n    operator log: %s\n    local kubelet log: %s\n    controllers' logs: %s", err, s.ManagerLog, s.RunnerLog, s.LogsDir())
+			return fmt.Errorf("%w\n    operator log: %s\n    node logs: %s", err, s.ManagerLog, s.LogsDir())
 		}
 	}
 	step("ready in %s", time.Since(started).Round(time.Second))
@@ -176,17 +189,17 @@ func printUsage(ctx context.Context, s *devstack.Stack, key types.NamespacedName
 	if err := c.Get(ctx, key, &as); err != nil {
 		return err
 	}
-	verifier, err := s.ServerURL(ctx, key)
+	verifier, err := s.ServiceURL(ctx, as.Status.ServerURL)
 	if err != nil {
 		return err
 	}
-	issuer, err := s.IssuerURL(ctx, key)
+	issuer, err := s.ServiceURL(ctx, as.Status.IssuerURL)
 	if err != nil {
 		return err
 	}
 	fmt.Printf(`
 AuthService %s is Ready.
-  verifier (status.serverURL %s): %s
+  verifier (status.serverURL %s): %s (its ClusterIP, which the host reaches)
   issuer   (status.issuerURL %s): %s
   tokens' iss and the callers' audience (status.issuer): %s
 `, key, as.Status.ServerURL, verifier, as.Status.IssuerURL, issuer, as.Status.Issuer)
@@ -221,9 +234,9 @@ AuthService %s is Ready.
 	fmt.Printf(`
   # the published keys, and the cluster
   curl -s %s/.well-known/jwks.json
-  KUBECONFIG=%s %s get authservices,pods,endpointslices,pvc -A
+  KUBECONFIG=%s %s get nodes,authservices,pods,endpointslices,pvc -A -o wide
 
-  logs: %s (operator, local kubelet, kube-controller-manager, kube-scheduler), each container under %s
-`, verifier, s.KubeconfigPath, kubectl, s.LogsDir(), s.PodsDir())
+  logs: %s (operator, kubelet, containerd, kube-apiserver, ...); pods' logs with kubectl logs
+`, verifier, s.KubeconfigPath, kubectl, s.LogsDir())
 	return nil
 }
