@@ -3,6 +3,7 @@ package controllers
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -270,10 +271,14 @@ func TestSingleRedis_PodStatefulSetAndDeployment(t *testing.T) {
 		if len(c.Ports) != 1 || c.Ports[0].Name != "redis" || c.Ports[0].ContainerPort != redisPort {
 			t.Errorf("ports %v", c.Ports)
 		}
-		for _, probe := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
-			if probe == nil || probe.TCPSocket == nil || probe.TCPSocket.Port != intstr.FromString("redis") {
-				t.Errorf("probe %+v", probe)
-			}
+		if probe := c.LivenessProbe; probe == nil || probe.TCPSocket == nil || probe.TCPSocket.Port != intstr.FromString("redis") {
+			t.Errorf("liveness %+v", probe)
+		}
+		if probe := c.ReadinessProbe; probe == nil || probe.Exec == nil || strings.Join(probe.Exec.Command, " ") != "sh -c "+redisReadinessScript {
+			t.Errorf("readiness %+v, want the exec probe of redis_probes.go", probe)
+		}
+		if conf := volumeNamed(pod, "config"); conf == nil || conf.Secret == nil || len(conf.Secret.Items) != 2 || conf.Secret.Items[1].Path != "password" {
+			t.Errorf("config volume %+v: the readiness probe reads the password from it", conf)
 		}
 		if conf := volumeNamed(pod, "config"); conf == nil || conf.Secret == nil || conf.Secret.SecretName != "auth-redis" {
 			t.Errorf("config volume %+v", conf)

@@ -327,20 +327,17 @@ func redisPodTemplate(as *authv1alpha1.AuthService, confVersion string) corev1.P
 				},
 				Resources:       managed.Resources,
 				SecurityContext: restrictedContainerSecurityContext(),
-				LivenessProbe: &corev1.Probe{
-					ProbeHandler:        corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("redis")}},
-					InitialDelaySeconds: 5, PeriodSeconds: 10, FailureThreshold: 6,
-				},
-				ReadinessProbe: &corev1.Probe{
-					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("redis")}},
-					PeriodSeconds: 5,
-				},
+				LivenessProbe:   redisLiveness("redis"),
+				ReadinessProbe:  redisReadiness(),
 			}},
 			Volumes: []corev1.Volume{{
 				Name: "config",
 				VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-					SecretName:  RedisName(as),
-					Items:       []corev1.KeyToPath{{Key: RedisConfigKey, Path: "redis.conf"}},
+					SecretName: RedisName(as),
+					Items: []corev1.KeyToPath{
+						{Key: RedisConfigKey, Path: "redis.conf"},
+						{Key: RedisPasswordKey, Path: "password"},
+					},
 					DefaultMode: ptr.To[int32](0o440),
 				}},
 			}},

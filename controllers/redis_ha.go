@@ -161,6 +161,7 @@ func redisHAStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion,
 	c := &spec.Containers[0]
 	c.Command[1] = runtimeConfDir + "/redis.conf"
 	c.VolumeMounts = []corev1.VolumeMount{
+		{Name: "config", MountPath: redisConfDir, ReadOnly: true},
 		{Name: "runtime-config", MountPath: runtimeConfDir},
 		{Name: "data", MountPath: redisDataDir},
 	}
@@ -202,19 +203,16 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion
 						Image: redisImage,
 						// Sentinel rewrites its file as the topology changes, and writes
 						// beside it: both live in the writable emptyDir.
-						Command:      []string{"redis-sentinel", confDir + "/sentinel.conf", "--port", strconv.Itoa(redisconf.SentinelPort)},
-						WorkingDir:   confDir,
-						Ports:        []corev1.ContainerPort{{Name: sentinelPortName, ContainerPort: redisconf.SentinelPort, Protocol: corev1.ProtocolTCP}},
-						VolumeMounts: []corev1.VolumeMount{{Name: "runtime-config", MountPath: confDir}},
-						Resources:    managed.Resources,
-						LivenessProbe: &corev1.Probe{
-							ProbeHandler:        corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(sentinelPortName)}},
-							InitialDelaySeconds: 5, PeriodSeconds: 10, FailureThreshold: 6,
+						Command:    []string{"redis-sentinel", confDir + "/sentinel.conf", "--port", strconv.Itoa(redisconf.SentinelPort)},
+						WorkingDir: confDir,
+						Ports:      []corev1.ContainerPort{{Name: sentinelPortName, ContainerPort: redisconf.SentinelPort, Protocol: corev1.ProtocolTCP}},
+						VolumeMounts: []corev1.VolumeMount{
+							{Name: "config", MountPath: redisConfDir, ReadOnly: true},
+							{Name: "runtime-config", MountPath: confDir},
 						},
-						ReadinessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(sentinelPortName)}},
-							PeriodSeconds: 5,
-						},
+						Resources:       managed.Resources,
+						LivenessProbe:   redisLiveness(sentinelPortName),
+						ReadinessProbe:  sentinelReadiness(sentinelMasterName(as)),
 						SecurityContext: restrictedContainerSecurityContext(),
 					}},
 					Volumes: []corev1.Volume{

@@ -1,0 +1,63 @@
+package controllers
+
+import (
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/hiringo/auth-operator/internal/redisconf"
+)
+
+// The managed Redis's probes. Liveness is a TCP connect: a process that accepts connections
+// is alive whatever the topology. Readiness is an exec probe that asks the server itself, in
+// POSIX sh with redis-cli only (both in the official images and in the project's), the
+// password read from the mounted config volume, never passed on a command line.
+
+// redisPodPasswordFile is where the Redis and Sentinel containers find the password their
+// readiness probe authenticates with.
+const redisPodPasswordFile = redisConfDir + "/password"
+
+// redisLiveness is the Redis and Sentinel containers' liveness: the port accepts connections.
+func redisLiveness(port string) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:        corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(port)}},
+		InitialDelaySeconds: 5, PeriodSeconds: 10, FailureThreshold: 6,
+	}
+}
+
+// execReadiness runs script with sh every few seconds.
+func execReadiness(script string) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", script}}},
+		PeriodSeconds: 3, TimeoutSeconds: 5, FailureThreshold: 1, SuccessThreshold: 1,
+	}
+}
+
+// authenticate exports the password for redis-cli (REDISCLI_AUTH), read with the shell's
+// own read, since the images need no cat.
+const authenticate = `read -r REDISCLI_AUTH < ` + redisPodPasswordFile + ` && export REDISCLI_AUTH && `
+
+// redisReadinessScript passes when Redis answers and is a primary, or a replica whose link to
+// its primary is up (so a replica that has not synchronised, or lost its primary, is not
+// ready); a server still loading its AOF answers neither.
+var redisReadinessScript = authenticate +
+	`out=$(redis-cli -p ` + strconv.Itoa(redisPort) + ` info replication) && ` +
+	`case "$out" in *role:master*|*master_link_status:up*) exit 0 ;; esac; exit 1`
+
+// redisReadiness is the Redis container's readiness.
+func redisReadiness() *corev1.Probe { return execReadiness(redisReadinessScript) }
+
+// sentinelReadinessScript passes when the Sentinel monitors the primary masterName and sees
+// it up: its flags are "master" alone, not s_down, o_down or disconnected.
+func sentinelReadinessScript(masterName string) string {
+	return authenticate +
+		fmt.Sprintf(`redis-cli -p %d --raw sentinel master %s | `, redisconf.SentinelPort, masterName) +
+		`{ while read -r k && read -r v; do if [ "$k" = flags ]; then [ "$v" = master ]; exit; fi; done; exit 1; }`
+}
+
+// sentinelReadiness is the Sentinel container's readiness.
+func sentinelReadiness(masterName string) *corev1.Probe {
+	return execReadiness(sentinelReadinessScript(masterName))
+}
