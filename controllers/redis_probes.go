@@ -36,8 +36,9 @@ func execReadiness(script string) *corev1.Probe {
 }
 
 // authenticate exports the password for redis-cli (REDISCLI_AUTH), read with the shell's
-// own read, since the images need no cat.
-const authenticate = `read -r REDISCLI_AUTH < ` + redisPodPasswordFile + ` && export REDISCLI_AUTH && `
+// own read, since the images need no cat. The Secret's file ends without a newline, where
+// read reports end of file although it has read the line.
+const authenticate = `{ read -r REDISCLI_AUTH < ` + redisPodPasswordFile + ` || [ -n "$REDISCLI_AUTH" ]; } && export REDISCLI_AUTH && `
 
 // redisReadinessScript passes when Redis answers and is a primary, or a replica whose link to
 // its primary is up (so a replica that has not synchronised, or lost its primary, is not

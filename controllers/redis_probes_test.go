@@ -38,10 +38,11 @@ type probeError struct {
 
 func (e *probeError) Error() string { return e.err.Error() + ": " + e.out }
 
+// writePassword writes the password file as the Secret volume has it: no trailing newline.
 func writePassword(t *testing.T, password string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "password")
-	if err := os.WriteFile(p, []byte(password+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(password), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
