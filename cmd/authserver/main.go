@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hiringo/auth-operator/internal/version"
 )
 
 func main() {
@@ -27,7 +29,9 @@ func newRootCommand() *cobra.Command {
 		Short:         "Auth server: logout onto a Redis blacklist, forward-auth verification and the JWKS",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Get().String(),
 	}
+	root.SetVersionTemplate("authserver {{.Version}}\n")
 	keys := &cobra.Command{Use: "keys", Short: "Manage signing keys in the mounted-Secret layout"}
 	keys.AddCommand(newKeysGenerateCommand())
 	tok := &cobra.Command{Use: "token", Short: "Issue tokens for tests and local runs"}

@@ -35,6 +35,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/tracing"
 	"github.com/hiringo/auth-operator/authserver/userlogouts"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
+	"github.com/hiringo/auth-operator/internal/version"
 )
 
 // defaultJWKSMaxAge is how long clients may cache the JWKS. A next key reaches the pods
@@ -238,7 +239,7 @@ func serve(ctx context.Context, c serveConfig) error {
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), version.Collector("authserver"))
 
 	issuer := httpapi.Role(c.role) == httpapi.RoleIssuer
 	keys := keyset.NewStore(c.keysDir, log, reg, keyset.Options{Private: issuer})

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/version"
 )
 
 // pollInterval is how often rotate and revoke look at the AuthService while they wait.
@@ -53,7 +54,9 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		// kubectl runs the plugin as kubectl-authsvc; help shows it as users type it.
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl authsvc"},
+		Version:     version.Get().String(),
 	}
+	root.SetVersionTemplate("kubectl-authsvc {{.Version}}\n")
 	flags := root.PersistentFlags()
 	flags.StringVar(&o.loading.ExplicitPath, "kubeconfig", "", "path to the kubeconfig file")
 	// kubectl's own connection flags: --context, --namespace/-n, --server, --token, …

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -17,12 +19,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/controllers"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
+	"github.com/hiringo/auth-operator/internal/version"
 )
 
 // minKeyPublishTimeFloor is the shortest --min-key-publish-time the manager accepts.
@@ -45,9 +49,14 @@ type options struct {
 func main() {
 	var o options
 	bindFlags(flag.CommandLine, &o)
+	printVersion := flag.Bool("version", false, "Print the version, the commit and the Go version, and exit.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *printVersion {
+		fmt.Println("manager " + version.Get().String())
+		return
+	}
 	if err := o.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -128,13 +137,18 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if err := reconciler.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: o.maxConcurrentReconciles}); err != nil {
 		return fmt.Errorf("setting up the AuthService controller: %w", err)
 	}
+	// A second run in one process (the tests) finds the metric registered already.
+	if err := metrics.Registry.Register(version.Collector("auth_operator")); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+		return fmt.Errorf("registering the build_info metric: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
-	setupLog.Info("starting manager", "authserverImage", o.authserverImage, "leaderElect", o.leaderElect, "minKeyPublishTime", o.minKeyPublishTime, "requireSecretUseLabel", o.requireSecretUseLabel)
+	info := version.Get()
+	setupLog.Info("starting manager", "version", info.Version, "commit", info.Commit, "goVersion", info.GoVersion, "authserverImage", o.authserverImage, "leaderElect", o.leaderElect, "minKeyPublishTime", o.minKeyPublishTime, "requireSecretUseLabel", o.requireSecretUseLabel)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}

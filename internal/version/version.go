@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Version is the release version, set at link time by `make release` and the image recipe
@@ -50,4 +52,17 @@ func commitOf(settings []debug.BuildSetting) string {
 // String is the line `--version` prints: "NAME VERSION (commit COMMIT, GOVERSION)".
 func (i Info) String() string {
 	return fmt.Sprintf("%s (commit %s, %s)", i.Version, i.Commit, i.GoVersion)
+}
+
+// Collector is the build_info gauge of a binary (NAMESPACE_build_info, always 1), labelled
+// with its version, commit and Go version, as Prometheus' own build_info metrics are: a
+// dashboard joins on it to show which build serves.
+func Collector(namespace string) prometheus.Collector {
+	info := Get()
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace:   namespace,
+		Name:        "build_info",
+		Help:        "The build of the binary: its version, commit and Go version (always 1).",
+		ConstLabels: prometheus.Labels{"version": info.Version, "commit": info.Commit, "goversion": info.GoVersion},
+	}, func() float64 { return 1 })
 }
