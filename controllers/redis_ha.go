@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -132,6 +133,17 @@ func preferSpreadOverNodes(as *authv1alpha1.AuthService, app string) *corev1.Aff
 	}}
 }
 
+// runtimeConfigVolume holds the pod's writable configuration (redis.conf, sentinel.conf) in
+// memory. Redis and Sentinel fsync it on every rewrite (a Sentinel on each peer it learns of,
+// on the event loop): on a busy disk that stall can pass Sentinel's 2 s TILT trigger, after
+// which it refuses to fail over for 30 s. The file outlives a container restart in the pod,
+// and a new pod writes it again from its init step, so it needs no disk.
+func runtimeConfigVolume() corev1.Volume {
+	return corev1.Volume{Name: "runtime-config", VolumeSource: corev1.VolumeSource{
+		EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("1Mi"))},
+	}}
+}
+
 // haConfigVolume projects redis.conf and the password from the managed Redis Secret.
 func haConfigVolume(as *authv1alpha1.AuthService) corev1.Volume {
 	return corev1.Volume{
@@ -155,7 +167,7 @@ func redisHAStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion,
 	spec := &template.Spec
 	spec.Volumes = []corev1.Volume{
 		haConfigVolume(as),
-		{Name: "runtime-config", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		runtimeConfigVolume(),
 	}
 	spec.InitContainers = []corev1.Container{topologyInit(as, h, image, "redis", redisPort, runtimeConfDir+"/redis.conf")}
 	c := &spec.Containers[0]
@@ -217,7 +229,7 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion
 					}},
 					Volumes: []corev1.Volume{
 						haConfigVolume(as),
-						{Name: "runtime-config", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+						runtimeConfigVolume(),
 					},
 				},
 			},

@@ -74,6 +74,9 @@ func TestRedisHAStatefulSet_PodZeroSeedsAndEveryPodAsksTheSentinels(t *testing.T
 	if !slices.ContainsFunc(redis.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "runtime-config" && !m.ReadOnly }) {
 		t.Errorf("redis mounts = %+v, want the writable runtime-config", redis.VolumeMounts)
 	}
+	if v := volumeNamed(pod, "runtime-config"); v == nil || v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumMemory {
+		t.Errorf("runtime-config = %+v, want an emptyDir in memory: a config fsync on a busy disk can put Sentinel in TILT mode", v)
+	}
 	wantRestricted(t, "redis", pod, redisUID)
 	wantRestricted(t, "redis topology init", corev1.PodSpec{SecurityContext: pod.SecurityContext, Containers: pod.InitContainers, AutomountServiceAccountToken: pod.AutomountServiceAccountToken}, redisUID)
 	wantPreferredSpread(t, pod, "redis")
