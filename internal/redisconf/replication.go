@@ -50,6 +50,10 @@ func RenderReplica(base string, s ReplicaSettings) (string, error) {
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "masterauth %s\nreplica-announce-ip %s\nreplica-announce-port %d\n", s.Password, s.AnnounceHost, s.AnnouncePort)
+	// A primary that restarted from its AOF has a new replication ID, so its replicas sync in
+	// full. Diskless sync by default waits 5 s for more replicas before it starts, and until a
+	// replica has synced every logout's WAIT fails: start at once.
+	b.WriteString("repl-diskless-sync-delay 0\n")
 	if s.Primary != "" {
 		host, port, err := splitHostPort(s.Primary)
 		if err != nil {

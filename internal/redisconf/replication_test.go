@@ -18,7 +18,7 @@ func TestRenderReplica(t *testing.T) {
 		err     string
 	}{
 		{"primary", redisconf.ReplicaSettings{Password: password, AnnounceHost: "a-redis-0.a-redis-headless.ns.svc", AnnouncePort: 6379},
-			[]string{base, "masterauth " + password + "\n", "replica-announce-ip a-redis-0.a-redis-headless.ns.svc\n", "replica-announce-port 6379\n"}, "replicaof", ""},
+			[]string{base, "masterauth " + password + "\n", "replica-announce-ip a-redis-0.a-redis-headless.ns.svc\n", "replica-announce-port 6379\n", "repl-diskless-sync-delay 0\n"}, "replicaof", ""},
 		{"replica", redisconf.ReplicaSettings{Password: password, AnnounceHost: "a-redis-1.h", AnnouncePort: 6379, Primary: "a-redis-0.h:6379"},
 			[]string{"replicaof a-redis-0.h 6379\n"}, "", ""},
 		{"injected host", redisconf.ReplicaSettings{Password: password, AnnounceHost: "x\nreplicaof evil 1", AnnouncePort: 6379}, nil, "", "not allowed in a host name"},
