@@ -2,6 +2,8 @@
 
 # Image that the manager runs and, by default, deploys the auth server from.
 IMG ?= ghcr.io/hiringo/auth-operator:dev
+# The version `make release` builds (vMAJOR.MINOR.PATCH[-PRERELEASE]).
+VERSION ?=
 
 # Where tools and the control-plane binaries go. Never committed.
 LOCALBIN ?= $(shell pwd)/bin
@@ -16,6 +18,7 @@ VEGETA_VERSION ?= v12.13.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 # promtool of Prometheus v3.16.0 (the Go module numbers v3.x.y as v0.3xx.y).
 PROMTOOL_VERSION ?= v0.316.0
+CYCLONEDX_GOMOD_VERSION ?= v1.10.0
 
 # Each tool is installed as bin/<tool>-<version> with the link bin/<tool> pointing at it (see
 # go-install-tool below); commands and tests use the link.
@@ -25,6 +28,7 @@ HELM ?= $(LOCALBIN)/helm
 VEGETA ?= $(LOCALBIN)/vegeta
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 PROMTOOL ?= $(LOCALBIN)/promtool
+CYCLONEDX_GOMOD ?= $(LOCALBIN)/cyclonedx-gomod
 # The cluster's binaries, built from the Go module proxy by the separate module in
 # hack/controlplane: kube-apiserver, etcd and kubectl (envtest; KUBEBUILDER_ASSETS points at
 # them), and for the local node of `make dev` and the e2e kube-controller-manager,
@@ -151,9 +155,14 @@ build: manifests generate fmt vet ## Build the manager and authserver binaries i
 run: manifests generate fmt vet ## Run the manager against the cluster in ~/.kube/config.
 	go run ./cmd/manager
 
-.PHONY: docker-build
-docker-build: ## Build the container image (needs a Docker engine).
-	docker build -t $(IMG) .
+.PHONY: image
+image: ## Build the operator's image for this machine's platform as an OCI archive, dist/auth-operator.oci.tar (no Docker engine needed; see docs/release.md).
+	go run ./hack/image --ref $(IMG) --out dist/auth-operator.oci.tar
+
+.PHONY: release
+release: kustomize helm cyclonedx-gomod ## Build a release into dist/release: VERSION=vX.Y.Z (multi-arch image archive, chart, install.yaml pinned by digest, plugin, SBOMs, checksums).
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=vX.Y.Z"; exit 2; }
+	go run ./hack/release --version $(VERSION) --revision "$$(git rev-parse HEAD 2>/dev/null)" --out dist/release
 
 .PHONY: build-installer
 build-installer: manifests generate kustomize ## Render dist/install.yaml (CRDs, RBAC, the manager) with the manager image IMG.
@@ -168,7 +177,7 @@ chart-crds: manifests ## Write the chart's CRD and manager ClusterRole templates
 ##@ Dependencies
 
 .PHONY: tools
-tools: controller-gen kustomize helm golangci-lint promtool ## Install every pinned tool into bin/.
+tools: controller-gen kustomize helm golangci-lint promtool cyclonedx-gomod ## Install every pinned tool into bin/.
 
 # go-install-tool installs the Go package $(2) at version $(3) as $(1)-$(3). The versioned file
 # is the make target, so bumping a version installs the new one even though bin/ holds an older
@@ -220,6 +229,12 @@ promtool: $(PROMTOOL)-$(PROMTOOL_VERSION)
 	$(call link-tool,$(PROMTOOL),$(PROMTOOL_VERSION))
 $(PROMTOOL)-$(PROMTOOL_VERSION): | $(LOCALBIN)
 	$(call go-install-tool,$(PROMTOOL),github.com/prometheus/prometheus/cmd/promtool,$(PROMTOOL_VERSION))
+
+.PHONY: cyclonedx-gomod
+cyclonedx-gomod: $(CYCLONEDX_GOMOD)-$(CYCLONEDX_GOMOD_VERSION)
+	$(call link-tool,$(CYCLONEDX_GOMOD),$(CYCLONEDX_GOMOD_VERSION))
+$(CYCLONEDX_GOMOD)-$(CYCLONEDX_GOMOD_VERSION): | $(LOCALBIN)
+	$(call go-install-tool,$(CYCLONEDX_GOMOD),github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod,$(CYCLONEDX_GOMOD_VERSION))
 
 .PHONY: controlplane
 controlplane: $(CONTROLPLANE_BINS) ## Build kube-apiserver, etcd, kubectl, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and CoreDNS from the Go module proxy.

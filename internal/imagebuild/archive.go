@@ -18,7 +18,7 @@ import (
 // The annotations of an OCI layout's index.json that name an image: containerd's
 // (`ctr images import` takes the name from it) and the OCI one (the tag).
 const (
-	containerdImageNameAnnotation = "io.containerd.image.name"
+	ContainerdImageNameAnnotation = "io.containerd.image.name"
 	ociRefNameAnnotation          = "org.opencontainers.image.ref.name"
 )
 
@@ -41,7 +41,7 @@ func WriteArchive(w io.Writer, ref string, idx v1.ImageIndex) error {
 		return fmt.Errorf("archive: %w", err)
 	}
 	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
-		containerdImageNameAnnotation: ref,
+		ContainerdImageNameAnnotation: ref,
 		ociRefNameAnnotation:          tag,
 	})); err != nil {
 		return fmt.Errorf("archive: writing %s: %w", ref, err)

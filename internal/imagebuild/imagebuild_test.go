@@ -213,7 +213,7 @@ func TestWriteArchive_NamesTheImageForContainerd(t *testing.T) {
 		t.Fatalf("index.json lists %d manifests", len(index.Manifests))
 	}
 	anns := index.Manifests[0].Annotations
-	if anns[containerdImageNameAnnotation] != "ghcr.io/hiringo/auth-operator:v0.0.0-test" || anns[ociRefNameAnnotation] != "v0.0.0-test" {
+	if anns[ContainerdImageNameAnnotation] != "ghcr.io/hiringo/auth-operator:v0.0.0-test" || anns[ociRefNameAnnotation] != "v0.0.0-test" {
 		t.Errorf("annotations %v", anns)
 	}
 	digest, _ := idx.Digest()
