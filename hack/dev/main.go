@@ -89,7 +89,18 @@ func run(ctx context.Context, o options) error {
 	started := time.Now()
 	step("make dev: a local cluster with one real node, the operator and the sample AuthService; Ctrl-C stops everything")
 
+	step("building the operator's image and the Redis image")
+	images := filepath.Join(abs(o.workDir), "images")
+	operator, err := devstack.BuildOperatorImage(ctx, root, images)
+	if err != nil {
+		return err
+	}
+	redis, err := devstack.BuildRedisImage(root, images)
+	if err != nil {
+		return err
+	}
 	s, err := devstack.Start(ctx, devstack.Options{
+		Images:            []string{operator, redis},
 		RepoRoot:          root,
 		ControlPlaneDir:   abs(o.controlPlane),
 		WorkDir:           abs(o.workDir),

@@ -270,9 +270,13 @@ func (c *Cluster) startHolder() error {
 	}
 }
 
+// supervised are the node programs that are started again when they exit, as a node's
+// service manager does: the kubelet exits when it finds no container runtime at start.
+var supervised = map[string]bool{procKubelet: true, procContainerd: true, procKubeProxy: true}
+
 // start runs a node program and remembers it.
 func (c *Cluster) start(name string, args ...string) (*process, error) {
-	proc, err := startProcess(c.holder.Process.Pid, c.p.logs(), name, filepath.Join(c.opts.ControlPlaneDir, name), args...)
+	proc, err := startProcess(c.holder.Process.Pid, c.p.logs(), name, filepath.Join(c.opts.ControlPlaneDir, name), supervised[name], args...)
 	if err != nil {
 		return nil, err
 	}

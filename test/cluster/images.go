@@ -1,8 +1,11 @@
 package cluster
 
 import (
+	"archive/tar"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,15 +56,75 @@ func (c *Cluster) ctr(ctx context.Context, args ...string) (string, error) {
 }
 
 // ImportImages imports OCI image archives into the node's containerd, unpacked for the
-// node's platform, where pods with imagePullPolicy Never or IfNotPresent find them.
+// node's platform, where pods with imagePullPolicy Never or IfNotPresent find them, by tag and
+// by digest (REPOSITORY@sha256:…, as a pull from a registry records them), so that manifests
+// that pin an image by digest run it too.
 func (c *Cluster) ImportImages(ctx context.Context, archives ...string) error {
 	for _, a := range archives {
-		if _, err := os.Stat(a); err != nil {
+		refs, err := archiveRefs(a)
+		if err != nil {
 			return err
 		}
 		if _, err := c.ctr(ctx, "images", "import", "--platform", "linux/"+runtime.GOARCH, a); err != nil {
 			return fmt.Errorf("importing %s: %w", a, err)
 		}
+		for _, r := range refs {
+			if _, err := c.ctr(ctx, "images", "tag", "--force", r.name, r.byDigest()); err != nil {
+				return fmt.Errorf("naming %s by its digest: %w", r.name, err)
+			}
+		}
 	}
 	return nil
+}
+
+// archiveRef is an image an archive names, and its digest.
+type archiveRef struct {
+	name, digest string
+}
+
+// byDigest is the image's reference by digest: its repository @ its digest.
+func (r archiveRef) byDigest() string {
+	repo := r.name
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	return repo + "@" + r.digest
+}
+
+// archiveRefs reads the images an OCI layout archive names in its index.json.
+func archiveRefs(path string) ([]archiveRef, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil, fmt.Errorf("%s has no index.json: not an OCI layout archive", path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", path, err)
+		}
+		if h.Name != "index.json" {
+			continue
+		}
+		var index struct {
+			Manifests []struct {
+				Digest      string            `json:"digest"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"manifests"`
+		}
+		if err := json.NewDecoder(tr).Decode(&index); err != nil {
+			return nil, fmt.Errorf("%s: index.json: %w", path, err)
+		}
+		var refs []archiveRef
+		for _, m := range index.Manifests {
+			if name := m.Annotations[imagebuild.ContainerdImageNameAnnotation]; name != "" {
+				refs = append(refs, archiveRef{name: name, digest: m.Digest})
+			}
+		}
+		return refs, nil
+	}
 }

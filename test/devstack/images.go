@@ -3,6 +3,7 @@ package devstack
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -16,35 +17,40 @@ import (
 // dist/install.yaml and the Makefile's IMG name.
 const OperatorImage = imagebuild.OperatorRepository + ":dev"
 
-// BuildImages builds the operator's image (for this machine's platform, from the checkout
-// at repo) and the Redis image into dir and returns the archives, for cluster.Options.Images.
-func BuildImages(ctx context.Context, repo, dir string) ([]string, error) {
-	revision := gitRevision(repo)
+// BuildOperatorImage builds the operator's image (for this machine's platform, from the
+// checkout at repo) as OperatorImage into dir and returns its archive.
+func BuildOperatorImage(ctx context.Context, repo, dir string) (string, error) {
 	idx, err := imagebuild.BuildOperator(ctx, imagebuild.OperatorBuild{
 		Module: repo, BinDir: filepath.Join(dir, "bin"),
 		Platforms: []string{"linux/" + runtime.GOARCH},
-		Version:   "dev", Revision: revision,
+		Version:   "dev", Revision: GitRevision(repo),
 	})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	operator := filepath.Join(dir, "auth-operator.oci.tar")
-	if err := imagebuild.WriteArchiveFile(operator, OperatorImage, idx); err != nil {
-		return nil, err
-	}
-	redis, err := imagebuild.Redis(imagebuild.Labels("auth-operator-redis", "Debian's Redis and Sentinel for the managed Redis of the local node", "7.0-bookworm", revision))
-	if err != nil {
-		return nil, err
-	}
-	redisArchive := filepath.Join(dir, "redis.oci.tar")
-	if err := imagebuild.WriteArchiveFile(redisArchive, imagebuild.RedisImage, redis); err != nil {
-		return nil, fmt.Errorf("redis image: %w", err)
-	}
-	return []string{operator, redisArchive}, nil
+	archive := filepath.Join(dir, "auth-operator.oci.tar")
+	return archive, imagebuild.WriteArchiveFile(archive, OperatorImage, idx)
 }
 
-// gitRevision is the checkout's commit, or "" outside a git checkout.
-func gitRevision(repo string) string {
+// BuildRedisImage builds the managed Redis's image from the machine's Debian packages as
+// imagebuild.RedisImage into dir and returns its archive.
+func BuildRedisImage(repo, dir string) (string, error) {
+	redis, err := imagebuild.Redis(imagebuild.Labels("auth-operator-redis", "Debian's Redis and Sentinel for the managed Redis of the local node", "7.0-bookworm", GitRevision(repo)))
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	archive := filepath.Join(dir, "redis.oci.tar")
+	if err := imagebuild.WriteArchiveFile(archive, imagebuild.RedisImage, redis); err != nil {
+		return "", fmt.Errorf("redis image: %w", err)
+	}
+	return archive, nil
+}
+
+// GitRevision is the checkout's commit, or "" outside a git checkout.
+func GitRevision(repo string) string {
 	out, err := exec.Command("git", "-C", repo, "rev-parse", "HEAD").Output()
 	if err != nil {
 		return ""

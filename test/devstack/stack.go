@@ -36,8 +36,11 @@ type Options struct {
 	RepoRoot string
 	// ControlPlaneDir holds the cluster's binaries (cluster.Options.ControlPlaneDir).
 	ControlPlaneDir string
-	// WorkDir receives the kubeconfig, the logs, the images and the node's state.
+	// WorkDir receives the kubeconfig, the logs and the node's state.
 	WorkDir string
+	// Images are the OCI image archives to import (BuildOperatorImage, BuildRedisImage, a
+	// release's image).
+	Images []string
 	// RunOperator runs the operator as a local process against the cluster (the fast edit
 	// loop of `make dev`), with the CRDs and the issuer's ClusterRole installed first. When
 	// false the caller installs the operator, as a user does (the e2e).
@@ -66,18 +69,13 @@ type Stack struct {
 	managerDone chan error
 }
 
-// Start builds and imports the images, starts the cluster and, with RunOperator, installs
-// the CRDs and runs the operator. The program must call cluster.RunHolderIfAsked first.
+// Start starts the cluster with the images imported and, with RunOperator, installs the CRDs
+// and runs the operator. The program must call cluster.RunHolderIfAsked first.
 func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	s = &Stack{opts: opts}
-	opts.progress("building the operator's and Redis's images")
-	images, err := BuildImages(ctx, opts.RepoRoot, filepath.Join(opts.WorkDir, "images"))
-	if err != nil {
-		return nil, err
-	}
 	c, err := cluster.Start(ctx, cluster.Options{
 		RepoRoot: opts.RepoRoot, ControlPlaneDir: opts.ControlPlaneDir, WorkDir: opts.WorkDir,
-		Images: images, Progress: opts.Progress,
+		Images: opts.Images, Progress: opts.Progress,
 	})
 	if err != nil {
 		return nil, err
@@ -183,6 +181,7 @@ var RestrictedLabels = map[string]string{
 	"pod-security.kubernetes.io/audit":   "restricted",
 }
 
+// managerPath is the manager binary of the image BuildOperatorImage built into WorkDir/images.
 func (s *Stack) managerPath() string {
 	return filepath.Join(s.opts.WorkDir, "images", "bin", "linux-"+runtime.GOARCH, "manager")
 }

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,25 +19,50 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/internal/imagebuild"
 )
 
-// createReady creates a namespace and an AuthService in it, waits until it is Ready and
+// The labels and ports the operator gives the auth server's pods.
+const (
+	appLabel      = "app.kubernetes.io/name"
+	instanceLabel = "app.kubernetes.io/instance"
+	appVerifier   = "authserver"
+	appIssuer     = "authserver-issuer"
+	appRedis      = "redis"
+	appSentinel   = "redis-sentinel"
+	serverPort    = 8080
+)
+
+// createReady creates a namespace that enforces the restricted Pod Security Standard and an
+// AuthService in it (its managed Redis from the suite's image), waits until it is Ready and
 // returns its key.
 func createReady(t *testing.T, name string, mutate func(*authv1alpha1.AuthService)) types.NamespacedName {
 	t.Helper()
+	operatorInstalled(t)
+	return createReadyWithoutInstall(t, name, mutate)
+}
+
+// createReadyWithoutInstall is createReady for a test that runs the operator itself.
+func createReadyWithoutInstall(t *testing.T, name string, mutate func(*authv1alpha1.AuthService)) types.NamespacedName {
+	t.Helper()
 	ctx := context.Background()
 	ns := "e2e-" + name
-	// A test may have made the namespace already, for objects the AuthService refers to.
-	if err := kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := stack.RestrictedNamespace(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
 	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	as.Spec.Redis.Managed = &authv1alpha1.ManagedRedisSpec{}
 	if mutate != nil {
 		mutate(as)
+	}
+	if m := as.Spec.Redis.Managed; m != nil && m.Image == "" {
+		m.Image = imagebuild.RedisImage
 	}
 	if err := kube.Create(ctx, as); err != nil {
 		t.Fatalf("creating AuthService: %v", err)
@@ -46,38 +73,37 @@ func createReady(t *testing.T, name string, mutate func(*authv1alpha1.AuthServic
 			logPodLogs(t, ns)
 		}
 	})
-	if err := stack.WaitReady(ctx, key, 2*time.Minute, func(msg string) { t.Logf("%s: %s", key, msg) }); err != nil {
+	if err := stack.WaitReady(ctx, key, 3*time.Minute, func(msg string) { t.Logf("%s: %s", key, msg) }); err != nil {
 		t.Fatal(err)
 	}
 	return key
 }
 
-// logPodLogs logs the tail of every container log of the pods running in namespace ns,
-// so that a failed test shows what its auth servers and Redis pods said.
+// logPodLogs logs the tail of every container log of the pods of namespace ns, from the API,
+// with the previous run's of a restarted container.
 func logPodLogs(t *testing.T, ns string) {
 	t.Helper()
-	for _, p := range stack.Runner.Pods() {
-		if p.Namespace != ns {
-			continue
-		}
-		for _, c := range p.Containers {
-			data, err := tailOf(c.LogFile, 4000)
-			if err != nil {
-				t.Logf("---- %s/%s: %v", p.Name, c.Name, err)
-				continue
+	ctx := context.Background()
+	pods, err := clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("listing the pods of %s: %v", ns, err)
+		return
+	}
+	for _, p := range pods.Items {
+		for _, cs := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+			for _, previous := range []bool{true, false} {
+				if previous && cs.RestartCount == 0 {
+					continue
+				}
+				data, err := clientset.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: cs.Name, Previous: previous, TailLines: ptr.To[int64](40)}).DoRaw(ctx)
+				if err != nil {
+					t.Logf("---- %s/%s (previous %v): %v", p.Name, cs.Name, previous, err)
+					continue
+				}
+				t.Logf("---- %s/%s (ready %v, restarts %d, previous %v, log tail) ----\n%s", p.Name, cs.Name, cs.Ready, cs.RestartCount, previous, data)
 			}
-			t.Logf("---- %s/%s (ready %v, restarts %d, log tail) ----\n%s", p.Name, c.Name, c.Ready, c.Restarts, data)
 		}
 	}
-}
-
-// tailOf returns the last n bytes of the file at path (all of it when shorter).
-func tailOf(path string, n int) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if len(data) > n {
-		data = data[len(data)-n:]
-	}
-	return data, err
 }
 
 func getAuthService(t *testing.T, key types.NamespacedName) *authv1alpha1.AuthService {
@@ -89,11 +115,101 @@ func getAuthService(t *testing.T, key types.NamespacedName) *authv1alpha1.AuthSe
 	return &as
 }
 
+// serverURL is where the host reaches the verifier Service (status.serverURL).
+func serverURL(t *testing.T, key types.NamespacedName) string {
+	t.Helper()
+	u, err := stack.ServiceURL(context.Background(), getAuthService(t, key).Status.ServerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// issuerURL is where the host reaches the issuer Service (status.issuerURL).
+func issuerURL(t *testing.T, key types.NamespacedName) string {
+	t.Helper()
+	u, err := stack.ServiceURL(context.Background(), getAuthService(t, key).Status.IssuerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// serverPod is a ready pod of the auth server, reached at its own address.
+type serverPod struct {
+	Name string
+	// URL reaches this pod alone: its pod IP, which the node routes to the host.
+	URL string
+	Pod corev1.Pod
+}
+
+// podsOf lists the pods of one app of an AuthService that are not being deleted.
+func podsOf(ctx context.Context, key types.NamespacedName, app string) ([]corev1.Pod, error) {
+	var pods corev1.PodList
+	if err := kube.List(ctx, &pods, client.InNamespace(key.Namespace), client.MatchingLabels{instanceLabel: key.Name, appLabel: app}); err != nil {
+		return nil, err
+	}
+	var out []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// readyServerPods lists the ready pods of one app (appVerifier, appIssuer) of an AuthService.
+func readyServerPods(t *testing.T, key types.NamespacedName, app string) []serverPod {
+	t.Helper()
+	pods, err := podsOf(context.Background(), key, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []serverPod
+	for _, p := range pods {
+		if podReady(&p) && p.Status.PodIP != "" {
+			out = append(out, serverPod{Name: p.Name, URL: "http://" + net.JoinHostPort(p.Status.PodIP, strconv.Itoa(serverPort)), Pod: p})
+		}
+	}
+	return out
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// containerStatus returns the status of the container name of pod.
+func containerStatus(p *corev1.Pod, name string) (corev1.ContainerStatus, bool) {
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == name {
+			return cs, true
+		}
+	}
+	return corev1.ContainerStatus{}, false
+}
+
+// ensureNamespace creates a restricted namespace for objects a test makes before its
+// AuthService.
+func ensureNamespace(t *testing.T, ns string) {
+	t.Helper()
+	if err := stack.RestrictedNamespace(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}
+
 // reply is an HTTP answer of the auth server.
 type reply struct {
 	code int
 	body string
 }
+
+// httpClient is the tests' client: short timeouts, keep-alive connections reused.
+var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 // call sends method to url with a bearer token.
 func call(method, url, tok string) (reply, error) {
@@ -104,8 +220,7 @@ func call(method, url, tok string) (reply, error) {
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return reply{}, err
 	}
@@ -114,30 +229,55 @@ func call(method, url, tok string) (reply, error) {
 	return reply{code: resp.StatusCode, body: string(body)}, err
 }
 
-// minter signs seed-shaped tokens with the active key of a materialised signing-key
-// Secret, with the auth server's own issuing code, as `authserver token issue` does. Only
-// the issuer's pods mount that Secret: the verifier's hold public keys only.
-type minter struct{ keysDir string }
+// minter signs seed-shaped tokens with the active key of the AuthService's signing-key
+// Secret, read through the API, with the auth server's own issuing code: as the issuer does,
+// without the issuer's round trip, for tests that need thousands of tokens.
+type minter struct {
+	mu  sync.Mutex
+	set keyfiles.Set
+	// reload, when set, reads the Secret again before each token (the rotation test).
+	reload func() (keyfiles.Set, error)
+}
 
-// issuerMinter is a minter on the Secret as the first ready issuer pod of key mounts it.
-func issuerMinter(t *testing.T, key types.NamespacedName) minter {
+// signingKeys reads and decodes the AuthService's signing-key Secret.
+func signingKeys(ctx context.Context, key types.NamespacedName) (keyfiles.Set, error) {
+	var s corev1.Secret
+	if err := kube.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name + "-signing-keys"}, &s); err != nil {
+		return keyfiles.Set{}, err
+	}
+	return keyfiles.Decode(s.Data)
+}
+
+// issuerMinter is a minter on the signing-key Secret as it is now.
+func issuerMinter(t *testing.T, key types.NamespacedName) *minter {
 	t.Helper()
-	dir, err := stack.SigningKeysDir(key)
+	set, err := signingKeys(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return minter{keysDir: dir}
+	return &minter{set: set}
+}
+
+// liveMinter is a minter that reads the Secret again for every token, so it signs with the
+// key the operator has just made active, before any issuer pod has it.
+func liveMinter(key types.NamespacedName) *minter {
+	return &minter{reload: func() (keyfiles.Set, error) { return signingKeys(context.Background(), key) }}
 }
 
 // mint returns a token valid for ttl, the kid that signed it and its user id.
-func (m minter) mint(ttl time.Duration) (tok, kid, userID string, err error) {
-	set, err := keyfiles.ReadDir(m.keysDir)
-	if err != nil {
-		return "", "", "", err
+func (m *minter) mint(ttl time.Duration) (tok, kid, userID string, err error) {
+	m.mu.Lock()
+	if m.reload != nil {
+		if m.set, err = m.reload(); err != nil {
+			m.mu.Unlock()
+			return "", "", "", err
+		}
 	}
+	set := m.set
+	m.mu.Unlock()
 	active, ok := set.Active()
 	if !ok {
-		return "", "", "", fmt.Errorf("no active key in %s", m.keysDir)
+		return "", "", "", fmt.Errorf("no active key in the signing-key Secret")
 	}
 	userID = uuid.NewString()
 	now := time.Now()
@@ -164,16 +304,18 @@ func kidOf(tok string) string {
 	return h.Kid
 }
 
-// activeKidIn reads the active kid of a materialised keys directory: a verifier's public
-// projection or an issuer's signing-key Secret.
-func activeKidIn(dir string) (string, error) {
-	set, err := keyfiles.ReadPublicDir(dir)
-	if err != nil {
-		return "", err
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
 	}
-	k, ok := set.Active()
-	if !ok {
-		return "", fmt.Errorf("no active key in %s", dir)
+	return false
+}
+
+func first(list []string) string {
+	if len(list) == 0 {
+		return ""
 	}
-	return k.ID, nil
+	return list[0]
 }

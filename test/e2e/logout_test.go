@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,18 +10,11 @@ import (
 func TestE2E_LogoutThroughTheRunningServerThenBlacklisted(t *testing.T) {
 	t.Parallel()
 	key := createReady(t, "logout", nil)
-	url, err := stack.ServerURL(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keysDir, err := stack.SigningKeysDir(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Minted with the auth server's own command on the signing-key Secret as the issuer's
-	// pods mount it (the verifier's hold no private key); issuance through the API is
+	url := serverURL(t, key)
+	// Minted with the auth server's own issuing code from the signing-key Secret (the
+	// verifier's pods hold no private key); issuance through the API is
 	// TestE2E_SessionThroughTheOperatorsDeployments.
-	tok, err := stack.IssueToken(context.Background(), keysDir, 10*time.Minute)
+	tok, _, _, err := issuerMinter(t, key).mint(10 * time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +50,7 @@ const crossReplicaBound = 100 * time.Millisecond
 func TestE2E_LoggedOutOnOneReplicaIsRejectedOnTheOther(t *testing.T) {
 	t.Parallel()
 	key := createReady(t, "replicas", nil)
-	pods := stack.ServerPods(key)
+	pods := readyServerPods(t, key, appVerifier)
 	if len(pods) != 2 {
 		t.Fatalf("want the default 2 auth-server replicas ready, got %+v", pods)
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
-	"github.com/hiringo/auth-operator/test/localkubelet/devstack"
 )
 
 // logoutLoad logs fresh tokens out from concurrent clients, round robin over the
@@ -16,8 +15,9 @@ import (
 // its fields under mu while it runs, or freely after stop.
 type logoutLoad struct {
 	mu sync.Mutex
-	// acknowledged are the tokens whose logout was answered 200.
-	acknowledged []string
+	// acknowledged are the tokens whose logout was answered 200, and acknowledgedAt when.
+	acknowledged   []string
+	acknowledgedAt []time.Time
 	// others counts the other answers by status code (0: no answer within the timeout).
 	others map[int]int
 	// failures are the times of those other answers.
@@ -27,7 +27,7 @@ type logoutLoad struct {
 	stop func()
 }
 
-func startLogoutLoad(t *testing.T, servers []devstack.ServerPod, m minter, clients int) *logoutLoad {
+func startLogoutLoad(t *testing.T, servers []serverPod, m *minter, clients int) *logoutLoad {
 	t.Helper()
 	l := &logoutLoad{others: map[int]int{}}
 	done := make(chan struct{})
@@ -51,6 +51,7 @@ func startLogoutLoad(t *testing.T, servers []devstack.ServerPod, m minter, clien
 				l.mu.Lock()
 				if err == nil && r.code == http.StatusOK {
 					l.acknowledged = append(l.acknowledged, tok)
+					l.acknowledgedAt = append(l.acknowledgedAt, time.Now())
 				} else {
 					l.others[r.code]++
 					l.failures = append(l.failures, time.Now())
@@ -74,4 +75,31 @@ func (l *logoutLoad) waitAcknowledged(t *testing.T, n int) {
 		}
 		return nil
 	})
+}
+
+// acknowledgedSince counts the logouts answered 200 after t.
+func (l *logoutLoad) acknowledgedSince(t time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, at := range l.acknowledgedAt {
+		if at.After(t) {
+			n++
+		}
+	}
+	return n
+}
+
+// outages are, for each kill, how long logouts failed after it: from the kill to the last
+// failure before the next kill (or the end).
+func outages(kills, failures []time.Time) []time.Duration {
+	out := make([]time.Duration, len(kills))
+	for i, k := range kills {
+		for _, f := range failures {
+			if f.After(k) && (i+1 == len(kills) || f.Before(kills[i+1])) {
+				out[i] = max(out[i], f.Sub(k))
+			}
+		}
+	}
+	return out
 }

@@ -3,7 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +17,6 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
-	"github.com/hiringo/auth-operator/test/localkubelet/devstack"
 )
 
 // issued is a token the client minted, and when it stops being valid.
@@ -27,7 +30,7 @@ type issued struct {
 // the unexpired tokens it minted before, as cluster services do across rotations.
 type verifyClient struct {
 	url string
-	m   minter
+	m   *minter
 	ttl time.Duration
 
 	mu        sync.Mutex
@@ -40,7 +43,7 @@ type verifyClient struct {
 	mintFails []string
 }
 
-func newVerifyClient(url string, m minter, ttl time.Duration) *verifyClient {
+func newVerifyClient(url string, m *minter, ttl time.Duration) *verifyClient {
 	return &verifyClient{url: url, m: m, ttl: ttl, newest: map[string]issued{}, mintedBy: map[string]int{}}
 }
 
@@ -54,8 +57,8 @@ func (c *verifyClient) run(stop <-chan struct{}) {
 		tok, kid, _, err := c.m.mint(c.ttl)
 		c.mu.Lock()
 		if err != nil {
-			// The keys directory is swapped atomically, so a read never sees a mix of two
-			// sets; an error here is a real failure.
+			// The Secret is written whole, so a read never sees a mix of two sets; an error
+			// here is a real failure.
 			c.mintFails = append(c.mintFails, err.Error())
 			c.mu.Unlock()
 			continue
@@ -91,8 +94,37 @@ func (c *verifyClient) verify(t issued) {
 }
 
 // rotationMargin bounds, beyond the publish time, how long one rotation takes to reach every
-// pod: the operator's pass and the local kubelet's volume update, on a loaded machine.
+// pod: the operator's pass and the kubelet's update of the mounted Secret and ConfigMap (its
+// sync period, 10 s on the local node, plus the watch), on a loaded machine.
 const rotationMargin = time.Minute
+
+// adminPort is the auth server's port of /metrics and the probes.
+const adminPort = 8081
+
+// activeKidOf asks a pod which key it signs with or takes as active: its
+// authserver_active_key_info metric, on its admin port.
+func activeKidOf(p serverPod) (string, error) {
+	resp, err := httpClient.Get("http://" + net.JoinHostPort(p.Pod.Status.PodIP, strconv.Itoa(adminPort)) + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		rest, ok := strings.CutPrefix(line, `authserver_active_key_info{kid="`)
+		if !ok {
+			continue
+		}
+		kid, value, _ := strings.Cut(rest, `"} `)
+		if strings.TrimSpace(value) == "1" {
+			return kid, nil
+		}
+	}
+	return "", fmt.Errorf("%s reports no active key", p.Name)
+}
 
 // TestE2E_RotationsNeverRejectAValidToken rotates the keys three times while a client keeps
 // verifying fresh and older tokens through the Service, then keeps verifying until every token
@@ -100,30 +132,30 @@ const rotationMargin = time.Minute
 //
 // The CRD's minimum rotationInterval is 1h, so the test asks for each rotation with the
 // rotate annotation, the operator's on-demand path. The operator still promotes a next key
-// only once it has been published for its --min-key-publish-time (minKeyPublishTime in this
-// suite), and each request follows the previous rotation at once, so every rotation after
-// the first waits for a next key published moments before.
+// only once it has been published for spec.signingKeys.minPublishTime (minKeyPublishTime in
+// this suite), and each request follows the previous rotation at once, so every rotation
+// after the first waits for a next key published moments before. The client signs with the
+// Secret's active key the moment the operator writes it, before any issuer pod has it: the
+// earliest a token of a new key can exist.
 func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 	t.Parallel()
 	key := createReady(t, "rotation", func(as *authv1alpha1.AuthService) {
 		as.Spec.Tokens.MaxLifetime = metav1.Duration{Duration: time.Minute}
 		as.Spec.Tokens.Leeway = metav1.Duration{Duration: 5 * time.Second}
 		as.Spec.SigningKeys.RotationInterval = metav1.Duration{Duration: time.Hour}
+		as.Spec.SigningKeys.MinPublishTime = &metav1.Duration{Duration: minKeyPublishTime}
 	})
 	ctx := context.Background()
-	url, err := stack.ServerURL(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pods := stack.ServerPods(key)
+	url := serverURL(t, key)
+	pods := readyServerPods(t, key, appVerifier)
 	if len(pods) != 2 {
-		t.Fatalf("want 2 auth-server pods, got %+v", pods)
+		t.Fatalf("want 2 auth-server pods, got %d", len(pods))
 	}
-	issuers := stack.IssuerPods(key)
+	issuers := readyServerPods(t, key, appIssuer)
 	if len(issuers) != 2 {
-		t.Fatalf("want 2 issuer pods, got %+v", issuers)
+		t.Fatalf("want 2 issuer pods, got %d", len(issuers))
 	}
-	vc := newVerifyClient(url, issuerMinter(t, key), time.Minute)
+	vc := newVerifyClient(url, liveMinter(key), time.Minute)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -168,8 +200,8 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 				return fmt.Errorf("status.activeKeyID still %s", active)
 			}
 			// The verifiers' public projection and the issuers' Secret alike.
-			for _, p := range append(append([]devstack.ServerPod(nil), pods...), issuers...) {
-				got, err := activeKidIn(p.KeysDir)
+			for _, p := range append(append([]serverPod(nil), pods...), issuers...) {
+				got, err := activeKidOf(p)
 				if err != nil {
 					return err
 				}
@@ -182,7 +214,7 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 		kids = append(kids, active)
 		published := publishedBeforeSigning(t, getAuthService(t, key), active)
 		if published < minKeyPublishTime {
-			t.Errorf("key %s signs after being published for %s, less than --min-key-publish-time=%s", active, published, minKeyPublishTime)
+			t.Errorf("key %s signs after being published for %s, less than spec.signingKeys.minPublishTime=%s", active, published, minKeyPublishTime)
 		}
 		t.Logf("rotation %d: %s -> %s, on every pod %s after the request; published %s before it signed", round, prev, active, time.Since(requested).Round(100*time.Millisecond), published)
 
@@ -230,7 +262,7 @@ func TestE2E_RotationsNeverRejectAValidToken(t *testing.T) {
 		}
 	}
 	if len(vc.mintFails) > 0 {
-		t.Errorf("%d tokens could not be minted from the mounted keys; first: %s", len(vc.mintFails), vc.mintFails[0])
+		t.Errorf("%d tokens could not be minted from the signing-key Secret; first: %s", len(vc.mintFails), vc.mintFails[0])
 	}
 	if len(vc.rejected) > 0 {
 		t.Fatalf("%d of %d verify calls rejected a valid token; first: %s", len(vc.rejected), vc.calls, vc.rejected[0])

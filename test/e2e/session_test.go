@@ -48,9 +48,7 @@ func TestE2E_SessionThroughTheOperatorsDeployments(t *testing.T) {
 	ctx := context.Background()
 	const name = "session"
 	ns := "e2e-" + name
-	if err := kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
+	ensureNamespace(t, ns)
 	for _, sa := range []string{"login-service", "intruder"} {
 		if err := kube.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa, Namespace: ns}}); err != nil {
 			t.Fatal(err)
@@ -63,14 +61,7 @@ func TestE2E_SessionThroughTheOperatorsDeployments(t *testing.T) {
 	if as.Status.Issuer == "" || as.Status.IssuerURL == "" {
 		t.Fatalf("status.issuer %q, status.issuerURL %q: want both set", as.Status.Issuer, as.Status.IssuerURL)
 	}
-	issuerURL, err := stack.IssuerURL(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifierURL, err := stack.ServerURL(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	issuerURL, verifierURL := issuerURL(t, key), serverURL(t, key)
 	t.Logf("issuer %s (status.issuerURL %s), verifier %s, audience %s", issuerURL, as.Status.IssuerURL, verifierURL, as.Status.Issuer)
 
 	saToken := func(sa, audience string) string {

@@ -13,7 +13,6 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
-	"github.com/hiringo/auth-operator/test/localkubelet/devstack"
 )
 
 // logOutAll logs out n fresh tokens and returns them. Each is answered 200, or, when an
@@ -23,7 +22,7 @@ import (
 // later that it is kept like the others.
 func logOutAll(t *testing.T, key types.NamespacedName, n int) []string {
 	t.Helper()
-	servers := stack.ServerPods(key)
+	servers := readyServerPods(t, key, appVerifier)
 	if len(servers) == 0 {
 		t.Fatal("no auth-server pod")
 	}
@@ -63,7 +62,7 @@ func logOutAll(t *testing.T, key types.NamespacedName, n int) []string {
 // verifiers.
 func wantBlacklisted(t *testing.T, key types.NamespacedName, when string, tokens []string) {
 	t.Helper()
-	servers := stack.ServerPods(key)
+	servers := readyServerPods(t, key, appVerifier)
 	if len(servers) == 0 {
 		t.Fatal("no auth-server pod")
 	}
@@ -93,26 +92,26 @@ func wantBlacklisted(t *testing.T, key types.NamespacedName, when string, tokens
 }
 
 // waitRedisPods waits until the AuthService runs exactly redis Redis pods and sentinels
-// Sentinel pods, all ready: the switch has finished rolling.
+// Sentinel pods, all ready: the switch has finished rolling. Their readiness is their exec
+// probes': a replica is ready once linked to the primary, a Sentinel once it monitors one.
 func waitRedisPods(t *testing.T, key types.NamespacedName, redis, sentinels int) {
 	t.Helper()
-	poll.Until(t, 90*time.Second, fmt.Sprintf("%d Redis and %d Sentinel pods", redis, sentinels), func() error {
-		r, s, ready := 0, 0, true
-		for _, p := range stack.Runner.Pods() {
-			switch {
-			case p.Namespace != key.Namespace:
-				continue
-			case devstack.IsComponentOf(p, key.Name, "redis"):
-				r++
-			case devstack.IsComponentOf(p, key.Name, "redis-sentinel"):
-				s++
-			default:
-				continue
+	ctx := context.Background()
+	poll.Until(t, 2*time.Minute, fmt.Sprintf("%d Redis and %d Sentinel pods", redis, sentinels), func() error {
+		counts := map[string]int{}
+		ready := true
+		for _, app := range []string{appRedis, appSentinel} {
+			pods, err := podsOf(ctx, key, app)
+			if err != nil {
+				return err
 			}
-			ready = ready && p.Ready
+			counts[app] = len(pods)
+			for _, p := range pods {
+				ready = ready && podReady(&p)
+			}
 		}
-		if r != redis || s != sentinels || !ready {
-			return fmt.Errorf("%d Redis and %d Sentinel pods, all ready: %v", r, s, ready)
+		if counts[appRedis] != redis || counts[appSentinel] != sentinels || !ready {
+			return fmt.Errorf("%d Redis and %d Sentinel pods, all ready: %v", counts[appRedis], counts[appSentinel], ready)
 		}
 		return nil
 	})
@@ -130,7 +129,7 @@ func switchRedis(t *testing.T, key types.NamespacedName, ha *authv1alpha1.RedisH
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := stack.WaitReady(ctx, key, 2*time.Minute, func(msg string) { t.Logf("%s: %s", key, msg) }); err != nil {
+	if err := stack.WaitReady(ctx, key, 3*time.Minute, func(msg string) { t.Logf("%s: %s", key, msg) }); err != nil {
 		t.Fatal(err)
 	}
 	waitRedisPods(t, key, redis, sentinels)

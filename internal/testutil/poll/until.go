@@ -1,6 +1,8 @@
 package poll
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -45,5 +47,24 @@ func UntilTrue(t testing.TB, timeout time.Duration, what string, cond func() boo
 			t.Fatalf("%s: not reached within %s", what, timeout)
 		}
 		time.Sleep(Interval(timeout))
+	}
+}
+
+// UntilContext checks check until it returns nil, and returns the last error, naming the
+// timeout, when it still fails after timeout or ctx ends: for waits outside a test (a
+// TestMain's set-up).
+func UntilContext(ctx context.Context, timeout time.Duration, check func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not reached within %s: %w", timeout, err)
+		case <-time.After(Interval(timeout)):
+		}
 	}
 }
