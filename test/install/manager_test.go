@@ -38,7 +38,7 @@ const (
 	leaseName = "auth-operator.auth.hiringo.tech"
 )
 
-// managerBinary is /manager of the image, built as the Dockerfile builds it.
+// managerBinary is /manager of the image, built as the image recipe builds it.
 func managerBinary(t *testing.T) string {
 	t.Helper()
 	return imageBinary(t, "manager")
