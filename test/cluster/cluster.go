@@ -95,10 +95,14 @@ var hostPrograms = []string{"runc", "nsenter", "ip", "nft", "iptables"}
 // Start starts the control plane and the node, imports the images, and waits until the
 // Node and the cluster DNS are Ready. On error everything already started is torn down.
 // The program must call RunHolderIfAsked first.
-func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
-	c = &Cluster{opts: opts, p: paths{work: opts.WorkDir}, procs: map[string]*process{}}
+func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
+	c := &Cluster{opts: opts, p: paths{work: opts.WorkDir}, procs: map[string]*process{}}
 	if err := checkMachine(opts.ControlPlaneDir); err != nil {
 		return nil, err
+	}
+	// A unix socket's path holds at most 107 bytes; containerd's ttrpc socket is the longest.
+	if sock := c.p.containerdSocket() + ".ttrpc"; len(sock) > 107 {
+		return nil, fmt.Errorf("the work directory %s is too deep: containerd's socket %s would pass the 107 bytes a unix socket path may have", opts.WorkDir, sock)
 	}
 	if err := clearStaleNode(opts.Progress); err != nil {
 		return nil, err
