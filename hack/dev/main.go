@@ -71,8 +71,11 @@ func main() {
 	}
 }
 
+// started is when the command started; every step prints the time since.
+var started = time.Now()
+
 func step(format string, args ...any) {
-	fmt.Printf("==> "+format+"\n", args...)
+	fmt.Printf("==> [%2.0fs] "+format+"\n", append([]any{time.Since(started).Seconds()}, args...)...)
 }
 
 func run(ctx context.Context, o options) error {
@@ -86,21 +89,23 @@ func run(ctx context.Context, o options) error {
 		}
 		return filepath.Join(root, p)
 	}
-	started := time.Now()
 	step("make dev: a local cluster with one real node, the operator and the sample AuthService; Ctrl-C stops everything")
 
-	step("building the operator's image and the Redis image")
 	images := filepath.Join(abs(o.workDir), "images")
-	operator, err := devstack.BuildOperatorImage(ctx, root, images)
-	if err != nil {
-		return err
-	}
-	redis, err := devstack.BuildRedisImage(root, images)
-	if err != nil {
-		return err
-	}
 	s, err := devstack.Start(ctx, devstack.Options{
-		Images:            []string{operator, redis},
+		// Built while the cluster starts.
+		BuildImages: func(ctx context.Context) ([]string, error) {
+			step("building the operator's image and the Redis image (while the cluster starts)")
+			operator, err := devstack.BuildOperatorImage(ctx, root, images)
+			if err != nil {
+				return nil, err
+			}
+			redis, err := devstack.BuildRedisImage(root, images)
+			if err != nil {
+				return nil, err
+			}
+			return []string{operator, redis}, nil
+		},
 		RepoRoot:          root,
 		ControlPlaneDir:   abs(o.controlPlane),
 		WorkDir:           abs(o.workDir),

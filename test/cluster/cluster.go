@@ -38,8 +38,6 @@ type Options struct {
 	// WorkDir receives the kubeconfig, the logs ("logs/"), the built images ("images/") and
 	// the node's state ("run/", removed when the node stops).
 	WorkDir string
-	// Images are OCI image archives imported before the node runs pods.
-	Images []string
 	// Progress receives one line per step; nil discards them.
 	Progress func(format string, args ...any)
 }
@@ -135,6 +133,22 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := connectNode(c.holder.Process.Pid); err != nil {
 		return nil, err
 	}
+	// The node's own images (the pause program is built from source) build while the
+	// control plane starts.
+	type imagesResult struct {
+		archives []string
+		err      error
+	}
+	nodeImagesBuilt := make(chan imagesResult, 1)
+	go func() {
+		archives, err := nodeImages(ctx, opts.RepoRoot, opts.ControlPlaneDir, c.p.images())
+		nodeImagesBuilt <- imagesResult{archives, err}
+	}()
+	defer func() {
+		if err != nil {
+			<-nodeImagesBuilt
+		}
+	}()
 	if c.pki, err = writePKI(c.p); err != nil {
 		return nil, fmt.Errorf("writing the node's certificates: %w", err)
 	}
@@ -145,11 +159,12 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.startContainerd(ctx); err != nil {
 		return nil, err
 	}
-	own, err := nodeImages(ctx, opts.RepoRoot, opts.ControlPlaneDir, c.p.images())
-	if err != nil {
-		return nil, err
+	own := <-nodeImagesBuilt
+	nodeImagesBuilt <- own
+	if own.err != nil {
+		return nil, own.err
 	}
-	if err := c.ImportImages(ctx, append(own, opts.Images...)...); err != nil {
+	if err := c.ImportImages(ctx, own.archives...); err != nil {
 		return nil, err
 	}
 	opts.progress("starting the kubelet and kube-proxy")

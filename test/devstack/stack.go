@@ -38,9 +38,10 @@ type Options struct {
 	ControlPlaneDir string
 	// WorkDir receives the kubeconfig, the logs and the node's state.
 	WorkDir string
-	// Images are the OCI image archives to import (BuildOperatorImage, BuildRedisImage, a
-	// release's image).
-	Images []string
+	// BuildImages builds the OCI image archives to import (BuildOperatorImage,
+	// BuildRedisImage, a release's image). It runs while the cluster starts, and its images are
+	// imported once the node runs.
+	BuildImages func(ctx context.Context) ([]string, error)
 	// RunOperator runs the operator as a local process against the cluster (the fast edit
 	// loop of `make dev`), with the CRDs and the issuer's ClusterRole installed first. When
 	// false the caller installs the operator, as a user does (the e2e).
@@ -69,15 +70,30 @@ type Stack struct {
 	managerDone chan error
 }
 
-// Start starts the cluster with the images imported and, with RunOperator, installs the CRDs
-// and runs the operator. The program must call cluster.RunHolderIfAsked first.
+// Start starts the cluster while it builds the images, imports them, and, with RunOperator,
+// installs the CRDs and runs the operator. The program must call cluster.RunHolderIfAsked first.
 func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	s = &Stack{opts: opts}
+	type buildResult struct {
+		archives []string
+		err      error
+	}
+	built := make(chan buildResult, 1)
+	buildCtx, cancelBuild := context.WithCancel(ctx)
+	defer cancelBuild()
+	go func() {
+		var r buildResult
+		if opts.BuildImages != nil {
+			r.archives, r.err = opts.BuildImages(buildCtx)
+		}
+		built <- r
+	}()
 	c, err := cluster.Start(ctx, cluster.Options{
-		RepoRoot: opts.RepoRoot, ControlPlaneDir: opts.ControlPlaneDir, WorkDir: opts.WorkDir,
-		Images: opts.Images, Progress: opts.Progress,
+		RepoRoot: opts.RepoRoot, ControlPlaneDir: opts.ControlPlaneDir, WorkDir: opts.WorkDir, Progress: opts.Progress,
 	})
 	if err != nil {
+		cancelBuild()
+		<-built
 		return nil, err
 	}
 	s.Cluster = c
@@ -86,6 +102,14 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 			_ = s.Stop()
 		}
 	}()
+	images := <-built
+	if images.err != nil {
+		return nil, images.err
+	}
+	opts.progress("importing the images")
+	if err := c.ImportImages(ctx, images.archives...); err != nil {
+		return nil, err
+	}
 	if !opts.RunOperator {
 		return s, nil
 	}

@@ -89,23 +89,25 @@ func runSuite(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	progress("building a release as `make release` does (this machine's platform) and the Redis image")
-	if released, err = release.Build(ctx, release.Options{
-		Module: repoRoot, Version: releaseVersion, Revision: devstack.GitRevision(repoRoot), Out: filepath.Join(work, "release"),
-		ImagePlatforms: []string{"linux/" + runtime.GOARCH},
-		Kustomize:      filepath.Join(controlPlaneDir, "kustomize"), Helm: filepath.Join(controlPlaneDir, "helm"),
-	}); err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: building the release:", err)
-		return 1
-	}
-	redisImage, err := devstack.BuildRedisImage(repoRoot, filepath.Join(work, "images"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
-	}
 	stack, err = devstack.Start(ctx, devstack.Options{
 		RepoRoot: repoRoot, ControlPlaneDir: controlPlaneDir, WorkDir: work, Progress: progress,
-		Images: []string{released.ImageArchive, redisImage},
+		// Built while the cluster starts.
+		BuildImages: func(ctx context.Context) ([]string, error) {
+			progress("building a release as `make release` does (this machine's platform) and the Redis image")
+			var err error
+			if released, err = release.Build(ctx, release.Options{
+				Module: repoRoot, Version: releaseVersion, Revision: devstack.GitRevision(repoRoot), Out: filepath.Join(work, "release"),
+				ImagePlatforms: []string{"linux/" + runtime.GOARCH},
+				Kustomize:      filepath.Join(controlPlaneDir, "kustomize"), Helm: filepath.Join(controlPlaneDir, "helm"),
+			}); err != nil {
+				return nil, fmt.Errorf("building the release: %w", err)
+			}
+			redisImage, err := devstack.BuildRedisImage(repoRoot, filepath.Join(work, "images"))
+			if err != nil {
+				return nil, err
+			}
+			return []string{released.ImageArchive, redisImage}, nil
+		},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: starting the local cluster:", err)
