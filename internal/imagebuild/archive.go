@@ -52,7 +52,7 @@ func WriteArchive(w io.Writer, ref string, idx v1.ImageIndex) error {
 // tagOf checks that ref names a registry host and a tag, and returns the tag.
 func tagOf(ref string) (string, error) {
 	host, rest, ok := strings.Cut(ref, "/")
-	if !ok || !(strings.ContainsAny(host, ".:") || host == "localhost") {
+	if !ok || (!strings.ContainsAny(host, ".:") && host != "localhost") {
 		return "", fmt.Errorf("archive: image reference %q must start with a registry host (ghcr.io/..., localhost/...)", ref)
 	}
 	colon := strings.LastIndex(rest, ":")

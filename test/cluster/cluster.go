@@ -108,7 +108,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	defer func() {
 		if err != nil {
 			if stopErr := c.Stop(); stopErr != nil {
-				err = fmt.Errorf("%w (and stopping: %v)", err, stopErr)
+				err = fmt.Errorf("%w (and stopping: %w)", err, stopErr)
 			}
 		}
 	}()
@@ -281,7 +281,7 @@ func (c *Cluster) startHolder() error {
 	select {
 	case err := <-ready:
 		if err != nil {
-			return fmt.Errorf("the node's holder failed at start (%v): see %s", err, filepath.Join(c.p.logs(), "holder.log"))
+			return fmt.Errorf("the node's holder failed at start (%w): see %s", err, filepath.Join(c.p.logs(), "holder.log"))
 		}
 		return nil
 	case <-time.After(30 * time.Second):
@@ -495,10 +495,10 @@ func (c *Cluster) nodeReady(ctx context.Context) error {
 			if cond.Status == corev1.ConditionTrue {
 				return nil
 			}
-			return fmt.Errorf("Node %s: Ready=%s %s: %s", NodeName, cond.Status, cond.Reason, cond.Message)
+			return fmt.Errorf("the Node %s: Ready=%s %s: %s", NodeName, cond.Status, cond.Reason, cond.Message)
 		}
 	}
-	return fmt.Errorf("Node %s has no Ready condition yet", NodeName)
+	return fmt.Errorf("the Node %s has no Ready condition yet", NodeName)
 }
 
 // startAddons creates the cluster DNS and the StorageClass, starts the provisioner, and
@@ -583,7 +583,7 @@ func (c *Cluster) Stop() error {
 		select {
 		case err := <-c.holderDone:
 			if err != nil {
-				errs = append(errs, fmt.Errorf("the node's teardown failed (%v): see %s", err, filepath.Join(c.p.logs(), "holder.log")))
+				errs = append(errs, fmt.Errorf("the node's teardown failed (%w): see %s", err, filepath.Join(c.p.logs(), "holder.log")))
 			}
 		case <-time.After(90 * time.Second):
 			_ = c.holder.Process.Kill()

@@ -159,14 +159,14 @@ func (p *process) stop(grace time.Duration) error {
 	}
 	p.signalAll(syscall.SIGTERM)
 	select {
-	case <-p.done:
-		p.done <- nil
+	case err := <-p.done:
+		p.done <- err
 		return nil
 	case <-time.After(grace):
 	}
 	p.signalAll(syscall.SIGKILL)
-	<-p.done
-	p.done <- nil
+	err := <-p.done
+	p.done <- err
 	return fmt.Errorf("%s did not stop within %s and was killed", p.name, grace)
 }
 
@@ -191,11 +191,11 @@ func (p *process) waitFor(ctx context.Context, what string, timeout time.Duratio
 			return nil
 		}
 		if err, ended := p.exited(); ended {
-			return fmt.Errorf("%s exited (%v) before %s: see %s", p.name, err, what, p.log)
+			return fmt.Errorf("%s exited (%w) before %s: see %s", p.name, err, what, p.log)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %s not reached within %s (last: %v): see %s", p.name, what, timeout, last, p.log)
+			return fmt.Errorf("%s: %s not reached within %s (last: %w): see %s", p.name, what, timeout, last, p.log)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

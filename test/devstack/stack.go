@@ -293,10 +293,11 @@ func (s *Stack) Stop() error {
 		s.opts.progress("stopping the operator")
 		_ = syscall.Kill(-s.manager.Process.Pid, syscall.SIGTERM)
 		select {
-		case <-s.managerDone:
+		case err := <-s.managerDone:
+			s.managerDone <- err
 		case <-time.After(15 * time.Second):
 			_ = syscall.Kill(-s.manager.Process.Pid, syscall.SIGKILL)
-			<-s.managerDone
+			s.managerDone <- <-s.managerDone
 			errs = append(errs, errors.New("the operator did not stop within 15s and was killed"))
 		}
 		s.manager = nil
@@ -328,10 +329,10 @@ func (s *Stack) ServiceURL(ctx context.Context, inCluster string) (string, error
 	}
 	var svc corev1.Service
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &svc); err != nil {
-		return "", fmt.Errorf("Service of %s: %w", inCluster, err)
+		return "", fmt.Errorf("the Service of %s: %w", inCluster, err)
 	}
 	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
-		return "", fmt.Errorf("Service %s/%s has no ClusterIP", ns, name)
+		return "", fmt.Errorf("the Service %s/%s has no ClusterIP", ns, name)
 	}
 	port := u.Port()
 	if port == "" {
