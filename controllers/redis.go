@@ -59,6 +59,12 @@ type redisConnection struct {
 
 // reconcileRedis runs the managed Redis or wires the external one.
 func (r *AuthServiceReconciler) reconcileRedis(ctx context.Context, s *scope) (reconcile.Result, error) {
+	if msg := keyPrefixProblem(s.as); msg != "" {
+		// Nothing is wired with it: the auth servers keep the prefix they run with.
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonKeyPrefixInvalid, msg)
+		r.Recorder.Eventf(s.as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonKeyPrefixInvalid, "ConfigureRedis", "%s", msg)
+		return reconcile.Result{}, nil
+	}
 	if ext := s.as.Spec.Redis.External; ext != nil {
 		if err := r.removeManagedRedis(ctx, s.as); err != nil {
 			return reconcile.Result{}, err

@@ -339,9 +339,13 @@ type RedisSpec struct {
 	// KeyPrefix is the prefix of every Redis key and of the revocation channel that this
 	// AuthService's auth servers use. Empty: derived from the AuthService's namespace, name and
 	// UID (see status.redisKeyPrefix), so AuthServices that share a Redis never share a
-	// blacklist. Set it only to keep a blacklist across a re-created AuthService.
+	// blacklist. Set it only to keep a blacklist across a re-created AuthService: to the
+	// status.redisKeyPrefix of the old one. It must have the derived prefixes' form,
+	// authserver:<namespace>.<id>: with this AuthService's namespace, no further colon and
+	// nothing a Redis ACL pattern would read as a wildcard: then no prefix of one tenant
+	// starts another's, and no tenant can name another namespace's key space.
 	// +kubebuilder:validation:MaxLength=128
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[!-~]+$')",message="spec.redis.keyPrefix must be printable ASCII without spaces, such as authserver:prod:"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^authserver:[a-z0-9]([-a-z0-9]*[a-z0-9])?[.][a-z0-9][-a-z0-9.]*:$')",message="spec.redis.keyPrefix must be authserver:<namespace>.<id>: (this AuthService's namespace, then lower-case letters, digits, '-' or '.', ending in one ':'), such as authserver:prod.auth.2f6c…: — copy the old AuthService's status.redisKeyPrefix, or remove the field to use the derived one"
 	// +optional
 	KeyPrefix string `json:"keyPrefix,omitempty"`
 
