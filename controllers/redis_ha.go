@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -29,6 +30,21 @@ const (
 	sentinelPasswordFile = sentinelPasswordDir + "/password"
 	hostnameTopologyKey  = "kubernetes.io/hostname"
 )
+
+// topologyInitResources are the topology init container's: a short-lived Go command that
+// asks a few peers and writes one file. Requests let the scheduler count it; the limit
+// keeps a misbehaving one from taking the node's memory.
+var topologyInitResources = corev1.ResourceRequirements{
+	Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+	Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+}
+
+// sentinelResources are the Sentinel container's: a Sentinel holds the topology of one
+// primary, some megabytes, whatever the size of the data Redis holds.
+var sentinelResources = corev1.ResourceRequirements{
+	Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+	Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+}
 
 // haSettings are the defaulted numbers of spec.redis.managed.highAvailability.
 type haSettings struct {
@@ -114,6 +130,7 @@ func topologyInit(as *authv1alpha1.AuthService, h haSettings, image, role string
 			{Name: "config", MountPath: redisConfDir, ReadOnly: true},
 			{Name: "runtime-config", MountPath: runtimeConfDir},
 		},
+		Resources:       *topologyInitResources.DeepCopy(),
 		SecurityContext: restrictedContainerSecurityContext(),
 	}
 }
@@ -210,7 +227,7 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion
 							{Name: "config", MountPath: redisConfDir, ReadOnly: true},
 							{Name: "runtime-config", MountPath: confDir},
 						},
-						Resources:       managed.Resources,
+						Resources:       *sentinelResources.DeepCopy(),
 						LivenessProbe:   redisLiveness(sentinelPortName),
 						ReadinessProbe:  sentinelReadiness(sentinelMasterName(as)),
 						SecurityContext: restrictedContainerSecurityContext(),

@@ -372,7 +372,10 @@ type ManagedRedisSpec struct {
 	// +optional
 	Image string `json:"image,omitempty"`
 
-	// Resources of the Redis container.
+	// Resources of the Redis container. Without a memory limit it gets 256Mi (raised to the
+	// memory request when that is higher), and without a memory request one equal to the
+	// limit: redis.conf's maxmemory is 60 % of the limit. Sentinels and the topology init
+	// step have small fixed resources of their own.
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 
