@@ -242,15 +242,12 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope)
 	as := s.as
 	current := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: as.Namespace, Name: RedisName(as)}
-	exists := true
-	if err := r.Client.Get(ctx, key, current); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("reading Secret %s: %w", key.Name, err)
-		}
-		exists = false
+	exists, err := r.getOwn(ctx, key, current)
+	if err != nil {
+		return nil, fmt.Errorf("reading Secret %s: %w", key.Name, err)
 	}
 	if exists {
-		if why := foreignReason(current, as); why != "" {
+		if why := foreignReason("Secret", current, as); why != "" {
 			return nil, &foreignObjectError{kind: "Secret", name: key.Name, why: why}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -618,6 +619,29 @@ type AuthServiceStatus struct {
 	// under a running blacklist.
 	// +optional
 	RedisKeyPrefix string `json:"redisKeyPrefix,omitempty"`
+
+	// CreatedObjects are the namespaced objects the operator created for this AuthService,
+	// by UID: one of them found without the operator's labels or owner reference was
+	// tampered with and is repaired, not refused as a stranger's.
+	// +listType=map
+	// +listMapKey=kind
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	CreatedObjects []CreatedObject `json:"createdObjects,omitempty"`
+}
+
+// CreatedObject names one object the operator created.
+type CreatedObject struct {
+	// Kind of the object, such as Secret.
+	// +kubebuilder:validation:MaxLength=64
+	Kind string `json:"kind"`
+	// Name of the object, in the AuthService's namespace.
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// UID of the object the operator created.
+	// +kubebuilder:validation:MaxLength=64
+	UID types.UID `json:"uid"`
 }
 
 // PublishedKey is the public metadata of one published signing key.
