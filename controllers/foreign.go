@@ -129,7 +129,7 @@ func (r *AuthServiceReconciler) getOwn(ctx context.Context, key client.ObjectKey
 func createdByOperator(as *authv1alpha1.AuthService, kind string, obj client.Object) bool {
 	for _, c := range as.Status.CreatedObjects {
 		if c.Kind == kind && c.Name == obj.GetName() {
-			return c.UID != "" && c.UID == obj.GetUID()
+			return c.UID != "" && c.UID == string(obj.GetUID())
 		}
 	}
 	return false
@@ -142,11 +142,11 @@ func recordCreated(as *authv1alpha1.AuthService, kind string, obj client.Object)
 	}
 	for i, c := range as.Status.CreatedObjects {
 		if c.Kind == kind && c.Name == obj.GetName() {
-			as.Status.CreatedObjects[i].UID = obj.GetUID()
+			as.Status.CreatedObjects[i].UID = string(obj.GetUID())
 			return
 		}
 	}
-	as.Status.CreatedObjects = append(as.Status.CreatedObjects, authv1alpha1.CreatedObject{Kind: kind, Name: obj.GetName(), UID: obj.GetUID()})
+	as.Status.CreatedObjects = append(as.Status.CreatedObjects, authv1alpha1.CreatedObject{Kind: kind, Name: obj.GetName(), UID: string(obj.GetUID())})
 }
 
 // tampered reports whether obj, which the operator created for as, lost its labels or its

@@ -4,7 +4,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -641,7 +640,7 @@ type CreatedObject struct {
 	Name string `json:"name"`
 	// UID of the object the operator created.
 	// +kubebuilder:validation:MaxLength=64
-	UID types.UID `json:"uid"`
+	UID string `json:"uid"`
 }
 
 // PublishedKey is the public metadata of one published signing key.
