@@ -407,16 +407,29 @@ func redisNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolic
 	}
 }
 
-// removeManagedRedis deletes the managed Redis after a switch to an external one.
+// removeManagedRedis deletes the managed Redis after a switch to an external one. Its
+// Secret is emptied, not deleted: the operator may delete no Secret at all (its RBAC has
+// no delete on Secrets, which RBAC could not narrow to its own), and the garbage collector
+// deletes the empty one with the AuthService.
 func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *authv1alpha1.AuthService) error {
 	name := metav1.ObjectMeta{Name: RedisName(as)}
 	for _, obj := range []client.Object{
 		&appsv1.StatefulSet{ObjectMeta: name}, &appsv1.Deployment{ObjectMeta: name},
-		&corev1.Service{ObjectMeta: name}, &networkingv1.NetworkPolicy{ObjectMeta: name}, &corev1.Secret{ObjectMeta: name},
+		&corev1.Service{ObjectMeta: name}, &networkingv1.NetworkPolicy{ObjectMeta: name},
 	} {
 		if err := r.deleteOwned(ctx, as, obj); err != nil {
 			return err
 		}
+	}
+	secret := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: RedisName(as)}, secret); err == nil &&
+		metav1.IsControlledBy(secret, as) && len(secret.Data) > 0 {
+		secret.Data = nil
+		if err := r.Client.Update(ctx, secret, client.FieldOwner(fieldOwner)); err != nil {
+			return fmt.Errorf("emptying Secret %s: %w", secret.Name, err)
+		}
+	} else if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading Secret %s: %w", RedisName(as), err)
 	}
 	return r.removeReplicatedRedis(ctx, as)
 }
