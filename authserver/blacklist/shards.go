@@ -97,25 +97,28 @@ func (s *Store) withShards(ctx context.Context, g Generation) (Generation, error
 	return g, nil
 }
 
-// tagsForEveryMaster returns one new tag for each master that owns slots but no slot of
-// have's tags.
+// tagsForEveryMaster returns one new tag for each shard (a master and its replicas) that
+// owns slots but no slot of have's tags (CLUSTER SHARDS, Redis 7.0 and later).
 func tagsForEveryMaster(ctx context.Context, cluster *redis.ClusterClient, have []string) ([]string, error) {
-	ranges, err := cluster.ClusterSlots(ctx).Result()
+	shards, err := cluster.ClusterShards(ctx).Result()
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading the Cluster's slots: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: reading the Cluster's shards: %w", ErrUnavailable, err)
 	}
-	masterOf := func(slot int64) string {
-		for _, r := range ranges {
-			if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
-				return r.Nodes[0].ID + r.Nodes[0].Addr
+	// A shard is its slots, whichever of its nodes is the master now.
+	shardOf := func(slot int64) int {
+		for i, sh := range shards {
+			for _, r := range sh.Slots {
+				if r.Start <= slot && slot <= r.End {
+					return i
+				}
 			}
 		}
-		return ""
+		return -1
 	}
-	uncovered := map[string]bool{}
-	for _, r := range ranges {
-		if len(r.Nodes) > 0 {
-			uncovered[r.Nodes[0].ID+r.Nodes[0].Addr] = true
+	uncovered := map[int]bool{}
+	for i, sh := range shards {
+		if len(sh.Slots) > 0 {
+			uncovered[i] = true
 		}
 	}
 	for _, tag := range have {
@@ -127,7 +130,7 @@ func tagsForEveryMaster(ctx context.Context, cluster *redis.ClusterClient, have 
 		if err != nil {
 			return nil, err
 		}
-		delete(uncovered, masterOf(slot))
+		delete(uncovered, shardOf(slot))
 	}
 	var out []string
 	for n := 0; len(uncovered) > 0 && n < maxShardTags; n++ {
@@ -135,7 +138,7 @@ func tagsForEveryMaster(ctx context.Context, cluster *redis.ClusterClient, have 
 		if err != nil {
 			return nil, err
 		}
-		if m := masterOf(slot); uncovered[m] {
+		if m := shardOf(slot); uncovered[m] {
 			delete(uncovered, m)
 			out = append(out, strconv.Itoa(n))
 		}
