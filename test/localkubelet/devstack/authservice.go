@@ -154,7 +154,7 @@ type ServerPod struct {
 	// URL reaches this pod alone.
 	URL string
 	// KeysDir is where the pod's keys volume is materialised: the public projection
-	// (Secret NAME-public-keys) for a verifier, the signing-key Secret for an issuer.
+	// (ConfigMap NAME-public-keys) for a verifier, the signing-key Secret for an issuer.
 	KeysDir string
 	PID     int
 }
