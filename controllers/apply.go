@@ -26,29 +26,38 @@ func (r *AuthServiceReconciler) apply(ctx context.Context, as *authv1alpha1.Auth
 	if err := controllerutil.SetControllerReference(as, obj, r.Scheme); err != nil {
 		return fmt.Errorf("setting owner of %s: %w", obj.GetName(), err)
 	}
-	return r.applyUnowned(ctx, obj)
+	applied, err := r.applyUnowned(ctx, obj)
+	if err != nil {
+		return err
+	}
+	// Recorded in the pass that created it, so that the next one has nothing to write.
+	recordCreated(as, applied.GetKind(), applied)
+	return nil
 }
 
 // applyUnowned is apply without the owner reference, for cluster-scoped objects: a
 // namespaced AuthService cannot own them, so a finalizer deletes them instead.
-func (r *AuthServiceReconciler) applyUnowned(ctx context.Context, obj client.Object) error {
+// It returns the object as the API server stored it.
+func (r *AuthServiceReconciler) applyUnowned(ctx context.Context, obj client.Object) (*unstructured.Unstructured, error) {
 	gvk, err := apiutil.GVKForObject(obj, r.Scheme)
 	if err != nil {
-		return fmt.Errorf("finding kind of %s: %w", obj.GetName(), err)
+		return nil, fmt.Errorf("finding kind of %s: %w", obj.GetName(), err)
 	}
 	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
-		return fmt.Errorf("converting %s %s: %w", gvk.Kind, obj.GetName(), err)
+		return nil, fmt.Errorf("converting %s %s: %w", gvk.Kind, obj.GetName(), err)
 	}
 	if err := keepAppliedFields(content); err != nil {
-		return fmt.Errorf("preparing %s %s: %w", gvk.Kind, obj.GetName(), err)
+		return nil, fmt.Errorf("preparing %s %s: %w", gvk.Kind, obj.GetName(), err)
 	}
 	u := &unstructured.Unstructured{Object: content}
 	u.SetGroupVersionKind(gvk)
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying %s %s: %w", gvk.Kind, obj.GetName(), err)
+		return nil, fmt.Errorf("applying %s %s: %w", gvk.Kind, obj.GetName(), err)
 	}
-	return nil
+	// The stored object's kind is the request's, also where the reply leaves it out.
+	u.SetGroupVersionKind(gvk)
+	return u, nil
 }
 
 // appliedPaths are the only fields an apply sends, the allow-list of what the operator

@@ -34,7 +34,7 @@ func appliedObjects(t *testing.T) map[string]client.Object {
 		"issuer Role":              issuerRole(as),
 		"issuer RoleBinding":       issuerRoleBinding(as),
 		"user-logouts ConfigMap":   userLogoutsConfigMap(as),
-		"public keys ConfigMap":    publicKeysConfigMap(as, map[string][]byte{"k.pub.pem": []byte("pem")}),
+		"public keys Secret":       publicKeysSecret(as, map[string][]byte{"k.pub.pem": []byte("pem")}),
 		"JWKS ConfigMap":           jwksConfigMap(as, []byte(`{"keys":[]}`)),
 		"store-state ConfigMap":    storeStateConfigMap(as),
 		"verifier PDB":             podDisruptionBudget(as, ServerName(as), appVerifier, componentServer),

@@ -92,7 +92,7 @@ type phase struct {
 // +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices/status,verbs=get;patch
 // +kubebuilder:rbac:groups=auth.hiringo.tech,resources=authservices/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;patch;delete

@@ -137,8 +137,8 @@ func TestAuthserverDeployments_VerifierAndIssuer(t *testing.T) {
 				t.Fatal("no keys volume")
 			case tc.keysFromSecret && (keys.Secret == nil || keys.Secret.SecretName != "auth-signing-keys"):
 				t.Errorf("issuer keys volume %+v, want the signing-key Secret", keys.VolumeSource)
-			case !tc.keysFromSecret && (keys.ConfigMap == nil || keys.ConfigMap.Name != PublicKeysConfigMapName(as) || keys.Secret != nil):
-				t.Errorf("verifier keys volume %+v, want the public keys ConfigMap only", keys.VolumeSource)
+			case !tc.keysFromSecret && (keys.Secret == nil || keys.Secret.SecretName != PublicKeysSecretName(as) || keys.ConfigMap != nil):
+				t.Errorf("verifier keys volume %+v, want the public keys Secret only", keys.VolumeSource)
 			}
 			if pw := volumeNamed(pod, "redis-password"); pw == nil || pw.Secret == nil || pw.Secret.SecretName != "redis-pass" ||
 				len(pw.Secret.Items) != 1 || pw.Secret.Items[0].Key != "pw" {

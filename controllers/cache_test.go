@@ -36,8 +36,8 @@ func TestCache_HoldsOnlyTheOperatorsObjects(t *testing.T) {
 		for _, s := range secrets.Items {
 			names = append(names, s.Name)
 		}
-		if len(names) != 2 {
-			return errorf("cached Secrets = %v, want only auth-signing-keys and auth-redis", names)
+		if len(names) != 3 {
+			return errorf("cached Secrets = %v, want only auth-signing-keys, auth-public-keys and auth-redis", names)
 		}
 		for _, s := range secrets.Items {
 			if s.Labels[ManagedByLabel] != ManagedByValue {

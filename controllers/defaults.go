@@ -3,6 +3,7 @@ package controllers
 import (
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -24,6 +25,11 @@ const (
 	defaultMinReplicasAcked int32 = 1
 	defaultRefreshLifetime        = 720 * time.Hour
 	defaultLeeway                 = 30 * time.Second
+	// defaultRedisMemory is the managed Redis container's memory limit (and request) when
+	// spec.redis.managed.resources sets none: without a limit redis.conf gets no maxmemory,
+	// and a logout storm grows Redis until the kernel kills it (docs/operator.md, Redis
+	// memory). 60 % of it, about 150 MiB, holds on the order of a million blacklist entries.
+	defaultRedisMemory = "256Mi"
 )
 
 // withDefaults is the one place the builders' defaults live: it returns a copy of spec with
@@ -52,6 +58,7 @@ func withDefaults(spec *authv1alpha1.AuthServiceSpec) *authv1alpha1.AuthServiceS
 		if m.Persistence.Enabled == nil {
 			m.Persistence.Enabled = ptr.To(true)
 		}
+		defaultMemory(&m.Resources, resource.MustParse(defaultRedisMemory))
 		if m.Persistence.Size == nil {
 			m.Persistence.Size = ptr.To(resource.MustParse(defaultRedisVolumeSize))
 		}
@@ -68,4 +75,26 @@ func withDefaults(spec *authv1alpha1.AuthServiceSpec) *authv1alpha1.AuthServiceS
 		}
 	}
 	return d
+}
+
+// defaultMemory gives r a memory limit of def when it has none, raised to the memory
+// request when that is higher (a limit below the request is refused), and a memory request
+// equal to the limit when it has none.
+func defaultMemory(r *corev1.ResourceRequirements, def resource.Quantity) {
+	if _, ok := r.Limits[corev1.ResourceMemory]; !ok {
+		limit := def
+		if req, ok := r.Requests[corev1.ResourceMemory]; ok && req.Cmp(limit) > 0 {
+			limit = req
+		}
+		if r.Limits == nil {
+			r.Limits = corev1.ResourceList{}
+		}
+		r.Limits[corev1.ResourceMemory] = limit
+	}
+	if _, ok := r.Requests[corev1.ResourceMemory]; !ok {
+		if r.Requests == nil {
+			r.Requests = corev1.ResourceList{}
+		}
+		r.Requests[corev1.ResourceMemory] = r.Limits[corev1.ResourceMemory]
+	}
 }

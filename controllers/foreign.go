@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,13 +34,19 @@ func isForeign(err error) bool {
 	return errors.As(err, &f)
 }
 
-// foreignReason says why existing is not as's to manage, or "" when it is: controlled by
-// as, or labelled as made by the operator for as with no controller (a Secret restored
-// from a backup, whose owner reference pointed at the AuthService's old UID).
-func foreignReason(existing client.Object, as *authv1alpha1.AuthService) string {
+// foreignReason says why existing, of kind, is not as's to manage, or "" when it is:
+// controlled by as, created by the operator for as (its UID is recorded in the status:
+// labels or owner stripped by hand are tampering, which the write repairs), or labelled as
+// made by the operator for as with no controller (a Secret restored from a backup, whose
+// owner reference pointed at the AuthService's old UID). An object controlled by as has
+// its UID recorded here.
+func foreignReason(kind string, existing client.Object, as *authv1alpha1.AuthService) string {
 	owner := metav1.GetControllerOf(existing)
 	switch {
 	case owner != nil && owner.UID == as.UID:
+		recordCreated(as, kind, existing)
+		return ""
+	case createdByOperator(as, kind, existing):
 		return ""
 	case owner != nil:
 		return fmt.Sprintf("controlled by %s %s", owner.Kind, owner.Name)
@@ -82,8 +89,68 @@ func (r *AuthServiceReconciler) refuseForeign(ctx context.Context, as *authv1alp
 	case err != nil:
 		return fmt.Errorf("reading %s %s: %w", gvk.Kind, key.Name, err)
 	}
-	if why := foreignReason(existing, as); why != "" {
+	if why := foreignReason(gvk.Kind, existing, as); why != "" {
 		return &foreignObjectError{kind: gvk.Kind, name: key.Name, why: why}
 	}
+	r.reportTampering(as, gvk.Kind, existing)
 	return nil
+}
+
+// reportTampering says in an event that obj, the operator's own, lost its labels or owner
+// reference, which the write under way restores.
+func (r *AuthServiceReconciler) reportTampering(as *authv1alpha1.AuthService, kind string, obj client.Object) {
+	if tampered(obj, as) {
+		// The object is the event's related one: events of one AuthService that differ in
+		// it alone are kept apart, not folded into one series.
+		r.Recorder.Eventf(as, obj, corev1.EventTypeWarning, authv1alpha1.EventObjectTampered, "Repair",
+			"%s %s, which the operator created, lost its labels or owner reference by hand: restored", kind, obj.GetName())
+	}
+}
+
+// getOwn reads the object named key into obj: from the cache, which holds the operator's
+// labelled objects only, else from the API, where an object of the operator's whose labels
+// were stripped still is. It reports whether the object exists.
+func (r *AuthServiceReconciler) getOwn(ctx context.Context, key client.ObjectKey, obj client.Object) (bool, error) {
+	err := r.Client.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, obj)
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
+// createdByOperator reports whether obj, of kind, is the very object the operator created
+// for as: its UID is the recorded one.
+func createdByOperator(as *authv1alpha1.AuthService, kind string, obj client.Object) bool {
+	for _, c := range as.Status.CreatedObjects {
+		if c.Kind == kind && c.Name == obj.GetName() {
+			return c.UID != "" && c.UID == string(obj.GetUID())
+		}
+	}
+	return false
+}
+
+// recordCreated records obj's UID in as's status as an object the operator made.
+func recordCreated(as *authv1alpha1.AuthService, kind string, obj client.Object) {
+	if obj.GetUID() == "" {
+		return
+	}
+	for i, c := range as.Status.CreatedObjects {
+		if c.Kind == kind && c.Name == obj.GetName() {
+			as.Status.CreatedObjects[i].UID = string(obj.GetUID())
+			return
+		}
+	}
+	as.Status.CreatedObjects = append(as.Status.CreatedObjects, authv1alpha1.CreatedObject{Kind: kind, Name: obj.GetName(), UID: string(obj.GetUID())})
+}
+
+// tampered reports whether obj, which the operator created for as, lost its labels or its
+// owner reference: the write repairs it, and the caller says so in an event.
+func tampered(obj client.Object, as *authv1alpha1.AuthService) bool {
+	return !metav1.IsControlledBy(obj, as) || obj.GetLabels()[ManagedByLabel] != ManagedByValue || obj.GetLabels()[AuthServiceLabel] != as.Name
 }

@@ -1,7 +1,9 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
+	"maps"
 	"strings"
 	"testing"
 
@@ -9,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 )
@@ -73,5 +76,95 @@ func TestForeignObjects_AreRefusedNotAdopted(t *testing.T) {
 	reconcileOnce(t, r, ns, "web")
 	if svc := get(t, ns, "web-authserver", &corev1.Service{}); !metav1.IsControlledBy(svc, get(t, ns, "web", &authv1alpha1.AuthService{})) {
 		t.Error("the operator's Service was not created after the foreign one went")
+	}
+}
+
+// TestTamperedObjects_AreRepairedNotCalledForeign: an object the operator created whose
+// labels and owner reference someone stripped (and, for the verifiers' public keys, whose
+// content was replaced: a planted key) is the operator's still, by its UID: the next pass
+// restores labels, owner and content, keeps the signing keys it holds, and says so in an
+// event; an object of the same name that someone else created is still refused.
+func TestTamperedObjects_AreRepairedNotCalledForeign(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
+	createAuthService(t, ns, "auth", externalRedis)
+	reconcileOnce(t, r, ns, "auth")
+	reconcileOnce(t, r, ns, "auth")
+	keysBefore := get(t, ns, "auth-signing-keys", &corev1.Secret{}).Data
+	for _, tc := range []struct {
+		name string
+		obj  client.Object
+		// plant changes the content as well, as a forger would.
+		plant func(client.Object)
+		check func(client.Object) string
+	}{
+		{"public keys with a planted key", &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "auth-public-keys"}},
+			func(o client.Object) {
+				s := o.(*corev1.Secret)
+				s.Data["keyset.json"] = []byte(`{"keys":[{"kid":"forged","state":"active"}]}`)
+			},
+			func(o client.Object) string {
+				if strings.Contains(string(o.(*corev1.Secret).Data["keyset.json"]), "forged") {
+					return "the planted key is still listed"
+				}
+				return ""
+			}},
+		{"signing keys", &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "auth-signing-keys"}}, nil,
+			func(o client.Object) string {
+				if !maps.EqualFunc(o.(*corev1.Secret).Data, keysBefore, bytes.Equal) {
+					return "the signing keys changed: the operator took the stripped Secret for lost keys"
+				}
+				return ""
+			}},
+		{"JWKS", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "auth-jwks"}}, nil, nil},
+		{"verifier Service", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "auth-authserver"}}, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := get(t, ns, tc.obj.GetName(), tc.obj)
+			uid := obj.GetUID()
+			update(t, obj, func(o client.Object) {
+				o.SetLabels(nil)
+				o.SetOwnerReferences(nil)
+				if tc.plant != nil {
+					tc.plant(o)
+				}
+			})
+			res, err := r.Reconcile(ctx, request(ns, "auth"))
+			if err != nil || res.RequeueAfter == foreignRetry {
+				t.Fatalf("Reconcile: %v, %v: the tampered object was refused as foreign", res, err)
+			}
+			for _, c := range get(t, ns, "auth", &authv1alpha1.AuthService{}).Status.Conditions {
+				if c.Reason == authv1alpha1.ReasonForeignObject {
+					t.Fatalf("%s: %s", c.Type, c.Message)
+				}
+			}
+			after := get(t, ns, tc.obj.GetName(), tc.obj)
+			if after.GetUID() != uid || after.GetLabels()[ManagedByLabel] != ManagedByValue || after.GetLabels()[AuthServiceLabel] != "auth" ||
+				len(after.GetOwnerReferences()) != 1 || after.GetOwnerReferences()[0].Name != "auth" {
+				t.Fatalf("not repaired: uid %s (was %s), labels %v, owners %v", after.GetUID(), uid, after.GetLabels(), after.GetOwnerReferences())
+			}
+			if tc.check != nil {
+				if msg := tc.check(after); msg != "" {
+					t.Fatal(msg)
+				}
+			}
+			waitEvent(t, ns, "auth", corev1.EventTypeWarning, authv1alpha1.EventObjectTampered, tc.obj.GetName())
+		})
+	}
+
+	// Another object under the operator's name is still a stranger's.
+	jwks := get(t, ns, "auth-jwks", &corev1.ConfigMap{})
+	if err := k8sClient.Delete(ctx, jwks); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8sClient.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "auth-jwks"}, Data: map[string]string{"jwks.json": "{}"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reconcile(ctx, request(ns, "auth")); err != nil {
+		t.Fatal(err)
+	}
+	if c := condition(get(t, ns, "auth", &authv1alpha1.AuthService{}), authv1alpha1.KeysReadyCondition); c.Reason != authv1alpha1.ReasonForeignObject {
+		t.Errorf("a ConfigMap someone else created under the JWKS's name: KeysReady %s %q, want ForeignObject", c.Reason, c.Message)
 	}
 }

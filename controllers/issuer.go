@@ -80,7 +80,8 @@ func (r *AuthServiceReconciler) applyIssuerClusterRoleBinding(ctx context.Contex
 		return fmt.Errorf("ClusterRoleBinding %s belongs to AuthService %s/%s, not to this one: rename this AuthService so the issuer's binding gets a name of its own",
 			desired.Name, existing.Labels[AuthServiceNamespaceLabel], existing.Labels[AuthServiceLabel])
 	}
-	return r.applyUnowned(ctx, desired)
+	_, err = r.applyUnowned(ctx, desired)
+	return err
 }
 
 // issuerEnv is the issuer's configuration: what both roles share, the callers it serves

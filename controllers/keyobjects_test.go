@@ -63,7 +63,31 @@ func TestSigningKeysSecret_CarriesFilesAndRecord(t *testing.T) {
 	}
 }
 
-func TestKeyConfigMaps_HoldTheProjectionAndTheJWKS(t *testing.T) {
+// TestPublicKeysSecret_HoldsTheProjection: the public projection is a Secret (writing it
+// takes the rights writing the private keys takes), labelled as the operator's.
+func TestPublicKeysSecret_HoldsTheProjection(t *testing.T) {
+	as := keyObjectsAuthService()
+	for _, tc := range []struct {
+		name  string
+		files map[string][]byte
+	}{
+		{"public keys", map[string][]byte{"keyset.json": []byte("{}\n"), "k.pub.pem": []byte("pub")}},
+		{"empty projection", nil},
+	} {
+		s := publicKeysSecret(as, tc.files)
+		if s.Namespace != "team" || s.Name != "auth-public-keys" || s.Type != corev1.SecretTypeOpaque {
+			t.Errorf("%s: Secret %s/%s type %q", tc.name, s.Namespace, s.Name, s.Type)
+		}
+		if !maps.Equal(s.Labels, wantKeyLabels("public-keys")) {
+			t.Errorf("%s: labels %v", tc.name, s.Labels)
+		}
+		if !maps.EqualFunc(s.Data, tc.files, func(a, b []byte) bool { return string(a) == string(b) }) {
+			t.Errorf("%s: data %v, want %v", tc.name, s.Data, tc.files)
+		}
+	}
+}
+
+func TestKeyConfigMaps_HoldTheJWKS(t *testing.T) {
 	as := keyObjectsAuthService()
 	for _, tc := range []struct {
 		name      string
@@ -72,10 +96,6 @@ func TestKeyConfigMaps_HoldTheProjectionAndTheJWKS(t *testing.T) {
 		component string
 		wantData  map[string]string
 	}{
-		{"public keys", publicKeysConfigMap(as, map[string][]byte{"keyset.json": []byte("{}\n"), "k.pub.pem": []byte("pub")}),
-			"auth-public-keys", "public-keys", map[string]string{"keyset.json": "{}\n", "k.pub.pem": "pub"}},
-		{"empty projection", publicKeysConfigMap(as, nil),
-			"auth-public-keys", "public-keys", map[string]string{}},
 		{"JWKS", jwksConfigMap(as, []byte(`{"keys":[]}`)),
 			"auth-jwks", "jwks", map[string]string{"jwks.json": `{"keys":[]}`}},
 	} {

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"strings"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 )
@@ -39,4 +40,20 @@ func redisKeyPrefix(as *authv1alpha1.AuthService) string {
 		return as.Spec.Redis.KeyPrefix
 	}
 	return as.Status.RedisKeyPrefix
+}
+
+// keyPrefixProblem says what is wrong with spec.redis.keyPrefix, or "" when it is unset or
+// fine. The CRD checks its form, authserver:<namespace>.<id>:; the namespace, which a CRD
+// rule cannot see, is checked here: a prefix of another namespace would share that
+// tenant's blacklist and revocations on a Redis both use.
+func keyPrefixProblem(as *authv1alpha1.AuthService) string {
+	p := as.Spec.Redis.KeyPrefix
+	if p == "" {
+		return ""
+	}
+	if strings.HasPrefix(p, legacyRedisKeyPrefix+as.Namespace+".") {
+		return ""
+	}
+	return fmt.Sprintf("spec.redis.keyPrefix %q is not in this AuthService's key space: it must start with %s%s. (its namespace), so that no tenant shares another's blacklist; "+
+		"copy status.redisKeyPrefix of the AuthService whose blacklist it should keep, or remove the field", p, legacyRedisKeyPrefix, as.Namespace)
 }

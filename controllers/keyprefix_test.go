@@ -2,9 +2,15 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 )
@@ -20,7 +26,7 @@ func TestRedisKeyPrefix_IsPerAuthService(t *testing.T) {
 	two := createAuthService(t, ns, "two", externalRedis)
 	createAuthService(t, ns, "pinned", func(as *authv1alpha1.AuthService) {
 		externalRedis(as)
-		as.Spec.Redis.KeyPrefix = "tenant-a:"
+		as.Spec.Redis.KeyPrefix = "authserver:" + ns + ".tenant-a:"
 	})
 	for _, name := range []string{"one", "two", "pinned"} {
 		reconcileOnce(t, r, ns, name)
@@ -34,7 +40,7 @@ func TestRedisKeyPrefix_IsPerAuthService(t *testing.T) {
 			t.Errorf("%s: status.redisKeyPrefix = %q, want %q", as.Name, got, want)
 		}
 	}
-	if got := serverEnvOf(t, ns, "pinned")["AUTHSERVER_REDIS_KEY_PREFIX"]; got != "tenant-a:" {
+	if got := serverEnvOf(t, ns, "pinned")["AUTHSERVER_REDIS_KEY_PREFIX"]; got != "authserver:"+ns+".tenant-a:" {
 		t.Errorf("pinned: AUTHSERVER_REDIS_KEY_PREFIX = %q, want the spec's", got)
 	}
 
@@ -53,5 +59,28 @@ func TestRedisKeyPrefix_IsPerAuthService(t *testing.T) {
 	}
 	if got := get(t, ns, "legacy", &authv1alpha1.AuthService{}).Status.RedisKeyPrefix; got != "authserver:" {
 		t.Errorf("legacy: status.redisKeyPrefix = %q", got)
+	}
+}
+
+// TestRedisKeyPrefix_OfAnotherNamespaceIsRefused: a spec.redis.keyPrefix that has the
+// right form but names another namespace (another tenant's key space on a shared Redis) is
+// not wired: RedisReady says why and no auth server runs with it.
+func TestRedisKeyPrefix_OfAnotherNamespaceIsRefused(t *testing.T) {
+	ns := newNamespace(t)
+	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
+	createAuthService(t, ns, "squatter", func(as *authv1alpha1.AuthService) {
+		externalRedis(as)
+		as.Spec.Redis.KeyPrefix = "authserver:other-tenant.auth.0b7e1c:"
+	})
+	reconcileOnce(t, r, ns, "squatter")
+	as := get(t, ns, "squatter", &authv1alpha1.AuthService{})
+	c := meta.FindStatusCondition(as.Status.Conditions, authv1alpha1.RedisReadyCondition)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != authv1alpha1.ReasonKeyPrefixInvalid ||
+		!strings.Contains(c.Message, "must start with authserver:"+ns+".") {
+		t.Fatalf("RedisReady = %+v, want False/%s naming the namespace", c, authv1alpha1.ReasonKeyPrefixInvalid)
+	}
+	d := &appsv1.Deployment{}
+	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: ServerName(as)}, d); !apierrors.IsNotFound(err) {
+		t.Fatalf("the verifier Deployment exists (%v): it would run with another tenant's prefix", err)
 	}
 }

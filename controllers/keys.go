@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -43,12 +42,9 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	as := s.as
 	secret := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: as.Namespace, Name: SigningKeysSecretName(as)}
-	exists := true
-	if err := r.Client.Get(ctx, key, secret); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return reconcile.Result{}, fmt.Errorf("reading Secret %s: %w", key.Name, err)
-		}
-		exists = false
+	exists, err := r.getOwn(ctx, key, secret)
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("reading Secret %s: %w", key.Name, err)
 	}
 
 	var (
@@ -106,7 +102,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		return reconcile.Result{}, fmt.Errorf("projecting public keys: %w", err)
 	}
 	withdrawn := r.withdrawnKeys(ctx, as, plan.Set, now)
-	if err := r.apply(ctx, as, publicKeysConfigMap(as, projection)); err != nil {
+	if err := r.writePublicKeys(ctx, as, publicKeysSecret(as, projection)); err != nil {
 		return reconcile.Result{}, err
 	}
 	for _, k := range withdrawn {
@@ -159,12 +155,12 @@ func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, re
 // window has closed: this pass withdraws them. A projection that is missing or unreadable
 // names none; it is rewritten either way.
 func (r *AuthServiceReconciler) withdrawnKeys(ctx context.Context, as *authv1alpha1.AuthService, set keyfiles.Set, now time.Time) []keyfiles.Key {
-	cm := &corev1.ConfigMap{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: PublicKeysConfigMapName(as)}, cm); err != nil {
+	secret := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: PublicKeysSecretName(as)}, secret); err != nil {
 		return nil
 	}
 	var stored keyfiles.Manifest
-	if err := json.Unmarshal([]byte(cm.Data[keyfiles.ManifestFile]), &stored); err != nil {
+	if err := json.Unmarshal(secret.Data[keyfiles.ManifestFile], &stored); err != nil {
 		return nil
 	}
 	var out []keyfiles.Key
@@ -176,19 +172,35 @@ func (r *AuthServiceReconciler) withdrawnKeys(ctx context.Context, as *authv1alp
 	return out
 }
 
-// publicKeysConfigMap holds the public projection of the keys, in the keyfiles layout
-// without a single private key file: what the verifiers mount.
-func publicKeysConfigMap(as *authv1alpha1.AuthService, files map[string][]byte) *corev1.ConfigMap {
-	data := make(map[string]string, len(files))
-	for name, content := range files {
-		data[name] = string(content)
+// writePublicKeys writes the public projection as the signing keys are written: created,
+// or updated at the version read, its data replaced whole (a file someone added goes).
+func (r *AuthServiceReconciler) writePublicKeys(ctx context.Context, as *authv1alpha1.AuthService, desired *corev1.Secret) error {
+	current := &corev1.Secret{}
+	exists, err := r.getOwn(ctx, client.ObjectKeyFromObject(desired), current)
+	if err != nil {
+		return fmt.Errorf("reading Secret %s: %w", desired.Name, err)
 	}
-	return &corev1.ConfigMap{
+	if !exists {
+		current = nil
+	}
+	_, err = r.writeSecret(ctx, as, current, desired, secretMerge{replaceData: true})
+	return err
+}
+
+// publicKeysSecret holds the public projection of the keys, in the keyfiles layout
+// without a single private key file: what the verifiers mount (see PublicKeysSecretName).
+func publicKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte) *corev1.Secret {
+	data := make(map[string][]byte, len(files))
+	for name, content := range files {
+		data[name] = content
+	}
+	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      PublicKeysConfigMapName(as),
+			Name:      PublicKeysSecretName(as),
 			Namespace: as.Namespace,
 			Labels:    labels(as, appVerifier, componentPublicKeys),
 		},
+		Type: corev1.SecretTypeOpaque,
 		Data: data,
 	}
 }

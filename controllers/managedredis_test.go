@@ -83,3 +83,58 @@ func TestManagedRedis_MaxMemoryFollowsTheMemoryLimit(t *testing.T) {
 		t.Errorf("redis.conf = %q, want maxmemory 60%% of 64Mi and noeviction", conf)
 	}
 }
+
+// TestManagedRedis_DefaultMemoryLimitAndBoundedInitAndSentinels: a managed Redis whose spec
+// sets no resources gets a memory limit (so redis.conf caps its data with maxmemory), a
+// request the size of the limit and a limit raised to a larger request; the replicated
+// Redis's topology init container and the Sentinels have requests and memory limits of
+// their own, not the data Redis's.
+func TestManagedRedis_DefaultMemoryLimitAndBoundedInitAndSentinels(t *testing.T) {
+	ns := newNamespace(t)
+	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
+	createAuthService(t, ns, "auth", nil)
+	reconcileOnce(t, r, ns, "auth")
+	conf := string(get(t, ns, "auth-redis", &corev1.Secret{}).Data[RedisConfigKey])
+	if !strings.Contains(conf, "\nmaxmemory 161061240\n") {
+		t.Errorf("redis.conf = %q, want maxmemory 60%% of the default 256Mi", conf)
+	}
+	res := get(t, ns, "auth-redis", &appsv1.StatefulSet{}).Spec.Template.Spec.Containers[0].Resources
+	if res.Limits.Memory().String() != "256Mi" || res.Requests.Memory().String() != "256Mi" {
+		t.Errorf("Redis container resources = %v, want a 256Mi memory limit and request", res)
+	}
+
+	for _, tc := range []struct {
+		name              string
+		spec              corev1.ResourceRequirements
+		wantLimit, wantRq string
+	}{
+		{"none set", corev1.ResourceRequirements{}, "256Mi", "256Mi"},
+		{"a larger request", corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}, "1Gi", "1Gi"},
+		{"a smaller request", corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}}, "256Mi", "64Mi"},
+		{"a limit", corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}}, "2Gi", "2Gi"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			as, managed := haAuthService()
+			managed.Resources = tc.spec
+			redisSet := redisHAStatefulSet(as, haSettingsOf(as), "v", "authserver:test")
+			got := redisSet.Spec.Template.Spec.Containers[0].Resources
+			if got.Limits.Memory().String() != tc.wantLimit || got.Requests.Memory().String() != tc.wantRq {
+				t.Errorf("Redis resources = %v, want limit %s request %s", got, tc.wantLimit, tc.wantRq)
+			}
+			if tc.spec.Limits == nil && tc.spec.Requests == nil && as.Spec.Redis.Managed.Resources.Limits != nil {
+				t.Error("withDefaults changed the user's spec")
+			}
+			sentinels := sentinelStatefulSet(as, haSettingsOf(as), "v", "authserver:test")
+			for what, c := range map[string]corev1.Container{
+				"topology init of Redis":    redisSet.Spec.Template.Spec.InitContainers[0],
+				"topology init of Sentinel": sentinels.Spec.Template.Spec.InitContainers[0],
+				"Sentinel":                  sentinels.Spec.Template.Spec.Containers[0],
+			} {
+				r := c.Resources
+				if r.Requests.Cpu().IsZero() || r.Requests.Memory().IsZero() || r.Limits.Memory().IsZero() || r.Limits.Memory().Cmp(resource.MustParse("128Mi")) > 0 {
+					t.Errorf("%s resources = %v, want CPU and memory requests and a memory limit of at most 128Mi", what, r)
+				}
+			}
+		})
+	}
+}

@@ -109,9 +109,12 @@ func SigningKeysSecretName(as *authv1alpha1.AuthService) string { return as.Name
 // JWKSConfigMapName is the name of the ConfigMap that publishes an AuthService's JWKS.
 func JWKSConfigMapName(as *authv1alpha1.AuthService) string { return as.Name + "-jwks" }
 
-// PublicKeysConfigMapName is the name of the ConfigMap holding the public projection of an
-// AuthService's keys, which the verifiers mount.
-func PublicKeysConfigMapName(as *authv1alpha1.AuthService) string { return as.Name + "-public-keys" }
+// PublicKeysSecretName is the name of the Secret holding the public projection of an
+// AuthService's keys, which the verifiers mount. The keys are public, but whoever could add
+// one could forge tokens every verifier accepts: so it is a Secret, which only who may
+// write the private keys' Secret may write, not a ConfigMap. Releases before it kept the
+// projection in a ConfigMap of the same name, which the operator deletes.
+func PublicKeysSecretName(as *authv1alpha1.AuthService) string { return as.Name + "-public-keys" }
 
 // UserLogoutsConfigMapName is the name of the ConfigMap of administrative user logouts
 // (kubectl authsvc logout-user) that the issuer applies.

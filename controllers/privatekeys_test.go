@@ -77,6 +77,11 @@ func TestVerifier_HoldsNoPrivateKey(t *testing.T) {
 		case v.ConfigMap != nil:
 			cm := get(t, ns, v.ConfigMap.Name, &corev1.ConfigMap{})
 			wantNoPrivateMaterial(t, "ConfigMap "+cm.Name+" (mounted by the verifier)", cm, markers)
+		case v.Secret != nil && v.Secret.SecretName == "auth-public-keys":
+			s := get(t, ns, v.Secret.SecretName, &corev1.Secret{})
+			for k, data := range s.Data {
+				wantNoPrivateMaterial(t, "Secret "+s.Name+" key "+k+" (the public projection, mounted by the verifier)", string(data), markers)
+			}
 		case v.Secret != nil:
 			s := get(t, ns, v.Secret.SecretName, &corev1.Secret{})
 			for _, item := range v.Secret.Items {
@@ -103,9 +108,9 @@ func TestVerifier_HoldsNoPrivateKey(t *testing.T) {
 	for _, cm := range cms.Items {
 		wantNoPrivateMaterial(t, "ConfigMap "+cm.Name, cm, markers)
 	}
-	projection := get(t, ns, "auth-public-keys", &corev1.ConfigMap{})
+	projection := get(t, ns, "auth-public-keys", &corev1.Secret{})
 	for _, k := range set.Keys {
-		if projection.Data[keyfiles.PublicKeyFile(k.ID)] == "" {
+		if len(projection.Data[keyfiles.PublicKeyFile(k.ID)]) == 0 {
 			t.Errorf("the projection lacks the public key of the %s key %s", k.State, k.ID)
 		}
 	}

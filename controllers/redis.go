@@ -59,6 +59,12 @@ type redisConnection struct {
 
 // reconcileRedis runs the managed Redis or wires the external one.
 func (r *AuthServiceReconciler) reconcileRedis(ctx context.Context, s *scope) (reconcile.Result, error) {
+	if msg := keyPrefixProblem(s.as); msg != "" {
+		// Nothing is wired with it: the auth servers keep the prefix they run with.
+		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonKeyPrefixInvalid, msg)
+		r.Recorder.Eventf(s.as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonKeyPrefixInvalid, "ConfigureRedis", "%s", msg)
+		return reconcile.Result{}, nil
+	}
 	if ext := s.as.Spec.Redis.External; ext != nil {
 		if err := r.removeManagedRedis(ctx, s.as); err != nil {
 			return reconcile.Result{}, err
@@ -236,15 +242,12 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope)
 	as := s.as
 	current := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: as.Namespace, Name: RedisName(as)}
-	exists := true
-	if err := r.Client.Get(ctx, key, current); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("reading Secret %s: %w", key.Name, err)
-		}
-		exists = false
+	exists, err := r.getOwn(ctx, key, current)
+	if err != nil {
+		return nil, fmt.Errorf("reading Secret %s: %w", key.Name, err)
 	}
 	if exists {
-		if why := foreignReason(current, as); why != "" {
+		if why := foreignReason("Secret", current, as); why != "" {
 			return nil, &foreignObjectError{kind: "Secret", name: key.Name, why: why}
 		}
 	}
@@ -255,7 +258,7 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope)
 			return nil, err
 		}
 	}
-	conf, err := redisconf.Render(password, redisconf.MaxMemory(as.Spec.Redis.Managed.Resources.Limits.Memory()))
+	conf, err := redisconf.Render(password, redisconf.MaxMemory(withDefaults(&as.Spec).Redis.Managed.Resources.Limits.Memory()))
 	if err != nil {
 		msg := fmt.Sprintf("Secret %s key %q holds a password that cannot be written into redis.conf (%v); Redis and the auth server are left as they are: set a valid password, or remove the key to have a new one generated",
 			key.Name, RedisPasswordKey, err)
@@ -404,16 +407,29 @@ func redisNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolic
 	}
 }
 
-// removeManagedRedis deletes the managed Redis after a switch to an external one.
+// removeManagedRedis deletes the managed Redis after a switch to an external one. Its
+// Secret is emptied, not deleted: the operator may delete no Secret at all (its RBAC has
+// no delete on Secrets, which RBAC could not narrow to its own), and the garbage collector
+// deletes the empty one with the AuthService.
 func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *authv1alpha1.AuthService) error {
 	name := metav1.ObjectMeta{Name: RedisName(as)}
 	for _, obj := range []client.Object{
 		&appsv1.StatefulSet{ObjectMeta: name}, &appsv1.Deployment{ObjectMeta: name},
-		&corev1.Service{ObjectMeta: name}, &networkingv1.NetworkPolicy{ObjectMeta: name}, &corev1.Secret{ObjectMeta: name},
+		&corev1.Service{ObjectMeta: name}, &networkingv1.NetworkPolicy{ObjectMeta: name},
 	} {
 		if err := r.deleteOwned(ctx, as, obj); err != nil {
 			return err
 		}
+	}
+	secret := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: RedisName(as)}, secret); err == nil &&
+		metav1.IsControlledBy(secret, as) && len(secret.Data) > 0 {
+		secret.Data = nil
+		if err := r.Client.Update(ctx, secret, client.FieldOwner(fieldOwner)); err != nil {
+			return fmt.Errorf("emptying Secret %s: %w", secret.Name, err)
+		}
+	} else if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading Secret %s: %w", RedisName(as), err)
 	}
 	return r.removeReplicatedRedis(ctx, as)
 }

@@ -31,6 +31,21 @@ const (
 	hostnameTopologyKey  = "kubernetes.io/hostname"
 )
 
+// topologyInitResources are the topology init container's: a short-lived Go command that
+// asks a few peers and writes one file. Requests let the scheduler count it; the limit
+// keeps a misbehaving one from taking the node's memory.
+var topologyInitResources = corev1.ResourceRequirements{
+	Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+	Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+}
+
+// sentinelResources are the Sentinel container's: a Sentinel holds the topology of one
+// primary, some megabytes, whatever the size of the data Redis holds.
+var sentinelResources = corev1.ResourceRequirements{
+	Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+	Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+}
+
 // haSettings are the defaulted numbers of spec.redis.managed.highAvailability.
 type haSettings struct {
 	replicas, sentinels, minReplicasAcked int32
@@ -115,6 +130,7 @@ func topologyInit(as *authv1alpha1.AuthService, h haSettings, image, role string
 			{Name: "config", MountPath: redisConfDir, ReadOnly: true},
 			{Name: "runtime-config", MountPath: runtimeConfDir},
 		},
+		Resources:       *topologyInitResources.DeepCopy(),
 		SecurityContext: restrictedContainerSecurityContext(),
 	}
 }
@@ -222,7 +238,7 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion
 							{Name: "config", MountPath: redisConfDir, ReadOnly: true},
 							{Name: "runtime-config", MountPath: confDir},
 						},
-						Resources:       managed.Resources,
+						Resources:       *sentinelResources.DeepCopy(),
 						LivenessProbe:   redisLiveness(sentinelPortName),
 						ReadinessProbe:  sentinelReadiness(sentinelMasterName(as)),
 						SecurityContext: restrictedContainerSecurityContext(),

@@ -99,7 +99,7 @@ func TestExternalRedis_IsWiredFromTheSpec(t *testing.T) {
 			isNotFound(t, ns, "auth-redis", &appsv1.StatefulSet{}),
 			isNotFound(t, ns, "auth-redis", &corev1.Service{}),
 			isNotFound(t, ns, "auth-redis", &networkingv1.NetworkPolicy{}),
-			isNotFound(t, ns, "auth-redis", &corev1.Secret{}),
+			len(get(t, ns, "auth-redis", &corev1.Secret{}).Data) == 0,
 		} {
 			if !gone {
 				return errorf("a managed Redis object is still there")

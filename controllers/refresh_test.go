@@ -27,15 +27,15 @@ func where(t *testing.T, ns, kid string) (secret, projected, jwks bool) {
 			t.Errorf("retired key %s keeps its private key in the Secret", kid)
 		}
 	}
-	cm := get(t, ns, "auth-public-keys", &corev1.ConfigMap{})
+	cm := get(t, ns, "auth-public-keys", &corev1.Secret{})
 	var m keyfiles.Manifest
-	if err := json.Unmarshal([]byte(cm.Data[keyfiles.ManifestFile]), &m); err != nil {
+	if err := json.Unmarshal(cm.Data[keyfiles.ManifestFile], &m); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range m.Keys {
 		projected = projected || k.ID == kid
 	}
-	if projected != (cm.Data[keyfiles.PublicKeyFile(kid)] != "") {
+	if projected != (len(cm.Data[keyfiles.PublicKeyFile(kid)]) != 0) {
 		t.Errorf("the projection's manifest and files disagree about key %s", kid)
 	}
 	var set2 jose.JSONWebKeySet

@@ -81,13 +81,13 @@ func checkKeyInvariants(t *testing.T, ns, name string, now time.Time) keyfiles.S
 		}
 	}
 	var manifest keyfiles.Manifest
-	projection := get(t, ns, name+"-public-keys", &corev1.ConfigMap{})
-	if err := json.Unmarshal([]byte(projection.Data[keyfiles.ManifestFile]), &manifest); err != nil {
+	projection := get(t, ns, name+"-public-keys", &corev1.Secret{})
+	if err := json.Unmarshal(projection.Data[keyfiles.ManifestFile], &manifest); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range manifest.Keys {
 		projected = append(projected, k.ID)
-		if projection.Data[keyfiles.PublicKeyFile(k.ID)] == "" {
+		if len(projection.Data[keyfiles.PublicKeyFile(k.ID)]) == 0 {
 			t.Errorf("the projection lists key %s without its public key", k.ID)
 		}
 	}

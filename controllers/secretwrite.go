@@ -47,11 +47,13 @@ func (r *AuthServiceReconciler) writeSecret(ctx context.Context, as *authv1alpha
 			}
 			return nil, fmt.Errorf("creating Secret %s: it appeared since the last read, retrying: %w", desired.Name, err)
 		}
+		recordCreated(as, "Secret", desired)
 		return desired, nil
 	}
-	if why := foreignReason(current, as); why != "" {
+	if why := foreignReason("Secret", current, as); why != "" {
 		return nil, &foreignObjectError{kind: "Secret", name: desired.Name, why: why}
 	}
+	r.reportTampering(as, "Secret", current)
 	updated := mergeSecret(current, desired, merge)
 	if err := controllerutil.SetControllerReference(as, updated, r.Scheme); err != nil {
 		return nil, fmt.Errorf("setting owner of Secret %s: %w", desired.Name, err)

@@ -83,12 +83,12 @@ func serverEnv(as *authv1alpha1.AuthService, redis redisConnection, jwksMaxAge t
 
 // serverDeployment builds the verifier Deployment. It mounts the public projection of the
 // keys only, never the signing-key Secret. Its pod template depends on the spec and the
-// Redis password's checksum only: a key rotation changes the mounted ConfigMap, which the
+// Redis password's checksum only: a key rotation changes the mounted Secret, which the
 // server reloads, and must not restart a pod.
 func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image string, jwksMaxAge time.Duration) *appsv1.Deployment {
-	keys := corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-		LocalObjectReference: corev1.LocalObjectReference{Name: PublicKeysConfigMapName(as)},
-		DefaultMode:          ptr.To[int32](0o444),
+	keys := corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName:  PublicKeysSecretName(as),
+		DefaultMode: ptr.To[int32](0o444),
 	}}
 	d := authserverDeployment(as, authserverWorkload{
 		name: ServerName(as), app: appVerifier, component: componentServer,

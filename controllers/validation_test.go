@@ -131,6 +131,11 @@ func TestAPI_RejectsInvalidSpecsWithMessagesThatSayWhatToFix(t *testing.T) {
 		{"Sentinel password without Sentinels", map[string]any{"redis": map[string]any{"external": map[string]any{"addresses": []any{"a:6379"},
 			"sentinelPasswordSecretRef": map[string]any{"name": "s", "key": "k"}}}},
 			"spec.redis.external.sentinelUsername and sentinelPasswordSecretRef are for Sentinels: set masterName, or remove them"},
+		{"key prefix shared by every legacy AuthService", keyPrefixSpec("authserver:"), keyPrefixMessage},
+		{"key prefix of free text", keyPrefixSpec("tenant-a:"), keyPrefixMessage},
+		{"key prefix that another one starts", keyPrefixSpec("authserver:team.a:b:"), keyPrefixMessage},
+		{"key prefix with an ACL wildcard", keyPrefixSpec("authserver:team.*:"), keyPrefixMessage},
+		{"key prefix without its closing colon", keyPrefixSpec("authserver:team.a"), keyPrefixMessage},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,6 +208,14 @@ func TestAPI_RejectsNamesTheObjectsCannotCarry(t *testing.T) {
 		t.Errorf("a 38-character name with high availability: err = %v", err)
 	}
 	createAuthService(t, ns, strings.Repeat("b", 37), ha)
+}
+
+// keyPrefixMessage is the start of the message that refuses a spec.redis.keyPrefix.
+const keyPrefixMessage = "spec.redis.keyPrefix must be authserver:<namespace>.<id>:"
+
+// keyPrefixSpec is a spec on an external Redis with the given spec.redis.keyPrefix.
+func keyPrefixSpec(prefix string) map[string]any {
+	return map[string]any{"redis": map[string]any{"keyPrefix": prefix, "external": map[string]any{"addresses": []any{"r:6379"}}}}
 }
 
 // haSpec is a spec whose managed Redis has the given highAvailability.

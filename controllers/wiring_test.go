@@ -211,8 +211,8 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 		vols[v.Name] = v
 	}
 	// The verifier mounts the public projection of the keys, never the signing-key Secret.
-	if cm := vols["keys"].ConfigMap; cm == nil || cm.Name != "auth-public-keys" || vols["keys"].Secret != nil {
-		t.Errorf("keys volume = %+v, want the ConfigMap auth-public-keys", vols["keys"])
+	if sec := vols["keys"].Secret; sec == nil || sec.SecretName != "auth-public-keys" || vols["keys"].ConfigMap != nil {
+		t.Errorf("keys volume = %+v, want the Secret auth-public-keys", vols["keys"])
 	}
 	if vols["redis-password"].Secret.SecretName != "auth-redis" || vols["redis-password"].Secret.Items[0].Key != "password" {
 		t.Errorf("volumes = %+v", pod.Volumes)
@@ -222,11 +222,11 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 			t.Errorf("the verifier mounts the signing-key Secret as volume %s", v.Name)
 		}
 	}
-	projection := get(t, ns, "auth-public-keys", &corev1.ConfigMap{})
+	projection := get(t, ns, "auth-public-keys", &corev1.Secret{})
 	wantLabels(t, projection, as, "authserver", "public-keys")
-	if len(projection.Data) != 3 || projection.Data["keyset.json"] == "" ||
-		projection.Data[active.ID+".pub.pem"] != string(keysSecret.Data[active.ID+".pub.pem"]) ||
-		projection.Data[next.ID+".pub.pem"] != string(keysSecret.Data[next.ID+".pub.pem"]) {
+	if len(projection.Data) != 3 || len(projection.Data["keyset.json"]) == 0 ||
+		string(projection.Data[active.ID+".pub.pem"]) != string(keysSecret.Data[active.ID+".pub.pem"]) ||
+		string(projection.Data[next.ID+".pub.pem"]) != string(keysSecret.Data[next.ID+".pub.pem"]) {
 		t.Errorf("public projection holds %d files, want keyset.json and the two public keys of the Secret", len(projection.Data))
 	}
 	// The pod templates roll with the Secret's versions; a digest of the password or of

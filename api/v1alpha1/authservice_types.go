@@ -339,9 +339,13 @@ type RedisSpec struct {
 	// KeyPrefix is the prefix of every Redis key and of the revocation channel that this
 	// AuthService's auth servers use. Empty: derived from the AuthService's namespace, name and
 	// UID (see status.redisKeyPrefix), so AuthServices that share a Redis never share a
-	// blacklist. Set it only to keep a blacklist across a re-created AuthService.
+	// blacklist. Set it only to keep a blacklist across a re-created AuthService: to the
+	// status.redisKeyPrefix of the old one. It must have the derived prefixes' form,
+	// authserver:<namespace>.<id>: with this AuthService's namespace, no further colon and
+	// nothing a Redis ACL pattern would read as a wildcard: then no prefix of one tenant
+	// starts another's, and no tenant can name another namespace's key space.
 	// +kubebuilder:validation:MaxLength=128
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[!-~]+$')",message="spec.redis.keyPrefix must be printable ASCII without spaces, such as authserver:prod:"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^authserver:[a-z0-9]([-a-z0-9]*[a-z0-9])?[.][a-z0-9][-a-z0-9.]*:$')",message="spec.redis.keyPrefix must be authserver:<namespace>.<id>: (this AuthService's namespace, then lower-case letters, digits, '-' or '.', ending in one ':'), such as authserver:prod.auth.2f6c…: — copy the old AuthService's status.redisKeyPrefix, or remove the field to use the derived one"
 	// +optional
 	KeyPrefix string `json:"keyPrefix,omitempty"`
 
@@ -368,7 +372,10 @@ type ManagedRedisSpec struct {
 	// +optional
 	Image string `json:"image,omitempty"`
 
-	// Resources of the Redis container.
+	// Resources of the Redis container. Without a memory limit it gets 256Mi (raised to the
+	// memory request when that is higher), and without a memory request one equal to the
+	// limit: redis.conf's maxmemory is 60 % of the limit. Sentinels and the topology init
+	// step have small fixed resources of their own.
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 
@@ -611,6 +618,29 @@ type AuthServiceStatus struct {
 	// under a running blacklist.
 	// +optional
 	RedisKeyPrefix string `json:"redisKeyPrefix,omitempty"`
+
+	// CreatedObjects are the namespaced objects the operator created for this AuthService,
+	// by UID: one of them found without the operator's labels or owner reference was
+	// tampered with and is repaired, not refused as a stranger's.
+	// +listType=map
+	// +listMapKey=kind
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	CreatedObjects []CreatedObject `json:"createdObjects,omitempty"`
+}
+
+// CreatedObject names one object the operator created.
+type CreatedObject struct {
+	// Kind of the object, such as Secret.
+	// +kubebuilder:validation:MaxLength=64
+	Kind string `json:"kind"`
+	// Name of the object, in the AuthService's namespace.
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// UID of the object the operator created.
+	// +kubebuilder:validation:MaxLength=64
+	UID string `json:"uid"`
 }
 
 // PublishedKey is the public metadata of one published signing key.

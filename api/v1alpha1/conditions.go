@@ -39,6 +39,11 @@ const (
 	// ReasonRedisPasswordInvalid says the managed Redis Secret's password cannot be written
 	// into redis.conf safely; the running Redis is left as it is.
 	ReasonRedisPasswordInvalid = "RedisPasswordInvalid"
+	// ReasonKeyPrefixInvalid says spec.redis.keyPrefix names another namespace's key space.
+	ReasonKeyPrefixInvalid = "KeyPrefixInvalid"
+	// EventObjectTampered says an object the operator created had lost its labels or owner
+	// reference by hand and was restored.
+	EventObjectTampered = "ObjectTampered"
 	// ReasonForeignObject says an object the operator would create already exists and is not
 	// this AuthService's: the operator does not take it over.
 	ReasonForeignObject = "ForeignObject"

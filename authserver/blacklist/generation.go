@@ -26,6 +26,9 @@ type Generation struct {
 	NotBefore int64 `json:"notBefore,omitempty"`
 	// Previous is the generation whose loss started this one, "" for the first.
 	Previous string `json:"previous,omitempty"`
+	// Shards are the hash tags of its copies on every master of a Redis Cluster
+	// (shards.go); none elsewhere.
+	Shards []string `json:"shards,omitempty"`
 }
 
 // started is when g was created, from its ID; zero when unknown.
@@ -128,8 +131,36 @@ func (s *Store) CheckGeneration(ctx context.Context) (GenerationEvent, error) {
 		}
 		marker = &g
 	}
-	step := nextGeneration(s.generation, marker, time.Now())
+	var shards shardState
+	if marker != nil {
+		if shards, err = s.checkShards(ctx, *marker); err != nil {
+			return GenerationEvent{}, err
+		}
+	}
+	var step generationStep
+	if shards.lost {
+		// A shard of a Cluster lost its data: the generation is gone as if the marker
+		// were, also for a server that has held none yet.
+		known := s.generation
+		if known.ID == "" {
+			known = *marker
+		}
+		step = nextGeneration(known, nil, time.Now())
+	} else {
+		step = nextGeneration(s.generation, marker, time.Now())
+	}
+	if !step.Write && len(shards.missing) > 0 && marker != nil && step.Adopt.ID == marker.ID {
+		// A master no copy reaches yet (added since, or a marker of an older server).
+		step.Write = true
+	}
 	if step.Write {
+		listed := step.Adopt.Shards
+		if step.Adopt, err = s.withShards(ctx, step.Adopt); err != nil {
+			return GenerationEvent{}, err
+		}
+		if err := s.writeShardCopies(ctx, step.Adopt, step.Adopt.Shards[len(listed):]); err != nil {
+			return GenerationEvent{}, err
+		}
 		value, _ := json.Marshal(step.Adopt)
 		ok, err := s.client.Eval(ctx, replaceIfScript, []string{s.generationKey()}, raw, string(value)).Int()
 		if err != nil {

@@ -2,6 +2,7 @@ package blacklist_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -177,4 +178,42 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("metric %s not registered", name)
 	return 0
+}
+
+// TestGeneration_ALossOnAnyShardOfAClusterIsDetected runs a real three-master Redis
+// Cluster and empties one master at a time (FLUSHALL on that node alone, as its restart
+// without persistence or a failover to an empty replica would): each time, whichever
+// master it was, the next check finds the loss, and tokens issued before it are refused;
+// a check without a loss in between finds none.
+func TestGeneration_ALossOnAnyShardOfAClusterIsDetected(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{cluster.Nodes[0].Addr}, Mode: blacklist.ModeCluster, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	s := blacklist.NewStore(client, blacklist.StoreOptions{Prefix: "gen:"})
+	t.Cleanup(s.Close)
+	ctx := context.Background()
+	held := checkGeneration(t, s, false).Generation
+	checkGeneration(t, s, false)
+	for i, node := range cluster.Nodes {
+		t.Run(fmt.Sprintf("master %d", i), func(t *testing.T) {
+			if _, err := redistest.Command(node.Addr, "FLUSHALL"); err != nil {
+				t.Fatal(err)
+			}
+			lost := checkGeneration(t, s, true)
+			if lost.Previous != held.ID || lost.Generation.NotBefore == 0 {
+				t.Fatalf("loss found %+v, want the loss of %s with a cutoff", lost, held.ID)
+			}
+			before := blacklist.Subject{UserID: "u-1", TokenID: "sig:before", IssuedAt: time.Unix(lost.Generation.NotBefore-2, 0)}
+			if listed, err := s.Check(ctx, before); err != nil || !listed {
+				t.Errorf("token issued before the loss: listed %v, %v; want refused", listed, err)
+			}
+			held = checkGeneration(t, s, false).Generation
+			if held.ID != lost.Generation.ID {
+				t.Fatalf("holds %s after the loss, want %s", held.ID, lost.Generation.ID)
+			}
+		})
+	}
 }

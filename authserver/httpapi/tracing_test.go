@@ -63,7 +63,7 @@ func TestTracing_SpansForVerifyAndLogoutWithTheirRedisCalls(t *testing.T) {
 			t.Errorf("no span %q", tc.server)
 			continue
 		}
-		want := map[string]string{"http.route": tc.route, "http.request.method": tc.method, "http.response.status_code": "200", "url.path": tc.route}
+		want := map[string]string{"http.route": tc.route, "http.request.method": tc.method, "http.response.status_code": "200"}
 		got := attrs(srv.Attributes())
 		for k, v := range want {
 			if got[k] != v {
@@ -99,4 +99,60 @@ func attrs(kv []attribute.KeyValue) map[string]string {
 		m[string(a.Key)] = a.Value.String()
 	}
 	return m
+}
+
+// TestTracing_RecordsTheRouteNotThePathAndNoClientData: a forward-auth check that Envoy
+// sends with the protected path appended, from a browser behind a proxy, leaves a span
+// with the route alone: no protected path or query, no user agent, no client or peer
+// address, and the handler still sees the request as it came (its answer is the check's).
+func TestTracing_RecordsTheRouteNotThePathAndNoClientData(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
+	h := newHarness(t, nil, withTracing(tp))
+	tok := tokentest.Issue(t, h.set, 15*time.Minute)
+	const protected, agent, client = "/auth/verify/patients/4711/records", "Mozilla/5.0 (Secret Browser)", "203.0.113.77"
+	for _, tc := range []struct{ name, path, route string }{
+		{"forward auth below the check", protected + "?ssn=123-45-6789", "/auth/verify"},
+		{"an unknown path", "/admin/patients/4711", "/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec.Reset()
+			h.do(http.MethodGet, tc.path, tok, "User-Agent", agent, "X-Forwarded-For", client)
+			spans := rec.Ended()
+			if len(spans) == 0 {
+				t.Fatal("no span")
+			}
+			var server sdktrace.ReadOnlySpan
+			for _, s := range spans {
+				if s.SpanKind() == trace.SpanKindServer {
+					server = s
+				}
+			}
+			if server == nil {
+				t.Fatal("no server span")
+			}
+			got := attrs(server.Attributes())
+			t.Logf("%s %v", server.Name(), got)
+			if got["http.route"] != tc.route || server.Name() != "GET "+tc.route {
+				t.Errorf("span %q route %q, want GET %s", server.Name(), got["http.route"], tc.route)
+			}
+			for k, v := range got {
+				for _, secret := range []string{"patients", "4711", "ssn", agent, client, tok} {
+					if strings.Contains(v, secret) {
+						t.Errorf("attribute %s = %q records client data (%q)", k, v, secret)
+					}
+				}
+			}
+			for _, k := range []string{"url.path", "url.query", "user_agent.original", "client.address", "network.peer.address"} {
+				if _, ok := got[k]; ok {
+					t.Errorf("attribute %s recorded", k)
+				}
+			}
+		})
+	}
+	// The handler saw the path as it came: the check below /auth/verify answered 200.
+	if r := h.do(http.MethodGet, protected, tok); r.StatusCode != http.StatusOK {
+		t.Errorf("forward auth below the check with tracing on: %d %s", r.StatusCode, r.body)
+	}
 }

@@ -35,7 +35,14 @@ type Recorder struct {
 	Logger          *slog.Logger
 }
 
-// Load returns the generation the ConfigMap records, zero when none yet.
+// MaxClockSkew is how far in the future a recorded cutoff may lie and still be held: a
+// detected loss's cutoff is the second after its detection, on some issuer's clock.
+const MaxClockSkew = time.Minute
+
+// Load returns the generation the ConfigMap records, zero when none yet. A cutoff later
+// than now (beyond MaxClockSkew) is not held: no issuer writes one, and whoever may write
+// the ConfigMap could otherwise refuse every token, new logins included, until then. It is
+// logged; the generation is held without it.
 func (r Recorder) Load(ctx context.Context) (blacklist.Generation, error) {
 	cm, err := r.Client.CoreV1().ConfigMaps(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
 	if err != nil {
@@ -46,6 +53,12 @@ func (r Recorder) Load(ctx context.Context) (blacklist.Generation, error) {
 		at, err := time.Parse(time.RFC3339, nb)
 		if err != nil {
 			return blacklist.Generation{}, fmt.Errorf("ConfigMap %s/%s: %s %q is not RFC 3339: %w", r.Namespace, r.Name, KeyNotBefore, nb, err)
+		}
+		if limit := time.Now().Add(MaxClockSkew); at.After(limit) {
+			if r.Logger != nil {
+				r.Logger.Error("the store state ConfigMap records a cutoff in the future, which no issuer writes; it is not held", "configmap", r.Namespace+"/"+r.Name, "notBefore", nb)
+			}
+			return g, nil
 		}
 		g.NotBefore = at.Unix()
 	}

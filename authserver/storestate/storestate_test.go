@@ -68,6 +68,41 @@ func TestRecorder_IssuerRecordsTheGenerationAndItsLoss(t *testing.T) {
 	}
 }
 
+// TestRecorder_AFutureCutoffWrittenIntoTheConfigMapIsNotHeld: whoever may write the store
+// state ConfigMap could plant a cutoff far in the future, which would refuse every token,
+// new logins included, until then; an issuer starting on it holds the generation without
+// that cutoff, and a token issued now verifies.
+func TestRecorder_AFutureCutoffWrittenIntoTheConfigMapIsNotHeld(t *testing.T) {
+	kube := startKube(t)
+	ctx := context.Background()
+	const ns, name = "auth", "auth-store-state"
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kube.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rec := storestate.Recorder{Client: kube, Namespace: ns, Name: name}
+	srv := redistest.Start(t, redistest.Options{})
+	first := startIssuer(t, srv, rec)
+	recorded := waitFor(t, kube, ns, name, func(d map[string]string) bool { return d[storestate.KeyGeneration] != "" })
+	first.stop()
+
+	cm, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data[storestate.KeyNotBefore] = time.Now().Add(365 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	if _, err := kube.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	issuer := startIssuer(t, srv, rec)
+	fresh := blacklist.Subject{UserID: "u", TokenID: "sig:new", IssuedAt: time.Now()}
+	if listed, err := issuer.Check(ctx, fresh); err != nil || listed {
+		t.Fatalf("a token issued now, after a future cutoff was planted in %v: listed %v, %v; want accepted", recorded, listed, err)
+	}
+}
+
 // runningIssuer is an issuer's store watching its generation into the ConfigMap.
 type runningIssuer struct {
 	*blacklist.Store

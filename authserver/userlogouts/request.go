@@ -56,6 +56,17 @@ func (r Request) validate() error {
 	return nil
 }
 
+// MaxClockSkew is how far in the future a request's times may lie: the requester's and
+// the issuers' clocks may differ by that much.
+const MaxClockSkew = 5 * time.Minute
+
+// applicationPossible reports whether r's appliedAt can be an issuer's: not before the
+// request (minus the clocks' skew) nor in the future.
+func (r Request) applicationPossible(now time.Time) bool {
+	return r.AppliedAt != nil && r.AppliedBy != "" &&
+		!r.AppliedAt.Before(r.RequestedAt.Add(-MaxClockSkew)) && !r.AppliedAt.After(now.Add(MaxClockSkew))
+}
+
 // Encode is the entry's value.
 func (r Request) Encode() string {
 	b, err := json.Marshal(r)
@@ -79,8 +90,14 @@ func Parse(value string) (Request, error) {
 
 // Plan is what an issuer does with the ConfigMap's entries.
 type Plan struct {
-	// Pending are the keys of requests to apply, oldest first.
+	// Pending are the keys of requests to apply, oldest first: those not applied, and
+	// those whose appliedAt no issuer can have written (before the request, in the
+	// future, or without appliedBy).
 	Pending []string
+	// Applied are the keys of requests marked applied and not yet forgotten: the store
+	// is asked whether it holds their cutoff (an issuer confirms them before it trusts
+	// them).
+	Applied []string
 	// Forget are the keys of applied requests whose cutoff the blacklist has forgotten:
 	// every token it refused has expired, so the record goes too.
 	Forget []string
@@ -105,12 +122,22 @@ func PlanOf(data map[string]string, now time.Time, until func(applied time.Time)
 		}
 		p.Requests[k] = r
 		switch {
-		case r.AppliedAt == nil:
+		case r.AppliedAt == nil || !r.applicationPossible(now):
 			p.Pending = append(p.Pending, k)
 		case !until(*r.AppliedAt).After(now):
 			p.Forget = append(p.Forget, k)
+		default:
+			p.Applied = append(p.Applied, k)
 		}
 	}
+	p.sortPending()
+	sort.Strings(p.Forget)
+	sort.Strings(p.Applied)
+	return p
+}
+
+// sortPending puts the pending requests oldest first.
+func (p *Plan) sortPending() {
 	sort.Slice(p.Pending, func(i, j int) bool {
 		a, b := p.Requests[p.Pending[i]], p.Requests[p.Pending[j]]
 		if !a.RequestedAt.Equal(b.RequestedAt) {
@@ -118,6 +145,4 @@ func PlanOf(data map[string]string, now time.Time, until func(applied time.Time)
 		}
 		return p.Pending[i] < p.Pending[j]
 	})
-	sort.Strings(p.Forget)
-	return p
 }

@@ -19,9 +19,10 @@ import (
 	"github.com/hiringo/auth-operator/authserver/namedwatch"
 )
 
-// CutOffer sets a user's cutoff (blacklist.Store).
+// CutOffer sets and reads a user's cutoff (blacklist.Store).
 type CutOffer interface {
 	CutOff(ctx context.Context, sub blacklist.Subject, check bool, at, until time.Time) (time.Time, error)
+	Cutoff(ctx context.Context, userID string) (time.Time, error)
 }
 
 // Config is what Run needs.
@@ -75,6 +76,9 @@ func observe(ctx context.Context, cfg Config, obj any) {
 	for k, err := range plan.Invalid {
 		cfg.Logger.Error("user logout request is not valid; left untouched", "configmap", cfg.Name, "request", k, "err", err)
 	}
+	if !confirmApplied(ctx, cfg, &plan) {
+		return
+	}
 	if len(plan.Pending) == 0 && len(plan.Forget) == 0 {
 		return
 	}
@@ -94,6 +98,29 @@ func observe(ctx context.Context, cfg Config, obj any) {
 		changes[k] = nil
 	}
 	record(ctx, cfg, changes)
+}
+
+// confirmApplied moves back to pending every request whose application the store does
+// not confirm: anyone who may write the ConfigMap may write appliedAt too, and so cancel a
+// request the issuers have not applied yet. An application is confirmed when the user's
+// cutoff in the store is at least appliedAt (cutoffs only move later, and appliedAt is the
+// cutoff the issuer set). It reports false when the store cannot be read (the next
+// version or resync tries again).
+func confirmApplied(ctx context.Context, cfg Config, plan *Plan) bool {
+	for _, k := range plan.Applied {
+		r := plan.Requests[k]
+		cutoff, err := cfg.Store.Cutoff(ctx, r.UserID)
+		if err != nil {
+			cfg.Logger.Error("reading a user's cutoff to confirm a logout request failed; retrying on the next change", "err", err)
+			return false
+		}
+		if cutoff.Before(r.AppliedAt.Truncate(time.Second)) {
+			cfg.Logger.Error("user logout request is marked applied but the store holds no such cutoff; applying it", "configmap", cfg.Name, "request", k)
+			plan.Pending = append(plan.Pending, k)
+		}
+	}
+	plan.sortPending()
+	return true
 }
 
 // apply sets the user's cutoff at now, retrying while the store is down, and returns

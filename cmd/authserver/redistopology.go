@@ -108,7 +108,7 @@ func runRedisTopology(cmd *cobra.Command, c *redisTopologyConfig) error {
 		}
 		observed = redistopology.Observe(cmd.Context(), peers)
 	}
-	primary := redistopology.Primary(observed, c.redisAddrs[0])
+	primary := redistopology.Primary(observed, c.redisAddrs)
 
 	var conf string
 	if c.role == "redis" {

@@ -303,13 +303,25 @@ func serve(ctx context.Context, c serveConfig) error {
 	}
 	var kube kubernetes.Interface
 	if issuer {
-		kube, err = newKubeClient(c.kubeconfig)
+		restCfg, err := kubeConfig(c.kubeconfig)
+		if err != nil {
+			return err
+		}
+		if kube, err = kubernetes.NewForConfig(restCfg); err != nil {
+			return err
+		}
+		// TokenReviews have a client, and so a rate limit, of their own: a burst of
+		// callers neither waits behind the watches nor holds them up.
+		reviewCfg := rest.CopyConfig(restCfg)
+		reviewCfg.QPS, reviewCfg.Burst = clientauth.DefaultReviewQPS, clientauth.DefaultReviewBurst
+		reviewKube, err := kubernetes.NewForConfig(reviewCfg)
 		if err != nil {
 			return err
 		}
 		clients, _ := clientauth.ParseClients(c.issuanceClients)
 		apiCfg.Clients = clientauth.New(clientauth.Config{
-			Reviews: kube.AuthenticationV1().TokenReviews(), Audience: c.clientAudience, Clients: clients,
+			Reviews: reviewKube.AuthenticationV1().TokenReviews(), Audience: c.clientAudience, Clients: clients,
+			Keys: &clientauth.ClusterKeys{Client: reviewKube.Discovery().RESTClient()},
 		})
 		apiCfg.Issuance = issuance.New(issuance.Config{
 			Keys: keys, Verifier: verifier, Store: bl, Lifetimes: c.lifetimes(),
@@ -494,9 +506,9 @@ func resolveRedisMode(ctx context.Context, rc blacklist.ClientConfig, log *slog.
 	}
 }
 
-// newKubeClient connects to the Kubernetes API: through kubeconfig when set, else
-// with the pod's in-cluster configuration.
-func newKubeClient(kubeconfig string) (kubernetes.Interface, error) {
+// kubeConfig is the configuration of the Kubernetes API client: from kubeconfig when
+// set, else the pod's in-cluster configuration.
+func kubeConfig(kubeconfig string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	if kubeconfig == "" {
@@ -507,7 +519,7 @@ func newKubeClient(kubeconfig string) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuring the Kubernetes client (--kubeconfig): %w", err)
 	}
-	return kubernetes.NewForConfig(cfg)
+	return cfg, nil
 }
 
 // newHTTPServer sets the timeouts and header limit that keep slow or huge requests

@@ -186,3 +186,76 @@ func issuerClient(t *testing.T, ns string) kubernetes.Interface {
 	}
 	return c
 }
+
+// TestLogoutUser_AForgedApplicationDoesNotCancelTheLogout: whoever may write the
+// user-logouts ConfigMap may write appliedAt too. A request marked applied that the store
+// does not confirm (no cutoff for the user), or whose application no issuer can have
+// written (before the request, which the user's earlier cutoff would otherwise "confirm"), is
+// applied by the issuer all the same: the user's tokens are refused, and the entry records
+// the issuer's application.
+func TestLogoutUser_AForgedApplicationDoesNotCancelTheLogout(t *testing.T) {
+	ns := newNamespace(t)
+	createAuthService(t, ns, "auth")
+	poll.Until(t, 30*time.Second, "the user-logouts ConfigMap", func() error {
+		return k8sClient.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "auth-user-logouts"}, &corev1.ConfigMap{})
+	})
+	srv := newSessionServer(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	until := sessions.Lifetimes{}.WithDefaults().UserEntryExpiry
+	// u-b logged out ten minutes ago: its cutoff is older than the request below.
+	if _, err := srv.store.CutOff(t.Context(), blacklist.Subject{UserID: "u-b"}, false, now.Add(-10*time.Minute), until(now)); err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[string]issuance.Pair{"u-a": srv.issue(t, "u-a"), "u-b": srv.issue(t, "u-b")}
+	for _, p := range tokens {
+		srv.verify(t, p.Access, http.StatusOK)
+	}
+	forged := func(user string, applied time.Time) string {
+		r, err := userlogouts.New(user, "platform-admin", now.Add(-time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.AppliedAt, r.AppliedBy = &applied, "auth-issuer-7"
+		return r.Encode()
+	}
+	cm := &corev1.ConfigMap{}
+	if err := k8sClient.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "auth-user-logouts"}, cm); err != nil {
+		t.Fatal(err)
+	}
+	cm.Data = map[string]string{
+		"logout-unconfirmed": forged("u-a", now.Add(-30*time.Second)),
+		"logout-before-ask":  forged("u-b", now.Add(-20*time.Minute)),
+	}
+	if err := k8sClient.Update(t.Context(), cm); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := userlogouts.Run(ctx, userlogouts.Config{
+			Client: issuerClient(t, ns), Namespace: ns, Name: "auth-user-logouts", Store: srv.store, Applier: "auth-issuer-0", Until: until,
+		}); err != nil {
+			t.Errorf("user logouts watch: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		stop()
+		wg.Wait()
+	})
+	poll.Until(t, 30*time.Second, "both requests applied by the issuer", func() error {
+		got := &corev1.ConfigMap{}
+		if err := k8sClient.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "auth-user-logouts"}, got); err != nil {
+			return err
+		}
+		for k, v := range got.Data {
+			if r, err := userlogouts.Parse(v); err != nil || r.AppliedBy != "auth-issuer-0" {
+				return errors.New(k + " = " + v)
+			}
+		}
+		return nil
+	})
+	for user, p := range tokens {
+		t.Run(user, func(t *testing.T) { srv.verify(t, p.Access, http.StatusUnauthorized) })
+	}
+}

@@ -63,8 +63,31 @@ func TestObserve_RealRedisAndSentinel(t *testing.T) {
 		if len(o.SentinelAnswers) != 1 || o.SentinelAnswers[0] != primary.Addr || len(o.Masters) != 1 || o.Masters[0] != primary.Addr {
 			return fmt.Errorf("observation %+v", o)
 		}
-		if got := redistopology.Primary(o, replica.Addr); got != primary.Addr {
+		if got := redistopology.Primary(o, []string{replica.Addr, primary.Addr}); got != primary.Addr {
 			return fmt.Errorf("Primary = %s", got)
+		}
+		return nil
+	})
+}
+
+// TestObserve_ASentinelNamingAHostOutsideTheMembersIsNotFollowed: a real Sentinel that
+// monitors a Redis outside the member list (reconfigured by whoever could talk to it) is
+// heard, but a starting pod follows the running member that is a master, never that host.
+func TestObserve_ASentinelNamingAHostOutsideTheMembersIsNotFollowed(t *testing.T) {
+	primary := redistest.Start(t, redistest.Options{Password: password})
+	rogue := redistest.Start(t, redistest.Options{Password: password})
+	sentinel := startSentinel(t, rogue.Addr)
+	ctx := context.Background()
+	members := []string{"127.0.0.1:1", primary.Addr}
+	poll.Until(t, 10*time.Second, "the Sentinel names the rogue primary", func() error {
+		o := redistopology.Observe(ctx, redistopology.Peers{
+			Sentinels: []string{sentinel}, Redis: members, MasterName: "auth", Password: password, Timeout: time.Second,
+		})
+		if len(o.SentinelAnswers) != 1 || o.SentinelAnswers[0] != rogue.Addr {
+			return fmt.Errorf("observation %+v", o)
+		}
+		if got := redistopology.Primary(o, members); got != primary.Addr {
+			t.Fatalf("Primary = %s, want the member %s that is a master, not the Sentinel's %s", got, primary.Addr, rogue.Addr)
 		}
 		return nil
 	})

@@ -15,18 +15,25 @@ type Observation struct {
 	Masters []string
 }
 
-// Primary is the host:port of the primary a starting pod should follow:
+// Primary is the host:port of the primary a starting pod should follow, one of members
+// (every Redis pod, in ordinal order; members[0] is pod 0):
 //  1. the one most Sentinels name (the topology after any failover; ties go to the first
 //     in name order, so every pod breaks them alike);
 //  2. without an answering Sentinel (all of them restarting), a running Redis that is a
 //     master, so a restart of every Sentinel does not demote the live primary;
-//  3. otherwise seed, pod 0: the first start, or a restart of everything.
-func Primary(o Observation, seed string) string {
-	if len(o.SentinelAnswers) > 0 {
-		counts := map[string]int{}
-		for _, a := range o.SentinelAnswers {
+//  3. otherwise pod 0: the first start, or a restart of everything.
+//
+// A Sentinel's answer that is not a member is ignored: whoever could talk to a Sentinel
+// (SENTINEL SET, REMOVE and MONITOR, or a Sentinel of their own) could otherwise make every
+// starting pod replicate, and serve the auth servers from, a host of their choosing.
+func Primary(o Observation, members []string) string {
+	counts := map[string]int{}
+	for _, a := range o.SentinelAnswers {
+		if slices.Contains(members, a) {
 			counts[a]++
 		}
+	}
+	if len(counts) > 0 {
 		names := make([]string, 0, len(counts))
 		for n := range counts {
 			names = append(names, n)
@@ -39,8 +46,10 @@ func Primary(o Observation, seed string) string {
 		})
 		return names[0]
 	}
-	if len(o.Masters) > 0 {
-		return o.Masters[0]
+	for _, m := range o.Masters {
+		if slices.Contains(members, m) {
+			return m
+		}
 	}
-	return seed
+	return members[0]
 }

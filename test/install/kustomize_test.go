@@ -154,8 +154,13 @@ func TestInstallYAML_Wiring(t *testing.T) {
 			}
 		}
 	}
-	if issuerRole == nil || len(issuerRole.Rules) != 1 || !slices.Equal(issuerRole.Rules[0].Resources, []string{"tokenreviews"}) || !slices.Equal(issuerRole.Rules[0].Verbs, []string{"create"}) {
-		t.Errorf("issuer ClusterRole = %+v, want auth-operator-issuer allowed to create tokenreviews only", issuerRole)
+	// Creating TokenReviews, and reading the cluster's ServiceAccount issuer discovery (with
+	// which the issuer refuses junk before any review): nothing else.
+	if issuerRole == nil || len(issuerRole.Rules) != 2 ||
+		!slices.Equal(issuerRole.Rules[0].Resources, []string{"tokenreviews"}) || !slices.Equal(issuerRole.Rules[0].Verbs, []string{"create"}) ||
+		len(issuerRole.Rules[1].Resources) != 0 || !slices.Equal(issuerRole.Rules[1].Verbs, []string{"get"}) ||
+		!slices.Equal(issuerRole.Rules[1].NonResourceURLs, []string{"/.well-known/openid-configuration", "/openid/v1/jwks"}) {
+		t.Errorf("issuer ClusterRole = %+v, want auth-operator-issuer allowed to create tokenreviews and get the ServiceAccount issuer discovery only", issuerRole)
 	}
 	if !slices.Equal(bindable, []string{"auth-operator-issuer"}) {
 		t.Errorf("the manager may bind %v, want exactly auth-operator-issuer", bindable)

@@ -308,7 +308,7 @@ func assertReconcilesSample(t *testing.T, m *runningManager, namespace, serverIm
 	for _, obj := range []client.Object{
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-signing-keys"}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-jwks"}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-public-keys"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-public-keys"}},
 		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-redis"}},
 		server,
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "auth-authserver"}},
