@@ -32,11 +32,12 @@ const (
 )
 
 // topologyInitResources are the topology init container's: a short-lived Go command that
-// asks a few peers and writes one file. Requests let the scheduler count it; the limit
-// keeps a misbehaving one from taking the node's memory.
+// asks a few peers, writes one file and, in a Redis pod, copies itself (some 70 MB, through
+// the page cache, which the limit counts) for the start gate. Requests let the scheduler
+// count it; the limit keeps a misbehaving one from taking the node's memory.
 var topologyInitResources = corev1.ResourceRequirements{
 	Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
-	Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+	Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("160Mi")},
 }
 
 // sentinelResources are the Sentinel container's: a Sentinel holds the topology of one
@@ -99,12 +100,21 @@ func haSelector(as *authv1alpha1.AuthService) map[string]string {
 	return map[string]string{instanceLabel: as.Name, componentLabel: componentRedis}
 }
 
-// topologyInit is the init container that writes the pod's configuration after asking the
-// Sentinels, else the running Redis pods, who the primary is (authserver redis-topology):
-// a Go command of the auth-server image, so no shell is needed in either image.
-func topologyInit(as *authv1alpha1.AuthService, h haSettings, image, role string, port int, out string) corev1.Container {
+// The Redis container's start gate: the init step copies the auth server's binary (static,
+// so it runs in any Redis image) into an emptyDir, and the Redis container runs its
+// redis-topology before every start of redis-server. A container the kubelet restarts then
+// decides again whom it follows: a primary that crashed waits for the Sentinels to promote
+// a replica instead of taking writes a failover would drop.
+const (
+	redisToolsDir = "/run/redis-tools"
+	redisGate     = redisToolsDir + "/authserver"
+)
+
+// topologyArgs are the arguments of `authserver redis-topology` for a pod of role (redis or
+// sentinel) listening on port, writing its configuration to out.
+func topologyArgs(as *authv1alpha1.AuthService, h haSettings, role string, port int, out string) []string {
 	args := []string{
-		"/authserver", "redis-topology",
+		"redis-topology",
 		"--role", role,
 		"--self", fmt.Sprintf("%s:%d", podHost(as, "$(POD_NAME)"), port),
 		"--redis-addrs", memberAddrs(as, RedisName(as), h.replicas, redisPort),
@@ -112,27 +122,49 @@ func topologyInit(as *authv1alpha1.AuthService, h haSettings, image, role string
 		"--master-name", sentinelMasterName(as),
 		"--password-file", redisConfDir + "/password",
 		"--out", out,
+		"--quorum", strconv.Itoa(int(h.quorum())),
 	}
 	if role == "redis" {
-		args = append(args, "--base", redisConfDir+"/redis.conf")
-	} else {
-		args = append(args, "--quorum", strconv.Itoa(int(h.quorum())),
-			"--down-after", redisconf.DownAfter.String(), "--failover-timeout", redisconf.FailoverTimeout.String())
+		return append(args, "--base", redisConfDir+"/redis.conf")
+	}
+	return append(args, "--down-after", redisconf.DownAfter.String(), "--failover-timeout", redisconf.FailoverTimeout.String())
+}
+
+// podNameEnv gives a container its pod's name, which the topology arguments expand.
+var podNameEnv = []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
+	FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"},
+}}}
+
+// topologyInit is the init container that writes the pod's configuration after asking the
+// Sentinels, else the running Redis pods, who the primary is (authserver redis-topology):
+// a Go command of the auth-server image, so no shell is needed in either image. For a
+// Redis pod it also installs the start gate.
+func topologyInit(as *authv1alpha1.AuthService, h haSettings, image, role string, port int, out string) corev1.Container {
+	args := append([]string{"/authserver"}, topologyArgs(as, h, role, port, out)...)
+	mounts := []corev1.VolumeMount{
+		{Name: "config", MountPath: redisConfDir, ReadOnly: true},
+		{Name: "runtime-config", MountPath: runtimeConfDir},
+	}
+	if role == "redis" {
+		args = append(args, "--install", redisGate)
+		mounts = append(mounts, corev1.VolumeMount{Name: "redis-tools", MountPath: redisToolsDir})
 	}
 	return corev1.Container{
-		Name:    "topology",
-		Image:   image,
-		Command: args,
-		Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
-			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"},
-		}}},
-		VolumeMounts: []corev1.VolumeMount{
-			{Name: "config", MountPath: redisConfDir, ReadOnly: true},
-			{Name: "runtime-config", MountPath: runtimeConfDir},
-		},
+		Name:            "topology",
+		Image:           image,
+		Command:         args,
+		Env:             podNameEnv,
+		VolumeMounts:    mounts,
 		Resources:       *topologyInitResources.DeepCopy(),
 		SecurityContext: restrictedContainerSecurityContext(),
 	}
+}
+
+// redisToolsVolume holds the start gate the init step installs.
+func redisToolsVolume() corev1.Volume {
+	return corev1.Volume{Name: "redis-tools", VolumeSource: corev1.VolumeSource{
+		EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(resource.MustParse("128Mi"))},
+	}}
 }
 
 // preferSpreadOverNodes keeps pods of one app on different nodes when the scheduler can,
@@ -184,14 +216,20 @@ func redisHAStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion,
 	spec.Volumes = []corev1.Volume{
 		haConfigVolume(as),
 		runtimeConfigVolume(),
+		redisToolsVolume(),
 	}
-	spec.InitContainers = []corev1.Container{topologyInit(as, h, image, "redis", redisPort, runtimeConfDir+"/redis.conf")}
+	runtimeConf := runtimeConfDir + "/redis.conf"
+	spec.InitContainers = []corev1.Container{topologyInit(as, h, image, "redis", redisPort, runtimeConf)}
 	c := &spec.Containers[0]
-	c.Command[1] = runtimeConfDir + "/redis.conf"
+	// redis-server with the runtime configuration, behind the start gate.
+	server := append([]string{c.Command[0], runtimeConf}, c.Command[2:]...)
+	c.Command = append(append(append([]string{redisGate}, topologyArgs(as, h, "redis", redisPort, runtimeConf)...), "--exec", "--"), server...)
+	c.Env = podNameEnv
 	c.VolumeMounts = []corev1.VolumeMount{
 		{Name: "config", MountPath: redisConfDir, ReadOnly: true},
 		{Name: "runtime-config", MountPath: runtimeConfDir},
 		{Name: "data", MountPath: redisDataDir},
+		{Name: "redis-tools", MountPath: redisToolsDir, ReadOnly: true},
 	}
 	spec.Affinity = preferSpreadOverNodes(as, appRedis)
 	sts := redisStatefulSet(as, template)

@@ -67,9 +67,24 @@ func TestRedisHAStatefulSet_PodZeroSeedsAndEveryPodAsksTheSentinels(t *testing.T
 	if len(init.Env) != 1 || init.Env[0].ValueFrom == nil || init.Env[0].ValueFrom.FieldRef.FieldPath != "metadata.name" {
 		t.Errorf("init env = %+v, want POD_NAME from the downward API", init.Env)
 	}
+	if flagValue(args, "--install") != redisGate || flagValue(args, "--quorum") != "2" {
+		t.Errorf("init installs %q with quorum %q, want the start gate at %s and quorum 2", flagValue(args, "--install"), flagValue(args, "--quorum"), redisGate)
+	}
 	redis := pod.Containers[0]
-	if redis.Command[1] != "/run/redis/redis.conf" {
-		t.Errorf("redis reads %s, want the writable copy the Sentinels may rewrite", redis.Command[1])
+	// The start gate runs the same topology step before every start of redis-server.
+	sep := slices.Index(redis.Command, "--")
+	if redis.Command[0] != redisGate || sep < 0 || redis.Command[sep-1] != "--exec" {
+		t.Fatalf("redis runs %v, want the start gate, then --exec -- redis-server", redis.Command)
+	}
+	gate, server := redis.Command[1:sep-1], redis.Command[sep+1:]
+	if !slices.Equal(gate, init.Command[1:len(init.Command)-2]) {
+		t.Errorf("the gate's topology arguments %v differ from the init's %v", gate, init.Command[1:])
+	}
+	if server[0] != "redis-server" || server[1] != "/run/redis/redis.conf" {
+		t.Errorf("redis runs %v, want redis-server on the writable copy the Sentinels may rewrite", server)
+	}
+	if len(redis.Env) != 1 || redis.Env[0].Name != "POD_NAME" {
+		t.Errorf("redis env = %+v, want POD_NAME for the gate's --self", redis.Env)
 	}
 	if !slices.ContainsFunc(redis.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "runtime-config" && !m.ReadOnly }) {
 		t.Errorf("redis mounts = %+v, want the writable runtime-config", redis.VolumeMounts)

@@ -3,11 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,20 +34,37 @@ type redisTopologyConfig struct {
 	failoverTimeout time.Duration
 	timeout         time.Duration
 	wait            time.Duration
+	awaitFailover   time.Duration
+	install         string
+	exec            bool
 }
 
 // newRedisTopologyCommand is the init step of a replicated managed Redis's pods: it asks
 // the Sentinels (else the Redis pods) who the primary is and writes the pod's own writable
 // redis.conf or sentinel.conf. It is a Go command rather than a shell script so the image
-// needs no shell.
+// needs no shell. The Redis container also runs it, copied there by the init step
+// (--install), before every start of redis-server (--exec): a container the kubelet
+// restarts decides again whom it follows.
 func newRedisTopologyCommand() *cobra.Command {
 	c := &redisTopologyConfig{}
 	cmd := &cobra.Command{
 		Use:   "redis-topology",
 		Short: "Write the redis.conf or sentinel.conf of a replicated managed Redis pod, following the primary the Sentinels name",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runRedisTopology(cmd, c)
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && !c.exec {
+				return fmt.Errorf("unexpected arguments %v: a command to run follows --exec --", args)
+			}
+			if c.exec && len(args) == 0 {
+				return errors.New("--exec needs the command to run after --")
+			}
+			if err := runRedisTopology(cmd, c); err != nil {
+				return err
+			}
+			if c.exec {
+				return execCommand(args)
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -56,12 +76,64 @@ func newRedisTopologyCommand() *cobra.Command {
 	f.StringVar(&c.passwordFile, "password-file", "", "file holding the password of Redis and of the Sentinels")
 	f.StringVar(&c.base, "base", "", "redis role: the redis.conf to start from")
 	f.StringVar(&c.out, "out", "", "file to write")
-	f.IntVar(&c.quorum, "quorum", 2, "sentinel role: Sentinels that must agree the primary is down")
+	f.IntVar(&c.quorum, "quorum", 2, "Sentinels that must agree the primary is down (a Redis waits for a failover only when that many answer)")
 	f.DurationVar(&c.downAfter, "down-after", redisconf.DownAfter, "sentinel role: how long the primary may not answer before it is down")
 	f.DurationVar(&c.failoverTimeout, "failover-timeout", redisconf.FailoverTimeout, "sentinel role: failover timeout")
 	f.DurationVar(&c.timeout, "timeout", 2*time.Second, "how long to wait for each peer's answer")
 	f.DurationVar(&c.wait, "wait", time.Minute, "sentinel role: how long to keep asking while no peer answers (a Sentinel must not monitor a primary that does not exist yet) before monitoring the first Redis pod")
+	f.DurationVar(&c.awaitFailover, "await-failover", 3*redisconf.FailoverTimeout, "redis role: how long a Redis the Sentinels still name the primary waits for them to promote a replica they could promote, before it starts as the primary anyway")
+	f.StringVar(&c.install, "install", "", "copy this program to the given path, for the Redis container to run before redis-server")
+	f.BoolVar(&c.exec, "exec", false, "after writing the configuration, run the command that follows -- in place of this program")
 	return cmd
+}
+
+// execCommand replaces this program with args (a program found on PATH and its arguments).
+func execCommand(args []string) error {
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		return err
+	}
+	return syscall.Exec(path, args, os.Environ())
+}
+
+// installSelf copies this program to path, whole through a rename, executable: streamed,
+// since the init container's memory limit is smaller than the program.
+func installSelf(path string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(self)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return writeFileAtomic(path, f, 0o755)
+}
+
+// writeFileAtomic writes what r holds to path through a temporary file and a rename: a
+// reader never sees half a file.
+func writeFileAtomic(path string, r io.Reader, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, r); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }
 
 func runRedisTopology(cmd *cobra.Command, c *redisTopologyConfig) error {
@@ -109,6 +181,20 @@ func runRedisTopology(cmd *cobra.Command, c *redisTopologyConfig) error {
 		observed = redistopology.Observe(cmd.Context(), peers)
 	}
 	primary := redistopology.Primary(observed, c.redisAddrs)
+	// A Redis the Sentinels still name the primary was down (it is starting): when they can
+	// promote a replica they will, and it must not take writes meanwhile.
+	if c.role == "redis" && redistopology.AwaitFailover(observed, c.redisAddrs, selfAddr, c.quorum) {
+		fmt.Fprintf(cmd.OutOrStdout(), "redis %s: the Sentinels still name it the primary and can promote a replica: waiting for the failover (at most %s)\n", selfAddr, c.awaitFailover)
+		for deadline := time.Now().Add(c.awaitFailover); redistopology.AwaitFailover(observed, c.redisAddrs, selfAddr, c.quorum) && time.Now().Before(deadline); {
+			select {
+			case <-cmd.Context().Done():
+				return cmd.Context().Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+			observed = redistopology.Observe(cmd.Context(), peers)
+		}
+		primary = redistopology.Primary(observed, c.redisAddrs)
+	}
 
 	var conf string
 	if c.role == "redis" {
@@ -135,20 +221,13 @@ func runRedisTopology(cmd *cobra.Command, c *redisTopologyConfig) error {
 	}
 	// Written whole through a rename: a Redis restarting beside a crashed init never reads
 	// half a file.
-	tmp, err := os.CreateTemp(filepath.Dir(c.out), ".conf-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", c.out, err)
+	if err := writeFileAtomic(c.out, strings.NewReader(conf), 0o600); err != nil {
+		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(conf); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", c.out, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", c.out, err)
-	}
-	if err := os.Rename(tmp.Name(), c.out); err != nil {
-		return fmt.Errorf("writing %s: %w", c.out, err)
+	if c.install != "" {
+		if err := installSelf(c.install); err != nil {
+			return fmt.Errorf("installing into %s: %w", c.install, err)
+		}
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s %s follows primary %s (%d Sentinels answered, %d Redis masters seen)\n",
 		c.role, selfAddr, primary, len(observed.SentinelAnswers), len(observed.Masters))

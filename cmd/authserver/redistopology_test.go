@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
 // TestRedisTopology_FirstStartFollowsPodZero: with no peer answering (a first start),
@@ -56,5 +58,51 @@ func TestRedisTopology_FirstStartFollowsPodZero(t *testing.T) {
 	}
 	if _, err := run(t, context.Background(), "redis-topology", "--role", "replica", "--out", "x"); err == nil || !strings.Contains(err.Error(), "use redis or sentinel") {
 		t.Errorf("unknown role: err = %v", err)
+	}
+}
+
+// TestRedisTopology_ARestartedPrimaryWaitsForTheFailoverAndFollowsTheNewPrimary runs a
+// primary, two replicas and three Sentinels (real processes), kills the primary and starts
+// its topology step at once, as the kubelet restarts a killed container sooner than the
+// Sentinels' down-after. The Sentinels still name it the primary, and its replicas are up:
+// it must not start as the primary (it would take writes that the failover then drops) but
+// wait until a replica is promoted and follow it.
+func TestRedisTopology_ARestartedPrimaryWaitsForTheFailoverAndFollowsTheNewPrimary(t *testing.T) {
+	const pw = "0123456789abcdef0123456789abcdef"
+	g := redistest.StartGroup(t, redistest.GroupOptions{SentinelPassword: pw})
+	dir := t.TempDir()
+	pwFile, base, out := filepath.Join(dir, "password"), filepath.Join(dir, "redis.conf"), filepath.Join(dir, "out.conf")
+	if err := os.WriteFile(pwFile, []byte(pw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base, []byte("requirepass "+pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var members []string
+	for _, n := range g.Nodes {
+		members = append(members, n.Addr)
+	}
+	killed := g.Nodes[0].Addr
+	g.Nodes[0].Kill()
+	stdout, err := run(t, context.Background(), "redis-topology", "--role", "redis", "--self", killed, "--base", base, "--out", out,
+		"--master-name", g.MasterName, "--password-file", pwFile, "--quorum", "2", "--timeout", "500ms", "--await-failover", "30s",
+		"--redis-addrs", strings.Join(members, ","), "--sentinel-addrs", strings.Join(g.SentinelAddrs(), ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "waiting for the failover") {
+		t.Errorf("it did not wait for the failover: %s", stdout)
+	}
+	conf, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promoted, err := g.Primary(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(promoted, ":")
+	if promoted == killed || !strings.Contains(string(conf), "replicaof "+host+" "+port+"\n") {
+		t.Fatalf("the restarted primary follows %q; the Sentinels promoted %s:\n%s", conf, promoted, stdout)
 	}
 }

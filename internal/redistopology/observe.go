@@ -37,12 +37,14 @@ func Observe(ctx context.Context, p Peers) Observation {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sentinelAnswers := make([]string, 0, len(p.Sentinels))
+	promotable := map[string]int{}
 	masters := make([]bool, len(p.Redis))
 	for _, addr := range p.Sentinels {
 		wg.Go(func() {
-			if primary, err := askSentinel(ctx, addr, p.MasterName, p.Password, timeout); err == nil {
+			if primary, replicas, err := askSentinel(ctx, addr, p.MasterName, p.Password, timeout); err == nil {
 				mu.Lock()
 				sentinelAnswers = append(sentinelAnswers, primary)
+				promotable[primary] = max(promotable[primary], replicas)
 				mu.Unlock()
 			}
 		})
@@ -57,7 +59,7 @@ func Observe(ctx context.Context, p Peers) Observation {
 		})
 	}
 	wg.Wait()
-	o := Observation{SentinelAnswers: sentinelAnswers}
+	o := Observation{SentinelAnswers: sentinelAnswers, Promotable: promotable}
 	for i, m := range masters {
 		if m {
 			o.Masters = append(o.Masters, p.Redis[i])
@@ -66,19 +68,31 @@ func Observe(ctx context.Context, p Peers) Observation {
 	return o
 }
 
-func askSentinel(ctx context.Context, addr, masterName, password string, timeout time.Duration) (string, error) {
+// askSentinel asks a Sentinel for the primary it monitors and how many of its replicas it
+// could promote: up and linked as far as the Sentinel knows (flags "slave" and nothing else)
+// and not excluded from promotion (replica priority 0).
+func askSentinel(ctx context.Context, addr, masterName, password string, timeout time.Duration) (primary string, promotable int, err error) {
 	c := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: password, DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: -1})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	hp, err := c.GetMasterAddrByName(ctx, masterName).Result()
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if len(hp) != 2 || hp[0] == "" {
-		return "", errors.New("no primary named")
+		return "", 0, errors.New("no primary named")
 	}
-	return net.JoinHostPort(hp[0], hp[1]), nil
+	replicas, err := c.Replicas(ctx, masterName).Result()
+	if err != nil {
+		return "", 0, err
+	}
+	for _, r := range replicas {
+		if r["flags"] == "slave" && r["slave-priority"] != "0" {
+			promotable++
+		}
+	}
+	return net.JoinHostPort(hp[0], hp[1]), promotable, nil
 }
 
 func askRole(ctx context.Context, addr, password string, timeout time.Duration) (string, error) {

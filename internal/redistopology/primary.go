@@ -13,6 +13,9 @@ type Observation struct {
 	// Masters are the reachable Redis pods (other than the starting one) that report the
 	// master role, in ordinal order.
 	Masters []string
+	// Promotable counts, for each primary a Sentinel named, the most replicas of it that one
+	// of those Sentinels could promote.
+	Promotable map[string]int
 }
 
 // Primary is the host:port of the primary a starting pod should follow, one of members
@@ -52,4 +55,16 @@ func Primary(o Observation, members []string) string {
 		}
 	}
 	return members[0]
+}
+
+// AwaitFailover reports whether a Redis pod that starts while the Sentinels still name it the
+// primary must wait for them to promote one of its replicas, rather than start as the
+// primary. It must when enough Sentinels answer to fail over (quorum) and they know a replica
+// they could promote: they will, since the pod was down, and a primary back in the meantime
+// would take writes that the failover then drops (it is made a replica of the new one and
+// discards them), among them logouts whose WAIT a replica the Sentinels did not promote had
+// acknowledged. Without a promotable replica or a quorum, no failover can come, and the pod
+// starts as the primary.
+func AwaitFailover(o Observation, members []string, self string, quorum int) bool {
+	return Primary(o, members) == self && len(o.SentinelAnswers) >= quorum && o.Promotable[self] > 0
 }

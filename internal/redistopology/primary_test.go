@@ -31,3 +31,35 @@ func TestPrimary_SentinelsThenRunningMastersThenPodZero(t *testing.T) {
 		})
 	}
 }
+
+func TestAwaitFailover_OnlyWhenTheSentinelsCanPromoteAReplica(t *testing.T) {
+	const seed, r1, r2 = "r-0.h:6379", "r-1.h:6379", "r-2.h:6379"
+	members := []string{seed, r1, r2}
+	for _, tc := range []struct {
+		name string
+		o    redistopology.Observation
+		self string
+		want bool
+	}{
+		{"the named primary back while its replicas are up: wait",
+			redistopology.Observation{SentinelAnswers: []string{seed, seed, seed}, Promotable: map[string]int{seed: 2}}, seed, true},
+		{"a quorum of two is enough",
+			redistopology.Observation{SentinelAnswers: []string{seed, seed}, Promotable: map[string]int{seed: 1}}, seed, true},
+		{"a replica starting: no wait",
+			redistopology.Observation{SentinelAnswers: []string{seed, seed}, Promotable: map[string]int{seed: 1}}, r1, false},
+		{"after the failover the Sentinels name another: no wait",
+			redistopology.Observation{SentinelAnswers: []string{r1, r1, r1}, Promotable: map[string]int{r1: 1}}, seed, false},
+		{"no replica to promote (all down): start as the primary",
+			redistopology.Observation{SentinelAnswers: []string{seed, seed, seed}, Promotable: map[string]int{seed: 0}}, seed, false},
+		{"fewer Sentinels than the quorum cannot fail over: start",
+			redistopology.Observation{SentinelAnswers: []string{seed}, Promotable: map[string]int{seed: 2}}, seed, false},
+		{"no Sentinel answers (a first start): start",
+			redistopology.Observation{}, seed, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := redistopology.AwaitFailover(tc.o, members, tc.self, 2); got != tc.want {
+				t.Errorf("AwaitFailover = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
