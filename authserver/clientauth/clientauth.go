@@ -46,6 +46,15 @@ type ServiceAccount struct {
 // String is "namespace/name".
 func (s ServiceAccount) String() string { return s.Namespace + "/" + s.Name }
 
+// Username is the ServiceAccount's Kubernetes user name,
+// "system:serviceaccount:namespace:name": the client_id of the tokens it obtains.
+func (s ServiceAccount) Username() string {
+	return serviceAccountPrefix + s.Namespace + ":" + s.Name
+}
+
+// serviceAccountPrefix starts the user name of every ServiceAccount.
+const serviceAccountPrefix = "system:serviceaccount:"
+
 // ParseClients parses "ns/sa,ns/sa" entries (as --issuance-clients takes them).
 func ParseClients(entries []string) ([]ServiceAccount, error) {
 	out := make([]ServiceAccount, 0, len(entries))
@@ -152,7 +161,7 @@ func decide(st authenticationv1.TokenReviewStatus, audience string) result {
 	if !st.Authenticated || (audience != "" && !slices.Contains(st.Audiences, audience)) {
 		return result{err: ErrUnauthenticated}
 	}
-	rest, ok := strings.CutPrefix(st.User.Username, "system:serviceaccount:")
+	rest, ok := strings.CutPrefix(st.User.Username, serviceAccountPrefix)
 	ns, name, ok2 := strings.Cut(rest, ":")
 	if !ok || !ok2 || ns == "" || name == "" {
 		return result{err: fmt.Errorf("%w: %w", ErrForbidden, ErrNotServiceAccount)}

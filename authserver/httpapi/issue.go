@@ -92,7 +92,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	pair, err := s.cfg.Issuance.Issue(r.Context(), user)
+	pair, err := s.cfg.Issuance.Issue(r.Context(), user, caller.Username())
 	if err != nil {
 		s.issuanceFailure(w, err)
 		return

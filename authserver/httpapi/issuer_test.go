@@ -126,8 +126,11 @@ func TestIssue_AllowedDeniedUnauthenticated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.Header["typ"] != token.TypeAccess || claims.Issuer != testIssuer || claims.User.Auth.ID == "" || len(claims.User.Auth.Token) != 64 || claims.ID == "" {
-		t.Errorf("access token header %v, claims %+v: want typ JWT, iss, a session, a stamp and a jti", tok.Header, claims)
+	if tok.Header["typ"] != "at+jwt" || claims.Issuer != testIssuer || claims.User.Auth.ID == "" || len(claims.User.Auth.Token) != 64 || claims.ID == "" {
+		t.Errorf("access token header %v, claims %+v: want typ at+jwt, iss, a session, a stamp and a jti", tok.Header, claims)
+	}
+	if claims.Subject != "u-42" || claims.ClientID != "system:serviceaccount:login:login-service" || claims.SessionID != claims.User.Auth.ID || claims.IssuedAt == nil {
+		t.Errorf("RFC 9068 claims sub %q, client_id %q, sid %q (session %q), iat %v: want the user, the caller, its session", claims.Subject, claims.ClientID, claims.SessionID, claims.User.Auth.ID, claims.IssuedAt)
 	}
 	r := d.verifier.do(http.MethodGet, "/auth/verify", got.Token)
 	if r.StatusCode != http.StatusOK || r.Header.Get("X-Auth-User-Id") != "u-42" {
@@ -174,6 +177,9 @@ func refreshFlow(t *testing.T, d deployment) {
 	_, _, _ = jwt.NewParser().ParseUnverified(second.Token, &b)
 	if a.User.Auth.ID != b.User.Auth.ID || a.User.Auth.Token == b.User.Auth.Token {
 		t.Fatalf("refresh kept session %q→%q and stamp %q→%q; want the same session, a new stamp", a.User.Auth.ID, b.User.Auth.ID, a.User.Auth.Token, b.User.Auth.Token)
+	}
+	if b.ClientID != a.ClientID || b.Subject != a.Subject || b.SessionID != a.SessionID || b.ClientID == "" {
+		t.Errorf("refresh changed client_id %q→%q, sub %q→%q, sid %q→%q; want them kept", a.ClientID, b.ClientID, a.Subject, b.Subject, a.SessionID, b.SessionID)
 	}
 	d.verifier.do(http.MethodGet, "/auth/verify", first.Token).expect(t, http.StatusUnauthorized, errorBody("token is blacklisted"))
 	if r := d.verifier.do(http.MethodGet, "/auth/verify", second.Token); r.StatusCode != http.StatusOK {

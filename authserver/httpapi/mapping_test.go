@@ -30,7 +30,7 @@ func (a answering) Logout(context.Context, string) (token.Verified, error) {
 func (a answering) LogoutAll(context.Context, string) (token.Verified, error) {
 	return token.Verified{}, a.err
 }
-func (a answering) Issue(context.Context, token.User) (issuance.Pair, error) {
+func (a answering) Issue(context.Context, token.User, string) (issuance.Pair, error) {
 	return issuance.Pair{}, a.err
 }
 func (a answering) Refresh(context.Context, string) (issuance.Pair, error) {

@@ -26,7 +26,7 @@ type Sessions interface {
 // Issuance issues and refreshes sessions (issuance.Service). Errors as Sessions',
 // and issuance.ErrReuse, issuance.ErrNoSigningKey.
 type Issuance interface {
-	Issue(ctx context.Context, u token.User) (issuance.Pair, error)
+	Issue(ctx context.Context, u token.User, clientID string) (issuance.Pair, error)
 	Refresh(ctx context.Context, raw string) (issuance.Pair, error)
 }
 

@@ -17,14 +17,19 @@ type Key struct {
 	ID     string
 	State  keyfiles.State
 	Public *ecdsa.PublicKey
+	// RefreshID is the kid of the key's refresh-token key, in the issuer's set only.
+	RefreshID string
 }
 
 // Set is an immutable snapshot of the published keys. Everything a request needs from
 // it (the JWKS document, the active key's PEM) is computed once, when it is loaded.
 type Set struct {
-	keys      []Key
-	keyless   []*ecdsa.PublicKey
-	byID      map[string]*ecdsa.PublicKey
+	keys    []Key
+	keyless []*ecdsa.PublicKey
+	byID    map[string]*ecdsa.PublicKey
+	// refresh holds the public refresh-token keys by their kid: the issuer's set only
+	// (a verifier's never has any, see keyfiles.DecodePublic).
+	refresh   map[string]*ecdsa.PublicKey
 	active    Key
 	jwks      []byte
 	activePEM []byte
@@ -45,7 +50,7 @@ func (s *Set) without(revoked map[string]bool) *Set {
 	if !hit {
 		return s
 	}
-	out := &Set{byID: make(map[string]*ecdsa.PublicKey, len(s.byID)), jwks: s.jwks}
+	out := &Set{byID: make(map[string]*ecdsa.PublicKey, len(s.byID)), refresh: map[string]*ecdsa.PublicKey{}, jwks: s.jwks}
 	parts := []string{}
 	for _, k := range s.keys {
 		if revoked[k.ID] {
@@ -54,6 +59,9 @@ func (s *Set) without(revoked map[string]bool) *Set {
 		}
 		out.keys = append(out.keys, k)
 		out.byID[k.ID] = k.Public
+		if k.RefreshID != "" {
+			out.refresh[k.RefreshID] = s.refresh[k.RefreshID]
+		}
 		parts = append(parts, k.ID+"="+string(k.State))
 	}
 	for _, pub := range s.keyless {
@@ -103,12 +111,17 @@ func NewSet(s keyfiles.Set) (*Set, error) {
 		return nil, fmt.Errorf("key set has no active key")
 	}
 	out := &Set{
-		keys: make([]Key, 0, len(s.Keys)),
-		byID: make(map[string]*ecdsa.PublicKey, len(s.Keys)),
+		keys:    make([]Key, 0, len(s.Keys)),
+		byID:    make(map[string]*ecdsa.PublicKey, len(s.Keys)),
+		refresh: map[string]*ecdsa.PublicKey{},
 	}
 	versionParts := make([]string, 0, len(s.Keys))
 	for _, k := range s.Keys {
 		key := Key{ID: k.ID, State: k.State, Public: k.Public}
+		if k.Refresh != nil {
+			key.RefreshID = k.Refresh.ID
+			out.refresh[k.Refresh.ID] = k.Refresh.Public
+		}
 		out.keys = append(out.keys, key)
 		out.byID[k.ID] = k.Public
 		versionParts = append(versionParts, k.ID+"="+string(k.State))
@@ -135,6 +148,13 @@ func NewSet(s keyfiles.Set) (*Set, error) {
 // Lookup returns the public key with the given kid.
 func (s *Set) Lookup(kid string) (*ecdsa.PublicKey, bool) {
 	k, ok := s.byID[kid]
+	return k, ok
+}
+
+// LookupRefresh returns the public refresh-token key with the given kid; only an
+// issuer's set has any.
+func (s *Set) LookupRefresh(kid string) (*ecdsa.PublicKey, bool) {
+	k, ok := s.refresh[kid]
 	return k, ok
 }
 
