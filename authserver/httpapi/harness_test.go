@@ -113,6 +113,11 @@ type harnessOption func(*harnessConfig)
 
 func compat(c *harnessConfig) { c.api.CompatStatusCodes = true }
 
+// withIntrospection lets the callers clients authorizes introspect tokens.
+func withIntrospection(clients httpapi.Authorizer) harnessOption {
+	return func(c *harnessConfig) { c.api.Introspection = clients }
+}
+
 func corsOrigins(o ...string) harnessOption {
 	return func(c *harnessConfig) { c.api.CORSOrigins = o }
 }

@@ -19,13 +19,14 @@ import (
 const clientAudience = "http://auth-issuer.test.svc"
 
 // deployment is an issuer and a verifier of one AuthService (the same keys, Redis
-// and prefix), with a login service's ServiceAccount token allowed to call the issuer.
+// and prefix), with a login service's ServiceAccount token allowed to call the issuer
+// (issuance, revocation) and a gateway's allowed to call the verifier's introspection.
 type deployment struct {
 	issuer, verifier *harness
-	login            string
+	login, gateway   string
 }
 
-func newDeployment(t testing.TB, singleSession bool, redis *redistest.Server) deployment {
+func newDeployment(t testing.TB, singleSession bool, redis *redistest.Server, opts ...harnessOption) deployment {
 	t.Helper()
 	kc, _ := kube(t)
 	clients := clientauth.New(clientauth.Config{
@@ -33,9 +34,18 @@ func newDeployment(t testing.TB, singleSession bool, redis *redistest.Server) de
 		Audience: clientAudience,
 		Clients:  []clientauth.ServiceAccount{{Namespace: "login", Name: "login-service"}},
 	})
-	verifier := newHarness(t, redis)
+	introspectors := clientauth.New(clientauth.Config{
+		Reviews:  kc.AuthenticationV1().TokenReviews(),
+		Audience: clientAudience,
+		Clients:  []clientauth.ServiceAccount{{Namespace: "edge", Name: "gateway"}},
+	})
+	verifier := newHarness(t, redis, append([]harnessOption{withIntrospection(introspectors)}, opts...)...)
 	issuer := newReplica(verifier, asIssuer(clients, singleSession))
-	return deployment{issuer: issuer, verifier: verifier, login: serviceAccountToken(t, kc, "login", "login-service", clientAudience)}
+	return deployment{
+		issuer: issuer, verifier: verifier,
+		login:   serviceAccountToken(t, kc, "login", "login-service", clientAudience),
+		gateway: serviceAccountToken(t, kc, "edge", "gateway", clientAudience),
+	}
 }
 
 // doBody sends one request with a body.
