@@ -271,6 +271,14 @@ func serve(ctx context.Context, c serveConfig) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// The serving certificate is loaded first: one that does not load is a
+	// configuration error, reported before anything waits for Redis.
+	var certs *certwatcher.CertWatcher
+	if c.tlsCertFile != "" {
+		if certs, err = newCertWatcher(c.tlsCertFile, c.tlsKeyFile, log, reg); err != nil {
+			return err
+		}
+	}
 	issuer := httpapi.Role(c.role) == httpapi.RoleIssuer
 	keys := keyset.NewStore(c.keysDir, log, reg, keyset.Options{Private: issuer})
 	if err := keys.Load(); err != nil {
@@ -366,13 +374,7 @@ func serve(ctx context.Context, c serveConfig) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", c.listen, err)
 	}
-	var certs *certwatcher.CertWatcher
-	if c.tlsCertFile != "" {
-		if certs, err = newCertWatcher(c.tlsCertFile, c.tlsKeyFile, log, reg); err != nil {
-			ln.Close()
-			return err
-		}
-	}
+
 	adminLn, err := net.Listen("tcp", c.adminListen)
 	if err != nil {
 		ln.Close()
