@@ -322,3 +322,49 @@ func TestDiscovery_ListsExactlyWhatTheEndpointsDo(t *testing.T) {
 		t.Errorf("without a token service URL the document still names a token endpoint or grant: %v", doc)
 	}
 }
+
+// TestVerify_AudiencesEnforcedInTheSeedsMessageFormat: with audiences configured, verify,
+// logout and introspection refuse an access token for another audience (401 in the
+// seed's format; introspection inactive) and accept one for theirs; a seed-format token
+// without aud keeps verifying, unless aud is required.
+func TestVerify_AudiencesEnforcedInTheSeedsMessageFormat(t *testing.T) {
+	withAud := func(h *harness, aud ...string) string {
+		c := tokentest.Claims(15 * time.Minute)
+		c.Audience = aud
+		return h.signClaims(t, c)
+	}
+	for _, tc := range []struct {
+		name    string
+		require bool
+		tok     func(*harness) string
+		want    string
+	}{
+		{"the AuthService's audience", false, func(h *harness) string { return withAud(h, "api.example.com") }, ""},
+		{"another audience", false, func(h *harness) string { return withAud(h, "other.example.com") }, "token has invalid audience"},
+		{"a seed-format token without aud", false, func(h *harness) string { return tokentest.IssueSeedShaped(t, h.set, 15*time.Minute) }, ""},
+		{"a seed-format token without aud, aud required", true, func(h *harness) string { return tokentest.IssueSeedShaped(t, h.set, 15*time.Minute) }, "aud claim is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, nil, withAudiences(tc.require, "api.example.com", "orders"))
+			tok := tc.tok(h)
+			if tc.want == "" {
+				if r := h.do(http.MethodGet, "/auth/verify", tok); r.StatusCode != http.StatusOK {
+					t.Fatalf("verify: %d %s", r.StatusCode, r.body)
+				}
+				h.do(http.MethodPost, "/auth/logout", tok).expect(t, http.StatusOK, loggedOutBody)
+				return
+			}
+			want := errorBody("invalid or expired jwt, internal=" + tc.want)
+			h.do(http.MethodGet, "/auth/verify", tok).expect(t, http.StatusUnauthorized, want)
+			h.do(http.MethodPost, "/auth/logout", tok).expect(t, http.StatusUnauthorized, want)
+		})
+	}
+	// Introspection answers as verify: a foreign-audience token is inactive.
+	d := newDeployment(t, false, nil, withAudiences(false, "api.example.com"))
+	c := tokentest.Claims(15 * time.Minute)
+	c.Audience = []string{"other.example.com"}
+	r := d.verifier.doForm("/auth/introspect", d.gateway, url.Values{"token": {d.verifier.signClaims(t, c)}})
+	if r.StatusCode != http.StatusOK || r.body != inactiveBody {
+		t.Errorf("introspection of a foreign-audience token: %d %s", r.StatusCode, r.body)
+	}
+}
