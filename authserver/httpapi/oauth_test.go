@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
@@ -366,5 +367,59 @@ func TestVerify_AudiencesEnforcedInTheSeedsMessageFormat(t *testing.T) {
 	r := d.verifier.doForm("/auth/introspect", d.gateway, url.Values{"token": {d.verifier.signClaims(t, c)}})
 	if r.StatusCode != http.StatusOK || r.body != inactiveBody {
 		t.Errorf("introspection of a foreign-audience token: %d %s", r.StatusCode, r.body)
+	}
+}
+
+// TestIssue_NeverSignsARefreshTokenWithAPublishedKey: while the issuer's key set has no
+// refresh-token key (a Secret written before they existed, until the operator's next
+// pass), issuance and refresh answer 503 rather than sign a refresh token that standard
+// consumers could verify; once the key is there, refresh tokens name it, and a refresh
+// token signed by the signing key before the upgrade still refreshes.
+func TestIssue_NeverSignsARefreshTokenWithAPublishedKey(t *testing.T) {
+	d := newDeployment(t, false, nil)
+	full := d.verifier.set
+	legacy := keyfiles.Set{}
+	for _, k := range full.Keys {
+		k.Refresh = nil
+		legacy.Keys = append(legacy.Keys, k)
+	}
+	writeKeys := func(s keyfiles.Set, wantRefreshKey bool) {
+		t.Helper()
+		if err := keyfiles.WriteMounted(d.verifier.dir, s); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			signer, _ := d.issuer.keys.Current().Signer()
+			if (signer.Refresh != nil) == wantRefreshKey {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the issuer did not load the rewritten key set")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	writeKeys(legacy, false)
+	d.issuer.doBody(http.MethodPost, "/auth/token", d.login, userBody).expect(t, http.StatusServiceUnavailable, errorBody("signing keys not loaded"))
+
+	active := tokentest.Active(t, full)
+	old := jwt.NewWithClaims(jwt.SigningMethodES256, tokentest.Claims(time.Hour))
+	old.Header["kid"], old.Header["typ"] = active.ID, token.TypeRefresh
+	oldRefresh, err := old.SignedString(active.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeKeys(full, true)
+	s := d.issue(t)
+	parsed, _, err := jwt.NewParser().ParseUnverified(s.RefreshToken, &token.Claims{})
+	if err != nil || parsed.Header["kid"] != active.Refresh.ID {
+		t.Fatalf("a new refresh token's header %v (%v), want kid %s, the refresh-token key's", parsed.Header, err, active.Refresh.ID)
+	}
+	if jwks := d.verifier.do(http.MethodGet, "/.well-known/jwks.json", "").body; strings.Contains(jwks, active.Refresh.ID) {
+		t.Fatal("the JWKS lists the refresh-token key")
+	}
+	if _, r := d.refresh(t, http.MethodPost, oldRefresh); r.StatusCode != http.StatusCreated {
+		t.Fatalf("a refresh token signed by the signing key before the upgrade: %d %s", r.StatusCode, r.body)
 	}
 }

@@ -21,6 +21,16 @@ type Key struct {
 	RefreshID string
 }
 
+// versionPart is what k adds to its set's version: its kid, its state and, in an
+// issuer's set, its refresh-token key's kid, so that a Secret given refresh-token keys
+// is a new version (and swapped in) although its keys and states are the same.
+func (k Key) versionPart() string {
+	if k.RefreshID != "" {
+		return k.ID + "=" + string(k.State) + "+" + k.RefreshID
+	}
+	return k.ID + "=" + string(k.State)
+}
+
 // Set is an immutable snapshot of the published keys. Everything a request needs from
 // it (the JWKS document, the active key's PEM) is computed once, when it is loaded.
 type Set struct {
@@ -62,7 +72,7 @@ func (s *Set) without(revoked map[string]bool) *Set {
 		if k.RefreshID != "" {
 			out.refresh[k.RefreshID] = s.refresh[k.RefreshID]
 		}
-		parts = append(parts, k.ID+"="+string(k.State))
+		parts = append(parts, k.versionPart())
 	}
 	for _, pub := range s.keyless {
 		if kid, err := keyfiles.KeyID(pub); err == nil && !revoked[kid] {
@@ -124,7 +134,7 @@ func NewSet(s keyfiles.Set) (*Set, error) {
 		}
 		out.keys = append(out.keys, key)
 		out.byID[k.ID] = k.Public
-		versionParts = append(versionParts, k.ID+"="+string(k.State))
+		versionParts = append(versionParts, key.versionPart())
 		if k.ID == active.ID {
 			out.active = key
 		}
