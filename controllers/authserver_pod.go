@@ -197,7 +197,7 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 					// The API server copies serviceAccountName into this deprecated field and
 					// back: applying both lets a later apply without them (a verifier whose
 					// introspection is turned off) clear both.
-					DeprecatedServiceAccount:     w.serviceAccount, //nolint:staticcheck // see above
+					DeprecatedServiceAccount:     w.serviceAccount,
 					AutomountServiceAccountToken: ptr.To(w.serviceAccount != ""),
 					EnableServiceLinks:           ptr.To(false),
 					SecurityContext:              restrictedPodSecurityContext(serverUID),

@@ -193,13 +193,13 @@ func TestIntrospectAndRevoke_RefuseCallersAndBadBodies(t *testing.T) {
 				}
 			}
 			// The token in the query string is not read: it would end up in access logs.
-			if r := ep.h.doRaw(http.MethodPost, ep.path+"?token="+s.Token, ep.allowed, "application/x-www-form-urlencoded", ""); r.StatusCode != 400 {
+			if r := ep.h.doRaw(http.MethodPost, ep.path+"?token="+s.Token, ep.allowed, "application/x-www-form-urlencoded", ""); r.StatusCode != http.StatusBadRequest {
 				t.Errorf("token in the query: %d %s, want 400", r.StatusCode, r.body)
 			}
 			ep.h.do(http.MethodGet, ep.path, ep.allowed).expect(t, http.StatusMethodNotAllowed, errorBody("Method Not Allowed"))
 		})
 	}
-	if r := d.verifier.doForm("/auth/introspect", d.gateway, form); r.StatusCode != 200 || !strings.Contains(r.body, `"active":true`) {
+	if r := d.verifier.doForm("/auth/introspect", d.gateway, form); r.StatusCode != http.StatusOK || !strings.Contains(r.body, `"active":true`) {
 		t.Errorf("after the refusals, the listed gateway: %d %s", r.StatusCode, r.body)
 	}
 	d.issuer.doForm("/auth/introspect", d.gateway, form).expect(t, http.StatusNotFound, errorBody("Not Found"))

@@ -130,7 +130,9 @@ func readErrors(t *testing.T, admin string) float64 {
 	for _, line := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, "certwatcher_read_certificate_errors_total "); ok {
 			var n float64
-			fmt.Sscan(v, &n)
+			if _, err := fmt.Sscan(v, &n); err != nil {
+				t.Fatalf("certwatcher_read_certificate_errors_total %q: %v", v, err)
+			}
 			return n
 		}
 	}
