@@ -24,6 +24,8 @@ const clientAudience = "http://auth-issuer.test.svc"
 type deployment struct {
 	issuer, verifier *harness
 	login, gateway   string
+	// desk is a second issuance client's token (login/support-desk).
+	desk string
 }
 
 func newDeployment(t testing.TB, singleSession bool, redis *redistest.Server, opts ...harnessOption) deployment {
@@ -32,7 +34,7 @@ func newDeployment(t testing.TB, singleSession bool, redis *redistest.Server, op
 	clients := clientauth.New(clientauth.Config{
 		Reviews:  kc.AuthenticationV1().TokenReviews(),
 		Audience: clientAudience,
-		Clients:  []clientauth.ServiceAccount{{Namespace: "login", Name: "login-service"}},
+		Clients:  []clientauth.ServiceAccount{{Namespace: "login", Name: "login-service"}, {Namespace: "login", Name: "support-desk"}},
 	})
 	introspectors := clientauth.New(clientauth.Config{
 		Reviews:  kc.AuthenticationV1().TokenReviews(),
@@ -45,6 +47,7 @@ func newDeployment(t testing.TB, singleSession bool, redis *redistest.Server, op
 		issuer: issuer, verifier: verifier,
 		login:   serviceAccountToken(t, kc, "login", "login-service", clientAudience),
 		gateway: serviceAccountToken(t, kc, "edge", "gateway", clientAudience),
+		desk:    serviceAccountToken(t, kc, "login", "support-desk", clientAudience),
 	}
 }
 

@@ -31,7 +31,7 @@ func (a answering) Logout(context.Context, string) (token.Verified, error) {
 func (a answering) LogoutAll(context.Context, string) (token.Verified, error) {
 	return token.Verified{}, a.err
 }
-func (a answering) Revoke(context.Context, string, bool) (token.Verified, bool, error) {
+func (a answering) Revoke(context.Context, string, bool, string) (token.Verified, bool, error) {
 	return token.Verified{}, a.err == nil, a.err
 }
 func (a answering) Issue(context.Context, token.User, string) (issuance.Pair, error) {

@@ -209,8 +209,8 @@ func TestIntrospectAndRevoke_RefuseCallersAndBadBodies(t *testing.T) {
 // TestRevoke_RefreshTokenEndsTheSessionAccessTokenItsStamp: revoking a refresh token ends
 // its whole session (its access token, and its refresh token can no longer refresh);
 // revoking an access token ends its stamp (its refresh token too, as logout does);
-// another session of the user is untouched; an unknown, malformed, expired or already
-// revoked token is answered 200 all the same.
+// another client may not revoke them; another session of the user is untouched; an
+// unknown, malformed, expired or already revoked token is answered 200 all the same.
 func TestRevoke_RefreshTokenEndsTheSessionAccessTokenItsStamp(t *testing.T) {
 	d := newDeployment(t, false, nil)
 	bystander := d.issue(t)
@@ -241,13 +241,25 @@ func TestRevoke_RefreshTokenEndsTheSessionAccessTokenItsStamp(t *testing.T) {
 			t.Errorf("the refresh token of a revoked access token's stamp: %d %s", r.StatusCode, r.body)
 		}
 	})
+	t.Run("a token of another client", func(t *testing.T) {
+		// RFC 7009 section 2.1: a client revokes the tokens issued to it (client_id)
+		// only; a seed-format token, which names no client, any listed client may.
+		s := d.issue(t)
+		for _, tok := range []string{s.Token, s.RefreshToken} {
+			d.issuer.doForm("/auth/revoke", d.desk, url.Values{"token": {tok}}).
+				expect(t, http.StatusForbidden, `{"error":"unauthorized_client","error_description":"the token was issued to another client"}`)
+		}
+		if r := d.verifier.do(http.MethodGet, "/auth/verify", s.Token); r.StatusCode != http.StatusOK {
+			t.Errorf("after another client's refused revocation: %d %s", r.StatusCode, r.body)
+		}
+		seed := tokentest.IssueSeedShaped(t, d.verifier.set, 15*time.Minute)
+		d.issuer.doForm("/auth/revoke", d.desk, url.Values{"token": {seed}}).expect(t, http.StatusOK, "")
+		d.verifier.do(http.MethodGet, "/auth/verify", seed).expect(t, http.StatusUnauthorized, errorBody("token is blacklisted"))
+	})
 	expired := tokentest.Claims(time.Minute)
 	expired.IssuedAt, expired.ExpiresAt = jwt.NewNumericDate(time.Now().Add(-time.Hour)), jwt.NewNumericDate(time.Now().Add(-time.Minute))
-	for name, tok := range map[string]string{
-		"garbage": "garbage", "expired": d.verifier.signClaims(t, expired), "another service's": tokentest.SeedForeignToken,
-	} {
+	for _, tok := range []string{"garbage", d.verifier.signClaims(t, expired), tokentest.SeedForeignToken} {
 		d.issuer.doForm("/auth/revoke", d.login, url.Values{"token": {tok}}).expect(t, http.StatusOK, "")
-		_ = name
 	}
 	if r := d.verifier.do(http.MethodGet, "/auth/verify", bystander.Token); r.StatusCode != http.StatusOK {
 		t.Errorf("another session of the user after the revocations: %d %s", r.StatusCode, r.body)

@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"errors"
 	"mime"
 	"net/http"
 	"time"
 
 	"github.com/hiringo/auth-operator/authserver/audit"
+	"github.com/hiringo/auth-operator/authserver/sessions"
 )
 
 // msgNoRevocation is the 403 description for a caller that is not listed.
@@ -15,8 +17,8 @@ const msgNoRevocation = "caller may not revoke tokens"
 // login service ending a user's session): a refresh token revokes its whole session, an
 // access token its stamp (its login, as logout does), on every verifier at once. As the
 // RFC says, a token that is invalid, unknown, expired or revoked before is answered 200
-// as well; only a failure of the keys or the store is not (503: the client must assume
-// the token still valid and retry).
+// as well; a token issued to another client (client_id) is refused (403); a failure of
+// the keys or the store is 503: the client must assume the token still valid and retry.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, "POST", http.MethodPost) {
 		return
@@ -31,8 +33,12 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// An unknown hint is ignored (RFC 7009 section 2.1).
-	v, revoked, err := s.cfg.Sessions.Revoke(r.Context(), form.Get("token"), form.Get("token_type_hint") == "refresh_token")
-	if err != nil {
+	v, revoked, err := s.cfg.Sessions.Revoke(r.Context(), form.Get("token"), form.Get("token_type_hint") == "refresh_token", caller.Username())
+	switch {
+	case errors.Is(err, sessions.ErrOtherClient):
+		writeOAuthError(w, http.StatusForbidden, oauthUnauthorizedClient, err.Error())
+		return
+	case err != nil:
 		s.oauthFailure(w, "revocation", err)
 		return
 	}

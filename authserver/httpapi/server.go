@@ -23,9 +23,10 @@ type Sessions interface {
 	Verify(ctx context.Context, raw string) (verifycache.Principal, error)
 	Logout(ctx context.Context, raw string) (token.Verified, error)
 	LogoutAll(ctx context.Context, raw string) (token.Verified, error)
-	// Revoke is RFC 7009 revocation (sessions.Service.Revoke); it fails only when the
-	// keys or the store cannot answer.
-	Revoke(ctx context.Context, raw string, refreshFirst bool) (token.Verified, bool, error)
+	// Revoke is RFC 7009 revocation on behalf of a client (sessions.Service.Revoke); it
+	// fails for a token of another client (sessions.ErrOtherClient) and when the keys or
+	// the store cannot answer.
+	Revoke(ctx context.Context, raw string, refreshFirst bool, clientID string) (token.Verified, bool, error)
 }
 
 // Issuance issues and refreshes sessions (issuance.Service). Errors as Sessions',

@@ -140,14 +140,20 @@ func (s *Service) LogoutAll(ctx context.Context, raw string) (token.Verified, er
 	return v, s.revoked(err, blacklist.IDsOf(sub), true)
 }
 
-// Revoke is RFC 7009 revocation of raw, which may be a refresh or an access token: a
-// refresh token ends its whole session (every stamp, access and refresh), an access
-// token its stamp, as Logout does. refreshFirst (token_type_hint=refresh_token) only
-// changes the order the kinds are tried in. It returns the revoked token and whether
-// raw verified as either kind: a token that verifies as neither (foreign, expired,
-// malformed) revokes nothing and is no error, nor is one revoked before. Errors:
-// token.ErrNoKeys, or the store's failure.
-func (s *Service) Revoke(ctx context.Context, raw string, refreshFirst bool) (token.Verified, bool, error) {
+// ErrOtherClient is returned by Revoke for a token whose client_id names another client
+// than the one asking: RFC 7009 section 2.1 lets a client revoke its own tokens only.
+var ErrOtherClient = errors.New("the token was issued to another client")
+
+// Revoke is RFC 7009 revocation of raw, which may be a refresh or an access token, on
+// behalf of clientID: a refresh token ends its whole session (every stamp, access and
+// refresh), an access token its stamp, as Logout does. refreshFirst
+// (token_type_hint=refresh_token) only changes the order the kinds are tried in. It
+// returns the revoked token and whether raw verified as either kind: a token that
+// verifies as neither (foreign, expired, malformed) revokes nothing and is no error,
+// nor is one revoked before. A token issued to another client (its client_id; a token
+// without one, as the original's, belongs to none) is ErrOtherClient and revokes
+// nothing. Other errors: token.ErrNoKeys, or the store's failure.
+func (s *Service) Revoke(ctx context.Context, raw string, refreshFirst bool, clientID string) (token.Verified, bool, error) {
 	kinds := []token.Kind{token.Access, token.Refresh}
 	if refreshFirst {
 		kinds[0], kinds[1] = kinds[1], kinds[0]
@@ -160,6 +166,9 @@ func (s *Service) Revoke(ctx context.Context, raw string, refreshFirst bool) (to
 			continue
 		case err != nil:
 			return token.Verified{}, false, err
+		}
+		if v.Claims.ClientID != "" && v.Claims.ClientID != clientID {
+			return v, false, ErrOtherClient
 		}
 		sub := SubjectOf(v)
 		ids := blacklist.IDsOf(sub)
