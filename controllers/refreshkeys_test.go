@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -52,6 +53,53 @@ func TestKeys_AnOlderSecretGetsRefreshKeysThatAreNeverPublished(t *testing.T) {
 		}
 		if strings.Contains(jwks.Data[JWKSKey], k.Refresh.ID) {
 			t.Errorf("the JWKS lists the refresh key of %s", k.ID)
+		}
+	}
+}
+
+// TestKeys_ARetiredKeysRefreshKeyOutlivesItsAccessWindow: a rotation retires the active
+// key with its refresh-token key: both private parts leave the Secret, the refresh key's
+// public part stays after the key leaves the JWKS (expiresAt), so the issuer verifies the
+// key's refresh tokens for their whole lifetime, and goes with the key at
+// refreshExpiresAt.
+func TestKeys_ARetiredKeysRefreshKeyOutlivesItsAccessWindow(t *testing.T) {
+	ns := newNamespace(t)
+	createAuthService(t, ns, "auth", shortRotation)
+	clk := clocktesting.NewFakePassiveClock(t0)
+	r := newDirectReconciler(t, clk, nil)
+	reconcileOnce(t, r, ns, "auth")
+	first, _ := keySet(t, ns, "auth")
+	signer, _ := first.Active()
+	clk.SetTime(t0.Add(shortInterval))
+	reconcileOnce(t, r, ns, "auth")
+	set, secret := keySet(t, ns, "auth")
+	retired, _ := set.Lookup(signer.ID)
+	if retired.State != "retired" || retired.Refresh == nil || retired.Refresh.ID != signer.Refresh.ID || retired.Refresh.Private != nil {
+		t.Fatalf("after the rotation the old key is %s with refresh key %+v, want retired with the same refresh key, public part only", retired.State, retired.Refresh)
+	}
+	if _, ok := secret.Data[keyfiles.RefreshPrivateKeyFile(signer.ID)]; ok {
+		t.Error("the retired key's refresh private key is still in the Secret")
+	}
+	if active, _ := set.Active(); active.Refresh == nil || active.Refresh.Private == nil {
+		t.Errorf("the new active key has no refresh key to sign with: %+v", active.Refresh)
+	}
+
+	clk.SetTime(retired.ExpiresAt.Add(time.Second))
+	reconcileOnce(t, r, ns, "auth")
+	_, secret = keySet(t, ns, "auth")
+	if _, ok := secret.Data[keyfiles.RefreshPublicKeyFile(signer.ID)]; !ok {
+		t.Fatal("the retired key's refresh public key left the Secret with its access window")
+	}
+	if projection := get(t, ns, "auth-public-keys", &corev1.ConfigMap{}); projection.Data[keyfiles.PublicKeyFile(signer.ID)] != "" {
+		t.Error("the retired key is still published after its expiresAt")
+	}
+
+	clk.SetTime(retired.RefreshExpiresAt.Add(time.Second))
+	reconcileOnce(t, r, ns, "auth")
+	_, secret = keySet(t, ns, "auth")
+	for name := range secret.Data {
+		if strings.HasPrefix(name, signer.ID) {
+			t.Errorf("%s is still in the Secret after the key's refreshExpiresAt", name)
 		}
 	}
 }
