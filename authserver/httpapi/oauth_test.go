@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 
+	"github.com/hiringo/auth-operator/authserver/clientauth"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
@@ -434,4 +436,68 @@ func TestIssue_NeverSignsARefreshTokenWithAPublishedKey(t *testing.T) {
 	if _, r := d.refresh(t, http.MethodPost, oldRefresh); r.StatusCode != http.StatusCreated {
 		t.Fatalf("a refresh token signed by the signing key before the upgrade: %d %s", r.StatusCode, r.body)
 	}
+}
+
+// TestAudit_RevocationAndTheRefreshGrant: a revocation writes one audit line naming the
+// user, the session, the signing key's kid (for a refresh token too, never its
+// refresh-token key's) and the caller; a refused or empty one writes none; the
+// refresh_token grant is audited as refresh; no token reaches the log.
+func TestAudit_RevocationAndTheRefreshGrant(t *testing.T) {
+	var sink syncBuffer
+	log := slog.New(slog.NewJSONHandler(&sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d := newDeployment(t, false, nil)
+	kc, _ := kube(t)
+	clients := clientauth.New(clientauth.Config{
+		Reviews: kc.AuthenticationV1().TokenReviews(), Audience: clientAudience,
+		Clients: []clientauth.ServiceAccount{{Namespace: "login", Name: "login-service"}, {Namespace: "login", Name: "support-desk"}},
+	})
+	d.issuer = newReplica(d.verifier, asIssuer(clients, false), withLogger(log))
+	kid := signingKid(t, d)
+	s := d.issue(t)
+	r := d.issuer.doRaw(http.MethodPost, "/auth/token", "", "application/x-www-form-urlencoded",
+		url.Values{"grant_type": {"refresh_token"}, "refresh_token": {s.RefreshToken}}.Encode())
+	var refreshed tokenPair
+	if err := json.Unmarshal([]byte(r.body), &refreshed); err != nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("refresh grant: %d %s", r.StatusCode, r.body)
+	}
+	d.issuer.doForm("/auth/revoke", d.login, url.Values{"token": {refreshed.RefreshToken}}).expect(t, http.StatusOK, "")
+	d.issuer.doForm("/auth/revoke", d.login, url.Values{"token": {"garbage"}}).expect(t, http.StatusOK, "")
+	d.issuer.doForm("/auth/revoke", d.desk, url.Values{"token": {refreshed.Token}}).expect(t, http.StatusForbidden,
+		`{"error":"unauthorized_client","error_description":"the token was issued to another client"}`)
+
+	var c token.Claims
+	if _, _, err := jwt.NewParser().ParseUnverified(s.Token, &c); err != nil {
+		t.Fatal(err)
+	}
+	want := []map[string]string{
+		{"level": "INFO", "msg": "audit", "event": "issue", "user_id": "u-42", "session_id": c.User.Auth.ID, "kid": kid, "caller": "login/login-service"},
+		{"level": "INFO", "msg": "audit", "event": "refresh", "user_id": "u-42", "session_id": c.User.Auth.ID, "kid": kid},
+		{"level": "INFO", "msg": "audit", "event": "revoke", "user_id": "u-42", "session_id": c.User.Auth.ID, "kid": kid, "caller": "login/login-service"},
+	}
+	out := sink.String()
+	got := auditLines(t, out)
+	if len(got) != len(want) {
+		t.Fatalf("%d audit lines, want %d:\n%s", len(got), len(want), out)
+	}
+	for i := range want {
+		for k, v := range want[i] {
+			if got[i][k] != v || len(got[i]) != len(want[i]) {
+				t.Errorf("audit line %d = %v, want %v", i, got[i], want[i])
+				break
+			}
+		}
+	}
+	for _, tok := range []string{s.Token, s.RefreshToken, refreshed.Token, refreshed.RefreshToken, d.login, d.desk} {
+		for _, part := range append(strings.Split(tok, "."), tok) {
+			if strings.Contains(out, part) {
+				t.Errorf("the log holds a token or a part of one: %q", part)
+			}
+		}
+	}
+}
+
+// tokenPair is RFC 6749's token response, as the refresh_token grant answers.
+type tokenPair struct {
+	Token        string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
 }

@@ -39,7 +39,7 @@ type Set struct {
 	byID    map[string]*ecdsa.PublicKey
 	// refresh holds the public refresh-token keys by their kid: the issuer's set only
 	// (a verifier's never has any, see keyfiles.DecodePublic).
-	refresh   map[string]*ecdsa.PublicKey
+	refresh   map[string]refreshKey
 	active    Key
 	jwks      []byte
 	activePEM []byte
@@ -60,7 +60,7 @@ func (s *Set) without(revoked map[string]bool) *Set {
 	if !hit {
 		return s
 	}
-	out := &Set{byID: make(map[string]*ecdsa.PublicKey, len(s.byID)), refresh: map[string]*ecdsa.PublicKey{}, jwks: s.jwks}
+	out := &Set{byID: make(map[string]*ecdsa.PublicKey, len(s.byID)), refresh: map[string]refreshKey{}, jwks: s.jwks}
 	parts := []string{}
 	for _, k := range s.keys {
 		if revoked[k.ID] {
@@ -123,14 +123,14 @@ func NewSet(s keyfiles.Set) (*Set, error) {
 	out := &Set{
 		keys:    make([]Key, 0, len(s.Keys)),
 		byID:    make(map[string]*ecdsa.PublicKey, len(s.Keys)),
-		refresh: map[string]*ecdsa.PublicKey{},
+		refresh: map[string]refreshKey{},
 	}
 	versionParts := make([]string, 0, len(s.Keys))
 	for _, k := range s.Keys {
 		key := Key{ID: k.ID, State: k.State, Public: k.Public}
 		if k.Refresh != nil {
 			key.RefreshID = k.Refresh.ID
-			out.refresh[k.Refresh.ID] = k.Refresh.Public
+			out.refresh[k.Refresh.ID] = refreshKey{public: k.Refresh.Public, of: k.ID}
 		}
 		out.keys = append(out.keys, key)
 		out.byID[k.ID] = k.Public
@@ -161,11 +161,17 @@ func (s *Set) Lookup(kid string) (*ecdsa.PublicKey, bool) {
 	return k, ok
 }
 
-// LookupRefresh returns the public refresh-token key with the given kid; only an
-// issuer's set has any.
-func (s *Set) LookupRefresh(kid string) (*ecdsa.PublicKey, bool) {
+// refreshKey is a public refresh-token key and the kid of the signing key it belongs to.
+type refreshKey struct {
+	public *ecdsa.PublicKey
+	of     string
+}
+
+// LookupRefresh returns the public refresh-token key with the given kid and the kid of
+// the signing key it belongs to; only an issuer's set has any.
+func (s *Set) LookupRefresh(kid string) (*ecdsa.PublicKey, string, bool) {
 	k, ok := s.refresh[kid]
-	return k, ok
+	return k.public, k.of, ok
 }
 
 // Keys returns every published key (next, active, retired) in manifest order.

@@ -56,8 +56,9 @@ type KeySource interface {
 // Verified is a token that passed verification.
 type Verified struct {
 	Claims Claims
-	// KeyID is the token's kid; empty for a token without one, which any published
-	// key may have signed.
+	// KeyID is the token's kid (for a refresh token, the kid of the signing key its
+	// refresh-token key belongs to); empty for a token without one, which any
+	// published key may have signed.
 	KeyID string
 	// BlacklistID is the token's identity for the blacklist, the same for every
 	// encoding of the token; see BlacklistID.
@@ -273,14 +274,15 @@ func (v *Verifier) checkAudience(aud jwt.ClaimStrings) error {
 
 // selectRefreshKey is the keyfunc of refresh tokens: the refresh-token key the kid
 // names or, for a refresh token signed before refresh keys existed, the signing key
-// of that kid. A refresh token always has a kid.
+// of that kid. A refresh token always has a kid. It records the kid of the signing key
+// (the one status.keys and the audit name), not the refresh-token key's.
 func selectRefreshKey(set *keyset.Set, t *jwt.Token, kid *string) (any, error) {
 	id, ok := t.Header["kid"].(string)
 	if !ok {
 		return nil, errUnknownKID
 	}
-	if pub, ok := set.LookupRefresh(id); ok {
-		*kid = id
+	if pub, of, ok := set.LookupRefresh(id); ok {
+		*kid = of
 		return pub, nil
 	}
 	if pub, ok := set.Lookup(id); ok {
