@@ -126,7 +126,7 @@ func (s *Server) authorizeOAuthCaller(w http.ResponseWriter, r *http.Request, cl
 	return clientauth.ServiceAccount{}, false
 }
 
-// oauthUnavailable answers 503 for a failure of the key set or the store, as the
+// oauthFailure answers 503 for a failure of the key set or the store, as the
 // RFC endpoints' clients expect (RFC 7009 section 2.2.1: the token is then assumed
 // still valid).
 func (s *Server) oauthFailure(w http.ResponseWriter, op string, err error) {

@@ -209,9 +209,13 @@ func checkType(t *jwt.Token, kind Kind) error {
 
 // isAccessType reports whether typ names an access token: RFC 9068's at+jwt, with or
 // without the "application/" that RFC 7515 lets a typ leave out, or the original's JWT.
+// It does not allocate: it runs on every verification.
 func isAccessType(typ string) bool {
-	typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
-	return typ == TypeAccess || strings.EqualFold(typ, typeSeed)
+	const prefix = "application/"
+	if len(typ) > len(prefix) && strings.EqualFold(typ[:len(prefix)], prefix) {
+		typ = typ[len(prefix):]
+	}
+	return strings.EqualFold(typ, TypeAccess) || strings.EqualFold(typ, typeSeed)
 }
 
 // checkClaims refuses what a signature cannot make acceptable: no user, a sub or sid
