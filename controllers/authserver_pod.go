@@ -38,9 +38,13 @@ type authserverWorkload struct {
 // Both roles know the token settings: the verifier checks iss and keeps a revoked session
 // as long as its refresh token could live.
 func authserverEnv(as *authv1alpha1.AuthService, redis redisConnection, role string) []corev1.EnvVar {
+	listen := serverContainerPort
+	if as.Spec.Server.TLS != nil {
+		listen = serverTLSPort
+	}
 	env := []corev1.EnvVar{
 		{Name: "AUTHSERVER_ROLE", Value: role},
-		{Name: "AUTHSERVER_LISTEN", Value: ":" + strconv.Itoa(serverContainerPort)},
+		{Name: "AUTHSERVER_LISTEN", Value: ":" + strconv.Itoa(listen)},
 		{Name: "AUTHSERVER_ADMIN_LISTEN", Value: ":" + strconv.Itoa(serverAdminPort)},
 		{Name: "AUTHSERVER_KEYS_DIR", Value: keysMountPath},
 		{Name: "AUTHSERVER_REDIS_ADDRS", Value: strings.Join(redis.addresses, ",")},
@@ -90,6 +94,13 @@ func authserverEnv(as *authv1alpha1.AuthService, redis redisConnection, role str
 		audiences = append(audiences, string(a))
 	}
 	add("AUTHSERVER_AUDIENCES", strings.Join(audiences, ","))
+	if as.Spec.Tokens.RequireAudience {
+		add("AUTHSERVER_REQUIRE_AUDIENCE", "true")
+	}
+	if as.Spec.Server.TLS != nil {
+		add("AUTHSERVER_TLS_CERT_FILE", tlsMountPath+"/"+corev1.TLSCertKey)
+		add("AUTHSERVER_TLS_KEY_FILE", tlsMountPath+"/"+corev1.TLSPrivateKeyKey)
+	}
 	addDuration("AUTHSERVER_ACCESS_LIFETIME", as.Spec.Tokens.MaxLifetime.Duration)
 	addDuration("AUTHSERVER_REFRESH_LIFETIME", as.Spec.Tokens.RefreshLifetime.Duration)
 	return env
@@ -124,6 +135,22 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 		})
 		mounts = append(mounts, corev1.VolumeMount{Name: "redis-sentinel-password", MountPath: sentinelPasswordDir, ReadOnly: true})
 	}
+	if t := as.Spec.Server.TLS; t != nil {
+		// The serving certificate is mounted, never checksummed into the template: a
+		// renewal reaches the running pods through the kubelet, which the server reloads.
+		volumes = append(volumes, corev1.Volume{
+			Name: "tls",
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName: t.SecretName,
+				Items: []corev1.KeyToPath{
+					{Key: corev1.TLSCertKey, Path: corev1.TLSCertKey},
+					{Key: corev1.TLSPrivateKeyKey, Path: corev1.TLSPrivateKeyKey},
+				},
+				DefaultMode: ptr.To[int32](0o440),
+			}},
+		})
+		mounts = append(mounts, corev1.VolumeMount{Name: "tls", MountPath: tlsMountPath, ReadOnly: true})
+	}
 	if tls := redis.tls; tls != nil && tls.Enabled && tls.CASecretRef != nil {
 		volumes = append(volumes, corev1.Volume{
 			Name: "redis-tls-ca",
@@ -148,6 +175,10 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 	if len(annotations) == 0 {
 		annotations = nil
 	}
+	apiPort := corev1.ContainerPort{Name: "http", ContainerPort: serverContainerPort, Protocol: corev1.ProtocolTCP}
+	if as.Spec.Server.TLS != nil {
+		apiPort = corev1.ContainerPort{Name: "https", ContainerPort: serverTLSPort, Protocol: corev1.ProtocolTCP}
+	}
 	maxSurge := intstr.FromInt32(1)
 	maxUnavailable := intstr.FromInt32(0)
 	return &appsv1.Deployment{
@@ -162,7 +193,11 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels(as, w.app, w.component), Annotations: annotations},
 				Spec: corev1.PodSpec{
-					ServiceAccountName:           w.serviceAccount,
+					ServiceAccountName: w.serviceAccount,
+					// The API server copies serviceAccountName into this deprecated field and
+					// back: applying both lets a later apply without them (a verifier whose
+					// introspection is turned off) clear both.
+					DeprecatedServiceAccount:     w.serviceAccount,
 					AutomountServiceAccountToken: ptr.To(w.serviceAccount != ""),
 					EnableServiceLinks:           ptr.To(false),
 					SecurityContext:              restrictedPodSecurityContext(serverUID),
@@ -177,7 +212,7 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 						Command: []string{"/authserver", "serve"},
 						Env:     w.env,
 						Ports: []corev1.ContainerPort{
-							{Name: "http", ContainerPort: serverContainerPort, Protocol: corev1.ProtocolTCP},
+							apiPort,
 							{Name: serverAdminPortName, ContainerPort: serverAdminPort, Protocol: corev1.ProtocolTCP},
 						},
 						VolumeMounts:    mounts,

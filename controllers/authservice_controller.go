@@ -74,6 +74,9 @@ type scope struct {
 	redis *redisConnection
 	// found is what the phases found, turned into the conditions by updateStatus.
 	found findings
+	// tlsUsable is true when the workloads may roll out as far as TLS goes: plain HTTP,
+	// or a TLS Secret whose certificate and key load.
+	tlsUsable bool
 }
 
 type phase struct {
@@ -161,6 +164,7 @@ func (r *AuthServiceReconciler) reconcile(ctx context.Context, req reconcile.Req
 	for _, p := range []phase{
 		{authv1alpha1.KeysReadyCondition, r.reconcileKeys},
 		{authv1alpha1.RedisReadyCondition, r.reconcileRedis},
+		{authv1alpha1.TLSReadyCondition, r.reconcileTLS},
 		{authv1alpha1.ServerReadyCondition, r.reconcileServer},
 		{authv1alpha1.IssuerReadyCondition, r.reconcileIssuer},
 	} {

@@ -76,6 +76,7 @@ func TestServerEnv_CarriesNoSecretsAndOnlyWhatIsSet(t *testing.T) {
 		"AUTHSERVER_LISTEN": ":8080", "AUTHSERVER_ADMIN_LISTEN": ":8081", "AUTHSERVER_KEYS_DIR": "/etc/authserver/keys", "AUTHSERVER_REDIS_ADDRS": "r:6379",
 		"AUTHSERVER_LEEWAY": "45s", "AUTHSERVER_COMPAT_STATUS_CODES": "false", "AUTHSERVER_LOG_LEVEL": "warn",
 		"AUTHSERVER_ROLE": "verifier", "AUTHSERVER_ISSUER": "http://auth-authserver.prod.svc",
+		"AUTHSERVER_TOKEN_SERVICE_URL": "http://auth-issuer.prod.svc",
 	}
 	if len(got) != len(want) {
 		t.Errorf("env = %v, want exactly %v", got, want)
@@ -127,5 +128,44 @@ func TestAuthserverEnv_TracingEndpointReachesBothRoles(t *testing.T) {
 		if got != as.Spec.Server.Tracing.OTLPEndpoint {
 			t.Errorf("%s: AUTHSERVER_OTLP_ENDPOINT = %q, want %q", role, got, as.Spec.Server.Tracing.OTLPEndpoint)
 		}
+	}
+}
+
+// TestServerEnv_TLSAudiencesAndIntrospection: with spec.server.tls both roles listen for
+// HTTPS on 8443 with the mounted certificate, the URLs turn https on port 443, and the
+// verifier is told the audiences it enforces, whether aud is required, who may
+// introspect and the audience their tokens carry.
+func TestServerEnv_TLSAudiencesAndIntrospection(t *testing.T) {
+	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod"}}
+	as.Spec.Server.TLS = &authv1alpha1.ServerTLSSpec{SecretName: "auth-tls"}
+	as.Spec.Tokens.Audiences = []authv1alpha1.Audience{"api.example.com", "orders"}
+	as.Spec.Tokens.RequireAudience = true
+	as.Spec.Introspection.Clients = []authv1alpha1.IntrospectionClient{{Namespace: "edge", ServiceAccountName: "gateway"}, {Namespace: "edge", ServiceAccountName: "kong"}}
+	redis := redisConnection{addresses: []string{"r:6379"}}
+	for role, env := range map[string][]corev1.EnvVar{"verifier": serverEnv(as, redis, 0), "issuer": issuerEnv(as, redis)} {
+		got := map[string]string{}
+		for _, e := range env {
+			got[e.Name] = e.Value
+		}
+		want := map[string]string{
+			"AUTHSERVER_LISTEN": ":8443", "AUTHSERVER_TLS_CERT_FILE": "/etc/authserver/tls/tls.crt", "AUTHSERVER_TLS_KEY_FILE": "/etc/authserver/tls/tls.key",
+			"AUTHSERVER_ISSUER": "https://auth-authserver.prod.svc", "AUTHSERVER_AUDIENCES": "api.example.com,orders", "AUTHSERVER_REQUIRE_AUDIENCE": "true",
+			"AUTHSERVER_CLIENT_AUDIENCE": "https://auth-authserver.prod.svc",
+		}
+		if role == "verifier" {
+			want["AUTHSERVER_TOKEN_SERVICE_URL"] = "https://auth-issuer.prod.svc"
+			want["AUTHSERVER_INTROSPECTION_CLIENTS"] = "edge/gateway,edge/kong"
+		} else if _, ok := got["AUTHSERVER_INTROSPECTION_CLIENTS"]; ok {
+			t.Errorf("the issuer is given the introspection clients")
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s: %s = %q, want %q", role, k, got[k], v)
+			}
+		}
+	}
+	as.Spec.Server.TLS.Port = 8443
+	if got := serverURL(as); got != "https://auth-authserver.prod.svc:8443" {
+		t.Errorf("serverURL with TLS port 8443 = %s", got)
 	}
 }

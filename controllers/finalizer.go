@@ -34,8 +34,10 @@ func (r *AuthServiceReconciler) finalize(ctx context.Context, as *authv1alpha1.A
 	if !controllerutil.ContainsFinalizer(as, ClusterResourcesFinalizer) {
 		return nil
 	}
-	if err := r.deleteIssuerClusterRoleBinding(ctx, as); err != nil {
-		return err
+	for _, name := range []string{IssuerClusterRoleBindingName(as), VerifierClusterRoleBindingName(as)} {
+		if err := r.deleteClusterRoleBinding(ctx, as, name); err != nil {
+			return err
+		}
 	}
 	patch := client.MergeFromWithOptions(as.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(as, ClusterResourcesFinalizer)
@@ -45,12 +47,12 @@ func (r *AuthServiceReconciler) finalize(ctx context.Context, as *authv1alpha1.A
 	return nil
 }
 
-// deleteIssuerClusterRoleBinding deletes the issuer's ClusterRoleBinding when its labels
-// say it belongs to this AuthService. It reads the binding from the API, not the cache,
-// so one created moments ago is not missed, and deletes exactly the version it checked.
-func (r *AuthServiceReconciler) deleteIssuerClusterRoleBinding(ctx context.Context, as *authv1alpha1.AuthService) error {
+// deleteClusterRoleBinding deletes the ClusterRoleBinding name (the issuer's or the
+// verifier's) when its labels say it belongs to this AuthService. It reads the binding from
+// the API, not the cache, so one created moments ago is not missed, and deletes exactly the
+// version it checked.
+func (r *AuthServiceReconciler) deleteClusterRoleBinding(ctx context.Context, as *authv1alpha1.AuthService, name string) error {
 	crb := &rbacv1.ClusterRoleBinding{}
-	name := IssuerClusterRoleBindingName(as)
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Name: name}, crb); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil

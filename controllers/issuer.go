@@ -24,8 +24,10 @@ import (
 // as spec.server.podDisruptionBudget says for both roles, its PodDisruptionBudget.
 func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (reconcile.Result, error) {
 	as := s.as
-	as.Status.IssuerURL = issuerURL(as)
-	as.Status.Issuer = tokenIssuer(as)
+	if s.tlsUsable {
+		as.Status.IssuerURL = issuerURL(as)
+		as.Status.Issuer = tokenIssuer(as)
+	}
 	for _, obj := range []client.Object{issuerServiceAccount(as), issuerRole(as), issuerRoleBinding(as), userLogoutsConfigMap(as)} {
 		if err := r.apply(ctx, as, obj); err != nil {
 			return reconcile.Result{}, err
@@ -42,6 +44,11 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 	if s.redis == nil {
 		s.found.set(authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForRedis,
 			"The issuer is not rolled out until its Redis settings are complete: see the RedisReady condition")
+		return result, nil
+	}
+	if !s.tlsUsable {
+		s.found.set(authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForTLS,
+			"The issuer is not rolled out while its TLS Secret is unusable (its running pods keep serving): see the TLSReady condition")
 		return result, nil
 	}
 	image := r.serverImage(as)
@@ -69,7 +76,12 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 // name belongs to another AuthService (namespace "a-b" with name "c" and namespace "a" with
 // name "b-c" join to the same name): taking it over would cut that issuer off.
 func (r *AuthServiceReconciler) applyIssuerClusterRoleBinding(ctx context.Context, as *authv1alpha1.AuthService) error {
-	desired := issuerClusterRoleBinding(as)
+	return r.applyTokenReviewBinding(ctx, as, issuerClusterRoleBinding(as))
+}
+
+// applyTokenReviewBinding applies desired, a ClusterRoleBinding of this AuthService to the
+// TokenReview ClusterRole, unless one of that name belongs to another AuthService.
+func (r *AuthServiceReconciler) applyTokenReviewBinding(ctx context.Context, as *authv1alpha1.AuthService, desired *rbacv1.ClusterRoleBinding) error {
 	existing := &rbacv1.ClusterRoleBinding{}
 	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing)
 	switch {
@@ -126,7 +138,8 @@ func issuerDeployment(as *authv1alpha1.AuthService, redis redisConnection, image
 }
 
 func issuerService(as *authv1alpha1.AuthService) *corev1.Service {
-	return clusterService(as, IssuerName(as), appIssuer, componentIssuer, "http", issuerServicePort)
+	scheme, port := servicePort(as, issuerServicePort)
+	return clusterService(as, IssuerName(as), appIssuer, componentIssuer, scheme, port)
 }
 
 func issuerServiceAccount(as *authv1alpha1.AuthService) *corev1.ServiceAccount {
@@ -180,11 +193,44 @@ func issuerRoleBinding(as *authv1alpha1.AuthService) *rbacv1.RoleBinding {
 // issuerClusterRoleBinding binds the issuer's ServiceAccount to the installed ClusterRole
 // that may create TokenReviews. Labels, not an owner reference, name its AuthService.
 func issuerClusterRoleBinding(as *authv1alpha1.AuthService) *rbacv1.ClusterRoleBinding {
-	l := labels(as, appIssuer, componentIssuer)
+	return tokenReviewBinding(as, IssuerClusterRoleBindingName(as), IssuerName(as), appIssuer, componentIssuer)
+}
+
+// verifierClusterRoleBinding binds the verifier's ServiceAccount to the same ClusterRole,
+// while spec.introspection.clients is set: the verifier reviews its callers' tokens.
+func verifierClusterRoleBinding(as *authv1alpha1.AuthService) *rbacv1.ClusterRoleBinding {
+	return tokenReviewBinding(as, VerifierClusterRoleBindingName(as), ServerName(as), appVerifier, componentServer)
+}
+
+func tokenReviewBinding(as *authv1alpha1.AuthService, name, serviceAccount, app, component string) *rbacv1.ClusterRoleBinding {
+	l := labels(as, app, component)
 	l[AuthServiceNamespaceLabel] = as.Namespace
 	return &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: IssuerClusterRoleBindingName(as), Labels: l},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: IssuerClusterRoleName},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: IssuerName(as), Namespace: as.Namespace}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: serviceAccount, Namespace: as.Namespace}},
 	}
+}
+
+// reconcileVerifierIdentity gives the verifier a ServiceAccount that may create
+// TokenReviews while spec.introspection.clients is set, and takes the binding away when
+// it is not (the ServiceAccount, unused then, stays until the AuthService goes).
+func (r *AuthServiceReconciler) reconcileVerifierIdentity(ctx context.Context, as *authv1alpha1.AuthService) error {
+	if len(as.Spec.Introspection.Clients) == 0 {
+		// The cache holds every binding the operator made: only one found there is
+		// read again from the API and deleted.
+		name := VerifierClusterRoleBindingName(as)
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, &rbacv1.ClusterRoleBinding{}); apierrors.IsNotFound(err) {
+			return nil
+		}
+		return r.deleteClusterRoleBinding(ctx, as, name)
+	}
+	sa := &corev1.ServiceAccount{
+		ObjectMeta:                   metav1.ObjectMeta{Name: ServerName(as), Namespace: as.Namespace, Labels: labels(as, appVerifier, componentServer)},
+		AutomountServiceAccountToken: ptr.To(true),
+	}
+	if err := r.apply(ctx, as, sa); err != nil {
+		return err
+	}
+	return r.applyTokenReviewBinding(ctx, as, verifierClusterRoleBinding(as))
 }

@@ -77,6 +77,12 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("planning signing keys: %w", err)
 	}
+	// Every key that signs or will sign has a refresh-token key, never published: a set
+	// written before they existed gets them now, and the issuer signs refresh tokens with
+	// them from then on.
+	if plan.Set, _, err = keyfiles.WithRefreshKeys(plan.Set); err != nil {
+		return reconcile.Result{}, fmt.Errorf("adding refresh-token keys: %w", err)
+	}
 
 	files, err := keyfiles.Encode(plan.Set)
 	if err != nil {

@@ -81,6 +81,11 @@ const (
 // Fixed ports and paths of the containers.
 const (
 	serverContainerPort = 8080
+	// serverTLSPort is the container port of the API with spec.server.tls.
+	serverTLSPort = 8443
+	// defaultTLSServicePort is the Services' HTTPS port when spec.server.tls.port is unset.
+	defaultTLSServicePort int32 = 443
+	tlsMountPath                = "/etc/authserver/tls"
 	// serverAdminPort serves /healthz, /readyz and /metrics: the probes and Prometheus use
 	// it, no Service exposes it.
 	serverAdminPort     = 8081
@@ -133,7 +138,18 @@ const maxClusterRoleBindingName = 253
 // and suffixed with a hash of the full name when that is too long, so two AuthServices
 // never share one.
 func IssuerClusterRoleBindingName(as *authv1alpha1.AuthService) string {
-	full := IssuerClusterRoleName + "-" + as.Namespace + "-" + as.Name
+	return clusterRoleBindingName(IssuerClusterRoleName, as)
+}
+
+// VerifierClusterRoleBindingName is the name of the ClusterRoleBinding that lets an
+// AuthService's verifier create TokenReviews while spec.introspection.clients is set:
+// auth-operator-verifier-<namespace>-<name>, shortened as the issuer's.
+func VerifierClusterRoleBindingName(as *authv1alpha1.AuthService) string {
+	return clusterRoleBindingName("auth-operator-verifier", as)
+}
+
+func clusterRoleBindingName(prefix string, as *authv1alpha1.AuthService) string {
+	full := prefix + "-" + as.Namespace + "-" + as.Name
 	if len(full) <= maxClusterRoleBindingName {
 		return full
 	}
@@ -153,16 +169,37 @@ func redisServiceAddress(as *authv1alpha1.AuthService) string {
 }
 
 func serverURL(as *authv1alpha1.AuthService) string {
-	port := as.Spec.Server.Port
-	if port == 0 || port == 80 {
-		return fmt.Sprintf("http://%s.%s.svc", ServerName(as), as.Namespace)
-	}
-	return fmt.Sprintf("http://%s.%s.svc:%d", ServerName(as), as.Namespace, port)
+	scheme, port := servicePort(as, as.Spec.Server.Port)
+	return serviceURL(scheme, ServerName(as), as.Namespace, port)
 }
 
 // issuerURL is the in-cluster URL of the issuer's Service.
 func issuerURL(as *authv1alpha1.AuthService) string {
-	return fmt.Sprintf("http://%s.%s.svc", IssuerName(as), as.Namespace)
+	scheme, port := servicePort(as, issuerServicePort)
+	return serviceURL(scheme, IssuerName(as), as.Namespace, port)
+}
+
+// servicePort is the scheme and port of an auth-server Service whose plain HTTP port is
+// httpPort: HTTPS on spec.server.tls.port (443 by default) with spec.server.tls.
+func servicePort(as *authv1alpha1.AuthService, httpPort int32) (string, int32) {
+	if t := as.Spec.Server.TLS; t != nil {
+		if t.Port == 0 {
+			return "https", defaultTLSServicePort
+		}
+		return "https", t.Port
+	}
+	if httpPort == 0 {
+		httpPort = defaultServerPort
+	}
+	return "http", httpPort
+}
+
+// serviceURL is the in-cluster URL of Service name, without the scheme's default port.
+func serviceURL(scheme, name, namespace string, port int32) string {
+	if (scheme == "http" && port == 80) || (scheme == "https" && port == 443) {
+		return fmt.Sprintf("%s://%s.%s.svc", scheme, name, namespace)
+	}
+	return fmt.Sprintf("%s://%s.%s.svc:%d", scheme, name, namespace, port)
 }
 
 // tokenIssuer is the iss of the tokens the AuthService issues: the spec's, or the

@@ -125,7 +125,8 @@ func TestVerifier_HoldsNoPrivateKey(t *testing.T) {
 	as := get(t, ns, "auth", &authv1alpha1.AuthService{})
 	wantNoPrivateMaterial(t, "the AuthService's status", as.Status, markers)
 
-	// The signing-key Secret does hold them, so the search above is not vacuous.
+	// The signing-key Secret does hold them (the active and next keys and their refresh
+	// keys), so the search above is not vacuous.
 	_, secret := keySet(t, ns, "auth")
 	wantFound := 0
 	for name := range secret.Data {
@@ -133,7 +134,7 @@ func TestVerifier_HoldsNoPrivateKey(t *testing.T) {
 			wantFound++
 		}
 	}
-	if wantFound != 2 || len(markers) < 4 {
+	if wantFound != 4 || len(markers) < 4 {
 		t.Fatalf("the Secret holds %d private keys and the search used %d markers", wantFound, len(markers))
 	}
 }

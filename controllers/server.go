@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -21,11 +22,19 @@ import (
 // PodDisruptionBudget.
 func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (reconcile.Result, error) {
 	as := s.as
-	as.Status.ServerURL = serverURL(as)
 	if s.redis == nil {
 		s.found.set(authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForRedis,
 			"The auth server is not rolled out until its Redis settings are complete: see the RedisReady condition")
 		return reconcile.Result{}, nil
+	}
+	if !s.tlsUsable {
+		s.found.set(authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForTLS,
+			"The auth server is not rolled out while its TLS Secret is unusable (its running pods keep serving): see the TLSReady condition")
+		return reconcile.Result{}, nil
+	}
+	as.Status.ServerURL = serverURL(as)
+	if err := r.reconcileVerifierIdentity(ctx, as); err != nil {
+		return reconcile.Result{}, err
 	}
 	image := r.serverImage(as)
 	if image == "" {
@@ -72,13 +81,30 @@ func jwksMaxAge(minPublishTime time.Duration) time.Duration {
 }
 
 // serverEnv is the verifier's configuration, as the AUTHSERVER_* variables of
-// docs/authserver-flags.md. A zero jwksMaxAge leaves the server's default.
+// docs/authserver-flags.md: the issuer's URL for the discovery document and, with
+// spec.introspection.clients, who may introspect and the audience their tokens carry. A
+// zero jwksMaxAge leaves the server's default.
 func serverEnv(as *authv1alpha1.AuthService, redis redisConnection, jwksMaxAge time.Duration) []corev1.EnvVar {
 	env := authserverEnv(as, redis, roleVerifier)
 	if jwksMaxAge > 0 {
 		env = append(env, corev1.EnvVar{Name: "AUTHSERVER_JWKS_MAX_AGE", Value: jwksMaxAge.String()})
 	}
+	env = append(env, corev1.EnvVar{Name: "AUTHSERVER_TOKEN_SERVICE_URL", Value: issuerURL(as)})
+	if clients := introspectionClients(as); clients != "" {
+		env = append(env,
+			corev1.EnvVar{Name: "AUTHSERVER_INTROSPECTION_CLIENTS", Value: clients},
+			corev1.EnvVar{Name: "AUTHSERVER_CLIENT_AUDIENCE", Value: tokenIssuer(as)})
+	}
 	return env
+}
+
+// introspectionClients is spec.introspection.clients as --introspection-clients takes them.
+func introspectionClients(as *authv1alpha1.AuthService) string {
+	clients := make([]string, 0, len(as.Spec.Introspection.Clients))
+	for _, c := range as.Spec.Introspection.Clients {
+		clients = append(clients, c.Namespace+"/"+c.ServiceAccountName)
+	}
+	return strings.Join(clients, ",")
 }
 
 // serverDeployment builds the verifier Deployment. It mounts the public projection of the
@@ -90,18 +116,24 @@ func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image
 		SecretName:  PublicKeysSecretName(as),
 		DefaultMode: ptr.To[int32](0o444),
 	}}
-	d := authserverDeployment(as, authserverWorkload{
+	w := authserverWorkload{
 		name: ServerName(as), app: appVerifier, component: componentServer,
 		replicas: as.Spec.Server.Replicas, keys: keys, env: serverEnv(as, redis, jwksMaxAge),
-	}, redis, image)
+	}
+	// Only a verifier that serves introspection reviews tokens; otherwise it runs with no
+	// API credentials at all.
+	if len(as.Spec.Introspection.Clients) > 0 {
+		w.serviceAccount = ServerName(as)
+	}
+	d := authserverDeployment(as, w, redis, image)
 	// The user's spread constraints select the verifier's pods (their doc says so).
 	d.Spec.Template.Spec.TopologySpreadConstraints = as.Spec.Server.TopologySpreadConstraints
 	return d
 }
 
 func serverService(as *authv1alpha1.AuthService) *corev1.Service {
-	port := withDefaults(&as.Spec).Server.Port
-	return clusterService(as, ServerName(as), appVerifier, componentServer, "http", port)
+	scheme, port := servicePort(as, withDefaults(&as.Spec).Server.Port)
+	return clusterService(as, ServerName(as), appVerifier, componentServer, scheme, port)
 }
 
 // reconcilePodDisruptionBudget applies or deletes the PodDisruptionBudget named name of one

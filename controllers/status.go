@@ -18,12 +18,14 @@ var conditionOrder = []string{
 	authv1alpha1.RedisReadyCondition,
 	authv1alpha1.ServerReadyCondition,
 	authv1alpha1.IssuerReadyCondition,
+	authv1alpha1.TLSReadyCondition,
 	authv1alpha1.BlacklistIntactCondition,
 }
 
 // readinessConditions are the conditions Ready sums up. BlacklistIntact is not one: after
-// a loss of the store, new logins work, so the AuthService is still ready.
-var readinessConditions = conditionOrder[1:5]
+// a loss of the store, new logins work, so the AuthService is still ready. TLSReady is:
+// a serving certificate that does not load keeps new pods from starting.
+var readinessConditions = conditionOrder[1:6]
 
 // finding is what one pass found about the part a condition covers.
 type finding struct {

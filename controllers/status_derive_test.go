@@ -31,8 +31,9 @@ func TestUpdateStatus_DerivesEveryConditionFromTheFindings(t *testing.T) {
 			authv1alpha1.RedisReadyCondition:  {metav1.ConditionUnknown, authv1alpha1.ReasonPending, "Not reconciled yet"},
 			authv1alpha1.ServerReadyCondition: {metav1.ConditionUnknown, authv1alpha1.ReasonPending, "Not reconciled yet"},
 			authv1alpha1.IssuerReadyCondition: {metav1.ConditionUnknown, authv1alpha1.ReasonPending, "Not reconciled yet"},
+			authv1alpha1.TLSReadyCondition:    {metav1.ConditionUnknown, authv1alpha1.ReasonPending, "Not reconciled yet"},
 			authv1alpha1.ReadyCondition: {metav1.ConditionFalse, authv1alpha1.ReasonNotReady,
-				"KeysReady: Not reconciled yet; RedisReady: Not reconciled yet; ServerReady: Not reconciled yet; IssuerReady: Not reconciled yet"},
+				"KeysReady: Not reconciled yet; RedisReady: Not reconciled yet; ServerReady: Not reconciled yet; IssuerReady: Not reconciled yet; TLSReady: Not reconciled yet"},
 		},
 	}, {
 		name: "all parts ready, the blacklist lost its data: Ready stays True",
@@ -41,6 +42,7 @@ func TestUpdateStatus_DerivesEveryConditionFromTheFindings(t *testing.T) {
 			f[authv1alpha1.RedisReadyCondition] = ok(authv1alpha1.ReasonReady)
 			f[authv1alpha1.ServerReadyCondition] = ok(authv1alpha1.ReasonReady)
 			f[authv1alpha1.IssuerReadyCondition] = ok(authv1alpha1.ReasonReady)
+			f[authv1alpha1.TLSReadyCondition] = ok(authv1alpha1.ReasonPlainHTTP)
 			f.set(authv1alpha1.BlacklistIntactCondition, metav1.ConditionFalse, authv1alpha1.ReasonStoreDataLost, "lost")
 		},
 		want: map[string]cond{
@@ -56,6 +58,7 @@ func TestUpdateStatus_DerivesEveryConditionFromTheFindings(t *testing.T) {
 			f[authv1alpha1.KeysReadyCondition] = ok(authv1alpha1.ReasonKeysPublished)
 			f[authv1alpha1.RedisReadyCondition] = ok(authv1alpha1.ReasonReady)
 			f[authv1alpha1.IssuerReadyCondition] = ok(authv1alpha1.ReasonReady)
+			f[authv1alpha1.TLSReadyCondition] = ok(authv1alpha1.ReasonPlainHTTP)
 		},
 		want: map[string]cond{
 			authv1alpha1.ServerReadyCondition: {metav1.ConditionFalse, authv1alpha1.ReasonUnavailable, "0 of 2 auth-server replicas available"},
@@ -69,10 +72,11 @@ func TestUpdateStatus_DerivesEveryConditionFromTheFindings(t *testing.T) {
 			f.set(authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing, "rolling out")
 			f.set(authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonReconcileFailed, "Denied")
 			f.set(authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForRedis, "waiting")
+			f.set(authv1alpha1.TLSReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonTLSSecretUnusable, "no Secret")
 		},
 		want: map[string]cond{
 			authv1alpha1.ServerReadyCondition: {metav1.ConditionFalse, authv1alpha1.ReasonReconcileFailed, "Denied"},
-			authv1alpha1.ReadyCondition:       {metav1.ConditionFalse, authv1alpha1.ReasonNotReady, "ServerReady: Denied; IssuerReady: waiting"},
+			authv1alpha1.ReadyCondition:       {metav1.ConditionFalse, authv1alpha1.ReasonNotReady, "ServerReady: Denied; IssuerReady: waiting; TLSReady: no Secret"},
 		},
 	}}
 	for _, tc := range cases {
@@ -97,7 +101,7 @@ func TestUpdateStatus_DerivesEveryConditionFromTheFindings(t *testing.T) {
 					}
 				}
 			}
-			if !strings.HasPrefix(strings.Join(order, ","), "Ready,KeysReady,RedisReady,ServerReady,IssuerReady") {
+			if !strings.HasPrefix(strings.Join(order, ","), "Ready,KeysReady,RedisReady,ServerReady,IssuerReady,TLSReady") {
 				t.Errorf("condition order = %v", order)
 			}
 		})

@@ -30,6 +30,8 @@ func TestAPI_DefaultsFillAnEmptySpec(t *testing.T) {
 		t.Errorf("token defaults = %+v, want refresh 720h, no issuer (the verifier's URL), no audiences", s.Tokens)
 	case ptr.Deref(s.Issuance.Replicas, 0) != 2, len(s.Issuance.Clients) != 0, s.Issuance.SingleSession:
 		t.Errorf("issuance defaults = %+v, want 2 replicas, no clients (issuance off), several sessions", s.Issuance)
+	case s.Server.TLS != nil, s.Tokens.RequireAudience, len(s.Introspection.Clients) != 0:
+		t.Errorf("TLS %+v, requireAudience %v, introspection %+v: want plain HTTP, aud not required, no introspection clients", s.Server.TLS, s.Tokens.RequireAudience, s.Introspection)
 	case m == nil || s.Redis.External != nil:
 		t.Fatalf("redis default = %+v, want managed", s.Redis)
 	case m.Image != "redis:7.4-alpine", m.AppendFsync != "always", !ptr.Deref(m.Persistence.Enabled, false), m.Persistence.Size.String() != "1Gi":
@@ -105,6 +107,18 @@ func TestAPI_RejectsInvalidSpecsWithMessagesThatSayWhatToFix(t *testing.T) {
 			"spec.issuance.clients[1]: Duplicate value"},
 		{"zero issuer replicas", map[string]any{"issuance": map[string]any{"replicas": int64(0)}},
 			"spec.issuance.replicas"},
+		{"audience required without audiences", map[string]any{"tokens": map[string]any{"requireAudience": true}},
+			"spec.tokens.requireAudience needs spec.tokens.audiences: list the audiences tokens must name, or remove requireAudience"},
+		{"TLS Secret that is not a name", map[string]any{"server": map[string]any{"tls": map[string]any{"secretName": "Auth_TLS"}}},
+			"spec.server.tls.secretName must be a Secret name"},
+		{"TLS without a Secret", map[string]any{"server": map[string]any{"tls": map[string]any{}}},
+			"spec.server.tls.secretName: Required value"},
+		{"TLS port out of range", map[string]any{"server": map[string]any{"tls": map[string]any{"secretName": "t", "port": int64(70000)}}},
+			"spec.server.tls.port"},
+		{"introspection client namespace that is not a name", map[string]any{"introspection": map[string]any{"clients": []any{map[string]any{"namespace": "Edge", "serviceAccountName": "gw"}}}},
+			"spec.introspection.clients[].namespace must be a namespace name"},
+		{"introspection client ServiceAccount that is not a name", map[string]any{"introspection": map[string]any{"clients": []any{map[string]any{"namespace": "edge", "serviceAccountName": "gw/1"}}}},
+			"spec.introspection.clients[].serviceAccountName must be a ServiceAccount name"},
 		{"fsync policy", map[string]any{"redis": map[string]any{"managed": map[string]any{"appendFsync": "sometimes"}}},
 			"spec.redis.managed.appendFsync"},
 		{"one Redis replica", haSpec(map[string]any{"replicas": int64(1)}), "spec.redis.managed.highAvailability.replicas"},

@@ -78,13 +78,48 @@ type AuthServiceSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Issuance IssuanceSpec `json:"issuance,omitzero"`
+
+	// Introspection configures RFC 7662 token introspection on the verifier
+	// (POST /auth/introspect), for the resource servers and gateways that must see logouts.
+	// +optional
+	Introspection IntrospectionSpec `json:"introspection,omitzero"`
+}
+
+// IntrospectionSpec lists who may introspect tokens.
+type IntrospectionSpec struct {
+	// Clients are the ServiceAccounts allowed to call POST /auth/introspect on the verifier,
+	// each authenticated by a projected ServiceAccount token whose audience is status.issuer.
+	// Empty: every caller is refused (403). With any, the verifier runs as its own
+	// ServiceAccount, which may create TokenReviews.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=namespace
+	// +listMapKey=serviceAccountName
+	// +optional
+	Clients []IntrospectionClient `json:"clients,omitempty"`
+}
+
+// IntrospectionClient names one ServiceAccount allowed to introspect tokens.
+type IntrospectionClient struct {
+	// Namespace of the ServiceAccount.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="spec.introspection.clients[].namespace must be a namespace name: lowercase letters, digits and '-', starting and ending with a letter or digit"
+	Namespace string `json:"namespace"`
+
+	// ServiceAccountName is the name of the ServiceAccount.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="spec.introspection.clients[].serviceAccountName must be a ServiceAccount name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+	ServiceAccountName string `json:"serviceAccountName"`
 }
 
 // IssuanceSpec configures token issuance. The issuer always runs, so refresh tokens keep
 // working; with no clients, every call to /auth/token is refused.
 type IssuanceSpec struct {
-	// Clients are the ServiceAccounts allowed to call POST /auth/token, each authenticated by
-	// a projected ServiceAccount token whose audience is status.issuer. Empty: issuance off.
+	// Clients are the ServiceAccounts allowed to call POST /auth/token (issuance) and
+	// POST /auth/revoke (RFC 7009 revocation), each authenticated by a projected
+	// ServiceAccount token whose audience is status.issuer. Empty: issuance off.
 	// +kubebuilder:validation:MaxItems=64
 	// +listType=map
 	// +listMapKey=namespace
@@ -201,6 +236,34 @@ type ServerSpec struct {
 	// Redis calls). Left out, tracing is off and nothing is wrapped.
 	// +optional
 	Tracing TracingSpec `json:"tracing,omitzero"`
+
+	// TLS makes the verifier and the issuer serve HTTPS from a kubernetes.io/tls Secret, so
+	// that the token issuer can be an https URL (the Kubernetes API server's JWT
+	// authenticator requires one). Left out, both serve plain HTTP, for in-mesh use.
+	// +optional
+	TLS *ServerTLSSpec `json:"tls,omitempty"`
+}
+
+// ServerTLSSpec names the serving certificate of both roles.
+type ServerTLSSpec struct {
+	// SecretName is a kubernetes.io/tls Secret in the AuthService's namespace (tls.crt,
+	// tls.key and, for status.tls.caBundle, ca.crt), such as a cert-manager Certificate
+	// writes. Its certificate must name the verifier's and the issuer's Services
+	// (NAME-authserver.NAMESPACE.svc, NAME-issuer.NAMESPACE.svc). A renewed certificate is
+	// served without a restart; while the Secret is missing or invalid the pods keep
+	// serving the last good one and the TLSReady condition says what is wrong.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="spec.server.tls.secretName must be a Secret name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+	SecretName string `json:"secretName"`
+
+	// Port of the verifier's and the issuer's Services for HTTPS; spec.server.port is for
+	// plain HTTP only.
+	// +kubebuilder:default=443
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port int32 `json:"port,omitempty"`
 }
 
 // TracingSpec configures the auth servers' OpenTelemetry export.
@@ -229,6 +292,7 @@ type PodDisruptionBudgetSpec struct {
 // TokensSpec describes the tokens that the signing keys sign. The rule across fields skips
 // durations that do not parse: their own pattern reports those.
 //
+// +kubebuilder:validation:XValidation:rule="!has(self.requireAudience) || !self.requireAudience || (has(self.audiences) && size(self.audiences) > 0)",message="spec.tokens.requireAudience needs spec.tokens.audiences: list the audiences tokens must name, or remove requireAudience"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxLifetime) || !has(self.refreshLifetime) || !self.maxLifetime.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || !self.refreshLifetime.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.refreshLifetime) >= duration(self.maxLifetime)",message="spec.tokens.refreshLifetime must be at least spec.tokens.maxLifetime: a refresh token outlives the access tokens it renews; raise refreshLifetime or lower maxLifetime"
 type TokensSpec struct {
 	// MaxLifetime is the longest lifetime of a token, from issue to expiry. A retired key
@@ -269,11 +333,19 @@ type TokensSpec struct {
 	// +optional
 	Issuer string `json:"issuer,omitempty"`
 
-	// Audiences are the aud claim of issued tokens; empty issues tokens without aud.
+	// Audiences are the aud claim of issued tokens, and the audiences the verifier accepts:
+	// an access token whose aud names none of them is refused. Empty issues tokens without
+	// aud and accepts any. RFC 9068 consumers (the Kubernetes API server, Istio, Envoy)
+	// check aud: list the audience each of them is configured with.
 	// +kubebuilder:validation:MaxItems=16
 	// +listType=set
 	// +optional
 	Audiences []Audience `json:"audiences,omitempty"`
+
+	// RequireAudience refuses access tokens without aud too: the original service's tokens
+	// (and any seed-format token) stop verifying. Off, they keep verifying as before.
+	// +optional
+	RequireAudience bool `json:"requireAudience,omitempty"`
 }
 
 // Audience is one value of a token's aud claim.
@@ -563,7 +635,8 @@ type SecretKeyReference struct {
 
 // AuthServiceStatus is what the operator observed and did.
 type AuthServiceStatus struct {
-	// Conditions: Ready, KeysReady, RedisReady, ServerReady, IssuerReady and BlacklistIntact.
+	// Conditions: Ready, KeysReady, RedisReady, ServerReady, IssuerReady, TLSReady and
+	// BlacklistIntact.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -613,6 +686,11 @@ type AuthServiceStatus struct {
 	// +optional
 	Issuer string `json:"issuer,omitempty"`
 
+	// TLS is the serving certificate in use, when spec.server.tls is set: what consumers of
+	// the https issuer (the Kubernetes API server, go-oidc, gateways) need to trust it.
+	// +optional
+	TLS *TLSStatus `json:"tls,omitempty"`
+
 	// RedisKeyPrefix is the Redis key prefix the auth servers use: spec.redis.keyPrefix, or the
 	// one derived from the AuthService's identity, recorded once so that it never changes
 	// under a running blacklist.
@@ -641,6 +719,27 @@ type CreatedObject struct {
 	// UID of the object the operator created.
 	// +kubebuilder:validation:MaxLength=64
 	UID string `json:"uid"`
+}
+
+// TLSStatus describes the serving certificate of the verifier and the issuer.
+type TLSStatus struct {
+	// SecretName is the kubernetes.io/tls Secret the certificate comes from.
+	SecretName string `json:"secretName"`
+
+	// CABundle is the PEM certificate of the CA consumers must trust: the Secret's ca.crt
+	// or, without one, the topmost certificate of tls.crt when it is a CA or self-signed.
+	// Empty when neither says: give consumers the CA that signed the certificate.
+	// +optional
+	CABundle string `json:"caBundle,omitempty"`
+
+	// DNSNames are the names the certificate is valid for.
+	// +listType=atomic
+	// +optional
+	DNSNames []string `json:"dnsNames,omitempty"`
+
+	// NotAfter is when the certificate expires.
+	// +optional
+	NotAfter *metav1.Time `json:"notAfter,omitempty"`
 }
 
 // PublishedKey is the public metadata of one published signing key.

@@ -12,6 +12,10 @@ const (
 	ServerReadyCondition = "ServerReady"
 	// IssuerReadyCondition is True when the issuer Deployment is available.
 	IssuerReadyCondition = "IssuerReady"
+	// TLSReadyCondition is True when spec.server.tls names a usable, valid serving
+	// certificate, or when it is not set (plain HTTP). False names the Secret and what is
+	// wrong; the pods keep serving the last good certificate meanwhile.
+	TLSReadyCondition = "TLSReady"
 	// BlacklistIntactCondition is False when the issuer found that the blacklist store lost
 	// its data: tokens issued before the loss are refused until they expire. It does not
 	// change Ready, as new logins work.
@@ -68,6 +72,18 @@ const (
 	// ReasonNoImage says no image is known for a workload: neither the spec nor the
 	// operator's flags name one.
 	ReasonNoImage = "NoImage"
+	// ReasonPlainHTTP says spec.server.tls is not set: both roles serve plain HTTP.
+	ReasonPlainHTTP = "PlainHTTP"
+	// ReasonCertificateValid says the serving certificate is usable and valid now.
+	ReasonCertificateValid = "CertificateValid"
+	// ReasonTLSSecretUnusable says the Secret spec.server.tls names cannot be used: missing,
+	// without tls.crt and tls.key, or (with --require-secret-use-label) without the label.
+	ReasonTLSSecretUnusable = "TLSSecretUnusable"
+	// ReasonCertificateInvalid says the Secret's certificate does not load (not PEM, or
+	// not matching its key), has expired or is not valid yet.
+	ReasonCertificateInvalid = "CertificateInvalid"
+	// ReasonWaitingForTLS says a workload is not rolled out until its TLS Secret is usable.
+	ReasonWaitingForTLS = "WaitingForTLS"
 )
 
 // Event reasons of an AuthService, besides the condition reasons above that events share

@@ -24,6 +24,9 @@ const (
 	Issue Event = "issue"
 	// Refresh replaced a session's stamp.
 	Refresh Event = "refresh"
+	// Revoke revoked a token on an issuance client's request (RFC 7009): a refresh
+	// token's session or an access token's stamp.
+	Revoke Event = "revoke"
 	// KeyRevoked revoked a signing key on every verifier.
 	KeyRevoked Event = "key-revoked"
 )

@@ -176,6 +176,26 @@ func (s *Store) RevokeIDs(ctx context.Context, sub Subject, ids IDs, until time.
 	return err
 }
 
+// RevokeSessionIDs revokes every token of sub's session (every stamp, access and
+// refresh) until the given time and publishes the session's id, in the script a
+// logout uses: ErrAlreadyBlacklisted when the session, or every token of the user
+// issued up to sub, was revoked before. ids are IDsOf(sub); sub must have a session.
+func (s *Store) RevokeSessionIDs(ctx context.Context, sub Subject, ids IDs, until time.Time) error {
+	if !sub.HasSession() {
+		return fmt.Errorf("revoking the session of a token without one")
+	}
+	if s.beforeCutoff(sub.IssuedAt) {
+		return ErrAlreadyBlacklisted
+	}
+	k := s.keysOf(sub, ids)
+	args := []any{newNonce(), until.UnixMilli(), sub.IssuedAt.Unix(), s.RevocationChannel(), ids.Session}
+	code, published, _, err := s.script(ctx, revokeScript, []string{k.Session, k.Cutoff}, args)
+	if err = s.outcome("add", code, published, err); err == nil && code == 0 {
+		return ErrAlreadyBlacklisted
+	}
+	return err
+}
+
 // Rotate revokes the stamp of a refresh token being exchanged, until stampUntil. A
 // stamp that was rotated before is reuse: the session is revoked until sessionUntil
 // and ErrReuse returned. Otherwise as Revoke.

@@ -73,6 +73,15 @@ type ServiceAccount struct {
 // String is "namespace/name".
 func (s ServiceAccount) String() string { return s.Namespace + "/" + s.Name }
 
+// Username is the ServiceAccount's Kubernetes user name,
+// "system:serviceaccount:namespace:name": the client_id of the tokens it obtains.
+func (s ServiceAccount) Username() string {
+	return serviceAccountPrefix + s.Namespace + ":" + s.Name
+}
+
+// serviceAccountPrefix starts the user name of every ServiceAccount.
+const serviceAccountPrefix = "system:serviceaccount:"
+
 // ParseClients parses "ns/sa,ns/sa" entries (as --issuance-clients takes them).
 func ParseClients(entries []string) ([]ServiceAccount, error) {
 	out := make([]ServiceAccount, 0, len(entries))
@@ -308,7 +317,7 @@ func earlier(a, b time.Time) time.Time {
 
 // parseServiceAccountUser reads "system:serviceaccount:<namespace>:<name>".
 func parseServiceAccountUser(user string) (ServiceAccount, bool) {
-	rest, ok := strings.CutPrefix(user, "system:serviceaccount:")
+	rest, ok := strings.CutPrefix(user, serviceAccountPrefix)
 	ns, name, ok2 := strings.Cut(rest, ":")
 	if !ok || !ok2 || ns == "" || name == "" {
 		return ServiceAccount{}, false

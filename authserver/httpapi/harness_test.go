@@ -90,6 +90,15 @@ type harnessConfig struct {
 	redisClient *blacklist.ClientConfig
 	// replicaAcks is the store's replica acknowledgement (none by default).
 	replicaAcks blacklist.ReplicaAcks
+	// audiences and requireAudience are the verifier's --audiences and --require-audience.
+	audiences       []string
+	requireAudience bool
+}
+
+// withAudiences makes the verifier enforce audiences, refusing tokens without aud too
+// when require is set.
+func withAudiences(require bool, audiences ...string) harnessOption {
+	return func(c *harnessConfig) { c.audiences, c.requireAudience = audiences, require }
 }
 
 // withRedis makes the harness reach Redis as cfg says, its writes acknowledged by
@@ -112,6 +121,11 @@ func asIssuer(clients httpapi.Authorizer, singleSession bool) harnessOption {
 type harnessOption func(*harnessConfig)
 
 func compat(c *harnessConfig) { c.api.CompatStatusCodes = true }
+
+// withIntrospection lets the callers clients authorizes introspect tokens.
+func withIntrospection(clients httpapi.Authorizer) harnessOption {
+	return func(c *harnessConfig) { c.api.Introspection = clients }
+}
 
 func corsOrigins(o ...string) harnessOption {
 	return func(c *harnessConfig) { c.api.CORSOrigins = o }
@@ -205,7 +219,7 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 	hc.api.TracerProvider = hc.tracer
 	sc := sessions.Config{
 		Verifier: token.NewVerifier(h.keys, token.VerifierOptions{
-			Leeway: testLeeway, Issuer: testIssuer,
+			Leeway: testLeeway, Issuer: testIssuer, Audiences: hc.audiences, RequireAudience: hc.requireAudience,
 			MaxAccessLifetime: 24 * time.Hour, MaxRefreshLifetime: sessions.DefaultRefreshLifetime,
 		}),
 		Store: hc.store,

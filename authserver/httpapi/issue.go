@@ -62,11 +62,16 @@ type refreshPayload struct {
 	TokenExpiration int64  `json:"token_expiration"`
 }
 
-// issue starts a session for the user in the body (POST /auth/token). The caller
-// authenticates with its projected ServiceAccount token as Bearer.
+// issue starts a session for the user in the JSON body (POST /auth/token). The caller
+// authenticates with its projected ServiceAccount token as Bearer. A form-encoded body
+// is an OAuth grant instead (refreshGrant).
 func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	w.Header()[headerCacheControl] = valueNoStore
 	if !allowMethods(w, r, "POST", http.MethodPost) {
+		return
+	}
+	if isForm(r) {
+		s.refreshGrant(w, r)
 		return
 	}
 	bearer, err := token.FromHeader(r.Header)
@@ -92,7 +97,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	pair, err := s.cfg.Issuance.Issue(r.Context(), user)
+	pair, err := s.cfg.Issuance.Issue(r.Context(), user, caller.Username())
 	if err != nil {
 		s.issuanceFailure(w, err)
 		return
@@ -133,16 +138,21 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) issuanceFailure(w http.ResponseWriter, err error) {
+	status, msg := s.issuanceOutcome(err)
+	writeError(w, status, msg)
+}
+
+// issuanceOutcome is the status and message of a failed issuance or refresh.
+func (s *Server) issuanceOutcome(err error) (int, string) {
 	switch {
 	case errors.Is(err, issuance.ErrReuse):
-		writeError(w, http.StatusUnauthorized, msgReuse)
+		return http.StatusUnauthorized, msgReuse
 	case errors.Is(err, issuance.ErrNoSigningKey):
-		writeError(w, http.StatusServiceUnavailable, msgNoKeys)
+		return http.StatusServiceUnavailable, msgNoKeys
 	case errors.Is(err, sessions.ErrRevoked):
-		writeError(w, http.StatusUnauthorized, msgBlacklisted)
+		return http.StatusUnauthorized, msgBlacklisted
 	default:
-		status, msg := s.failure("issuance", err, http.StatusUnauthorized)
-		writeError(w, status, msg)
+		return s.failure("issuance", err, http.StatusUnauthorized)
 	}
 }
 

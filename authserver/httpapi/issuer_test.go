@@ -19,23 +19,36 @@ import (
 const clientAudience = "http://auth-issuer.test.svc"
 
 // deployment is an issuer and a verifier of one AuthService (the same keys, Redis
-// and prefix), with a login service's ServiceAccount token allowed to call the issuer.
+// and prefix), with a login service's ServiceAccount token allowed to call the issuer
+// (issuance, revocation) and a gateway's allowed to call the verifier's introspection.
 type deployment struct {
 	issuer, verifier *harness
-	login            string
+	login, gateway   string
+	// desk is a second issuance client's token (login/support-desk).
+	desk string
 }
 
-func newDeployment(t testing.TB, singleSession bool, redis *redistest.Server) deployment {
+func newDeployment(t testing.TB, singleSession bool, redis *redistest.Server, opts ...harnessOption) deployment {
 	t.Helper()
 	kc, _ := kube(t)
 	clients := clientauth.New(clientauth.Config{
 		Reviews:  kc.AuthenticationV1().TokenReviews(),
 		Audience: clientAudience,
-		Clients:  []clientauth.ServiceAccount{{Namespace: "login", Name: "login-service"}},
+		Clients:  []clientauth.ServiceAccount{{Namespace: "login", Name: "login-service"}, {Namespace: "login", Name: "support-desk"}},
 	})
-	verifier := newHarness(t, redis)
+	introspectors := clientauth.New(clientauth.Config{
+		Reviews:  kc.AuthenticationV1().TokenReviews(),
+		Audience: clientAudience,
+		Clients:  []clientauth.ServiceAccount{{Namespace: "edge", Name: "gateway"}},
+	})
+	verifier := newHarness(t, redis, append([]harnessOption{withIntrospection(introspectors)}, opts...)...)
 	issuer := newReplica(verifier, asIssuer(clients, singleSession))
-	return deployment{issuer: issuer, verifier: verifier, login: serviceAccountToken(t, kc, "login", "login-service", clientAudience)}
+	return deployment{
+		issuer: issuer, verifier: verifier,
+		login:   serviceAccountToken(t, kc, "login", "login-service", clientAudience),
+		gateway: serviceAccountToken(t, kc, "edge", "gateway", clientAudience),
+		desk:    serviceAccountToken(t, kc, "login", "support-desk", clientAudience),
+	}
 }
 
 // doBody sends one request with a body.
@@ -126,8 +139,11 @@ func TestIssue_AllowedDeniedUnauthenticated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.Header["typ"] != token.TypeAccess || claims.Issuer != testIssuer || claims.User.Auth.ID == "" || len(claims.User.Auth.Token) != 64 || claims.ID == "" {
-		t.Errorf("access token header %v, claims %+v: want typ JWT, iss, a session, a stamp and a jti", tok.Header, claims)
+	if tok.Header["typ"] != "at+jwt" || claims.Issuer != testIssuer || claims.User.Auth.ID == "" || len(claims.User.Auth.Token) != 64 || claims.ID == "" {
+		t.Errorf("access token header %v, claims %+v: want typ at+jwt, iss, a session, a stamp and a jti", tok.Header, claims)
+	}
+	if claims.Subject != "u-42" || claims.ClientID != "system:serviceaccount:login:login-service" || claims.SessionID != claims.User.Auth.ID || claims.IssuedAt == nil {
+		t.Errorf("RFC 9068 claims sub %q, client_id %q, sid %q (session %q), iat %v: want the user, the caller, its session", claims.Subject, claims.ClientID, claims.SessionID, claims.User.Auth.ID, claims.IssuedAt)
 	}
 	r := d.verifier.do(http.MethodGet, "/auth/verify", got.Token)
 	if r.StatusCode != http.StatusOK || r.Header.Get("X-Auth-User-Id") != "u-42" {
@@ -174,6 +190,9 @@ func refreshFlow(t *testing.T, d deployment) {
 	_, _, _ = jwt.NewParser().ParseUnverified(second.Token, &b)
 	if a.User.Auth.ID != b.User.Auth.ID || a.User.Auth.Token == b.User.Auth.Token {
 		t.Fatalf("refresh kept session %q→%q and stamp %q→%q; want the same session, a new stamp", a.User.Auth.ID, b.User.Auth.ID, a.User.Auth.Token, b.User.Auth.Token)
+	}
+	if b.ClientID != a.ClientID || b.Subject != a.Subject || b.SessionID != a.SessionID || b.ClientID == "" {
+		t.Errorf("refresh changed client_id %q→%q, sub %q→%q, sid %q→%q; want them kept", a.ClientID, b.ClientID, a.Subject, b.Subject, a.SessionID, b.SessionID)
 	}
 	d.verifier.do(http.MethodGet, "/auth/verify", first.Token).expect(t, http.StatusUnauthorized, errorBody("token is blacklisted"))
 	if r := d.verifier.do(http.MethodGet, "/auth/verify", second.Token); r.StatusCode != http.StatusOK {

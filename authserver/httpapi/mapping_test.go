@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
@@ -30,7 +31,10 @@ func (a answering) Logout(context.Context, string) (token.Verified, error) {
 func (a answering) LogoutAll(context.Context, string) (token.Verified, error) {
 	return token.Verified{}, a.err
 }
-func (a answering) Issue(context.Context, token.User) (issuance.Pair, error) {
+func (a answering) Revoke(context.Context, string, bool, string) (token.Verified, bool, error) {
+	return token.Verified{}, a.err == nil, a.err
+}
+func (a answering) Issue(context.Context, token.User, string) (issuance.Pair, error) {
 	return issuance.Pair{}, a.err
 }
 func (a answering) Refresh(context.Context, string) (issuance.Pair, error) {
@@ -97,6 +101,20 @@ func TestHandlers_MapEveryResultToItsStatus(t *testing.T) {
 		api.ServeHTTP(rec, req)
 		if rec.Code != tc.status || rec.Body.String() != errorBody(tc.msg) {
 			t.Errorf("refresh, %v: %d %s, want %d %s", tc.err, rec.Code, rec.Body, tc.status, tc.msg)
+		}
+		// The token endpoint's refresh_token grant says the same in RFC 6749's terms: a
+		// refresh token that cannot be exchanged is invalid_grant (400), the rest 503.
+		req = httptest.NewRequest(http.MethodPost, "/auth/token", strings.NewReader("grant_type=refresh_token&refresh_token=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec = httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		wantStatus, wantCode := http.StatusBadRequest, "invalid_grant"
+		if tc.status == http.StatusServiceUnavailable {
+			wantStatus, wantCode = http.StatusServiceUnavailable, "temporarily_unavailable"
+		}
+		want := `{"error":"` + wantCode + `","error_description":"` + tc.msg + `"}`
+		if rec.Code != wantStatus || rec.Body.String() != want || rec.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("refresh_token grant, %v: %d %s, want %d %s", tc.err, rec.Code, rec.Body, wantStatus, want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,58 +81,86 @@ func TestOpenAPI_MatchesTheHandlers(t *testing.T) {
 		bearer func(*harness) string
 		status int
 		body   string
+		// form sends body as application/x-www-form-urlencoded rather than JSON.
+		form bool
 	}
+	gateway := func(*harness) string { return dep.gateway }
+	intruderSA := serviceAccountToken(t, kc, "edge", "intruder", clientAudience)
+	notListed := func(*harness) string { return intruderSA }
+	tokenForm := func(tok string) string { return url.Values{"token": {tok}}.Encode() }
+	grantForm := func() string {
+		return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {dep.issue(t).RefreshToken}}.Encode()
+	}
+	liveAccess := dep.issue(t).Token
+	downAccess := issuerDown.issue(t).Token
 	calls := []call{
-		{iss, "POST", "/auth/token", caller, 200, userBody},
-		{iss, "POST", "/auth/token", caller, 400, `{"id":""}`},
-		{iss, "POST", "/auth/token", nil, 401, userBody},
-		{iss, "POST", "/auth/token", intruder, 403, userBody},
-		{iss, "POST", "/auth/token", valid, 401, userBody},
-		{iss, "GET", "/auth/token", caller, 405, ""},
-		{iss, "GET", "/auth/refresh", refreshable, 201, ""},
-		{iss, "POST", "/auth/refresh", refreshable, 201, ""},
-		{iss, "GET", "/auth/refresh", valid, 401, ""},
-		{iss, "POST", "/auth/refresh", nil, 401, ""},
-		{iss, "PUT", "/auth/refresh", nil, 405, ""},
-		{everywhere, "POST", "/auth/logout/all", valid, 200, ""},
-		{everywhere, "POST", "/auth/logout/all", nil, 401, ""},
-		{everywhere, "GET", "/auth/logout/all", nil, 405, ""},
-		{def, "GET", "/.well-known/openid-configuration", nil, 200, ""},
-		{def, "POST", "/auth/logout", valid, 200, ""},
-		{def, "POST", "/auth/logout", nil, 401, ""},
-		{def, "POST", "/auth/logout", loggedOut, 401, ""},
-		{cmp, "POST", "/auth/logout", nil, 400, ""},
-		{cmp, "POST", "/auth/logout", loggedOut, 500, ""},
-		{def, "PUT", "/auth/logout", nil, 405, ""},
-		{noKeys, "POST", "/auth/logout", valid, 503, ""},
-		{def, "GET", "/auth/verify", valid, 200, ""},
-		{def, "HEAD", "/auth/verify", valid, 200, ""},
-		{def, "POST", "/auth/verify", valid, 200, ""},
-		{def, "GET", "/auth/verify", nil, 401, ""},
-		{def, "HEAD", "/auth/verify", loggedOut, 401, ""},
-		{def, "POST", "/auth/verify", loggedOut, 401, ""},
-		{def, "OPTIONS", "/auth/verify", nil, 401, ""},
-		{def, "GET", "/auth/verify/orders", valid, 200, ""},
-		{def, "GET", "/auth/verify/orders", nil, 401, ""},
-		{noKeys, "GET", "/auth/verify/orders", valid, 503, ""},
-		{noKeys, "GET", "/auth/verify", valid, 503, ""},
-		{noKeys, "HEAD", "/auth/verify", valid, 503, ""},
-		{noKeys, "POST", "/auth/verify", valid, 503, ""},
-		{def, "GET", "/.well-known/jwks.json", nil, 200, ""},
-		{noKeys, "GET", "/.well-known/jwks.json", nil, 503, ""},
-		{def, "GET", "/auth/public-key", nil, 200, ""},
-		{noKeys, "GET", "/auth/public-key", nil, 503, ""},
-		{def, "GET", "/healthz", nil, 200, ""},
-		{def, "GET", "/readyz", nil, 200, ""},
-		{noKeys, "GET", "/readyz", nil, 503, ""},
-		{def, "GET", "/metrics", nil, 200, ""},
-		{down, "GET", "/readyz", nil, 200, ""},
-		{down, "GET", "/.well-known/jwks.json", nil, 200, ""},
-		{down, "POST", "/auth/logout", valid, 503, ""},
-		{down, "GET", "/auth/verify", valid, 503, ""},
-		{down, "POST", "/auth/logout/all", valid, 503, ""},
-		{issuerDown.issuer, "POST", "/auth/token", func(*harness) string { return issuerDown.login }, 503, userBody},
-		{issuerDown.issuer, "GET", "/auth/refresh", func(*harness) string { return downRefresh }, 503, ""},
+		{iss, "POST", "/auth/token", caller, 200, userBody, false},
+		{iss, "POST", "/auth/token", caller, 400, `{"id":""}`, false},
+		{iss, "POST", "/auth/token", nil, 401, userBody, false},
+		{iss, "POST", "/auth/token", intruder, 403, userBody, false},
+		{iss, "POST", "/auth/token", valid, 401, userBody, false},
+		{iss, "GET", "/auth/token", caller, 405, "", false},
+		{h: iss, method: "POST", path: "/auth/token", status: 200, body: grantForm(), form: true},
+		{h: iss, method: "POST", path: "/auth/token", status: 400, body: "grant_type=refresh_token&refresh_token=x", form: true},
+		{h: iss, method: "POST", path: "/auth/revoke", bearer: caller, status: 200, body: tokenForm(liveAccess), form: true},
+		{h: iss, method: "POST", path: "/auth/revoke", bearer: caller, status: 400, body: "token_type_hint=x", form: true},
+		{h: iss, method: "POST", path: "/auth/revoke", status: 401, body: tokenForm(liveAccess), form: true},
+		{h: iss, method: "POST", path: "/auth/revoke", bearer: intruder, status: 403, body: tokenForm(liveAccess), form: true},
+		{iss, "GET", "/auth/revoke", caller, 405, "", false},
+		{h: dep.verifier, method: "POST", path: "/auth/introspect", bearer: gateway, status: 200, body: tokenForm(dep.issue(t).Token), form: true},
+		{h: dep.verifier, method: "POST", path: "/auth/introspect", bearer: gateway, status: 200, body: tokenForm(liveAccess), form: true},
+		{h: dep.verifier, method: "POST", path: "/auth/introspect", bearer: gateway, status: 400, body: "", form: true},
+		{h: dep.verifier, method: "POST", path: "/auth/introspect", status: 401, body: tokenForm(liveAccess), form: true},
+		{h: dep.verifier, method: "POST", path: "/auth/introspect", bearer: notListed, status: 403, body: tokenForm(liveAccess), form: true},
+		{dep.verifier, "GET", "/auth/introspect", gateway, 405, "", false},
+		{iss, "GET", "/auth/refresh", refreshable, 201, "", false},
+		{iss, "POST", "/auth/refresh", refreshable, 201, "", false},
+		{iss, "GET", "/auth/refresh", valid, 401, "", false},
+		{iss, "POST", "/auth/refresh", nil, 401, "", false},
+		{iss, "PUT", "/auth/refresh", nil, 405, "", false},
+		{everywhere, "POST", "/auth/logout/all", valid, 200, "", false},
+		{everywhere, "POST", "/auth/logout/all", nil, 401, "", false},
+		{everywhere, "GET", "/auth/logout/all", nil, 405, "", false},
+		{def, "GET", "/.well-known/openid-configuration", nil, 200, "", false},
+		{def, "GET", "/.well-known/oauth-authorization-server", nil, 200, "", false},
+		{def, "POST", "/auth/logout", valid, 200, "", false},
+		{def, "POST", "/auth/logout", nil, 401, "", false},
+		{def, "POST", "/auth/logout", loggedOut, 401, "", false},
+		{cmp, "POST", "/auth/logout", nil, 400, "", false},
+		{cmp, "POST", "/auth/logout", loggedOut, 500, "", false},
+		{def, "PUT", "/auth/logout", nil, 405, "", false},
+		{noKeys, "POST", "/auth/logout", valid, 503, "", false},
+		{def, "GET", "/auth/verify", valid, 200, "", false},
+		{def, "HEAD", "/auth/verify", valid, 200, "", false},
+		{def, "POST", "/auth/verify", valid, 200, "", false},
+		{def, "GET", "/auth/verify", nil, 401, "", false},
+		{def, "HEAD", "/auth/verify", loggedOut, 401, "", false},
+		{def, "POST", "/auth/verify", loggedOut, 401, "", false},
+		{def, "OPTIONS", "/auth/verify", nil, 401, "", false},
+		{def, "GET", "/auth/verify/orders", valid, 200, "", false},
+		{def, "GET", "/auth/verify/orders", nil, 401, "", false},
+		{noKeys, "GET", "/auth/verify/orders", valid, 503, "", false},
+		{noKeys, "GET", "/auth/verify", valid, 503, "", false},
+		{noKeys, "HEAD", "/auth/verify", valid, 503, "", false},
+		{noKeys, "POST", "/auth/verify", valid, 503, "", false},
+		{def, "GET", "/.well-known/jwks.json", nil, 200, "", false},
+		{noKeys, "GET", "/.well-known/jwks.json", nil, 503, "", false},
+		{def, "GET", "/auth/public-key", nil, 200, "", false},
+		{noKeys, "GET", "/auth/public-key", nil, 503, "", false},
+		{def, "GET", "/healthz", nil, 200, "", false},
+		{def, "GET", "/readyz", nil, 200, "", false},
+		{noKeys, "GET", "/readyz", nil, 503, "", false},
+		{def, "GET", "/metrics", nil, 200, "", false},
+		{down, "GET", "/readyz", nil, 200, "", false},
+		{down, "GET", "/.well-known/jwks.json", nil, 200, "", false},
+		{down, "POST", "/auth/logout", valid, 503, "", false},
+		{down, "GET", "/auth/verify", valid, 503, "", false},
+		{down, "POST", "/auth/logout/all", valid, 503, "", false},
+		{issuerDown.issuer, "POST", "/auth/token", func(*harness) string { return issuerDown.login }, 503, userBody, false},
+		{issuerDown.issuer, "GET", "/auth/refresh", func(*harness) string { return downRefresh }, 503, "", false},
+		{h: issuerDown.issuer, method: "POST", path: "/auth/token", status: 503, body: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {downRefresh}}.Encode(), form: true},
+		{h: issuerDown.issuer, method: "POST", path: "/auth/revoke", bearer: func(*harness) string { return issuerDown.login }, status: 503, body: tokenForm(downAccess), form: true},
+		{h: issuerDown.verifier, method: "POST", path: "/auth/introspect", bearer: func(*harness) string { return issuerDown.gateway }, status: 503, body: tokenForm(downAccess), form: true},
 	}
 	reached := map[string]bool{}
 	for i, c := range calls {
@@ -147,6 +176,8 @@ func TestOpenAPI_MatchesTheHandlers(t *testing.T) {
 		}
 		var r response
 		switch {
+		case c.form:
+			r = c.h.doRaw(c.method, c.path, bearer, "application/x-www-form-urlencoded", c.body)
 		case c.body != "":
 			r = c.h.doBody(c.method, c.path, bearer, c.body)
 		case adminPaths[c.path]:

@@ -25,17 +25,22 @@ func (s *Server) routes(m *httpMetrics) (http.Handler, error) {
 	handle := func(path, route string, h http.Handler) {
 		mux.Handle(path, s.traced(path, m.instrument(route, h)))
 	}
-	// Logout, verify, issuance and refresh answer short envelopes that are never worth
-	// compressing; they skip the compression wrapper, which is on the hot path.
+	// Logout, verify, introspection, issuance, refresh and revocation answer short bodies
+	// that are never worth compressing; they skip the compression wrapper, which is on
+	// the hot path.
 	if s.cfg.Role == RoleIssuer {
 		// Issuance is called by in-cluster services only; refresh by browsers too.
 		handle("/auth/token", "token", http.HandlerFunc(s.issue))
 		handle("/auth/refresh", "refresh", browser(http.HandlerFunc(s.refresh)))
+		handle("/auth/revoke", "revoke", http.HandlerFunc(s.revoke))
 	} else {
 		handle("/auth/logout", "logout", browser(http.HandlerFunc(s.logout)))
 		handle("/auth/logout/all", "logout_all", browser(http.HandlerFunc(s.logoutAll)))
+		// Introspection and revocation are called by services, never by browsers: no CORS.
+		handle("/auth/introspect", "introspect", http.HandlerFunc(s.introspect))
 		handle("/.well-known/jwks.json", "jwks", browser(gz(http.HandlerFunc(s.jwks))))
 		handle("/.well-known/openid-configuration", "openid_configuration", browser(gz(http.HandlerFunc(s.openIDConfiguration))))
+		handle("/.well-known/oauth-authorization-server", "oauth_authorization_server", browser(gz(http.HandlerFunc(s.openIDConfiguration))))
 		handle("/auth/public-key", "public_key", browser(gz(http.HandlerFunc(s.publicKey))))
 	}
 	// A browser that calls a wrong path sees the 404 rather than a CORS failure.

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -21,12 +23,16 @@ type Sessions interface {
 	Verify(ctx context.Context, raw string) (verifycache.Principal, error)
 	Logout(ctx context.Context, raw string) (token.Verified, error)
 	LogoutAll(ctx context.Context, raw string) (token.Verified, error)
+	// Revoke is RFC 7009 revocation on behalf of a client (sessions.Service.Revoke); it
+	// fails for a token of another client (sessions.ErrOtherClient) and when the keys or
+	// the store cannot answer.
+	Revoke(ctx context.Context, raw string, refreshFirst bool, clientID string) (token.Verified, bool, error)
 }
 
 // Issuance issues and refreshes sessions (issuance.Service). Errors as Sessions',
 // and issuance.ErrReuse, issuance.ErrNoSigningKey.
 type Issuance interface {
-	Issue(ctx context.Context, u token.User) (issuance.Pair, error)
+	Issue(ctx context.Context, u token.User, clientID string) (issuance.Pair, error)
 	Refresh(ctx context.Context, raw string) (issuance.Pair, error)
 }
 
@@ -51,12 +57,21 @@ const (
 type Config struct {
 	// Role selects the routes; RoleVerifier when empty.
 	Role Role
-	// Issuance and Clients serve the issuer's routes.
+	// Issuance and Clients serve the issuer's routes: Clients authorizes the callers of
+	// issuance and revocation.
 	Issuance Issuance
 	Clients  Authorizer
+	// Introspection authorizes the callers of introspection on the verifier; nil: no
+	// caller may introspect (403).
+	Introspection Authorizer
 	// Issuer is the iss of the discovery document; discovery answers 404 without it.
+	// Its jwks_uri and introspection_endpoint are under it: the verifier serves it.
 	Issuer string
-	Keys   token.KeySource
+	// TokenServiceURL is the base URL of the issuer (issuance, refresh, revocation), for
+	// the discovery document's token_endpoint and revocation_endpoint; left out of the
+	// document when empty.
+	TokenServiceURL string
+	Keys            token.KeySource
 	// Sessions verifies and logs out tokens.
 	Sessions Sessions
 	// Store is the revocation store, checked by /readyz.
@@ -80,10 +95,12 @@ type Config struct {
 
 // Server is the API's http.Handler.
 type Server struct {
-	cfg      Config
-	handler  http.Handler
-	admin    http.Handler
-	draining atomic.Bool
+	cfg Config
+	// discovery is the discovery document, marshalled once; nil without an issuer.
+	discovery []byte
+	handler   http.Handler
+	admin     http.Handler
+	draining  atomic.Bool
 }
 
 // New builds the API handler with every route and middleware.
@@ -101,6 +118,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg}
+	if d := discovery(cfg); d != nil {
+		body, err := json.Marshal(d)
+		if err != nil {
+			return nil, fmt.Errorf("encoding the discovery document: %w", err)
+		}
+		s.discovery = body
+	}
 	m := newHTTPMetrics(cfg.Registry)
 	h, err := s.routes(m)
 	if err != nil {

@@ -78,10 +78,11 @@ func New(cfg Config) *Service {
 }
 
 // Issue starts a new session for u (u.Auth is ignored: the session id and stamp are
-// made here). With SingleSession the user's earlier tokens are revoked first. A token
-// is never issued at or before the user's cutoff, so a logout everywhere in the same
-// second does not revoke it. Store failures wrap blacklist.ErrUnavailable.
-func (s *Service) Issue(ctx context.Context, u token.User) (Pair, error) {
+// made here) on behalf of clientID, the caller that becomes the tokens' client_id. With
+// SingleSession the user's earlier tokens are revoked first. A token is never issued at
+// or before the user's cutoff, so a logout everywhere in the same second does not revoke
+// it. Store failures wrap blacklist.ErrUnavailable.
+func (s *Service) Issue(ctx context.Context, u token.User, clientID string) (Pair, error) {
 	if u.ID == "" {
 		return Pair{}, errors.New("user id is empty")
 	}
@@ -97,7 +98,7 @@ func (s *Service) Issue(ctx context.Context, u token.User) (Pair, error) {
 		return Pair{}, err
 	}
 	u.Auth = token.Session{ID: uuid.NewString(), Token: newStamp()}
-	return s.sign(u, issueTime(now, cutoff))
+	return s.sign(u, clientID, issueTime(now, cutoff))
 }
 
 // Refresh exchanges a refresh token for a new pair under a new stamp and revokes the
@@ -125,7 +126,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Pair, error) {
 	}
 	u := v.Claims.User
 	u.Auth.Token = newStamp()
-	return s.sign(u, now)
+	return s.sign(u, v.Claims.ClientID, now)
 }
 
 // issueTime is when a token issued at now says it was issued: after the user's
@@ -138,18 +139,20 @@ func issueTime(now, cutoff time.Time) time.Time {
 	return now
 }
 
-// sign makes the access and refresh token of u's stamp.
-func (s *Service) sign(u token.User, iat time.Time) (Pair, error) {
+// sign makes the access and refresh token of u's stamp, for clientID. A key set whose
+// active key has no refresh-token key yet (written before they existed) cannot sign:
+// the operator adds one on its next pass.
+func (s *Service) sign(u token.User, clientID string, iat time.Time) (Pair, error) {
 	set := s.cfg.Keys.Current()
 	if set == nil {
 		return Pair{}, ErrNoSigningKey
 	}
 	key, ok := set.Signer()
-	if !ok {
+	if !ok || key.Refresh == nil {
 		return Pair{}, ErrNoSigningKey
 	}
-	access := s.claims(u, iat, s.cfg.Lifetimes.Access)
-	refresh := s.claims(u, iat, s.cfg.Lifetimes.Refresh)
+	access := s.claims(u, clientID, iat, s.cfg.Lifetimes.Access)
+	refresh := s.claims(u, clientID, iat, s.cfg.Lifetimes.Refresh)
 	a, err := token.IssueKind(key, access, token.Access)
 	if err != nil {
 		return Pair{}, err
@@ -161,9 +164,14 @@ func (s *Service) sign(u token.User, iat time.Time) (Pair, error) {
 	return Pair{User: u, Access: a, Refresh: r, AccessExpiresAt: access.ExpiresAt.Time, KeyID: key.ID}, nil
 }
 
-func (s *Service) claims(u token.User, iat time.Time, ttl time.Duration) token.Claims {
+// claims are the claims of one token of u's stamp: the seed's, and RFC 9068's sub,
+// client_id, jti, iss and aud, with sid naming the session.
+func (s *Service) claims(u token.User, clientID string, iat time.Time, ttl time.Duration) token.Claims {
 	c := token.NewClaims(u, iat, ttl)
 	c.ID = uuid.NewString()
+	c.Subject = u.ID
+	c.SessionID = u.Auth.ID
+	c.ClientID = clientID
 	c.Issuer = s.cfg.Issuer
 	if len(s.cfg.Audiences) > 0 {
 		c.Audience = jwt.ClaimStrings(s.cfg.Audiences)

@@ -49,6 +49,21 @@ type Key struct {
 	KeyMeta
 	Public  *ecdsa.PublicKey
 	Private *ecdsa.PrivateKey
+	// Refresh is the key's refresh-token key pair, nil in a set written before refresh
+	// keys existed and in everything a verifier or a consumer reads.
+	Refresh *RefreshKey
+}
+
+// RefreshKey signs the refresh tokens of the key it belongs to while that key is active.
+// It is never published (not in the public projection, not in the JWKS), so no consumer
+// that verifies tokens with the published keys can accept a refresh token as an access
+// token. Its lifecycle is its key's: its private part goes when the key retires, its
+// public part stays in the Secret, for the issuer, until the key's RefreshExpiresAt.
+type RefreshKey struct {
+	// ID is the refresh tokens' kid: the RFC 7638 thumbprint of Public, as for signing keys.
+	ID      string
+	Public  *ecdsa.PublicKey
+	Private *ecdsa.PrivateKey
 }
 
 // AccessOpen reports whether a key may still verify access tokens at now: next and active

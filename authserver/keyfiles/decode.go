@@ -55,7 +55,8 @@ func decode(files map[string][]byte, private bool) (Set, error) {
 // DecodePublic parses the public material of a layout, as a verifier holds it (the
 // operator's public projection, or a full Secret of which it must not keep private
 // keys): the manifest and each key's public file, checked as Decode checks them.
-// Private key files are never parsed, even when present.
+// Private key files are never parsed, even when present, and refresh-token keys are
+// left out: nothing but the issuer verifies refresh tokens.
 func DecodePublic(files map[string][]byte) (Set, error) {
 	public := make(map[string][]byte, len(files))
 	for name, data := range files {
@@ -103,7 +104,50 @@ func decodeKey(meta KeyMeta, files map[string][]byte, private bool) (Key, error)
 		}
 		k.Private = priv
 	}
+	refresh, err := decodeRefresh(meta, files)
+	if err != nil {
+		return Key{}, err
+	}
+	k.Refresh = refresh
 	return k, nil
+}
+
+// decodeRefresh parses the refresh-token key of meta's key, nil when the files have none
+// (a set written before refresh keys existed): its public part, and its private part for
+// next and active keys only, as for the key itself.
+func decodeRefresh(meta KeyMeta, files map[string][]byte) (*RefreshKey, error) {
+	pubPEM, hasPub := files[RefreshPublicKeyFile(meta.ID)]
+	privPEM, hasPriv := files[RefreshPrivateKeyFile(meta.ID)]
+	switch {
+	case !hasPub && hasPriv:
+		return nil, fmt.Errorf("key %s: %s without %s", meta.ID, RefreshPrivateKeyFile(meta.ID), RefreshPublicKeyFile(meta.ID))
+	case !hasPub:
+		return nil, nil
+	case meta.State == StateRetired && hasPriv:
+		return nil, fmt.Errorf("key %s is retired but its refresh private key is still present", meta.ID)
+	case meta.State != StateRetired && !hasPriv:
+		return nil, fmt.Errorf("key %s is %s but %s is missing", meta.ID, meta.State, RefreshPrivateKeyFile(meta.ID))
+	}
+	pub, err := parsePublic(pubPEM)
+	if err != nil {
+		return nil, fmt.Errorf("key %s refresh key: %w", meta.ID, err)
+	}
+	id, err := KeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	r := &RefreshKey{ID: id, Public: pub}
+	if hasPriv {
+		priv, err := parsePrivate(privPEM)
+		if err != nil {
+			return nil, fmt.Errorf("key %s refresh key: %w", meta.ID, err)
+		}
+		if !priv.PublicKey.Equal(pub) {
+			return nil, fmt.Errorf("key %s: refresh private key does not match its public key", meta.ID)
+		}
+		r.Private = priv
+	}
+	return r, nil
 }
 
 func parsePublic(data []byte) (*ecdsa.PublicKey, error) {

@@ -12,8 +12,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// GenerateKey makes a fresh P-256 key in the given state, created at now.
-// Active keys are stamped as activated at now.
+// GenerateKey makes a fresh P-256 key in the given state, created at now, with its
+// refresh-token key. Active keys are stamped as activated at now.
 func GenerateKey(state State, now time.Time) (Key, error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -23,16 +23,54 @@ func GenerateKey(state State, now time.Time) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
+	refresh, err := GenerateRefreshKey()
+	if err != nil {
+		return Key{}, err
+	}
 	now = now.UTC().Truncate(time.Second)
 	k := Key{
 		KeyMeta: KeyMeta{ID: kid, State: state, CreatedAt: now},
 		Public:  &priv.PublicKey,
 		Private: priv,
+		Refresh: refresh,
 	}
 	if state == StateActive {
 		k.ActivatedAt = &now
 	}
 	return k, nil
+}
+
+// GenerateRefreshKey makes a fresh P-256 refresh-token key.
+func GenerateRefreshKey() (*RefreshKey, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating P-256 refresh key: %w", err)
+	}
+	id, err := KeyID(&priv.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return &RefreshKey{ID: id, Public: &priv.PublicKey, Private: priv}, nil
+}
+
+// WithRefreshKeys returns s with a fresh refresh-token key for each next or active key
+// that has none (a set written before refresh keys existed), and whether it added any.
+// Retired keys are left as they are: they sign nothing any more.
+func WithRefreshKeys(s Set) (Set, bool, error) {
+	out := Set{Keys: make([]Key, 0, len(s.Keys))}
+	added := false
+	for _, k := range s.Keys {
+		if k.Refresh == nil && k.State != StateRetired {
+			r, err := GenerateRefreshKey()
+			if err != nil {
+				return Set{}, false, err
+			}
+			k.Refresh = r
+			added = true
+		}
+		out.Keys = append(out.Keys, k)
+	}
+	return out, added, nil
 }
 
 // NewSet makes the set the operator starts an AuthService with: an active key and a

@@ -32,8 +32,11 @@ func TestEncodeDecode_RoundTripsEveryKey(t *testing.T) {
 	if _, ok := files[PrivateKeyFile(retired.ID)]; ok {
 		t.Fatalf("retired key's private part was written")
 	}
-	if len(files) != 1+3+2 {
-		t.Fatalf("got %d files, want manifest + 3 public + 2 private", len(files))
+	if _, ok := files[RefreshPrivateKeyFile(retired.ID)]; ok {
+		t.Fatalf("retired key's refresh private part was written")
+	}
+	if len(files) != 1+3+2+3+2 {
+		t.Fatalf("got %d files, want manifest + 3 public + 2 private, and as many of each for the refresh keys", len(files))
 	}
 	got, err := Decode(files)
 	if err != nil {
@@ -46,6 +49,11 @@ func TestEncodeDecode_RoundTripsEveryKey(t *testing.T) {
 		}
 		if (k.Private == nil) != (want.State == StateRetired) {
 			t.Errorf("key %d (%s): private present = %v", i, k.State, k.Private != nil)
+		}
+		if k.Refresh == nil || k.Refresh.ID != want.Refresh.ID || !k.Refresh.Public.Equal(want.Refresh.Public) || k.Refresh.ID == k.ID {
+			t.Errorf("key %d (%s): refresh key %+v, want %s, another kid than the key's", i, k.State, k.Refresh, want.Refresh.ID)
+		} else if (k.Refresh.Private == nil) != (want.State == StateRetired) {
+			t.Errorf("key %d (%s): refresh private present = %v", i, k.State, k.Refresh.Private != nil)
 		}
 	}
 	if a, _ := got.Active(); a.ID != s.Keys[0].ID {
@@ -70,6 +78,11 @@ func TestDecode_RejectsBrokenSets(t *testing.T) {
 			f[PublicKeyFile(next.ID)], f[PublicKeyFile(active.ID)] = f[PublicKeyFile(active.ID)], f[PublicKeyFile(next.ID)]
 		}, "thumbprint"},
 		{"garbage pem", func(f map[string][]byte) { f[PrivateKeyFile(next.ID)] = []byte("nope") }, "not a PEM"},
+		{"missing refresh private key", func(f map[string][]byte) { delete(f, RefreshPrivateKeyFile(active.ID)) }, "is active but " + RefreshPrivateKeyFile(active.ID) + " is missing"},
+		{"refresh private key without its public key", func(f map[string][]byte) { delete(f, RefreshPublicKeyFile(next.ID)) }, "without " + RefreshPublicKeyFile(next.ID)},
+		{"swapped refresh private keys", func(f map[string][]byte) {
+			f[RefreshPrivateKeyFile(next.ID)], f[RefreshPrivateKeyFile(active.ID)] = f[RefreshPrivateKeyFile(active.ID)], f[RefreshPrivateKeyFile(next.ID)]
+		}, "refresh private key does not match"},
 		{"two active", func(f map[string][]byte) {
 			f[ManifestFile] = []byte(strings.Replace(string(f[ManifestFile]), `"next"`, `"active"`, 1))
 		}, "exactly one active"},
@@ -101,5 +114,80 @@ func TestReadDir_ReadsWhatWriteDirWrote(t *testing.T) {
 	}
 	if len(got.Keys) != 2 {
 		t.Fatalf("got %d keys, want 2", len(got.Keys))
+	}
+}
+
+// TestRefreshKeys_StayOutOfEverythingAVerifierOrConsumerReads: the refresh-token keys are
+// in the Secret's files only: the public projection, the JWKS and a verifier's decoding
+// of the full Secret hold none of them.
+func TestRefreshKeys_StayOutOfEverythingAVerifierOrConsumerReads(t *testing.T) {
+	s := mustNewSet(t)
+	files, err := Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	projection, err := PublicProjection(s, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := JWKS(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, err := DecodePublic(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range s.Keys {
+		if _, ok := projection[RefreshPublicKeyFile(k.ID)]; ok {
+			t.Errorf("the public projection holds %s", RefreshPublicKeyFile(k.ID))
+		}
+		for name, data := range projection {
+			if strings.Contains(string(data), k.Refresh.ID) {
+				t.Errorf("the public projection's %s names refresh kid %s", name, k.Refresh.ID)
+			}
+		}
+		if strings.Contains(string(jwks), k.Refresh.ID) {
+			t.Errorf("the JWKS names refresh kid %s", k.Refresh.ID)
+		}
+	}
+	for _, k := range public.Keys {
+		if k.Refresh != nil {
+			t.Errorf("DecodePublic kept the refresh key of %s", k.ID)
+		}
+	}
+}
+
+// TestWithRefreshKeys_AddsThemToSigningKeysOfAnOlderSet: a set written before refresh keys
+// existed gets one for its next and active keys, none for its retired keys, and keeps
+// every key's identity.
+func TestWithRefreshKeys_AddsThemToSigningKeysOfAnOlderSet(t *testing.T) {
+	s := mustNewSet(t)
+	retired, err := GenerateKey(StateRetired, t0.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Keys = append(s.Keys, retired)
+	for i := range s.Keys {
+		s.Keys[i].Refresh = nil
+	}
+	got, added, err := WithRefreshKeys(s)
+	if err != nil || !added {
+		t.Fatalf("WithRefreshKeys = %v, %v; want added", added, err)
+	}
+	for i, k := range got.Keys {
+		if k.ID != s.Keys[i].ID || (k.Refresh != nil) != (k.State != StateRetired) {
+			t.Errorf("key %s (%s): refresh key %v", k.ID, k.State, k.Refresh)
+		}
+	}
+	if _, added, _ := WithRefreshKeys(got); added {
+		t.Error("a second pass added refresh keys again")
+	}
+	files, err := Encode(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(files); err != nil {
+		t.Fatalf("the completed set does not decode: %v", err)
 	}
 }

@@ -23,6 +23,8 @@ type (
 	Key = keydomain.Key
 	// Set is a whole key set, in manifest order.
 	Set = keydomain.Set
+	// RefreshKey is the never-published key pair that signs a key's refresh tokens.
+	RefreshKey = keydomain.RefreshKey
 )
 
 const (
@@ -46,3 +48,12 @@ func PublicKeyFile(kid string) string { return kid + ".pub.pem" }
 
 // PrivateKeyFile is the name of the file holding the PKCS#8 PEM private key of kid.
 func PrivateKeyFile(kid string) string { return kid + ".key.pem" }
+
+// RefreshPublicKeyFile is the name of the file holding the PKIX PEM public key of kid's
+// refresh-token key. It is in the private key Secret only: the public projection and the
+// JWKS never carry it.
+func RefreshPublicKeyFile(kid string) string { return kid + ".refresh.pub.pem" }
+
+// RefreshPrivateKeyFile is the name of the file holding the PKCS#8 PEM private key of
+// kid's refresh-token key, present while kid is next or active.
+func RefreshPrivateKeyFile(kid string) string { return kid + ".refresh.key.pem" }

@@ -50,8 +50,8 @@ func TestWriteMounted_SwapsLikeTheKubelet(t *testing.T) {
 			t.Errorf("unexpected entry %s", e.Name())
 		}
 	}
-	if stamps != 1 || links != 5 {
-		t.Errorf("%d timestamped folders and %d links, want 1 and 5 (manifest, 2 public, 2 private)", stamps, links)
+	if stamps != 1 || links != 9 {
+		t.Errorf("%d timestamped folders and %d links, want 1 and 9 (manifest, 2 public, 2 private, 2 of each for the refresh keys)", stamps, links)
 	}
 }
 

@@ -17,14 +17,29 @@ type Key struct {
 	ID     string
 	State  keyfiles.State
 	Public *ecdsa.PublicKey
+	// RefreshID is the kid of the key's refresh-token key, in the issuer's set only.
+	RefreshID string
+}
+
+// versionPart is what k adds to its set's version: its kid, its state and, in an
+// issuer's set, its refresh-token key's kid, so that a Secret given refresh-token keys
+// is a new version (and swapped in) although its keys and states are the same.
+func (k Key) versionPart() string {
+	if k.RefreshID != "" {
+		return k.ID + "=" + string(k.State) + "+" + k.RefreshID
+	}
+	return k.ID + "=" + string(k.State)
 }
 
 // Set is an immutable snapshot of the published keys. Everything a request needs from
 // it (the JWKS document, the active key's PEM) is computed once, when it is loaded.
 type Set struct {
-	keys      []Key
-	keyless   []*ecdsa.PublicKey
-	byID      map[string]*ecdsa.PublicKey
+	keys    []Key
+	keyless []*ecdsa.PublicKey
+	byID    map[string]*ecdsa.PublicKey
+	// refresh holds the public refresh-token keys by their kid: the issuer's set only
+	// (a verifier's never has any, see keyfiles.DecodePublic).
+	refresh   map[string]refreshKey
 	active    Key
 	jwks      []byte
 	activePEM []byte
@@ -45,7 +60,7 @@ func (s *Set) without(revoked map[string]bool) *Set {
 	if !hit {
 		return s
 	}
-	out := &Set{byID: make(map[string]*ecdsa.PublicKey, len(s.byID)), jwks: s.jwks}
+	out := &Set{byID: make(map[string]*ecdsa.PublicKey, len(s.byID)), refresh: map[string]refreshKey{}, jwks: s.jwks}
 	parts := []string{}
 	for _, k := range s.keys {
 		if revoked[k.ID] {
@@ -54,7 +69,10 @@ func (s *Set) without(revoked map[string]bool) *Set {
 		}
 		out.keys = append(out.keys, k)
 		out.byID[k.ID] = k.Public
-		parts = append(parts, k.ID+"="+string(k.State))
+		if k.RefreshID != "" {
+			out.refresh[k.RefreshID] = s.refresh[k.RefreshID]
+		}
+		parts = append(parts, k.versionPart())
 	}
 	for _, pub := range s.keyless {
 		if kid, err := keyfiles.KeyID(pub); err == nil && !revoked[kid] {
@@ -103,15 +121,20 @@ func NewSet(s keyfiles.Set) (*Set, error) {
 		return nil, fmt.Errorf("key set has no active key")
 	}
 	out := &Set{
-		keys: make([]Key, 0, len(s.Keys)),
-		byID: make(map[string]*ecdsa.PublicKey, len(s.Keys)),
+		keys:    make([]Key, 0, len(s.Keys)),
+		byID:    make(map[string]*ecdsa.PublicKey, len(s.Keys)),
+		refresh: map[string]refreshKey{},
 	}
 	versionParts := make([]string, 0, len(s.Keys))
 	for _, k := range s.Keys {
 		key := Key{ID: k.ID, State: k.State, Public: k.Public}
+		if k.Refresh != nil {
+			key.RefreshID = k.Refresh.ID
+			out.refresh[k.Refresh.ID] = refreshKey{public: k.Refresh.Public, of: k.ID}
+		}
 		out.keys = append(out.keys, key)
 		out.byID[k.ID] = k.Public
-		versionParts = append(versionParts, k.ID+"="+string(k.State))
+		versionParts = append(versionParts, key.versionPart())
 		if k.ID == active.ID {
 			out.active = key
 		}
@@ -136,6 +159,19 @@ func NewSet(s keyfiles.Set) (*Set, error) {
 func (s *Set) Lookup(kid string) (*ecdsa.PublicKey, bool) {
 	k, ok := s.byID[kid]
 	return k, ok
+}
+
+// refreshKey is a public refresh-token key and the kid of the signing key it belongs to.
+type refreshKey struct {
+	public *ecdsa.PublicKey
+	of     string
+}
+
+// LookupRefresh returns the public refresh-token key with the given kid and the kid of
+// the signing key it belongs to; only an issuer's set has any.
+func (s *Set) LookupRefresh(kid string) (*ecdsa.PublicKey, string, bool) {
+	k, ok := s.refresh[kid]
+	return k.public, k.of, ok
 }
 
 // Keys returns every published key (next, active, retired) in manifest order.

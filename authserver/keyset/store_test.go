@@ -206,3 +206,37 @@ func TestSet_JWKSHasEveryKeyPublicPartsOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestStore_RefreshKeysAreTheIssuersOnlyAndGoWithARevokedKey: a store loading the whole
+// Secret for signing (the issuer) holds each key's refresh-token key, found by its kid
+// and naming its signing key; one loading it as a verifier holds none; a revoked kid
+// takes its refresh-token key with it.
+func TestStore_RefreshKeysAreTheIssuersOnlyAndGoWithARevokedKey(t *testing.T) {
+	dir := t.TempDir()
+	set := tokentest.NewSet(t)
+	if err := keyfiles.WriteMounted(dir, set); err != nil {
+		t.Fatal(err)
+	}
+	active := tokentest.Active(t, set)
+	issuer := keyset.NewStore(dir, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), keyset.Options{Private: true})
+	verifier := keyset.NewStore(dir, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), keyset.Options{})
+	for _, s := range []*keyset.Store{issuer, verifier} {
+		if err := s.Load(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pub, of, ok := issuer.Current().LookupRefresh(active.Refresh.ID); !ok || of != active.ID || !pub.Equal(active.Refresh.Public) {
+		t.Fatalf("the issuer's set: refresh key %v of %q (%v)", pub, of, ok)
+	}
+	if _, _, ok := verifier.Current().LookupRefresh(active.Refresh.ID); ok {
+		t.Fatal("the verifier's set holds a refresh-token key")
+	}
+	issuer.RevokeKeys(active.ID)
+	if _, _, ok := issuer.Current().LookupRefresh(active.Refresh.ID); ok {
+		t.Fatal("the refresh-token key of a revoked kid still verifies")
+	}
+	next, _ := set.Next()
+	if _, _, ok := issuer.Current().LookupRefresh(next.Refresh.ID); !ok {
+		t.Fatal("revoking one kid took another key's refresh-token key")
+	}
+}

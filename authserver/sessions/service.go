@@ -25,6 +25,7 @@ const ClockSkewMargin = time.Minute
 type Store interface {
 	CheckIDs(ctx context.Context, sub blacklist.Subject, ids blacklist.IDs) (bool, error)
 	RevokeIDs(ctx context.Context, sub blacklist.Subject, ids blacklist.IDs, until time.Time) error
+	RevokeSessionIDs(ctx context.Context, sub blacklist.Subject, ids blacklist.IDs, until time.Time) error
 	CutOff(ctx context.Context, sub blacklist.Subject, check bool, at, until time.Time) (time.Time, error)
 }
 
@@ -137,6 +138,58 @@ func (s *Service) LogoutAll(ctx context.Context, raw string) (token.Verified, er
 	now := s.cfg.Now()
 	_, err = s.cfg.Store.CutOff(ctx, sub, true, now, s.cfg.Lifetimes.UserEntryExpiry(now))
 	return v, s.revoked(err, blacklist.IDsOf(sub), true)
+}
+
+// ErrOtherClient is returned by Revoke for a token whose client_id names another client
+// than the one asking: RFC 7009 section 2.1 lets a client revoke its own tokens only.
+var ErrOtherClient = errors.New("the token was issued to another client")
+
+// Revoke is RFC 7009 revocation of raw, which may be a refresh or an access token, on
+// behalf of clientID: a refresh token ends its whole session (every stamp, access and
+// refresh), an access token its stamp, as Logout does. refreshFirst
+// (token_type_hint=refresh_token) only changes the order the kinds are tried in. It
+// returns the revoked token and whether raw verified as either kind: a token that
+// verifies as neither (foreign, expired, malformed) revokes nothing and is no error,
+// nor is one revoked before. A token issued to another client (its client_id; a token
+// without one, as the original's, belongs to none) is ErrOtherClient and revokes
+// nothing. Other errors: token.ErrNoKeys, or the store's failure.
+func (s *Service) Revoke(ctx context.Context, raw string, refreshFirst bool, clientID string) (token.Verified, bool, error) {
+	kinds := []token.Kind{token.Access, token.Refresh}
+	if refreshFirst {
+		kinds[0], kinds[1] = kinds[1], kinds[0]
+	}
+	for _, kind := range kinds {
+		v, err := s.cfg.Verifier.VerifyKind(raw, kind)
+		var invalid *token.InvalidError
+		switch {
+		case errors.As(err, &invalid):
+			continue
+		case err != nil:
+			return token.Verified{}, false, err
+		}
+		if v.Claims.ClientID != "" && v.Claims.ClientID != clientID {
+			return v, false, ErrOtherClient
+		}
+		sub := SubjectOf(v)
+		ids := blacklist.IDsOf(sub)
+		if kind == token.Refresh && sub.HasSession() {
+			err = s.cfg.Store.RevokeSessionIDs(ctx, sub, ids, s.cfg.Lifetimes.SessionEntryExpiry(s.cfg.Now()))
+			if already := errors.Is(err, blacklist.ErrAlreadyBlacklisted); (err == nil || already) && s.cfg.Cache != nil {
+				s.cfg.Cache.Revoke(ids.Session)
+			}
+		} else {
+			until := TokenEntryExpiry(v.ExpiresAt)
+			if sub.HasSession() {
+				until = s.cfg.Lifetimes.StampEntryExpiry(v, s.cfg.Now())
+			}
+			err = s.revoked(s.cfg.Store.RevokeIDs(ctx, sub, ids, until), ids, false)
+		}
+		if err != nil && !errors.Is(err, blacklist.ErrAlreadyBlacklisted) && !errors.Is(err, ErrRevoked) {
+			return v, true, err
+		}
+		return v, true, nil
+	}
+	return token.Verified{}, false, nil
 }
 
 // revoked drops what a revocation (or an earlier one) covers from this replica's

@@ -2,9 +2,17 @@ package token
 
 import "github.com/golang-jwt/jwt/v5"
 
-// Claims are the claims of an access token, shaped as the original service issued them.
+// Claims are the claims of a token: the original service's "user" claim, the registered
+// claims, and the RFC 9068 claims that standard consumers read. Tokens issued here carry
+// sub (= user.id), client_id and sid (= user.auth.id) besides iss, aud, jti, iat and exp;
+// a seed-format token carries none of them and still verifies.
 type Claims struct {
 	User User `json:"user"`
+	// ClientID is the RFC 9068 client_id: the ServiceAccount that obtained the token,
+	// as system:serviceaccount:NAMESPACE:NAME.
+	ClientID string `json:"client_id,omitempty"`
+	// SessionID is the OpenID Connect sid: user.auth.id, the login session.
+	SessionID string `json:"sid,omitempty"`
 	jwt.RegisteredClaims
 }
 

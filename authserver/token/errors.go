@@ -32,6 +32,9 @@ var (
 	errRefreshAsAccess = errors.New("token is a refresh token, not an access token")
 	errNoUser          = errors.New("token names no user")
 	errIssuer          = errors.New("token has an unexpected issuer")
+	errSubject         = errors.New("token sub does not match user.id")
+	errSessionID       = errors.New("token sid does not match user.auth.id")
+	errNoAudience      = errors.New("aud claim is required")
 	errAbsurdExp       = errors.New("token exp is out of range")
 )
 

@@ -30,19 +30,25 @@ func Issue(key keyfiles.Key, claims Claims) (string, error) {
 	return IssueKind(key, claims, Access)
 }
 
-// IssueKind signs claims as a token of kind: the header's typ says which (TypeAccess
-// or TypeRefresh), so that neither is accepted where the other belongs.
+// IssueKind signs claims as a token of kind. An access token is signed by key itself,
+// typ at+jwt (RFC 9068), kid the key's; a refresh token by the key's refresh-token key,
+// which is never published, typ refresh+jwt, kid the refresh key's: no consumer that
+// verifies with the published keys can accept it.
 func IssueKind(key keyfiles.Key, claims Claims, kind Kind) (string, error) {
-	if key.Private == nil {
+	priv, kid, typ := key.Private, key.ID, TypeAccess
+	if kind == Refresh {
+		if key.Refresh == nil {
+			return "", errors.New("key " + key.ID + " has no refresh key (the operator adds one on its next pass)")
+		}
+		priv, kid, typ = key.Refresh.Private, key.Refresh.ID, TypeRefresh
+	}
+	if priv == nil {
 		return "", errors.New("key " + key.ID + " has no private part (retired keys cannot sign)")
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
-	t.Header["kid"] = key.ID
-	t.Header["typ"] = TypeAccess
-	if kind == Refresh {
-		t.Header["typ"] = TypeRefresh
-	}
-	s, err := t.SignedString(key.Private)
+	t.Header["kid"] = kid
+	t.Header["typ"] = typ
+	s, err := t.SignedString(priv)
 	if err != nil {
 		return "", fmt.Errorf("signing token: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,17 +30,19 @@ const MaxLeeway = 5 * time.Minute
 type Kind int
 
 const (
-	// Access tokens are presented to verify and logout. Their typ is "JWT" (as the
-	// original's), "at+jwt" (RFC 9068) or absent.
+	// Access tokens are presented to verify, logout and introspection. Their typ is
+	// "at+jwt" (RFC 9068, what the issuer sets), "JWT" (as the original's) or absent.
 	Access Kind = iota
-	// Refresh tokens are presented to refresh only; typ "refresh+jwt".
+	// Refresh tokens are presented to refresh and revocation only; typ "refresh+jwt".
 	Refresh
 )
 
 // Header typ values the server sets.
 const (
-	TypeAccess  = "JWT"
+	TypeAccess  = "at+jwt"
 	TypeRefresh = "refresh+jwt"
+	// typeSeed is the typ of the original's tokens.
+	typeSeed = "JWT"
 )
 
 // maxExpUnix is the largest exp whose milliseconds fit in an int64 (Redis' PXAT).
@@ -53,8 +56,9 @@ type KeySource interface {
 // Verified is a token that passed verification.
 type Verified struct {
 	Claims Claims
-	// KeyID is the token's kid; empty for a token without one, which any published
-	// key may have signed.
+	// KeyID is the token's kid (for a refresh token, the kid of the signing key its
+	// refresh-token key belongs to); empty for a token without one, which any
+	// published key may have signed.
 	KeyID string
 	// BlacklistID is the token's identity for the blacklist, the same for every
 	// encoding of the token; see BlacklistID.
@@ -74,8 +78,12 @@ type Verifier struct {
 	maxBytes int
 	leeway   time.Duration
 	issuer   string
-	life     [2]time.Duration
-	now      func() time.Time
+	// audiences, when set, are the aud values an access token must name one of;
+	// requireAudience refuses an access token without aud.
+	audiences       []string
+	requireAudience bool
+	life            [2]time.Duration
+	now             func() time.Time
 	// keyless is what the keyfunc returns for a token without kid, made once per
 	// key set rather than per token.
 	keyless atomic.Pointer[keylessKeys]
@@ -99,6 +107,11 @@ type VerifierOptions struct {
 	// Issuer, when set, is the only iss accepted; a token without iss (the
 	// original's) still verifies.
 	Issuer string
+	// Audiences, when set, are the aud values of which an access token must name at
+	// least one. A token without aud (the original's) still verifies unless
+	// RequireAudience is set.
+	Audiences       []string
+	RequireAudience bool
 	// MaxAccessLifetime and MaxRefreshLifetime, when set, bound exp - iat (exp - now
 	// for a token without iat) of each kind, plus the leeway: a token beyond is
 	// refused, however well signed.
@@ -125,7 +138,8 @@ func NewVerifier(keys KeySource, opts VerifierOptions) *Verifier {
 	}
 	return &Verifier{
 		keys: keys, parser: jwt.NewParser(popts...), maxBytes: opts.MaxBytes, leeway: opts.Leeway,
-		issuer: opts.Issuer, life: [2]time.Duration{opts.MaxAccessLifetime, opts.MaxRefreshLifetime}, now: opts.Now,
+		issuer: opts.Issuer, audiences: opts.Audiences, requireAudience: opts.RequireAudience,
+		life: [2]time.Duration{opts.MaxAccessLifetime, opts.MaxRefreshLifetime}, now: opts.Now,
 	}
 }
 
@@ -135,10 +149,12 @@ func (v *Verifier) Leeway() time.Duration { return v.leeway }
 // Verify checks an access token: VerifyKind(raw, Access).
 func (v *Verifier) Verify(raw string) (Verified, error) { return v.VerifyKind(raw, Access) }
 
-// VerifyKind checks raw's size, signature, algorithm, type, time claims, issuer and
-// user. A token with a kid is checked against that key only; one without (as the
-// original issued) against at most keyset.MaxKeylessKeys published keys, newest
-// first. Failures are *InvalidError, or ErrNoKeys.
+// VerifyKind checks raw's size, signature, algorithm, type, time claims, issuer,
+// audience and user. An access token with a kid is checked against that key only; one
+// without (as the original issued) against at most keyset.MaxKeylessKeys published keys,
+// newest first. A refresh token is checked against the refresh-token key its kid names
+// (the issuer's set alone has them) or, for one issued before refresh keys existed,
+// against the signing key its kid names. Failures are *InvalidError, or ErrNoKeys.
 func (v *Verifier) VerifyKind(raw string, kind Kind) (Verified, error) {
 	if len(raw) > v.maxBytes {
 		return Verified{}, invalid(fmt.Sprintf("token is longer than %d bytes", v.maxBytes), nil)
@@ -152,6 +168,9 @@ func (v *Verifier) VerifyKind(raw string, kind Kind) (Verified, error) {
 	tok, err := v.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
 		if err := checkType(t, kind); err != nil {
 			return nil, err
+		}
+		if kind == Refresh {
+			return selectRefreshKey(set, t, &kid)
 		}
 		return v.selectKeys(set, t, &kid)
 	})
@@ -182,21 +201,44 @@ func checkType(t *jwt.Token, kind Kind) error {
 		return errNotRefresh
 	case kind == Access && isRefresh:
 		return errRefreshAsAccess
-	case kind == Access && typ != "" && !strings.EqualFold(typ, TypeAccess) && !strings.EqualFold(typ, "at+jwt"):
+	case kind == Access && typ != "" && !isAccessType(typ):
 		return fmt.Errorf("token type %q is not an access token", typ)
 	}
 	return nil
 }
 
-// checkClaims refuses what a signature cannot make acceptable: no user, another
-// issuer, an exp beyond what a millisecond clock holds, or a lifetime longer than
+// isAccessType reports whether typ names an access token: RFC 9068's at+jwt, with or
+// without the "application/" that RFC 7515 lets a typ leave out, or the original's JWT.
+// It does not allocate: it runs on every verification.
+func isAccessType(typ string) bool {
+	const prefix = "application/"
+	if len(typ) > len(prefix) && strings.EqualFold(typ[:len(prefix)], prefix) {
+		typ = typ[len(prefix):]
+	}
+	return strings.EqualFold(typ, TypeAccess) || strings.EqualFold(typ, typeSeed)
+}
+
+// checkClaims refuses what a signature cannot make acceptable: no user, a sub or sid
+// that contradicts the user claim, another issuer, an access token for none of the
+// audiences, an exp beyond what a millisecond clock holds, or a lifetime longer than
 // this kind may have.
 func (v *Verifier) checkClaims(c *Claims, kind Kind) error {
 	if c.User.ID == "" {
 		return errNoUser
 	}
+	if c.Subject != "" && c.Subject != c.User.ID {
+		return errSubject
+	}
+	if c.SessionID != "" && c.SessionID != c.User.Auth.ID {
+		return errSessionID
+	}
 	if v.issuer != "" && c.Issuer != "" && c.Issuer != v.issuer {
 		return errIssuer
+	}
+	if kind == Access {
+		if err := v.checkAudience(c.Audience); err != nil {
+			return err
+		}
 	}
 	exp := c.ExpiresAt.Time
 	if exp.Unix() > maxExpUnix || exp.Unix() < 0 {
@@ -212,6 +254,46 @@ func (v *Verifier) checkClaims(c *Claims, kind Kind) error {
 		}
 	}
 	return nil
+}
+
+// checkAudience refuses an access token that names none of the verifier's audiences,
+// and one without aud when they are required. Its causes read as golang-jwt's.
+func (v *Verifier) checkAudience(aud jwt.ClaimStrings) error {
+	if len(v.audiences) == 0 {
+		return nil
+	}
+	if len(aud) == 0 {
+		if v.requireAudience {
+			return errNoAudience
+		}
+		return nil
+	}
+	for _, a := range aud {
+		if slices.Contains(v.audiences, a) {
+			return nil
+		}
+	}
+	return jwt.ErrTokenInvalidAudience
+}
+
+// selectRefreshKey is the keyfunc of refresh tokens: the refresh-token key the kid
+// names or, for a refresh token signed before refresh keys existed, the signing key
+// of that kid. A refresh token always has a kid. It records the kid of the signing key
+// (the one status.keys and the audit name), not the refresh-token key's.
+func selectRefreshKey(set *keyset.Set, t *jwt.Token, kid *string) (any, error) {
+	id, ok := t.Header["kid"].(string)
+	if !ok {
+		return nil, errUnknownKID
+	}
+	if pub, of, ok := set.LookupRefresh(id); ok {
+		*kid = of
+		return pub, nil
+	}
+	if pub, ok := set.Lookup(id); ok {
+		*kid = id
+		return pub, nil
+	}
+	return nil, errUnknownKID
 }
 
 // selectKeys is the keyfunc: the kid's key, or every published key when the token

@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
@@ -188,5 +189,180 @@ func TestBlacklistID_UsesJTIWhenPresent(t *testing.T) {
 	}
 	if a.BlacklistID != b.BlacklistID || !strings.HasPrefix(a.BlacklistID, "jti:") {
 		t.Errorf("ids %q and %q, want one jti: id", a.BlacklistID, b.BlacklistID)
+	}
+}
+
+// TestVerify_EnforcesAudiences: with audiences configured, an access token must name
+// one of them; one without aud (the seed's) passes unless aud is required.
+func TestVerify_EnforcesAudiences(t *testing.T) {
+	set := tokentest.NewSet(t)
+	active := tokentest.Active(t, set)
+	withAud := func(aud ...string) string {
+		c := tokentest.Claims(time.Minute)
+		c.Audience = aud
+		return tokentest.Sign(t, active.Private, active.ID, c)
+	}
+	seed := tokentest.IssueSeedShaped(t, set, time.Minute)
+	cases := []struct {
+		name      string
+		audiences []string
+		require   bool
+		tok       string
+		cause     string
+	}{
+		{"no audiences configured, any aud", nil, false, withAud("elsewhere"), ""},
+		{"one of the audiences", []string{"api", "orders"}, false, withAud("orders"), ""},
+		{"one of several in the token", []string{"api"}, false, withAud("elsewhere", "api"), ""},
+		{"foreign audience", []string{"api"}, false, withAud("elsewhere"), "token has invalid audience"},
+		{"seed token without aud", []string{"api"}, false, seed, ""},
+		{"seed token without aud, aud required", []string{"api"}, true, seed, "aud claim is required"},
+		{"empty aud array, aud required", []string{"api"}, true, withAud(), "aud claim is required"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := token.NewVerifier(tokentest.Static(t, set), token.VerifierOptions{Leeway: leeway, Audiences: tc.audiences, RequireAudience: tc.require})
+			_, err := v.Verify(tc.tok)
+			if tc.cause == "" {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				return
+			}
+			if err == nil || err.Error() != "invalid or expired jwt, internal="+tc.cause {
+				t.Fatalf("Verify error = %v, want cause %q", err, tc.cause)
+			}
+		})
+	}
+}
+
+// TestVerify_AcceptsRFC9068AccessTokensAndRefusesContradictions: typ at+jwt (with or
+// without application/) is an access token; a sub or sid that names another user or
+// session than the user claim is refused.
+func TestVerify_AcceptsRFC9068AccessTokensAndRefusesContradictions(t *testing.T) {
+	set := tokentest.NewSet(t)
+	active := tokentest.Active(t, set)
+	v := token.NewVerifier(tokentest.Static(t, set), token.VerifierOptions{Leeway: leeway})
+	signTyp := func(typ string, edit func(*token.Claims)) string {
+		c := tokentest.Claims(time.Minute)
+		c.Subject, c.SessionID, c.ClientID = c.User.ID, c.User.Auth.ID, "system:serviceaccount:login:login-service"
+		edit(&c)
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+		tok.Header["kid"], tok.Header["typ"] = active.ID, typ
+		s, err := tok.SignedString(active.Private)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	same := func(*token.Claims) {}
+	cases := []struct{ name, tok, cause string }{
+		{"at+jwt", signTyp("at+jwt", same), ""},
+		{"application/at+jwt", signTyp("application/at+jwt", same), ""},
+		{"JWT, as the original's", signTyp("JWT", same), ""},
+		{"issued by token.Issue", func() string {
+			s, err := token.Issue(active, tokentest.Claims(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}(), ""},
+		{"another typ", signTyp("id+jwt", same), `token type "id+jwt" is not an access token`},
+		{"sub of another user", signTyp("at+jwt", func(c *token.Claims) { c.Subject = "someone-else" }), "token sub does not match user.id"},
+		{"sid of another session", signTyp("at+jwt", func(c *token.Claims) { c.SessionID = "another-session" }), "token sid does not match user.auth.id"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := v.Verify(tc.tok)
+			if tc.cause == "" {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				if got.Claims.User.ID != tokentest.SeedUser.ID {
+					t.Errorf("user = %q", got.Claims.User.ID)
+				}
+				return
+			}
+			if err == nil || err.Error() != "invalid or expired jwt, internal="+tc.cause {
+				t.Fatalf("Verify error = %v, want cause %q", err, tc.cause)
+			}
+		})
+	}
+}
+
+// TestVerifyKind_RefreshTokensVerifyOnlyWhereTheirKeyIs: a refresh token is signed by
+// its key's refresh-token key, which only the issuer's set (the whole Secret) holds: it
+// verifies there, through a rotation that retires its key, and nowhere a verifier's set
+// (the public projection) is used, as a refresh or an access token. A refresh token
+// signed before refresh keys existed (by the signing key) still verifies at the issuer.
+func TestVerifyKind_RefreshTokensVerifyOnlyWhereTheirKeyIs(t *testing.T) {
+	set := tokentest.NewSet(t)
+	active := tokentest.Active(t, set)
+	refresh, err := token.IssueKind(active, tokentest.Claims(time.Hour), token.Refresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := jwt.NewWithClaims(jwt.SigningMethodES256, tokentest.Claims(time.Hour))
+	legacy.Header["kid"], legacy.Header["typ"] = active.ID, token.TypeRefresh
+	legacyTok, err := legacy.SignedString(active.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuerSet := func(s keyfiles.Set) *token.Verifier {
+		files, err := keyfiles.Encode(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoded, err := keyfiles.Decode(files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return token.NewVerifier(tokentest.Static(t, decoded), token.VerifierOptions{Leeway: leeway})
+	}
+	verifierSet := func(s keyfiles.Set) *token.Verifier {
+		files, err := keyfiles.PublicProjection(s, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoded, err := keyfiles.DecodePublic(files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return token.NewVerifier(tokentest.Static(t, decoded), token.VerifierOptions{Leeway: leeway})
+	}
+	rotated := tokentest.Rotate(t, tokentest.Rotate(t, set))
+	for _, tc := range []struct {
+		name  string
+		v     *token.Verifier
+		tok   string
+		kind  token.Kind
+		cause string
+	}{
+		{"issuer, refresh", issuerSet(set), refresh, token.Refresh, ""},
+		{"issuer after two rotations retired the key", issuerSet(rotated), refresh, token.Refresh, ""},
+		{"issuer, refresh signed by the signing key before refresh keys", issuerSet(set), legacyTok, token.Refresh, ""},
+		{"issuer, as an access token", issuerSet(set), refresh, token.Access, "token is a refresh token, not an access token"},
+		{"verifier, refresh", verifierSet(set), refresh, token.Refresh, "unknown kid"},
+		{"verifier, as an access token", verifierSet(set), refresh, token.Access, "token is a refresh token, not an access token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.v.VerifyKind(tc.tok, tc.kind)
+			if tc.cause == "" {
+				if err != nil {
+					t.Fatalf("VerifyKind: %v", err)
+				}
+				return
+			}
+			if err == nil || err.Error() != "invalid or expired jwt, internal="+tc.cause {
+				t.Fatalf("VerifyKind error = %v, want cause %q", err, tc.cause)
+			}
+		})
+	}
+	// The header says which key signed: the refresh key's kid, never a published one.
+	parsed, _, err := jwt.NewParser().ParseUnverified(refresh, &token.Claims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed.Header["kid"] != active.Refresh.ID || parsed.Header["typ"] != token.TypeRefresh {
+		t.Errorf("refresh header = %v, want kid %s and typ %s", parsed.Header, active.Refresh.ID, token.TypeRefresh)
 	}
 }

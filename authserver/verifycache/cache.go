@@ -22,18 +22,31 @@ const DefaultSize = 100000
 // that arrives during the check keeps the token out; a slower insertion is dropped.
 const raceWindow = 2 * time.Second
 
-// Principal is what a cached verification says about its token.
+// Principal is what a cached verification says about its token: what forward auth
+// answers, and the RFC 7662 introspection fields.
 type Principal struct {
 	UserID    string
 	Email     string
 	SessionID string
 	ExpiresAt time.Time
+	// IssuedAt is the token's iat; zero without one.
+	IssuedAt time.Time
+	// ClientID, Issuer, Audience and TokenID are client_id, iss, aud and jti, each
+	// empty when the token has none (a seed-format token has none of them).
+	ClientID string
+	Issuer   string
+	Audience []string
+	TokenID  string
 }
 
 // PrincipalOf extracts the cached fields of a verified token.
 func PrincipalOf(v token.Verified) Principal {
 	u := v.Claims.User
-	return Principal{UserID: u.ID, Email: u.Email, SessionID: u.Auth.ID, ExpiresAt: v.ExpiresAt}
+	c := &v.Claims
+	return Principal{
+		UserID: u.ID, Email: u.Email, SessionID: u.Auth.ID, ExpiresAt: v.ExpiresAt, IssuedAt: v.IssuedAt,
+		ClientID: c.ClientID, Issuer: c.Issuer, Audience: c.Audience, TokenID: c.ID,
+	}
 }
 
 // entry is one verified token: the exact string that was verified (by digest), the

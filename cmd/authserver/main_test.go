@@ -243,6 +243,12 @@ func TestServe_BadSettingsAreClearErrors(t *testing.T) {
 		{"sentinel auth without sentinel", nil, []string{"--redis-sentinel-password-file", "/tmp/pw"}, "--redis-sentinel-username and --redis-sentinel-password-file need Sentinel"},
 		{"replica acks on a one-address cluster", nil, []string{"--redis-mode", "cluster", "--redis-min-replicas-acked", "1"}, "--redis-min-replicas-acked needs a single Redis or Sentinel"},
 		{"missing password file", nil, []string{"--redis-password-file", "/nonexistent/pw", "--keys-dir", t.TempDir()}, "reading Redis password file"},
+		{"required audience without audiences", nil, []string{"--require-audience"}, "--require-audience needs --audiences"},
+		{"certificate without key", nil, []string{"--tls-cert-file", "/tmp/tls.crt"}, "--tls-cert-file and --tls-key-file go together"},
+		{"token service URL with a query", nil, []string{"--token-service-url", "https://issuer?x=1"}, "--token-service-url must be an http:// or https:// base URL"},
+		{"introspection clients without an audience", nil, []string{"--introspection-clients", "edge/gateway"}, "--client-audience is required with --introspection-clients"},
+		{"introspection clients on the issuer", nil, []string{"--role", "issuer", "--client-audience", "a", "--introspection-clients", "edge/gateway"}, "--introspection-clients is for --role verifier"},
+		{"unloadable certificate", nil, []string{"--tls-cert-file", "/nonexistent/tls.crt", "--tls-key-file", "/nonexistent/tls.key", "--keys-dir", t.TempDir()}, "loading the TLS certificate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/clientauth"
@@ -68,7 +69,12 @@ type serveConfig struct {
 	issuer            string
 	role              string
 	audiences         []string
+	requireAudience   bool
 	issuanceClients   []string
+	introspectClients []string
+	tokenServiceURL   string
+	tlsCertFile       string
+	tlsKeyFile        string
 	clientAudience    string
 	singleSession     bool
 	keysSecret        string
@@ -96,7 +102,9 @@ func newServeCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&c.role, "role", string(httpapi.RoleVerifier), "verifier (logout, verify, JWKS, public key, OIDC discovery; public keys only) or issuer (POST /auth/token, /auth/refresh; the private key Secret)")
-	f.StringVar(&c.listen, "listen", ":8080", "HTTP listen address of the API")
+	f.StringVar(&c.listen, "listen", ":8080", "listen address of the API: HTTP, or HTTPS with --tls-cert-file")
+	f.StringVar(&c.tlsCertFile, "tls-cert-file", "", "PEM certificate chain to serve the API over TLS with (tls.crt of a kubernetes.io/tls Secret); reloaded when it changes, the last good one kept while the files are bad; empty: plain HTTP")
+	f.StringVar(&c.tlsKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file (tls.key)")
 	f.StringVar(&c.adminListen, "admin-listen", ":8081", "HTTP listen address of /healthz, /readyz and /metrics (the probes and Prometheus; keep it off the API's Service)")
 	f.StringVar(&c.keysDir, "keys-dir", "/etc/authserver/keys", "directory of the mounted signing-key Secret (docs/keys-layout.md)")
 	f.StringSliceVar(&c.redis.Addrs, "redis-addrs", []string{"127.0.0.1:6379"}, "comma-separated Redis host:port list: one node, the seeds of a Cluster (one configuration endpoint is enough), or the Sentinels with --redis-master-name")
@@ -121,15 +129,18 @@ func newServeCommand() *cobra.Command {
 	f.DurationVar(&c.accessLifetime, "access-lifetime", sessions.DefaultAccessLifetime, "lifetime of issued access tokens; a verifier refuses a token whose exp - iat exceeds it plus --leeway")
 	f.DurationVar(&c.refreshLifetime, "refresh-lifetime", sessions.DefaultRefreshLifetime, "lifetime of issued refresh tokens; revocation entries of a session live this long")
 	f.StringVar(&c.issuer, "issuer", "", "iss of issued tokens and of the OIDC discovery document; a token with another iss is refused (one without iss still verifies)")
-	f.StringSliceVar(&c.audiences, "audiences", nil, "comma-separated aud of issued tokens (issuer)")
-	f.StringSliceVar(&c.issuanceClients, "issuance-clients", nil, "comma-separated namespace/serviceaccount allowed to call POST /auth/token; empty: every caller gets 403 (issuer)")
-	f.StringVar(&c.clientAudience, "client-audience", "", "audience a caller's projected ServiceAccount token must carry (TokenReview spec.audiences) (issuer)")
+	f.StringSliceVar(&c.audiences, "audiences", nil, "comma-separated aud of issued tokens; an access token that names none of them is refused (one without aud still verifies unless --require-audience)")
+	f.BoolVar(&c.requireAudience, "require-audience", false, "refuse access tokens without aud (seed-format tokens) too; needs --audiences")
+	f.StringSliceVar(&c.issuanceClients, "issuance-clients", nil, "comma-separated namespace/serviceaccount allowed to call POST /auth/token and /auth/revoke; empty: every caller gets 403 (issuer)")
+	f.StringSliceVar(&c.introspectClients, "introspection-clients", nil, "comma-separated namespace/serviceaccount allowed to call POST /auth/introspect; empty: every caller gets 403 (verifier)")
+	f.StringVar(&c.clientAudience, "client-audience", "", "audience a caller's projected ServiceAccount token must carry (TokenReview spec.audiences) (issuer; verifier with --introspection-clients)")
+	f.StringVar(&c.tokenServiceURL, "token-service-url", "", "base URL of the issuer, for the discovery document's token_endpoint and revocation_endpoint (verifier); empty: left out")
 	f.BoolVar(&c.singleSession, "single-session", false, "a new issuance ends the user's earlier sessions (issuer)")
 	f.StringVar(&c.keysSecret, "keys-secret", "", "name of the private key Secret to watch through the API: a kid that leaves it is revoked on every verifier at once (issuer)")
 	f.StringVar(&c.userLogouts, "user-logouts-configmap", "", "name of the ConfigMap of administrative user logouts (kubectl authsvc logout-user) to watch and apply (issuer, with --namespace)")
 	f.StringVar(&c.storeState, "store-state-configmap", "", "ConfigMap in which the issuer records the blacklist store's generation and any loss of its data (issuer; with --namespace)")
 	f.StringVar(&c.namespace, "namespace", "", "namespace of --keys-secret, --user-logouts-configmap and --store-state-configmap (issuer)")
-	f.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file for the Kubernetes API; empty: in-cluster config (issuer)")
+	f.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file for the Kubernetes API; empty: in-cluster config (issuer; verifier with --introspection-clients)")
 	f.StringVar(&c.otlpEndpoint, "otlp-endpoint", "", "OTLP/HTTP base URL to export traces to (http://collector:4318; /v1/traces is appended, as to OTEL_EXPORTER_OTLP_ENDPOINT); empty: tracing is off unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing, so load balancers stop sending requests first")
@@ -158,9 +169,29 @@ func (c serveConfig) validate() error {
 	if c.accessLifetime <= 0 || c.refreshLifetime <= 0 {
 		errs = append(errs, errors.New("--access-lifetime and --refresh-lifetime must be positive"))
 	}
+	if c.requireAudience && len(c.audiences) == 0 {
+		errs = append(errs, errors.New("--require-audience needs --audiences: the audiences a token must name"))
+	}
+	if (c.tlsCertFile == "") != (c.tlsKeyFile == "") {
+		errs = append(errs, errors.New("--tls-cert-file and --tls-key-file go together: give both or neither"))
+	}
+	if c.tokenServiceURL != "" {
+		if u, err := url.Parse(c.tokenServiceURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("--token-service-url must be an http:// or https:// base URL such as https://auth-issuer.auth.svc, not %q", c.tokenServiceURL))
+		}
+	}
 	switch httpapi.Role(c.role) {
 	case httpapi.RoleVerifier:
+		if len(c.introspectClients) > 0 && c.clientAudience == "" {
+			errs = append(errs, errors.New("--client-audience is required with --introspection-clients: the audience callers' ServiceAccount tokens are requested for"))
+		}
+		if _, err := clientauth.ParseClients(c.introspectClients); err != nil {
+			errs = append(errs, fmt.Errorf("--introspection-clients: %w", err))
+		}
 	case httpapi.RoleIssuer:
+		if len(c.introspectClients) > 0 {
+			errs = append(errs, errors.New("--introspection-clients is for --role verifier, which serves /auth/introspect"))
+		}
 		if c.clientAudience == "" {
 			errs = append(errs, errors.New("--client-audience is required with --role issuer: the audience callers' ServiceAccount tokens are requested for"))
 		}
@@ -241,6 +272,14 @@ func serve(ctx context.Context, c serveConfig) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), version.Collector("authserver"))
 
+	// The serving certificate is loaded first: one that does not load is a
+	// configuration error, reported before anything waits for Redis.
+	var certs *certwatcher.CertWatcher
+	if c.tlsCertFile != "" {
+		if certs, err = newCertWatcher(c.tlsCertFile, c.tlsKeyFile, log, reg); err != nil {
+			return err
+		}
+	}
 	issuer := httpapi.Role(c.role) == httpapi.RoleIssuer
 	keys := keyset.NewStore(c.keysDir, log, reg, keyset.Options{Private: issuer})
 	if err := keys.Load(); err != nil {
@@ -282,6 +321,7 @@ func serve(ctx context.Context, c serveConfig) error {
 	defer bl.Close()
 	verifier := token.NewVerifier(keys, token.VerifierOptions{
 		Leeway: c.leeway, MaxBytes: c.maxTokenBytes, Issuer: c.issuer,
+		Audiences: c.audiences, RequireAudience: c.requireAudience,
 		MaxAccessLifetime: c.accessLifetime, MaxRefreshLifetime: c.refreshLifetime,
 	})
 	var cache *verifycache.Cache
@@ -292,7 +332,7 @@ func serve(ctx context.Context, c serveConfig) error {
 		}
 	}
 	apiCfg := httpapi.Config{
-		Role: httpapi.Role(c.role), Issuer: c.issuer,
+		Role: httpapi.Role(c.role), Issuer: c.issuer, TokenServiceURL: c.tokenServiceURL,
 		Keys: keys, Store: bl,
 		Sessions:          sessions.New(sessions.Config{Verifier: verifier, Store: bl, Cache: cache, Lifetimes: c.lifetimes()}),
 		CompatStatusCodes: c.compatStatusCodes, CORSOrigins: c.corsOrigins,
@@ -302,27 +342,23 @@ func serve(ctx context.Context, c serveConfig) error {
 		apiCfg.TracerProvider = tp
 	}
 	var kube kubernetes.Interface
+	// The issuer reviews its callers' ServiceAccount tokens, and so does a verifier that
+	// answers introspection: TokenReviews have a client, and so a rate limit, of their own, so
+	// a burst of callers neither waits behind the watches nor holds them up.
+	var reviews *reviewClients
+	if issuer || len(c.introspectClients) > 0 {
+		if reviews, err = newReviewClients(c.kubeconfig); err != nil {
+			return err
+		}
+		kube = reviews.kube
+	}
+	if !issuer && len(c.introspectClients) > 0 {
+		clients, _ := clientauth.ParseClients(c.introspectClients)
+		apiCfg.Introspection = reviews.authenticator(c.clientAudience, clients)
+	}
 	if issuer {
-		restCfg, err := kubeConfig(c.kubeconfig)
-		if err != nil {
-			return err
-		}
-		if kube, err = kubernetes.NewForConfig(restCfg); err != nil {
-			return err
-		}
-		// TokenReviews have a client, and so a rate limit, of their own: a burst of
-		// callers neither waits behind the watches nor holds them up.
-		reviewCfg := rest.CopyConfig(restCfg)
-		reviewCfg.QPS, reviewCfg.Burst = clientauth.DefaultReviewQPS, clientauth.DefaultReviewBurst
-		reviewKube, err := kubernetes.NewForConfig(reviewCfg)
-		if err != nil {
-			return err
-		}
 		clients, _ := clientauth.ParseClients(c.issuanceClients)
-		apiCfg.Clients = clientauth.New(clientauth.Config{
-			Reviews: reviewKube.AuthenticationV1().TokenReviews(), Audience: c.clientAudience, Clients: clients,
-			Keys: &clientauth.ClusterKeys{Client: reviewKube.Discovery().RESTClient()},
-		})
+		apiCfg.Clients = reviews.authenticator(c.clientAudience, clients)
 		apiCfg.Issuance = issuance.New(issuance.Config{
 			Keys: keys, Verifier: verifier, Store: bl, Lifetimes: c.lifetimes(),
 			Issuer: c.issuer, Audiences: c.audiences, SingleSession: c.singleSession,
@@ -337,12 +373,16 @@ func serve(ctx context.Context, c serveConfig) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", c.listen, err)
 	}
+
 	adminLn, err := net.Listen("tcp", c.adminListen)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("listening on %s (--admin-listen): %w", c.adminListen, err)
 	}
 	srv := newHTTPServer(api, log)
+	if certs != nil {
+		srv.TLSConfig = serverTLSConfig(certs)
+	}
 	adminSrv := newHTTPServer(api.Admin(), log)
 	runCtx, cancel := context.WithCancel(ctx)
 	// Every goroutine serve starts has ended when it returns.
@@ -414,6 +454,13 @@ func serve(ctx context.Context, c serveConfig) error {
 	firstDone()
 	background.Go(func() { bl.WatchGeneration(runCtx, generation) })
 	background.Go(func() { warnOnEviction(runCtx, bl, log) })
+	if certs != nil {
+		background.Go(func() {
+			if err := certs.Start(runCtx); err != nil {
+				log.Error("watching the TLS certificate failed: a renewed certificate is not picked up until a restart", "err", err)
+			}
+		})
+	}
 	background.Go(func() { checkPublish(runCtx, bl, log) })
 	if !issuer {
 		background.Go(func() {
@@ -421,14 +468,20 @@ func serve(ctx context.Context, c serveConfig) error {
 		})
 	}
 	serveErr := make(chan error, 2)
-	background.Go(func() { serveErr <- srv.Serve(ln) })
+	background.Go(func() {
+		if certs != nil {
+			serveErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	})
 	background.Go(func() { serveErr <- adminSrv.Serve(adminLn) })
 	// Both servers are closed before the goroutines are waited for, so that one failing
 	// does not leave the other serving; the admin port stays up through the drain, as the
 	// kubelet reads the failing /readyz from it.
 	defer srv.Close()
 	defer adminSrv.Close()
-	log.Info("serving", "role", c.role, "addr", ln.Addr().String(), "admin_addr", adminLn.Addr().String(), "keys_dir", c.keysDir, "compat_status_codes", c.compatStatusCodes)
+	log.Info("serving", "role", c.role, "addr", ln.Addr().String(), "tls", certs != nil, "admin_addr", adminLn.Addr().String(), "keys_dir", c.keysDir, "compat_status_codes", c.compatStatusCodes)
 
 	select {
 	case err := <-serveErr:
@@ -582,4 +635,36 @@ func warnOnEviction(ctx context.Context, bl *blacklist.Store, log *slog.Logger) 
 		case <-time.After(5 * time.Second):
 		}
 	}
+}
+
+// reviewClients are the Kubernetes clients of a server that authenticates callers: one for
+// the watches, and one of its own for TokenReviews and the cluster's issuer discovery.
+type reviewClients struct {
+	kube, reviews kubernetes.Interface
+}
+
+func newReviewClients(kubeconfig string) (*reviewClients, error) {
+	restCfg, err := kubeConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	kube, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, err
+	}
+	reviewCfg := rest.CopyConfig(restCfg)
+	reviewCfg.QPS, reviewCfg.Burst = clientauth.DefaultReviewQPS, clientauth.DefaultReviewBurst
+	reviews, err := kubernetes.NewForConfig(reviewCfg)
+	if err != nil {
+		return nil, err
+	}
+	return &reviewClients{kube: kube, reviews: reviews}, nil
+}
+
+// authenticator authenticates the listed clients by their ServiceAccount tokens for audience.
+func (r *reviewClients) authenticator(audience string, clients []clientauth.ServiceAccount) *clientauth.Authenticator {
+	return clientauth.New(clientauth.Config{
+		Reviews: r.reviews.AuthenticationV1().TokenReviews(), Audience: audience, Clients: clients,
+		Keys: &clientauth.ClusterKeys{Client: r.reviews.Discovery().RESTClient()},
+	})
 }

@@ -146,7 +146,7 @@ func newSessionServer(t *testing.T) sessionServer {
 
 func (s sessionServer) issue(t *testing.T, userID string) issuance.Pair {
 	t.Helper()
-	p, err := s.issuance.Issue(t.Context(), token.User{ID: userID})
+	p, err := s.issuance.Issue(t.Context(), token.User{ID: userID}, "system:serviceaccount:login:login-service")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,8 @@ type bench struct {
 	sup      *supplies
 	out      io.Writer
 	files    int
+	// gateway is the ServiceAccount token of the introspection runs' caller.
+	gateway string
 }
 
 // side is one half of a comparison: the auth server's path or its floor.
@@ -34,6 +36,9 @@ type side struct {
 	recurring func() []string
 	// stateful sides are auth servers (their CPU and Redis' are measured).
 	stateful bool
+	// introspect sends each token in an introspection request by the gateway, whose
+	// ServiceAccount token the bench's caller is (see introspectionLine).
+	introspect bool
 }
 
 // comparison is one row of the table: A against its floor B.
@@ -58,18 +63,26 @@ const (
 
 func (b *bench) comparisons(login string) []*comparison {
 	recurring := func() []string { return b.sup.recurring }
+	verifyHit := side{name: "verify, cache hit", server: "verifier", path: "/auth/verify", method: http.MethodGet, recurring: recurring, stateful: true}
+	verifyMiss := side{name: "verify, cache miss", server: "verifier", path: "/auth/verify", method: http.MethodGet, unique: true, stateful: true}
 	floorUnique := func() []string { return b.sup.floorUnique }
 	logins := func() []string { return []string{login, login} }
 	return []*comparison{
 		{row: "verify, cache hit, 1 000 recurring tokens", floorName: "plain net/http handler writing the same status, headers and body", minRatio: 0.85,
-			a: side{name: "verify, cache hit", server: "verifier", path: "/auth/verify", method: http.MethodGet, recurring: recurring, stateful: true},
+			a: verifyHit,
 			b: side{name: "floor: plain handler, same answer", server: "plain", path: "/", method: http.MethodGet, recurring: recurring}},
 		{row: "verify, cache miss (unique tokens)", floorName: "ES256 verify + 200", minRatio: 0.9,
-			a: side{name: "verify, cache miss", server: "verifier", path: "/auth/verify", method: http.MethodGet, unique: true, stateful: true},
+			a: verifyMiss,
 			b: side{name: "floor: ES256 verify + 200", server: "crypto", path: "/", method: http.MethodGet, recurring: floorUnique}},
 		{row: "logout, unique tokens (with session checks)", floorName: "ES256 verify + 200", minRatio: 0.85,
 			a: side{name: "logout", server: "verifier", path: "/auth/logout", method: http.MethodPost, unique: true, stateful: true},
 			b: side{name: "floor: ES256 verify + 200", server: "crypto", path: "/", method: http.MethodPost, recurring: floorUnique}},
+		{row: "introspection, cache hit, 1 000 recurring tokens", floorName: "verify, cache hit (the same check and cache)", minRatio: 0.8,
+			a: side{name: "introspection, cache hit", server: "verifier", path: "/auth/introspect", method: http.MethodPost, recurring: recurring, stateful: true, introspect: true},
+			b: verifyHit},
+		{row: "introspection, cache miss (unique tokens)", floorName: "verify, cache miss (the same check)", minRatio: 0.85,
+			a: side{name: "introspection, cache miss", server: "verifier", path: "/auth/introspect", method: http.MethodPost, unique: true, stateful: true, introspect: true},
+			b: verifyMiss},
 		{row: "token issuance", floorName: "ES256 sign + 200 (two signatures, as an issuance)", minRatio: 0.85,
 			a: side{name: "issuance", server: "issuer", path: "/auth/token", method: http.MethodPost, body: issueBody, recurring: logins, stateful: true},
 			b: side{name: "floor: 2x ES256 sign + 200", server: "sign", path: "/", method: http.MethodPost, body: issueBody, recurring: logins}},
@@ -81,12 +94,25 @@ func (b *bench) file(ext string) string {
 	return filepath.Join(b.work, "run"+strconv.Itoa(b.files)+"."+ext)
 }
 
-// tokens are the tokens of one run of s: n fresh ones for a unique side.
+// tokens are the token lines of one run of s: n fresh tokens for a unique side, each
+// wrapped in an introspection request for an introspecting one.
 func (b *bench) tokens(s side, n int) ([]string, error) {
+	toks := s.recurring
 	if s.unique {
-		return b.sup.fresh(n)
+		fresh, err := b.sup.fresh(n)
+		if err != nil {
+			return nil, err
+		}
+		toks = func() []string { return fresh }
 	}
-	return s.recurring(), nil
+	if !s.introspect {
+		return toks(), nil
+	}
+	lines := make([]string, 0, n)
+	for _, tok := range toks() {
+		lines = append(lines, introspectionLine(b.gateway, tok))
+	}
+	return lines, nil
 }
 
 func (b *bench) pids(s side) (server, redis int) {

@@ -13,11 +13,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
-// Who obtains tokens in the issuance run, and for which audience.
+// Who obtains tokens in the issuance run, who introspects them in the introspection
+// runs, and for which audience both request their ServiceAccount tokens.
 const (
-	loginNamespace      = "login"
-	loginServiceAccount = "login-service"
-	issuerAudience      = "http://auth-issuer.auth.svc"
+	loginNamespace        = "login"
+	loginServiceAccount   = "login-service"
+	gatewayNamespace      = "edge"
+	gatewayServiceAccount = "gateway"
+	issuerAudience        = "http://auth-issuer.auth.svc"
 )
 
 // kubeAPI is the real kube-apiserver (and etcd) the issuer reviews its callers' tokens
@@ -26,8 +29,9 @@ type kubeAPI struct {
 	env *envtest.Environment
 	// kubeconfig is a file the issuer connects with, as a user allowed TokenReviews.
 	kubeconfig string
-	// loginToken is the login service's ServiceAccount token for issuerAudience.
-	loginToken string
+	// loginToken is the login service's ServiceAccount token for issuerAudience, and
+	// gatewayToken the introspecting gateway's.
+	loginToken, gatewayToken string
 }
 
 // startKube starts envtest's control plane from assetsDir and makes the login
@@ -67,19 +71,24 @@ func startKube(ctx context.Context, assetsDir, workDir string) (*kubeAPI, error)
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: loginNamespace}}, metav1.CreateOptions{}); err != nil {
-		return fail(err)
+	for _, sa := range []struct {
+		namespace, name string
+		token           *string
+	}{{loginNamespace, loginServiceAccount, &k.loginToken}, {gatewayNamespace, gatewayServiceAccount, &k.gatewayToken}} {
+		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: sa.namespace}}, metav1.CreateOptions{}); err != nil {
+			return fail(err)
+		}
+		if _, err := client.CoreV1().ServiceAccounts(sa.namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa.name}}, metav1.CreateOptions{}); err != nil {
+			return fail(err)
+		}
+		tr, err := client.CoreV1().ServiceAccounts(sa.namespace).CreateToken(ctx, sa.name, &authenticationv1.TokenRequest{
+			Spec: authenticationv1.TokenRequestSpec{Audiences: []string{issuerAudience}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return fail(err)
+		}
+		*sa.token = tr.Status.Token
 	}
-	if _, err := client.CoreV1().ServiceAccounts(loginNamespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: loginServiceAccount}}, metav1.CreateOptions{}); err != nil {
-		return fail(err)
-	}
-	tr, err := client.CoreV1().ServiceAccounts(loginNamespace).CreateToken(ctx, loginServiceAccount, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{issuerAudience}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return fail(err)
-	}
-	k.loginToken = tr.Status.Token
 	return k, nil
 }
 

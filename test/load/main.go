@@ -134,7 +134,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "starting kube-apiserver and etcd for the issuer's TokenReviews")
+	fmt.Fprintln(out, "starting kube-apiserver and etcd for the issuer's and the introspecting verifier's TokenReviews")
 	kube, err := startKube(ctx, o.assets, work)
 	if err != nil {
 		return err
@@ -189,7 +189,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		env        []string
 		args       []string
 	}{
-		{"verifier", bin, serverEnv("load:"), []string{"serve", "--role", "verifier"}},
+		{"verifier", bin, serverEnv("load:"), []string{"serve", "--role", "verifier", "--kubeconfig", kube.kubeconfig,
+			"--client-audience", issuerAudience, "--introspection-clients", gatewayNamespace + "/" + gatewayServiceAccount}},
 		{"issuer", bin, serverEnv("load:"), []string{"serve", "--role", "issuer", "--kubeconfig", kube.kubeconfig,
 			"--client-audience", issuerAudience, "--issuance-clients", loginNamespace + "/" + loginServiceAccount}},
 		{"crypto", self, nil, []string{"-floor", floorVerify, "-keys-dir", keysDir}},
@@ -227,7 +228,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		wrkVersion(ctx, wrk), wrkThreads, wrkConnections, constant)
 	fmt.Fprintf(out, "every comparison alternates A (the auth server) and B (its floor), %d rounds; maximum-rate runs %s, constant-rate runs %s; load average %s\n",
 		o.rounds, o.duration, o.halfDuration, startLoad)
-	b := bench{ctx: ctx, o: o, wrk: wrk, script: filepath.Join(work, "tokens.lua"), work: work, srv: srv, redisPID: redis.Pid(), sup: sup, out: out}
+	b := bench{ctx: ctx, o: o, wrk: wrk, script: filepath.Join(work, "tokens.lua"), work: work, srv: srv, redisPID: redis.Pid(), sup: sup, out: out, gateway: kube.gatewayToken}
 	if err := writeScript(b.script); err != nil {
 		return err
 	}

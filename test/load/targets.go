@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"strconv"
@@ -101,7 +102,14 @@ func writeLines(path string, toks []string) error {
 	return os.WriteFile(path, []byte(strings.Join(toks, "\n")+"\n"), 0o644)
 }
 
-// writeTargets writes one vegeta target per token, each with body when not empty.
+// introspectionLine is the line of the token script (and the target) that introspects
+// tok as the caller whose ServiceAccount token is caller: "CALLER<TAB>token=TOK".
+func introspectionLine(caller, tok string) string {
+	return caller + "\t" + url.Values{"token": {tok}}.Encode()
+}
+
+// writeTargets writes one vegeta target per token, each with body when not empty; a
+// line of introspectionLine's is the caller's bearer and a form body instead.
 func writeTargets(path, method, url string, toks []string, body string) error {
 	f, err := os.Create(path)
 	if err != nil {
@@ -112,7 +120,10 @@ func writeTargets(path, method, url string, toks []string, body string) error {
 	enc := json.NewEncoder(w)
 	for _, tok := range toks {
 		t := target{Method: method, URL: url, Header: http.Header{"Authorization": {"Bearer " + tok}}}
-		if body != "" {
+		if caller, form, ok := strings.Cut(tok, "\t"); ok {
+			t.Header = http.Header{"Authorization": {"Bearer " + caller}, "Content-Type": {"application/x-www-form-urlencoded"}}
+			t.Body = []byte(form)
+		} else if body != "" {
 			t.Header["Content-Type"] = []string{"application/json"}
 			t.Body = []byte(body)
 		}

@@ -1,5 +1,7 @@
 -- wrk script of `make bench`: every request carries the next token of a file (one a
--- line) as its bearer. Arguments: the token file, the method, the number of threads,
+-- line) as its bearer; a line "CALLER<TAB>FORM" sends CALLER as the bearer and FORM as an
+-- application/x-www-form-urlencoded body instead (introspection: the gateway's token,
+-- and the token it asks about). Arguments: the token file, the method, the number of threads,
 -- optionally a file holding every request's body (sent as JSON, "" for none) and
 -- optionally the mean pause in milliseconds each connection makes before each request
 -- (the constant-rate runs). Thread i takes
@@ -26,8 +28,16 @@ function init(args)
   local i = 0
   for line in io.lines(file) do
     if i % nthreads == id then
-      headers["Authorization"] = "Bearer " .. line
-      reqs[#reqs + 1] = wrk.format(method, nil, headers, body)
+      local caller, form = string.match(line, "^([^\t]*)\t(.*)$")
+      if caller then
+        reqs[#reqs + 1] = wrk.format(method, nil, {
+          ["Authorization"] = "Bearer " .. caller,
+          ["Content-Type"] = "application/x-www-form-urlencoded",
+        }, form)
+      else
+        headers["Authorization"] = "Bearer " .. line
+        reqs[#reqs + 1] = wrk.format(method, nil, headers, body)
+      end
     end
     i = i + 1
   end

@@ -68,6 +68,11 @@ func Rotate(t testing.TB, s keyfiles.Set) keyfiles.Set {
 			k.State, k.Private, k.RetiredAt = keyfiles.StateRetired, nil, &now
 			exp := now.Add(time.Hour)
 			k.ExpiresAt = &exp
+			if k.Refresh != nil {
+				r := *k.Refresh
+				r.Private = nil
+				k.Refresh = &r
+			}
 		case keyfiles.StateNext:
 			k.State, k.ActivatedAt = keyfiles.StateActive, &now
 		}
