@@ -36,7 +36,7 @@ func TestKeys_AnOlderSecretGetsRefreshKeysThatAreNeverPublished(t *testing.T) {
 	if len(after.Keys) != len(before.Keys) {
 		t.Fatalf("%d keys after the pass, want the %d of before", len(after.Keys), len(before.Keys))
 	}
-	projection := get(t, ns, "auth-public-keys", &corev1.ConfigMap{})
+	projection := get(t, ns, "auth-public-keys", &corev1.Secret{})
 	jwks := get(t, ns, "auth-jwks", &corev1.ConfigMap{})
 	for i, k := range after.Keys {
 		if k.ID != before.Keys[i].ID || !k.Public.Equal(before.Keys[i].Public) {
@@ -47,7 +47,7 @@ func TestKeys_AnOlderSecretGetsRefreshKeysThatAreNeverPublished(t *testing.T) {
 		}
 		pub := string(secret.Data[keyfiles.RefreshPublicKeyFile(k.ID)])
 		for name, data := range projection.Data {
-			if strings.Contains(data, k.Refresh.ID) || strings.Contains(data, pub) || strings.Contains(name, ".refresh.") {
+			if strings.Contains(string(data), k.Refresh.ID) || strings.Contains(string(data), pub) || strings.Contains(name, ".refresh.") {
 				t.Errorf("the public projection's %s holds the refresh key of %s", name, k.ID)
 			}
 		}
@@ -90,7 +90,7 @@ func TestKeys_ARetiredKeysRefreshKeyOutlivesItsAccessWindow(t *testing.T) {
 	if _, ok := secret.Data[keyfiles.RefreshPublicKeyFile(signer.ID)]; !ok {
 		t.Fatal("the retired key's refresh public key left the Secret with its access window")
 	}
-	if projection := get(t, ns, "auth-public-keys", &corev1.ConfigMap{}); projection.Data[keyfiles.PublicKeyFile(signer.ID)] != "" {
+	if projection := get(t, ns, "auth-public-keys", &corev1.Secret{}); len(projection.Data[keyfiles.PublicKeyFile(signer.ID)]) > 0 {
 		t.Error("the retired key is still published after its expiresAt")
 	}
 

@@ -35,6 +35,13 @@ const (
 // not wait the five minutes of a real cluster's default.
 const minKeyPublishTime = devstack.NodeMinKeyPublishTime
 
+// Tests that install the operator themselves (install_helm_test.go, install_upgrade_test.go)
+// are sequential and, by their files' names, run first: Go runs the sequential tests in the
+// order of their files, each alone, before the parallel ones resume, and the first of those
+// to need the operator installs the release's install.yaml (operatorInstalled), whose
+// cluster-scoped objects bear the chart's names. The node-faults test, sequential too, runs
+// after them (nodefaults_test.go) and installs it.
+
 // The one local cluster every test of the package shares (each test uses its own namespace),
 // its administrator's clients, and the checkout.
 var (

@@ -12,10 +12,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
@@ -77,14 +75,14 @@ func TestE2E_InstallWithHelmRunsTheOperatorInTheCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	helm(t, "install", helmRelease, released.Chart, "--namespace", helmNamespace, "--set", "crds.enabled=false", "--wait", "--timeout", "2m")
+	// Uninstalled as a user would, with the CRD deleted too, so that the next install starts
+	// from an empty cluster: at the end, or when the test fails before.
 	uninstalled := false
-	uninstall := func() {
+	t.Cleanup(func() {
 		if !uninstalled {
-			uninstalled = true
-			helm(t, "uninstall", helmRelease, "--namespace", helmNamespace, "--wait", "--timeout", "2m")
+			removeOperatorAndCRD(t, helmNamespace)
 		}
-	}
-	defer uninstall()
+	})
 	if err := waitDeploymentAvailable(ctx, types.NamespacedName{Namespace: helmNamespace, Name: helmRelease}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -104,19 +102,8 @@ func TestE2E_InstallWithHelmRunsTheOperatorInTheCluster(t *testing.T) {
 	if r, err := call(http.MethodPost, serverURL(t, key)+"/auth/logout", tok); err != nil || r.code != http.StatusOK {
 		t.Fatalf("logout through the chart's operator: %d %s %v", r.code, r.body, err)
 	}
-	if err := kube.Delete(ctx, &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace}}); err != nil {
-		t.Fatal(err)
-	}
-	// The operator's finalizer removes the AuthService's cluster-scoped objects: it must run
-	// until the AuthService is gone.
-	poll.Until(t, 2*time.Minute, "the AuthService deleted", func() error {
-		err := kube.Get(ctx, key, &authv1alpha1.AuthService{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return errStillThere
-	})
-	uninstall()
+	uninstalled = true
+	removeOperatorAndCRD(t, helmNamespace)
 	poll.Until(t, time.Minute, "the chart's manager gone", func() error {
 		err := kube.Get(ctx, types.NamespacedName{Namespace: helmNamespace, Name: helmRelease}, &appsv1.Deployment{})
 		if apierrors.IsNotFound(err) {
