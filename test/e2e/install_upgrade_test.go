@@ -176,6 +176,17 @@ func TestE2E_UpgradeFromThePreviousReleaseKeepsLogoutsSessionsAndKeys(t *testing
 			t.Errorf("spec after the upgrade %+v, before %+v", after.Spec, specBefore)
 		}
 	})
+	// Before the logged-out tokens: presenting the refreshed session's first refresh token
+	// again is a reuse, which rightly ends that session.
+	t.Run("every live session verifies and refreshes, whichever key signed it", func(t *testing.T) {
+		for i, s := range live {
+			expectCode(t, fmt.Sprintf("live session %d (kid %s) verifies", i, kidOf(s.Token)), mustCall(t, http.MethodGet, verifier+"/auth/verify", s.Token, ""), http.StatusOK)
+			next := decodePayload[refreshPayload](t, mustCall(t, http.MethodPost, issuer+"/auth/refresh", s.RefreshToken, ""), http.StatusCreated)
+			expectCode(t, fmt.Sprintf("live session %d's new access token", i), mustCall(t, http.MethodGet, verifier+"/auth/verify", next.Token, ""), http.StatusOK)
+		}
+		next := decodePayload[refreshPayload](t, mustCall(t, http.MethodPost, issuer+"/auth/refresh", rotated.RefreshToken, ""), http.StatusCreated)
+		expectCode(t, "the session refreshed before the upgrade refreshes again", mustCall(t, http.MethodGet, verifier+"/auth/verify", next.Token, ""), http.StatusOK)
+	})
 	t.Run("every logged-out token is still refused", func(t *testing.T) {
 		for i, tok := range revoked {
 			if r := mustCall(t, http.MethodGet, verifier+"/auth/verify", tok, ""); r.code != http.StatusUnauthorized {
@@ -187,15 +198,6 @@ func TestE2E_UpgradeFromThePreviousReleaseKeepsLogoutsSessionsAndKeys(t *testing
 				t.Errorf("revoked refresh token %d after the upgrade: %d %s", i, r.code, r.body)
 			}
 		}
-	})
-	t.Run("every live session verifies and refreshes, whichever key signed it", func(t *testing.T) {
-		for i, s := range live {
-			expectCode(t, fmt.Sprintf("live session %d (kid %s) verifies", i, kidOf(s.Token)), mustCall(t, http.MethodGet, verifier+"/auth/verify", s.Token, ""), http.StatusOK)
-			next := decodePayload[refreshPayload](t, mustCall(t, http.MethodPost, issuer+"/auth/refresh", s.RefreshToken, ""), http.StatusCreated)
-			expectCode(t, fmt.Sprintf("live session %d's new access token", i), mustCall(t, http.MethodGet, verifier+"/auth/verify", next.Token, ""), http.StatusOK)
-		}
-		next := decodePayload[refreshPayload](t, mustCall(t, http.MethodPost, issuer+"/auth/refresh", rotated.RefreshToken, ""), http.StatusCreated)
-		expectCode(t, "the session refreshed before the upgrade refreshes again", mustCall(t, http.MethodGet, verifier+"/auth/verify", next.Token, ""), http.StatusOK)
 	})
 	t.Run("no rotation is skipped or repeated", func(t *testing.T) {
 		after := getAuthService(t, key).Status.Keys
