@@ -34,10 +34,10 @@ func TestAdd_SecondAddIsAlreadyBlacklisted(t *testing.T) {
 	s, _ := newStore(t, srv)
 	ctx := context.Background()
 	until := time.Now().Add(time.Minute)
-	if err := s.Revoke(ctx, blacklist.Tok("sig:a"), until); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:a"), blacklist.Until(until)); err != nil {
 		t.Fatalf("first Add: %v", err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:a"), until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:a"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 		t.Fatalf("second Add: err = %v, want ErrAlreadyBlacklisted", err)
 	}
 	for id, want := range map[string]bool{"sig:a": true, "sig:b": false} {
@@ -53,7 +53,7 @@ func TestAdd_EntryExpiresAtTheGivenTime(t *testing.T) {
 	s, client := newStore(t, srv)
 	ctx := context.Background()
 	until := time.Now().Add(90 * time.Second).Truncate(time.Millisecond)
-	if err := s.Revoke(ctx, blacklist.Tok("sig:t"), until); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:t"), blacklist.Until(until)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := client.PExpireTime(ctx, s.KeyOf(blacklist.Tok("sig:t"))).Result()
@@ -63,7 +63,7 @@ func TestAdd_EntryExpiresAtTheGivenTime(t *testing.T) {
 	if got != time.Duration(until.UnixMilli())*time.Millisecond {
 		t.Errorf("PEXPIRETIME = %v, want %v", got, time.Duration(until.UnixMilli())*time.Millisecond)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:gone"), time.Now().Add(50*time.Millisecond)); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:gone"), blacklist.Until(time.Now().Add(50*time.Millisecond))); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -87,7 +87,7 @@ func TestStore_UnavailableWhenRedisIsDownThenRecovers(t *testing.T) {
 	s, _ := newStore(t, srv)
 	ctx := context.Background()
 	srv.Kill()
-	if err := s.Revoke(ctx, blacklist.Tok("sig:x"), time.Now().Add(time.Minute)); !errors.Is(err, blacklist.ErrUnavailable) || errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:x"), blacklist.Until(time.Now().Add(time.Minute))); !errors.Is(err, blacklist.ErrUnavailable) || errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 		t.Errorf("Add with Redis down: err = %v, want ErrUnavailable", err)
 	}
 	if _, err := s.Check(ctx, blacklist.Tok("sig:x")); !errors.Is(err, blacklist.ErrUnavailable) {
@@ -99,7 +99,7 @@ func TestStore_UnavailableWhenRedisIsDownThenRecovers(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:x"), time.Now().Add(time.Minute)); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:x"), blacklist.Until(time.Now().Add(time.Minute))); err != nil {
 		t.Errorf("Add after restart: %v", err)
 	}
 }
@@ -108,7 +108,7 @@ func TestAdd_SurvivesARedisCrashWithAOF(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	s, _ := newStore(t, srv)
 	ctx := context.Background()
-	if err := s.Revoke(ctx, blacklist.Tok("sig:durable"), time.Now().Add(time.Hour)); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:durable"), blacklist.Until(time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	srv.Kill()
@@ -153,13 +153,13 @@ func TestAdd_PublishesTheRevocationOnceWhenStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	until := time.Now().Add(time.Minute)
-	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), until); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), blacklist.Until(until)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 		t.Fatal(err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:other"), until); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:other"), blacklist.Until(until)); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"sig:once", "sig:other"} {
@@ -215,7 +215,7 @@ func TestClose_CallsDuringAndAfterFailInsteadOfPanicking(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 50 {
-				errs <- s.Revoke(ctx, blacklist.Tok(fmt.Sprintf("sig:close-%d-%d", w, i)), until)
+				errs <- s.Revoke(ctx, blacklist.Tok(fmt.Sprintf("sig:close-%d-%d", w, i)), blacklist.Until(until))
 			}
 		}()
 	}
@@ -228,7 +228,7 @@ func TestClose_CallsDuringAndAfterFailInsteadOfPanicking(t *testing.T) {
 			t.Fatalf("Add during Close: %v, want nil or ErrUnavailable", err)
 		}
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:late"), until); !errors.Is(err, blacklist.ErrUnavailable) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:late"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrUnavailable) {
 		t.Fatalf("Add after Close: %v, want ErrUnavailable", err)
 	}
 	if _, err := s.Check(ctx, blacklist.Tok("sig:late")); !errors.Is(err, blacklist.ErrUnavailable) {
@@ -244,14 +244,14 @@ func TestKeys_OfOneUserShareAHashTag(t *testing.T) {
 	s, client := newStore(t, srv)
 	ctx := context.Background()
 	sub := blacklist.Subject{UserID: "u-1", TokenID: "sig:x", SessionID: "s-1", Stamp: "st-1", IssuedAt: time.Now()}
-	if err := s.Revoke(ctx, sub, time.Now().Add(time.Minute)); err != nil {
+	if err := s.Revoke(ctx, sub, blacklist.Until(time.Now().Add(time.Minute))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CutOff(ctx, sub, false, time.Now(), time.Now().Add(time.Minute)); err != nil {
+	if _, err := s.CutOff(ctx, sub, false, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	other := blacklist.Tok("sig:y")
-	if err := s.Revoke(ctx, other, time.Now().Add(time.Minute)); err != nil {
+	if err := s.Revoke(ctx, other, blacklist.Until(time.Now().Add(time.Minute))); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := client.Keys(ctx, "test:*").Result()

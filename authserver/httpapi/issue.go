@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/hiringo/auth-operator/authserver/audit"
@@ -22,6 +24,7 @@ const (
 	msgForbidden       = "caller may not obtain tokens"
 	msgReviewDown      = "token review unavailable"
 	msgReuse           = "refresh token reused: session revoked"
+	msgRateLimited     = "too many refreshes of this session: retry later"
 )
 
 // Authorizer authenticates and authorizes the caller of /auth/token
@@ -71,6 +74,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	}
 	bearer, err := token.FromHeader(r.Header)
 	if err != nil {
+		audit.Log(r.Context(), s.cfg.Logger, audit.Record{Event: audit.IssueRefused, Reason: audit.ReasonUnauthenticated})
 		writeError(w, http.StatusUnauthorized, msgUnauthenticated)
 		return
 	}
@@ -78,8 +82,14 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		switch {
 		case errors.Is(err, clientauth.ErrUnauthenticated):
+			audit.Log(r.Context(), s.cfg.Logger, audit.Record{Event: audit.IssueRefused, Reason: audit.ReasonUnauthenticated})
 			writeError(w, http.StatusUnauthorized, msgUnauthenticated)
 		case errors.Is(err, clientauth.ErrForbidden):
+			rec := audit.Record{Event: audit.IssueRefused, Reason: audit.ReasonForbidden}
+			if caller.Name != "" {
+				rec.Caller = caller.String()
+			}
+			audit.Log(r.Context(), s.cfg.Logger, rec)
 			writeError(w, http.StatusForbidden, msgForbidden)
 		default:
 			s.cfg.Logger.Warn("issuance failed: token review unavailable", "err", err)
@@ -120,6 +130,12 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pair, err := s.cfg.Issuance.Refresh(r.Context(), raw)
+	var reuse *issuance.ReuseError
+	if errors.As(err, &reuse) {
+		audit.Log(r.Context(), s.cfg.Logger, audit.Record{
+			Event: audit.RefreshReuse, UserID: reuse.UserID, SessionID: reuse.SessionID, KeyID: reuse.KeyID,
+		})
+	}
 	if err != nil {
 		s.issuanceFailure(w, err)
 		return
@@ -133,11 +149,18 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) issuanceFailure(w http.ResponseWriter, err error) {
+	var limited *issuance.RateLimitedError
 	switch {
 	case errors.Is(err, issuance.ErrReuse):
 		writeError(w, http.StatusUnauthorized, msgReuse)
+	case errors.As(err, &limited):
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
+		writeError(w, http.StatusTooManyRequests, msgRateLimited)
 	case errors.Is(err, issuance.ErrNoSigningKey):
 		writeError(w, http.StatusServiceUnavailable, msgNoKeys)
+	case errors.Is(err, issuance.ErrStoreFull):
+		s.cfg.Logger.Error("issuance refused: the session store's Redis is at its maxmemory (revocations are still stored); give it more memory", "err", err)
+		writeError(w, http.StatusServiceUnavailable, issuance.ErrStoreFull.Error())
 	case errors.Is(err, sessions.ErrRevoked):
 		writeError(w, http.StatusUnauthorized, msgBlacklisted)
 	default:

@@ -27,14 +27,27 @@ type deployment struct {
 
 func newDeployment(t testing.TB, singleSession bool, redis *redistest.Server) deployment {
 	t.Helper()
+	return newDeploymentWith(t, redis, nil, []harnessOption{asIssuer(nil, singleSession)})
+}
+
+// newDeploymentWith is newDeployment with options of its own for the verifier and for
+// the issuer; asIssuer among issuerOpts sets single-session mode (its clients are
+// replaced by the login service's).
+func newDeploymentWith(t testing.TB, redis *redistest.Server, verifierOpts, issuerOpts []harnessOption) deployment {
+	t.Helper()
 	kc, _ := kube(t)
 	clients := clientauth.New(clientauth.Config{
 		Reviews:  kc.AuthenticationV1().TokenReviews(),
 		Audience: clientAudience,
 		Clients:  []clientauth.ServiceAccount{{Namespace: "login", Name: "login-service"}},
 	})
-	verifier := newHarness(t, redis)
-	issuer := newReplica(verifier, asIssuer(clients, singleSession))
+	verifier := newHarness(t, redis, verifierOpts...)
+	issuer := newReplica(verifier, append(issuerOpts, func(c *harnessConfig) {
+		if c.issuer == nil {
+			c.issuer = &issuerSetup{}
+		}
+		c.issuer.clients = clients
+	})...)
 	return deployment{issuer: issuer, verifier: verifier, login: serviceAccountToken(t, kc, "login", "login-service", clientAudience)}
 }
 
