@@ -1,29 +1,36 @@
 package controllers
 
 import (
+	"maps"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/redisconf"
 )
 
 // The operator's values for spec fields left empty. They are the CRD's defaults (the API
 // server fills them in on write); the operator applies them again so that a spec written
 // before a default existed, or built in a test, gives the same objects.
 const (
-	defaultServerPort       int32 = 80
-	defaultRedisImage             = "redis:7.4-alpine"
-	defaultAppendFsync            = authv1alpha1.AppendFsync("always")
-	defaultRedisVolumeSize        = "1Gi"
-	defaultRedisReplicas    int32 = 3
-	defaultSentinels        int32 = 3
-	defaultMinReplicasAcked int32 = 1
-	defaultRefreshLifetime        = 720 * time.Hour
-	defaultLeeway                 = 30 * time.Second
+	defaultServerPort         int32 = 80
+	defaultRedisImage               = "redis:7.4-alpine"
+	defaultAppendFsync              = authv1alpha1.AppendFsync("always")
+	defaultRedisVolumeSize          = "1Gi"
+	defaultRedisReplicas      int32 = 3
+	defaultSentinels          int32 = 3
+	defaultMinReplicasAcked   int32 = 1
+	defaultRefreshLifetime          = 720 * time.Hour
+	defaultSessionMaxLifetime       = 2160 * time.Hour
+	defaultLeeway                   = 30 * time.Second
+	defaultRefreshGracePeriod       = 30 * time.Second
+	defaultRefreshesPerMinute       = int32(10)
+	defaultSessionCapacity          = int32(100000)
 )
 
 // withDefaults is the one place the builders' defaults live: it returns a copy of spec with
@@ -42,6 +49,15 @@ func withDefaults(spec *authv1alpha1.AuthServiceSpec) *authv1alpha1.AuthServiceS
 	if d.Tokens.Leeway.Duration == 0 {
 		d.Tokens.Leeway = metav1.Duration{Duration: defaultLeeway}
 	}
+	if d.Tokens.SessionMaxLifetime.Duration == 0 {
+		d.Tokens.SessionMaxLifetime = metav1.Duration{Duration: defaultSessionMaxLifetime}
+	}
+	if d.Issuance.RefreshGracePeriod == nil {
+		d.Issuance.RefreshGracePeriod = &metav1.Duration{Duration: defaultRefreshGracePeriod}
+	}
+	if d.Issuance.RefreshesPerMinute == nil {
+		d.Issuance.RefreshesPerMinute = ptr.To(defaultRefreshesPerMinute)
+	}
 	if m := d.Redis.Managed; m != nil {
 		if m.Image == "" {
 			m.Image = defaultRedisImage
@@ -54,6 +70,16 @@ func withDefaults(spec *authv1alpha1.AuthServiceSpec) *authv1alpha1.AuthServiceS
 		}
 		if m.Persistence.Size == nil {
 			m.Persistence.Size = ptr.To(resource.MustParse(defaultRedisVolumeSize))
+		}
+		if m.SessionCapacity == nil {
+			m.SessionCapacity = ptr.To(defaultSessionCapacity)
+		}
+		if m.Resources.Limits.Memory().IsZero() {
+			memory := redisconf.MemoryFor(int64(*m.SessionCapacity))
+			m.Resources.Limits = withResource(m.Resources.Limits, corev1.ResourceMemory, memory)
+			if m.Resources.Requests.Memory().IsZero() {
+				m.Resources.Requests = withResource(m.Resources.Requests, corev1.ResourceMemory, memory)
+			}
 		}
 		if ha := m.HighAvailability; ha != nil {
 			if ha.Replicas == nil {
@@ -68,4 +94,14 @@ func withDefaults(spec *authv1alpha1.AuthServiceSpec) *authv1alpha1.AuthServiceS
 		}
 	}
 	return d
+}
+
+// withResource is a copy of list with name set to q.
+func withResource(list corev1.ResourceList, name corev1.ResourceName, q resource.Quantity) corev1.ResourceList {
+	out := maps.Clone(list)
+	if out == nil {
+		out = corev1.ResourceList{}
+	}
+	out[name] = q
+	return out
 }

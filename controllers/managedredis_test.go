@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,8 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/redisconf"
 )
 
 // TestManagedRedis_PasswordIsValidatedAndNeverDigested: the pod templates carry digests of
@@ -81,5 +84,27 @@ func TestManagedRedis_MaxMemoryFollowsTheMemoryLimit(t *testing.T) {
 	conf := string(get(t, ns, "auth-redis", &corev1.Secret{}).Data[RedisConfigKey])
 	if !strings.Contains(conf, "\nmaxmemory 40265280\n") || !strings.Contains(conf, "maxmemory-policy noeviction\n") {
 		t.Errorf("redis.conf = %q, want maxmemory 60%% of 64Mi and noeviction", conf)
+	}
+}
+
+// TestManagedRedis_DefaultMemoryHoldsItsSessionCapacity: without a memory limit the
+// Redis container gets one sized for spec.redis.managed.sessionCapacity
+// (redisconf.MemoryFor, whose per-session bytes authserver/blacklist measures on a real
+// Redis), and redis.conf's maxmemory follows it.
+func TestManagedRedis_DefaultMemoryHoldsItsSessionCapacity(t *testing.T) {
+	ns := newNamespace(t)
+	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
+	createAuthService(t, ns, "auth", func(as *authv1alpha1.AuthService) {
+		as.Spec.Redis.Managed = &authv1alpha1.ManagedRedisSpec{SessionCapacity: ptr.To[int32](200000)}
+	})
+	reconcileOnce(t, r, ns, "auth")
+	want := redisconf.MemoryFor(200000)
+	c := get(t, ns, "auth-redis", &appsv1.StatefulSet{}).Spec.Template.Spec.Containers[0]
+	if c.Resources.Limits.Memory().Cmp(want) != 0 || c.Resources.Requests.Memory().Cmp(want) != 0 {
+		t.Errorf("Redis container resources = %+v, want memory %s for 200000 sessions", c.Resources, want.String())
+	}
+	conf := string(get(t, ns, "auth-redis", &corev1.Secret{}).Data[RedisConfigKey])
+	if line := "\nmaxmemory " + strconv.FormatInt(redisconf.MaxMemory(&want), 10) + "\n"; !strings.Contains(conf, line) {
+		t.Errorf("redis.conf = %q, want %q", conf, line)
 	}
 }

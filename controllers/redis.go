@@ -255,7 +255,7 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope)
 			return nil, err
 		}
 	}
-	conf, err := redisconf.Render(password, redisconf.MaxMemory(as.Spec.Redis.Managed.Resources.Limits.Memory()))
+	conf, err := redisconf.Render(password, redisconf.MaxMemory(withDefaults(&as.Spec).Redis.Managed.Resources.Limits.Memory()))
 	if err != nil {
 		msg := fmt.Sprintf("Secret %s key %q holds a password that cannot be written into redis.conf (%v); Redis and the auth server are left as they are: set a valid password, or remove the key to have a new one generated",
 			key.Name, RedisPasswordKey, err)

@@ -167,3 +167,24 @@ func TestRender_FullRedisStillStoresLogoutsAndStaysUp(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryFor_SizesTheContainerForItsSessions: maxmemory of the returned limit holds
+// the base plus the bytes of every session, rounded up to a MiB.
+func TestMemoryFor_SizesTheContainerForItsSessions(t *testing.T) {
+	for _, tc := range []struct {
+		sessions int64
+		want     string
+	}{
+		{1000, "30Mi"},
+		{100000, "271Mi"},
+		{1000000, "2469Mi"},
+	} {
+		got := redisconf.MemoryFor(tc.sessions)
+		if got.String() != tc.want {
+			t.Errorf("MemoryFor(%d) = %s, want %s", tc.sessions, got.String(), tc.want)
+		}
+		if room := redisconf.MaxMemory(&got); room < redisconf.BaseMemory+tc.sessions*redisconf.BytesPerSession {
+			t.Errorf("MemoryFor(%d) = %s leaves maxmemory %d, less than the sessions need", tc.sessions, got.String(), room)
+		}
+	}
+}
