@@ -243,6 +243,10 @@ func TestServe_BadSettingsAreClearErrors(t *testing.T) {
 		{"sentinel auth without sentinel", nil, []string{"--redis-sentinel-password-file", "/tmp/pw"}, "--redis-sentinel-username and --redis-sentinel-password-file need Sentinel"},
 		{"replica acks on a one-address cluster", nil, []string{"--redis-mode", "cluster", "--redis-min-replicas-acked", "1"}, "--redis-min-replicas-acked needs a single Redis or Sentinel"},
 		{"missing password file", nil, []string{"--redis-password-file", "/nonexistent/pw", "--keys-dir", t.TempDir()}, "reading Redis password file"},
+		{"refresh lifetime past the cap", nil, []string{"--refresh-lifetime", "2161h"}, "--refresh-lifetime at most 2160h0m0s"},
+		{"access lifetime past the cap", nil, []string{"--access-lifetime", "25h"}, "--access-lifetime must be at most 24h0m0s"},
+		{"grace period too long", nil, []string{"--refresh-grace-period", "6m"}, "--refresh-grace-period must be at most 5m0s"},
+		{"negative refresh limit", nil, []string{"--refreshes-per-minute", "-1"}, "--refreshes-per-minute must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
