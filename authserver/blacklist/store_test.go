@@ -277,3 +277,17 @@ func TestKeys_OfOneUserShareAHashTag(t *testing.T) {
 	}
 	t.Fatalf("hash tags %v: want u-1's stamp and cutoff under one", tags)
 }
+
+// TestCheckVersion_ARealRedisSevenIsAccepted asks the package's redis-server (7.x, as
+// the managed Redis runs) for its version; a server that is down is unavailable.
+func TestCheckVersion_ARealRedisSevenIsAccepted(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, _ := newStore(t, srv)
+	if err := s.CheckVersion(context.Background()); err != nil {
+		t.Fatalf("CheckVersion of %s: %v", redistest.Binary(), err)
+	}
+	srv.Kill()
+	if err := s.CheckVersion(context.Background()); !errors.Is(err, blacklist.ErrUnavailable) {
+		t.Fatalf("CheckVersion of a stopped Redis: %v, want ErrUnavailable", err)
+	}
+}

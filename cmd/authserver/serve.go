@@ -417,6 +417,7 @@ func serve(ctx context.Context, c serveConfig) error {
 	firstDone()
 	background.Go(func() { bl.WatchGeneration(runCtx, generation) })
 	background.Go(func() { warnOnEviction(runCtx, bl, log) })
+	background.Go(func() { checkVersion(runCtx, bl, log) })
 	background.Go(func() { bl.WatchMemory(runCtx, blacklist.MemoryOptions{Logger: log}) })
 	background.Go(func() { checkPublish(runCtx, bl, log) })
 	if !issuer {
@@ -553,6 +554,30 @@ func checkPublish(ctx context.Context, bl *blacklist.Store, log *slog.Logger) {
 			return
 		case errors.Is(err, blacklist.ErrCannotPublish):
 			log.Error("unsafe Redis configuration: revocations cannot be announced to other replicas", "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// checkVersion logs, once Redis answers, a Redis too old for the store's scripts.
+func checkVersion(ctx context.Context, bl *blacklist.Store, log *slog.Logger) {
+	for {
+		checkCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := bl.CheckVersion(checkCtx)
+		cancel()
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, blacklist.ErrRedisTooOld):
+			log.Error("unsupported Redis: logouts, refreshes and logins fail until it is upgraded", "err", err)
+			return
+		case !errors.Is(err, blacklist.ErrUnavailable):
+			log.Info("cannot read the Redis version; make sure it is 7.0 or later", "err", err)
 			return
 		}
 		select {
