@@ -114,7 +114,8 @@ return {1, publish(ARGV[4], ARGV[5])}`
 // cutoff and the store's data-loss cutoff, so that no store refuses them. With
 // single-session it also makes the session the user's only one: every other token of
 // the user issued up to then is refused (the marker), without moving the cutoff, so a
-// burst of logins never pushes anyone's tokens into the future.
+// burst of logins never pushes anyone's tokens into the future. Without single-session
+// the tokens are issued after such a marker (one left from single-session issuance).
 //
 //	KEYS[1] the user's cutoff, KEYS[2] the session's record, KEYS[3] the user's
 //	single-session marker.
@@ -136,10 +137,11 @@ if rec then
   return {1, 1, tonumber(f[2])}
 end
 local iat = issueAfter(now(), redis.call('GET', KEYS[1]), tonumber(ARGV[3]))
+local o = redis.call('GET', KEYS[3])
 local published = 1
+if ARGV[5] ~= '1' and o and iat <= leading(o) then iat = leading(o) + 1 end
 if ARGV[5] == '1' then
   local at = iat
-  local o = redis.call('GET', KEYS[3])
   if o and leading(o) > at then at = leading(o) end
   keepLater(KEYS[3], at .. ' ' .. ARGV[9] .. ' ' .. ARGV[1], at * 1000 + tonumber(ARGV[6]))
   published = publish(ARGV[7], ARGV[8])

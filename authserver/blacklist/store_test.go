@@ -291,3 +291,55 @@ func TestCheckVersion_ARealRedisSevenIsAccepted(t *testing.T) {
 		t.Fatalf("CheckVersion of a stopped Redis: %v, want ErrUnavailable", err)
 	}
 }
+
+// TestIssue_NeverSignsWhatTheStoreRefuses issues sessions right after what would refuse
+// them: a logout everywhere in the same second, a single-session login of the same
+// user (then issuance without single-session, as after a configuration change), and a
+// detected data loss. Each new session's iat comes after it, and the store accepts it.
+func TestIssue_NeverSignsWhatTheStoreRefuses(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, _ := newStore(t, srv)
+	ctx := context.Background()
+	multi := blacklist.SessionPolicy{RecordLifetime: time.Hour}
+	single := blacklist.SessionPolicy{RecordLifetime: time.Hour, SingleSession: true, MarkerLifetime: time.Hour}
+	issue := func(user, session string, p blacklist.SessionPolicy) blacklist.Subject {
+		t.Helper()
+		sub := blacklist.Subject{UserID: user, TokenID: "jti:" + session, SessionID: session, Stamp: "st-" + session}
+		iat, err := s.Issue(ctx, sub, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub.IssuedAt = iat
+		return sub
+	}
+	refused := func(what string, sub blacklist.Subject, want bool) {
+		t.Helper()
+		if listed, err := s.Check(ctx, sub); err != nil || listed != want {
+			t.Errorf("%s: listed %v, %v; want %v", what, listed, err, want)
+		}
+	}
+
+	first := issue("u-1", "s-1", multi)
+	if _, err := s.CutOff(ctx, first, true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	refused("the session the logout everywhere ended", first, true)
+	refused("a login right after a logout everywhere", issue("u-1", "s-2", multi), false)
+
+	only := issue("u-2", "s-3", single)
+	refused("a single-session login", only, false)
+	refused("a login without single-session right after it", issue("u-2", "s-4", multi), false)
+
+	if _, err := s.CheckGeneration(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := issue("u-3", "s-5", multi)
+	if _, err := redistest.Command(srv.Addr, "FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := s.CheckGeneration(ctx); err != nil || !ev.Lost {
+		t.Fatalf("generation check after FLUSHALL: %+v, %v", ev, err)
+	}
+	refused("a session issued before the data loss", before, true)
+	refused("a login right after the detected loss", issue("u-3", "s-6", multi), false)
+}
