@@ -28,8 +28,8 @@ func Until(t time.Time) Expiry { return Expiry{Token: t, Unrecorded: t} }
 func AddUnbatched(ctx context.Context, s *Store, id string, until time.Time) error {
 	sub := Tok(id)
 	k := s.keysOf(sub, IDsOf(sub))
-	return s.client.Process(ctx, redis.NewCmd(ctx, "eval", revokeScript, 3, k.Token, k.Cutoff, k.Only,
-		newNonce(), until.UnixMilli(), sub.IssuedAt.Unix(), s.RevocationChannel(), id, "", "", until.UnixMilli()))
+	return redis.NewScript(revokeLua.src).Run(ctx, s.client, []string{k.Token, k.Cutoff, k.Only},
+		newNonce(), until.UnixMilli(), sub.IssuedAt.Unix(), s.RevocationChannel(), id, "", "", until.UnixMilli()).Err()
 }
 
 // RecordOf is the Redis key of the record of sub's session.
@@ -44,7 +44,7 @@ func (s *Store) CutOffWithNonce(ctx context.Context, sub Subject, nonce string, 
 	if k.Stamp != "" {
 		keys = []string{k.Cutoff, k.Only, k.Record, k.Token, k.Stamp, k.Session}
 	}
-	reply, _, err := s.script(ctx, cutoffScript, keys, []any{nonce, keep.Milliseconds(), sub.IssuedAt.Unix(),
+	reply, _, err := s.script(ctx, cutoffLua, keys, []any{nonce, keep.Milliseconds(), sub.IssuedAt.Unix(),
 		s.RevocationChannel(), ids.User, digestOf(ids.Stamp), digestOf(ids.Session)}, 3)
 	if err != nil {
 		return 0, 0, err

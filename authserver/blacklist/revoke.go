@@ -48,7 +48,7 @@ func (s *Store) RevokeIDs(ctx context.Context, sub Subject, ids IDs, e Expiry) e
 	}
 	args := []any{newNonce(), e.Token.UnixMilli(), sub.IssuedAt.Unix(), s.RevocationChannel(), msg,
 		digestOf(ids.Stamp), digestOf(ids.Session), e.Unrecorded.UnixMilli()}
-	reply, behind, err := s.script(ctx, revokeScript, keys, args, 2)
+	reply, behind, err := s.script(ctx, revokeLua, keys, args, 2)
 	var code int64
 	if err == nil {
 		code = reply[0]
@@ -89,7 +89,7 @@ func (s *Store) CutOff(ctx context.Context, sub Subject, check bool, keep time.D
 		iat = strconv.FormatInt(sub.IssuedAt.Unix(), 10)
 	}
 	args := []any{newNonce(), keep.Milliseconds(), iat, s.RevocationChannel(), ids.User, digestOf(ids.Stamp), digestOf(ids.Session)}
-	reply, behind, err := s.script(ctx, cutoffScript, keys, args, 3)
+	reply, behind, err := s.script(ctx, cutoffLua, keys, args, 3)
 	var code int64
 	if err == nil {
 		code = reply[0]

@@ -1,5 +1,7 @@
 package blacklist
 
+import "github.com/redis/go-redis/v9"
+
 // The store's Lua scripts. Each runs atomically on the primary that holds the user's
 // keys (they share one hash slot), and takes its time from that primary's clock
 // (TIME): a cutoff and the iat of every token issued after it come from one clock,
@@ -18,6 +20,21 @@ package blacklist
 //
 // PUBLISH runs through pcall: a Redis user without the channel right cannot turn a
 // stored revocation into an error (the start-up check reports that setting instead).
+
+// storeScript is one of the store's scripts and the SHA-1 by which Redis caches it.
+type storeScript struct{ src, sha string }
+
+func newStoreScript(src string) storeScript {
+	return storeScript{src: src, sha: redis.NewScript(src).Hash()}
+}
+
+// The scripts the store runs on requests, by their SHA-1 (Store.script).
+var (
+	revokeLua = newStoreScript(revokeScript)
+	issueLua  = newStoreScript(issueScript)
+	rotateLua = newStoreScript(rotateScript)
+	cutoffLua = newStoreScript(cutoffScript)
+)
 
 // scriptHelpers are the functions every script shares; they follow its shebang line.
 const scriptHelpers = `

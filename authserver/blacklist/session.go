@@ -69,7 +69,7 @@ func (s *Store) Issue(ctx context.Context, sub Subject, p SessionPolicy) (time.T
 	}
 	args := []any{newNonce(), digestOf(ids.Stamp), s.cutoff.Load(), p.RecordLifetime.Milliseconds(), single,
 		p.MarkerLifetime.Milliseconds(), s.RevocationChannel(), ids.User, digestOf(ids.Session)}
-	reply, behind, err := s.script(ctx, issueScript, []string{k.Cutoff, k.Record, k.Only}, args, 3)
+	reply, behind, err := s.script(ctx, issueLua, []string{k.Cutoff, k.Record, k.Only}, args, 3)
 	switch {
 	case errors.Is(err, ErrStoreFull):
 		s.metrics.ops.WithLabelValues("issue", "full").Inc()
@@ -128,7 +128,7 @@ func (s *Store) Rotate(ctx context.Context, sub Subject, successor string, p Ses
 		p.RecordLifetime.Milliseconds(), int64(p.Grace.Seconds()), p.RefreshLimit, int64(p.RefreshWindow.Seconds()),
 		int64(p.MaxLifetime.Seconds()), e.Token.UnixMilli(), s.RevocationChannel(), ids.Stamp, ids.Session,
 		digestOf(ids.Session), e.Unrecorded.UnixMilli()}
-	reply, behind, err := s.script(ctx, rotateScript, []string{k.Record, k.Cutoff, k.Only, k.Stamp, k.Session}, args, 5)
+	reply, behind, err := s.script(ctx, rotateLua, []string{k.Record, k.Cutoff, k.Only, k.Stamp, k.Session}, args, 5)
 	if err != nil {
 		s.metrics.ops.WithLabelValues("rotate", "error").Inc()
 		return Rotation{}, fmt.Errorf("%w: %w", ErrUnavailable, err)

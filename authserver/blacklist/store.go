@@ -121,15 +121,24 @@ func (s *Store) RevocationChannel() string { return s.prefix + "revocations" }
 // want values long. behind reports a reply whose write too few replicas acknowledged
 // (ErrReplicasBehind): err is then nil and the caller decides what that means for
 // its write. A script Redis refused at its maxmemory wraps ErrStoreFull.
-func (s *Store) script(ctx context.Context, src string, keys []string, args []any, want int) (reply []int64, behind bool, err error) {
-	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
-	cmdArgs = append(cmdArgs, "eval", src, len(keys))
+//
+// The script runs by its SHA-1 from Redis' script cache (EVALSHA): its source is
+// sent and hashed only when Redis does not have it yet (NOSCRIPT, which writes
+// nothing), after a restart or a failover.
+func (s *Store) script(ctx context.Context, sc storeScript, keys []string, args []any, want int) (reply []int64, behind bool, err error) {
+	cmdArgs := make([]any, 3, 3+len(keys)+len(args))
+	cmdArgs[0], cmdArgs[1], cmdArgs[2] = "evalsha", sc.sha, len(keys)
 	for _, k := range keys {
 		cmdArgs = append(cmdArgs, k)
 	}
 	cmdArgs = append(cmdArgs, args...)
 	cmd := redis.NewSliceCmd(ctx, cmdArgs...)
 	err = s.pipe.do(ctx, cmd, true)
+	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		cmdArgs[0], cmdArgs[1] = "eval", sc.src
+		cmd = redis.NewSliceCmd(ctx, cmdArgs...)
+		err = s.pipe.do(ctx, cmd, true)
+	}
 	vals := cmd.Val()
 	behind = errors.Is(err, ErrReplicasBehind) && len(vals) > 0
 	if err != nil && !behind {

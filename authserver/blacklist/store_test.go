@@ -343,3 +343,25 @@ func TestIssue_NeverSignsWhatTheStoreRefuses(t *testing.T) {
 	refused("a session issued before the data loss", before, true)
 	refused("a login right after the detected loss", issue("u-3", "s-6", multi), false)
 }
+
+// TestRevoke_RunsAgainAfterRedisForgetsItsScripts: the store runs its scripts by
+// SHA-1; after SCRIPT FLUSH (as after a restart or a failover) the next logout is
+// still stored, and a second logout of the token is still already blacklisted.
+func TestRevoke_RunsAgainAfterRedisForgetsItsScripts(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, _ := newStore(t, srv)
+	ctx := context.Background()
+	until := blacklist.Until(time.Now().Add(time.Hour))
+	if err := s.Revoke(ctx, blacklist.Tok("sig:before"), until); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := redistest.Command(srv.Addr, "SCRIPT", "FLUSH"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Revoke(ctx, blacklist.Tok("sig:after"), until); err != nil {
+		t.Fatalf("logout after SCRIPT FLUSH: %v", err)
+	}
+	if err := s.Revoke(ctx, blacklist.Tok("sig:after"), until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+		t.Fatalf("second logout after SCRIPT FLUSH: %v, want already blacklisted", err)
+	}
+}
