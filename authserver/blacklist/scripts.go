@@ -42,10 +42,11 @@ local function now()
   local t = redis.call('TIME')
   return tonumber(t[1])
 end
-local function fields(v)
-  local f = {}
-  for w in string.gmatch(v, '%S+') do f[#f + 1] = w end
-  return f
+local function record(v)
+  return string.match(v, '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)')
+end
+local function current(v)
+  return string.match(v, '^%S+')
 end
 local function leading(v)
   return tonumber(string.match(v, '^%d+'))
@@ -63,8 +64,8 @@ local function keepLater(key, value, pxat)
 end
 local function endedBySingleSession(only, session, iat)
   if not only then return false end
-  local o = fields(only)
-  return o[2] ~= session and iat <= tonumber(o[1])
+  local at, owner = string.match(only, '^(%d+) (%S+)')
+  return owner ~= session and iat <= tonumber(at)
 end
 local function issueAfter(s, cutoff, notBefore)
   if cutoff and s <= leading(cutoff) then s = leading(cutoff) + 1 end
@@ -117,7 +118,7 @@ if ARGV[6] ~= '' then
   local rec = redis.call('GET', KEYS[4])
   local last = tonumber(ARGV[8])
   if rec then
-    if fields(rec)[1] ~= ARGV[6] then return {0, 1} end
+    if current(rec) ~= ARGV[6] then return {0, 1} end
     last = redis.call('PEXPIRETIME', KEYS[4])
   end
   if last > pxat then pxat = last end
@@ -144,14 +145,14 @@ return {1, publish(ARGV[4], ARGV[5])}`
 const issueScript = sessionScript + `
 local rec = redis.call('GET', KEYS[2])
 if rec then
-  local f = fields(rec)
-  if f[3] ~= ARGV[1] then return redis.error_reply('ERR session record exists') end
+  local _, at, nonce = record(rec)
+  if nonce ~= ARGV[1] then return redis.error_reply('ERR session record exists') end
   redis.call('SET', KEYS[2], rec, 'XX', 'KEEPTTL')
   if ARGV[5] == '1' then
     local o = redis.call('GET', KEYS[3])
     if o then redis.call('SET', KEYS[3], o, 'XX', 'KEEPTTL') end
   end
-  return {1, 1, tonumber(f[2])}
+  return {1, 1, tonumber(at)}
 end
 local iat = issueAfter(now(), redis.call('GET', KEYS[1]), tonumber(ARGV[3]))
 local o = redis.call('GET', KEYS[3])
@@ -191,49 +192,49 @@ return {1, published, iat}`
 // the session reached its maximum lifetime, -1 stored nothing.
 const rotateScript = revocationScript + `
 local rec = redis.call('GET', KEYS[1])
-local f = rec and fields(rec)
-if f and f[3] == ARGV[1] then
+local cur, at, nonce, start, window, count
+if rec then cur, at, nonce, start, window, count = record(rec) end
+if rec and nonce == ARGV[1] then
   redis.call('SET', KEYS[1], rec, 'XX', 'KEEPTTL')
-  return {1, 1, tonumber(f[2]), tonumber(f[4]), 0}
+  return {1, 1, tonumber(at), tonumber(start), 0}
 end
-if redis.call('EXISTS', KEYS[5]) == 1 then return {0, 1, 0, 0, 0} end
+local v = redis.call('MGET', KEYS[5], KEYS[2], KEYS[3], KEYS[4])
+if v[1] then return {0, 1, 0, 0, 0} end
 local iat = tonumber(ARGV[4])
-local c = redis.call('GET', KEYS[2])
+local c = v[2]
 if c and iat <= leading(c) then return {0, 1, 0, 0, 0} end
-if endedBySingleSession(redis.call('GET', KEYS[3]), ARGV[15], iat) then return {0, 1, 0, 0, 0} end
+if endedBySingleSession(v[3], ARGV[15], iat) then return {0, 1, 0, 0, 0} end
 local s = now()
-local reuse = redis.call('EXISTS', KEYS[4]) == 1
+local reuse = v[4] ~= false
 local grace = false
-if f and not reuse then
+if rec and not reuse then
   local g = tonumber(ARGV[7])
-  if f[1] == ARGV[3] and g > 0 and s - tonumber(f[2]) < g then
+  if cur == ARGV[3] and g > 0 and s - tonumber(at) < g then
     grace = true
-  elseif f[1] ~= ARGV[2] then
+  elseif cur ~= ARGV[2] then
     reuse = true
   end
 end
 if reuse then
   local pxat = tonumber(ARGV[11])
   local last = tonumber(ARGV[16])
-  if f then last = redis.call('PEXPIRETIME', KEYS[1]) end
+  if rec then last = redis.call('PEXPIRETIME', KEYS[1]) end
   if last > pxat then pxat = last end
   redis.call('SET', KEYS[5], ARGV[1], 'PXAT', pxat)
   if redis.call('EXISTS', KEYS[5]) == 0 then return {-1, 0, 0, 0, 0} end
   return {2, publish(ARGV[12], ARGV[14]), 0, 0, 0}
 end
-local start = iat
-if f then start = tonumber(f[4]) end
+start = tonumber(start) or iat
 local max = tonumber(ARGV[10])
 if max > 0 and s >= start + max then return {5, 1, 0, start, 0} end
-local window, count = s, 0
-if f then window, count = tonumber(f[5]), tonumber(f[6]) end
+window, count = tonumber(window) or s, tonumber(count) or 0
 if s - window >= tonumber(ARGV[9]) then window, count = s, 0 end
 local limit = tonumber(ARGV[8])
 if limit > 0 and count >= limit then return {4, 1, 0, start, window + tonumber(ARGV[9]) - s} end
 count = count + 1
 if grace then
-  redis.call('SET', KEYS[1], f[1] .. ' ' .. f[2] .. ' ' .. f[3] .. ' ' .. f[4] .. ' ' .. window .. ' ' .. count, 'XX', 'KEEPTTL')
-  return {3, 1, tonumber(f[2]), start, 0}
+  redis.call('SET', KEYS[1], cur .. ' ' .. at .. ' ' .. nonce .. ' ' .. start .. ' ' .. window .. ' ' .. count, 'XX', 'KEEPTTL')
+  return {3, 1, tonumber(at), start, 0}
 end
 local rotated = issueAfter(s, c, tonumber(ARGV[5]))
 keepLater(KEYS[1], ARGV[3] .. ' ' .. rotated .. ' ' .. ARGV[1] .. ' ' .. start .. ' ' .. window .. ' ' .. count, rotated * 1000 + tonumber(ARGV[6]))
@@ -277,7 +278,7 @@ else
   if endedBySingleSession(redis.call('GET', KEYS[2]), ARGV[7], iat) then return {0, 1, prev or 0} end
   if ARGV[6] ~= '' then
     local rec = redis.call('GET', KEYS[3])
-    if rec and fields(rec)[1] ~= ARGV[6] then return {0, 1, prev or 0} end
+    if rec and current(rec) ~= ARGV[6] then return {0, 1, prev or 0} end
   end
   if iat > at then at = iat end
 end
