@@ -101,9 +101,6 @@ type Rotation struct {
 	// SessionStart is when the session was issued (for a session from before records,
 	// the iat of its refresh token at its first refresh since).
 	SessionStart time.Time
-	// Grace says that the presented refresh token had just been rotated away and the
-	// pair is its successor's again.
-	Grace bool
 }
 
 // Rotate makes successor (the digest-to-be of the next stamp, see IDsOf) the current
@@ -143,8 +140,9 @@ func (s *Store) Rotate(ctx context.Context, sub Subject, successor string, p Ses
 		s.metrics.ops.WithLabelValues("rotate", "added").Inc()
 		return rot, nil
 	case 3:
+		// The presented refresh token had just been rotated away: the pair is its
+		// successor's again.
 		s.metrics.ops.WithLabelValues("rotate", "grace").Inc()
-		rot.Grace = true
 		return rot, nil
 	case 2:
 		s.published("rotate", reply[1] == 1)

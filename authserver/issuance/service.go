@@ -115,9 +115,6 @@ type Pair struct {
 	AccessExpiresAt time.Time
 	// KeyID is the kid of the key that signed both tokens.
 	KeyID string
-	// Grace says that a refresh token just replaced was presented again within the
-	// grace period, and the pair is of the stamp that replaced it.
-	Grace bool
 }
 
 // Service issues and refreshes sessions.
@@ -198,9 +195,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Pair, error) {
 	case err != nil:
 		return Pair{}, err
 	}
-	p, err := s.sign(u, rot.IssuedAt, rot.SessionStart)
-	p.Grace = rot.Grace
-	return p, err
+	return s.sign(u, rot.IssuedAt, rot.SessionStart)
 }
 
 // successorStamp is the stamp a refresh of stamp gives its session: derived, not
