@@ -10,26 +10,26 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/redisconf"
 )
 
 // The operator's values for spec fields left empty. They are the CRD's defaults (the API
 // server fills them in on write); the operator applies them again so that a spec written
 // before a default existed, or built in a test, gives the same objects.
 const (
-	defaultServerPort       int32 = 80
-	defaultRedisImage             = "redis:7.4-alpine"
-	defaultAppendFsync            = authv1alpha1.AppendFsync("always")
-	defaultRedisVolumeSize        = "1Gi"
-	defaultRedisReplicas    int32 = 3
-	defaultSentinels        int32 = 3
-	defaultMinReplicasAcked int32 = 1
-	defaultRefreshLifetime        = 720 * time.Hour
-	defaultLeeway                 = 30 * time.Second
-	// defaultRedisMemory is the managed Redis container's memory limit (and request) when
-	// spec.redis.managed.resources sets none: without a limit redis.conf gets no maxmemory,
-	// and a logout storm grows Redis until the kernel kills it (docs/operator.md, Redis
-	// memory). 60 % of it, about 150 MiB, holds on the order of a million blacklist entries.
-	defaultRedisMemory = "256Mi"
+	defaultServerPort         int32 = 80
+	defaultRedisImage               = "redis:7.4-alpine"
+	defaultAppendFsync              = authv1alpha1.AppendFsync("always")
+	defaultRedisVolumeSize          = "1Gi"
+	defaultRedisReplicas      int32 = 3
+	defaultSentinels          int32 = 3
+	defaultMinReplicasAcked   int32 = 1
+	defaultRefreshLifetime          = 720 * time.Hour
+	defaultSessionMaxLifetime       = 2160 * time.Hour
+	defaultLeeway                   = 30 * time.Second
+	defaultRefreshGracePeriod       = 30 * time.Second
+	defaultRefreshesPerMinute       = int32(10)
+	defaultSessionCapacity          = int32(100000)
 )
 
 // withDefaults is the one place the builders' defaults live: it returns a copy of spec with
@@ -48,6 +48,15 @@ func withDefaults(spec *authv1alpha1.AuthServiceSpec) *authv1alpha1.AuthServiceS
 	if d.Tokens.Leeway.Duration == 0 {
 		d.Tokens.Leeway = metav1.Duration{Duration: defaultLeeway}
 	}
+	if d.Tokens.SessionMaxLifetime.Duration == 0 {
+		d.Tokens.SessionMaxLifetime = metav1.Duration{Duration: defaultSessionMaxLifetime}
+	}
+	if d.Issuance.RefreshGracePeriod == nil {
+		d.Issuance.RefreshGracePeriod = &metav1.Duration{Duration: defaultRefreshGracePeriod}
+	}
+	if d.Issuance.RefreshesPerMinute == nil {
+		d.Issuance.RefreshesPerMinute = ptr.To(defaultRefreshesPerMinute)
+	}
 	if m := d.Redis.Managed; m != nil {
 		if m.Image == "" {
 			m.Image = defaultRedisImage
@@ -58,10 +67,15 @@ func withDefaults(spec *authv1alpha1.AuthServiceSpec) *authv1alpha1.AuthServiceS
 		if m.Persistence.Enabled == nil {
 			m.Persistence.Enabled = ptr.To(true)
 		}
-		defaultMemory(&m.Resources, resource.MustParse(defaultRedisMemory))
 		if m.Persistence.Size == nil {
 			m.Persistence.Size = ptr.To(resource.MustParse(defaultRedisVolumeSize))
 		}
+		if m.SessionCapacity == nil {
+			m.SessionCapacity = ptr.To(defaultSessionCapacity)
+		}
+		// Without a limit redis.conf gets no maxmemory, and a logout storm grows Redis until
+		// the kernel kills it (docs/operator.md, sizing the managed Redis).
+		defaultMemory(&m.Resources, redisconf.MemoryFor(int64(*m.SessionCapacity)))
 		if ha := m.HighAvailability; ha != nil {
 			if ha.Replicas == nil {
 				ha.Replicas = ptr.To(defaultRedisReplicas)

@@ -38,6 +38,27 @@ func TestWithDefaults_FillsWhatIsEmptyAndKeepsWhatIsSet(t *testing.T) {
 			if ha := m.HighAvailability; *ha.Replicas != 3 || *ha.Sentinels != 3 || *ha.MinReplicasAcked != 1 {
 				t.Errorf("HA defaults = %d replicas, %d sentinels, %d acks", *ha.Replicas, *ha.Sentinels, *ha.MinReplicasAcked)
 			}
+			if d.Tokens.SessionMaxLifetime.Duration != 2160*time.Hour || d.Issuance.RefreshGracePeriod.Duration != 30*time.Second || *d.Issuance.RefreshesPerMinute != 10 {
+				t.Errorf("session defaults = lifetime %s, grace %s, %d refreshes a minute", d.Tokens.SessionMaxLifetime.Duration, d.Issuance.RefreshGracePeriod.Duration, *d.Issuance.RefreshesPerMinute)
+			}
+			if *m.SessionCapacity != 100000 || m.Resources.Limits.Memory().String() != "271Mi" || m.Resources.Requests.Memory().String() != "271Mi" {
+				t.Errorf("managed Redis memory = capacity %d, limits %v, requests %v; want 100000 sessions in 271Mi", *m.SessionCapacity, m.Resources.Limits, m.Resources.Requests)
+			}
+		},
+	}, {
+		name: "a managed Redis without a memory limit is sized for its session capacity, keeping its CPU and a memory request set",
+		spec: authv1alpha1.AuthServiceSpec{Redis: authv1alpha1.RedisSpec{Managed: &authv1alpha1.ManagedRedisSpec{
+			SessionCapacity: ptr.To[int32](1000000),
+			Resources: corev1.ResourceRequirements{
+				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+				Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
+			},
+		}}},
+		check: func(t *testing.T, d *authv1alpha1.AuthServiceSpec) {
+			r := d.Redis.Managed.Resources
+			if r.Limits.Memory().String() != "2469Mi" || r.Limits.Cpu().String() != "1" || r.Requests.Memory().String() != "1Gi" {
+				t.Errorf("resources = %+v, want a 2469Mi memory limit for a million sessions, the CPU limit and the memory request kept", r)
+			}
 		},
 	}, {
 		name: "values the user set are kept",
@@ -46,6 +67,7 @@ func TestWithDefaults_FillsWhatIsEmptyAndKeepsWhatIsSet(t *testing.T) {
 			Tokens: authv1alpha1.TokensSpec{RefreshLifetime: metav1.Duration{Duration: time.Hour}, Leeway: metav1.Duration{Duration: time.Second}},
 			Redis: authv1alpha1.RedisSpec{Managed: &authv1alpha1.ManagedRedisSpec{
 				Image: "redis:8", AppendFsync: "everysec",
+				Resources:        corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}},
 				Persistence:      authv1alpha1.RedisPersistenceSpec{Enabled: ptr.To(false), Size: ptr.To(resource.MustParse("5Gi"))},
 				HighAvailability: &authv1alpha1.RedisHighAvailabilitySpec{Replicas: ptr.To[int32](5), Sentinels: ptr.To[int32](5), MinReplicasAcked: ptr.To[int32](2)},
 			}},
@@ -61,6 +83,9 @@ func TestWithDefaults_FillsWhatIsEmptyAndKeepsWhatIsSet(t *testing.T) {
 			}
 			if ha := m.HighAvailability; *ha.Replicas != 5 || *ha.Sentinels != 5 || *ha.MinReplicasAcked != 2 {
 				t.Errorf("HA = %+v", ha)
+			}
+			if r := m.Resources; r.Limits.Memory().String() != "64Mi" || r.Requests.Memory() != nil && !r.Requests.Memory().IsZero() {
+				t.Errorf("resources = %+v, want the user's 64Mi limit alone", r)
 			}
 		},
 	}, {

@@ -106,7 +106,11 @@ func issuerEnv(as *authv1alpha1.AuthService, redis redisConnection) []corev1.Env
 		clients = append(clients, c.Namespace+"/"+c.ServiceAccountName)
 	}
 	env := authserverEnv(as, redis, roleIssuer)
+	d := withDefaults(&as.Spec)
 	for _, v := range []corev1.EnvVar{
+		{Name: "AUTHSERVER_SESSION_MAX_LIFETIME", Value: d.Tokens.SessionMaxLifetime.Duration.String()},
+		{Name: "AUTHSERVER_REFRESH_GRACE_PERIOD", Value: d.Issuance.RefreshGracePeriod.Duration.String()},
+		{Name: "AUTHSERVER_REFRESHES_PER_MINUTE", Value: strconv.Itoa(int(*d.Issuance.RefreshesPerMinute))},
 		{Name: "AUTHSERVER_ISSUANCE_CLIENTS", Value: strings.Join(clients, ",")},
 		{Name: "AUTHSERVER_CLIENT_AUDIENCE", Value: tokenIssuer(as)},
 		{Name: "AUTHSERVER_SINGLE_SESSION", Value: strconv.FormatBool(as.Spec.Issuance.SingleSession)},

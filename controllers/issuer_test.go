@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -169,6 +170,9 @@ func TestIssuer_IsWiredFromTheSpecWithLeastPrivilege(t *testing.T) {
 		"AUTHSERVER_REDIS_PASSWORD_FILE":    "/etc/authserver/redis/password",
 		"AUTHSERVER_LISTEN":                 ":8080",
 		"AUTHSERVER_STORE_STATE_CONFIGMAP":  "auth-store-state",
+		"AUTHSERVER_SESSION_MAX_LIFETIME":   "2160h0m0s",
+		"AUTHSERVER_REFRESH_GRACE_PERIOD":   "30s",
+		"AUTHSERVER_REFRESHES_PER_MINUTE":   "10",
 	} {
 		if env[k] != v {
 			t.Errorf("issuer env %s = %q, want %q", k, env[k], v)
@@ -183,12 +187,17 @@ func TestIssuer_IsWiredFromTheSpecWithLeastPrivilege(t *testing.T) {
 		t.Errorf("status issuerURL %q issuer %q", as.Status.IssuerURL, as.Status.Issuer)
 	}
 
-	// A changed client list and an explicit issuer reach both roles and the status.
+	// A changed client list and an explicit issuer reach both roles and the status; the
+	// session lifetime and the refresh policy reach the issuer, a grace period and a
+	// limit of 0 (off) as 0.
 	update(t, as, func(as *authv1alpha1.AuthService) {
 		as.Spec.Issuance.Clients = as.Spec.Issuance.Clients[:1]
 		as.Spec.Tokens.Issuer = "https://auth.example.com"
+		as.Spec.Tokens.SessionMaxLifetime = metav1.Duration{Duration: 48 * time.Hour}
+		as.Spec.Issuance.RefreshGracePeriod = &metav1.Duration{}
+		as.Spec.Issuance.RefreshesPerMinute = ptr.To[int32](0)
 	})
-	poll.Until(t, waitTimeout, "new clients and issuer rolled out", func() error {
+	poll.Until(t, waitTimeout, "new clients, issuer and session settings rolled out", func() error {
 		env := envMap(get(t, ns, "auth-issuer", &appsv1.Deployment{}).Spec.Template.Spec.Containers[0])
 		venv := envMap(get(t, ns, "auth-authserver", &appsv1.Deployment{}).Spec.Template.Spec.Containers[0])
 		st := get(t, ns, "auth", &authv1alpha1.AuthService{}).Status
@@ -196,6 +205,10 @@ func TestIssuer_IsWiredFromTheSpecWithLeastPrivilege(t *testing.T) {
 			env["AUTHSERVER_CLIENT_AUDIENCE"] != "https://auth.example.com" || venv["AUTHSERVER_ISSUER"] != "https://auth.example.com" || st.Issuer != "https://auth.example.com" {
 			return errorf("issuer clients %q iss %q audience %q, verifier iss %q, status issuer %q",
 				env["AUTHSERVER_ISSUANCE_CLIENTS"], env["AUTHSERVER_ISSUER"], env["AUTHSERVER_CLIENT_AUDIENCE"], venv["AUTHSERVER_ISSUER"], st.Issuer)
+		}
+		if env["AUTHSERVER_SESSION_MAX_LIFETIME"] != "48h0m0s" || env["AUTHSERVER_REFRESH_GRACE_PERIOD"] != "0s" || env["AUTHSERVER_REFRESHES_PER_MINUTE"] != "0" {
+			return errorf("issuer session lifetime %q, grace period %q, refreshes per minute %q", env["AUTHSERVER_SESSION_MAX_LIFETIME"],
+				env["AUTHSERVER_REFRESH_GRACE_PERIOD"], env["AUTHSERVER_REFRESHES_PER_MINUTE"])
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,8 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/redisconf"
 )
 
 // TestManagedRedis_PasswordIsValidatedAndNeverDigested: the pod templates carry digests of
@@ -94,13 +97,14 @@ func TestManagedRedis_DefaultMemoryLimitAndBoundedInitAndSentinels(t *testing.T)
 	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
 	createAuthService(t, ns, "auth", nil)
 	reconcileOnce(t, r, ns, "auth")
+	def := redisconf.MemoryFor(int64(defaultSessionCapacity))
 	conf := string(get(t, ns, "auth-redis", &corev1.Secret{}).Data[RedisConfigKey])
-	if !strings.Contains(conf, "\nmaxmemory 161061240\n") {
-		t.Errorf("redis.conf = %q, want maxmemory 60%% of the default 256Mi", conf)
+	if line := "\nmaxmemory " + strconv.FormatInt(redisconf.MaxMemory(&def), 10) + "\n"; !strings.Contains(conf, line) {
+		t.Errorf("redis.conf = %q, want %q: 60%% of the default limit", conf, line)
 	}
 	res := get(t, ns, "auth-redis", &appsv1.StatefulSet{}).Spec.Template.Spec.Containers[0].Resources
-	if res.Limits.Memory().String() != "256Mi" || res.Requests.Memory().String() != "256Mi" {
-		t.Errorf("Redis container resources = %v, want a 256Mi memory limit and request", res)
+	if res.Limits.Memory().Cmp(def) != 0 || res.Requests.Memory().Cmp(def) != 0 {
+		t.Errorf("Redis container resources = %v, want the default %s as limit and request", res, def.String())
 	}
 
 	for _, tc := range []struct {
@@ -108,9 +112,9 @@ func TestManagedRedis_DefaultMemoryLimitAndBoundedInitAndSentinels(t *testing.T)
 		spec              corev1.ResourceRequirements
 		wantLimit, wantRq string
 	}{
-		{"none set", corev1.ResourceRequirements{}, "256Mi", "256Mi"},
+		{"none set", corev1.ResourceRequirements{}, def.String(), def.String()},
 		{"a larger request", corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}, "1Gi", "1Gi"},
-		{"a smaller request", corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}}, "256Mi", "64Mi"},
+		{"a smaller request", corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}}, def.String(), "64Mi"},
 		{"a limit", corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}}, "2Gi", "2Gi"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,5 +141,27 @@ func TestManagedRedis_DefaultMemoryLimitAndBoundedInitAndSentinels(t *testing.T)
 				}
 			}
 		})
+	}
+}
+
+// TestManagedRedis_DefaultMemoryHoldsItsSessionCapacity: without a memory limit the
+// Redis container gets one sized for spec.redis.managed.sessionCapacity
+// (redisconf.MemoryFor, whose per-session bytes authserver/blacklist measures on a real
+// Redis), and redis.conf's maxmemory follows it.
+func TestManagedRedis_DefaultMemoryHoldsItsSessionCapacity(t *testing.T) {
+	ns := newNamespace(t)
+	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
+	createAuthService(t, ns, "auth", func(as *authv1alpha1.AuthService) {
+		as.Spec.Redis.Managed = &authv1alpha1.ManagedRedisSpec{SessionCapacity: ptr.To[int32](200000)}
+	})
+	reconcileOnce(t, r, ns, "auth")
+	want := redisconf.MemoryFor(200000)
+	c := get(t, ns, "auth-redis", &appsv1.StatefulSet{}).Spec.Template.Spec.Containers[0]
+	if c.Resources.Limits.Memory().Cmp(want) != 0 || c.Resources.Requests.Memory().Cmp(want) != 0 {
+		t.Errorf("Redis container resources = %+v, want memory %s for 200000 sessions", c.Resources, want.String())
+	}
+	conf := string(get(t, ns, "auth-redis", &corev1.Secret{}).Data[RedisConfigKey])
+	if line := "\nmaxmemory " + strconv.FormatInt(redisconf.MaxMemory(&want), 10) + "\n"; !strings.Contains(conf, line) {
+		t.Errorf("redis.conf = %q, want %q", conf, line)
 	}
 }

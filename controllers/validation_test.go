@@ -34,8 +34,13 @@ func TestAPI_DefaultsFillAnEmptySpec(t *testing.T) {
 		t.Errorf("TLS %+v, requireAudience %v, introspection %+v: want plain HTTP, aud not required, no introspection clients", s.Server.TLS, s.Tokens.RequireAudience, s.Introspection)
 	case m == nil || s.Redis.External != nil:
 		t.Fatalf("redis default = %+v, want managed", s.Redis)
-	case m.Image != "redis:7.4-alpine", m.AppendFsync != "always", !ptr.Deref(m.Persistence.Enabled, false), m.Persistence.Size.String() != "1Gi":
+	case m.Image != "redis:7.4-alpine", m.AppendFsync != "always", !ptr.Deref(m.Persistence.Enabled, false), m.Persistence.Size.String() != "1Gi",
+		ptr.Deref(m.SessionCapacity, 0) != 100000:
 		t.Errorf("managed redis defaults = %+v", m)
+	case s.Tokens.SessionMaxLifetime.Duration.String() != "2160h0m0s":
+		t.Errorf("token defaults = %+v, want a session lifetime of 2160h", s.Tokens)
+	case s.Issuance.RefreshGracePeriod == nil || s.Issuance.RefreshGracePeriod.Duration.String() != "30s", ptr.Deref(s.Issuance.RefreshesPerMinute, 0) != 10:
+		t.Errorf("issuance defaults = %+v, want a grace period of 30s and 10 refreshes a minute", s.Issuance)
 	}
 }
 
@@ -84,6 +89,22 @@ func TestAPI_RejectsInvalidSpecsWithMessagesThatSayWhatToFix(t *testing.T) {
 			"spec.server.replicas"},
 		{"refresh lifetime shorter than the access lifetime", map[string]any{"tokens": map[string]any{"maxLifetime": "1h", "refreshLifetime": "30m"}},
 			"spec.tokens.refreshLifetime must be at least spec.tokens.maxLifetime: a refresh token outlives the access tokens it renews; raise refreshLifetime or lower maxLifetime"},
+		{"session lifetime shorter than the access lifetime", map[string]any{"tokens": map[string]any{"maxLifetime": "3h", "sessionMaxLifetime": "2h"}},
+			"spec.tokens.sessionMaxLifetime must be at least spec.tokens.maxLifetime: a session lasts at least as long as its first access token; raise sessionMaxLifetime or lower maxLifetime"},
+		{"session lifetime too long", map[string]any{"tokens": map[string]any{"sessionMaxLifetime": "9000h"}},
+			"spec.tokens.sessionMaxLifetime must be between 1h and 8760h (one year): users log in again after it"},
+		{"session lifetime too short", map[string]any{"tokens": map[string]any{"sessionMaxLifetime": "30m"}},
+			"spec.tokens.sessionMaxLifetime must be between 1h and 8760h (one year): users log in again after it"},
+		{"session lifetime that does not parse", map[string]any{"tokens": map[string]any{"sessionMaxLifetime": "90 days"}},
+			"spec.tokens.sessionMaxLifetime must be a duration such as 2160h, 720h or 12h (units h, m, s, ms)"},
+		{"refresh grace period too long", map[string]any{"issuance": map[string]any{"refreshGracePeriod": "10m"}},
+			"spec.issuance.refreshGracePeriod must be at most 5m: a stolen refresh token may be replayed that long after its rotation; lower it (0s turns it off)"},
+		{"refresh grace period that does not parse", map[string]any{"issuance": map[string]any{"refreshGracePeriod": "soon"}},
+			"spec.issuance.refreshGracePeriod must be a duration such as 30s, 10s or 0s (units h, m, s, ms)"},
+		{"refreshes per minute negative", map[string]any{"issuance": map[string]any{"refreshesPerMinute": -1}},
+			"spec.issuance.refreshesPerMinute"},
+		{"session capacity below a thousand", map[string]any{"redis": map[string]any{"managed": map[string]any{"sessionCapacity": 10}}},
+			"spec.redis.managed.sessionCapacity"},
 		{"refresh lifetime beyond 90 days", map[string]any{"tokens": map[string]any{"refreshLifetime": "2161h"}},
 			"spec.tokens.refreshLifetime must be at most 2160h"},
 		{"refresh lifetime that does not parse", map[string]any{"tokens": map[string]any{"refreshLifetime": "30 days"}},

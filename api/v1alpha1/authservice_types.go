@@ -138,6 +138,28 @@ type IssuanceSpec struct {
 	// ends the user's earlier sessions. Off, a user may be logged in on several devices.
 	// +optional
 	SingleSession bool `json:"singleSession,omitempty"`
+
+	// RefreshGracePeriod is how long after a refresh the refresh token it replaced still
+	// gets a pair of the same new stamp, as long as the new refresh token has not been
+	// used: a client that lost the answer to a refresh and retries stays logged in. A thief
+	// who replays a stolen refresh token within it, before the rightful client uses its new
+	// one, gets a working pair instead of ending the session. 0s makes every second use of
+	// a refresh token reuse, which revokes the session.
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="spec.issuance.refreshGracePeriod must be a duration such as 30s, 10s or 0s (units h, m, s, ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('5m')",message="spec.issuance.refreshGracePeriod must be at most 5m: a stolen refresh token may be replayed that long after its rotation; lower it (0s turns it off)"
+	// +optional
+	RefreshGracePeriod *metav1.Duration `json:"refreshGracePeriod,omitempty"`
+
+	// RefreshesPerMinute bounds the refreshes of one session per minute (the grace
+	// period's answers included); more are answered 429 with Retry-After. 0 for no bound.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=600
+	// +optional
+	RefreshesPerMinute *int32 `json:"refreshesPerMinute,omitempty"`
 }
 
 // IssuanceClient names one ServiceAccount allowed to obtain tokens for users.
@@ -289,11 +311,12 @@ type PodDisruptionBudgetSpec struct {
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 }
 
-// TokensSpec describes the tokens that the signing keys sign. The rule across fields skips
+// TokensSpec describes the tokens that the signing keys sign. The rules across fields skip
 // durations that do not parse: their own pattern reports those.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.requireAudience) || !self.requireAudience || (has(self.audiences) && size(self.audiences) > 0)",message="spec.tokens.requireAudience needs spec.tokens.audiences: list the audiences tokens must name, or remove requireAudience"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxLifetime) || !has(self.refreshLifetime) || !self.maxLifetime.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || !self.refreshLifetime.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.refreshLifetime) >= duration(self.maxLifetime)",message="spec.tokens.refreshLifetime must be at least spec.tokens.maxLifetime: a refresh token outlives the access tokens it renews; raise refreshLifetime or lower maxLifetime"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxLifetime) || !has(self.sessionMaxLifetime) || !self.maxLifetime.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || !self.sessionMaxLifetime.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.sessionMaxLifetime) >= duration(self.maxLifetime)",message="spec.tokens.sessionMaxLifetime must be at least spec.tokens.maxLifetime: a session lasts at least as long as its first access token; raise sessionMaxLifetime or lower maxLifetime"
 type TokensSpec struct {
 	// MaxLifetime is the longest lifetime of a token, from issue to expiry. A retired key
 	// stays published for this long (plus leeway) after it stops signing.
@@ -324,6 +347,17 @@ type TokensSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('2160h')",message="spec.tokens.refreshLifetime must be at most 2160h (90 days): users log in again after that"
 	// +optional
 	RefreshLifetime metav1.Duration `json:"refreshLifetime,omitzero"`
+
+	// SessionMaxLifetime is the absolute lifetime of a session from its login: refreshes
+	// are refused after it, and no token of the session expires later, however often it
+	// was refreshed (each refresh otherwise starts refreshLifetime again).
+	// +kubebuilder:default="2160h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="spec.tokens.sessionMaxLifetime must be a duration such as 2160h, 720h or 12h (units h, m, s, ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1h') && duration(self) <= duration('8760h'))",message="spec.tokens.sessionMaxLifetime must be between 1h and 8760h (one year): users log in again after it"
+	// +optional
+	SessionMaxLifetime metav1.Duration `json:"sessionMaxLifetime,omitzero"`
 
 	// Issuer is the iss claim of issued tokens and the issuer of the OIDC discovery document.
 	// Empty means the verifier's in-cluster URL (status.serverURL); status.issuer shows the
@@ -444,12 +478,22 @@ type ManagedRedisSpec struct {
 	// +optional
 	Image string `json:"image,omitempty"`
 
-	// Resources of the Redis container. Without a memory limit it gets 256Mi (raised to the
-	// memory request when that is higher), and without a memory request one equal to the
-	// limit: redis.conf's maxmemory is 60 % of the limit. Sentinels and the topology init
-	// step have small fixed resources of their own.
+	// Resources of the Redis container. Without a memory limit, the limit is sized for
+	// sessionCapacity sessions (docs/operator.md gives the formula), raised to the memory
+	// request when that is higher; without a memory request, one equal to the limit.
+	// redis.conf's maxmemory is 60 % of the limit. Sentinels and the topology init step have
+	// small fixed resources of their own.
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// SessionCapacity is how many sessions the store must hold: those whose latest refresh
+	// token has not expired, over every user. It sizes the default memory of the Redis
+	// container; a memory limit in resources replaces that.
+	// +kubebuilder:default=100000
+	// +kubebuilder:validation:Minimum=1000
+	// +kubebuilder:validation:Maximum=100000000
+	// +optional
+	SessionCapacity *int32 `json:"sessionCapacity,omitempty"`
 
 	// Persistence keeps the blacklist on a PersistentVolumeClaim (a StatefulSet); when
 	// disabled Redis runs as a Deployment on an emptyDir and a pod restart loses it.

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"log/slog"
+	"time"
 )
 
 // Message is the message of every audit line, so that a log pipeline can select them.
@@ -29,6 +30,18 @@ const (
 	Revoke Event = "revoke"
 	// KeyRevoked revoked a signing key on every verifier.
 	KeyRevoked Event = "key-revoked"
+	// RefreshReuse is a refresh token presented after its session had moved on: the
+	// session is revoked (a stolen refresh token, or a client that kept an old one).
+	RefreshReuse Event = "refresh-reuse"
+	// IssueRefused is a call of POST /auth/token that was refused: the caller is not
+	// authenticated, or not allowed to obtain tokens.
+	IssueRefused Event = "issue-refused"
+)
+
+// Reasons of an IssueRefused event.
+const (
+	ReasonUnauthenticated = "unauthenticated"
+	ReasonForbidden       = "forbidden"
 )
 
 // Record is one audit line. Empty fields are left out of the line.
@@ -45,23 +58,24 @@ type Record struct {
 	Caller string
 	// Request names the administrative request a logout-user applies.
 	Request string
+	// Reason says why an issuance was refused.
+	Reason string
 }
 
 // Log writes r as one info line with message Message and the fields event, user_id,
-// session_id, kid, caller and request.
+// session_id, kid, caller, request and reason, whatever level l logs at: the audit
+// trail is not a log level, and --log-level warn must not silence it. The line goes
+// to l's handler directly (slog's handlers check the level in Logger, not in Handle).
 func Log(ctx context.Context, l *slog.Logger, r Record) {
-	if !l.Enabled(ctx, slog.LevelInfo) {
-		return
-	}
-	attrs := make([]slog.Attr, 0, 6)
-	attrs = append(attrs, slog.String("event", string(r.Event)))
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, Message, 0)
+	rec.AddAttrs(slog.String("event", string(r.Event)))
 	for _, f := range [...]struct{ key, value string }{
 		{"user_id", r.UserID}, {"session_id", r.SessionID}, {"kid", r.KeyID},
-		{"caller", r.Caller}, {"request", r.Request},
+		{"caller", r.Caller}, {"request", r.Request}, {"reason", r.Reason},
 	} {
 		if f.value != "" {
-			attrs = append(attrs, slog.String(f.key, f.value))
+			rec.AddAttrs(slog.String(f.key, f.value))
 		}
 	}
-	l.LogAttrs(ctx, slog.LevelInfo, Message, attrs...)
+	_ = l.Handler().Handle(ctx, rec)
 }

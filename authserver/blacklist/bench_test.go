@@ -15,7 +15,7 @@ import (
 // does, against a real Redis.
 func BenchmarkAdd(b *testing.B) {
 	benchmarkAdd(b, func(s *blacklist.Store, ctx context.Context, id string, until time.Time) error {
-		return s.Revoke(ctx, blacklist.Tok(id), until)
+		return s.Revoke(ctx, blacklist.Tok(id), blacklist.Until(until))
 	})
 }
 
@@ -69,7 +69,7 @@ func BenchmarkAddLightLoad(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := s.Revoke(context.Background(), blacklist.Tok("sig:"+strconv.FormatInt(n.Add(1), 10)), until); err != nil {
+			if err := s.Revoke(context.Background(), blacklist.Tok("sig:"+strconv.FormatInt(n.Add(1), 10)), blacklist.Until(until)); err != nil {
 				b.Fatal(err)
 			}
 		}

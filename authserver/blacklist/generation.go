@@ -29,7 +29,27 @@ type Generation struct {
 	// Shards are the hash tags of its copies on every master of a Redis Cluster
 	// (shards.go); none elsewhere.
 	Shards []string `json:"shards,omitempty"`
+	// KeyLayout is the key layout of the servers that wrote the marker last;
+	// servers of the previous releases wrote none (0).
+	KeyLayout int `json:"keyLayout,omitempty"`
+	// LegacyUntil, when not zero, is when entries of the first release's key layout
+	// stop mattering (Unix milliseconds): until then every server reads them too.
+	LegacyUntil int64 `json:"legacyUntil,omitempty"`
 }
+
+// KeyLayout is the key layout of this release: one record per session holding its
+// current stamp (layout 2, the previous release's, kept an entry per rotated stamp;
+// layout 1, the first release's, a key "<prefix>bl:<token id>" per logged-out token
+// outside any user's hash tag).
+const KeyLayout = 3
+
+// LegacyLayoutWindow is how long after a server of this release first finds a store
+// that its servers have not marked (a new store, or one the previous releases used)
+// every check also reads the first release's entries: the longest an access token may
+// live (spec.tokens.maxLifetime is at most 24h; the first release had no refresh
+// tokens) plus the leeway cap and the skew margin. A logout stored by a server of the
+// first release, before the upgrade or during its rollout, keeps its token refused.
+const LegacyLayoutWindow = 24*time.Hour + 6*time.Minute
 
 // started is when g was created, from its ID; zero when unknown.
 func (g Generation) started() time.Time {
@@ -41,7 +61,7 @@ func (g Generation) started() time.Time {
 	return time.UnixMilli(n)
 }
 
-// newGeneration is a fresh generation created at now.
+// newGeneration is a fresh generation created at now (nextGeneration marks its layout).
 func newGeneration(now time.Time, notBefore int64, previous string) Generation {
 	return Generation{ID: strconv.FormatInt(now.UnixMilli(), 10) + "-" + newNonce()[:8], NotBefore: notBefore, Previous: previous}
 }
@@ -61,12 +81,27 @@ type generationStep struct {
 }
 
 // nextGeneration decides what a server that holds known (zero ID: none yet) does on
-// reading marker (nil: no marker) at now. A server with no generation adopts the
-// marker, or writes the first one. A marker that is gone, or another generation than
-// known, is a loss: the server adopts a newer generation that already records a loss
-// (another server detected it first, and its cutoff is at least as late as the data
-// loss); otherwise it starts a new generation whose cutoff is now.
+// reading marker (nil: no marker) at now (Redis' clock). A server with no generation
+// adopts the marker, or writes the first one. A marker that is gone, or another
+// generation than known, is a loss: the server adopts a newer generation that already
+// records a loss (another server detected it first, and its cutoff is at least as
+// late as the data loss); otherwise it starts a new generation whose cutoff is now.
+// A generation that no server of this layout has marked yet is marked, and, unless it
+// starts after a loss, the first release's entries are read for LegacyLayoutWindow.
 func nextGeneration(known Generation, marker *Generation, now time.Time) generationStep {
+	step := lossStep(known, marker, now)
+	if step.Adopt.KeyLayout < KeyLayout {
+		step.Adopt.KeyLayout = KeyLayout
+		if !step.Lost {
+			step.Adopt.LegacyUntil = now.Add(LegacyLayoutWindow).UnixMilli()
+		}
+		step.Write = true
+	}
+	return step
+}
+
+// lossStep is nextGeneration's decision about losses.
+func lossStep(known Generation, marker *Generation, now time.Time) generationStep {
 	switch {
 	case marker == nil && known.ID == "":
 		return generationStep{Adopt: newGeneration(now, 0, ""), Write: true}
@@ -84,8 +119,10 @@ func nextGeneration(known Generation, marker *Generation, now time.Time) generat
 func (s *Store) generationKey() string { return s.prefix + "store-generation" }
 
 // replaceIfScript sets KEYS[1] to ARGV[2] only while it holds ARGV[1] ("" for none),
-// so that servers detecting the same loss at once agree on one new generation.
-const replaceIfScript = `local cur = redis.call('GET', KEYS[1])
+// so that servers detecting the same loss at once agree on one new generation. It
+// runs at maxmemory too: a detected loss is always recorded.
+const replaceIfScript = `#!lua flags=allow-oom
+local cur = redis.call('GET', KEYS[1])
 if (cur or '') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1`
@@ -110,20 +147,29 @@ func (s *Store) Hold(g Generation) {
 	s.raiseCutoff(g.NotBefore)
 }
 
+// readMarkerScript reads the marker ("" for none) and the time by the clock of the
+// Redis that holds it, so that a data-loss cutoff comes from the clock the scripts
+// take iat from (on a Cluster, that of the marker's shard).
+const readMarkerScript = `#!lua flags=no-writes
+local t = redis.call('TIME')
+return {redis.call('GET', KEYS[1]) or '', tonumber(t[1]), tonumber(t[2])}`
+
 // CheckGeneration reads the marker and acts on it (nextGeneration): it writes the
 // first or a new generation, and raises the in-memory cutoff that Check applies. An
 // error wraps ErrUnavailable.
 func (s *Store) CheckGeneration(ctx context.Context) (GenerationEvent, error) {
 	s.genMu.Lock()
 	defer s.genMu.Unlock()
-	raw, err := s.client.Get(ctx, s.generationKey()).Result()
-	var marker *Generation
-	switch {
-	case errors.Is(err, redis.Nil):
-		raw = ""
-	case err != nil:
+	vals, err := s.client.Eval(ctx, readMarkerScript, []string{s.generationKey()}).Slice()
+	if err != nil {
 		return GenerationEvent{}, fmt.Errorf("%w: reading the store generation: %w", ErrUnavailable, err)
-	default:
+	}
+	raw, now, err := markerReply(vals)
+	if err != nil {
+		return GenerationEvent{}, fmt.Errorf("%w: reading the store generation: %w", ErrUnavailable, err)
+	}
+	var marker *Generation
+	if raw != "" {
 		var g Generation
 		if json.Unmarshal([]byte(raw), &g) != nil || g.ID == "" {
 			// A marker that does not parse names no generation this server knows.
@@ -145,9 +191,9 @@ func (s *Store) CheckGeneration(ctx context.Context) (GenerationEvent, error) {
 		if known.ID == "" {
 			known = *marker
 		}
-		step = nextGeneration(known, nil, time.Now())
+		step = nextGeneration(known, nil, now)
 	} else {
-		step = nextGeneration(s.generation, marker, time.Now())
+		step = nextGeneration(s.generation, marker, now)
 	}
 	if !step.Write && len(shards.missing) > 0 && marker != nil && step.Adopt.ID == marker.ID {
 		// A master no copy reaches yet (added since, or a marker of an older server).
@@ -170,16 +216,50 @@ func (s *Store) CheckGeneration(ctx context.Context) (GenerationEvent, error) {
 			// Another server wrote first: the next check adopts its generation.
 			return GenerationEvent{Generation: s.generation}, nil
 		}
+		raw = string(value)
 	}
 	previous := s.generation.ID
-	s.generation = step.Adopt
+	s.generation, s.generationRaw = step.Adopt, raw
 	s.raiseCutoff(step.Adopt.NotBefore)
+	s.legacyUntil.Store(step.Adopt.LegacyUntil)
 	if step.Lost {
 		s.metrics.dataLost.Inc()
 		s.log.Error("blacklist store data lost: every token issued before the cutoff is refused until it expires; new logins work",
 			"lost_generation", previous, "generation", step.Adopt.ID, "not_before", time.Unix(step.Adopt.NotBefore, 0).UTC().Format(time.RFC3339))
 	}
 	return GenerationEvent{Generation: step.Adopt, Lost: step.Lost, Previous: previous}, nil
+}
+
+// markerReply reads readMarkerScript's reply.
+func markerReply(vals []any) (string, time.Time, error) {
+	if len(vals) == 3 {
+		raw, ok1 := vals[0].(string)
+		sec, ok2 := vals[1].(int64)
+		usec, ok3 := vals[2].(int64)
+		if ok1 && ok2 && ok3 {
+			return raw, time.Unix(sec, usec*1000), nil
+		}
+	}
+	return "", time.Time{}, fmt.Errorf("unexpected reply %v", vals)
+}
+
+// followGeneration checks the marker again when it is not the one this server holds
+// (another server found a loss, or none was read yet): issuance must know the
+// store's data-loss cutoff before it signs. One GET when nothing changed.
+func (s *Store) followGeneration(ctx context.Context) error {
+	cmd := redis.NewStringCmd(ctx, "get", s.generationKey())
+	err := s.pipe.do(ctx, cmd, false)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%w: reading the store generation: %w", ErrUnavailable, err)
+	}
+	s.genMu.Lock()
+	held := s.generationRaw
+	s.genMu.Unlock()
+	if held != "" && cmd.Val() == held {
+		return nil
+	}
+	_, err = s.CheckGeneration(ctx)
+	return err
 }
 
 // raiseCutoff moves the in-memory cutoff to notBefore when that is later.

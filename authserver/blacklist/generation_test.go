@@ -21,6 +21,9 @@ func TestNextGeneration(t *testing.T) {
 	older := blacklist.GenerationAt(now.Add(-2*time.Hour), 0, "")
 	successor := blacklist.GenerationAt(now.Add(-time.Minute), now.Add(-time.Minute).Unix()+1, g1.ID)
 	freshFirst := blacklist.GenerationAt(now.Add(-time.Minute), 0, "")
+	previousRelease := g1
+	previousRelease.KeyLayout = 0
+	legacyUntil := now.Add(blacklist.LegacyLayoutWindow).UnixMilli()
 	cases := []struct {
 		name            string
 		known           blacklist.Generation
@@ -29,14 +32,17 @@ func TestNextGeneration(t *testing.T) {
 		write, lost     bool
 		cutoffFromNow   bool
 		previousIsKnown bool
+		// legacyUntil is the LegacyUntil the step sets; the marker's own when -1.
+		legacyUntil int64
 	}{
-		{"first server on an empty store writes the first generation", blacklist.Generation{}, nil, "new", true, false, false, false},
-		{"a starting server adopts the marker", blacklist.Generation{}, &successor, successor.ID, false, false, false, false},
-		{"the same generation is kept", g1, &g1, g1.ID, false, false, false, false},
-		{"a marker gone is a loss: new generation, cutoff now", g1, nil, "new", true, true, true, true},
-		{"another server's detection is adopted", g1, &successor, successor.ID, false, true, false, false},
-		{"a restored older marker is a loss", g1, &older, "new", true, true, true, true},
-		{"a newer generation without a cutoff (written after a loss by a fresh server) is a loss", g1, &freshFirst, "new", true, true, true, true},
+		{"first server on an empty store writes the first generation, reading the first release's entries", blacklist.Generation{}, nil, "new", true, false, false, false, legacyUntil},
+		{"a starting server adopts the marker", blacklist.Generation{}, &successor, successor.ID, false, false, false, false, -1},
+		{"the same generation is kept", g1, &g1, g1.ID, false, false, false, false, -1},
+		{"a marker of the previous release is marked, and the first release's entries read", blacklist.Generation{}, &previousRelease, g1.ID, true, false, false, false, legacyUntil},
+		{"a marker gone is a loss: new generation, cutoff now", g1, nil, "new", true, true, true, true, 0},
+		{"another server's detection is adopted", g1, &successor, successor.ID, false, true, false, false, -1},
+		{"a restored older marker is a loss", g1, &older, "new", true, true, true, true, 0},
+		{"a newer generation without a cutoff (written after a loss by a fresh server) is a loss", g1, &freshFirst, "new", true, true, true, true, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,6 +61,16 @@ func TestNextGeneration(t *testing.T) {
 			}
 			if tc.previousIsKnown && got.Previous != tc.known.ID {
 				t.Fatalf("previous %q, want %q", got.Previous, tc.known.ID)
+			}
+			if got.KeyLayout != blacklist.KeyLayout {
+				t.Fatalf("key layout %d, want %d", got.KeyLayout, blacklist.KeyLayout)
+			}
+			want := tc.legacyUntil
+			if want == -1 {
+				want = tc.marker.LegacyUntil
+			}
+			if got.LegacyUntil != want {
+				t.Fatalf("legacy until %d, want %d", got.LegacyUntil, want)
 			}
 		})
 	}
@@ -77,7 +93,7 @@ func TestGeneration_FlushallIsDetectedAndOldTokensRefused(t *testing.T) {
 	}
 	loggedOut := blacklist.Subject{UserID: "u-1", TokenID: "sig:out", IssuedAt: time.Now().Add(-time.Minute)}
 	live := blacklist.Subject{UserID: "u-2", TokenID: "sig:live", IssuedAt: time.Now().Add(-time.Minute)}
-	if err := a.Revoke(ctx, loggedOut, time.Now().Add(time.Hour)); err != nil {
+	if err := a.Revoke(ctx, loggedOut, blacklist.Until(time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := redistest.Command(srv.Addr, "FLUSHALL"); err != nil {
@@ -110,7 +126,7 @@ func TestGeneration_FlushallIsDetectedAndOldTokensRefused(t *testing.T) {
 			t.Errorf("%s server: token issued after the detection: listed %v, %v; want accepted", name, listed, err)
 		}
 	}
-	if err := b.Revoke(ctx, live, time.Now().Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "blacklisted") {
+	if err := b.Revoke(ctx, live, blacklist.Until(time.Now().Add(time.Hour))); err == nil || !strings.Contains(err.Error(), "blacklisted") {
 		t.Errorf("logout of a token issued before the detection: %v, want already blacklisted", err)
 	}
 }

@@ -43,7 +43,7 @@ func benchmarkLogout(b *testing.B, cfg blacklist.ClientConfig, acks blacklist.Re
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := s.Revoke(context.Background(), blacklist.Tok("sig:"+strconv.FormatInt(n.Add(1), 10)), until); err != nil {
+			if err := s.Revoke(context.Background(), blacklist.Tok("sig:"+strconv.FormatInt(n.Add(1), 10)), blacklist.Until(until)); err != nil {
 				b.Error(err)
 				return
 			}

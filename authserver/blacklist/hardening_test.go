@@ -20,14 +20,14 @@ func TestRevoke_AnExpiryAlreadyPastForRedisIsAFailure(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	s, client := newStore(t, srv)
 	ctx := context.Background()
-	err := s.Revoke(ctx, blacklist.Tok("sig:past"), time.Now().Add(-time.Second))
+	err := s.Revoke(ctx, blacklist.Tok("sig:past"), blacklist.Until(time.Now().Add(-time.Second)))
 	if !errors.Is(err, blacklist.ErrUnavailable) || !errors.Is(err, blacklist.ErrNotStored) {
 		t.Fatalf("Revoke with a past expiry: %v, want ErrUnavailable and ErrNotStored", err)
 	}
 	if n, err := client.Exists(ctx, s.KeyOf(blacklist.Tok("sig:past"))).Result(); err != nil || n != 0 {
 		t.Fatalf("entry exists: %d, %v", n, err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:past"), time.Now().Add(time.Minute)); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:past"), blacklist.Until(time.Now().Add(time.Minute))); err != nil {
 		t.Fatalf("a later logout of the same token: %v, want it stored now", err)
 	}
 }
@@ -51,10 +51,10 @@ func TestRevoke_PublishRefusedStillStoresOnce(t *testing.T) {
 	if !errors.Is(err, blacklist.ErrCannotPublish) || !strings.Contains(err.Error(), "&acl:revocations") {
 		t.Fatalf("CheckPublish: %v, want ErrCannotPublish naming &acl:revocations", err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:acl"), time.Now().Add(time.Minute)); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:acl"), blacklist.Until(time.Now().Add(time.Minute))); err != nil {
 		t.Fatalf("first logout with PUBLISH refused: %v, want it stored and answered", err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:acl"), time.Now().Add(time.Minute)); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:acl"), blacklist.Until(time.Now().Add(time.Minute))); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 		t.Fatalf("second logout: %v, want ErrAlreadyBlacklisted", err)
 	}
 	if listed, err := s.Check(ctx, blacklist.Tok("sig:acl")); err != nil || !listed {

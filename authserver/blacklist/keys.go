@@ -17,10 +17,12 @@ const keyRevocationPrefix = "kid:"
 func (s *Store) revokedKeysKey() string { return s.prefix + "revoked-kids" }
 
 // revokeKeysScript adds kids to the revoked set (keeping the later expiry), drops
-// entries past their expiry, and announces each kid that was new.
+// entries past their expiry, and announces each kid that was new. Like every
+// revocation it is stored at maxmemory too.
 //
 //	KEYS[1] the set; ARGV: now (ms), expiry (ms), channel, kids...
-const revokeKeysScript = `redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+const revokeKeysScript = `#!lua flags=allow-oom
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local n = 0
 for i = 4, #ARGV do
   local added = redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[i])

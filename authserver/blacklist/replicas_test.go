@@ -61,7 +61,7 @@ func TestAdd_ReplicaAcknowledgedIsOnTheReplica(t *testing.T) {
 	rc := redis.NewClient(&redis.Options{Addr: replica.Addr})
 	defer rc.Close()
 	for _, id := range []string{"sig:r1", "sig:r2", "sig:r3"} {
-		if err := s.Revoke(ctx, blacklist.Tok(id), time.Now().Add(time.Minute)); err != nil {
+		if err := s.Revoke(ctx, blacklist.Tok(id), blacklist.Until(time.Now().Add(time.Minute))); err != nil {
 			t.Fatalf("Add(%s): %v", id, err)
 		}
 		n, err := rc.Exists(ctx, s.KeyOf(blacklist.Tok(id))).Result()
@@ -69,7 +69,7 @@ func TestAdd_ReplicaAcknowledgedIsOnTheReplica(t *testing.T) {
 			t.Fatalf("replica has %s: %d, %v; want it there when Add returned", id, n, err)
 		}
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:r1"), time.Now().Add(time.Minute)); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:r1"), blacklist.Until(time.Now().Add(time.Minute))); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 		t.Fatalf("repeated Add: %v, want ErrAlreadyBlacklisted", err)
 	}
 }
@@ -81,16 +81,16 @@ func TestAdd_TooFewReplicasIsUnavailable(t *testing.T) {
 	primary, replica := startReplicated(t)
 	ctx := context.Background()
 	two := newAckingStore(t, primary.Addr, 2)
-	err := two.Revoke(ctx, blacklist.Tok("sig:two"), time.Now().Add(time.Minute))
+	err := two.Revoke(ctx, blacklist.Tok("sig:two"), blacklist.Until(time.Now().Add(time.Minute)))
 	if !errors.Is(err, blacklist.ErrUnavailable) || !errors.Is(err, blacklist.ErrReplicasBehind) {
 		t.Fatalf("Add needing 2 of 1 replicas: err = %v, want ErrUnavailable and ErrReplicasBehind", err)
 	}
 	one := newAckingStore(t, primary.Addr, 1)
-	if err := one.Revoke(ctx, blacklist.Tok("sig:before"), time.Now().Add(time.Minute)); err != nil {
+	if err := one.Revoke(ctx, blacklist.Tok("sig:before"), blacklist.Until(time.Now().Add(time.Minute))); err != nil {
 		t.Fatalf("Add with the replica up: %v", err)
 	}
 	replica.Kill()
-	err = one.Revoke(ctx, blacklist.Tok("sig:after"), time.Now().Add(time.Minute))
+	err = one.Revoke(ctx, blacklist.Tok("sig:after"), blacklist.Until(time.Now().Add(time.Minute)))
 	if !errors.Is(err, blacklist.ErrUnavailable) || !errors.Is(err, blacklist.ErrReplicasBehind) {
 		t.Fatalf("Add with the replica killed: err = %v, want ErrUnavailable and ErrReplicasBehind", err)
 	}
@@ -123,7 +123,7 @@ func TestCheck_NeverWaitsForReplicaAcknowledgement(t *testing.T) {
 	writes := make(chan error, 2)
 	for i := range 2 {
 		go func() {
-			writes <- s.Revoke(ctx, blacklist.Tok(fmt.Sprintf("sig:lag-%d", i)), time.Now().Add(time.Minute))
+			writes <- s.Revoke(ctx, blacklist.Tok(fmt.Sprintf("sig:lag-%d", i)), blacklist.Until(time.Now().Add(time.Minute)))
 		}()
 		poll.UntilTrue(t, time.Second, fmt.Sprintf("%d writes waiting for the replica", i+1), func() bool {
 			list, err := admin.ClientList(ctx).Result()
@@ -154,14 +154,14 @@ func TestRevoke_AWriteThatStoredNothingNeedsNoReplica(t *testing.T) {
 	s := newAckingStore(t, primary.Addr, 1)
 	ctx := context.Background()
 	until := time.Now().Add(time.Minute)
-	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), until); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), blacklist.Until(until)); err != nil {
 		t.Fatalf("first Revoke with the replica up: %v", err)
 	}
 	replica.Kill()
-	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 		t.Fatalf("repeated Revoke with the replica gone: %v, want ErrAlreadyBlacklisted", err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:new"), until); !errors.Is(err, blacklist.ErrReplicasBehind) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:new"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrReplicasBehind) {
 		t.Fatalf("new Revoke with the replica gone: %v, want ErrReplicasBehind", err)
 	}
 }

@@ -34,7 +34,7 @@ func TestRevoke_ClientRetryAfterATimeoutIsNotBlacklisted(t *testing.T) {
 		pause *= time.Millisecond
 		id := fmt.Sprintf("sig:retry-%d", i)
 		stalled := stall(t, srv.Addr, pause)
-		err := s.Revoke(ctx, blacklist.Tok(id), time.Now().Add(time.Hour))
+		err := s.Revoke(ctx, blacklist.Tok(id), blacklist.Until(time.Now().Add(time.Hour)))
 		<-stalled
 		switch {
 		case errors.Is(err, blacklist.ErrAlreadyBlacklisted):
@@ -44,7 +44,7 @@ func TestRevoke_ClientRetryAfterATimeoutIsNotBlacklisted(t *testing.T) {
 		case !errors.Is(err, blacklist.ErrUnavailable):
 			t.Fatalf("pause %s: %v", pause, err)
 		}
-		if err := s.Revoke(ctx, blacklist.Tok(id), time.Now().Add(time.Hour)); err != nil && !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+		if err := s.Revoke(ctx, blacklist.Tok(id), blacklist.Until(time.Now().Add(time.Hour))); err != nil && !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 			t.Fatalf("pause %s: second logout: %v", pause, err)
 		}
 	}
@@ -93,10 +93,44 @@ func TestRevoke_ClientPauseLongerThanTheTimeoutIsNotBlacklisted(t *testing.T) {
 		if err := admin.Do(ctx, "client", "pause", pause.Milliseconds(), "write").Err(); err != nil {
 			t.Fatal(err)
 		}
-		err := s.Revoke(ctx, blacklist.Tok(fmt.Sprintf("sig:pause-%d", i)), time.Now().Add(time.Hour))
+		err := s.Revoke(ctx, blacklist.Tok(fmt.Sprintf("sig:pause-%d", i)), blacklist.Until(time.Now().Add(time.Hour)))
 		if err != nil && (errors.Is(err, blacklist.ErrAlreadyBlacklisted) || !errors.Is(err, blacklist.ErrUnavailable)) {
 			t.Fatalf("pause %s: first logout: %v, want success or unavailable", pause, err)
 		}
 		time.Sleep(pause)
+	}
+}
+
+// TestCutOff_AResentLogoutEverywhereFindsItsOwnWrite sends the logout-everywhere
+// script twice with one nonce, as go-redis resends it after a timeout. The cutoff it
+// sets is adjusted (to the presenting token's iat, issued after a cutoff in the same
+// second); the resent copy must still find its own write and answer as it did, not
+// "already blacklisted". A copy with another nonce (a second logout everywhere with
+// the same token) is already blacklisted.
+func TestCutOff_AResentLogoutEverywhereFindsItsOwnWrite(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, _ := newStore(t, srv)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		sub  blacklist.Subject
+	}{
+		{"a token of a session, issued a second ahead", blacklist.Subject{UserID: "u-1", TokenID: "jti:1", SessionID: "s-1", Stamp: "st-1", IssuedAt: time.Now().Add(2 * time.Second)}},
+		{"a token without a session, issued a second ahead", blacklist.Subject{UserID: "u-2", TokenID: "jti:2", IssuedAt: time.Now().Add(2 * time.Second)}},
+		{"a token issued earlier", blacklist.Subject{UserID: "u-3", TokenID: "jti:3", SessionID: "s-3", Stamp: "st-3", IssuedAt: time.Now().Add(-time.Minute)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, first, err := s.CutOffWithNonce(ctx, tc.sub, "nonce-"+tc.sub.UserID, time.Hour)
+			if err != nil || code != 1 || first < tc.sub.IssuedAt.Unix() {
+				t.Fatalf("logout everywhere: code %d, cutoff %d, %v; want 1 and a cutoff covering the token (iat %d)", code, first, err, tc.sub.IssuedAt.Unix())
+			}
+			code, again, err := s.CutOffWithNonce(ctx, tc.sub, "nonce-"+tc.sub.UserID, time.Hour)
+			if err != nil || code != 1 || again != first {
+				t.Fatalf("the resent copy: code %d, cutoff %d, %v; want 1 and the same cutoff %d", code, again, err, first)
+			}
+			if code, _, err := s.CutOffWithNonce(ctx, tc.sub, "another-nonce", time.Hour); err != nil || code != 0 {
+				t.Fatalf("a second logout everywhere with the same token: code %d, %v; want 0 (already blacklisted)", code, err)
+			}
+		})
 	}
 }

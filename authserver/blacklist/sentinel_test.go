@@ -31,7 +31,7 @@ func TestStore_ThroughPasswordProtectedSentinels(t *testing.T) {
 	s := blacklist.NewStore(client, blacklist.StoreOptions{Prefix: "sentinel:", ReplicaAcks: blacklist.ReplicaAcks{Min: 1, Timeout: time.Second}})
 	t.Cleanup(s.Close)
 	ctx := context.Background()
-	if err := s.Revoke(ctx, blacklist.Tok("sig:s1"), time.Now().Add(time.Minute)); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:s1"), blacklist.Until(time.Now().Add(time.Minute))); err != nil {
 		t.Fatalf("Revoke through Sentinel: %v", err)
 	}
 	if listed, err := s.Check(ctx, blacklist.Tok("sig:s1")); err != nil || !listed {
@@ -68,7 +68,7 @@ func TestGeneration_PrimaryRestartedEmptyIsDetected(t *testing.T) {
 		t.Fatal(err)
 	}
 	loggedOut := blacklist.Subject{UserID: "u-1", TokenID: "sig:out", IssuedAt: time.Now().Add(-time.Minute)}
-	if err := s.Revoke(ctx, loggedOut, time.Now().Add(time.Hour)); err != nil {
+	if err := s.Revoke(ctx, loggedOut, blacklist.Until(time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	primary := g.Nodes[0]

@@ -34,10 +34,10 @@ func TestAdd_SecondAddIsAlreadyBlacklisted(t *testing.T) {
 	s, _ := newStore(t, srv)
 	ctx := context.Background()
 	until := time.Now().Add(time.Minute)
-	if err := s.Revoke(ctx, blacklist.Tok("sig:a"), until); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:a"), blacklist.Until(until)); err != nil {
 		t.Fatalf("first Add: %v", err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:a"), until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:a"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 		t.Fatalf("second Add: err = %v, want ErrAlreadyBlacklisted", err)
 	}
 	for id, want := range map[string]bool{"sig:a": true, "sig:b": false} {
@@ -53,7 +53,7 @@ func TestAdd_EntryExpiresAtTheGivenTime(t *testing.T) {
 	s, client := newStore(t, srv)
 	ctx := context.Background()
 	until := time.Now().Add(90 * time.Second).Truncate(time.Millisecond)
-	if err := s.Revoke(ctx, blacklist.Tok("sig:t"), until); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:t"), blacklist.Until(until)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := client.PExpireTime(ctx, s.KeyOf(blacklist.Tok("sig:t"))).Result()
@@ -63,7 +63,7 @@ func TestAdd_EntryExpiresAtTheGivenTime(t *testing.T) {
 	if got != time.Duration(until.UnixMilli())*time.Millisecond {
 		t.Errorf("PEXPIRETIME = %v, want %v", got, time.Duration(until.UnixMilli())*time.Millisecond)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:gone"), time.Now().Add(50*time.Millisecond)); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:gone"), blacklist.Until(time.Now().Add(50*time.Millisecond))); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -87,7 +87,7 @@ func TestStore_UnavailableWhenRedisIsDownThenRecovers(t *testing.T) {
 	s, _ := newStore(t, srv)
 	ctx := context.Background()
 	srv.Kill()
-	if err := s.Revoke(ctx, blacklist.Tok("sig:x"), time.Now().Add(time.Minute)); !errors.Is(err, blacklist.ErrUnavailable) || errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:x"), blacklist.Until(time.Now().Add(time.Minute))); !errors.Is(err, blacklist.ErrUnavailable) || errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 		t.Errorf("Add with Redis down: err = %v, want ErrUnavailable", err)
 	}
 	if _, err := s.Check(ctx, blacklist.Tok("sig:x")); !errors.Is(err, blacklist.ErrUnavailable) {
@@ -99,7 +99,7 @@ func TestStore_UnavailableWhenRedisIsDownThenRecovers(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:x"), time.Now().Add(time.Minute)); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:x"), blacklist.Until(time.Now().Add(time.Minute))); err != nil {
 		t.Errorf("Add after restart: %v", err)
 	}
 }
@@ -108,7 +108,7 @@ func TestAdd_SurvivesARedisCrashWithAOF(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	s, _ := newStore(t, srv)
 	ctx := context.Background()
-	if err := s.Revoke(ctx, blacklist.Tok("sig:durable"), time.Now().Add(time.Hour)); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:durable"), blacklist.Until(time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	srv.Kill()
@@ -153,13 +153,13 @@ func TestAdd_PublishesTheRevocationOnceWhenStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	until := time.Now().Add(time.Minute)
-	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), until); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), blacklist.Until(until)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
 		t.Fatal(err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:other"), until); err != nil {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:other"), blacklist.Until(until)); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"sig:once", "sig:other"} {
@@ -215,7 +215,7 @@ func TestClose_CallsDuringAndAfterFailInsteadOfPanicking(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 50 {
-				errs <- s.Revoke(ctx, blacklist.Tok(fmt.Sprintf("sig:close-%d-%d", w, i)), until)
+				errs <- s.Revoke(ctx, blacklist.Tok(fmt.Sprintf("sig:close-%d-%d", w, i)), blacklist.Until(until))
 			}
 		}()
 	}
@@ -228,7 +228,7 @@ func TestClose_CallsDuringAndAfterFailInsteadOfPanicking(t *testing.T) {
 			t.Fatalf("Add during Close: %v, want nil or ErrUnavailable", err)
 		}
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:late"), until); !errors.Is(err, blacklist.ErrUnavailable) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:late"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrUnavailable) {
 		t.Fatalf("Add after Close: %v, want ErrUnavailable", err)
 	}
 	if _, err := s.Check(ctx, blacklist.Tok("sig:late")); !errors.Is(err, blacklist.ErrUnavailable) {
@@ -244,14 +244,14 @@ func TestKeys_OfOneUserShareAHashTag(t *testing.T) {
 	s, client := newStore(t, srv)
 	ctx := context.Background()
 	sub := blacklist.Subject{UserID: "u-1", TokenID: "sig:x", SessionID: "s-1", Stamp: "st-1", IssuedAt: time.Now()}
-	if err := s.Revoke(ctx, sub, time.Now().Add(time.Minute)); err != nil {
+	if err := s.Revoke(ctx, sub, blacklist.Until(time.Now().Add(time.Minute))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CutOff(ctx, sub, false, time.Now(), time.Now().Add(time.Minute)); err != nil {
+	if _, err := s.CutOff(ctx, sub, false, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	other := blacklist.Tok("sig:y")
-	if err := s.Revoke(ctx, other, time.Now().Add(time.Minute)); err != nil {
+	if err := s.Revoke(ctx, other, blacklist.Until(time.Now().Add(time.Minute))); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := client.Keys(ctx, "test:*").Result()
@@ -276,4 +276,92 @@ func TestKeys_OfOneUserShareAHashTag(t *testing.T) {
 		_ = tag
 	}
 	t.Fatalf("hash tags %v: want u-1's stamp and cutoff under one", tags)
+}
+
+// TestCheckVersion_ARealRedisSevenIsAccepted asks the package's redis-server (7.x, as
+// the managed Redis runs) for its version; a server that is down is unavailable.
+func TestCheckVersion_ARealRedisSevenIsAccepted(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, _ := newStore(t, srv)
+	if err := s.CheckVersion(context.Background()); err != nil {
+		t.Fatalf("CheckVersion of %s: %v", redistest.Binary(), err)
+	}
+	srv.Kill()
+	if err := s.CheckVersion(context.Background()); !errors.Is(err, blacklist.ErrUnavailable) {
+		t.Fatalf("CheckVersion of a stopped Redis: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestIssue_NeverSignsWhatTheStoreRefuses issues sessions right after what would refuse
+// them: a logout everywhere in the same second, a single-session login of the same
+// user (then issuance without single-session, as after a configuration change), and a
+// detected data loss. Each new session's iat comes after it, and the store accepts it.
+func TestIssue_NeverSignsWhatTheStoreRefuses(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, _ := newStore(t, srv)
+	ctx := context.Background()
+	multi := blacklist.SessionPolicy{RecordLifetime: time.Hour}
+	single := blacklist.SessionPolicy{RecordLifetime: time.Hour, SingleSession: true, MarkerLifetime: time.Hour}
+	issue := func(user, session string, p blacklist.SessionPolicy) blacklist.Subject {
+		t.Helper()
+		sub := blacklist.Subject{UserID: user, TokenID: "jti:" + session, SessionID: session, Stamp: "st-" + session}
+		iat, err := s.Issue(ctx, sub, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub.IssuedAt = iat
+		return sub
+	}
+	refused := func(what string, sub blacklist.Subject, want bool) {
+		t.Helper()
+		if listed, err := s.Check(ctx, sub); err != nil || listed != want {
+			t.Errorf("%s: listed %v, %v; want %v", what, listed, err, want)
+		}
+	}
+
+	first := issue("u-1", "s-1", multi)
+	if _, err := s.CutOff(ctx, first, true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	refused("the session the logout everywhere ended", first, true)
+	refused("a login right after a logout everywhere", issue("u-1", "s-2", multi), false)
+
+	only := issue("u-2", "s-3", single)
+	refused("a single-session login", only, false)
+	refused("a login without single-session right after it", issue("u-2", "s-4", multi), false)
+
+	if _, err := s.CheckGeneration(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := issue("u-3", "s-5", multi)
+	if _, err := redistest.Command(srv.Addr, "FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := s.CheckGeneration(ctx); err != nil || !ev.Lost {
+		t.Fatalf("generation check after FLUSHALL: %+v, %v", ev, err)
+	}
+	refused("a session issued before the data loss", before, true)
+	refused("a login right after the detected loss", issue("u-3", "s-6", multi), false)
+}
+
+// TestRevoke_RunsAgainAfterRedisForgetsItsScripts: the store runs its scripts by
+// SHA-1; after SCRIPT FLUSH (as after a restart or a failover) the next logout is
+// still stored, and a second logout of the token is still already blacklisted.
+func TestRevoke_RunsAgainAfterRedisForgetsItsScripts(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s, _ := newStore(t, srv)
+	ctx := context.Background()
+	until := blacklist.Until(time.Now().Add(time.Hour))
+	if err := s.Revoke(ctx, blacklist.Tok("sig:before"), until); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := redistest.Command(srv.Addr, "SCRIPT", "FLUSH"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Revoke(ctx, blacklist.Tok("sig:after"), until); err != nil {
+		t.Fatalf("logout after SCRIPT FLUSH: %v", err)
+	}
+	if err := s.Revoke(ctx, blacklist.Tok("sig:after"), until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+		t.Fatalf("second logout after SCRIPT FLUSH: %v, want already blacklisted", err)
+	}
 }

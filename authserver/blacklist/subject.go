@@ -30,7 +30,14 @@ func (s Subject) HasSession() bool { return s.SessionID != "" && s.Stamp != "" }
 // Keys are the Redis keys of a subject. All of them carry the user's hash tag, so a
 // Redis Cluster keeps one user's keys in one slot and one command reads them all.
 type Keys struct {
-	Token, Stamp, Session, Cutoff string
+	// Token is the entry of a logged-out token without a session.
+	Token string
+	// Stamp and Session are the entries of a logged-out stamp and of a session ended
+	// by refresh-token reuse; Record is the session's record (its current stamp).
+	// Empty for a token without a session.
+	Stamp, Session, Record string
+	// Cutoff is the user's cutoff; Only the user's single-session marker.
+	Cutoff, Only string
 }
 
 // IDs are the names under which revocations are published and the verified-token
@@ -60,15 +67,23 @@ func IDsOf(sub Subject) IDs {
 	return ids
 }
 
-// keysOf names the Redis keys of sub: "<prefix>{<user digest>}:<kind>:<digest>".
+// keysOf names the Redis keys of sub: "<prefix>{<user digest>}:<kind>[:<digest>]".
 func (s *Store) keysOf(_ Subject, ids IDs) Keys {
 	tag := s.prefix + "{" + strings.TrimPrefix(ids.User, "user:")[:22] + "}:"
-	k := Keys{Token: tag + "bl:" + ids.Token, Cutoff: tag + "cutoff"}
+	k := Keys{Token: tag + "bl:" + ids.Token, Cutoff: tag + "cutoff", Only: tag + "only"}
 	if ids.Stamp != "" {
 		k.Stamp = tag + ids.Stamp
 		k.Session = tag + ids.Session
+		k.Record = tag + "current:" + digestOf(ids.Session)
 	}
 	return k
+}
+
+// digestOf is the digest part of a revocation id ("stamp:<digest>"), as the session's
+// record and the single-session marker hold it; "" for "".
+func digestOf(id string) string {
+	_, d, _ := strings.Cut(id, ":")
+	return d
 }
 
 // digest is the base64url SHA-256 of parts, each ended by a NUL so that no two lists

@@ -127,3 +127,68 @@ func signingKid(t *testing.T, d deployment) string {
 	}
 	return k.ID
 }
+
+// TestAudit_ReuseAndRefusedIssuanceAtEveryLogLevel logs at warn and at error level,
+// as --log-level warn runs: the audit lines are still written (audit is not a log
+// level), for a refresh, a refresh token presented again (refresh-reuse, with its
+// session, counted) and issuances refused for an unknown caller, a caller not
+// listed and no token at all (issue-refused); no token reaches the log.
+func TestAudit_ReuseAndRefusedIssuanceAtEveryLogLevel(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelWarn, slog.LevelError} {
+		t.Run(level.String(), func(t *testing.T) {
+			var sink syncBuffer
+			log := slog.New(slog.NewJSONHandler(&sink, &slog.HandlerOptions{Level: level}))
+			d := newDeploymentWith(t, nil, nil, []harnessOption{asIssuer(nil, false), withLogger(log)})
+			kc, _ := kube(t)
+			s := d.issue(t)
+			next, r := d.refresh(t, http.MethodPost, s.RefreshToken)
+			if r.StatusCode != http.StatusCreated {
+				t.Fatalf("refresh: %d %s", r.StatusCode, r.body)
+			}
+			_, r = d.refresh(t, http.MethodPost, s.RefreshToken)
+			r.expect(t, http.StatusUnauthorized, errorBody("refresh token reused: session revoked"))
+			intruder := serviceAccountToken(t, kc, "login", "intruder", clientAudience)
+			d.issuer.doBody(http.MethodPost, "/auth/token", intruder, userBody).expect(t, http.StatusForbidden, errorBody("caller may not obtain tokens"))
+			d.issuer.doBody(http.MethodPost, "/auth/token", "not-a-token", userBody).expect(t, http.StatusUnauthorized, errorBody("caller not authenticated"))
+			d.issuer.doBody(http.MethodPost, "/auth/token", "", userBody).expect(t, http.StatusUnauthorized, errorBody("caller not authenticated"))
+
+			session := claimsOf(t, s.Token).User.Auth.ID
+			kid := signingKid(t, d)
+			want := []map[string]string{
+				{"event": "issue", "user_id": "u-42", "session_id": session, "kid": kid, "caller": "login/login-service"},
+				{"event": "refresh", "user_id": "u-42", "session_id": session, "kid": kid},
+				{"event": "refresh-reuse", "user_id": "u-42", "session_id": session, "kid": kid},
+				{"event": "issue-refused", "caller": "login/intruder", "reason": "forbidden"},
+				{"event": "issue-refused", "reason": "unauthenticated"},
+				{"event": "issue-refused", "reason": "unauthenticated"},
+			}
+			out := sink.String()
+			got := auditLines(t, out)
+			if len(got) != len(want) {
+				t.Fatalf("%d audit lines, want %d:\n%s", len(got), len(want), out)
+			}
+			for i, w := range want {
+				w["level"], w["msg"] = "INFO", "audit"
+				if len(got[i]) != len(w) {
+					t.Errorf("audit line %d = %v, want %v", i, got[i], w)
+					continue
+				}
+				for k, v := range w {
+					if got[i][k] != v {
+						t.Errorf("audit line %d: %s = %q, want %q", i, k, got[i][k], v)
+					}
+				}
+			}
+			for _, tok := range []string{s.Token, s.RefreshToken, next.Token, next.RefreshToken, intruder, d.login} {
+				for _, part := range append(strings.Split(tok, "."), stampOf(t, s.Token)) {
+					if strings.Contains(out, part) {
+						t.Errorf("the log holds a token, part of one or a session stamp: %q", part)
+					}
+				}
+			}
+			if n := counterOf(t, d.issuer, "authserver_blacklist_operations_total", "op", "rotate", "result", "reuse"); n != 1 {
+				t.Errorf("reuse counted %v times, want 1", n)
+			}
+		})
+	}
+}

@@ -112,8 +112,8 @@ func BenchmarkVerifyCached(b *testing.B) {
 
 // BenchmarkIssue obtains a new session per iteration through POST /auth/token, as
 // the login service does: the caller's ServiceAccount token reviewed by a real API
-// server (then answered from the review cache), a Redis read of the user's cutoff,
-// two ES256 signatures.
+// server (then answered from the review cache), a read of the store's generation
+// marker and the issuance script (the session's record), two ES256 signatures.
 func BenchmarkIssue(b *testing.B) {
 	d := newDeployment(b, false, nil)
 	b.ReportAllocs()
@@ -132,7 +132,7 @@ func BenchmarkIssue(b *testing.B) {
 }
 
 // BenchmarkRefresh exchanges a fresh refresh token per iteration: one verification,
-// the rotation script in Redis, two signatures.
+// the rotation script in Redis (the session's record rewritten), two signatures.
 func BenchmarkRefresh(b *testing.B) {
 	d := newDeployment(b, false, nil)
 	toks := make([]string, b.N)

@@ -93,12 +93,26 @@ type harnessConfig struct {
 	// audiences and requireAudience are the verifier's --audiences and --require-audience.
 	audiences       []string
 	requireAudience bool
+	// tuneSessions and tuneIssuance, when set, change the services' configuration
+	// before they are made (lifetimes, clocks, refresh policy).
+	tuneSessions func(*sessions.Config)
+	tuneIssuance func(*issuance.Config)
 }
 
 // withAudiences makes the verifier enforce audiences, refusing tokens without aud too
 // when require is set.
 func withAudiences(require bool, audiences ...string) harnessOption {
 	return func(c *harnessConfig) { c.audiences, c.requireAudience = audiences, require }
+}
+
+// withSessions changes the sessions service's configuration.
+func withSessions(f func(*sessions.Config)) harnessOption {
+	return func(c *harnessConfig) { c.tuneSessions = f }
+}
+
+// withIssuance changes the issuance service's configuration (issuers only).
+func withIssuance(f func(*issuance.Config)) harnessOption {
+	return func(c *harnessConfig) { c.tuneIssuance = f }
 }
 
 // withRedis makes the harness reach Redis as cfg says, its writes acknowledged by
@@ -245,13 +259,20 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 	case <-time.After(5 * time.Second):
 		t.Fatal("the revocation subscription was not confirmed within 5s")
 	}
+	if hc.tuneSessions != nil {
+		hc.tuneSessions(&sc)
+	}
 	hc.api.Sessions = sessions.New(sc)
 	if is := hc.issuer; is != nil {
 		hc.api.Role = httpapi.RoleIssuer
 		hc.api.Clients = is.clients
-		hc.api.Issuance = issuance.New(issuance.Config{
+		ic := issuance.Config{
 			Keys: h.keys, Verifier: sc.Verifier, Store: h.bl, Issuer: testIssuer, SingleSession: is.singleSession,
-		})
+		}
+		if hc.tuneIssuance != nil {
+			hc.tuneIssuance(&ic)
+		}
+		hc.api.Issuance = issuance.New(ic)
 	}
 	h.api, err = httpapi.New(hc.api)
 	if err != nil {

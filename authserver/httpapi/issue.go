@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/hiringo/auth-operator/authserver/audit"
@@ -22,6 +24,7 @@ const (
 	msgForbidden       = "caller may not obtain tokens"
 	msgReviewDown      = "token review unavailable"
 	msgReuse           = "refresh token reused: session revoked"
+	msgRateLimited     = "too many refreshes of this session: retry later"
 )
 
 // Authorizer authenticates and authorizes the caller of /auth/token
@@ -76,6 +79,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	}
 	bearer, err := token.FromHeader(r.Header)
 	if err != nil {
+		audit.Log(r.Context(), s.cfg.Logger, audit.Record{Event: audit.IssueRefused, Reason: audit.ReasonUnauthenticated})
 		writeError(w, http.StatusUnauthorized, msgUnauthenticated)
 		return
 	}
@@ -83,8 +87,14 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		switch {
 		case errors.Is(err, clientauth.ErrUnauthenticated):
+			audit.Log(r.Context(), s.cfg.Logger, audit.Record{Event: audit.IssueRefused, Reason: audit.ReasonUnauthenticated})
 			writeError(w, http.StatusUnauthorized, msgUnauthenticated)
 		case errors.Is(err, clientauth.ErrForbidden):
+			rec := audit.Record{Event: audit.IssueRefused, Reason: audit.ReasonForbidden}
+			if caller.Name != "" {
+				rec.Caller = caller.String()
+			}
+			audit.Log(r.Context(), s.cfg.Logger, rec)
 			writeError(w, http.StatusForbidden, msgForbidden)
 		default:
 			s.cfg.Logger.Warn("issuance failed: token review unavailable", "err", err)
@@ -124,31 +134,54 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, msgMissingToken)
 		return
 	}
-	pair, err := s.cfg.Issuance.Refresh(r.Context(), raw)
+	pair, err := s.rotate(r, raw)
 	if err != nil {
 		s.issuanceFailure(w, err)
 		return
 	}
-	audit.Log(r.Context(), s.cfg.Logger, audit.Record{
-		Event: audit.Refresh, UserID: pair.User.ID, SessionID: pair.User.Auth.ID, KeyID: pair.KeyID,
-	})
 	writeEnvelope(w, http.StatusCreated, true, msgSuccess, refreshPayload{
 		Token: pair.Access, RefreshToken: pair.Refresh, TokenExpiration: pair.AccessExpiresAt.Unix(),
 	})
 }
 
+// rotate exchanges a refresh token for a new pair (both refresh endpoints) and writes the
+// audit line: the refresh, or the reuse that ended a session.
+func (s *Server) rotate(r *http.Request, raw string) (issuance.Pair, error) {
+	pair, err := s.cfg.Issuance.Refresh(r.Context(), raw)
+	var reuse *issuance.ReuseError
+	switch {
+	case errors.As(err, &reuse):
+		audit.Log(r.Context(), s.cfg.Logger, audit.Record{
+			Event: audit.RefreshReuse, UserID: reuse.UserID, SessionID: reuse.SessionID, KeyID: reuse.KeyID,
+		})
+	case err == nil:
+		audit.Log(r.Context(), s.cfg.Logger, audit.Record{
+			Event: audit.Refresh, UserID: pair.User.ID, SessionID: pair.User.Auth.ID, KeyID: pair.KeyID,
+		})
+	}
+	return pair, err
+}
+
 func (s *Server) issuanceFailure(w http.ResponseWriter, err error) {
-	status, msg := s.issuanceOutcome(err)
+	status, msg := s.issuanceOutcome(w, err)
 	writeError(w, status, msg)
 }
 
-// issuanceOutcome is the status and message of a failed issuance or refresh.
-func (s *Server) issuanceOutcome(err error) (int, string) {
+// issuanceOutcome is the status and message of a failed issuance or refresh; a rate-limited
+// refresh also gets Retry-After on w.
+func (s *Server) issuanceOutcome(w http.ResponseWriter, err error) (int, string) {
+	var limited *issuance.RateLimitedError
 	switch {
 	case errors.Is(err, issuance.ErrReuse):
 		return http.StatusUnauthorized, msgReuse
+	case errors.As(err, &limited):
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
+		return http.StatusTooManyRequests, msgRateLimited
 	case errors.Is(err, issuance.ErrNoSigningKey):
 		return http.StatusServiceUnavailable, msgNoKeys
+	case errors.Is(err, issuance.ErrStoreFull):
+		s.cfg.Logger.Error("issuance refused: the session store's Redis is at its maxmemory (revocations are still stored); give it more memory", "err", err)
+		return http.StatusServiceUnavailable, issuance.ErrStoreFull.Error()
 	case errors.Is(err, sessions.ErrRevoked):
 		return http.StatusUnauthorized, msgBlacklisted
 	default:

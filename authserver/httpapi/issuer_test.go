@@ -30,6 +30,14 @@ type deployment struct {
 
 func newDeployment(t testing.TB, singleSession bool, redis *redistest.Server, opts ...harnessOption) deployment {
 	t.Helper()
+	return newDeploymentWith(t, redis, opts, []harnessOption{asIssuer(nil, singleSession)})
+}
+
+// newDeploymentWith is newDeployment with options of its own for the verifier and for
+// the issuer; asIssuer among issuerOpts sets single-session mode (its clients are
+// replaced by the login service's).
+func newDeploymentWith(t testing.TB, redis *redistest.Server, verifierOpts, issuerOpts []harnessOption) deployment {
+	t.Helper()
 	kc, _ := kube(t)
 	clients := clientauth.New(clientauth.Config{
 		Reviews:  kc.AuthenticationV1().TokenReviews(),
@@ -41,8 +49,13 @@ func newDeployment(t testing.TB, singleSession bool, redis *redistest.Server, op
 		Audience: clientAudience,
 		Clients:  []clientauth.ServiceAccount{{Namespace: "edge", Name: "gateway"}},
 	})
-	verifier := newHarness(t, redis, append([]harnessOption{withIntrospection(introspectors)}, opts...)...)
-	issuer := newReplica(verifier, asIssuer(clients, singleSession))
+	verifier := newHarness(t, redis, append([]harnessOption{withIntrospection(introspectors)}, verifierOpts...)...)
+	issuer := newReplica(verifier, append(issuerOpts, func(c *harnessConfig) {
+		if c.issuer == nil {
+			c.issuer = &issuerSetup{}
+		}
+		c.issuer.clients = clients
+	})...)
 	return deployment{
 		issuer: issuer, verifier: verifier,
 		login:   serviceAccountToken(t, kc, "login", "login-service", clientAudience),

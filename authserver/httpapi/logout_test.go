@@ -31,9 +31,11 @@ func (h *harness) blacklistKeys(t *testing.T) (*redis.Client, []string) {
 // write in Redis: one key under the prefix and the user's hash tag, named by a digest
 // that holds no part of the token. A token without a session gets a per-token entry
 // expiring at exp plus the leeway cap plus the skew margin, whatever this server's
-// own leeway (a leeway raised later must not revive it); a session token gets its
-// stamp's entry, living until the longest token of that stamp (its refresh token)
-// could expire.
+// own leeway (a leeway raised later must not revive it); a token of a session the
+// store has no record of (one issued before records) gets its stamp's entry, living
+// until a refresh token of that stamp of the longest refresh lifetime any server may
+// issue could expire, whatever this server's own (TestSessions_RevocationsOutlive…
+// covers a session with a record).
 func TestLogout_EntryLivesUntilExpPlusLeewayCapUnderADigest(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
@@ -75,9 +77,9 @@ func TestLogout_EntryLivesUntilExpPlusLeewayCapUnderADigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = claims.IssuedAt.Add(sessions.DefaultRefreshLifetime + token.MaxLeeway + sessions.ClockSkewMargin)
+	want = claims.IssuedAt.Add(sessions.MaxRefreshLifetime + token.MaxLeeway + sessions.ClockSkewMargin)
 	if got != time.Duration(want.UnixMilli())*time.Millisecond {
-		t.Fatalf("stamp entry expires at %v, want iat + refresh lifetime + leeway cap + margin = %v", got, want.UnixMilli())
+		t.Fatalf("stamp entry expires at %v, want iat + the longest refresh lifetime + leeway cap + margin = %v", got, want.UnixMilli())
 	}
 }
 

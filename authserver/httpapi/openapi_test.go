@@ -20,6 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/hiringo/auth-operator/authserver/httpapi"
+	"github.com/hiringo/auth-operator/authserver/issuance"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
@@ -61,6 +62,14 @@ func TestOpenAPI_MatchesTheHandlers(t *testing.T) {
 	intruder := func(*harness) string { return intruderToken }
 	everywhere := newHarness(t, nil)
 	refreshable := func(h *harness) string { return dep.issue(t).RefreshToken }
+	limited := newDeploymentWith(t, nil, nil, []harnessOption{asIssuer(nil, false), withIssuance(func(c *issuance.Config) { c.RefreshesPerMinute = 1 })})
+	refreshedOnce := func(*harness) string {
+		next, r := limited.refresh(t, http.MethodPost, limited.issue(t).RefreshToken)
+		if r.StatusCode != http.StatusCreated {
+			t.Fatalf("the first refresh of a session limited to one a minute: %d %s", r.StatusCode, r.body)
+		}
+		return next.RefreshToken
+	}
 
 	openapi3filter.RegisterBodyDecoder("application/x-pem-file", openapi3filter.PlainBodyDecoder)
 	defer openapi3filter.UnregisterBodyDecoder("application/x-pem-file")
@@ -118,6 +127,8 @@ func TestOpenAPI_MatchesTheHandlers(t *testing.T) {
 		{iss, "GET", "/auth/refresh", valid, 401, "", false},
 		{iss, "POST", "/auth/refresh", nil, 401, "", false},
 		{iss, "PUT", "/auth/refresh", nil, 405, "", false},
+		{limited.issuer, "GET", "/auth/refresh", refreshedOnce, 429, "", false},
+		{limited.issuer, "POST", "/auth/refresh", refreshedOnce, 429, "", false},
 		{everywhere, "POST", "/auth/logout/all", valid, 200, "", false},
 		{everywhere, "POST", "/auth/logout/all", nil, 401, "", false},
 		{everywhere, "GET", "/auth/logout/all", nil, 405, "", false},

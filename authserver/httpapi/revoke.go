@@ -79,19 +79,18 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, oauthInvalidRequest, "parameter refresh_token is required")
 		return
 	}
-	pair, err := s.cfg.Issuance.Refresh(r.Context(), raw)
+	pair, err := s.rotate(r, raw)
 	if err != nil {
-		status, msg := s.issuanceOutcome(err)
-		if status == http.StatusUnauthorized {
+		switch status, msg := s.issuanceOutcome(w, err); status {
+		case http.StatusUnauthorized:
 			writeOAuthError(w, http.StatusBadRequest, oauthInvalidGrant, msg)
-		} else {
+		case http.StatusTooManyRequests:
+			writeOAuthError(w, http.StatusTooManyRequests, oauthUnavailable, msg)
+		default:
 			writeOAuthError(w, http.StatusServiceUnavailable, oauthUnavailable, msg)
 		}
 		return
 	}
-	audit.Log(r.Context(), s.cfg.Logger, audit.Record{
-		Event: audit.Refresh, UserID: pair.User.ID, SessionID: pair.User.Auth.ID, KeyID: pair.KeyID,
-	})
 	writeOAuth(w, http.StatusOK, tokenResponse{
 		AccessToken: pair.Access, TokenType: "Bearer", RefreshToken: pair.Refresh,
 		ExpiresIn: max(int64(time.Until(pair.AccessExpiresAt).Seconds()), 0),

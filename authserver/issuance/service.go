@@ -3,6 +3,7 @@ package issuance
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,19 +18,61 @@ import (
 	"github.com/hiringo/auth-operator/authserver/token"
 )
 
-// ErrReuse is returned by Refresh for a refresh token that was exchanged before: its
-// whole session is revoked now.
+// ErrReuse is returned (as a *ReuseError) by Refresh for a refresh token that was
+// exchanged before: its whole session is revoked now.
 var ErrReuse = errors.New("refresh token reused: session revoked")
 
 // ErrNoSigningKey is returned while no key that can sign is loaded.
 var ErrNoSigningKey = errors.New("no signing key loaded")
 
-// Store is the revocation store as issuance uses it; blacklist.Store is the one
+// ErrStoreFull is wrapped in the error of an issuance that the session store refused
+// because Redis is at its maxmemory; revocations are still stored there.
+var ErrStoreFull = errors.New("session store full: new logins are refused until Redis has memory again")
+
+// ReuseError names the session that a reused refresh token ended, for the audit
+// trail; it is ErrReuse.
+type ReuseError struct {
+	UserID, SessionID string
+	// KeyID is the kid of the key that signed the reused token.
+	KeyID string
+}
+
+func (e *ReuseError) Error() string { return ErrReuse.Error() }
+
+// Unwrap makes errors.Is(err, ErrReuse) hold.
+func (e *ReuseError) Unwrap() error { return ErrReuse }
+
+// RateLimitedError is returned by Refresh for a session refreshed more often than
+// Config.RefreshesPerMinute allows.
+type RateLimitedError struct {
+	// RetryAfter is when the session may be refreshed again.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("too many refreshes of this session: retry in %s", e.RetryAfter)
+}
+
+// The defaults of the refresh policy (the server's flags).
+const (
+	// DefaultRefreshGrace covers a client that retries a refresh at once or after a
+	// client timeout; MaxRefreshGrace bounds how long a stolen refresh token, replayed
+	// before its rightful client used the new one, still works.
+	DefaultRefreshGrace = 30 * time.Second
+	MaxRefreshGrace     = 5 * time.Minute
+	// DefaultRefreshesPerMinute is far above what a client refreshing when its access
+	// token expires needs, and keeps a client in a loop from signing without end.
+	DefaultRefreshesPerMinute = 10
+	// DefaultSessionMaxLifetime is how long a login lasts at most, however often it
+	// is refreshed: 90 days.
+	DefaultSessionMaxLifetime = 2160 * time.Hour
+)
+
+// Store is the session store as issuance uses it; blacklist.Store is the one
 // implementation.
 type Store interface {
-	Cutoff(ctx context.Context, userID string) (time.Time, error)
-	CutOff(ctx context.Context, sub blacklist.Subject, check bool, at, until time.Time) (time.Time, error)
-	Rotate(ctx context.Context, sub blacklist.Subject, stampUntil, sessionUntil time.Time) error
+	Issue(ctx context.Context, sub blacklist.Subject, p blacklist.SessionPolicy) (time.Time, error)
+	Rotate(ctx context.Context, sub blacklist.Subject, successor string, p blacklist.SessionPolicy, e blacklist.Expiry) (blacklist.Rotation, error)
 }
 
 // KeySource returns the current key set, loaded for signing.
@@ -50,7 +93,18 @@ type Config struct {
 	Audiences []string
 	// SingleSession makes each issuance end the user's earlier sessions.
 	SingleSession bool
-	// Now is the clock; time.Now when nil.
+	// RefreshGrace is how long after a refresh the refresh token it replaced still
+	// gets a pair of the same new stamp (a client retrying a refresh whose answer it
+	// lost), while the new refresh token has not been used; 0 makes every second use
+	// of a refresh token reuse.
+	RefreshGrace time.Duration
+	// RefreshesPerMinute bounds the refreshes (grace answers included) of one
+	// session per minute; 0 for no bound.
+	RefreshesPerMinute int
+	// SessionMaxLifetime is how long a session may be refreshed after its issuance;
+	// its tokens never outlive it. 0 for no bound.
+	SessionMaxLifetime time.Duration
+	// Now is the clock; time.Now when nil. The iat of tokens comes from Redis' clock.
 	Now func() time.Time
 }
 
@@ -77,34 +131,45 @@ func New(cfg Config) *Service {
 	return &Service{cfg: cfg}
 }
 
+// policy is how the store keeps the sessions of this service.
+func (s *Service) policy() blacklist.SessionPolicy {
+	l := s.cfg.Lifetimes
+	return blacklist.SessionPolicy{
+		RecordLifetime: l.RecordLifetime(),
+		SingleSession:  s.cfg.SingleSession, MarkerLifetime: l.UserEntryKeep(),
+		Grace:        s.cfg.RefreshGrace,
+		RefreshLimit: s.cfg.RefreshesPerMinute, RefreshWindow: time.Minute,
+		MaxLifetime: s.cfg.SessionMaxLifetime,
+	}
+}
+
 // Issue starts a new session for u (u.Auth is ignored: the session id and stamp are
 // made here) on behalf of clientID, the caller that becomes the tokens' client_id. With
-// SingleSession the user's earlier tokens are revoked first. A token is never issued at
-// or before the user's cutoff, so a logout everywhere in the same second does not revoke
-// it. Store failures wrap blacklist.ErrUnavailable.
+// SingleSession the user's earlier sessions end. The store sets iat by Redis' clock, after
+// the user's cutoff and after any detected data loss, so that no server refuses the new
+// tokens. Store failures wrap blacklist.ErrUnavailable; a full store also ErrStoreFull.
 func (s *Service) Issue(ctx context.Context, u token.User, clientID string) (Pair, error) {
 	if u.ID == "" {
 		return Pair{}, errors.New("user id is empty")
 	}
-	now := s.cfg.Now()
-	var cutoff time.Time
-	var err error
-	if s.cfg.SingleSession {
-		cutoff, err = s.cfg.Store.CutOff(ctx, blacklist.Subject{UserID: u.ID}, false, now, s.cfg.Lifetimes.UserEntryExpiry(now))
-	} else {
-		cutoff, err = s.cfg.Store.Cutoff(ctx, u.ID)
+	u.Auth = token.Session{ID: uuid.NewString(), Token: newStamp()}
+	iat, err := s.cfg.Store.Issue(ctx, blacklist.Subject{UserID: u.ID, SessionID: u.Auth.ID, Stamp: u.Auth.Token}, s.policy())
+	if errors.Is(err, blacklist.ErrStoreFull) {
+		return Pair{}, fmt.Errorf("%w: %w", ErrStoreFull, err)
 	}
 	if err != nil {
 		return Pair{}, err
 	}
-	u.Auth = token.Session{ID: uuid.NewString(), Token: newStamp()}
-	return s.sign(u, clientID, issueTime(now, cutoff))
+	return s.sign(u, clientID, iat, iat)
 }
 
-// Refresh exchanges a refresh token for a new pair under a new stamp and revokes the
-// old stamp (its access token too). A refresh token whose stamp was rotated before
-// is reuse: the session is revoked and ErrReuse returned. Errors otherwise:
-// *token.InvalidError, token.ErrNoKeys, sessions.ErrRevoked, or the store's failure.
+// Refresh exchanges a refresh token for a new pair under the next stamp and revokes
+// the old stamp (its access token too). A refresh token whose stamp is not its
+// session's current one is reuse: the session is revoked and a *ReuseError returned;
+// the stamp just replaced, presented again within RefreshGrace, gets a pair of its
+// successor instead. Errors otherwise: *token.InvalidError (a session past its
+// maximum lifetime included), token.ErrNoKeys, sessions.ErrRevoked,
+// *RateLimitedError, or the store's failure.
 func (s *Service) Refresh(ctx context.Context, raw string) (Pair, error) {
 	v, err := s.cfg.Verifier.VerifyKind(raw, token.Refresh)
 	if err != nil {
@@ -114,35 +179,40 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Pair, error) {
 	if !sub.HasSession() {
 		return Pair{}, &token.InvalidError{Cause: "refresh token has no session"}
 	}
-	now := s.cfg.Now()
-	err = s.cfg.Store.Rotate(ctx, sub, s.cfg.Lifetimes.StampEntryExpiry(v, now), s.cfg.Lifetimes.SessionEntryExpiry(now))
+	u := v.Claims.User
+	u.Auth.Token = successorStamp(u.Auth.ID, u.Auth.Token)
+	rot, err := s.cfg.Store.Rotate(ctx, sub, u.Auth.Token, s.policy(), s.cfg.Lifetimes.EntryExpiry(v, s.cfg.Now()))
+	var limited *blacklist.RateLimitedError
 	switch {
 	case errors.Is(err, blacklist.ErrReuse):
-		return Pair{}, ErrReuse
+		return Pair{}, &ReuseError{UserID: sub.UserID, SessionID: sub.SessionID, KeyID: v.KeyID}
 	case errors.Is(err, blacklist.ErrAlreadyBlacklisted):
 		return Pair{}, sessions.ErrRevoked
+	case errors.Is(err, blacklist.ErrSessionEnded):
+		return Pair{}, &token.InvalidError{Cause: blacklist.ErrSessionEnded.Error()}
+	case errors.As(err, &limited):
+		return Pair{}, &RateLimitedError{RetryAfter: limited.RetryAfter}
 	case err != nil:
 		return Pair{}, err
 	}
-	u := v.Claims.User
-	u.Auth.Token = newStamp()
-	return s.sign(u, v.Claims.ClientID, now)
+	return s.sign(u, v.Claims.ClientID, rot.IssuedAt, rot.SessionStart)
 }
 
-// issueTime is when a token issued at now says it was issued: after the user's
-// cutoff, which revokes every token issued at or before it (iat has whole seconds).
-func issueTime(now, cutoff time.Time) time.Time {
-	now = now.Truncate(time.Second)
-	if !cutoff.IsZero() && !now.After(cutoff) {
-		return cutoff.Add(time.Second)
-	}
-	return now
+// successorStamp is the stamp a refresh of stamp gives its session: derived, not
+// drawn, so that a refresh retried within the grace period gets the same one and the
+// store keeps no copy of it (it holds digests only). SHA-256 of the session id and
+// the stamp, in hex, shaped as the seed's user.auth.token. A stamp is no secret (it is
+// in every access token): it names a login for revocation; tokens stay unforgeable.
+func successorStamp(session, stamp string) string {
+	sum := sha256.Sum256([]byte("authserver-stamp-successor\x00" + session + "\x00" + stamp))
+	return hex.EncodeToString(sum[:])
 }
 
-// sign makes the access and refresh token of u's stamp, for clientID. A key set whose
-// active key has no refresh-token key yet (written before they existed) cannot sign:
-// the operator adds one on its next pass.
-func (s *Service) sign(u token.User, clientID string, iat time.Time) (Pair, error) {
+// sign makes the access and refresh token of u's stamp issued at iat, for clientID,
+// neither outliving the session's maximum lifetime from start. A key set whose active key
+// has no refresh-token key yet (written before they existed) cannot sign: the operator
+// adds one on its next pass.
+func (s *Service) sign(u token.User, clientID string, iat, start time.Time) (Pair, error) {
 	set := s.cfg.Keys.Current()
 	if set == nil {
 		return Pair{}, ErrNoSigningKey
@@ -151,8 +221,11 @@ func (s *Service) sign(u token.User, clientID string, iat time.Time) (Pair, erro
 	if !ok || key.Refresh == nil {
 		return Pair{}, ErrNoSigningKey
 	}
-	access := s.claims(u, clientID, iat, s.cfg.Lifetimes.Access)
-	refresh := s.claims(u, clientID, iat, s.cfg.Lifetimes.Refresh)
+	accessTTL, refreshTTL := s.lifetime(s.cfg.Lifetimes.Access, iat, start), s.lifetime(s.cfg.Lifetimes.Refresh, iat, start)
+	if accessTTL <= 0 {
+		return Pair{}, &token.InvalidError{Cause: blacklist.ErrSessionEnded.Error()}
+	}
+	access, refresh := s.claims(u, clientID, iat, accessTTL), s.claims(u, clientID, iat, refreshTTL)
 	a, err := token.IssueKind(key, access, token.Access)
 	if err != nil {
 		return Pair{}, err
@@ -162,6 +235,15 @@ func (s *Service) sign(u token.User, clientID string, iat time.Time) (Pair, erro
 		return Pair{}, err
 	}
 	return Pair{User: u, Access: a, Refresh: r, AccessExpiresAt: access.ExpiresAt.Time, KeyID: key.ID}, nil
+}
+
+// lifetime is ttl, cut so that a token issued at iat ends with its session (started
+// at start) at the latest.
+func (s *Service) lifetime(ttl time.Duration, iat, start time.Time) time.Duration {
+	if s.cfg.SessionMaxLifetime <= 0 {
+		return ttl
+	}
+	return min(ttl, start.Add(s.cfg.SessionMaxLifetime).Sub(iat))
 }
 
 // claims are the claims of one token of u's stamp: the seed's, and RFC 9068's sub,

@@ -24,9 +24,9 @@ const ClockSkewMargin = time.Minute
 // per request and hands them to the store, which names its keys after them.
 type Store interface {
 	CheckIDs(ctx context.Context, sub blacklist.Subject, ids blacklist.IDs) (bool, error)
-	RevokeIDs(ctx context.Context, sub blacklist.Subject, ids blacklist.IDs, until time.Time) error
+	RevokeIDs(ctx context.Context, sub blacklist.Subject, ids blacklist.IDs, e blacklist.Expiry) error
 	RevokeSessionIDs(ctx context.Context, sub blacklist.Subject, ids blacklist.IDs, until time.Time) error
-	CutOff(ctx context.Context, sub blacklist.Subject, check bool, at, until time.Time) (time.Time, error)
+	CutOff(ctx context.Context, sub blacklist.Subject, check bool, keep time.Duration) (time.Time, error)
 }
 
 // Config is what a Service composes.
@@ -36,14 +36,14 @@ type Config struct {
 	// Cache, when not nil, answers Verify for tokens verified before; the store must
 	// then publish revocations to the channel the cache follows.
 	Cache *verifycache.Cache
-	// Lifetimes bound how long a revocation entry must live; zero values take the
-	// defaults.
+	// Lifetimes are the lifetimes of this server's tokens; zero values take the
+	// defaults. Revocation entries outlive the longest any server may run with.
 	Lifetimes Lifetimes
-	// Now is the clock; time.Now when nil.
+	// Now is the clock; time.Now when nil. Cutoffs come from Redis' clock.
 	Now func() time.Time
 }
 
-// Lifetimes are the longest lifetimes tokens of each kind may have.
+// Lifetimes are the lifetimes of the tokens a server issues or accepts.
 type Lifetimes struct {
 	Access, Refresh time.Duration
 }
@@ -52,6 +52,17 @@ type Lifetimes struct {
 const (
 	DefaultAccessLifetime  = 15 * time.Minute
 	DefaultRefreshLifetime = 720 * time.Hour
+)
+
+// MaxAccessLifetime and MaxRefreshLifetime bound what any server may run with
+// (spec.tokens.maxLifetime and refreshLifetime have the same caps; --access-lifetime
+// and --refresh-lifetime are refused beyond them). A revocation whose expiry cannot
+// be taken from the tokens it covers lives for these, so that no server, whatever
+// lifetime it runs with, revives a token another one issued (a rollout that raises a
+// lifetime, or lowers it).
+const (
+	MaxAccessLifetime  = 24 * time.Hour
+	MaxRefreshLifetime = 2160 * time.Hour
 )
 
 // Service verifies and logs out tokens.
@@ -120,11 +131,7 @@ func (s *Service) Logout(ctx context.Context, raw string) (token.Verified, error
 	}
 	sub := SubjectOf(v)
 	ids := blacklist.IDsOf(sub)
-	until := TokenEntryExpiry(v.ExpiresAt)
-	if sub.HasSession() {
-		until = s.cfg.Lifetimes.StampEntryExpiry(v, s.cfg.Now())
-	}
-	return v, s.revoked(s.cfg.Store.RevokeIDs(ctx, sub, ids, until), ids, false)
+	return v, s.revoked(s.cfg.Store.RevokeIDs(ctx, sub, ids, s.cfg.Lifetimes.EntryExpiry(v, s.cfg.Now())), ids, false)
 }
 
 // LogoutAll verifies an access token and revokes every token of its user issued up
@@ -135,8 +142,7 @@ func (s *Service) LogoutAll(ctx context.Context, raw string) (token.Verified, er
 		return token.Verified{}, err
 	}
 	sub := SubjectOf(v)
-	now := s.cfg.Now()
-	_, err = s.cfg.Store.CutOff(ctx, sub, true, now, s.cfg.Lifetimes.UserEntryExpiry(now))
+	_, err = s.cfg.Store.CutOff(ctx, sub, true, s.cfg.Lifetimes.UserEntryKeep())
 	return v, s.revoked(err, blacklist.IDsOf(sub), true)
 }
 
@@ -172,17 +178,15 @@ func (s *Service) Revoke(ctx context.Context, raw string, refreshFirst bool, cli
 		}
 		sub := SubjectOf(v)
 		ids := blacklist.IDsOf(sub)
+		expiry := s.cfg.Lifetimes.EntryExpiry(v, s.cfg.Now())
 		if kind == token.Refresh && sub.HasSession() {
-			err = s.cfg.Store.RevokeSessionIDs(ctx, sub, ids, s.cfg.Lifetimes.SessionEntryExpiry(s.cfg.Now()))
+			// The session's entry outlives any refresh token of it.
+			err = s.cfg.Store.RevokeSessionIDs(ctx, sub, ids, expiry.Unrecorded)
 			if already := errors.Is(err, blacklist.ErrAlreadyBlacklisted); (err == nil || already) && s.cfg.Cache != nil {
 				s.cfg.Cache.Revoke(ids.Session)
 			}
 		} else {
-			until := TokenEntryExpiry(v.ExpiresAt)
-			if sub.HasSession() {
-				until = s.cfg.Lifetimes.StampEntryExpiry(v, s.cfg.Now())
-			}
-			err = s.revoked(s.cfg.Store.RevokeIDs(ctx, sub, ids, until), ids, false)
+			err = s.revoked(s.cfg.Store.RevokeIDs(ctx, sub, ids, expiry), ids, false)
 		}
 		if err != nil && !errors.Is(err, blacklist.ErrAlreadyBlacklisted) && !errors.Is(err, ErrRevoked) {
 			return v, true, err
@@ -219,30 +223,43 @@ func TokenEntryExpiry(exp time.Time) time.Time {
 	return exp.Add(token.MaxLeeway + ClockSkewMargin)
 }
 
-// StampEntryExpiry is when a stamp's entry may go: no token of the stamp (the
-// refresh token of the same login lives longest) verifies after it. now stands in
-// for a missing iat.
-func (l Lifetimes) StampEntryExpiry(v token.Verified, now time.Time) time.Time {
+// EntryExpiry is how long the revocation of v must live: at least until v itself
+// expires; for a stamp or session without a record in the store (a session from
+// before records), until a refresh token of it, of the longest refresh lifetime any
+// server may issue, has expired. now stands in for a missing iat.
+func (l Lifetimes) EntryExpiry(v token.Verified, now time.Time) blacklist.Expiry {
 	start := v.IssuedAt
 	if start.IsZero() {
 		start = now
 	}
-	last := start.Add(l.Refresh)
+	last := start.Add(l.longest())
 	if v.ExpiresAt.After(last) {
 		last = v.ExpiresAt
 	}
-	return TokenEntryExpiry(last)
+	return blacklist.Expiry{Token: TokenEntryExpiry(v.ExpiresAt), Unrecorded: TokenEntryExpiry(last)}
 }
 
-// SessionEntryExpiry is when a session's entry, written now, may go.
-func (l Lifetimes) SessionEntryExpiry(now time.Time) time.Time {
-	return TokenEntryExpiry(now.Add(l.Refresh))
+// UserEntryKeep is how long a user's cutoff lives after it: every token issued before
+// it, by a server of any lifetime, has expired by then.
+func (l Lifetimes) UserEntryKeep() time.Duration {
+	return l.longest() + token.MaxLeeway + ClockSkewMargin
 }
 
-// UserEntryExpiry is when a user's cutoff, written at now, may go: every token issued
-// before now has expired by then.
-func (l Lifetimes) UserEntryExpiry(now time.Time) time.Time {
-	return TokenEntryExpiry(now.Add(max(l.Refresh, l.Access)))
+// UserEntryExpiry is when a cutoff set at at may go (UserEntryKeep after it); also
+// how long a revoked signing key is remembered.
+func (l Lifetimes) UserEntryExpiry(at time.Time) time.Time {
+	return at.Add(l.UserEntryKeep())
+}
+
+// RecordLifetime is how long a session's record lives after the iat of its latest
+// pair: until that pair's refresh token has expired, plus the margins.
+func (l Lifetimes) RecordLifetime() time.Duration {
+	return l.Refresh + token.MaxLeeway + ClockSkewMargin
+}
+
+// longest is the longest lifetime a token of any server may have.
+func (l Lifetimes) longest() time.Duration {
+	return max(MaxRefreshLifetime, MaxAccessLifetime, l.Refresh, l.Access)
 }
 
 // WithDefaults fills unset lifetimes with the defaults.

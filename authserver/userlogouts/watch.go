@@ -19,9 +19,10 @@ import (
 	"github.com/hiringo/auth-operator/authserver/namedwatch"
 )
 
-// CutOffer sets and reads a user's cutoff (blacklist.Store).
+// CutOffer sets a user's cutoff (blacklist.Store), at now by Redis' clock, kept for keep
+// after it, and reads it.
 type CutOffer interface {
-	CutOff(ctx context.Context, sub blacklist.Subject, check bool, at, until time.Time) (time.Time, error)
+	CutOff(ctx context.Context, sub blacklist.Subject, check bool, keep time.Duration) (time.Time, error)
 	Cutoff(ctx context.Context, userID string) (time.Time, error)
 }
 
@@ -123,12 +124,12 @@ func confirmApplied(ctx context.Context, cfg Config, plan *Plan) bool {
 	return true
 }
 
-// apply sets the user's cutoff at now, retrying while the store is down, and returns
-// it; an error only when ctx ends.
+// apply sets the user's cutoff at now (Redis' clock), retrying while the store is
+// down, and returns it; an error only when ctx ends.
 func apply(ctx context.Context, cfg Config, userID string) (time.Time, error) {
 	for {
 		now := cfg.Now()
-		cutoff, err := cfg.Store.CutOff(ctx, blacklist.Subject{UserID: userID}, false, now, cfg.Until(now))
+		cutoff, err := cfg.Store.CutOff(ctx, blacklist.Subject{UserID: userID}, false, cfg.Until(now).Sub(now))
 		if err == nil {
 			return cutoff.UTC(), nil
 		}

@@ -249,6 +249,10 @@ func TestServe_BadSettingsAreClearErrors(t *testing.T) {
 		{"introspection clients without an audience", nil, []string{"--introspection-clients", "edge/gateway"}, "--client-audience is required with --introspection-clients"},
 		{"introspection clients on the issuer", nil, []string{"--role", "issuer", "--client-audience", "a", "--introspection-clients", "edge/gateway"}, "--introspection-clients is for --role verifier"},
 		{"unloadable certificate", nil, []string{"--tls-cert-file", "/nonexistent/tls.crt", "--tls-key-file", "/nonexistent/tls.key", "--keys-dir", t.TempDir()}, "loading the TLS certificate"},
+		{"refresh lifetime past the cap", nil, []string{"--refresh-lifetime", "2161h"}, "--refresh-lifetime at most 2160h0m0s"},
+		{"access lifetime past the cap", nil, []string{"--access-lifetime", "25h"}, "--access-lifetime must be at most 24h0m0s"},
+		{"grace period too long", nil, []string{"--refresh-grace-period", "6m"}, "--refresh-grace-period must be at most 5m0s"},
+		{"negative refresh limit", nil, []string{"--refreshes-per-minute", "-1"}, "--refreshes-per-minute must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

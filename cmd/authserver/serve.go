@@ -66,6 +66,9 @@ type serveConfig struct {
 	shutdownTimeout   time.Duration
 	accessLifetime    time.Duration
 	refreshLifetime   time.Duration
+	sessionMaxLife    time.Duration
+	refreshGrace      time.Duration
+	refreshesPerMin   int
 	issuer            string
 	role              string
 	audiences         []string
@@ -127,7 +130,10 @@ func newServeCommand() *cobra.Command {
 	f.DurationVar(&c.jwksMaxAge, "jwks-max-age", defaultJWKSMaxAge, "Cache-Control max-age of the JWKS and public key; with the kubelet's Secret propagation it must stay below the operator's --min-key-publish-time")
 	f.IntVar(&c.verifyCacheSize, "verify-cache-size", verifycache.DefaultSize, "entries of the verified-token cache; 0 turns it off")
 	f.DurationVar(&c.accessLifetime, "access-lifetime", sessions.DefaultAccessLifetime, "lifetime of issued access tokens; a verifier refuses a token whose exp - iat exceeds it plus --leeway")
-	f.DurationVar(&c.refreshLifetime, "refresh-lifetime", sessions.DefaultRefreshLifetime, "lifetime of issued refresh tokens; revocation entries of a session live this long")
+	f.DurationVar(&c.refreshLifetime, "refresh-lifetime", sessions.DefaultRefreshLifetime, "lifetime of issued refresh tokens (at most 2160h); a session's record in Redis lives this long after its latest refresh")
+	f.DurationVar(&c.sessionMaxLife, "session-max-lifetime", issuance.DefaultSessionMaxLifetime, "absolute lifetime of a session from its login: refreshes stop then, and no token of it outlives it; 0 for none (issuer)")
+	f.DurationVar(&c.refreshGrace, "refresh-grace-period", issuance.DefaultRefreshGrace, "how long after a refresh the refresh token it replaced still gets a pair of the same new stamp, while the new one is unused (a client retrying a refresh whose answer it lost); 0 makes every second use reuse, which revokes the session (issuer)")
+	f.IntVar(&c.refreshesPerMin, "refreshes-per-minute", issuance.DefaultRefreshesPerMinute, "refreshes of one session allowed per minute, grace answers included; more answer 429; 0 for no limit (issuer)")
 	f.StringVar(&c.issuer, "issuer", "", "iss of issued tokens and of the OIDC discovery document; a token with another iss is refused (one without iss still verifies)")
 	f.StringSliceVar(&c.audiences, "audiences", nil, "comma-separated aud of issued tokens; an access token that names none of them is refused (one without aud still verifies unless --require-audience)")
 	f.BoolVar(&c.requireAudience, "require-audience", false, "refuse access tokens without aud (seed-format tokens) too; needs --audiences")
@@ -179,6 +185,15 @@ func (c serveConfig) validate() error {
 		if u, err := url.Parse(c.tokenServiceURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			errs = append(errs, fmt.Errorf("--token-service-url must be an http:// or https:// base URL such as https://auth-issuer.auth.svc, not %q", c.tokenServiceURL))
 		}
+	}
+	if c.accessLifetime > sessions.MaxAccessLifetime || c.refreshLifetime > sessions.MaxRefreshLifetime {
+		errs = append(errs, fmt.Errorf("--access-lifetime must be at most %s and --refresh-lifetime at most %s: revocations are kept for those, whatever a server runs with", sessions.MaxAccessLifetime, sessions.MaxRefreshLifetime))
+	}
+	if c.sessionMaxLife < 0 || c.refreshGrace < 0 || c.refreshesPerMin < 0 {
+		errs = append(errs, errors.New("--session-max-lifetime, --refresh-grace-period and --refreshes-per-minute must not be negative"))
+	}
+	if c.refreshGrace > issuance.MaxRefreshGrace {
+		errs = append(errs, fmt.Errorf("--refresh-grace-period must be at most %s: a stolen refresh token may be used that long after its rotation", issuance.MaxRefreshGrace))
 	}
 	switch httpapi.Role(c.role) {
 	case httpapi.RoleVerifier:
@@ -362,6 +377,7 @@ func serve(ctx context.Context, c serveConfig) error {
 		apiCfg.Issuance = issuance.New(issuance.Config{
 			Keys: keys, Verifier: verifier, Store: bl, Lifetimes: c.lifetimes(),
 			Issuer: c.issuer, Audiences: c.audiences, SingleSession: c.singleSession,
+			RefreshGrace: c.refreshGrace, RefreshesPerMinute: c.refreshesPerMin, SessionMaxLifetime: c.sessionMaxLife,
 		})
 	}
 	api, err := httpapi.New(apiCfg)
@@ -406,7 +422,7 @@ func serve(ctx context.Context, c serveConfig) error {
 		background.Go(func() {
 			watchErr <- keywatch.Run(runCtx, keywatch.Config{
 				Client: kube, Namespace: c.namespace, Name: c.keysSecret, Keys: keys, Store: bl, Known: known, Logger: log,
-				Until: func() time.Time { return lifetimes.SessionEntryExpiry(time.Now()) },
+				Until: func() time.Time { return lifetimes.UserEntryExpiry(time.Now()) },
 			})
 		})
 	} else {
@@ -461,6 +477,8 @@ func serve(ctx context.Context, c serveConfig) error {
 			}
 		})
 	}
+	background.Go(func() { checkVersion(runCtx, bl, log) })
+	background.Go(func() { bl.WatchMemory(runCtx, blacklist.MemoryOptions{Logger: log}) })
 	background.Go(func() { checkPublish(runCtx, bl, log) })
 	if !issuer {
 		background.Go(func() {
@@ -602,6 +620,30 @@ func checkPublish(ctx context.Context, bl *blacklist.Store, log *slog.Logger) {
 			return
 		case errors.Is(err, blacklist.ErrCannotPublish):
 			log.Error("unsafe Redis configuration: revocations cannot be announced to other replicas", "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// checkVersion logs, once Redis answers, a Redis too old for the store's scripts.
+func checkVersion(ctx context.Context, bl *blacklist.Store, log *slog.Logger) {
+	for {
+		checkCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := bl.CheckVersion(checkCtx)
+		cancel()
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, blacklist.ErrRedisTooOld):
+			log.Error("unsupported Redis: logouts, refreshes and logins fail until it is upgraded", "err", err)
+			return
+		case !errors.Is(err, blacklist.ErrUnavailable):
+			log.Info("cannot read the Redis version; make sure it is 7.0 or later", "err", err)
 			return
 		}
 		select {

@@ -76,8 +76,8 @@ func TestServe_ExportsTracesToTheOTLPEndpoint(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if !slices.Contains(spans, "POST /auth/logout") || !slices.Contains(spans, "eval") || service != "authserver" {
-		t.Errorf("exported spans %v of service %q, want POST /auth/logout and its Redis eval from authserver", spans, service)
+	if !slices.Contains(spans, "POST /auth/logout") || !slices.Contains(spans, "evalsha") || service != "authserver" {
+		t.Errorf("exported spans %v of service %q, want POST /auth/logout and its Redis evalsha from authserver", spans, service)
 	}
 }
 

@@ -201,9 +201,9 @@ func TestLogoutUser_AForgedApplicationDoesNotCancelTheLogout(t *testing.T) {
 	})
 	srv := newSessionServer(t)
 	now := time.Now().UTC().Truncate(time.Second)
-	until := sessions.Lifetimes{}.WithDefaults().UserEntryExpiry
-	// u-b logged out ten minutes ago: its cutoff is older than the request below.
-	if _, err := srv.store.CutOff(t.Context(), blacklist.Subject{UserID: "u-b"}, false, now.Add(-10*time.Minute), until(now)); err != nil {
+	keep := sessions.Lifetimes{}.WithDefaults().UserEntryKeep()
+	// u-b logged out before: it has a cutoff, which the request below comes after.
+	if _, err := srv.store.CutOff(t.Context(), blacklist.Subject{UserID: "u-b"}, false, keep); err != nil {
 		t.Fatal(err)
 	}
 	tokens := map[string]issuance.Pair{"u-a": srv.issue(t, "u-a"), "u-b": srv.issue(t, "u-b")}
@@ -234,7 +234,7 @@ func TestLogoutUser_AForgedApplicationDoesNotCancelTheLogout(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := userlogouts.Run(ctx, userlogouts.Config{
-			Client: issuerClient(t, ns), Namespace: ns, Name: "auth-user-logouts", Store: srv.store, Applier: "auth-issuer-0", Until: until,
+			Client: issuerClient(t, ns), Namespace: ns, Name: "auth-user-logouts", Store: srv.store, Applier: "auth-issuer-0", Until: sessions.Lifetimes{}.WithDefaults().UserEntryExpiry,
 		}); err != nil {
 			t.Errorf("user logouts watch: %v", err)
 		}

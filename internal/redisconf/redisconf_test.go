@@ -73,11 +73,12 @@ func TestMaxMemory_FromTheMemoryLimit(t *testing.T) {
 	}
 }
 
-// TestRender_FullRedisAnswersLogout503AndStaysUp runs a real redis-server on the rendered
-// redis.conf of a container limited to 16Mi, fills it, and checks that a logout is then
-// refused with 503 (nothing reported as logged out) while Redis stays up and still answers
-// the checks: a token logged out before is still refused.
-func TestRender_FullRedisAnswersLogout503AndStaysUp(t *testing.T) {
+// TestRender_FullRedisStillStoresLogoutsAndStaysUp runs a real redis-server on the
+// rendered redis.conf of a container limited to 16Mi and fills it: a logout is still
+// stored and answered 200 (revocations run with allow-oom; only new sessions are
+// refused, see authserver/httpapi TestSessions_AFullStoreStillLetsUsersLogOut), Redis
+// stays up and the token is refused from then on, as is one logged out before.
+func TestRender_FullRedisStillStoresLogoutsAndStaysUp(t *testing.T) {
 	dir := t.TempDir()
 	limit := resource.MustParse("16Mi")
 	conf, err := redisconf.Render(password, redisconf.MaxMemory(&limit))
@@ -150,18 +151,40 @@ func TestRender_FullRedisAnswersLogout503AndStaysUp(t *testing.T) {
 	}
 
 	after := tokentest.Issue(t, set, 16*time.Minute)
-	if rec := call(http.MethodPost, "/auth/logout", after); rec.Code != http.StatusServiceUnavailable ||
-		rec.Body.String() != `{"success":false,"message":"blacklist store unavailable","payload":null}` {
-		t.Errorf("logout into a full Redis: %d %s, want 503", rec.Code, rec.Body)
+	if rec := call(http.MethodPost, "/auth/logout", after); rec.Code != http.StatusOK {
+		t.Errorf("logout into a full Redis: %d %s, want 200", rec.Code, rec.Body)
 	}
 	if err := filler.Ping(ctx).Err(); err != nil || srv.Pid() == 0 {
 		t.Fatalf("Redis is not up after the fill: %v", err)
 	}
-	if rec := call(http.MethodGet, "/auth/verify", before); rec.Code != http.StatusUnauthorized ||
-		!strings.Contains(rec.Body.String(), "token is blacklisted") {
-		t.Errorf("verify of a token logged out before the fill: %d %s", rec.Code, rec.Body)
+	if err := filler.Set(ctx, "filler:more", "x", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "OOM") {
+		t.Fatalf("a plain write after the logout: %v, want OOM (Redis is full)", err)
 	}
-	if rec := call(http.MethodGet, "/auth/verify", after); rec.Code != http.StatusOK {
-		t.Errorf("verify of the token whose logout was refused: %d %s (it was not logged out, so it is still valid)", rec.Code, rec.Body)
+	for _, tok := range []string{before, after} {
+		if rec := call(http.MethodGet, "/auth/verify", tok); rec.Code != http.StatusUnauthorized ||
+			!strings.Contains(rec.Body.String(), "token is blacklisted") {
+			t.Errorf("verify of a logged-out token: %d %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// TestMemoryFor_SizesTheContainerForItsSessions: maxmemory of the returned limit holds
+// the base plus the bytes of every session, rounded up to a MiB.
+func TestMemoryFor_SizesTheContainerForItsSessions(t *testing.T) {
+	for _, tc := range []struct {
+		sessions int64
+		want     string
+	}{
+		{1000, "30Mi"},
+		{100000, "271Mi"},
+		{1000000, "2469Mi"},
+	} {
+		got := redisconf.MemoryFor(tc.sessions)
+		if got.String() != tc.want {
+			t.Errorf("MemoryFor(%d) = %s, want %s", tc.sessions, got.String(), tc.want)
+		}
+		if room := redisconf.MaxMemory(&got); room < redisconf.BaseMemory+tc.sessions*redisconf.BytesPerSession {
+			t.Errorf("MemoryFor(%d) = %s leaves maxmemory %d, less than the sessions need", tc.sessions, got.String(), room)
+		}
 	}
 }

@@ -139,7 +139,7 @@ func TestE2E_UpgradeFromThePreviousReleaseKeepsLogoutsSessionsAndKeys(t *testing
 			}
 			for _, p := range readyServerPods(t, key, appIssuer) {
 				if kid, err := activeKidOf(p); err != nil || kid != active {
-					return fmt.Errorf("issuer %s signs with %s (%v), not yet %s", p.Name, kid, err, active)
+					return fmt.Errorf("issuer %s signs with %s (%w), not yet %s", p.Name, kid, err, active)
 				}
 			}
 			return nil
@@ -231,7 +231,7 @@ func removeOperatorAndCRD(t *testing.T, ns string) {
 		// The operator's finalizer removes their cluster-scoped objects while it runs.
 		poll.Until(t, 2*time.Minute, "every AuthService deleted", func() error {
 			if err := kube.List(ctx, &list); err != nil || len(list.Items) > 0 {
-				return fmt.Errorf("%d left (%v)", len(list.Items), err)
+				return fmt.Errorf("%d left (%w)", len(list.Items), err)
 			}
 			return nil
 		})
@@ -243,7 +243,7 @@ func removeOperatorAndCRD(t *testing.T, ns string) {
 	}
 	poll.Until(t, time.Minute, "the CRD gone", func() error {
 		if err := kube.Get(ctx, client.ObjectKeyFromObject(crd), crd); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("still there (%v)", err)
+			return fmt.Errorf("still there (%w)", err)
 		}
 		return nil
 	})

@@ -39,7 +39,8 @@ type refreshPayload struct {
 // listed in spec.issuance.clients gets a token from the TokenRequest API for the audience
 // status.issuer, obtains a pair from the issuer Service (status.issuerURL), the verifier
 // Service accepts the access token, a refresh rotates the pair and kills the old access
-// token, presenting a rotated refresh token again revokes the session, a logout kills the
+// token, a refresh retried at once gets a working pair (the grace period), presenting a
+// rotated refresh token after its successor was used revokes the session, a logout kills the
 // refresh token and every access token of its stamp, and a logout everywhere ends every
 // session of the user. A ServiceAccount not in the list gets
 // 403, a token for another audience 401.
@@ -109,13 +110,18 @@ func TestE2E_SessionThroughTheOperatorsDeployments(t *testing.T) {
 	expectCode(t, "refresh after logout", mustCall(t, http.MethodPost, issuerURL+"/auth/refresh", refreshed.RefreshToken, ""), http.StatusUnauthorized)
 	expectCode(t, "the logged-out access token", mustCall(t, http.MethodGet, verifierURL+"/auth/verify", refreshed.Token, ""), http.StatusUnauthorized)
 
-	// Reuse of a rotated refresh token (a stolen copy) revokes the whole session: the pair
-	// its rotation gave dies too.
+	// A refresh retried at once (a client that lost the answer) gets a working pair within
+	// the grace period (spec.issuance.refreshGracePeriod, 30s by default). Once the new
+	// refresh token has been used, the rotated one presented again (a stolen copy) is reuse
+	// and revokes the whole session: the pairs its rotations gave die too.
 	d := decodePayload[loginPayload](t, mustCall(t, http.MethodPost, issuerURL+"/auth/token", login, user), http.StatusOK)
 	rotated := decodePayload[refreshPayload](t, mustCall(t, http.MethodPost, issuerURL+"/auth/refresh", d.RefreshToken, ""), http.StatusCreated)
-	expectCode(t, "the rotated refresh token presented again", mustCall(t, http.MethodPost, issuerURL+"/auth/refresh", d.RefreshToken, ""), http.StatusUnauthorized)
-	expectCode(t, "the access token of the pair after reuse", mustCall(t, http.MethodGet, verifierURL+"/auth/verify", rotated.Token, ""), http.StatusUnauthorized)
-	expectCode(t, "the refresh token of the pair after reuse", mustCall(t, http.MethodPost, issuerURL+"/auth/refresh", rotated.RefreshToken, ""), http.StatusUnauthorized)
+	retried := decodePayload[refreshPayload](t, mustCall(t, http.MethodPost, issuerURL+"/auth/refresh", d.RefreshToken, ""), http.StatusCreated)
+	expectCode(t, "the pair of a retried refresh", mustCall(t, http.MethodGet, verifierURL+"/auth/verify", retried.Token, ""), http.StatusOK)
+	next := decodePayload[refreshPayload](t, mustCall(t, http.MethodPost, issuerURL+"/auth/refresh", rotated.RefreshToken, ""), http.StatusCreated)
+	expectCode(t, "the rotated refresh token presented after its successor was used", mustCall(t, http.MethodPost, issuerURL+"/auth/refresh", d.RefreshToken, ""), http.StatusUnauthorized)
+	expectCode(t, "the access token of the latest pair after reuse", mustCall(t, http.MethodGet, verifierURL+"/auth/verify", next.Token, ""), http.StatusUnauthorized)
+	expectCode(t, "the refresh token of the latest pair after reuse", mustCall(t, http.MethodPost, issuerURL+"/auth/refresh", next.RefreshToken, ""), http.StatusUnauthorized)
 
 	// Logout everywhere: two live sessions of the user (two devices) end together.
 	a := decodePayload[loginPayload](t, mustCall(t, http.MethodPost, issuerURL+"/auth/token", login, user), http.StatusOK)
