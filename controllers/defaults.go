@@ -92,23 +92,25 @@ func withDefaults(spec *authv1alpha1.AuthServiceSpec) *authv1alpha1.AuthServiceS
 }
 
 // defaultMemory gives r a memory limit of def when it has none, raised to the memory
-// request when that is higher (a limit below the request is refused), and a memory request
-// equal to the limit when it has none.
+// request when that is higher (a limit below the request is refused), and then a memory
+// request equal to that limit when it has none. A limit the user set is left as it is
+// (the API server gives a container without a request one equal to its limit).
 func defaultMemory(r *corev1.ResourceRequirements, def resource.Quantity) {
-	if _, ok := r.Limits[corev1.ResourceMemory]; !ok {
-		limit := def
-		if req, ok := r.Requests[corev1.ResourceMemory]; ok && req.Cmp(limit) > 0 {
-			limit = req
-		}
-		if r.Limits == nil {
-			r.Limits = corev1.ResourceList{}
-		}
-		r.Limits[corev1.ResourceMemory] = limit
+	if _, ok := r.Limits[corev1.ResourceMemory]; ok {
+		return
 	}
+	limit := def
+	if req, ok := r.Requests[corev1.ResourceMemory]; ok && req.Cmp(limit) > 0 {
+		limit = req
+	}
+	if r.Limits == nil {
+		r.Limits = corev1.ResourceList{}
+	}
+	r.Limits[corev1.ResourceMemory] = limit
 	if _, ok := r.Requests[corev1.ResourceMemory]; !ok {
 		if r.Requests == nil {
 			r.Requests = corev1.ResourceList{}
 		}
-		r.Requests[corev1.ResourceMemory] = r.Limits[corev1.ResourceMemory]
+		r.Requests[corev1.ResourceMemory] = limit
 	}
 }

@@ -115,7 +115,7 @@ func TestManagedRedis_DefaultMemoryLimitAndBoundedInitAndSentinels(t *testing.T)
 		{"none set", corev1.ResourceRequirements{}, def.String(), def.String()},
 		{"a larger request", corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}, "1Gi", "1Gi"},
 		{"a smaller request", corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}}, def.String(), "64Mi"},
-		{"a limit", corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}}, "2Gi", "2Gi"},
+		{"a limit", corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}}, "2Gi", "0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			as, managed := haAuthService()

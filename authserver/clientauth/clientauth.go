@@ -161,7 +161,8 @@ func New(cfg Config) *Authenticator {
 }
 
 // Authorize authenticates the bearer token of a caller and checks the client list.
-// Errors: ErrUnauthenticated, ErrForbidden, or the API server's failure.
+// Errors: ErrUnauthenticated, ErrForbidden (with the caller's ServiceAccount when the
+// cluster's signature vouches for it), or the API server's failure.
 //
 // A bearer is reviewed only when it can be a ServiceAccount token of this cluster for a
 // listed client: a JWT of the API server's algorithms, for the audience, not expired,
@@ -170,7 +171,7 @@ func New(cfg Config) *Authenticator {
 func (a *Authenticator) Authorize(ctx context.Context, bearer string) (ServiceAccount, error) {
 	claimed, exp, err := a.precheck(ctx, bearer)
 	if err != nil {
-		return ServiceAccount{}, err
+		return claimed, err
 	}
 	sa, err := a.authenticate(ctx, bearer, exp)
 	if err != nil {
@@ -215,9 +216,7 @@ func (a *Authenticator) precheck(ctx context.Context, bearer string) (ServiceAcc
 	if !ok {
 		return ServiceAccount{}, time.Time{}, fmt.Errorf("%w: %w", ErrForbidden, ErrNotServiceAccount)
 	}
-	if !slices.Contains(a.cfg.Clients, sa) {
-		return ServiceAccount{}, time.Time{}, fmt.Errorf("%w: %s is not in --issuance-clients", ErrForbidden, sa)
-	}
+	signed := false
 	if a.cfg.Keys != nil {
 		issuer, keys, err := a.cfg.Keys.lookup(ctx, tok.Headers[0].KeyID)
 		if err == nil {
@@ -226,7 +225,17 @@ func (a *Authenticator) precheck(ctx context.Context, bearer string) (ServiceAcc
 			if claims.Issuer != issuer || !signedByOneOf(tok, keys) {
 				return ServiceAccount{}, time.Time{}, ErrUnauthenticated
 			}
+			signed = true
 		}
+	}
+	if !slices.Contains(a.cfg.Clients, sa) {
+		// A caller refused here is named (for the audit trail) only when the cluster's
+		// signature vouches for the token: a forged one names whom it likes.
+		named := ServiceAccount{}
+		if signed {
+			named = sa
+		}
+		return named, time.Time{}, fmt.Errorf("%w: %s is not in --issuance-clients", ErrForbidden, sa)
 	}
 	return sa, claims.Expiry.Time(), nil
 }

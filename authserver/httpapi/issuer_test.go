@@ -39,15 +39,18 @@ func newDeployment(t testing.TB, singleSession bool, redis *redistest.Server, op
 func newDeploymentWith(t testing.TB, redis *redistest.Server, verifierOpts, issuerOpts []harnessOption) deployment {
 	t.Helper()
 	kc, _ := kube(t)
+	clusterKeys := &clientauth.ClusterKeys{Client: kc.Discovery().RESTClient()}
 	clients := clientauth.New(clientauth.Config{
 		Reviews:  kc.AuthenticationV1().TokenReviews(),
 		Audience: clientAudience,
 		Clients:  []clientauth.ServiceAccount{{Namespace: "login", Name: "login-service"}, {Namespace: "login", Name: "support-desk"}},
+		Keys:     clusterKeys,
 	})
 	introspectors := clientauth.New(clientauth.Config{
 		Reviews:  kc.AuthenticationV1().TokenReviews(),
 		Audience: clientAudience,
 		Clients:  []clientauth.ServiceAccount{{Namespace: "edge", Name: "gateway"}},
+		Keys:     clusterKeys,
 	})
 	verifier := newHarness(t, redis, append([]harnessOption{withIntrospection(introspectors)}, verifierOpts...)...)
 	issuer := newReplica(verifier, append(issuerOpts, func(c *harnessConfig) {
