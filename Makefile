@@ -51,6 +51,8 @@ CONTROLPLANE_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBERNETES
 # duration, because Go 1.26's fuzz coordinator can fail a duration-bounded run with a spurious
 # "context deadline exceeded" at the deadline under CPU load (go.dev/issue/75804, fixed in Go 1.27).
 FUZZTIME ?= 100000x
+# The commit whose logout, refresh and issuance benchmarks make bench runs beside this tree's: v0.1.0.
+BENCH_BASELINE ?= 0f2b6f4c7eb2dc0a67afb16644461bfa32eeedc2
 
 export KUBEBUILDER_ASSETS := $(LOCALBIN)
 export PATH := $(LOCALBIN):$(PATH)
@@ -132,7 +134,7 @@ fuzz: ## Fuzz the token and header parsers, FUZZTIME executions each.
 
 .PHONY: bench
 bench: packages controlplane ## The hot paths beside their floors, A B A B, in one table (a few minutes): wrk (paced for the p99 rows), real Redis and kube-apiserver.
-	go run ./test/load -control-plane-dir $(LOCALBIN)
+	go run ./test/load -control-plane-dir $(LOCALBIN) -baseline $(BENCH_BASELINE)
 
 .PHONY: bench-go
 bench-go: packages controlplane ## Every Go benchmark of the auth server, with allocations.

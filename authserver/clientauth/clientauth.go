@@ -168,20 +168,22 @@ func New(cfg Config) *Authenticator {
 // listed client: a JWT of the API server's algorithms, for the audience, not expired,
 // naming a listed ServiceAccount, with the cluster's iss and signature (when Keys are
 // known). Anything else is refused on the spot, so junk costs no TokenReview.
+//
+// The answer for a bearer that passed the pre-check is cached whole: a caller presenting
+// the same token again costs a hash and a lookup, not a signature check.
 func (a *Authenticator) Authorize(ctx context.Context, bearer string) (ServiceAccount, error) {
+	if len(bearer) > maxBearerBytes {
+		return ServiceAccount{}, ErrUnauthenticated
+	}
+	key := sha256.Sum256([]byte(bearer))
+	if r, ok := a.cached(key); ok {
+		return r.account, r.err
+	}
 	claimed, exp, err := a.precheck(ctx, bearer)
 	if err != nil {
 		return claimed, err
 	}
-	sa, err := a.authenticate(ctx, bearer, exp)
-	if err != nil {
-		return ServiceAccount{}, err
-	}
-	if sa != claimed {
-		// The API server names another account than the token: not a token of ours.
-		return ServiceAccount{}, ErrUnauthenticated
-	}
-	return sa, nil
+	return a.authenticate(ctx, key, bearer, claimed, exp)
 }
 
 // serviceAccountClaims are the claims of a ServiceAccount token the pre-check reads.
@@ -192,9 +194,6 @@ type serviceAccountClaims struct {
 // precheck refuses a bearer that cannot be a ServiceAccount token of this cluster for a
 // listed client, and returns the account it names and its exp.
 func (a *Authenticator) precheck(ctx context.Context, bearer string) (ServiceAccount, time.Time, error) {
-	if len(bearer) > maxBearerBytes {
-		return ServiceAccount{}, time.Time{}, ErrUnauthenticated
-	}
 	tok, err := jwt.ParseSigned(bearer, serviceAccountAlgorithms)
 	if err != nil || len(tok.Headers) != 1 {
 		return ServiceAccount{}, time.Time{}, ErrUnauthenticated
@@ -251,14 +250,10 @@ func signedByOneOf(tok *jwt.JSONWebToken, keys []jose.JSONWebKey) bool {
 	return false
 }
 
-// authenticate asks the API server who bearer is, or answers from the cache. Answers of
-// the API server are cached until CacheTTL or the token's exp, whichever is first; a
-// failure to get one, FailureTTL.
-func (a *Authenticator) authenticate(ctx context.Context, bearer string, exp time.Time) (ServiceAccount, error) {
-	key := sha256.Sum256([]byte(bearer))
-	if r, ok := a.cached(key); ok {
-		return r.account, r.err
-	}
+// authenticate asks the API server who bearer (whose hash is key) is, the pre-check
+// having found it names claimed, and caches the answer until CacheTTL or the token's exp,
+// whichever is first; a failure to get one, FailureTTL.
+func (a *Authenticator) authenticate(ctx context.Context, key [sha256.Size]byte, bearer string, claimed ServiceAccount, exp time.Time) (ServiceAccount, error) {
 	// The review outlives a caller that goes away (it answers the others), within
 	// reviewTimeout; each caller stops waiting when its own context ends.
 	shared := context.WithoutCancel(ctx)
@@ -273,6 +268,10 @@ func (a *Authenticator) authenticate(ctx context.Context, bearer string, exp tim
 		if err != nil {
 			a.cache.Add(key, result{err: err, until: earlier(now.Add(FailureTTL), exp)})
 			return nil, err
+		}
+		if r.err == nil && r.account != claimed {
+			// The API server names another account than the token: not a token of ours.
+			r = result{err: ErrUnauthenticated}
 		}
 		r.until = earlier(now.Add(CacheTTL), exp)
 		a.cache.Add(key, r)

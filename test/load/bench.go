@@ -174,7 +174,7 @@ func (b *bench) halfRun(s side, rate int) (result, error) {
 
 // runAll runs every comparison A B A B at maximum rate, then at half of A's maximum,
 // then the Go benchmarks A B A B.
-func (b *bench) runAll(benchBin, benchDir, login string) (*report, error) {
+func (b *bench) runAll(benchBin, benchDir, login string, base *baseline) (*report, error) {
 	rep := &report{paced: b.o.paced}
 	rep.rows = b.comparisons(login)
 	for _, c := range rep.rows {
@@ -225,6 +225,12 @@ func (b *bench) runAll(benchBin, benchDir, login string) (*report, error) {
 		return nil, err
 	}
 	rep.hit = hit
+	if base != nil {
+		if rep.baseline, err = b.runBaseline(benchBin, benchDir, *base); err != nil {
+			return nil, err
+		}
+		rep.baselineRef = base.ref
+	}
 	return rep, nil
 }
 
@@ -236,6 +242,9 @@ type report struct {
 	runs            []result
 	verify, sigOnly []goBench
 	hit             goBench
+	// baseline are the Go benchmarks beside the same ones at baselineRef (-baseline).
+	baseline    []baselineRow
+	baselineRef string
 }
 
 func throughput(r result) float64 { return r.Throughput }
@@ -301,6 +310,7 @@ func (r *report) print(out io.Writer) {
 		v/1e3, s/1e3, extra, strings.Join(rounds, ", "), maxNonCryptoMicros, verdict(extra <= maxNonCryptoMicros))
 	fmt.Fprintf(out, "| cache-hit path, allocations (BenchmarkVerifyCachedServer) | go test -benchmem | %d allocs/op, %.1f µs/op | | | | <= %d | %s |\n",
 		r.hit.AllocsPerOp, r.hit.NsPerOp/1e3, maxHitAllocs, verdict(r.hit.AllocsPerOp <= maxHitAllocs))
+	printBaseline(out, r.baselineRef, r.baseline)
 }
 
 func printRuns(out io.Writer, rs []result) {

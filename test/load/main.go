@@ -27,6 +27,7 @@ type options struct {
 	rounds        int
 	maxRate       int
 	authserver    string
+	baseline      string
 	assets        string
 	floorKind     string
 	floorAddr     string
@@ -45,6 +46,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 2, "rounds of every comparison: A B A B for 2")
 	flag.IntVar(&o.maxRate, "max-rate", 12000, "upper bound of any unique-token run's rate, which sizes each run's token supply")
 	flag.StringVar(&o.authserver, "authserver", "", "auth server binary (built from ./cmd/authserver when empty)")
+	flag.StringVar(&o.baseline, "baseline", "", "a commit of this checkout (v0.1.0's in make bench) whose logout, refresh and issuance Go benchmarks run beside this tree's, alternately; empty for none")
 	flag.StringVar(&o.assets, "control-plane-dir", "bin", "directory of kube-apiserver and etcd (make controlplane), for the issuer's TokenReviews")
 	flag.StringVar(&o.floorKind, "floor", "", "internal: serve a floor server of this kind (plain, verify, sign)")
 	flag.StringVar(&o.floorAddr, "listen", "", "internal: floor server address")
@@ -133,6 +135,15 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	benchDir, err := filepath.Abs("authserver/httpapi")
 	if err != nil {
 		return err
+	}
+	var base *baseline
+	if o.baseline != "" {
+		fmt.Fprintf(out, "building the httpapi benchmarks of %s\n", o.baseline)
+		b, err := buildBaseline(ctx, o.baseline, work)
+		if err != nil {
+			return err
+		}
+		base = &b
 	}
 	fmt.Fprintln(out, "starting kube-apiserver and etcd for the issuer's and the introspecting verifier's TokenReviews")
 	kube, err := startKube(ctx, o.assets, work)
@@ -232,7 +243,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err := writeScript(b.script); err != nil {
 		return err
 	}
-	rep, err := b.runAll(benchBin, benchDir, kube.loginToken)
+	rep, err := b.runAll(benchBin, benchDir, kube.loginToken, base)
 	if err != nil {
 		return err
 	}
