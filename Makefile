@@ -51,7 +51,7 @@ CONTROLPLANE_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBERNETES
 # duration, because Go 1.26's fuzz coordinator can fail a duration-bounded run with a spurious
 # "context deadline exceeded" at the deadline under CPU load (go.dev/issue/75804, fixed in Go 1.27).
 FUZZTIME ?= 100000x
-# The commit whose logout, refresh and issuance benchmarks make bench runs beside this tree's: v0.1.0.
+# The commit whose logout, refresh and issuance benchmarks make bench runs beside this tree's: main before the first release.
 BENCH_BASELINE ?= 0f2b6f4c7eb2dc0a67afb16644461bfa32eeedc2
 
 export KUBEBUILDER_ASSETS := $(LOCALBIN)

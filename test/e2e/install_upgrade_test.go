@@ -26,9 +26,11 @@ import (
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
-// previousRelease is the release an upgrade starts from: its version and the commit it was
-// built from (the tag v0.1.0), whose sources the test builds the release of.
-var previousRelease = struct{ version, commit string }{"v0.1.0", "0f2b6f4c7eb2dc0a67afb16644461bfa32eeedc2"}
+// previousRelease is what an upgrade starts from: a version to build it as and the commit
+// whose sources the test builds the release of. Until v0.2.0 exists it is main before the
+// first release (0f2b6f4, the code installed from source before v0.1.0: the earlier store
+// layout, the public keys in a ConfigMap); after that, the latest tag's commit.
+var previousRelease = struct{ version, commit string }{"v0.0.0-main.0f2b6f4", "0f2b6f4c7eb2dc0a67afb16644461bfa32eeedc2"}
 
 // buildPreviousRelease builds the previous release's image and chart from its commit's
 // sources (git archive of this checkout), with this checkout's release code.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,6 +38,11 @@ func wantRestrictedAndReady(t *testing.T, ns string) {
 		if !podReady(&p) {
 			t.Errorf("pod %s is not Ready", p.Name)
 		}
+		for _, cs := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+			if !strings.HasPrefix(cs.ContainerID, "containerd://") {
+				t.Errorf("%s/%s has the container ID %q: want a container of the node's containerd", p.Name, cs.Name, cs.ContainerID)
+			}
+		}
 		podSC := p.Spec.SecurityContext
 		for _, c := range append(append([]corev1.Container(nil), p.Spec.InitContainers...), p.Spec.Containers...) {
 			sc := c.SecurityContext
@@ -56,5 +62,35 @@ func wantRestrictedAndReady(t *testing.T, ns string) {
 			}
 		}
 	}
-	t.Logf("pods of %s, all Ready under the restricted Pod Security Standard: %v", ns, apps)
+	t.Logf("pods of %s, all Ready under the restricted Pod Security Standard, in containerd's containers: %v", ns, apps)
+}
+
+// wantKubernetesNode checks that the cluster's one node is Kubernetes' own kubelet of the
+// control plane's version on containerd 2, and Ready.
+func wantKubernetesNode(t *testing.T) {
+	t.Helper()
+	var nodes corev1.NodeList
+	if err := kube.List(context.Background(), &nodes); err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes.Items) != 1 {
+		t.Fatalf("%d nodes, want the stack's one", len(nodes.Items))
+	}
+	n := nodes.Items[0]
+	info := n.Status.NodeInfo
+	version, err := clientset.Discovery().ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(info.ContainerRuntimeVersion, "containerd://2.") || info.KubeletVersion != version.GitVersion {
+		t.Errorf("node %s runs kubelet %s on %s; want kubelet %s (the API server's) on containerd 2", n.Name, info.KubeletVersion, info.ContainerRuntimeVersion, version.GitVersion)
+	}
+	ready := false
+	for _, c := range n.Status.Conditions {
+		ready = ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
+	}
+	if !ready {
+		t.Errorf("node %s is not Ready: %+v", n.Name, n.Status.Conditions)
+	}
+	t.Logf("node %s: kubelet %s, %s, %s %s", n.Name, info.KubeletVersion, info.ContainerRuntimeVersion, info.OSImage, info.KernelVersion)
 }

@@ -46,6 +46,7 @@ type refreshPayload struct {
 // 403, a token for another audience 401.
 func TestE2E_SessionThroughTheOperatorsDeployments(t *testing.T) {
 	t.Parallel()
+	wantKubernetesNode(t)
 	ctx := context.Background()
 	const name = "session"
 	ns := "e2e-" + name

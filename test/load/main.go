@@ -46,7 +46,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 2, "rounds of every comparison: A B A B for 2")
 	flag.IntVar(&o.maxRate, "max-rate", 12000, "upper bound of any unique-token run's rate, which sizes each run's token supply")
 	flag.StringVar(&o.authserver, "authserver", "", "auth server binary (built from ./cmd/authserver when empty)")
-	flag.StringVar(&o.baseline, "baseline", "", "a commit of this checkout (v0.1.0's in make bench) whose logout, refresh and issuance Go benchmarks run beside this tree's, alternately; empty for none")
+	flag.StringVar(&o.baseline, "baseline", "", "a commit of this checkout (main before the first release, in make bench) whose logout, refresh and issuance Go benchmarks run beside this tree's, alternately; empty for none")
 	flag.StringVar(&o.assets, "control-plane-dir", "bin", "directory of kube-apiserver and etcd (make controlplane), for the issuer's TokenReviews")
 	flag.StringVar(&o.floorKind, "floor", "", "internal: serve a floor server of this kind (plain, verify, sign)")
 	flag.StringVar(&o.floorAddr, "listen", "", "internal: floor server address")
