@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
+	"github.com/hiringo/auth-operator/internal/serverenv"
 	"github.com/hiringo/auth-operator/internal/testutil/loopback"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
@@ -297,7 +299,7 @@ func TestServeHelp_MatchesTheFlagsContract(t *testing.T) {
 			t.Errorf("documented flag --%s does not exist", name)
 			continue
 		}
-		if envName(name) != env || !strings.Contains(f.Usage, env) {
+		if serverenv.Var(name) != env || !slices.Contains(serverenv.Serve, env) || !strings.Contains(f.Usage, env) {
 			t.Errorf("--%s: env %s, usage %q", name, env, f.Usage)
 		}
 		if !sameDefault(f.DefValue, def) {
@@ -309,6 +311,20 @@ func TestServeHelp_MatchesTheFlagsContract(t *testing.T) {
 			t.Errorf("flag --%s is not in docs/authserver-flags.md", f.Name)
 		}
 	})
+	if len(serverenv.Serve) != len(documented) {
+		t.Errorf("serverenv.Serve declares %d variables, the doc %d flags", len(serverenv.Serve), len(documented))
+	}
+}
+
+// TestServe_RefusesAnUnknownAuthserverVariable: a misspelt or retired AUTHSERVER_*
+// setting stops the server, named, instead of being ignored.
+func TestServe_RefusesAnUnknownAuthserverVariable(t *testing.T) {
+	t.Setenv("AUTHSERVER_REDIS_ADRESSES", "redis:6379")
+	t.Setenv("AUTHSERVER_LEEWAY", "1s")
+	_, err := run(t, context.Background(), "serve")
+	if err == nil || !strings.Contains(err.Error(), "unknown environment variable AUTHSERVER_REDIS_ADRESSES:") {
+		t.Fatalf("err = %v, want the unknown variable named", err)
+	}
 }
 
 // sameDefault compares a flag's default with the documented one, allowing "" for an

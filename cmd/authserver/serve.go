@@ -151,7 +151,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing, so load balancers stop sending requests first")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "then wait this long for in-flight requests to finish")
-	return withEnv(cmd)
+	return withServeEnv(cmd)
 }
 
 // validate rejects settings that cannot work, naming the flag to fix.
