@@ -67,8 +67,10 @@ type harness struct {
 	bl     *blacklist.Store
 	rdb    goredis.UniversalClient
 	cache  *verifycache.Cache
-	api    *httpapi.Server
-	srv    *httptest.Server
+	// sessions is the server's revocation service.
+	sessions *sessions.Service
+	api      *httpapi.Server
+	srv      *httptest.Server
 	// adminSrv serves the admin port: /healthz, /readyz, /metrics.
 	adminSrv *httptest.Server
 	reg      *prometheus.Registry
@@ -262,12 +264,13 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 	if hc.tuneSessions != nil {
 		hc.tuneSessions(&sc)
 	}
-	hc.api.Sessions = sessions.New(sc)
+	h.sessions = sessions.New(sc)
+	hc.api.Sessions = h.sessions
 	if is := hc.issuer; is != nil {
 		hc.api.Role = httpapi.RoleIssuer
 		hc.api.Clients = is.clients
 		ic := issuance.Config{
-			Keys: h.keys, Verifier: sc.Verifier, Store: h.bl, Issuer: testIssuer, SingleSession: is.singleSession,
+			Keys: h.keys, Verifier: sc.Verifier, Sessions: h.sessions, Issuer: testIssuer, SingleSession: is.singleSession,
 		}
 		if hc.tuneIssuance != nil {
 			hc.tuneIssuance(&ic)

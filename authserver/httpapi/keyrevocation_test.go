@@ -67,8 +67,7 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		if err := keywatch.Run(watchCtx, keywatch.Config{
-			Client: kc, Namespace: ns, Name: secret.Name, Keys: issuerKeys, Store: a.bl, Known: known, Logger: watchLog,
-			Until: func() time.Time { return time.Now().Add(time.Hour) },
+			Client: kc, Namespace: ns, Name: secret.Name, Keys: issuerKeys, Sessions: a.sessions, Known: known, Logger: watchLog,
 		}); err != nil {
 			t.Errorf("keywatch: %v", err)
 		}

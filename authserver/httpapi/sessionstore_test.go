@@ -139,7 +139,6 @@ func TestSessions_OneClockForCutoffsAndIssuedAt(t *testing.T) {
 			skewed := func() time.Time { return time.Now().Add(skew) }
 			d := newDeploymentWith(t, nil, nil, []harnessOption{
 				asIssuer(nil, false),
-				withIssuance(func(c *issuance.Config) { c.Now = skewed }),
 				withSessions(func(c *sessions.Config) { c.Now = skewed }),
 			})
 			laptop := d.issue(t)
@@ -209,7 +208,7 @@ func TestSessions_RevocationsOutliveTokensWhateverTheWritersLifetime(t *testing.
 	const issuerLifetime = 1440 * time.Hour
 	d := newDeploymentWith(t, nil,
 		[]harnessOption{withSessions(func(c *sessions.Config) { c.Lifetimes.Refresh = 720 * time.Hour })},
-		[]harnessOption{asIssuer(nil, false), withIssuance(func(c *issuance.Config) { c.Lifetimes.Refresh = issuerLifetime })},
+		[]harnessOption{asIssuer(nil, false), withSessions(func(c *sessions.Config) { c.Lifetimes.Refresh = issuerLifetime })},
 	)
 	ctx := context.Background()
 	margin := token.MaxLeeway + sessions.ClockSkewMargin

@@ -16,6 +16,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/audit"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/namedwatch"
+	"github.com/hiringo/auth-operator/authserver/sessions"
 )
 
 // Loader takes a new key set from the Secret's data (keyset.Store).
@@ -24,20 +25,14 @@ type Loader interface {
 	RevokeKeys(kids ...string)
 }
 
-// Revoker records revoked kids for every verifier (blacklist.Store).
-type Revoker interface {
-	RevokeKeys(ctx context.Context, kids []string, until time.Time) error
-}
-
 // Config is what Run needs.
 type Config struct {
 	Client          kubernetes.Interface
 	Namespace, Name string
 	Keys            Loader
-	Store           Revoker
-	// Until is when a kid revoked now may be forgotten: no token it signed, refresh
-	// tokens included, can be valid after it.
-	Until func() time.Time
+	// Sessions records revoked kids for every verifier, as long as a token they signed
+	// could be valid.
+	Sessions *sessions.Service
 	// Known are the kids held before the first observation (the mounted Secret), so a
 	// revocation made while the issuer was down is still announced.
 	Known  []string
@@ -92,7 +87,7 @@ func (w *watcher) observe(ctx context.Context, obj any) {
 	if len(gone) > 0 {
 		w.cfg.Keys.RevokeKeys(gone...)
 		for ctx.Err() == nil {
-			err := w.cfg.Store.RevokeKeys(ctx, gone, w.cfg.Until())
+			err := w.cfg.Sessions.RevokeKeys(ctx, gone)
 			if err == nil {
 				for _, kid := range gone {
 					audit.Log(ctx, w.cfg.Logger, audit.Record{Event: audit.KeyRevoked, KeyID: kid})

@@ -346,10 +346,11 @@ func serve(ctx context.Context, c serveConfig) error {
 			return err
 		}
 	}
+	svc := sessions.New(sessions.Config{Verifier: verifier, Store: bl, Cache: cache, Lifetimes: c.lifetimes()})
 	apiCfg := httpapi.Config{
 		Role: httpapi.Role(c.role), Issuer: c.issuer, TokenServiceURL: c.tokenServiceURL,
 		Keys: keys, Store: bl,
-		Sessions:          sessions.New(sessions.Config{Verifier: verifier, Store: bl, Cache: cache, Lifetimes: c.lifetimes()}),
+		Sessions:          svc,
 		CompatStatusCodes: c.compatStatusCodes, CORSOrigins: c.corsOrigins,
 		JWKSMaxAge: c.jwksMaxAge, Logger: log, Registry: reg,
 	}
@@ -375,7 +376,7 @@ func serve(ctx context.Context, c serveConfig) error {
 		clients, _ := clientauth.ParseClients(c.issuanceClients)
 		apiCfg.Clients = reviews.authenticator(c.clientAudience, clients)
 		apiCfg.Issuance = issuance.New(issuance.Config{
-			Keys: keys, Verifier: verifier, Store: bl, Lifetimes: c.lifetimes(),
+			Keys: keys, Verifier: verifier, Sessions: svc,
 			Issuer: c.issuer, Audiences: c.audiences, SingleSession: c.singleSession,
 			RefreshGrace: c.refreshGrace, RefreshesPerMinute: c.refreshesPerMin, SessionMaxLifetime: c.sessionMaxLife,
 		})
@@ -418,23 +419,19 @@ func serve(ctx context.Context, c serveConfig) error {
 				known = append(known, k.ID)
 			}
 		}
-		lifetimes := c.lifetimes()
 		background.Go(func() {
 			watchErr <- keywatch.Run(runCtx, keywatch.Config{
-				Client: kube, Namespace: c.namespace, Name: c.keysSecret, Keys: keys, Store: bl, Known: known, Logger: log,
-				Until: func() time.Time { return lifetimes.UserEntryExpiry(time.Now()) },
+				Client: kube, Namespace: c.namespace, Name: c.keysSecret, Keys: keys, Sessions: svc, Known: known, Logger: log,
 			})
 		})
 	} else {
 		background.Go(func() { watchErr <- keys.Run(runCtx) })
 	}
 	if issuer && c.userLogouts != "" {
-		lifetimes := c.lifetimes()
 		applier, _ := os.Hostname()
 		background.Go(func() {
 			watchErr <- userlogouts.Run(runCtx, userlogouts.Config{
-				Client: kube, Namespace: c.namespace, Name: c.userLogouts, Store: bl, Applier: applier, Logger: log,
-				Until: lifetimes.UserEntryExpiry,
+				Client: kube, Namespace: c.namespace, Name: c.userLogouts, Sessions: svc, Applier: applier, Logger: log,
 			})
 		})
 	}

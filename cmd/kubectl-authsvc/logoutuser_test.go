@@ -46,8 +46,7 @@ func TestLogoutUser_TheIssuerRefusesEveryTokenOfTheUser(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := userlogouts.Run(ctx, userlogouts.Config{
-			Client: issuer, Namespace: ns, Name: "auth-user-logouts", Store: srv.store, Applier: "auth-issuer-0",
-			Until: sessions.Lifetimes{}.WithDefaults().UserEntryExpiry,
+			Client: issuer, Namespace: ns, Name: "auth-user-logouts", Sessions: srv.sessions, Applier: "auth-issuer-0",
 		}); err != nil {
 			t.Errorf("user logouts watch: %v", err)
 		}
@@ -80,7 +79,7 @@ func TestLogoutUser_TheIssuerRefusesEveryTokenOfTheUser(t *testing.T) {
 	}
 	for _, p := range []issuance.Pair{phone, laptop} {
 		srv.verify(t, p.Access, http.StatusUnauthorized)
-		if _, err := srv.issuance.Refresh(t.Context(), p.Refresh); !errors.Is(err, sessions.ErrRevoked) {
+		if _, err := srv.issuance.Refresh(t.Context(), p.Refresh); !errors.Is(err, blacklist.ErrRevoked) {
 			t.Errorf("refresh of a logged-out user's token: %v, want it revoked", err)
 		}
 	}
@@ -106,6 +105,7 @@ func TestLogoutUser_TheIssuerRefusesEveryTokenOfTheUser(t *testing.T) {
 // sessionServer is an issuer's issuance service and a verifier's API on one real Redis.
 type sessionServer struct {
 	store    *blacklist.Store
+	sessions *sessions.Service
 	issuance *issuance.Service
 	api      *httptest.Server
 }
@@ -135,13 +135,14 @@ func newSessionServer(t *testing.T) sessionServer {
 	verifier := token.NewVerifier(keys, token.VerifierOptions{
 		Leeway: 30 * time.Second, MaxAccessLifetime: time.Hour, MaxRefreshLifetime: sessions.DefaultRefreshLifetime,
 	})
-	api, err := httpapi.New(httpapi.Config{Keys: keys, Store: store, Sessions: sessions.New(sessions.Config{Verifier: verifier, Store: store})})
+	svc := sessions.New(sessions.Config{Verifier: verifier, Store: store})
+	api, err := httpapi.New(httpapi.Config{Keys: keys, Store: store, Sessions: svc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := httptest.NewServer(api)
 	t.Cleanup(s.Close)
-	return sessionServer{store: store, issuance: issuance.New(issuance.Config{Keys: keys, Verifier: verifier, Store: store}), api: s}
+	return sessionServer{store: store, sessions: svc, issuance: issuance.New(issuance.Config{Keys: keys, Verifier: verifier, Sessions: svc}), api: s}
 }
 
 func (s sessionServer) issue(t *testing.T, userID string) issuance.Pair {
@@ -234,7 +235,7 @@ func TestLogoutUser_AForgedApplicationDoesNotCancelTheLogout(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := userlogouts.Run(ctx, userlogouts.Config{
-			Client: issuerClient(t, ns), Namespace: ns, Name: "auth-user-logouts", Store: srv.store, Applier: "auth-issuer-0", Until: sessions.Lifetimes{}.WithDefaults().UserEntryExpiry,
+			Client: issuerClient(t, ns), Namespace: ns, Name: "auth-user-logouts", Sessions: srv.sessions, Applier: "auth-issuer-0",
 		}); err != nil {
 			t.Errorf("user logouts watch: %v", err)
 		}
