@@ -46,7 +46,7 @@ func lookups(h *harness, result string) string {
 // property (how stale a replica may be), not a speed figure: p99 must be at most
 // 100 ms on loopback.
 func TestCache_LogoutOnOneReplicaIsRejectedOnTheOtherWithinTheBound(t *testing.T) {
-	a := newHarness(t, nil, withCache(1000))
+	a := newHarness(t, nil, onRedis, withCache(1000))
 	b := newReplica(a, withCache(1000))
 	toks := issueDistinct(t, a.set, 200)
 	for _, tok := range toks {

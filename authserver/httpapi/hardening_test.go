@@ -67,7 +67,7 @@ func TestVerify_TokenWithoutKidTriesAFewNewestKeysOnly(t *testing.T) {
 	if err := keyfiles.WriteMounted(dir, set); err != nil {
 		t.Fatal(err)
 	}
-	h := startHarness(t, packageRedis, dir, set, t.Name()+":")
+	h := startHarness(t, onPackageRedis(t), dir, set, t.Name()+":")
 	newestRetired, oldest := signers[len(signers)-1], signers[0]
 	if keyset.MaxKeylessKeys >= len(set.Keys) {
 		t.Fatalf("the set has %d keys, not more than the %d tried", len(set.Keys), keyset.MaxKeylessKeys)

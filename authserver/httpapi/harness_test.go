@@ -26,28 +26,52 @@ import (
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/tracing"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
+	"github.com/hiringo/auth-operator/internal/testutil/memstore"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
-// packageRedis is the redis-server shared by the tests of this package that do not
-// stop it; each harness uses its own key prefix.
-var packageRedis *redistest.Server
+// The redis-server shared by the tests of this package that do not stop it, started by
+// the first that needs it; each harness uses its own key prefix.
+var (
+	redisOnce    sync.Once
+	packageRedis *redistest.Server
+	redisDir     string
+	redisErr     error
+)
+
+// sharedRedis returns the package's redis-server, starting it on first use. Under
+// -short the test is skipped: the unit tier starts no process.
+func sharedRedis(t testing.TB) *redistest.Server {
+	t.Helper()
+	skipProcesses(t, "redis-server")
+	redisOnce.Do(func() {
+		if redisDir, redisErr = os.MkdirTemp("", "httpapi-redis-"); redisErr == nil {
+			packageRedis, redisErr = redistest.New(redisDir, redistest.Options{})
+		}
+	})
+	if redisErr != nil {
+		t.Fatal(redisErr)
+	}
+	return packageRedis
+}
+
+// skipProcesses skips t under -short, the tier of tests that start no process.
+func skipProcesses(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("starts %s: not in -short", what)
+	}
+}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "httpapi-redis-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	packageRedis, err = redistest.New(dir, redistest.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := m.Run()
 	stopKube()
-	packageRedis.Stop()
-	os.RemoveAll(dir)
+	if packageRedis != nil {
+		packageRedis.Stop()
+	}
+	if redisDir != "" {
+		os.RemoveAll(redisDir)
+	}
 	os.Exit(code)
 }
 
@@ -56,10 +80,14 @@ const testLeeway = 30 * time.Second
 // testIssuer is the iss of the tokens the test issuers sign.
 const testIssuer = "http://auth-authserver.test.svc"
 
-// harness is one API server on loopback with a real key directory and a real Redis.
+// harness is one API server on loopback with a real key directory and a store: the
+// in-memory one (memstore) unless a test needs Redis' behaviour (onRedis, or a server of
+// its own), then a real redis-server.
 type harness struct {
-	t      testing.TB
-	redis  *redistest.Server
+	t     testing.TB
+	redis *redistest.Server
+	// mem is the in-memory store, when the harness runs on one (bl and rdb are nil).
+	mem    *memstore.Store
 	dir    string
 	prefix string
 	set    keyfiles.Set
@@ -99,7 +127,13 @@ type harnessConfig struct {
 	// before they are made (lifetimes, clocks, refresh policy).
 	tuneSessions func(*sessions.Config)
 	tuneIssuance func(*issuance.Config)
+	// redis runs the harness on the package's redis-server rather than in memory.
+	redis bool
 }
+
+// onRedis runs the harness on a real redis-server (the package's), for a test of what
+// only Redis does: its keys and expiries, pub/sub between replicas, its outages.
+func onRedis(c *harnessConfig) { c.redis = true }
 
 // withAudiences makes the verifier enforce audiences, refusing tokens without aud too
 // when require is set.
@@ -153,12 +187,22 @@ func withCache(size int) harnessOption {
 	return func(c *harnessConfig) { c.cacheSize = size }
 }
 
-// newHarness serves the API against redis (the package's when nil) with a fresh key
-// set and key prefix.
+// newHarness serves the API with a fresh key set: against redis when it is not nil,
+// the package's redis-server with onRedis, else an in-memory store.
 func newHarness(t testing.TB, redis *redistest.Server, opts ...harnessOption) *harness {
 	t.Helper()
-	if redis == nil {
-		redis = packageRedis
+	var probe harnessConfig
+	for _, o := range opts {
+		o(&probe)
+	}
+	var mem *memstore.Store
+	switch {
+	case redis == nil && probe.redis:
+		redis = sharedRedis(t)
+	case redis == nil:
+		mem = memstore.New(nil)
+	default:
+		skipProcesses(t, "redis-server")
 	}
 	dir := t.TempDir()
 	set := mustSet(t)
@@ -166,19 +210,29 @@ func newHarness(t testing.TB, redis *redistest.Server, opts ...harnessOption) *h
 		t.Fatal(err)
 	}
 	prefix := strings.NewReplacer("/", ":", " ", "_").Replace(t.Name()) + fmt.Sprintf(":%d:", time.Now().UnixNano())
-	return startHarness(t, redis, dir, set, prefix, opts...)
+	return startHarness(t, backend{redis, mem}, dir, set, prefix, opts...)
 }
 
 // newReplica serves a second API process of the same deployment as h: the same keys
-// directory, Redis and key prefix, its own key watcher, Redis client and cache.
+// directory, store and key prefix, its own key watcher, Redis client and cache. Replicas
+// on an in-memory store share it, but no revocation channel.
 func newReplica(h *harness, opts ...harnessOption) *harness {
 	h.t.Helper()
-	return startHarness(h.t, h.redis, h.dir, h.set, h.prefix, opts...)
+	return startHarness(h.t, backend{h.redis, h.mem}, h.dir, h.set, h.prefix, opts...)
 }
 
-func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfiles.Set, prefix string, opts ...harnessOption) *harness {
+// backend is the store a harness runs on: a redis-server, or else an in-memory store.
+type backend struct {
+	redis *redistest.Server
+	mem   *memstore.Store
+}
+
+// onPackageRedis is the package's redis-server as a harness's backend.
+func onPackageRedis(t testing.TB) backend { return backend{redis: sharedRedis(t)} }
+
+func startHarness(t testing.TB, b backend, dir string, set keyfiles.Set, prefix string, opts ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, redis: redis, dir: dir, prefix: prefix, set: set, reg: prometheus.NewRegistry()}
+	h := &harness{t: t, redis: b.redis, mem: b.mem, dir: dir, prefix: prefix, set: set, reg: prometheus.NewRegistry()}
 	log := slog.New(slog.DiscardHandler)
 	var probe harnessConfig
 	for _, o := range opts {
@@ -201,26 +255,15 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 			t.Errorf("key watcher: %v", err)
 		}
 	}()
-	clientCfg := blacklist.ClientConfig{Addrs: []string{redis.Addr}, Timeout: 500 * time.Millisecond}
-	if probe.redisClient != nil {
-		clientCfg = *probe.redisClient
+	var err error
+	var pinger httpapi.Pinger = h.mem
+	if h.mem == nil {
+		h.startRedis(probe)
+		pinger = h.bl
 	}
-	client, err := blacklist.NewClient(clientCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	h.rdb = client
-	if probe.tracer != nil {
-		if err := tracing.InstrumentRedis(client, probe.tracer); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h.bl = blacklist.NewStore(client, blacklist.StoreOptions{Prefix: prefix, Registerer: h.reg, Traced: probe.tracer != nil, ReplicaAcks: probe.replicaAcks})
-	t.Cleanup(h.bl.Close)
 	hc := harnessConfig{api: httpapi.Config{
 		Keys:       h.keys,
-		Store:      h.bl,
+		Store:      pinger,
 		Issuer:     testIssuer,
 		JWKSMaxAge: 5 * time.Minute,
 		Logger:     log,
@@ -229,7 +272,11 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 	for _, o := range opts {
 		o(&hc)
 	}
-	if hc.store == nil {
+	switch {
+	case hc.store != nil:
+	case h.mem != nil:
+		hc.store = h.mem
+	default:
 		hc.store = h.bl
 	}
 	hc.api.TracerProvider = hc.tracer
@@ -247,19 +294,12 @@ func startHarness(t testing.TB, redis *redistest.Server, dir string, set keyfile
 		}
 		sc.Cache = h.cache
 	}
-	followed := make(chan struct{})
-	var once sync.Once
-	background.Add(1)
-	go func() {
-		defer background.Done()
-		h.bl.Follow(ctx, confirmed{sessions.Revocations{Cache: h.cache, Keys: h.keys}, func() { once.Do(func() { close(followed) }) }}, blacklist.FollowOptions{
-			HealthInterval: 200 * time.Millisecond, RetryInterval: 50 * time.Millisecond,
-		})
-	}()
-	select {
-	case <-followed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the revocation subscription was not confirmed within 5s")
+	if h.mem == nil {
+		h.follow(ctx, &background)
+	} else if h.cache != nil {
+		// One process on an in-memory store hears of no revocation but its own, which
+		// the sessions service applies to its cache itself.
+		h.cache.Resync()
 	}
 	if hc.tuneSessions != nil {
 		hc.tuneSessions(&sc)
@@ -370,4 +410,44 @@ type confirmed struct {
 func (c confirmed) Resync() {
 	c.Revocations.Resync()
 	c.onResync()
+}
+
+// startRedis connects h to its redis-server, as probe says.
+func (h *harness) startRedis(probe harnessConfig) {
+	clientCfg := blacklist.ClientConfig{Addrs: []string{h.redis.Addr}, Timeout: 500 * time.Millisecond}
+	if probe.redisClient != nil {
+		clientCfg = *probe.redisClient
+	}
+	client, err := blacklist.NewClient(clientCfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { client.Close() })
+	h.rdb = client
+	if probe.tracer != nil {
+		if err := tracing.InstrumentRedis(client, probe.tracer); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	h.bl = blacklist.NewStore(client, blacklist.StoreOptions{Prefix: h.prefix, Registerer: h.reg, Traced: probe.tracer != nil, ReplicaAcks: probe.replicaAcks})
+	h.t.Cleanup(h.bl.Close)
+}
+
+// follow follows h's revocation channel in background until ctx ends, once its first
+// subscription is confirmed.
+func (h *harness) follow(ctx context.Context, background *sync.WaitGroup) {
+	followed := make(chan struct{})
+	var once sync.Once
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		h.bl.Follow(ctx, confirmed{sessions.Revocations{Cache: h.cache, Keys: h.keys}, func() { once.Do(func() { close(followed) }) }}, blacklist.FollowOptions{
+			HealthInterval: 200 * time.Millisecond, RetryInterval: 50 * time.Millisecond,
+		})
+	}()
+	select {
+	case <-followed:
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("the revocation subscription was not confirmed within 5s")
+	}
 }

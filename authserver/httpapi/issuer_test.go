@@ -52,7 +52,7 @@ func newDeploymentWith(t testing.TB, redis *redistest.Server, verifierOpts, issu
 		Clients:  []clientauth.ServiceAccount{{Namespace: "edge", Name: "gateway"}},
 		Keys:     clusterKeys,
 	})
-	verifier := newHarness(t, redis, append([]harnessOption{withIntrospection(introspectors)}, verifierOpts...)...)
+	verifier := newHarness(t, redis, append([]harnessOption{onRedis, withIntrospection(introspectors)}, verifierOpts...)...)
 	issuer := newReplica(verifier, append(issuerOpts, func(c *harnessConfig) {
 		if c.issuer == nil {
 			c.issuer = &issuerSetup{}

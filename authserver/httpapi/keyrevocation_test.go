@@ -36,8 +36,8 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 		t.Fatal(err)
 	}
 	prefix := strings.NewReplacer("/", ":").Replace(t.Name()) + ":"
-	a := startHarness(t, packageRedis, dir, set, prefix, withCache(100))
-	b := startHarness(t, packageRedis, dir, set, prefix, withCache(100))
+	a := startHarness(t, onPackageRedis(t), dir, set, prefix, withCache(100))
+	b := startHarness(t, onPackageRedis(t), dir, set, prefix, withCache(100))
 
 	files, err := keyfiles.Encode(set)
 	if err != nil {
@@ -134,6 +134,6 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 		}
 	}
 	// A verifier started later, its mount still stale, reads the revocation from Redis.
-	h := startHarness(t, packageRedis, dir, set, prefix)
+	h := startHarness(t, onPackageRedis(t), dir, set, prefix)
 	h.do(http.MethodGet, "/auth/verify", old).expect(t, http.StatusUnauthorized, errorBody("invalid or expired jwt, internal=unknown kid"))
 }

@@ -37,7 +37,7 @@ func (h *harness) blacklistKeys(t *testing.T) (*redis.Client, []string) {
 // issue could expire, whatever this server's own (TestSessions_RevocationsOutlive…
 // covers a session with a record).
 func TestLogout_EntryLivesUntilExpPlusLeewayCapUnderADigest(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, nil, onRedis)
 	ctx := context.Background()
 	noSession := tokentest.Claims(15 * time.Minute)
 	noSession.User.Auth = token.Session{}
@@ -87,7 +87,7 @@ func TestLogout_EntryLivesUntilExpPlusLeewayCapUnderADigest(t *testing.T) {
 // one replica acknowledgement from a Redis that has none: the answer is 503, never
 // a 200 that a failover could lose, and a retry finds the entry on the primary.
 func TestLogout_TooFewReplicasIs503NotSuccess(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, nil, onRedis)
 	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{h.redis.Addr}})
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestLogout_TooFewReplicasIs503NotSuccess(t *testing.T) {
 		ReplicaAcks: blacklist.ReplicaAcks{Min: 1, Timeout: 100 * time.Millisecond},
 	})
 	t.Cleanup(acking.Close)
-	h = startHarness(t, h.redis, h.dir, h.set, h.prefix, func(c *harnessConfig) { c.store = acking })
+	h = startHarness(t, backend{redis: h.redis}, h.dir, h.set, h.prefix, func(c *harnessConfig) { c.store = acking })
 	tok := tokentest.Issue(t, h.set, 15*time.Minute)
 	h.do(http.MethodPost, "/auth/logout", tok).expect(t, http.StatusServiceUnavailable, errorBody("blacklist store unavailable"))
 	h.do(http.MethodPost, "/auth/logout", tok).expect(t, http.StatusUnauthorized, errorBody("token is blacklisted"))

@@ -323,7 +323,7 @@ func TestRefresh_ARetryWithinTheGracePeriodKeepsTheUserLoggedIn(t *testing.T) {
 func TestRefresh_ARotationRedisMadeIsNeverAnswered503(t *testing.T) {
 	d := newDeploymentWith(t, nil, nil, []harnessOption{
 		asIssuer(nil, false),
-		withRedis(blacklist.ClientConfig{Addrs: []string{packageRedis.Addr}}, blacklist.ReplicaAcks{Min: 1, Timeout: 50 * time.Millisecond}),
+		withRedis(blacklist.ClientConfig{Addrs: []string{sharedRedis(t).Addr}}, blacklist.ReplicaAcks{Min: 1, Timeout: 50 * time.Millisecond}),
 	})
 	s := d.issue(t)
 	next, r := d.refresh(t, http.MethodPost, s.RefreshToken)
