@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // issueMany signs n distinct seed-shaped tokens with the active key.
-func issueMany(b *testing.B, set keyfiles.Set, n int) []string {
+func issueMany(b *testing.B, set keydomain.Set, n int) []string {
 	b.Helper()
 	active := tokentest.Active(b, set)
 	toks := make([]string, n)

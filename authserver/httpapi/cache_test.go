@@ -10,7 +10,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
+	"github.com/hiringo/auth-operator/internal/devkeys"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
@@ -19,7 +20,7 @@ import (
 const loggedOutBody = `{"success":true,"message":"Success","payload":{"id":"66312a78-1f9e-4d78-a9fb-231e84967f60"}}`
 
 // issueDistinct signs n tokens whose claims differ.
-func issueDistinct(t testing.TB, set keyfiles.Set, n int) []string {
+func issueDistinct(t testing.TB, set keydomain.Set, n int) []string {
 	t.Helper()
 	toks := make([]string, n)
 	for i := range toks {
@@ -142,13 +143,13 @@ func TestCache_KeyRevokedWhileTokensAreCached(t *testing.T) {
 		}
 	}
 	rotated := tokentest.Rotate(t, h.set)
-	var revoked keyfiles.Set
+	var revoked keydomain.Set
 	for _, k := range rotated.Keys {
 		if k.ID != compromised.ID {
 			revoked.Keys = append(revoked.Keys, k)
 		}
 	}
-	if err := keyfiles.WriteMounted(h.dir, revoked); err != nil {
+	if err := devkeys.WriteMounted(h.dir, revoked); err != nil {
 		t.Fatal(err)
 	}
 	poll.UntilTrue(t, 5*time.Second, "the key set without the revoked key", func() bool {

@@ -20,12 +20,14 @@ import (
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/httpapi"
 	"github.com/hiringo/auth-operator/authserver/issuance"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/tracing"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
+	"github.com/hiringo/auth-operator/internal/devkeys"
 	"github.com/hiringo/auth-operator/internal/testutil/memstore"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
@@ -90,7 +92,7 @@ type harness struct {
 	mem    *memstore.Store
 	dir    string
 	prefix string
-	set    keyfiles.Set
+	set    keydomain.Set
 	keys   *keyset.Store
 	bl     *blacklist.Store
 	rdb    goredis.UniversalClient
@@ -206,7 +208,7 @@ func newHarness(t testing.TB, redis *redistest.Server, opts ...harnessOption) *h
 	}
 	dir := t.TempDir()
 	set := mustSet(t)
-	if err := keyfiles.WriteMounted(dir, set); err != nil {
+	if err := devkeys.WriteMounted(dir, set); err != nil {
 		t.Fatal(err)
 	}
 	prefix := strings.NewReplacer("/", ":", " ", "_").Replace(t.Name()) + fmt.Sprintf(":%d:", time.Now().UnixNano())
@@ -230,7 +232,7 @@ type backend struct {
 // onPackageRedis is the package's redis-server as a harness's backend.
 func onPackageRedis(t testing.TB) backend { return backend{redis: sharedRedis(t)} }
 
-func startHarness(t testing.TB, b backend, dir string, set keyfiles.Set, prefix string, opts ...harnessOption) *harness {
+func startHarness(t testing.TB, b backend, dir string, set keydomain.Set, prefix string, opts ...harnessOption) *harness {
 	t.Helper()
 	h := &harness{t: t, redis: b.redis, mem: b.mem, dir: dir, prefix: prefix, set: set, reg: prometheus.NewRegistry()}
 	log := slog.New(slog.DiscardHandler)
@@ -333,7 +335,7 @@ func startHarness(t testing.TB, b backend, dir string, set keyfiles.Set, prefix 
 	return h
 }
 
-func mustSet(t testing.TB) keyfiles.Set {
+func mustSet(t testing.TB) keydomain.Set {
 	t.Helper()
 	s, err := keyfiles.NewSet(time.Now())
 	if err != nil {

@@ -12,9 +12,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/keywatch"
+	"github.com/hiringo/auth-operator/internal/devkeys"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
@@ -32,7 +34,7 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 	set := tokentest.Rotate(t, before)
 	oldKey := tokentest.Active(t, before)
 	dir := t.TempDir()
-	if err := keyfiles.WriteMounted(dir, set); err != nil {
+	if err := devkeys.WriteMounted(dir, set); err != nil {
 		t.Fatal(err)
 	}
 	prefix := strings.NewReplacer("/", ":").Replace(t.Name()) + ":"
@@ -89,7 +91,7 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 		}
 	}
 
-	var kept keyfiles.Set
+	var kept keydomain.Set
 	for _, k := range set.Keys {
 		if k.ID != oldKey.ID {
 			kept.Keys = append(kept.Keys, k)

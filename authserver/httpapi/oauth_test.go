@@ -16,8 +16,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hiringo/auth-operator/authserver/clientauth"
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/internal/devkeys"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
@@ -392,14 +393,14 @@ func TestVerify_AudiencesEnforcedInTheSeedsMessageFormat(t *testing.T) {
 func TestIssue_NeverSignsARefreshTokenWithAPublishedKey(t *testing.T) {
 	d := newDeployment(t, false, nil)
 	full := d.verifier.set
-	legacy := keyfiles.Set{}
+	legacy := keydomain.Set{}
 	for _, k := range full.Keys {
 		k.Refresh = nil
 		legacy.Keys = append(legacy.Keys, k)
 	}
-	writeKeys := func(s keyfiles.Set, wantRefreshKey bool) {
+	writeKeys := func(s keydomain.Set, wantRefreshKey bool) {
 		t.Helper()
-		if err := keyfiles.WriteMounted(d.verifier.dir, s); err != nil {
+		if err := devkeys.WriteMounted(d.verifier.dir, s); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(5 * time.Second)

@@ -9,13 +9,14 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 )
 
 // Key is one published key as the server uses it: public material only.
 type Key struct {
 	ID     string
-	State  keyfiles.State
+	State  keydomain.State
 	Public *ecdsa.PublicKey
 	// RefreshID is the kid of the key's refresh-token key, in the issuer's set only.
 	RefreshID string
@@ -46,7 +47,7 @@ type Set struct {
 	version   string
 	// signer is the active key with its private part, only in a set loaded for
 	// signing (Options.Private).
-	signer *keyfiles.Key
+	signer *keydomain.Key
 }
 
 // without returns s without the keys of revoked, or s itself when it holds none of
@@ -82,9 +83,9 @@ func (s *Set) without(revoked map[string]bool) *Set {
 	if !revoked[s.active.ID] {
 		out.active, out.activePEM, out.signer = s.active, s.activePEM, s.signer
 	}
-	kept := keyfiles.Set{Keys: make([]keyfiles.Key, 0, len(out.keys))}
+	kept := keydomain.Set{Keys: make([]keydomain.Key, 0, len(out.keys))}
 	for _, k := range out.keys {
-		kept.Keys = append(kept.Keys, keyfiles.Key{KeyMeta: keyfiles.KeyMeta{ID: k.ID, State: k.State}, Public: k.Public})
+		kept.Keys = append(kept.Keys, keydomain.Key{KeyMeta: keydomain.KeyMeta{ID: k.ID, State: k.State}, Public: k.Public})
 	}
 	if doc, err := keyfiles.JWKS(kept); err == nil {
 		out.jwks = doc
@@ -95,7 +96,7 @@ func (s *Set) without(revoked map[string]bool) *Set {
 }
 
 // withSigner returns a copy of s that can sign with the active key of files.
-func (s *Set) withSigner(files keyfiles.Set) (*Set, error) {
+func (s *Set) withSigner(files keydomain.Set) (*Set, error) {
 	active, ok := files.Active()
 	if !ok || active.Private == nil {
 		return nil, fmt.Errorf("key set has no active private key")
@@ -107,15 +108,15 @@ func (s *Set) withSigner(files keyfiles.Set) (*Set, error) {
 
 // Signer returns the active key with its private part; false in a set of public
 // material only (a verifier's).
-func (s *Set) Signer() (keyfiles.Key, bool) {
+func (s *Set) Signer() (keydomain.Key, bool) {
 	if s.signer == nil {
-		return keyfiles.Key{}, false
+		return keydomain.Key{}, false
 	}
 	return *s.signer, true
 }
 
 // NewSet builds a snapshot from a decoded key-file set. Private keys are not kept.
-func NewSet(s keyfiles.Set) (*Set, error) {
+func NewSet(s keydomain.Set) (*Set, error) {
 	active, ok := s.Active()
 	if !ok {
 		return nil, fmt.Errorf("key set has no active key")
@@ -189,18 +190,18 @@ const MaxKeylessKeys = 4
 // MaxKeylessKeys: active, next, then retired keys, most recently retired first.
 func (s *Set) Keyless() []*ecdsa.PublicKey { return s.keyless }
 
-func keylessCandidates(s keyfiles.Set) []*ecdsa.PublicKey {
-	rank := func(k keyfiles.Key) int {
+func keylessCandidates(s keydomain.Set) []*ecdsa.PublicKey {
+	rank := func(k keydomain.Key) int {
 		switch k.State {
-		case keyfiles.StateActive:
+		case keydomain.StateActive:
 			return 0
-		case keyfiles.StateNext:
+		case keydomain.StateNext:
 			return 1
 		}
 		return 2
 	}
 	keys := slices.Clone(s.Keys)
-	slices.SortStableFunc(keys, func(a, b keyfiles.Key) int {
+	slices.SortStableFunc(keys, func(a, b keydomain.Key) int {
 		if c := rank(a) - rank(b); c != 0 {
 			return c
 		}

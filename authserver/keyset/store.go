@@ -15,6 +15,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 )
 
@@ -171,7 +172,7 @@ func setOf(files map[string][]byte, private bool) (*Set, error) {
 	return newLoadedSet(set, private)
 }
 
-func newLoadedSet(files keyfiles.Set, private bool) (*Set, error) {
+func newLoadedSet(files keydomain.Set, private bool) (*Set, error) {
 	set, err := NewSet(files)
 	if err == nil && private {
 		set, err = set.withSigner(files)

@@ -24,6 +24,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/userlogouts"
+	"github.com/hiringo/auth-operator/internal/devkeys"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
@@ -125,7 +126,7 @@ func newSessionServer(t *testing.T) sessionServer {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := keyfiles.WriteMounted(dir, set); err != nil {
+	if err := devkeys.WriteMounted(dir, set); err != nil {
 		t.Fatal(err)
 	}
 	keys := keyset.NewStore(dir, slog.New(slog.DiscardHandler), nil, keyset.Options{Private: true})
