@@ -15,7 +15,6 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/keyset"
-	"github.com/hiringo/auth-operator/authserver/keywatch"
 	"github.com/hiringo/auth-operator/internal/devkeys"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
@@ -57,10 +56,6 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 	if err := issuerKeys.Load(); err != nil {
 		t.Fatal(err)
 	}
-	var known []string
-	for _, k := range set.Keys {
-		known = append(known, k.ID)
-	}
 	var sink syncBuffer
 	watchLog := slog.New(slog.NewJSONHandler(&sink, nil))
 	watchCtx, stop := context.WithCancel(ctx)
@@ -68,10 +63,10 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := keywatch.Run(watchCtx, keywatch.Config{
-			Client: kc, Namespace: ns, Name: secret.Name, Keys: issuerKeys, Sessions: a.sessions, Known: known, Logger: watchLog,
+		if err := issuerKeys.FollowSecret(watchCtx, keyset.SecretConfig{
+			Client: kc, Namespace: ns, Name: secret.Name, Revocations: a.sessions, Logger: watchLog,
 		}); err != nil {
-			t.Errorf("keywatch: %v", err)
+			t.Errorf("following the key Secret: %v", err)
 		}
 	}()
 	t.Cleanup(func() {

@@ -134,11 +134,11 @@ func (s *Store) swap(loaded *Set) {
 	s.metrics.reloads.WithLabelValues("success").Inc()
 	s.metrics.activeKID.Reset()
 	s.metrics.activeKID.WithLabelValues(set.active.ID).Set(1)
-	s.metrics.keys.Set(float64(len(set.keys)))
+	s.metrics.keys.Set(float64(len(set.keys.Keys)))
 	for _, f := range listeners {
 		f(set)
 	}
-	s.log.Info("key set loaded", "active_kid", set.active.ID, "keys", len(set.keys))
+	s.log.Info("key set loaded", "active_kid", set.active.ID, "keys", len(set.keys.Keys))
 }
 
 // readSet reads one consistent snapshot of the directory (keyfiles.ReadDir reads a

@@ -29,7 +29,6 @@ import (
 	"github.com/hiringo/auth-operator/authserver/httpapi"
 	"github.com/hiringo/auth-operator/authserver/issuance"
 	"github.com/hiringo/auth-operator/authserver/keyset"
-	"github.com/hiringo/auth-operator/authserver/keywatch"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/storestate"
 	"github.com/hiringo/auth-operator/authserver/token"
@@ -413,15 +412,9 @@ func serve(ctx context.Context, c serveConfig) error {
 		// The Secret through the API is the issuer's key source: a rotation or a
 		// revocation takes effect at once, not after the kubelet's volume sync (which
 		// would also bring stale versions back).
-		var known []string
-		if set := keys.Current(); set != nil {
-			for _, k := range set.Keys() {
-				known = append(known, k.ID)
-			}
-		}
 		background.Go(func() {
-			watchErr <- keywatch.Run(runCtx, keywatch.Config{
-				Client: kube, Namespace: c.namespace, Name: c.keysSecret, Keys: keys, Sessions: svc, Known: known, Logger: log,
+			watchErr <- keys.FollowSecret(runCtx, keyset.SecretConfig{
+				Client: kube, Namespace: c.namespace, Name: c.keysSecret, Revocations: svc, Logger: log,
 			})
 		})
 	} else {
