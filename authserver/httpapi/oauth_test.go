@@ -314,7 +314,7 @@ func TestTokenEndpoint_RefreshGrantWithAStandardClient(t *testing.T) {
 // well-known names) names the verifier's JWKS and introspection, the issuer's token and
 // revocation endpoints, the one grant, no response type, and how callers authenticate.
 func TestDiscovery_ListsExactlyWhatTheEndpointsDo(t *testing.T) {
-	h := newHarness(t, nil, func(c *harnessConfig) { c.api.TokenServiceURL = "https://auth-issuer.test.svc" })
+	h := newHarness(t, nil, func(c *harnessConfig) { c.cfg.TokenServiceURL = "https://auth-issuer.test.svc" })
 	want := `{"issuer":"` + testIssuer + `","jwks_uri":"` + testIssuer + `/.well-known/jwks.json",` +
 		`"token_endpoint":"https://auth-issuer.test.svc/auth/token","revocation_endpoint":"https://auth-issuer.test.svc/auth/revoke",` +
 		`"introspection_endpoint":"` + testIssuer + `/auth/introspect","response_types_supported":[],"subject_types_supported":["public"],` +

@@ -15,7 +15,7 @@ import (
 )
 
 func withTracing(tp trace.TracerProvider) harnessOption {
-	return func(c *harnessConfig) { c.tracer = tp }
+	return func(c *harnessConfig) { c.cfg.TracerProvider = tp }
 }
 
 // TestTracing_SpansForVerifyAndLogoutWithTheirRedisCalls records the spans of a

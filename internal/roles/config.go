@@ -10,6 +10,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/clientauth"
 	"github.com/hiringo/auth-operator/authserver/httpapi"
+	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 )
 
@@ -81,6 +82,10 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Now is the sessions service's clock; time.Now when nil.
 	Now func() time.Time
+	// KeyReload and Follow tune how the key directory is reloaded (Private is the
+	// role's) and how the revocation channel is followed; zero values are the defaults.
+	KeyReload keyset.Options
+	Follow    blacklist.FollowOptions
 }
 
 // Store is a session and revocation store the server can be given.

@@ -64,6 +64,8 @@ func build(ctx context.Context, cfg Config, issuer bool) (_ *Server, err error) 
 		cfg.Registry = prometheus.NewRegistry()
 		cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), version.Collector("authserver"))
 	}
+	cfg.Lifetimes = cfg.Lifetimes.WithDefaults()
+	cfg.KeyReload.Private, cfg.Follow.Logger = issuer, cfg.Logger
 	log := cfg.Logger
 	s := &Server{cfg: cfg, log: log, issuer: issuer, following: make(chan struct{})}
 	defer func() {
@@ -84,7 +86,7 @@ func build(ctx context.Context, cfg Config, issuer bool) (_ *Server, err error) 
 			return nil
 		})
 	}
-	s.Keys = keyset.NewStore(cfg.KeysDir, log, cfg.Registry, keyset.Options{Private: issuer})
+	s.Keys = keyset.NewStore(cfg.KeysDir, log, cfg.Registry, cfg.KeyReload)
 	if err := s.Keys.Load(); err != nil {
 		log.Error("no key set yet; not ready until one loads", "err", err)
 	}
@@ -292,7 +294,7 @@ func (s *Server) addStoreTasks(ctx context.Context, kube kubernetes.Interface) e
 		return nil
 	}
 	s.tasks = append(s.tasks, func(ctx context.Context) error {
-		bl.Follow(ctx, &firstResync{Revocations: sessions.Revocations{Cache: s.Cache, Keys: s.Keys}, done: s.following}, blacklist.FollowOptions{Logger: log})
+		bl.Follow(ctx, &firstResync{Revocations: sessions.Revocations{Cache: s.Cache, Keys: s.Keys}, done: s.following}, s.cfg.Follow)
 		return nil
 	})
 	return nil
