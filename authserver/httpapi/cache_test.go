@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/internal/devkeys"
+	"github.com/hiringo/auth-operator/internal/roles"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
@@ -186,12 +188,15 @@ func TestCache_FullCacheStillAnswersCorrectly(t *testing.T) {
 }
 
 // TestCache_ExpiredEntryIsNotServed caches a token that expires in a second and
-// checks that, past its exp, the answer comes from a full verification (within the
-// leeway it still verifies) and not from the cache.
+// checks that, past its exp on the server's clock, the answer comes from a full
+// verification (within the leeway it still verifies) and not from the cache.
 func TestCache_ExpiredEntryIsNotServed(t *testing.T) {
-	h := newHarness(t, nil, withCache(10))
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	h := newHarness(t, nil, withCache(10), withConfig(func(c *roles.Config) { c.Now = now }))
 	active := tokentest.Active(t, h.set)
-	exp := time.Now().Add(2 * time.Second).Truncate(time.Second)
+	exp := now().Add(2 * time.Second).Truncate(time.Second)
 	c := tokentest.Claims(time.Minute)
 	c.ExpiresAt = jwt.NewNumericDate(exp)
 	tok := tokentest.Sign(t, active.Private, active.ID, c)
@@ -200,7 +205,7 @@ func TestCache_ExpiredEntryIsNotServed(t *testing.T) {
 	if hits := lookups(h, "hit"); hits != "1" {
 		t.Fatalf("hits = %s, want 1", hits)
 	}
-	time.Sleep(time.Until(exp) + 100*time.Millisecond)
+	clock.Store(exp.Add(100 * time.Millisecond).UnixNano())
 	if r := h.do(http.MethodGet, "/auth/verify", tok); r.StatusCode != http.StatusOK {
 		t.Fatalf("within the leeway: %d %s", r.StatusCode, r.body)
 	}

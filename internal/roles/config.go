@@ -80,7 +80,8 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 	// Registry receives the metrics; a new one with the Go and process collectors.
 	Registry *prometheus.Registry
-	// Now is the sessions service's clock; time.Now when nil.
+	// Now is the server's clock: of token checks, the verify cache and revocations'
+	// expiries (Redis' clock still stamps iat and cutoffs); time.Now when nil.
 	Now func() time.Time
 	// KeyReload and Follow tune how the key directory is reloaded (Private is the
 	// role's) and how the revocation channel is followed; zero values are the defaults.

@@ -100,10 +100,10 @@ func build(ctx context.Context, cfg Config, issuer bool) (_ *Server, err error) 
 	verifier := token.NewVerifier(s.Keys, token.VerifierOptions{
 		Leeway: cfg.Leeway, MaxBytes: cfg.MaxTokenBytes, Issuer: cfg.Issuer,
 		Audiences: cfg.Audiences, RequireAudience: cfg.RequireAudience,
-		MaxAccessLifetime: cfg.Lifetimes.Access, MaxRefreshLifetime: cfg.Lifetimes.Refresh,
+		MaxAccessLifetime: cfg.Lifetimes.Access, MaxRefreshLifetime: cfg.Lifetimes.Refresh, Now: cfg.Now,
 	})
 	if cfg.VerifyCacheSize > 0 && !issuer {
-		if s.Cache, err = verifycache.New(s.Keys, verifycache.Options{Size: cfg.VerifyCacheSize, Registerer: cfg.Registry}); err != nil {
+		if s.Cache, err = verifycache.New(s.Keys, verifycache.Options{Size: cfg.VerifyCacheSize, Registerer: cfg.Registry, Now: cfg.Now}); err != nil {
 			return nil, err
 		}
 	}
