@@ -172,10 +172,10 @@ func (s *Server) openStore(ctx context.Context) error {
 func (s *Server) authorize(api *httpapi.Config) (kubernetes.Interface, error) {
 	cfg := s.cfg
 	api.Clients, api.Introspection = cfg.Clients, cfg.Introspection
-	watches := cfg.KeysSecret != "" || cfg.UserLogoutsConfigMap != "" || cfg.StoreStateConfigMap != ""
+	watches := s.issuer && (cfg.KeysSecret != "" || cfg.UserLogoutsConfigMap != "" || cfg.StoreStateConfigMap != "")
 	reviewIssuance := s.issuer && cfg.Clients == nil
 	reviewIntrospection := !s.issuer && cfg.Introspection == nil && len(cfg.IntrospectionClients) > 0
-	if !reviewIssuance && !reviewIntrospection && !(s.issuer && watches) {
+	if !reviewIssuance && !reviewIntrospection && !watches {
 		return nil, nil
 	}
 	// TokenReviews have a client, and so a rate limit, of their own, so a burst of
