@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/serverenv"
 )
 
 // The values of AUTHSERVER_ROLE.
@@ -43,11 +44,11 @@ func authserverEnv(as *authv1alpha1.AuthService, redis redisConnection, role str
 		listen = serverTLSPort
 	}
 	env := []corev1.EnvVar{
-		{Name: "AUTHSERVER_ROLE", Value: role},
-		{Name: "AUTHSERVER_LISTEN", Value: ":" + strconv.Itoa(listen)},
-		{Name: "AUTHSERVER_ADMIN_LISTEN", Value: ":" + strconv.Itoa(serverAdminPort)},
-		{Name: "AUTHSERVER_KEYS_DIR", Value: keysMountPath},
-		{Name: "AUTHSERVER_REDIS_ADDRS", Value: strings.Join(redis.addresses, ",")},
+		{Name: serverenv.Role, Value: role},
+		{Name: serverenv.Listen, Value: ":" + strconv.Itoa(listen)},
+		{Name: serverenv.AdminListen, Value: ":" + strconv.Itoa(serverAdminPort)},
+		{Name: serverenv.KeysDir, Value: keysMountPath},
+		{Name: serverenv.RedisAddrs, Value: strings.Join(redis.addresses, ",")},
 	}
 	add := func(name, value string) {
 		if value != "" {
@@ -59,50 +60,50 @@ func authserverEnv(as *authv1alpha1.AuthService, redis redisConnection, role str
 			add(name, d.String())
 		}
 	}
-	add("AUTHSERVER_REDIS_KEY_PREFIX", redisKeyPrefix(as))
-	add("AUTHSERVER_REDIS_MASTER_NAME", redis.masterName)
-	add("AUTHSERVER_REDIS_USERNAME", redis.username)
+	add(serverenv.RedisKeyPrefix, redisKeyPrefix(as))
+	add(serverenv.RedisMasterName, redis.masterName)
+	add(serverenv.RedisUsername, redis.username)
 	if redis.password != nil {
-		add("AUTHSERVER_REDIS_PASSWORD_FILE", redisPasswordFile)
+		add(serverenv.RedisPasswordFile, redisPasswordFile)
 	}
-	add("AUTHSERVER_REDIS_MODE", redis.mode)
-	add("AUTHSERVER_REDIS_SENTINEL_USERNAME", redis.sentinelUsername)
+	add(serverenv.RedisMode, redis.mode)
+	add(serverenv.RedisSentinelUsername, redis.sentinelUsername)
 	if redis.sentinelPassword != nil {
-		add("AUTHSERVER_REDIS_SENTINEL_PASSWORD_FILE", sentinelPasswordFile)
+		add(serverenv.RedisSentinelPasswordFile, sentinelPasswordFile)
 	}
 	if redis.minReplicasAcked > 0 {
-		add("AUTHSERVER_REDIS_MIN_REPLICAS_ACKED", strconv.Itoa(int(redis.minReplicasAcked)))
+		add(serverenv.RedisMinReplicasAcked, strconv.Itoa(int(redis.minReplicasAcked)))
 	}
 	if redis.db != 0 {
-		add("AUTHSERVER_REDIS_DB", strconv.Itoa(int(redis.db)))
+		add(serverenv.RedisDB, strconv.Itoa(int(redis.db)))
 	}
 	if tls := redis.tls; tls != nil && tls.Enabled {
-		add("AUTHSERVER_REDIS_TLS", "true")
+		add(serverenv.RedisTLS, "true")
 		if tls.CASecretRef != nil {
-			add("AUTHSERVER_REDIS_TLS_CA_FILE", redisTLSDir+"/ca.crt")
+			add(serverenv.RedisTLSCAFile, redisTLSDir+"/ca.crt")
 		}
-		add("AUTHSERVER_REDIS_TLS_SERVER_NAME", tls.ServerName)
+		add(serverenv.RedisTLSServerName, tls.ServerName)
 	}
-	addDuration("AUTHSERVER_LEEWAY", as.Spec.Tokens.Leeway.Duration)
-	add("AUTHSERVER_CORS_ORIGINS", strings.Join(as.Spec.Server.CORSOrigins, ","))
-	add("AUTHSERVER_COMPAT_STATUS_CODES", strconv.FormatBool(as.Spec.Server.CompatStatusCodes))
-	add("AUTHSERVER_LOG_LEVEL", as.Spec.Server.LogLevel)
-	add("AUTHSERVER_OTLP_ENDPOINT", as.Spec.Server.Tracing.OTLPEndpoint)
-	add("AUTHSERVER_ISSUER", tokenIssuer(as))
+	addDuration(serverenv.Leeway, as.Spec.Tokens.Leeway.Duration)
+	add(serverenv.CORSOrigins, strings.Join(as.Spec.Server.CORSOrigins, ","))
+	add(serverenv.CompatStatusCodes, strconv.FormatBool(as.Spec.Server.CompatStatusCodes))
+	add(serverenv.LogLevel, as.Spec.Server.LogLevel)
+	add(serverenv.OTLPEndpoint, as.Spec.Server.Tracing.OTLPEndpoint)
+	add(serverenv.Issuer, tokenIssuer(as))
 	audiences := make([]string, 0, len(as.Spec.Tokens.Audiences))
 	for _, a := range as.Spec.Tokens.Audiences {
 		audiences = append(audiences, string(a))
 	}
-	add("AUTHSERVER_AUDIENCES", strings.Join(audiences, ","))
+	add(serverenv.Audiences, strings.Join(audiences, ","))
 	if as.Spec.Tokens.RequireAudience {
-		add("AUTHSERVER_REQUIRE_AUDIENCE", "true")
+		add(serverenv.RequireAudience, "true")
 	}
 	if as.Spec.Server.TLS != nil {
-		add("AUTHSERVER_TLS_CERT_FILE", tlsMountPath+"/"+corev1.TLSCertKey)
-		add("AUTHSERVER_TLS_KEY_FILE", tlsMountPath+"/"+corev1.TLSPrivateKeyKey)
+		add(serverenv.TLSCertFile, tlsMountPath+"/"+corev1.TLSCertKey)
+		add(serverenv.TLSKeyFile, tlsMountPath+"/"+corev1.TLSPrivateKeyKey)
 	}
-	addDuration("AUTHSERVER_ACCESS_LIFETIME", as.Spec.Tokens.MaxLifetime.Duration)
-	addDuration("AUTHSERVER_REFRESH_LIFETIME", as.Spec.Tokens.RefreshLifetime.Duration)
+	addDuration(serverenv.AccessLifetime, as.Spec.Tokens.MaxLifetime.Duration)
+	addDuration(serverenv.RefreshLifetime, as.Spec.Tokens.RefreshLifetime.Duration)
 	return env
 }
 

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
@@ -61,7 +62,7 @@ func update[T client.Object](t *testing.T, obj T, change func(T)) {
 	})
 }
 
-func keySet(t *testing.T, ns, name string) (keyfiles.Set, *corev1.Secret) {
+func keySet(t *testing.T, ns, name string) (keydomain.Set, *corev1.Secret) {
 	t.Helper()
 	secret := get(t, ns, name+"-signing-keys", &corev1.Secret{})
 	s, err := keyfiles.Decode(secret.Data)

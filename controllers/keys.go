@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
@@ -48,7 +49,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	}
 
 	var (
-		current keyfiles.Set
+		current keydomain.Set
 		record  keylifecycle.Record
 	)
 	if exists {
@@ -160,7 +161,7 @@ func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, re
 // withdrawnKeys are the retired keys that the stored projection still lists but whose access
 // window has closed: this pass withdraws them. A projection that is missing or unreadable
 // names none; it is rewritten either way.
-func (r *AuthServiceReconciler) withdrawnKeys(ctx context.Context, as *authv1alpha1.AuthService, set keyfiles.Set, now time.Time) []keyfiles.Key {
+func (r *AuthServiceReconciler) withdrawnKeys(ctx context.Context, as *authv1alpha1.AuthService, set keydomain.Set, now time.Time) []keydomain.Key {
 	secret := &corev1.Secret{}
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: PublicKeysSecretName(as)}, secret); err != nil {
 		return nil
@@ -169,9 +170,9 @@ func (r *AuthServiceReconciler) withdrawnKeys(ctx context.Context, as *authv1alp
 	if err := json.Unmarshal(secret.Data[keyfiles.ManifestFile], &stored); err != nil {
 		return nil
 	}
-	var out []keyfiles.Key
+	var out []keydomain.Key
 	for _, m := range stored.Keys {
-		if k, ok := set.Lookup(m.ID); ok && k.State == keyfiles.StateRetired && !k.AccessOpen(now) && k.RefreshExpiresAt != nil {
+		if k, ok := set.Lookup(m.ID); ok && k.State == keydomain.StateRetired && !k.AccessOpen(now) && k.RefreshExpiresAt != nil {
 			out = append(out, k)
 		}
 	}
@@ -293,7 +294,7 @@ func (r *AuthServiceReconciler) recordKeyStatus(s *scope, plan keylifecycle.Plan
 	s.found.set(authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished, msg)
 }
 
-func publishedKeys(s keyfiles.Set) []authv1alpha1.PublishedKey {
+func publishedKeys(s keydomain.Set) []authv1alpha1.PublishedKey {
 	out := make([]authv1alpha1.PublishedKey, 0, len(s.Keys))
 	for _, k := range s.Keys {
 		out = append(out, authv1alpha1.PublishedKey{

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
@@ -21,7 +22,7 @@ import (
 
 // These tests run the controller in a manager and act on the cluster the way a user would.
 
-func startWithKeys(t *testing.T, clk *clocktesting.FakePassiveClock) (string, *authv1alpha1.AuthService, keyfiles.Set) {
+func startWithKeys(t *testing.T, clk *clocktesting.FakePassiveClock) (string, *authv1alpha1.AuthService, keydomain.Set) {
 	t.Helper()
 	ns := newNamespace(t)
 	startManager(t, ns, clk)

@@ -12,6 +12,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
@@ -23,7 +24,7 @@ func where(t *testing.T, ns, kid string) (secret, projected, jwks bool) {
 	_, secret = set.Lookup(kid)
 	if secret && s.Data[keyfiles.PrivateKeyFile(kid)] != nil {
 		k, _ := set.Lookup(kid)
-		if k.State == keyfiles.StateRetired {
+		if k.State == keydomain.StateRetired {
 			t.Errorf("retired key %s keeps its private key in the Secret", kid)
 		}
 	}

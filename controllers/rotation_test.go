@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
@@ -37,7 +38,7 @@ func shortRotation(as *authv1alpha1.AuthService) {
 }
 
 // checkKeyInvariants asserts DESIGN's key lifecycle on what the API holds at now.
-func checkKeyInvariants(t *testing.T, ns, name string, now time.Time) keyfiles.Set {
+func checkKeyInvariants(t *testing.T, ns, name string, now time.Time) keydomain.Set {
 	t.Helper()
 	set, _ := keySet(t, ns, name) // Decode rejects a retired key that keeps its private part
 	active, ok := set.Active()
@@ -51,7 +52,7 @@ func checkKeyInvariants(t *testing.T, ns, name string, now time.Time) keyfiles.S
 		t.Errorf("active key %s signs since %s but was published only at %s", active.ID, active.ActivatedAt, active.CreatedAt)
 	}
 	for _, k := range set.Keys {
-		if k.State != keyfiles.StateRetired {
+		if k.State != keydomain.StateRetired {
 			continue
 		}
 		if !k.ExpiresAt.Equal(k.RetiredAt.Add(retention)) {
@@ -76,7 +77,7 @@ func checkKeyInvariants(t *testing.T, ns, name string, now time.Time) keyfiles.S
 		published = append(published, k.KeyID)
 	}
 	for _, k := range set.Keys {
-		if k.State != keyfiles.StateRetired || now.Before(*k.ExpiresAt) {
+		if k.State != keydomain.StateRetired || now.Before(*k.ExpiresAt) {
 			open = append(open, k.ID)
 		}
 	}
@@ -128,7 +129,7 @@ func TestKeys_RotateOverSeveralIntervals(t *testing.T) {
 			signers = append(signers, a.ID)
 		}
 		for _, k := range set.Keys {
-			if k.State == keyfiles.StateRetired {
+			if k.State == keydomain.StateRetired {
 				retired[k.ID] = *k.RefreshExpiresAt
 			}
 		}
@@ -333,7 +334,7 @@ func clientWith(t *testing.T, funcs interceptor.Funcs) client.Client {
 	return interceptor.NewClient(c, funcs)
 }
 
-func mustActive(t *testing.T, s keyfiles.Set) keyfiles.Key {
+func mustActive(t *testing.T, s keydomain.Set) keydomain.Key {
 	t.Helper()
 	k, ok := s.Active()
 	if !ok {
@@ -342,7 +343,7 @@ func mustActive(t *testing.T, s keyfiles.Set) keyfiles.Key {
 	return k
 }
 
-func mustNext(t *testing.T, s keyfiles.Set) keyfiles.Key {
+func mustNext(t *testing.T, s keydomain.Set) keydomain.Key {
 	t.Helper()
 	k, ok := s.Next()
 	if !ok {
@@ -372,10 +373,10 @@ func TestKeys_LifetimeChangesKeepRetiredKeysSafe(t *testing.T) {
 	rotatedAt := t0.Add(shortInterval)
 	clk.SetTime(rotatedAt)
 	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
-	retiredKey := func() (keyfiles.Key, authv1alpha1.PublishedKey) {
+	retiredKey := func() (keydomain.Key, authv1alpha1.PublishedKey) {
 		set, _ := keySet(t, ns, "auth")
 		status := get(t, ns, "auth", &authv1alpha1.AuthService{}).Status
-		if set.Keys[0].State != keyfiles.StateRetired || status.Keys[0].KeyID != set.Keys[0].ID {
+		if set.Keys[0].State != keydomain.StateRetired || status.Keys[0].KeyID != set.Keys[0].ID {
 			t.Fatalf("no retired key first in the Secret and the status: %v / %v", set.Keys, status.Keys)
 		}
 		return set.Keys[0], status.Keys[0]

@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 )
 
 func wantLabels(t *testing.T, obj client.Object, as *authv1alpha1.AuthService, name, component string) {
@@ -273,7 +273,7 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 			t.Errorf("condition %s observedGeneration = %d", c.Type, c.ObservedGeneration)
 		}
 	}
-	if len(as.Status.Keys) != 2 || as.Status.Keys[0].State != string(keyfiles.StateActive) || as.Status.NextRotationTime == nil {
+	if len(as.Status.Keys) != 2 || as.Status.Keys[0].State != string(keydomain.StateActive) || as.Status.NextRotationTime == nil {
 		t.Errorf("status keys = %+v next rotation %v", as.Status.Keys, as.Status.NextRotationTime)
 	}
 	waitEvent(t, ns, "auth", corev1.EventTypeNormal, "KeyCreated", active.ID, next.ID)

@@ -134,9 +134,9 @@ func currentStamp(record string) string {
 	return stamp
 }
 
-// Cutoff reads the cutoff of userID (every token of the user issued at or before it is
-// revoked); zero when the user has none. An error wraps ErrUnavailable.
-func (s *Store) Cutoff(ctx context.Context, userID string) (time.Time, error) {
+// ReadCutoff reads the cutoff of userID (every token of the user issued at or before it
+// is revoked); zero when the user has none. An error wraps ErrUnavailable.
+func (s *Store) ReadCutoff(ctx context.Context, userID string) (time.Time, error) {
 	sub := Subject{UserID: userID}
 	cmd := redis.NewStringCmd(ctx, "get", s.keysOf(sub, IDsOf(sub)).Cutoff)
 	err := s.pipe.do(ctx, cmd, false)

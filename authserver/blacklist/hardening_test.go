@@ -54,8 +54,8 @@ func TestRevoke_PublishRefusedStillStoresOnce(t *testing.T) {
 	if err := s.Revoke(ctx, blacklist.Tok("sig:acl"), blacklist.Until(time.Now().Add(time.Minute))); err != nil {
 		t.Fatalf("first logout with PUBLISH refused: %v, want it stored and answered", err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:acl"), blacklist.Until(time.Now().Add(time.Minute))); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
-		t.Fatalf("second logout: %v, want ErrAlreadyBlacklisted", err)
+	if err := s.Revoke(ctx, blacklist.Tok("sig:acl"), blacklist.Until(time.Now().Add(time.Minute))); !errors.Is(err, blacklist.ErrRevoked) {
+		t.Fatalf("second logout: %v, want ErrRevoked", err)
 	}
 	if listed, err := s.Check(ctx, blacklist.Tok("sig:acl")); err != nil || !listed {
 		t.Fatalf("Check: %v, %v", listed, err)

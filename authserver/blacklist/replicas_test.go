@@ -69,8 +69,8 @@ func TestAdd_ReplicaAcknowledgedIsOnTheReplica(t *testing.T) {
 			t.Fatalf("replica has %s: %d, %v; want it there when Add returned", id, n, err)
 		}
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:r1"), blacklist.Until(time.Now().Add(time.Minute))); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
-		t.Fatalf("repeated Add: %v, want ErrAlreadyBlacklisted", err)
+	if err := s.Revoke(ctx, blacklist.Tok("sig:r1"), blacklist.Until(time.Now().Add(time.Minute))); !errors.Is(err, blacklist.ErrRevoked) {
+		t.Fatalf("repeated Add: %v, want ErrRevoked", err)
 	}
 }
 
@@ -158,8 +158,8 @@ func TestRevoke_AWriteThatStoredNothingNeedsNoReplica(t *testing.T) {
 		t.Fatalf("first Revoke with the replica up: %v", err)
 	}
 	replica.Kill()
-	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
-		t.Fatalf("repeated Revoke with the replica gone: %v, want ErrAlreadyBlacklisted", err)
+	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrRevoked) {
+		t.Fatalf("repeated Revoke with the replica gone: %v, want ErrRevoked", err)
 	}
 	if err := s.Revoke(ctx, blacklist.Tok("sig:new"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrReplicasBehind) {
 		t.Fatalf("new Revoke with the replica gone: %v, want ErrReplicasBehind", err)

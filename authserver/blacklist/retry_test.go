@@ -37,14 +37,14 @@ func TestRevoke_ClientRetryAfterATimeoutIsNotBlacklisted(t *testing.T) {
 		err := s.Revoke(ctx, blacklist.Tok(id), blacklist.Until(time.Now().Add(time.Hour)))
 		<-stalled
 		switch {
-		case errors.Is(err, blacklist.ErrAlreadyBlacklisted):
+		case errors.Is(err, blacklist.ErrRevoked):
 			t.Fatalf("pause %s: a first logout answered already blacklisted (the client's retry found its own write)", pause)
 		case err == nil:
 			succeeded++
 		case !errors.Is(err, blacklist.ErrUnavailable):
 			t.Fatalf("pause %s: %v", pause, err)
 		}
-		if err := s.Revoke(ctx, blacklist.Tok(id), blacklist.Until(time.Now().Add(time.Hour))); err != nil && !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+		if err := s.Revoke(ctx, blacklist.Tok(id), blacklist.Until(time.Now().Add(time.Hour))); err != nil && !errors.Is(err, blacklist.ErrRevoked) {
 			t.Fatalf("pause %s: second logout: %v", pause, err)
 		}
 	}
@@ -94,7 +94,7 @@ func TestRevoke_ClientPauseLongerThanTheTimeoutIsNotBlacklisted(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := s.Revoke(ctx, blacklist.Tok(fmt.Sprintf("sig:pause-%d", i)), blacklist.Until(time.Now().Add(time.Hour)))
-		if err != nil && (errors.Is(err, blacklist.ErrAlreadyBlacklisted) || !errors.Is(err, blacklist.ErrUnavailable)) {
+		if err != nil && (errors.Is(err, blacklist.ErrRevoked) || !errors.Is(err, blacklist.ErrUnavailable)) {
 			t.Fatalf("pause %s: first logout: %v, want success or unavailable", pause, err)
 		}
 		time.Sleep(pause)

@@ -22,7 +22,7 @@ type Expiry struct {
 // Revoke revokes sub: its stamp when it has a session (every token of that login,
 // access and refresh, every encoding), else the token alone; and publishes the
 // revocation on RevocationChannel in the same script. It returns
-// ErrAlreadyBlacklisted when sub was revoked before (a stamp that its session has
+// ErrRevoked when sub was revoked before (a stamp that its session has
 // rotated away included), an error wrapping ErrUnavailable when Redis did not answer,
 // stored nothing or, with StoreOptions.ReplicaAcks, too few replicas acknowledged the
 // write.
@@ -34,7 +34,7 @@ func (s *Store) Revoke(ctx context.Context, sub Subject, e Expiry) error {
 func (s *Store) RevokeIDs(ctx context.Context, sub Subject, ids IDs, e Expiry) error {
 	if s.beforeCutoff(sub.IssuedAt) {
 		s.metrics.ops.WithLabelValues("add", "exists").Inc()
-		return ErrAlreadyBlacklisted
+		return ErrRevoked
 	}
 	if before, err := s.revokedBefore(ctx, ids.Token); err != nil || before {
 		return s.legacyOutcome("add", err)
@@ -57,7 +57,7 @@ func (s *Store) RevokeIDs(ctx context.Context, sub Subject, ids IDs, e Expiry) e
 		return err
 	}
 	if code == 0 {
-		return ErrAlreadyBlacklisted
+		return ErrRevoked
 	}
 	return nil
 }
@@ -65,12 +65,12 @@ func (s *Store) RevokeIDs(ctx context.Context, sub Subject, ids IDs, e Expiry) e
 // CutOff revokes every token of sub's user issued up to now by Redis' clock (and sub
 // itself, when check is set, even if it was issued later), and publishes it; the
 // cutoff lives keep beyond itself. When check is true, sub's own revocation is
-// checked first: ErrAlreadyBlacklisted when it was revoked. It returns the user's
+// checked first: ErrRevoked when it was revoked. It returns the user's
 // cutoff after the call.
 func (s *Store) CutOff(ctx context.Context, sub Subject, check bool, keep time.Duration) (time.Time, error) {
 	if check && s.beforeCutoff(sub.IssuedAt) {
 		s.metrics.ops.WithLabelValues("cutoff", "exists").Inc()
-		return time.Unix(s.cutoff.Load()-1, 0), ErrAlreadyBlacklisted
+		return time.Unix(s.cutoff.Load()-1, 0), ErrRevoked
 	}
 	ids := IDsOf(sub)
 	if check {
@@ -98,7 +98,7 @@ func (s *Store) CutOff(ctx context.Context, sub Subject, check bool, keep time.D
 		return time.Time{}, err
 	}
 	if code == 0 {
-		return time.Unix(reply[2], 0), ErrAlreadyBlacklisted
+		return time.Unix(reply[2], 0), ErrRevoked
 	}
 	return time.Unix(reply[2], 0), nil
 }
@@ -111,13 +111,13 @@ func (s *Store) legacyOutcome(op string, err error) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	s.metrics.ops.WithLabelValues(op, "exists").Inc()
-	return ErrAlreadyBlacklisted
+	return ErrRevoked
 }
 
 // RevokeSessionIDs revokes every token of sub's session (every stamp, access and refresh)
 // until the given time and publishes the session's id, through the logout's script with the
 // session's entry as the one it writes (RFC 7009 revocation of a refresh token):
-// ErrAlreadyBlacklisted when the session, or every token of the user issued up to sub, was
+// ErrRevoked when the session, or every token of the user issued up to sub, was
 // revoked before. ids are IDsOf(sub); sub must have a session.
 func (s *Store) RevokeSessionIDs(ctx context.Context, sub Subject, ids IDs, until time.Time) error {
 	if !sub.HasSession() {
@@ -125,7 +125,7 @@ func (s *Store) RevokeSessionIDs(ctx context.Context, sub Subject, ids IDs, unti
 	}
 	if s.beforeCutoff(sub.IssuedAt) {
 		s.metrics.ops.WithLabelValues("add", "exists").Inc()
-		return ErrAlreadyBlacklisted
+		return ErrRevoked
 	}
 	k := s.keysOf(sub, ids)
 	args := []any{newNonce(), until.UnixMilli(), sub.IssuedAt.Unix(), s.RevocationChannel(), ids.Session,
@@ -139,7 +139,7 @@ func (s *Store) RevokeSessionIDs(ctx context.Context, sub Subject, ids IDs, unti
 		return err
 	}
 	if code == 0 {
-		return ErrAlreadyBlacklisted
+		return ErrRevoked
 	}
 	return nil
 }

@@ -106,7 +106,7 @@ type Rotation struct {
 // Rotate makes successor (the digest-to-be of the next stamp, see IDsOf) the current
 // stamp of sub's session, which must hold sub's stamp, and revokes sub's stamp (its
 // access token too). Errors: ErrReuse (the session is revoked now),
-// ErrAlreadyBlacklisted, ErrSessionEnded, *RateLimitedError, else wrapping
+// ErrRevoked, ErrSessionEnded, *RateLimitedError, else wrapping
 // ErrUnavailable. A rotation Redis made is never reported as failed: with too few
 // replicas acknowledging it, it is still answered (and counted replicas_behind),
 // since a client that retries it would be told of reuse.
@@ -116,7 +116,7 @@ func (s *Store) Rotate(ctx context.Context, sub Subject, successor string, p Ses
 	}
 	if s.beforeCutoff(sub.IssuedAt) {
 		s.metrics.ops.WithLabelValues("rotate", "exists").Inc()
-		return Rotation{}, ErrAlreadyBlacklisted
+		return Rotation{}, ErrRevoked
 	}
 	ids := IDsOf(sub)
 	next := IDsOf(Subject{UserID: sub.UserID, SessionID: sub.SessionID, Stamp: successor})
@@ -150,7 +150,7 @@ func (s *Store) Rotate(ctx context.Context, sub Subject, successor string, p Ses
 		return Rotation{}, ErrReuse
 	case 0:
 		s.metrics.ops.WithLabelValues("rotate", "exists").Inc()
-		return Rotation{}, ErrAlreadyBlacklisted
+		return Rotation{}, ErrRevoked
 	case 4:
 		s.metrics.ops.WithLabelValues("rotate", "rate_limited").Inc()
 		return Rotation{}, &RateLimitedError{RetryAfter: time.Duration(max(reply[4], 1)) * time.Second}

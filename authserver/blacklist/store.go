@@ -16,9 +16,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ErrAlreadyBlacklisted is returned for a token that was revoked before: by itself,
+// ErrRevoked is returned for a token that was revoked before: by itself,
 // its stamp, its session, its user's cutoff or the user's single-session marker.
-var ErrAlreadyBlacklisted = errors.New("token is blacklisted")
+var ErrRevoked = errors.New("token is blacklisted")
 
 // ErrUnavailable wraps every failure to reach or use the store. A caller that sees it
 // knows nothing about the token: it must not report a logout nor accept the token.

@@ -37,8 +37,8 @@ func TestAdd_SecondAddIsAlreadyBlacklisted(t *testing.T) {
 	if err := s.Revoke(ctx, blacklist.Tok("sig:a"), blacklist.Until(until)); err != nil {
 		t.Fatalf("first Add: %v", err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:a"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
-		t.Fatalf("second Add: err = %v, want ErrAlreadyBlacklisted", err)
+	if err := s.Revoke(ctx, blacklist.Tok("sig:a"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrRevoked) {
+		t.Fatalf("second Add: err = %v, want ErrRevoked", err)
 	}
 	for id, want := range map[string]bool{"sig:a": true, "sig:b": false} {
 		got, err := s.Check(ctx, blacklist.Tok(id))
@@ -87,7 +87,7 @@ func TestStore_UnavailableWhenRedisIsDownThenRecovers(t *testing.T) {
 	s, _ := newStore(t, srv)
 	ctx := context.Background()
 	srv.Kill()
-	if err := s.Revoke(ctx, blacklist.Tok("sig:x"), blacklist.Until(time.Now().Add(time.Minute))); !errors.Is(err, blacklist.ErrUnavailable) || errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:x"), blacklist.Until(time.Now().Add(time.Minute))); !errors.Is(err, blacklist.ErrUnavailable) || errors.Is(err, blacklist.ErrRevoked) {
 		t.Errorf("Add with Redis down: err = %v, want ErrUnavailable", err)
 	}
 	if _, err := s.Check(ctx, blacklist.Tok("sig:x")); !errors.Is(err, blacklist.ErrUnavailable) {
@@ -156,7 +156,7 @@ func TestAdd_PublishesTheRevocationOnceWhenStored(t *testing.T) {
 	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), blacklist.Until(until)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:once"), blacklist.Until(until)); !errors.Is(err, blacklist.ErrRevoked) {
 		t.Fatal(err)
 	}
 	if err := s.Revoke(ctx, blacklist.Tok("sig:other"), blacklist.Until(until)); err != nil {
@@ -361,7 +361,7 @@ func TestRevoke_RunsAgainAfterRedisForgetsItsScripts(t *testing.T) {
 	if err := s.Revoke(ctx, blacklist.Tok("sig:after"), until); err != nil {
 		t.Fatalf("logout after SCRIPT FLUSH: %v", err)
 	}
-	if err := s.Revoke(ctx, blacklist.Tok("sig:after"), until); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+	if err := s.Revoke(ctx, blacklist.Tok("sig:after"), until); !errors.Is(err, blacklist.ErrRevoked) {
 		t.Fatalf("second logout after SCRIPT FLUSH: %v, want already blacklisted", err)
 	}
 }

@@ -167,10 +167,10 @@ func TestUpgrade_LogoutsOfEarlierReleasesStayRefused(t *testing.T) {
 					t.Errorf("%s: Check = %v, %v; want %v", name, listed, err, want[name])
 				}
 			}
-			if err := s.Revoke(ctx, loggedOut1, blacklist.Until(time.Now().Add(time.Hour))); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+			if err := s.Revoke(ctx, loggedOut1, blacklist.Until(time.Now().Add(time.Hour))); !errors.Is(err, blacklist.ErrRevoked) {
 				t.Errorf("logout of the first release's logged-out token: %v, want already blacklisted", err)
 			}
-			if _, err := s.CutOff(ctx, loggedOut1, true, time.Hour); !errors.Is(err, blacklist.ErrAlreadyBlacklisted) {
+			if _, err := s.CutOff(ctx, loggedOut1, true, time.Hour); !errors.Is(err, blacklist.ErrRevoked) {
 				t.Errorf("logout everywhere with the first release's logged-out token: %v, want already blacklisted", err)
 			}
 			if !tc.layout2Marker {

@@ -32,35 +32,47 @@ import (
 
 const audience = "http://auth-issuer.test.svc"
 
-// kc is a client of the one real kube-apiserver the tests share, restCfg its config.
+// The one real kube-apiserver the tests that review tokens share, started by the first
+// that needs it: kc is a client of it, restCfg its config.
 var (
-	kc      kubernetes.Interface
-	restCfg *rest.Config
+	kubeOnce sync.Once
+	kubeEnv  *envtest.Environment
+	kc       kubernetes.Interface
+	restCfg  *rest.Config
+	kubeErr  error
 )
 
+// kube returns the shared API server's client, starting it on first use. Under -short
+// the test is skipped: the unit tier starts no process.
+func kube(t testing.TB) kubernetes.Interface {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts kube-apiserver: not in -short")
+	}
+	kubeOnce.Do(func() {
+		if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+			abs, _ := filepath.Abs("../../bin")
+			os.Setenv("KUBEBUILDER_ASSETS", abs)
+		}
+		kubeEnv = &envtest.Environment{}
+		if restCfg, kubeErr = kubeEnv.Start(); kubeErr != nil {
+			return
+		}
+		if kc, kubeErr = kubernetes.NewForConfig(restCfg); kubeErr == nil {
+			_, kubeErr = kc.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "login"}}, metav1.CreateOptions{})
+		}
+	})
+	if kubeErr != nil {
+		t.Fatal(kubeErr)
+	}
+	return kc
+}
+
 func TestMain(m *testing.M) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		abs, _ := filepath.Abs("../../bin")
-		os.Setenv("KUBEBUILDER_ASSETS", abs)
+	code := m.Run()
+	if kubeEnv != nil && restCfg != nil {
+		_ = kubeEnv.Stop()
 	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	restCfg = cfg
-	kc, err = kubernetes.NewForConfig(cfg)
-	if err == nil {
-		_, err = kc.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "login"}}, metav1.CreateOptions{})
-	}
-	code := 1
-	if err == nil {
-		code = m.Run()
-	} else {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	_ = env.Stop()
 	os.Exit(code)
 }
 
@@ -75,19 +87,19 @@ func (c *countingReviews) Create(ctx context.Context, tr *authenticationv1.Token
 	return c.TokenReviewInterface.Create(ctx, tr, opts)
 }
 
-func newReviews() *countingReviews {
-	return &countingReviews{TokenReviewInterface: kc.AuthenticationV1().TokenReviews()}
+func newReviews(t testing.TB) *countingReviews {
+	return &countingReviews{TokenReviewInterface: kube(t).AuthenticationV1().TokenReviews()}
 }
 
-func clusterKeys() *clientauth.ClusterKeys {
-	return &clientauth.ClusterKeys{Client: kc.Discovery().RESTClient()}
+func clusterKeys(t testing.TB) *clientauth.ClusterKeys {
+	return &clientauth.ClusterKeys{Client: kube(t).Discovery().RESTClient()}
 }
 
 // tokenOf is a real token of ServiceAccount login/name for aud, created on the API server.
 func tokenOf(t *testing.T, name, aud string) (string, time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	_, _ = kc.CoreV1().ServiceAccounts("login").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	_, _ = kube(t).CoreV1().ServiceAccounts("login").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	tr, err := kc.CoreV1().ServiceAccounts("login").CreateToken(ctx, name, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{aud}},
 	}, metav1.CreateOptions{})
@@ -104,9 +116,9 @@ var loginService = clientauth.ServiceAccount{Namespace: "login", Name: "login-se
 // answered from a cache of bounded size (an evicted answer is reviewed again).
 func TestAuthorize_ReviewsThroughTheAPIServerAndCachesBoundedly(t *testing.T) {
 	ctx := context.Background()
-	reviews := newReviews()
+	reviews := newReviews(t)
 	a := clientauth.New(clientauth.Config{
-		Reviews: reviews, Audience: audience, CacheSize: 2, Keys: clusterKeys(),
+		Reviews: reviews, Audience: audience, CacheSize: 2, Keys: clusterKeys(t),
 		Clients: []clientauth.ServiceAccount{loginService, {Namespace: "login", Name: "cli"}, {Namespace: "login", Name: "batch"}},
 	})
 	allowed, _ := tokenOf(t, "login-service", audience)
@@ -157,8 +169,8 @@ func TestAuthorize_RefusesWhatCannotBeAListedServiceAccountTokenWithoutAReview(t
 		{"a token of a user", forge(t, "x", "alice", audience, time.Now().Add(time.Hour)), clientauth.ErrForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reviews := newReviews()
-			a := clientauth.New(clientauth.Config{Reviews: reviews, Audience: audience, Keys: clusterKeys(), Clients: []clientauth.ServiceAccount{loginService}})
+			reviews := newReviews(t)
+			a := clientauth.New(clientauth.Config{Reviews: reviews, Audience: audience, Keys: clusterKeys(t), Clients: []clientauth.ServiceAccount{loginService}})
 			if _, err := a.Authorize(ctx, tc.bearer); !errors.Is(err, tc.want) {
 				t.Fatalf("Authorize = %v, want %v", err, tc.want)
 			}
@@ -180,6 +192,7 @@ func TestAuthorize_RefusesWhatCannotBeAListedServiceAccountTokenWithoutAReview(t
 func TestAuthorize_ListedCallerGetsThroughAJunkFlood(t *testing.T) {
 	// The reviews go through a client with client-go's default limits (5 per second, bursts
 	// of 10), as an issuer's would.
+	kube(t)
 	limited := rest.CopyConfig(restCfg)
 	limited.QPS, limited.Burst = 5, 10
 	lc, err := kubernetes.NewForConfig(limited)
@@ -187,7 +200,7 @@ func TestAuthorize_ListedCallerGetsThroughAJunkFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	reviews := &countingReviews{TokenReviewInterface: lc.AuthenticationV1().TokenReviews()}
-	a := clientauth.New(clientauth.Config{Reviews: reviews, Audience: audience, Keys: clusterKeys(), Clients: []clientauth.ServiceAccount{loginService}})
+	a := clientauth.New(clientauth.Config{Reviews: reviews, Audience: audience, Keys: clusterKeys(t), Clients: []clientauth.ServiceAccount{loginService}})
 	var unlisted []string
 	for range 5 {
 		tok, _ := tokenOf(t, "intruder", audience)
@@ -249,8 +262,8 @@ func TestAuthorize_NoAnswerOutlivesTheToken(t *testing.T) {
 	ctx := context.Background()
 	tok, exp := tokenOf(t, "login-service", audience)
 	clock := clocktesting.NewFakePassiveClock(exp.Add(-30 * time.Second))
-	reviews := newReviews()
-	a := clientauth.New(clientauth.Config{Reviews: reviews, Audience: audience, Keys: clusterKeys(), Clients: []clientauth.ServiceAccount{loginService}, Clock: clock})
+	reviews := newReviews(t)
+	a := clientauth.New(clientauth.Config{Reviews: reviews, Audience: audience, Keys: clusterKeys(t), Clients: []clientauth.ServiceAccount{loginService}, Clock: clock})
 	if _, err := a.Authorize(ctx, tok); err != nil {
 		t.Fatalf("30s before exp: %v", err)
 	}
@@ -279,8 +292,8 @@ func TestParseClients_NamesTheBadEntry(t *testing.T) {
 func TestAuthorize_ConcurrentCallersShareOneReview(t *testing.T) {
 	ctx := context.Background()
 	tok, _ := tokenOf(t, "login-service", audience)
-	reviews := newReviews()
-	a := clientauth.New(clientauth.Config{Reviews: reviews, Audience: audience, Keys: clusterKeys(), Clients: []clientauth.ServiceAccount{loginService}})
+	reviews := newReviews(t)
+	a := clientauth.New(clientauth.Config{Reviews: reviews, Audience: audience, Keys: clusterKeys(t), Clients: []clientauth.ServiceAccount{loginService}})
 	const callers = 16
 	start := make(chan struct{})
 	errs := make(chan error, callers)
@@ -346,6 +359,7 @@ var clusterIssuerOnce = sync.OnceValues(func() (string, error) {
 })
 
 func clusterIssuer(t *testing.T) string {
+	kube(t)
 	iss, err := clusterIssuerOnce()
 	if err != nil {
 		t.Error(err)

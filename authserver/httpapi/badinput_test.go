@@ -18,7 +18,7 @@ import (
 // TestLogout_RejectsBadInput sends the list of bad tokens to logout: each is a
 // 401 with its cause, and none is blacklisted.
 func TestLogout_RejectsBadInput(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, nil, onRedis)
 	active := tokentest.Active(t, h.set)
 	valid := tokentest.Claims(15 * time.Minute)
 	der, _ := x509.MarshalPKIXPublicKey(active.Public)

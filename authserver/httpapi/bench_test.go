@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 // issueMany signs n distinct seed-shaped tokens with the active key.
-func issueMany(b *testing.B, set keyfiles.Set, n int) []string {
+func issueMany(b *testing.B, set keydomain.Set, n int) []string {
 	b.Helper()
 	active := tokentest.Active(b, set)
 	toks := make([]string, n)
@@ -62,7 +62,7 @@ func serveParallel(b *testing.B, h *harness, method, path string, toks []string,
 
 // BenchmarkLogout logs out a fresh token on every iteration against the real Redis.
 func BenchmarkLogout(b *testing.B) {
-	h := newHarness(b, nil)
+	h := newHarness(b, nil, onRedis)
 	toks := issueMany(b, h.set, b.N)
 	serveParallel(b, h, http.MethodPost, "/auth/logout", toks, http.StatusOK)
 }
@@ -71,14 +71,14 @@ func BenchmarkLogout(b *testing.B) {
 // verifiers run by default: each logout also drops what it revokes from the cache,
 // and hears its own revocation back on the subscription.
 func BenchmarkLogoutCached(b *testing.B) {
-	h := newHarness(b, nil, withCache(10000))
+	h := newHarness(b, nil, onRedis, withCache(10000))
 	toks := issueMany(b, h.set, b.N)
 	serveParallel(b, h, http.MethodPost, "/auth/logout", toks, http.StatusOK)
 }
 
 // BenchmarkVerify checks 1 000 recurring tokens, as forward-auth sees them.
 func BenchmarkVerify(b *testing.B) {
-	h := newHarness(b, nil)
+	h := newHarness(b, nil, onRedis)
 	toks := issueMany(b, h.set, 1000)
 	serveParallel(b, h, http.MethodGet, "/auth/verify", toks, http.StatusOK)
 }
@@ -105,7 +105,7 @@ func BenchmarkVerifySignatureOnly(b *testing.B) {
 // BenchmarkVerifyCached checks the same 1 000 recurring tokens with the verified-token
 // cache on: after the first round every check is a cache hit.
 func BenchmarkVerifyCached(b *testing.B) {
-	h := newHarness(b, nil, withCache(10000))
+	h := newHarness(b, nil, onRedis, withCache(10000))
 	toks := issueMany(b, h.set, 1000)
 	serveParallel(b, h, http.MethodGet, "/auth/verify", toks, http.StatusOK)
 }
@@ -158,7 +158,7 @@ func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 // the timer starts: allocs/op is the cache-hit path's own (the issue's target: at
 // most 2).
 func BenchmarkVerifyCachedServer(b *testing.B) {
-	h := newHarness(b, nil, withCache(10000))
+	h := newHarness(b, nil, onRedis, withCache(10000))
 	toks := issueMany(b, h.set, 1000)
 	for _, tok := range toks {
 		if r := h.do(http.MethodGet, "/auth/verify", tok); r.StatusCode != http.StatusOK {

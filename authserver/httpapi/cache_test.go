@@ -5,12 +5,15 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
+	"github.com/hiringo/auth-operator/internal/devkeys"
+	"github.com/hiringo/auth-operator/internal/roles"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
@@ -19,7 +22,7 @@ import (
 const loggedOutBody = `{"success":true,"message":"Success","payload":{"id":"66312a78-1f9e-4d78-a9fb-231e84967f60"}}`
 
 // issueDistinct signs n tokens whose claims differ.
-func issueDistinct(t testing.TB, set keyfiles.Set, n int) []string {
+func issueDistinct(t testing.TB, set keydomain.Set, n int) []string {
 	t.Helper()
 	toks := make([]string, n)
 	for i := range toks {
@@ -46,7 +49,7 @@ func lookups(h *harness, result string) string {
 // property (how stale a replica may be), not a speed figure: p99 must be at most
 // 100 ms on loopback.
 func TestCache_LogoutOnOneReplicaIsRejectedOnTheOtherWithinTheBound(t *testing.T) {
-	a := newHarness(t, nil, withCache(1000))
+	a := newHarness(t, nil, onRedis, withCache(1000))
 	b := newReplica(a, withCache(1000))
 	toks := issueDistinct(t, a.set, 200)
 	for _, tok := range toks {
@@ -142,13 +145,13 @@ func TestCache_KeyRevokedWhileTokensAreCached(t *testing.T) {
 		}
 	}
 	rotated := tokentest.Rotate(t, h.set)
-	var revoked keyfiles.Set
+	var revoked keydomain.Set
 	for _, k := range rotated.Keys {
 		if k.ID != compromised.ID {
 			revoked.Keys = append(revoked.Keys, k)
 		}
 	}
-	if err := keyfiles.WriteMounted(h.dir, revoked); err != nil {
+	if err := devkeys.WriteMounted(h.dir, revoked); err != nil {
 		t.Fatal(err)
 	}
 	poll.UntilTrue(t, 5*time.Second, "the key set without the revoked key", func() bool {
@@ -185,12 +188,15 @@ func TestCache_FullCacheStillAnswersCorrectly(t *testing.T) {
 }
 
 // TestCache_ExpiredEntryIsNotServed caches a token that expires in a second and
-// checks that, past its exp, the answer comes from a full verification (within the
-// leeway it still verifies) and not from the cache.
+// checks that, past its exp on the server's clock, the answer comes from a full
+// verification (within the leeway it still verifies) and not from the cache.
 func TestCache_ExpiredEntryIsNotServed(t *testing.T) {
-	h := newHarness(t, nil, withCache(10))
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	h := newHarness(t, nil, withCache(10), withConfig(func(c *roles.Config) { c.Now = now }))
 	active := tokentest.Active(t, h.set)
-	exp := time.Now().Add(2 * time.Second).Truncate(time.Second)
+	exp := now().Add(2 * time.Second).Truncate(time.Second)
 	c := tokentest.Claims(time.Minute)
 	c.ExpiresAt = jwt.NewNumericDate(exp)
 	tok := tokentest.Sign(t, active.Private, active.ID, c)
@@ -199,7 +205,7 @@ func TestCache_ExpiredEntryIsNotServed(t *testing.T) {
 	if hits := lookups(h, "hit"); hits != "1" {
 		t.Fatalf("hits = %s, want 1", hits)
 	}
-	time.Sleep(time.Until(exp) + 100*time.Millisecond)
+	clock.Store(exp.Add(100 * time.Millisecond).UnixNano())
 	if r := h.do(http.MethodGet, "/auth/verify", tok); r.StatusCode != http.StatusOK {
 		t.Fatalf("within the leeway: %d %s", r.StatusCode, r.body)
 	}

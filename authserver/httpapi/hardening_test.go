@@ -8,8 +8,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyset"
+	"github.com/hiringo/auth-operator/internal/devkeys"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
@@ -49,7 +50,7 @@ func TestVerify_AbsurdLifetimesAreRefused(t *testing.T) {
 // bounded number of signature checks; one signed by an older retired key is refused.
 func TestVerify_TokenWithoutKidTriesAFewNewestKeysOnly(t *testing.T) {
 	set := mustSet(t)
-	var signers []keyfiles.Key
+	var signers []keydomain.Key
 	for range 8 {
 		signers = append(signers, tokentest.Active(t, set))
 		set = tokentest.Rotate(t, set)
@@ -64,10 +65,10 @@ func TestVerify_TokenWithoutKidTriesAFewNewestKeysOnly(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	if err := keyfiles.WriteMounted(dir, set); err != nil {
+	if err := devkeys.WriteMounted(dir, set); err != nil {
 		t.Fatal(err)
 	}
-	h := startHarness(t, packageRedis, dir, set, t.Name()+":")
+	h := startHarness(t, onPackageRedis(t), dir, set, t.Name()+":")
 	newestRetired, oldest := signers[len(signers)-1], signers[0]
 	if keyset.MaxKeylessKeys >= len(set.Keys) {
 		t.Fatalf("the set has %d keys, not more than the %d tried", len(set.Keys), keyset.MaxKeylessKeys)

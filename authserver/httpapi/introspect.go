@@ -4,7 +4,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/hiringo/auth-operator/authserver/sessions"
+	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
@@ -60,7 +60,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		writeOAuth(w, http.StatusOK, introspectionOf(p))
-	case errors.As(err, &invalid), errors.Is(err, sessions.ErrRevoked):
+	case errors.As(err, &invalid), errors.Is(err, blacklist.ErrRevoked):
 		writeOAuth(w, http.StatusOK, inactive)
 	default:
 		s.oauthFailure(w, "introspection", err)

@@ -12,9 +12,9 @@ import (
 	"strings"
 
 	"github.com/hiringo/auth-operator/authserver/audit"
+	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/clientauth"
 	"github.com/hiringo/auth-operator/authserver/issuance"
-	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 )
 
@@ -25,6 +25,7 @@ const (
 	msgReviewDown      = "token review unavailable"
 	msgReuse           = "refresh token reused: session revoked"
 	msgRateLimited     = "too many refreshes of this session: retry later"
+	msgStoreFull       = "session store full: new logins are refused until Redis has memory again"
 )
 
 // Authorizer authenticates and authorizes the caller of /auth/token
@@ -170,19 +171,19 @@ func (s *Server) issuanceFailure(w http.ResponseWriter, err error) {
 // issuanceOutcome is the status and message of a failed issuance or refresh; a rate-limited
 // refresh also gets Retry-After on w.
 func (s *Server) issuanceOutcome(w http.ResponseWriter, err error) (int, string) {
-	var limited *issuance.RateLimitedError
+	var limited *blacklist.RateLimitedError
 	switch {
-	case errors.Is(err, issuance.ErrReuse):
+	case errors.Is(err, blacklist.ErrReuse):
 		return http.StatusUnauthorized, msgReuse
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
 		return http.StatusTooManyRequests, msgRateLimited
 	case errors.Is(err, issuance.ErrNoSigningKey):
 		return http.StatusServiceUnavailable, msgNoKeys
-	case errors.Is(err, issuance.ErrStoreFull):
+	case errors.Is(err, blacklist.ErrStoreFull):
 		s.cfg.Logger.Error("issuance refused: the session store's Redis is at its maxmemory (revocations are still stored); give it more memory", "err", err)
-		return http.StatusServiceUnavailable, issuance.ErrStoreFull.Error()
-	case errors.Is(err, sessions.ErrRevoked):
+		return http.StatusServiceUnavailable, msgStoreFull
+	case errors.Is(err, blacklist.ErrRevoked):
 		return http.StatusUnauthorized, msgBlacklisted
 	default:
 		return s.failure("issuance", err, http.StatusUnauthorized)

@@ -52,13 +52,8 @@ func newDeploymentWith(t testing.TB, redis *redistest.Server, verifierOpts, issu
 		Clients:  []clientauth.ServiceAccount{{Namespace: "edge", Name: "gateway"}},
 		Keys:     clusterKeys,
 	})
-	verifier := newHarness(t, redis, append([]harnessOption{withIntrospection(introspectors)}, verifierOpts...)...)
-	issuer := newReplica(verifier, append(issuerOpts, func(c *harnessConfig) {
-		if c.issuer == nil {
-			c.issuer = &issuerSetup{}
-		}
-		c.issuer.clients = clients
-	})...)
+	verifier := newHarness(t, redis, append([]harnessOption{onRedis, withIntrospection(introspectors)}, verifierOpts...)...)
+	issuer := newReplica(verifier, append(issuerOpts, func(c *harnessConfig) { c.issuer, c.cfg.Clients = true, clients })...)
 	return deployment{
 		issuer: issuer, verifier: verifier,
 		login:   serviceAccountToken(t, kc, "login", "login-service", clientAudience),

@@ -12,9 +12,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/keyset"
-	"github.com/hiringo/auth-operator/authserver/keywatch"
+	"github.com/hiringo/auth-operator/internal/devkeys"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
@@ -32,12 +33,12 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 	set := tokentest.Rotate(t, before)
 	oldKey := tokentest.Active(t, before)
 	dir := t.TempDir()
-	if err := keyfiles.WriteMounted(dir, set); err != nil {
+	if err := devkeys.WriteMounted(dir, set); err != nil {
 		t.Fatal(err)
 	}
 	prefix := strings.NewReplacer("/", ":").Replace(t.Name()) + ":"
-	a := startHarness(t, packageRedis, dir, set, prefix, withCache(100))
-	b := startHarness(t, packageRedis, dir, set, prefix, withCache(100))
+	a := startHarness(t, onPackageRedis(t), dir, set, prefix, withCache(100))
+	b := startHarness(t, onPackageRedis(t), dir, set, prefix, withCache(100))
 
 	files, err := keyfiles.Encode(set)
 	if err != nil {
@@ -55,10 +56,6 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 	if err := issuerKeys.Load(); err != nil {
 		t.Fatal(err)
 	}
-	var known []string
-	for _, k := range set.Keys {
-		known = append(known, k.ID)
-	}
 	var sink syncBuffer
 	watchLog := slog.New(slog.NewJSONHandler(&sink, nil))
 	watchCtx, stop := context.WithCancel(ctx)
@@ -66,11 +63,10 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := keywatch.Run(watchCtx, keywatch.Config{
-			Client: kc, Namespace: ns, Name: secret.Name, Keys: issuerKeys, Store: a.bl, Known: known, Logger: watchLog,
-			Until: func() time.Time { return time.Now().Add(time.Hour) },
+		if err := issuerKeys.FollowSecret(watchCtx, keyset.SecretConfig{
+			Client: kc, Namespace: ns, Name: secret.Name, Revocations: a.sessions, Logger: watchLog,
 		}); err != nil {
-			t.Errorf("keywatch: %v", err)
+			t.Errorf("following the key Secret: %v", err)
 		}
 	}()
 	t.Cleanup(func() {
@@ -90,7 +86,7 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 		}
 	}
 
-	var kept keyfiles.Set
+	var kept keydomain.Set
 	for _, k := range set.Keys {
 		if k.ID != oldKey.ID {
 			kept.Keys = append(kept.Keys, k)
@@ -135,6 +131,6 @@ func TestKeyRevocation_ReachesEveryVerifierWithinASecond(t *testing.T) {
 		}
 	}
 	// A verifier started later, its mount still stale, reads the revocation from Redis.
-	h := startHarness(t, packageRedis, dir, set, prefix)
+	h := startHarness(t, onPackageRedis(t), dir, set, prefix)
 	h.do(http.MethodGet, "/auth/verify", old).expect(t, http.StatusUnauthorized, errorBody("invalid or expired jwt, internal=unknown kid"))
 }

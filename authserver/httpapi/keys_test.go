@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/internal/devkeys"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
 func TestJWKS_PublishesEveryKeyWithMaxAge(t *testing.T) {
 	h := newHarness(t, nil)
 	rotated := tokentest.Rotate(t, h.set)
-	if err := keyfiles.WriteMounted(h.dir, rotated); err != nil {
+	if err := devkeys.WriteMounted(h.dir, rotated); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.keys.Load(); err != nil {
@@ -110,7 +110,7 @@ func TestReload_DuringTrafficNoValidTokenFails(t *testing.T) {
 	for range 2 {
 		time.Sleep(100 * time.Millisecond)
 		set = tokentest.Rotate(t, set)
-		if err := keyfiles.WriteMounted(h.dir, set); err != nil {
+		if err := devkeys.WriteMounted(h.dir, set); err != nil {
 			t.Fatal(err)
 		}
 		waitActive(t, h, tokentest.Active(t, set).ID)

@@ -27,6 +27,7 @@ var (
 // kube returns a client of the package's API server, starting it on first use.
 func kube(t testing.TB) (kubernetes.Interface, *rest.Config) {
 	t.Helper()
+	skipProcesses(t, "kube-apiserver")
 	kubeOnce.Do(func() {
 		if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 			if abs, err := filepath.Abs("../../bin"); err == nil {

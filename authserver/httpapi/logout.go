@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/hiringo/auth-operator/authserver/audit"
-	"github.com/hiringo/auth-operator/authserver/sessions"
+	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/token"
 )
 
@@ -65,7 +65,7 @@ func (s *Server) failure(op string, err error, revoked int) (int, string) {
 		return http.StatusUnauthorized, invalid.Error()
 	case errors.Is(err, token.ErrNoKeys):
 		return http.StatusServiceUnavailable, msgNoKeys
-	case errors.Is(err, sessions.ErrRevoked):
+	case errors.Is(err, blacklist.ErrRevoked):
 		return revoked, msgBlacklisted
 	default:
 		s.cfg.Logger.Warn(op+" failed: blacklist store unavailable", "err", err)

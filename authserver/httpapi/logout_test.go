@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,8 @@ func (h *harness) blacklistKeys(t *testing.T) (*redis.Client, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rc, keys
+	// The generation marker is the server's, written before any request.
+	return rc, slices.DeleteFunc(keys, func(k string) bool { return k == generationMarker(h.prefix) })
 }
 
 // TestLogout_EntryLivesUntilExpPlusLeewayCapUnderADigest reads the entries logouts
@@ -37,7 +39,7 @@ func (h *harness) blacklistKeys(t *testing.T) (*redis.Client, []string) {
 // issue could expire, whatever this server's own (TestSessions_RevocationsOutlive…
 // covers a session with a record).
 func TestLogout_EntryLivesUntilExpPlusLeewayCapUnderADigest(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, nil, onRedis)
 	ctx := context.Background()
 	noSession := tokentest.Claims(15 * time.Minute)
 	noSession.User.Auth = token.Session{}
@@ -87,18 +89,8 @@ func TestLogout_EntryLivesUntilExpPlusLeewayCapUnderADigest(t *testing.T) {
 // one replica acknowledgement from a Redis that has none: the answer is 503, never
 // a 200 that a failover could lose, and a retry finds the entry on the primary.
 func TestLogout_TooFewReplicasIs503NotSuccess(t *testing.T) {
-	h := newHarness(t, nil)
-	client, err := blacklist.NewClient(blacklist.ClientConfig{Addrs: []string{h.redis.Addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	acking := blacklist.NewStore(client, blacklist.StoreOptions{
-		Prefix:      h.prefix,
-		ReplicaAcks: blacklist.ReplicaAcks{Min: 1, Timeout: 100 * time.Millisecond},
-	})
-	t.Cleanup(acking.Close)
-	h = startHarness(t, h.redis, h.dir, h.set, h.prefix, func(c *harnessConfig) { c.store = acking })
+	redis := sharedRedis(t)
+	h := newHarness(t, redis, withRedis(blacklist.ClientConfig{Addrs: []string{redis.Addr}}, blacklist.ReplicaAcks{Min: 1, Timeout: 100 * time.Millisecond}))
 	tok := tokentest.Issue(t, h.set, 15*time.Minute)
 	h.do(http.MethodPost, "/auth/logout", tok).expect(t, http.StatusServiceUnavailable, errorBody("blacklist store unavailable"))
 	h.do(http.MethodPost, "/auth/logout", tok).expect(t, http.StatusUnauthorized, errorBody("token is blacklisted"))

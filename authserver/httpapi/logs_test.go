@@ -32,7 +32,7 @@ func (b *syncBuffer) String() string {
 }
 
 func withLogger(l *slog.Logger) harnessOption {
-	return func(c *harnessConfig) { c.api.Logger = l }
+	return func(c *harnessConfig) { c.cfg.Logger = l }
 }
 
 // TestLogs_NeverHoldTheToken logs at debug level through every path that logs (Redis

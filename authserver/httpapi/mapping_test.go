@@ -12,7 +12,6 @@ import (
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/httpapi"
 	"github.com/hiringo/auth-operator/authserver/issuance"
-	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
@@ -55,7 +54,7 @@ func TestHandlers_MapEveryResultToItsStatus(t *testing.T) {
 		{nil, 200, 200, "Success"},
 		{&token.InvalidError{Cause: "token is expired"}, 401, 401, "invalid or expired jwt, internal=token is expired"},
 		{token.ErrNoKeys, 503, 503, "signing keys not loaded"},
-		{sessions.ErrRevoked, 401, 500, "token is blacklisted"},
+		{blacklist.ErrRevoked, 401, 500, "token is blacklisted"},
 		{unavailable, 503, 503, "blacklist store unavailable"},
 	} {
 		for _, compat := range []bool{false, true} {
@@ -84,8 +83,8 @@ func TestHandlers_MapEveryResultToItsStatus(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{issuance.ErrReuse, 401, "refresh token reused: session revoked"},
-		{sessions.ErrRevoked, 401, "token is blacklisted"},
+		{blacklist.ErrReuse, 401, "refresh token reused: session revoked"},
+		{blacklist.ErrRevoked, 401, "token is blacklisted"},
 		{issuance.ErrNoSigningKey, 503, "signing keys not loaded"},
 		{&token.InvalidError{Cause: "token is not a refresh token"}, 401, "invalid or expired jwt, internal=token is not a refresh token"},
 		{unavailable, 503, "blacklist store unavailable"},

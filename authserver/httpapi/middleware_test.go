@@ -66,7 +66,7 @@ func TestGzip_ForClientsThatAcceptIt(t *testing.T) {
 }
 
 func TestMetrics_CountRequestsBlacklistAndKeys(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, nil, onRedis)
 	tok := tokentest.Issue(t, h.set, 15*time.Minute)
 	h.do(http.MethodPost, "/auth/logout", tok)
 	h.do(http.MethodPost, "/auth/logout", tok)

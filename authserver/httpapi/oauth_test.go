@@ -16,8 +16,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hiringo/auth-operator/authserver/clientauth"
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/internal/devkeys"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
 
@@ -313,7 +314,7 @@ func TestTokenEndpoint_RefreshGrantWithAStandardClient(t *testing.T) {
 // well-known names) names the verifier's JWKS and introspection, the issuer's token and
 // revocation endpoints, the one grant, no response type, and how callers authenticate.
 func TestDiscovery_ListsExactlyWhatTheEndpointsDo(t *testing.T) {
-	h := newHarness(t, nil, func(c *harnessConfig) { c.api.TokenServiceURL = "https://auth-issuer.test.svc" })
+	h := newHarness(t, nil, func(c *harnessConfig) { c.cfg.TokenServiceURL = "https://auth-issuer.test.svc" })
 	want := `{"issuer":"` + testIssuer + `","jwks_uri":"` + testIssuer + `/.well-known/jwks.json",` +
 		`"token_endpoint":"https://auth-issuer.test.svc/auth/token","revocation_endpoint":"https://auth-issuer.test.svc/auth/revoke",` +
 		`"introspection_endpoint":"` + testIssuer + `/auth/introspect","response_types_supported":[],"subject_types_supported":["public"],` +
@@ -392,14 +393,14 @@ func TestVerify_AudiencesEnforcedInTheSeedsMessageFormat(t *testing.T) {
 func TestIssue_NeverSignsARefreshTokenWithAPublishedKey(t *testing.T) {
 	d := newDeployment(t, false, nil)
 	full := d.verifier.set
-	legacy := keyfiles.Set{}
+	legacy := keydomain.Set{}
 	for _, k := range full.Keys {
 		k.Refresh = nil
 		legacy.Keys = append(legacy.Keys, k)
 	}
-	writeKeys := func(s keyfiles.Set, wantRefreshKey bool) {
+	writeKeys := func(s keydomain.Set, wantRefreshKey bool) {
 		t.Helper()
-		if err := keyfiles.WriteMounted(d.verifier.dir, s); err != nil {
+		if err := devkeys.WriteMounted(d.verifier.dir, s); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(5 * time.Second)

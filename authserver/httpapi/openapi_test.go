@@ -20,9 +20,9 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/hiringo/auth-operator/authserver/httpapi"
-	"github.com/hiringo/auth-operator/authserver/issuance"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/internal/roles"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
@@ -62,7 +62,7 @@ func TestOpenAPI_MatchesTheHandlers(t *testing.T) {
 	intruder := func(*harness) string { return intruderToken }
 	everywhere := newHarness(t, nil)
 	refreshable := func(h *harness) string { return dep.issue(t).RefreshToken }
-	limited := newDeploymentWith(t, nil, nil, []harnessOption{asIssuer(nil, false), withIssuance(func(c *issuance.Config) { c.RefreshesPerMinute = 1 })})
+	limited := newDeploymentWith(t, nil, nil, []harnessOption{asIssuer(nil, false), withConfig(func(c *roles.Config) { c.RefreshesPerMinute = 1 })})
 	refreshedOnce := func(*harness) string {
 		next, r := limited.refresh(t, http.MethodPost, limited.issue(t).RefreshToken)
 		if r.StatusCode != http.StatusCreated {
@@ -285,7 +285,7 @@ func noKeysServer(t *testing.T, h *harness) *harness {
 	admin := httptest.NewServer(api.Admin())
 	t.Cleanup(admin.Close)
 	out := *h
-	out.srv = srv
-	out.adminSrv = admin
+	out.srv = endpoint{srv.URL}
+	out.adminSrv = endpoint{admin.URL}
 	return &out
 }

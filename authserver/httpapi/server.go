@@ -18,7 +18,7 @@ import (
 )
 
 // Sessions verifies and logs out tokens (sessions.Service). Errors:
-// *token.InvalidError, token.ErrNoKeys, sessions.ErrRevoked, else the store is down.
+// *token.InvalidError, token.ErrNoKeys, blacklist.ErrRevoked, else the store is down.
 type Sessions interface {
 	Verify(ctx context.Context, raw string) (verifycache.Principal, error)
 	Logout(ctx context.Context, raw string) (token.Verified, error)
@@ -30,7 +30,8 @@ type Sessions interface {
 }
 
 // Issuance issues and refreshes sessions (issuance.Service). Errors as Sessions',
-// and issuance.ErrReuse, issuance.ErrNoSigningKey.
+// and blacklist.ErrReuse (an *issuance.ReuseError), *blacklist.RateLimitedError,
+// blacklist.ErrStoreFull, issuance.ErrNoSigningKey.
 type Issuance interface {
 	Issue(ctx context.Context, u token.User, clientID string) (issuance.Pair, error)
 	Refresh(ctx context.Context, raw string) (issuance.Pair, error)

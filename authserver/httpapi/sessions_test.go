@@ -23,7 +23,7 @@ func (h *harness) signClaims(t *testing.T, c jwt.Claims) string {
 // logout, on a replica with a warm cache too, while a token of the same session
 // under another stamp and a token without a session are untouched.
 func TestLogout_RevokesEveryTokenOfTheStamp(t *testing.T) {
-	a := newHarness(t, nil, withCache(100))
+	a := newHarness(t, nil, onRedis, withCache(100))
 	b := newReplica(a, withCache(100))
 	first := tokentest.Claims(15 * time.Minute)
 	sameStamp := first
@@ -49,7 +49,7 @@ func TestLogout_RevokesEveryTokenOfTheStamp(t *testing.T) {
 // every token of the user issued up to then, whatever its session, is refused on
 // every replica; another user's token and the user's later tokens are not.
 func TestLogoutAll_RevokesEveryTokenOfTheUserIssuedBefore(t *testing.T) {
-	a := newHarness(t, nil, withCache(100))
+	a := newHarness(t, nil, onRedis, withCache(100))
 	b := newReplica(a, withCache(100))
 	phone := tokentest.Claims(15 * time.Minute)
 	laptop := tokentest.Claims(15 * time.Minute)

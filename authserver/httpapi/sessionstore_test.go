@@ -11,9 +11,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
-	"github.com/hiringo/auth-operator/authserver/issuance"
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
+	"github.com/hiringo/auth-operator/internal/roles"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
@@ -139,8 +139,7 @@ func TestSessions_OneClockForCutoffsAndIssuedAt(t *testing.T) {
 			skewed := func() time.Time { return time.Now().Add(skew) }
 			d := newDeploymentWith(t, nil, nil, []harnessOption{
 				asIssuer(nil, false),
-				withIssuance(func(c *issuance.Config) { c.Now = skewed }),
-				withSessions(func(c *sessions.Config) { c.Now = skewed }),
+				withConfig(func(c *roles.Config) { c.Now = skewed }),
 			})
 			laptop := d.issue(t)
 			phoneClaims := tokentest.Claims(15 * time.Minute)
@@ -208,8 +207,8 @@ func TestIssue_ALoginRightAfterADetectedDataLossWorks(t *testing.T) {
 func TestSessions_RevocationsOutliveTokensWhateverTheWritersLifetime(t *testing.T) {
 	const issuerLifetime = 1440 * time.Hour
 	d := newDeploymentWith(t, nil,
-		[]harnessOption{withSessions(func(c *sessions.Config) { c.Lifetimes.Refresh = 720 * time.Hour })},
-		[]harnessOption{asIssuer(nil, false), withIssuance(func(c *issuance.Config) { c.Lifetimes.Refresh = issuerLifetime })},
+		[]harnessOption{withConfig(func(c *roles.Config) { c.Lifetimes.Refresh = 720 * time.Hour })},
+		[]harnessOption{asIssuer(nil, false), withConfig(func(c *roles.Config) { c.Lifetimes.Refresh = issuerLifetime })},
 	)
 	ctx := context.Background()
 	margin := token.MaxLeeway + sessions.ClockSkewMargin
@@ -282,7 +281,7 @@ func TestRefresh_ARetryWithinTheGracePeriodKeepsTheUserLoggedIn(t *testing.T) {
 		{"no grace period", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDeploymentWith(t, nil, nil, []harnessOption{asIssuer(nil, false), withIssuance(func(c *issuance.Config) { c.RefreshGrace = tc.grace })})
+			d := newDeploymentWith(t, nil, nil, []harnessOption{asIssuer(nil, false), withConfig(func(c *roles.Config) { c.RefreshGrace = tc.grace })})
 			s := d.issue(t)
 			first, r := d.refresh(t, http.MethodPost, s.RefreshToken)
 			if r.StatusCode != http.StatusCreated {
@@ -324,7 +323,7 @@ func TestRefresh_ARetryWithinTheGracePeriodKeepsTheUserLoggedIn(t *testing.T) {
 func TestRefresh_ARotationRedisMadeIsNeverAnswered503(t *testing.T) {
 	d := newDeploymentWith(t, nil, nil, []harnessOption{
 		asIssuer(nil, false),
-		withRedis(blacklist.ClientConfig{Addrs: []string{packageRedis.Addr}}, blacklist.ReplicaAcks{Min: 1, Timeout: 50 * time.Millisecond}),
+		withRedis(blacklist.ClientConfig{Addrs: []string{sharedRedis(t).Addr}}, blacklist.ReplicaAcks{Min: 1, Timeout: 50 * time.Millisecond}),
 	})
 	s := d.issue(t)
 	next, r := d.refresh(t, http.MethodPost, s.RefreshToken)
@@ -371,7 +370,7 @@ func counterOf(t *testing.T, h *harness, name string, labels ...string) float64 
 // TestRefresh_RateLimitedPerSession allows three refreshes a minute: the fourth of one
 // session answers 429 with Retry-After, while another session refreshes on.
 func TestRefresh_RateLimitedPerSession(t *testing.T) {
-	d := newDeploymentWith(t, nil, nil, []harnessOption{asIssuer(nil, false), withIssuance(func(c *issuance.Config) { c.RefreshesPerMinute = 3 })})
+	d := newDeploymentWith(t, nil, nil, []harnessOption{asIssuer(nil, false), withConfig(func(c *roles.Config) { c.RefreshesPerMinute = 3 })})
 	s, other := d.issue(t), d.issue(t)
 	next := s
 	for i := range 3 {
@@ -398,7 +397,7 @@ func TestRefresh_RateLimitedPerSession(t *testing.T) {
 // on, however recently the session was refreshed; a new login works.
 func TestRefresh_SessionEndsAtItsMaximumLifetime(t *testing.T) {
 	const max = 2 * time.Second
-	d := newDeploymentWith(t, nil, nil, []harnessOption{asIssuer(nil, false), withIssuance(func(c *issuance.Config) { c.SessionMaxLifetime = max })})
+	d := newDeploymentWith(t, nil, nil, []harnessOption{asIssuer(nil, false), withConfig(func(c *roles.Config) { c.SessionMaxLifetime = max })})
 	s := d.issue(t)
 	start := claimsOf(t, s.Token).IssuedAt.Time
 	for _, tok := range []string{s.Token, s.RefreshToken} {

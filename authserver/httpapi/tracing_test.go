@@ -15,7 +15,7 @@ import (
 )
 
 func withTracing(tp trace.TracerProvider) harnessOption {
-	return func(c *harnessConfig) { c.tracer = tp }
+	return func(c *harnessConfig) { c.cfg.TracerProvider = tp }
 }
 
 // TestTracing_SpansForVerifyAndLogoutWithTheirRedisCalls records the spans of a
@@ -28,7 +28,7 @@ func TestTracing_SpansForVerifyAndLogoutWithTheirRedisCalls(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
-	h := newHarness(t, nil, withTracing(tp))
+	h := newHarness(t, nil, onRedis, withTracing(tp))
 	tok := tokentest.Issue(t, h.set, 15*time.Minute)
 	const callerTrace, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	if r := h.do(http.MethodGet, "/auth/verify", tok, "traceparent", "00-"+callerTrace+"-"+callerSpan+"-01"); r.StatusCode != http.StatusOK {

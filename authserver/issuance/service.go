@@ -18,40 +18,21 @@ import (
 	"github.com/hiringo/auth-operator/authserver/token"
 )
 
-// ErrReuse is returned (as a *ReuseError) by Refresh for a refresh token that was
-// exchanged before: its whole session is revoked now.
-var ErrReuse = errors.New("refresh token reused: session revoked")
-
 // ErrNoSigningKey is returned while no key that can sign is loaded.
 var ErrNoSigningKey = errors.New("no signing key loaded")
 
-// ErrStoreFull is wrapped in the error of an issuance that the session store refused
-// because Redis is at its maxmemory; revocations are still stored there.
-var ErrStoreFull = errors.New("session store full: new logins are refused until Redis has memory again")
-
 // ReuseError names the session that a reused refresh token ended, for the audit
-// trail; it is ErrReuse.
+// trail; it is blacklist.ErrReuse.
 type ReuseError struct {
 	UserID, SessionID string
 	// KeyID is the kid of the key that signed the reused token.
 	KeyID string
 }
 
-func (e *ReuseError) Error() string { return ErrReuse.Error() }
+func (e *ReuseError) Error() string { return blacklist.ErrReuse.Error() }
 
-// Unwrap makes errors.Is(err, ErrReuse) hold.
-func (e *ReuseError) Unwrap() error { return ErrReuse }
-
-// RateLimitedError is returned by Refresh for a session refreshed more often than
-// Config.RefreshesPerMinute allows.
-type RateLimitedError struct {
-	// RetryAfter is when the session may be refreshed again.
-	RetryAfter time.Duration
-}
-
-func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("too many refreshes of this session: retry in %s", e.RetryAfter)
-}
+// Unwrap makes errors.Is(err, blacklist.ErrReuse) hold.
+func (e *ReuseError) Unwrap() error { return blacklist.ErrReuse }
 
 // The defaults of the refresh policy (the server's flags).
 const (
@@ -68,13 +49,6 @@ const (
 	DefaultSessionMaxLifetime = 2160 * time.Hour
 )
 
-// Store is the session store as issuance uses it; blacklist.Store is the one
-// implementation.
-type Store interface {
-	Issue(ctx context.Context, sub blacklist.Subject, p blacklist.SessionPolicy) (time.Time, error)
-	Rotate(ctx context.Context, sub blacklist.Subject, successor string, p blacklist.SessionPolicy, e blacklist.Expiry) (blacklist.Rotation, error)
-}
-
 // KeySource returns the current key set, loaded for signing.
 type KeySource interface {
 	Current() *keyset.Set
@@ -85,9 +59,10 @@ type Config struct {
 	Keys KeySource
 	// Verifier checks refresh tokens; it must verify with every key of the private
 	// Secret (retired keys kept for refresh included).
-	Verifier  *token.Verifier
-	Store     Store
-	Lifetimes sessions.Lifetimes
+	Verifier *token.Verifier
+	// Sessions records sessions and revokes what a refresh replaces; its lifetimes are
+	// the tokens'.
+	Sessions *sessions.Service
 	// Issuer and Audiences become iss and aud of every token; both optional.
 	Issuer    string
 	Audiences []string
@@ -104,8 +79,6 @@ type Config struct {
 	// SessionMaxLifetime is how long a session may be refreshed after its issuance;
 	// its tokens never outlive it. 0 for no bound.
 	SessionMaxLifetime time.Duration
-	// Now is the clock; time.Now when nil. The iat of tokens comes from Redis' clock.
-	Now func() time.Time
 }
 
 // Pair is one issuance or refresh: an access and a refresh token of one stamp.
@@ -123,21 +96,13 @@ type Service struct {
 }
 
 // New makes a Service of cfg.
-func New(cfg Config) *Service {
-	cfg.Lifetimes = cfg.Lifetimes.WithDefaults()
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	return &Service{cfg: cfg}
-}
+func New(cfg Config) *Service { return &Service{cfg: cfg} }
 
-// policy is how the store keeps the sessions of this service.
+// policy is how the store keeps the sessions of this service; the sessions service adds
+// the lifetimes of their entries.
 func (s *Service) policy() blacklist.SessionPolicy {
-	l := s.cfg.Lifetimes
 	return blacklist.SessionPolicy{
-		RecordLifetime: l.RecordLifetime(),
-		SingleSession:  s.cfg.SingleSession, MarkerLifetime: l.UserEntryKeep(),
-		Grace:        s.cfg.RefreshGrace,
+		SingleSession: s.cfg.SingleSession, Grace: s.cfg.RefreshGrace,
 		RefreshLimit: s.cfg.RefreshesPerMinute, RefreshWindow: time.Minute,
 		MaxLifetime: s.cfg.SessionMaxLifetime,
 	}
@@ -147,16 +112,14 @@ func (s *Service) policy() blacklist.SessionPolicy {
 // made here) on behalf of clientID, the caller that becomes the tokens' client_id. With
 // SingleSession the user's earlier sessions end. The store sets iat by Redis' clock, after
 // the user's cutoff and after any detected data loss, so that no server refuses the new
-// tokens. Store failures wrap blacklist.ErrUnavailable; a full store also ErrStoreFull.
+// tokens. Store failures wrap blacklist.ErrUnavailable; a full store also
+// blacklist.ErrStoreFull.
 func (s *Service) Issue(ctx context.Context, u token.User, clientID string) (Pair, error) {
 	if u.ID == "" {
 		return Pair{}, errors.New("user id is empty")
 	}
 	u.Auth = token.Session{ID: uuid.NewString(), Token: newStamp()}
-	iat, err := s.cfg.Store.Issue(ctx, blacklist.Subject{UserID: u.ID, SessionID: u.Auth.ID, Stamp: u.Auth.Token}, s.policy())
-	if errors.Is(err, blacklist.ErrStoreFull) {
-		return Pair{}, fmt.Errorf("%w: %w", ErrStoreFull, err)
-	}
+	iat, err := s.cfg.Sessions.Begin(ctx, blacklist.Subject{UserID: u.ID, SessionID: u.Auth.ID, Stamp: u.Auth.Token}, s.policy())
 	if err != nil {
 		return Pair{}, err
 	}
@@ -168,8 +131,8 @@ func (s *Service) Issue(ctx context.Context, u token.User, clientID string) (Pai
 // session's current one is reuse: the session is revoked and a *ReuseError returned;
 // the stamp just replaced, presented again within RefreshGrace, gets a pair of its
 // successor instead. Errors otherwise: *token.InvalidError (a session past its
-// maximum lifetime included), token.ErrNoKeys, sessions.ErrRevoked,
-// *RateLimitedError, or the store's failure.
+// maximum lifetime included), token.ErrNoKeys, blacklist.ErrRevoked,
+// *blacklist.RateLimitedError, or the store's failure.
 func (s *Service) Refresh(ctx context.Context, raw string) (Pair, error) {
 	v, err := s.cfg.Verifier.VerifyKind(raw, token.Refresh)
 	if err != nil {
@@ -181,17 +144,12 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Pair, error) {
 	}
 	u := v.Claims.User
 	u.Auth.Token = successorStamp(u.Auth.ID, u.Auth.Token)
-	rot, err := s.cfg.Store.Rotate(ctx, sub, u.Auth.Token, s.policy(), s.cfg.Lifetimes.EntryExpiry(v, s.cfg.Now()))
-	var limited *blacklist.RateLimitedError
+	rot, err := s.cfg.Sessions.Rotate(ctx, v, u.Auth.Token, s.policy())
 	switch {
 	case errors.Is(err, blacklist.ErrReuse):
 		return Pair{}, &ReuseError{UserID: sub.UserID, SessionID: sub.SessionID, KeyID: v.KeyID}
-	case errors.Is(err, blacklist.ErrAlreadyBlacklisted):
-		return Pair{}, sessions.ErrRevoked
 	case errors.Is(err, blacklist.ErrSessionEnded):
 		return Pair{}, &token.InvalidError{Cause: blacklist.ErrSessionEnded.Error()}
-	case errors.As(err, &limited):
-		return Pair{}, &RateLimitedError{RetryAfter: limited.RetryAfter}
 	case err != nil:
 		return Pair{}, err
 	}
@@ -221,7 +179,8 @@ func (s *Service) sign(u token.User, clientID string, iat, start time.Time) (Pai
 	if !ok || key.Refresh == nil {
 		return Pair{}, ErrNoSigningKey
 	}
-	accessTTL, refreshTTL := s.lifetime(s.cfg.Lifetimes.Access, iat, start), s.lifetime(s.cfg.Lifetimes.Refresh, iat, start)
+	l := s.cfg.Sessions.Lifetimes()
+	accessTTL, refreshTTL := s.lifetime(l.Access, iat, start), s.lifetime(l.Refresh, iat, start)
 	if accessTTL <= 0 {
 		return Pair{}, &token.InvalidError{Cause: blacklist.ErrSessionEnded.Error()}
 	}

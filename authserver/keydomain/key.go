@@ -66,6 +66,12 @@ type RefreshKey struct {
 	Private *ecdsa.PrivateKey
 }
 
+// Activate makes k the key that signs from at: the one place a key's activation is
+// stamped, whether it is made active (a new key set) or promoted from next (a rotation).
+func (k *Key) Activate(at time.Time) {
+	k.State, k.ActivatedAt = StateActive, &at
+}
+
 // AccessOpen reports whether a key may still verify access tokens at now: next and active
 // keys always, a retired key until its ExpiresAt (a retired key without one is treated as
 // open, so nothing is withdrawn early).

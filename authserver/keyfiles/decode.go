@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 )
 
 // ErrNoManifest is returned when the files hold no manifest at all, as in an empty or
@@ -21,33 +23,33 @@ var ErrNoManifest = errors.New("no " + ManifestFile + " in key set")
 // has a public key whose thumbprint is its kid, next and active keys have the matching
 // private key, retired keys have none, exactly one key is active. Files the manifest
 // does not name are ignored.
-func Decode(files map[string][]byte) (Set, error) { return decode(files, true) }
+func Decode(files map[string][]byte) (keydomain.Set, error) { return decode(files, true) }
 
-func decode(files map[string][]byte, private bool) (Set, error) {
+func decode(files map[string][]byte, private bool) (keydomain.Set, error) {
 	raw, ok := files[ManifestFile]
 	if !ok {
-		return Set{}, ErrNoManifest
+		return keydomain.Set{}, ErrNoManifest
 	}
 	var m Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return Set{}, fmt.Errorf("parsing %s: %w", ManifestFile, err)
+		return keydomain.Set{}, fmt.Errorf("parsing %s: %w", ManifestFile, err)
 	}
 	if m.Version != ManifestVersion {
-		return Set{}, fmt.Errorf("%s: unsupported version %d (want %d)", ManifestFile, m.Version, ManifestVersion)
+		return keydomain.Set{}, fmt.Errorf("%s: unsupported version %d (want %d)", ManifestFile, m.Version, ManifestVersion)
 	}
 	if m.Algorithm != AlgorithmES256 {
-		return Set{}, fmt.Errorf("%s: unsupported algorithm %q (want %s)", ManifestFile, m.Algorithm, AlgorithmES256)
+		return keydomain.Set{}, fmt.Errorf("%s: unsupported algorithm %q (want %s)", ManifestFile, m.Algorithm, AlgorithmES256)
 	}
-	s := Set{Keys: make([]Key, 0, len(m.Keys))}
+	s := keydomain.Set{Keys: make([]keydomain.Key, 0, len(m.Keys))}
 	for _, meta := range m.Keys {
 		k, err := decodeKey(meta, files, private)
 		if err != nil {
-			return Set{}, err
+			return keydomain.Set{}, err
 		}
 		s.Keys = append(s.Keys, k)
 	}
 	if err := s.Validate(); err != nil {
-		return Set{}, err
+		return keydomain.Set{}, err
 	}
 	return s, nil
 }
@@ -57,7 +59,7 @@ func decode(files map[string][]byte, private bool) (Set, error) {
 // keys): the manifest and each key's public file, checked as Decode checks them.
 // Private key files are never parsed, even when present, and refresh-token keys are
 // left out: nothing but the issuer verifies refresh tokens.
-func DecodePublic(files map[string][]byte) (Set, error) {
+func DecodePublic(files map[string][]byte) (keydomain.Set, error) {
 	public := make(map[string][]byte, len(files))
 	for name, data := range files {
 		if !strings.HasSuffix(name, ".key.pem") {
@@ -67,22 +69,22 @@ func DecodePublic(files map[string][]byte) (Set, error) {
 	return decode(public, false)
 }
 
-func decodeKey(meta KeyMeta, files map[string][]byte, private bool) (Key, error) {
-	k := Key{KeyMeta: meta}
+func decodeKey(meta keydomain.KeyMeta, files map[string][]byte, private bool) (keydomain.Key, error) {
+	k := keydomain.Key{KeyMeta: meta}
 	pubPEM, ok := files[PublicKeyFile(meta.ID)]
 	if !ok {
-		return Key{}, fmt.Errorf("key %s: missing %s", meta.ID, PublicKeyFile(meta.ID))
+		return keydomain.Key{}, fmt.Errorf("key %s: missing %s", meta.ID, PublicKeyFile(meta.ID))
 	}
 	pub, err := parsePublic(pubPEM)
 	if err != nil {
-		return Key{}, fmt.Errorf("key %s: %w", meta.ID, err)
+		return keydomain.Key{}, fmt.Errorf("key %s: %w", meta.ID, err)
 	}
 	kid, err := KeyID(pub)
 	if err != nil {
-		return Key{}, err
+		return keydomain.Key{}, err
 	}
 	if kid != meta.ID {
-		return Key{}, fmt.Errorf("key %s: public key thumbprint is %s", meta.ID, kid)
+		return keydomain.Key{}, fmt.Errorf("key %s: public key thumbprint is %s", meta.ID, kid)
 	}
 	k.Public = pub
 	if !private {
@@ -90,23 +92,23 @@ func decodeKey(meta KeyMeta, files map[string][]byte, private bool) (Key, error)
 	}
 	privPEM, hasPriv := files[PrivateKeyFile(meta.ID)]
 	switch {
-	case meta.State == StateRetired && hasPriv:
-		return Key{}, fmt.Errorf("key %s is retired but its private key is still present", meta.ID)
-	case meta.State != StateRetired && !hasPriv:
-		return Key{}, fmt.Errorf("key %s is %s but %s is missing", meta.ID, meta.State, PrivateKeyFile(meta.ID))
+	case meta.State == keydomain.StateRetired && hasPriv:
+		return keydomain.Key{}, fmt.Errorf("key %s is retired but its private key is still present", meta.ID)
+	case meta.State != keydomain.StateRetired && !hasPriv:
+		return keydomain.Key{}, fmt.Errorf("key %s is %s but %s is missing", meta.ID, meta.State, PrivateKeyFile(meta.ID))
 	case hasPriv:
 		priv, err := parsePrivate(privPEM)
 		if err != nil {
-			return Key{}, fmt.Errorf("key %s: %w", meta.ID, err)
+			return keydomain.Key{}, fmt.Errorf("key %s: %w", meta.ID, err)
 		}
 		if !priv.PublicKey.Equal(pub) {
-			return Key{}, fmt.Errorf("key %s: private key does not match its public key", meta.ID)
+			return keydomain.Key{}, fmt.Errorf("key %s: private key does not match its public key", meta.ID)
 		}
 		k.Private = priv
 	}
 	refresh, err := decodeRefresh(meta, files)
 	if err != nil {
-		return Key{}, err
+		return keydomain.Key{}, err
 	}
 	k.Refresh = refresh
 	return k, nil
@@ -115,7 +117,7 @@ func decodeKey(meta KeyMeta, files map[string][]byte, private bool) (Key, error)
 // decodeRefresh parses the refresh-token key of meta's key, nil when the files have none
 // (a set written before refresh keys existed): its public part, and its private part for
 // next and active keys only, as for the key itself.
-func decodeRefresh(meta KeyMeta, files map[string][]byte) (*RefreshKey, error) {
+func decodeRefresh(meta keydomain.KeyMeta, files map[string][]byte) (*keydomain.RefreshKey, error) {
 	pubPEM, hasPub := files[RefreshPublicKeyFile(meta.ID)]
 	privPEM, hasPriv := files[RefreshPrivateKeyFile(meta.ID)]
 	switch {
@@ -123,9 +125,9 @@ func decodeRefresh(meta KeyMeta, files map[string][]byte) (*RefreshKey, error) {
 		return nil, fmt.Errorf("key %s: %s without %s", meta.ID, RefreshPrivateKeyFile(meta.ID), RefreshPublicKeyFile(meta.ID))
 	case !hasPub:
 		return nil, nil
-	case meta.State == StateRetired && hasPriv:
+	case meta.State == keydomain.StateRetired && hasPriv:
 		return nil, fmt.Errorf("key %s is retired but its refresh private key is still present", meta.ID)
-	case meta.State != StateRetired && !hasPriv:
+	case meta.State != keydomain.StateRetired && !hasPriv:
 		return nil, fmt.Errorf("key %s is %s but %s is missing", meta.ID, meta.State, RefreshPrivateKeyFile(meta.ID))
 	}
 	pub, err := parsePublic(pubPEM)
@@ -136,7 +138,7 @@ func decodeRefresh(meta KeyMeta, files map[string][]byte) (*RefreshKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &RefreshKey{ID: id, Public: pub}
+	r := &keydomain.RefreshKey{ID: id, Public: pub}
 	if hasPriv {
 		priv, err := parsePrivate(privPEM)
 		if err != nil {
@@ -198,13 +200,13 @@ const snapshotRetries = 10
 // listing and reading; a read that loses its folder to a newer swap starts again on the
 // new one. A plain directory (WriteDir's) is read as it is. Entries whose names start
 // with "." and sub-directories are skipped.
-func ReadDir(dir string) (Set, error) { return readDir(dir, true) }
+func ReadDir(dir string) (keydomain.Set, error) { return readDir(dir, true) }
 
 // ReadPublicDir is ReadDir for a verifier: it reads the public material only and
 // never opens a "*.key.pem" file (see DecodePublic).
-func ReadPublicDir(dir string) (Set, error) { return readDir(dir, false) }
+func ReadPublicDir(dir string) (keydomain.Set, error) { return readDir(dir, false) }
 
-func readDir(dir string, private bool) (Set, error) {
+func readDir(dir string, private bool) (keydomain.Set, error) {
 	var err error
 	for range snapshotRetries {
 		var (
@@ -227,7 +229,7 @@ func readDir(dir string, private bool) (Set, error) {
 			break
 		}
 	}
-	return Set{}, fmt.Errorf("reading key directory: %w", err)
+	return keydomain.Set{}, fmt.Errorf("reading key directory: %w", err)
 }
 
 // swappedSince reports whether dir's "..data" link no longer resolves to src.
@@ -271,31 +273,4 @@ func readSnapshot(dir string, private bool) (map[string][]byte, string, error) {
 		files[name] = data
 	}
 	return files, src, nil
-}
-
-// WriteDir writes a set's files into dir (created if missing), private keys with mode
-// 0600 and the rest 0644. It is for local runs and tests; in a cluster the kubelet
-// writes the mounted Secret.
-func WriteDir(dir string, s Set) error {
-	files, err := Encode(s)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating key directory: %w", err)
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, fileMode(name)); err != nil {
-			return fmt.Errorf("writing key file %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
-// fileMode is the mode a layout file is written with: private keys 0600, the rest 0644.
-func fileMode(name string) os.FileMode {
-	if strings.HasSuffix(name, ".key.pem") {
-		return 0o600
-	}
-	return 0o644
 }

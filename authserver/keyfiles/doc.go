@@ -4,8 +4,8 @@
 // folder swap) and the JWKS document of a set. It is the one contract between the two
 // sides; docs/keys-layout.md describes it for people.
 //
-// The package is public on purpose: token tooling outside this repository reads and
-// writes key sets through it, so its exported API stays compatible. The key set's values
-// (Key, State, Set) are defined in keydomain, which does no I/O; the aliases here keep
-// them reachable under their old names.
+// The package is public on purpose: token tooling outside this repository reads key sets
+// through it. The key set's values (keydomain.Key, State, Set) are keydomain's, which
+// does no I/O; writing a set into a directory, which only local runs and tests do, is
+// internal/devkeys'.
 package keyfiles

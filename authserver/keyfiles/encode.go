@@ -6,18 +6,20 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 )
 
 // Encode renders a set as the files of its layout: the manifest, a public key file for
 // every key and a private key file for next and active keys only, and the same two for
 // each key's refresh-token key. A retired key's private parts are never written, even
 // when the caller still holds them.
-func Encode(s Set) (map[string][]byte, error) {
+func Encode(s keydomain.Set) (map[string][]byte, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	files := make(map[string][]byte, 2*len(s.Keys)+1)
-	m := Manifest{Version: ManifestVersion, Algorithm: AlgorithmES256, Keys: make([]KeyMeta, 0, len(s.Keys))}
+	m := Manifest{Version: ManifestVersion, Algorithm: AlgorithmES256, Keys: make([]keydomain.KeyMeta, 0, len(s.Keys))}
 	for _, k := range s.Keys {
 		m.Keys = append(m.Keys, k.KeyMeta)
 		pub, err := encodePublic(k)
@@ -30,7 +32,7 @@ func Encode(s Set) (map[string][]byte, error) {
 				return nil, err
 			}
 		}
-		if k.State == StateRetired {
+		if k.State == keydomain.StateRetired {
 			continue
 		}
 		if k.Private == nil {
@@ -57,7 +59,7 @@ func Encode(s Set) (map[string][]byte, error) {
 }
 
 // encodePublic renders the PKIX PEM public key file of k.
-func encodePublic(k Key) ([]byte, error) { return encodePublicKey(k.ID, k.Public) }
+func encodePublic(k keydomain.Key) ([]byte, error) { return encodePublicKey(k.ID, k.Public) }
 
 // encodePublicKey renders pub, a public key of kid's, as a PKIX PEM file.
 func encodePublicKey(kid string, pub *ecdsa.PublicKey) ([]byte, error) {

@@ -4,11 +4,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 )
 
 var t0 = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
 
-func mustNewSet(t *testing.T) Set {
+func mustNewSet(t *testing.T) keydomain.Set {
 	t.Helper()
 	s, err := NewSet(t0)
 	if err != nil {
@@ -19,7 +21,7 @@ func mustNewSet(t *testing.T) Set {
 
 func TestEncodeDecode_RoundTripsEveryKey(t *testing.T) {
 	s := mustNewSet(t)
-	retired, err := GenerateKey(StateRetired, t0.Add(-time.Hour))
+	retired, err := GenerateKey(keydomain.StateRetired, t0.Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +49,12 @@ func TestEncodeDecode_RoundTripsEveryKey(t *testing.T) {
 		if k.ID != want.ID || k.State != want.State || !k.Public.Equal(want.Public) {
 			t.Errorf("key %d: got %s/%s, want %s/%s", i, k.ID, k.State, want.ID, want.State)
 		}
-		if (k.Private == nil) != (want.State == StateRetired) {
+		if (k.Private == nil) != (want.State == keydomain.StateRetired) {
 			t.Errorf("key %d (%s): private present = %v", i, k.State, k.Private != nil)
 		}
 		if k.Refresh == nil || k.Refresh.ID != want.Refresh.ID || !k.Refresh.Public.Equal(want.Refresh.Public) || k.Refresh.ID == k.ID {
 			t.Errorf("key %d (%s): refresh key %+v, want %s, another kid than the key's", i, k.State, k.Refresh, want.Refresh.ID)
-		} else if (k.Refresh.Private == nil) != (want.State == StateRetired) {
+		} else if (k.Refresh.Private == nil) != (want.State == keydomain.StateRetired) {
 			t.Errorf("key %d (%s): refresh private present = %v", i, k.State, k.Refresh.Private != nil)
 		}
 	}
@@ -102,21 +104,6 @@ func TestDecode_RejectsBrokenSets(t *testing.T) {
 	}
 }
 
-func TestReadDir_ReadsWhatWriteDirWrote(t *testing.T) {
-	dir := t.TempDir()
-	s := mustNewSet(t)
-	if err := WriteDir(dir, s); err != nil {
-		t.Fatal(err)
-	}
-	got, err := ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got.Keys) != 2 {
-		t.Fatalf("got %d keys, want 2", len(got.Keys))
-	}
-}
-
 // TestRefreshKeys_StayOutOfEverythingAVerifierOrConsumerReads: the refresh-token keys are
 // in the Secret's files only: the public projection, the JWKS and a verifier's decoding
 // of the full Secret hold none of them.
@@ -163,7 +150,7 @@ func TestRefreshKeys_StayOutOfEverythingAVerifierOrConsumerReads(t *testing.T) {
 // every key's identity.
 func TestWithRefreshKeys_AddsThemToSigningKeysOfAnOlderSet(t *testing.T) {
 	s := mustNewSet(t)
-	retired, err := GenerateKey(StateRetired, t0.Add(-time.Hour))
+	retired, err := GenerateKey(keydomain.StateRetired, t0.Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +163,7 @@ func TestWithRefreshKeys_AddsThemToSigningKeysOfAnOlderSet(t *testing.T) {
 		t.Fatalf("WithRefreshKeys = %v, %v; want added", added, err)
 	}
 	for i, k := range got.Keys {
-		if k.ID != s.Keys[i].ID || (k.Refresh != nil) != (k.State != StateRetired) {
+		if k.ID != s.Keys[i].ID || (k.Refresh != nil) != (k.State != keydomain.StateRetired) {
 			t.Errorf("key %s (%s): refresh key %v", k.ID, k.State, k.Refresh)
 		}
 	}

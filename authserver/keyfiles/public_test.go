@@ -5,21 +5,23 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 )
 
 // setWithRetired is an active and a next key created at t0, plus two retired keys: one
 // whose access window closes at t0+1h and one whose closed at t0 (kept for refresh only).
-func setWithRetired(t *testing.T) (s Set, open, refreshOnly Key) {
+func setWithRetired(t *testing.T) (s keydomain.Set, open, refreshOnly keydomain.Key) {
 	t.Helper()
 	s = mustNewSet(t)
 	for i, expires := range []time.Time{t0.Add(time.Hour), t0} {
-		k, err := GenerateKey(StateRetired, t0.Add(-48*time.Hour))
+		k, err := GenerateKey(keydomain.StateRetired, t0.Add(-48*time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
 		retired, refresh := expires.Add(-time.Hour), expires.Add(720*time.Hour)
 		k.RetiredAt, k.ExpiresAt, k.RefreshExpiresAt, k.Private = &retired, &expires, &refresh, nil
-		s.Keys = append([]Key{k}, s.Keys...)
+		s.Keys = append([]keydomain.Key{k}, s.Keys...)
 		if i == 0 {
 			open = k
 		} else {
@@ -78,7 +80,7 @@ func TestPublicProjection_HoldsOnlyPublicFilesOfKeysInTheirAccessWindow(t *testi
 
 func TestPublicProjection_RefusesAnInvalidSet(t *testing.T) {
 	s := mustNewSet(t)
-	s.Keys[1].State = StateActive
+	s.Keys[1].State = keydomain.StateActive
 	if _, err := PublicProjection(s, t0); err == nil || !strings.Contains(err.Error(), "exactly one active key") {
 		t.Fatalf("err = %v, want the two active keys named", err)
 	}

@@ -9,44 +9,46 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 )
-
-// Key is one published key as the server uses it: public material only.
-type Key struct {
-	ID     string
-	State  keyfiles.State
-	Public *ecdsa.PublicKey
-	// RefreshID is the kid of the key's refresh-token key, in the issuer's set only.
-	RefreshID string
-}
 
 // versionPart is what k adds to its set's version: its kid, its state and, in an
 // issuer's set, its refresh-token key's kid, so that a Secret given refresh-token keys
 // is a new version (and swapped in) although its keys and states are the same.
-func (k Key) versionPart() string {
-	if k.RefreshID != "" {
-		return k.ID + "=" + string(k.State) + "+" + k.RefreshID
+func versionPart(k keydomain.Key) string {
+	if k.Refresh != nil {
+		return k.ID + "=" + string(k.State) + "+" + k.Refresh.ID
 	}
 	return k.ID + "=" + string(k.State)
+}
+
+// publicOf is k without its private parts, as a set holds it.
+func publicOf(k keydomain.Key) keydomain.Key {
+	k.Private = nil
+	if k.Refresh != nil {
+		k.Refresh = &keydomain.RefreshKey{ID: k.Refresh.ID, Public: k.Refresh.Public}
+	}
+	return k
 }
 
 // Set is an immutable snapshot of the published keys. Everything a request needs from
 // it (the JWKS document, the active key's PEM) is computed once, when it is loaded.
 type Set struct {
-	keys    []Key
+	// keys are the published keys, public material only.
+	keys    keydomain.Set
 	keyless []*ecdsa.PublicKey
 	byID    map[string]*ecdsa.PublicKey
 	// refresh holds the public refresh-token keys by their kid: the issuer's set only
 	// (a verifier's never has any, see keyfiles.DecodePublic).
 	refresh   map[string]refreshKey
-	active    Key
+	active    keydomain.Key
 	jwks      []byte
 	activePEM []byte
 	version   string
 	// signer is the active key with its private part, only in a set loaded for
 	// signing (Options.Private).
-	signer *keyfiles.Key
+	signer *keydomain.Key
 }
 
 // without returns s without the keys of revoked, or s itself when it holds none of
@@ -54,7 +56,7 @@ type Set struct {
 // document and signing are then unavailable until a new set loads.
 func (s *Set) without(revoked map[string]bool) *Set {
 	hit := false
-	for _, k := range s.keys {
+	for _, k := range s.keys.Keys {
 		hit = hit || revoked[k.ID]
 	}
 	if !hit {
@@ -62,17 +64,17 @@ func (s *Set) without(revoked map[string]bool) *Set {
 	}
 	out := &Set{byID: make(map[string]*ecdsa.PublicKey, len(s.byID)), refresh: map[string]refreshKey{}, jwks: s.jwks}
 	parts := []string{}
-	for _, k := range s.keys {
+	for _, k := range s.keys.Keys {
 		if revoked[k.ID] {
 			parts = append(parts, k.ID+"=revoked")
 			continue
 		}
-		out.keys = append(out.keys, k)
+		out.keys.Keys = append(out.keys.Keys, k)
 		out.byID[k.ID] = k.Public
-		if k.RefreshID != "" {
-			out.refresh[k.RefreshID] = s.refresh[k.RefreshID]
+		if k.Refresh != nil {
+			out.refresh[k.Refresh.ID] = s.refresh[k.Refresh.ID]
 		}
-		parts = append(parts, k.versionPart())
+		parts = append(parts, versionPart(k))
 	}
 	for _, pub := range s.keyless {
 		if kid, err := keyfiles.KeyID(pub); err == nil && !revoked[kid] {
@@ -82,11 +84,7 @@ func (s *Set) without(revoked map[string]bool) *Set {
 	if !revoked[s.active.ID] {
 		out.active, out.activePEM, out.signer = s.active, s.activePEM, s.signer
 	}
-	kept := keyfiles.Set{Keys: make([]keyfiles.Key, 0, len(out.keys))}
-	for _, k := range out.keys {
-		kept.Keys = append(kept.Keys, keyfiles.Key{KeyMeta: keyfiles.KeyMeta{ID: k.ID, State: k.State}, Public: k.Public})
-	}
-	if doc, err := keyfiles.JWKS(kept); err == nil {
+	if doc, err := keyfiles.JWKS(out.keys); err == nil {
 		out.jwks = doc
 	}
 	sort.Strings(parts)
@@ -95,7 +93,7 @@ func (s *Set) without(revoked map[string]bool) *Set {
 }
 
 // withSigner returns a copy of s that can sign with the active key of files.
-func (s *Set) withSigner(files keyfiles.Set) (*Set, error) {
+func (s *Set) withSigner(files keydomain.Set) (*Set, error) {
 	active, ok := files.Active()
 	if !ok || active.Private == nil {
 		return nil, fmt.Errorf("key set has no active private key")
@@ -107,34 +105,33 @@ func (s *Set) withSigner(files keyfiles.Set) (*Set, error) {
 
 // Signer returns the active key with its private part; false in a set of public
 // material only (a verifier's).
-func (s *Set) Signer() (keyfiles.Key, bool) {
+func (s *Set) Signer() (keydomain.Key, bool) {
 	if s.signer == nil {
-		return keyfiles.Key{}, false
+		return keydomain.Key{}, false
 	}
 	return *s.signer, true
 }
 
 // NewSet builds a snapshot from a decoded key-file set. Private keys are not kept.
-func NewSet(s keyfiles.Set) (*Set, error) {
+func NewSet(s keydomain.Set) (*Set, error) {
 	active, ok := s.Active()
 	if !ok {
 		return nil, fmt.Errorf("key set has no active key")
 	}
 	out := &Set{
-		keys:    make([]Key, 0, len(s.Keys)),
+		keys:    keydomain.Set{Keys: make([]keydomain.Key, 0, len(s.Keys))},
 		byID:    make(map[string]*ecdsa.PublicKey, len(s.Keys)),
 		refresh: map[string]refreshKey{},
 	}
 	versionParts := make([]string, 0, len(s.Keys))
 	for _, k := range s.Keys {
-		key := Key{ID: k.ID, State: k.State, Public: k.Public}
+		key := publicOf(k)
 		if k.Refresh != nil {
-			key.RefreshID = k.Refresh.ID
 			out.refresh[k.Refresh.ID] = refreshKey{public: k.Refresh.Public, of: k.ID}
 		}
-		out.keys = append(out.keys, key)
+		out.keys.Keys = append(out.keys.Keys, key)
 		out.byID[k.ID] = k.Public
-		versionParts = append(versionParts, key.versionPart())
+		versionParts = append(versionParts, versionPart(key))
 		if k.ID == active.ID {
 			out.active = key
 		}
@@ -176,7 +173,7 @@ func (s *Set) LookupRefresh(kid string) (*ecdsa.PublicKey, string, bool) {
 
 // Keys returns every published key (next, active, retired) in manifest order.
 // The slice must not be modified.
-func (s *Set) Keys() []Key { return s.keys }
+func (s *Set) Keys() []keydomain.Key { return s.keys.Keys }
 
 // MaxKeylessKeys is how many keys a token without kid is tried against: the active
 // key, the next key and the most recently retired ones. A manual rotation storm that
@@ -189,18 +186,18 @@ const MaxKeylessKeys = 4
 // MaxKeylessKeys: active, next, then retired keys, most recently retired first.
 func (s *Set) Keyless() []*ecdsa.PublicKey { return s.keyless }
 
-func keylessCandidates(s keyfiles.Set) []*ecdsa.PublicKey {
-	rank := func(k keyfiles.Key) int {
+func keylessCandidates(s keydomain.Set) []*ecdsa.PublicKey {
+	rank := func(k keydomain.Key) int {
 		switch k.State {
-		case keyfiles.StateActive:
+		case keydomain.StateActive:
 			return 0
-		case keyfiles.StateNext:
+		case keydomain.StateNext:
 			return 1
 		}
 		return 2
 	}
 	keys := slices.Clone(s.Keys)
-	slices.SortStableFunc(keys, func(a, b keyfiles.Key) int {
+	slices.SortStableFunc(keys, func(a, b keydomain.Key) int {
 		if c := rank(a) - rank(b); c != 0 {
 			return c
 		}
@@ -217,7 +214,7 @@ func keylessCandidates(s keyfiles.Set) []*ecdsa.PublicKey {
 }
 
 // Active returns the key that signs.
-func (s *Set) Active() Key { return s.active }
+func (s *Set) Active() keydomain.Key { return s.active }
 
 // JWKS returns the RFC 7517 JSON Web Key Set of every published key, public parts only.
 func (s *Set) JWKS() []byte { return s.jwks }

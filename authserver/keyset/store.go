@@ -15,6 +15,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 )
 
@@ -133,11 +134,11 @@ func (s *Store) swap(loaded *Set) {
 	s.metrics.reloads.WithLabelValues("success").Inc()
 	s.metrics.activeKID.Reset()
 	s.metrics.activeKID.WithLabelValues(set.active.ID).Set(1)
-	s.metrics.keys.Set(float64(len(set.keys)))
+	s.metrics.keys.Set(float64(len(set.keys.Keys)))
 	for _, f := range listeners {
 		f(set)
 	}
-	s.log.Info("key set loaded", "active_kid", set.active.ID, "keys", len(set.keys))
+	s.log.Info("key set loaded", "active_kid", set.active.ID, "keys", len(set.keys.Keys))
 }
 
 // readSet reads one consistent snapshot of the directory (keyfiles.ReadDir reads a
@@ -171,7 +172,7 @@ func setOf(files map[string][]byte, private bool) (*Set, error) {
 	return newLoadedSet(set, private)
 }
 
-func newLoadedSet(files keyfiles.Set, private bool) (*Set, error) {
+func newLoadedSet(files keydomain.Set, private bool) (*Set, error) {
 	set, err := NewSet(files)
 	if err == nil && private {
 		set, err = set.withSigner(files)

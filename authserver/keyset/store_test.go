@@ -14,6 +14,7 @@ import (
 
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/keyset"
+	"github.com/hiringo/auth-operator/internal/devkeys"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
 )
@@ -61,7 +62,7 @@ func reloads(t *testing.T, reg *prometheus.Registry, result string) float64 {
 func TestStore_ReloadsOnAKubeletStyleSwap(t *testing.T) {
 	dir := t.TempDir()
 	first := tokentest.NewSet(t)
-	if err := keyfiles.WriteMounted(dir, first); err != nil {
+	if err := devkeys.WriteMounted(dir, first); err != nil {
 		t.Fatal(err)
 	}
 	s, reg := newStore(t, dir)
@@ -79,7 +80,7 @@ func TestStore_ReloadsOnAKubeletStyleSwap(t *testing.T) {
 	}
 
 	rotated := tokentest.Rotate(t, first)
-	if err := keyfiles.WriteMounted(dir, rotated); err != nil {
+	if err := devkeys.WriteMounted(dir, rotated); err != nil {
 		t.Fatal(err)
 	}
 	poll.UntilTrue(t, 5*time.Second, "the rotated set", func() bool { return s.Current().Active().ID == tokentest.Active(t, rotated).ID })
@@ -124,7 +125,7 @@ func activeKIDs(t *testing.T, reg *prometheus.Registry) []string {
 func TestStore_BrokenUpdateKeepsTheLastGoodSet(t *testing.T) {
 	dir := t.TempDir()
 	good := tokentest.NewSet(t)
-	if err := keyfiles.WriteMounted(dir, good); err != nil {
+	if err := devkeys.WriteMounted(dir, good); err != nil {
 		t.Fatal(err)
 	}
 	s, reg := newStore(t, dir)
@@ -154,7 +155,7 @@ func TestStore_BrokenUpdateKeepsTheLastGoodSet(t *testing.T) {
 	}
 
 	fixed := tokentest.Rotate(t, good)
-	if err := keyfiles.WriteMounted(dir, fixed); err != nil {
+	if err := devkeys.WriteMounted(dir, fixed); err != nil {
 		t.Fatal(err)
 	}
 	poll.UntilTrue(t, 5*time.Second, "the fixed set", func() bool { return s.Current().Active().ID == tokentest.Active(t, fixed).ID })
@@ -214,7 +215,7 @@ func TestSet_JWKSHasEveryKeyPublicPartsOnly(t *testing.T) {
 func TestStore_RefreshKeysAreTheIssuersOnlyAndGoWithARevokedKey(t *testing.T) {
 	dir := t.TempDir()
 	set := tokentest.NewSet(t)
-	if err := keyfiles.WriteMounted(dir, set); err != nil {
+	if err := devkeys.WriteMounted(dir, set); err != nil {
 		t.Fatal(err)
 	}
 	active := tokentest.Active(t, set)

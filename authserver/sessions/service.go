@@ -10,23 +10,27 @@ import (
 	"github.com/hiringo/auth-operator/authserver/verifycache"
 )
 
-// ErrRevoked is returned for a token that was logged out: by itself, its stamp, its
-// session or its user's cutoff.
-var ErrRevoked = errors.New("token is blacklisted")
-
 // ClockSkewMargin is added to every revocation entry's expiry beyond the token's exp
 // and token.MaxLeeway: a verifier whose clock runs this much behind Redis' still
 // finds the entry while it would accept the token.
 const ClockSkewMargin = time.Minute
 
-// Store is the revocation store as the service uses it; blacklist.Store is the one
-// implementation. The service derives a subject's ids (blacklist.IDsOf: digests) once
-// per request and hands them to the store, which names its keys after them.
+// Store is the session and revocation store; blacklist.Store is the one in production,
+// and internal/testutil/memstore the in-memory one of unit tests; both pass the
+// conformance suite of internal/testutil/storetest. The service derives a subject's ids
+// (blacklist.IDsOf: digests) once per request and hands them to the store, which names
+// its keys after them. Its errors are blacklist's: ErrRevoked, ErrReuse,
+// ErrSessionEnded, *RateLimitedError, and ErrUnavailable (with ErrStoreFull) for a store
+// that cannot answer.
 type Store interface {
 	CheckIDs(ctx context.Context, sub blacklist.Subject, ids blacklist.IDs) (bool, error)
 	RevokeIDs(ctx context.Context, sub blacklist.Subject, ids blacklist.IDs, e blacklist.Expiry) error
 	RevokeSessionIDs(ctx context.Context, sub blacklist.Subject, ids blacklist.IDs, until time.Time) error
 	CutOff(ctx context.Context, sub blacklist.Subject, check bool, keep time.Duration) (time.Time, error)
+	ReadCutoff(ctx context.Context, userID string) (time.Time, error)
+	Issue(ctx context.Context, sub blacklist.Subject, p blacklist.SessionPolicy) (time.Time, error)
+	Rotate(ctx context.Context, sub blacklist.Subject, successor string, p blacklist.SessionPolicy, e blacklist.Expiry) (blacklist.Rotation, error)
+	RevokeKeys(ctx context.Context, kids []string, until time.Time) error
 }
 
 // Config is what a Service composes.
@@ -88,9 +92,12 @@ func SubjectOf(v token.Verified) blacklist.Subject {
 	}
 }
 
+// Lifetimes are the token lifetimes the service keeps revocations for.
+func (s *Service) Lifetimes() Lifetimes { return s.cfg.Lifetimes }
+
 // Verify checks an access token as forward-auth does: the cache first, else
 // signature, claims and the store in one round trip. Errors: *token.InvalidError,
-// token.ErrNoKeys, ErrRevoked, or the store's failure.
+// token.ErrNoKeys, blacklist.ErrRevoked, or the store's failure.
 func (s *Service) Verify(ctx context.Context, raw string) (verifycache.Principal, error) {
 	cache := s.cfg.Cache
 	if cache != nil {
@@ -113,7 +120,7 @@ func (s *Service) Verify(ctx context.Context, raw string) (verifycache.Principal
 	case err != nil:
 		return verifycache.Principal{}, err
 	case revoked:
-		return verifycache.Principal{}, ErrRevoked
+		return verifycache.Principal{}, blacklist.ErrRevoked
 	}
 	if cache != nil {
 		cache.Add(ticket, raw, v, ids.All())
@@ -182,13 +189,13 @@ func (s *Service) Revoke(ctx context.Context, raw string, refreshFirst bool, cli
 		if kind == token.Refresh && sub.HasSession() {
 			// The session's entry outlives any refresh token of it.
 			err = s.cfg.Store.RevokeSessionIDs(ctx, sub, ids, expiry.Unrecorded)
-			if already := errors.Is(err, blacklist.ErrAlreadyBlacklisted); (err == nil || already) && s.cfg.Cache != nil {
+			if already := errors.Is(err, blacklist.ErrRevoked); (err == nil || already) && s.cfg.Cache != nil {
 				s.cfg.Cache.Revoke(ids.Session)
 			}
 		} else {
 			err = s.revoked(s.cfg.Store.RevokeIDs(ctx, sub, ids, expiry), ids, false)
 		}
-		if err != nil && !errors.Is(err, blacklist.ErrAlreadyBlacklisted) && !errors.Is(err, ErrRevoked) {
+		if err != nil && !errors.Is(err, blacklist.ErrRevoked) {
 			return v, true, err
 		}
 		return v, true, nil
@@ -196,10 +203,46 @@ func (s *Service) Revoke(ctx context.Context, raw string, refreshFirst bool, cli
 	return token.Verified{}, false, nil
 }
 
+// LogoutUser revokes every token of userID issued up to now by the store's clock, as
+// LogoutAll does without a token (an administrative logout), and returns that cutoff.
+func (s *Service) LogoutUser(ctx context.Context, userID string) (time.Time, error) {
+	return s.cfg.Store.CutOff(ctx, blacklist.Subject{UserID: userID}, false, s.cfg.Lifetimes.UserEntryKeep())
+}
+
+// UserCutoff is the cutoff of userID: every token of the user issued at or before it is
+// revoked; zero when there is none.
+func (s *Service) UserCutoff(ctx context.Context, userID string) (time.Time, error) {
+	return s.cfg.Store.ReadCutoff(ctx, userID)
+}
+
+// RevokeKeys records kids as revoked signing keys, on every verifier at once, until no
+// token any of them signed can be valid.
+func (s *Service) RevokeKeys(ctx context.Context, kids []string) error {
+	return s.cfg.Store.RevokeKeys(ctx, kids, s.cfg.Lifetimes.UserEntryExpiry(s.cfg.Now()))
+}
+
+// Begin records the new session of sub under policy p, whose lifetimes the service
+// sets, and returns the iat its tokens carry (see blacklist.Store.Issue).
+func (s *Service) Begin(ctx context.Context, sub blacklist.Subject, p blacklist.SessionPolicy) (time.Time, error) {
+	return s.cfg.Store.Issue(ctx, sub, s.policy(p))
+}
+
+// Rotate makes successor the current stamp of v's session under policy p and revokes
+// v's stamp until no token of it can verify (see blacklist.Store.Rotate).
+func (s *Service) Rotate(ctx context.Context, v token.Verified, successor string, p blacklist.SessionPolicy) (blacklist.Rotation, error) {
+	return s.cfg.Store.Rotate(ctx, SubjectOf(v), successor, s.policy(p), s.cfg.Lifetimes.EntryExpiry(v, s.cfg.Now()))
+}
+
+// policy is p with the lifetimes of the session's record and single-session marker.
+func (s *Service) policy(p blacklist.SessionPolicy) blacklist.SessionPolicy {
+	p.RecordLifetime, p.MarkerLifetime = s.cfg.Lifetimes.RecordLifetime(), s.cfg.Lifetimes.UserEntryKeep()
+	return p
+}
+
 // revoked drops what a revocation (or an earlier one) covers from this replica's
-// cache and maps the store's answer.
+// cache.
 func (s *Service) revoked(err error, ids blacklist.IDs, user bool) error {
-	already := errors.Is(err, blacklist.ErrAlreadyBlacklisted)
+	already := errors.Is(err, blacklist.ErrRevoked)
 	if s.cfg.Cache != nil && (err == nil || already) {
 		switch {
 		case user:
@@ -209,9 +252,6 @@ func (s *Service) revoked(err error, ids blacklist.IDs, user bool) error {
 		default:
 			s.cfg.Cache.Revoke(ids.Token)
 		}
-	}
-	if already {
-		return ErrRevoked
 	}
 	return err
 }

@@ -155,6 +155,9 @@ func waitFor(t *testing.T, kube kubernetes.Interface, ns, name string, cond func
 
 func startKube(t *testing.T) kubernetes.Interface {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts kube-apiserver: not in -short")
+	}
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		if abs, err := filepath.Abs("../../bin"); err == nil {
 			t.Setenv("KUBEBUILDER_ASSETS", abs)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 )
 
 // NewClaims returns seed-shaped claims for user, issued at now and valid for ttl, with
@@ -26,7 +26,7 @@ func NewClaims(user User, now time.Time, ttl time.Duration) Claims {
 
 // Issue signs claims as an access token with key's private part, with the key's kid
 // in the header.
-func Issue(key keyfiles.Key, claims Claims) (string, error) {
+func Issue(key keydomain.Key, claims Claims) (string, error) {
 	return IssueKind(key, claims, Access)
 }
 
@@ -34,7 +34,7 @@ func Issue(key keyfiles.Key, claims Claims) (string, error) {
 // typ at+jwt (RFC 9068), kid the key's; a refresh token by the key's refresh-token key,
 // which is never published, typ refresh+jwt, kid the refresh key's: no consumer that
 // verifies with the published keys can accept it.
-func IssueKind(key keyfiles.Key, claims Claims, kind Kind) (string, error) {
+func IssueKind(key keydomain.Key, claims Claims, kind Kind) (string, error) {
 	priv, kid, typ := key.Private, key.ID, TypeAccess
 	if kind == Refresh {
 		if key.Refresh == nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/internal/testutil/tokentest"
@@ -307,7 +308,7 @@ func TestVerifyKind_RefreshTokensVerifyOnlyWhereTheirKeyIs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuerSet := func(s keyfiles.Set) *token.Verifier {
+	issuerSet := func(s keydomain.Set) *token.Verifier {
 		files, err := keyfiles.Encode(s)
 		if err != nil {
 			t.Fatal(err)
@@ -318,7 +319,7 @@ func TestVerifyKind_RefreshTokensVerifyOnlyWhereTheirKeyIs(t *testing.T) {
 		}
 		return token.NewVerifier(tokentest.Static(t, decoded), token.VerifierOptions{Leeway: leeway})
 	}
-	verifierSet := func(s keyfiles.Set) *token.Verifier {
+	verifierSet := func(s keydomain.Set) *token.Verifier {
 		files, err := keyfiles.PublicProjection(s, time.Now())
 		if err != nil {
 			t.Fatal(err)

@@ -15,25 +15,16 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/hiringo/auth-operator/authserver/audit"
-	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/namedwatch"
+	"github.com/hiringo/auth-operator/authserver/sessions"
 )
-
-// CutOffer sets a user's cutoff (blacklist.Store), at now by Redis' clock, kept for keep
-// after it, and reads it.
-type CutOffer interface {
-	CutOff(ctx context.Context, sub blacklist.Subject, check bool, keep time.Duration) (time.Time, error)
-	Cutoff(ctx context.Context, userID string) (time.Time, error)
-}
 
 // Config is what Run needs.
 type Config struct {
 	Client          kubernetes.Interface
 	Namespace, Name string
-	Store           CutOffer
-	// Until is when a cutoff set at a time may be forgotten: every token issued before
-	// it has expired (sessions.Lifetimes.UserEntryExpiry).
-	Until func(at time.Time) time.Time
+	// Sessions sets and reads users' cutoffs, and says how long the store keeps them.
+	Sessions *sessions.Service
 	// Applier names this issuer in the requests it applies (its pod name).
 	Applier string
 	Logger  *slog.Logger
@@ -73,7 +64,7 @@ func observe(ctx context.Context, cfg Config, obj any) {
 	if !ok {
 		return
 	}
-	plan := PlanOf(cm.Data, cfg.Now(), cfg.Until)
+	plan := PlanOf(cm.Data, cfg.Now(), cfg.Sessions.Lifetimes().UserEntryExpiry)
 	for k, err := range plan.Invalid {
 		cfg.Logger.Error("user logout request is not valid; left untouched", "configmap", cfg.Name, "request", k, "err", err)
 	}
@@ -110,7 +101,7 @@ func observe(ctx context.Context, cfg Config, obj any) {
 func confirmApplied(ctx context.Context, cfg Config, plan *Plan) bool {
 	for _, k := range plan.Applied {
 		r := plan.Requests[k]
-		cutoff, err := cfg.Store.Cutoff(ctx, r.UserID)
+		cutoff, err := cfg.Sessions.UserCutoff(ctx, r.UserID)
 		if err != nil {
 			cfg.Logger.Error("reading a user's cutoff to confirm a logout request failed; retrying on the next change", "err", err)
 			return false
@@ -128,8 +119,7 @@ func confirmApplied(ctx context.Context, cfg Config, plan *Plan) bool {
 // down, and returns it; an error only when ctx ends.
 func apply(ctx context.Context, cfg Config, userID string) (time.Time, error) {
 	for {
-		now := cfg.Now()
-		cutoff, err := cfg.Store.CutOff(ctx, blacklist.Subject{UserID: userID}, false, cfg.Until(now).Sub(now))
+		cutoff, err := cfg.Sessions.LogoutUser(ctx, userID)
 		if err == nil {
 			return cutoff.UTC(), nil
 		}

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
@@ -42,7 +42,7 @@ func (k *swappableKeys) Current() *keyset.Set {
 	return k.set
 }
 
-func (k *swappableKeys) swap(t *testing.T, s keyfiles.Set) {
+func (k *swappableKeys) swap(t *testing.T, s keydomain.Set) {
 	ks, err := keyset.NewSet(s)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +54,7 @@ func (k *swappableKeys) swap(t *testing.T, s keyfiles.Set) {
 
 type fixture struct {
 	t      *testing.T
-	set    keyfiles.Set
+	set    keydomain.Set
 	keys   *swappableKeys
 	clock  *clock
 	cache  *verifycache.Cache
@@ -161,9 +161,9 @@ func TestCache_DropsEntriesOfRemovedKeys(t *testing.T) {
 		t.Error("kid-less token hit after the key set changed; it must be re-verified")
 	}
 
-	var revoked keyfiles.Set
+	var revoked keydomain.Set
 	for _, k := range rotated.Keys {
-		if k.State != keyfiles.StateRetired {
+		if k.State != keydomain.StateRetired {
 			revoked.Keys = append(revoked.Keys, k)
 		}
 	}
@@ -182,9 +182,9 @@ func TestCache_KidlessTokenIsBoundToTheSetThatVerifiedIt(t *testing.T) {
 	}
 	ticket := f.cache.Begin()
 	// The key that signed it is revoked between the verification and the insertion.
-	var revoked keyfiles.Set
+	var revoked keydomain.Set
 	for _, k := range tokentest.Rotate(t, f.set).Keys {
-		if k.State != keyfiles.StateRetired {
+		if k.State != keydomain.StateRetired {
 			revoked.Keys = append(revoked.Keys, k)
 		}
 	}

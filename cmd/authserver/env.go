@@ -3,49 +3,67 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/hiringo/auth-operator/internal/serverenv"
 )
 
-// envPrefix starts the name of the environment variable of every flag.
-const envPrefix = "AUTHSERVER_"
-
-// envName is the environment variable that sets a flag: --redis-addrs is
-// AUTHSERVER_REDIS_ADDRS.
-func envName(flag string) string {
-	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+// withServeEnv makes every flag of serve settable from its variable of serverenv.Serve,
+// the operator's contract, and refuses to run with an AUTHSERVER_* variable that is not
+// one of them: a misspelt or retired setting would otherwise be ignored.
+func withServeEnv(cmd *cobra.Command) *cobra.Command {
+	return bindEnv(cmd, serverenv.Serve, true)
 }
 
-// withEnv makes every flag of cmd settable from its environment variable, names the
-// variable in the flag's help, and applies the environment before the command runs.
-// A flag given on the command line wins.
+// withEnv makes every flag of a local tool's command settable from its variable
+// (serverenv.Var: --keys-dir is AUTHSERVER_KEYS_DIR).
 func withEnv(cmd *cobra.Command) *cobra.Command {
+	var vars []string
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if f.Name == "help" {
-			return
+		if f.Name != "help" {
+			vars = append(vars, serverenv.Var(f.Name))
 		}
-		f.Usage = fmt.Sprintf("%s (env %s)", f.Usage, envName(f.Name))
 	})
+	return bindEnv(cmd, vars, false)
+}
+
+// bindEnv names each variable of vars in its flag's help and applies the environment
+// before the command runs; a flag given on the command line wins. With strict, an
+// AUTHSERVER_* variable not in vars is an error. Every variable must name a flag of cmd.
+func bindEnv(cmd *cobra.Command, vars []string, strict bool) *cobra.Command {
+	for _, v := range vars {
+		f := cmd.Flags().Lookup(serverenv.Flag(v))
+		if f == nil {
+			panic(fmt.Sprintf("%s names no flag of %s", v, cmd.Name()))
+		}
+		f.Usage = fmt.Sprintf("%s (env %s)", f.Usage, v)
+	}
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
-		return applyEnv(cmd.Flags())
+		if unknown := serverenv.Unknown(os.Environ(), vars); strict && len(unknown) > 0 {
+			return fmt.Errorf("unknown environment variable %s: authserver %s reads only the AUTHSERVER_* variables of docs/authserver-flags.md", strings.Join(unknown, ", "), cmd.Name())
+		}
+		return applyEnv(cmd.Flags(), vars)
 	}
 	return cmd
 }
 
-func applyEnv(fs *pflag.FlagSet) error {
+func applyEnv(fs *pflag.FlagSet, vars []string) error {
 	var firstErr error
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || firstErr != nil || f.Name == "help" {
+		v := serverenv.Var(f.Name)
+		if f.Changed || firstErr != nil || !slices.Contains(vars, v) {
 			return
 		}
-		v, ok := os.LookupEnv(envName(f.Name))
+		val, ok := os.LookupEnv(v)
 		if !ok {
 			return
 		}
-		if err := fs.Set(f.Name, v); err != nil {
-			firstErr = fmt.Errorf("invalid value %q for %s: %w", v, envName(f.Name), err)
+		if err := fs.Set(f.Name, val); err != nil {
+			firstErr = fmt.Errorf("invalid value %q for %s: %w", val, v, err)
 		}
 	})
 	return firstErr

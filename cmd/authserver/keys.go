@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/internal/devkeys"
 )
 
 func newKeysGenerateCommand() *cobra.Command {
@@ -30,7 +31,7 @@ func newKeysGenerateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := keyfiles.WriteMounted(dir, set); err != nil {
+			if err := devkeys.WriteMounted(dir, set); err != nil {
 				return err
 			}
 			active, _ := set.Active()

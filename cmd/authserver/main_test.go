@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
+	"github.com/hiringo/auth-operator/internal/serverenv"
 	"github.com/hiringo/auth-operator/internal/testutil/loopback"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
@@ -37,26 +39,36 @@ func run(t *testing.T, ctx context.Context, args ...string) (string, error) {
 
 // TestServe_GeneratedKeysIssuedTokenLogout runs the three commands as an operator would
 // locally: generate keys, serve them from the environment, issue a token and log it
-// out; then SIGTERM-style cancellation drains and returns cleanly.
+// out; then SIGTERM-style cancellation drains and returns cleanly. Each step is a case
+// of its own; a step that fails ends the run, as the next ones build on it.
 func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
 	redis := redistest.Start(t, redistest.Options{Password: "pw"})
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
-	out, err := run(t, context.Background(), "keys", "generate", "--dir", keys)
-	if err != nil || !strings.Contains(out, "active ") {
-		t.Fatalf("keys generate: %q, %v", out, err)
-	}
-	if _, err := os.Readlink(filepath.Join(keys, "..data")); err != nil {
-		t.Fatalf("generated keys are not laid out as a mounted Secret: %v", err)
-	}
-	if _, err := run(t, context.Background(), "keys", "generate", "--dir", keys); err == nil || !strings.Contains(err.Error(), "--force") {
-		t.Fatalf("second generate without --force: err = %v", err)
-	}
-	tok, err := run(t, context.Background(), "token", "issue", "--keys-dir", keys, "--user-id", "u-1", "--email", "u@example.com", "--ttl", "5m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok = strings.TrimSpace(tok)
+	var tok string
+	runSteps(t, []step{
+		{"keys generate lays a key set out as a mounted Secret", func(t *testing.T) {
+			out, err := run(t, context.Background(), "keys", "generate", "--dir", keys)
+			if err != nil || !strings.Contains(out, "active ") {
+				t.Fatalf("keys generate: %q, %v", out, err)
+			}
+			if _, err := os.Readlink(filepath.Join(keys, "..data")); err != nil {
+				t.Fatalf("generated keys are not laid out as a mounted Secret: %v", err)
+			}
+		}},
+		{"a second keys generate needs --force", func(t *testing.T) {
+			if _, err := run(t, context.Background(), "keys", "generate", "--dir", keys); err == nil || !strings.Contains(err.Error(), "--force") {
+				t.Fatalf("second generate without --force: err = %v", err)
+			}
+		}},
+		{"token issue signs a token", func(t *testing.T) {
+			out, err := run(t, context.Background(), "token", "issue", "--keys-dir", keys, "--user-id", "u-1", "--email", "u@example.com", "--ttl", "5m")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok = strings.TrimSpace(out)
+		}},
+	})
 	pwFile := filepath.Join(dir, "password")
 	if err := os.WriteFile(pwFile, []byte("pw"), 0o600); err != nil {
 		t.Fatal(err)
@@ -71,6 +83,7 @@ func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
 	t.Setenv("AUTHSERVER_SHUTDOWN_TIMEOUT", "2s")
 	t.Setenv("AUTHSERVER_SHUTDOWN_DELAY", "1s")
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	done := make(chan error, 1)
 	go func() {
 		_, err := run(t, ctx, "serve")
@@ -78,57 +91,81 @@ func TestServe_GeneratedKeysIssuedTokenLogout(t *testing.T) {
 	}()
 	base, admin := "http://"+addr, "http://"+adminAddr
 	waitReady(t, admin+"/readyz", done)
-	// The API port, which the Service exposes, serves neither probes nor metrics.
-	for _, path := range []string{"/readyz", "/healthz", "/metrics"} {
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("API port %s: %d, want 404", path, resp.StatusCode)
-		}
-	}
-
-	req, _ := http.NewRequest(http.MethodPost, base+"/auth/logout", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || string(body) != `{"success":true,"message":"Success","payload":{"id":"u-1"}}` {
-		t.Fatalf("logout: %d %s", resp.StatusCode, body)
-	}
-	// Headers beyond the server's 32 KiB limit are refused before any handler runs.
-	req, _ = http.NewRequest(http.MethodGet, base+"/auth/verify", nil)
-	req.Header.Set("Authorization", "Bearer "+strings.Repeat("a", 64<<10))
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Fatalf("64 KiB header: status %d, want 431", resp.StatusCode)
-	}
-	cancel()
-	// During the shutdown delay the server still answers, but is no longer ready.
-	poll.UntilTrue(t, time.Second, "/readyz unready after SIGTERM", func() bool {
-		resp, err := http.Get(admin + "/readyz")
-		if err != nil {
-			t.Fatalf("server stopped answering during the shutdown delay: %v", err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusServiceUnavailable
+	runSteps(t, []step{
+		{"the API port, which the Service exposes, serves neither probes nor metrics", func(t *testing.T) {
+			for _, path := range []string{"/readyz", "/healthz", "/metrics"} {
+				resp, err := http.Get(base + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNotFound {
+					t.Errorf("API port %s: %d, want 404", path, resp.StatusCode)
+				}
+			}
+		}},
+		{"logout of the issued token answers the seed's envelope", func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, base+"/auth/logout", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(body) != `{"success":true,"message":"Success","payload":{"id":"u-1"}}` {
+				t.Fatalf("logout: %d %s", resp.StatusCode, body)
+			}
+		}},
+		{"headers beyond the server's 32 KiB limit are refused before any handler runs", func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, base+"/auth/verify", nil)
+			req.Header.Set("Authorization", "Bearer "+strings.Repeat("a", 64<<10))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+				t.Fatalf("64 KiB header: status %d, want 431", resp.StatusCode)
+			}
+		}},
+		{"cancellation drains: unready during the shutdown delay, then serve returns nil", func(t *testing.T) {
+			cancel()
+			// During the shutdown delay the server still answers, but is no longer ready.
+			poll.UntilTrue(t, time.Second, "/readyz unready after SIGTERM", func() bool {
+				resp, err := http.Get(admin + "/readyz")
+				if err != nil {
+					t.Fatalf("server stopped answering during the shutdown delay: %v", err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode == http.StatusServiceUnavailable
+			})
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("serve returned %v after cancellation", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("serve did not stop")
+			}
+		}},
 	})
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v after cancellation", err)
+}
+
+// step is one named step of a scenario test.
+type step struct {
+	name string
+	run  func(t *testing.T)
+}
+
+// runSteps runs steps in order, each as a subtest; one that fails ends t, as the next
+// ones build on it.
+func runSteps(t *testing.T, steps []step) {
+	t.Helper()
+	for _, s := range steps {
+		if !t.Run(s.name, s.run) {
+			t.FailNow()
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
 	}
 }
 
@@ -167,7 +204,7 @@ func assertNoServeGoroutines(t *testing.T) {
 	buf := make([]byte, 1<<20)
 	stacks := string(buf[:runtime.Stack(buf, true)])
 	for _, fn := range []string{
-		"keyset.(*Store).Run", "verifycache.(*Cache).Follow", "main.warnOnEviction",
+		"keyset.(*Store).Run", "verifycache.(*Cache).Follow", "roles.untilAnswered", "blacklist.(*Store).Follow",
 		"blacklist.(*pipeline).work", "net/http.(*Server).Serve",
 	} {
 		if strings.Contains(stacks, fn) {
@@ -297,7 +334,7 @@ func TestServeHelp_MatchesTheFlagsContract(t *testing.T) {
 			t.Errorf("documented flag --%s does not exist", name)
 			continue
 		}
-		if envName(name) != env || !strings.Contains(f.Usage, env) {
+		if serverenv.Var(name) != env || !slices.Contains(serverenv.Serve, env) || !strings.Contains(f.Usage, env) {
 			t.Errorf("--%s: env %s, usage %q", name, env, f.Usage)
 		}
 		if !sameDefault(f.DefValue, def) {
@@ -309,6 +346,20 @@ func TestServeHelp_MatchesTheFlagsContract(t *testing.T) {
 			t.Errorf("flag --%s is not in docs/authserver-flags.md", f.Name)
 		}
 	})
+	if len(serverenv.Serve) != len(documented) {
+		t.Errorf("serverenv.Serve declares %d variables, the doc %d flags", len(serverenv.Serve), len(documented))
+	}
+}
+
+// TestServe_RefusesAnUnknownAuthserverVariable: a misspelt or retired AUTHSERVER_*
+// setting stops the server, named, instead of being ignored.
+func TestServe_RefusesAnUnknownAuthserverVariable(t *testing.T) {
+	t.Setenv("AUTHSERVER_REDIS_ADRESSES", "redis:6379")
+	t.Setenv("AUTHSERVER_LEEWAY", "1s")
+	_, err := run(t, context.Background(), "serve")
+	if err == nil || !strings.Contains(err.Error(), "unknown environment variable AUTHSERVER_REDIS_ADRESSES:") {
+		t.Fatalf("err = %v, want the unknown variable named", err)
+	}
 }
 
 // sameDefault compares a flag's default with the documented one, allowing "" for an

@@ -28,8 +28,78 @@ import (
 // kube-apiserver and Redis, as the operator's two Deployments: a login service's
 // ServiceAccount obtains a session from the issuer, the verifier accepts its access
 // token, a refresh rotates it, a logout on the verifier ends the login and the refresh
-// token with it.
+// token with it. Each step is a case of its own; a step that fails ends the run, as the
+// next ones build on it.
 func TestServe_IssuerAndVerifierRoles(t *testing.T) {
+	f := startRoles(t)
+	var login, pair map[string]any
+	runSteps(t, []step{
+		{"the issuer signs a session for a listed ServiceAccount", func(t *testing.T) {
+			var status int
+			status, login = f.call(t, http.MethodPost, f.issuer+"/auth/token", f.saToken, `{"id":"u-7","email":"u7@example.com","name":"U"}`)
+			if status != http.StatusOK || login["token"] == nil {
+				t.Fatalf("issue: %d %v", status, login)
+			}
+		}},
+		{"the verifier accepts its access token", func(t *testing.T) {
+			if status, _ := f.call(t, http.MethodGet, f.verifier+"/auth/verify", login["token"].(string), ""); status != http.StatusOK {
+				t.Fatalf("verify of the issued token: %d", status)
+			}
+		}},
+		{"a refresh rotates the session", func(t *testing.T) {
+			var status int
+			status, pair = f.call(t, http.MethodGet, f.issuer+"/auth/refresh", login["refresh_token"].(string), "")
+			if status != http.StatusCreated {
+				t.Fatalf("refresh: %d %v", status, pair)
+			}
+		}},
+		{"the verifier refuses the rotated stamp within a second", func(t *testing.T) {
+			// The verifier cached the first verify; the issuer's revocation of the rotated
+			// stamp reaches that cache over pub/sub (docs/verify-cache.md bounds the
+			// staleness by its delivery), so the answer turns 401 within a second, not
+			// necessarily at once.
+			poll.Until(t, time.Second, "the access token of the rotated stamp to be refused", func() error {
+				if status, _ := f.call(t, http.MethodGet, f.verifier+"/auth/verify", login["token"].(string), ""); status != http.StatusUnauthorized {
+					return fmt.Errorf("verify answered %d, want 401", status)
+				}
+				return nil
+			})
+		}},
+		{"a logout on the verifier ends the refresh token too", func(t *testing.T) {
+			if status, _ := f.call(t, http.MethodPost, f.verifier+"/auth/logout", pair["token"].(string), ""); status != http.StatusOK {
+				t.Fatalf("logout: %d", status)
+			}
+			if status, _ := f.call(t, http.MethodGet, f.issuer+"/auth/refresh", pair["refresh_token"].(string), ""); status != http.StatusUnauthorized {
+				t.Fatalf("refresh after the logout: %d, want 401", status)
+			}
+		}},
+		{"the verifier serves no issuance", func(t *testing.T) {
+			if status, _ := f.call(t, http.MethodPost, f.verifier+"/auth/token", f.saToken, `{"id":"u-7"}`); status != http.StatusNotFound {
+				t.Fatalf("issuance on the verifier: %d, want 404", status)
+			}
+		}},
+		{"the verifier serves discovery", func(t *testing.T) {
+			if status, doc := f.call(t, http.MethodGet, f.verifier+"/.well-known/openid-configuration", "", ""); status != http.StatusOK || doc != nil {
+				t.Fatalf("discovery: %d %v", status, doc)
+			}
+		}},
+	})
+}
+
+// rolesFixture is a verifier and an issuer serving one key set and Redis, the issuer
+// following its key Secret through a real kube-apiserver.
+type rolesFixture struct {
+	verifier, issuer string
+	// saToken is the login service's ServiceAccount token for the issuer's audience.
+	saToken string
+}
+
+// startRoles starts the fixture; both servers stop when the test ends.
+func startRoles(t *testing.T) *rolesFixture {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts kube-apiserver and redis-server: not in -short")
+	}
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		abs, _ := filepath.Abs("../../bin")
 		t.Setenv("KUBEBUILDER_ASSETS", abs)
@@ -117,52 +187,23 @@ func TestServe_IssuerAndVerifierRoles(t *testing.T) {
 	waitReady(t, "http://"+verifierAdmin+"/readyz", done)
 	waitReady(t, "http://"+issuerAdmin+"/readyz", done)
 
-	call := func(method, url, bearer, body string) (int, map[string]any) {
-		t.Helper()
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+bearer)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		var env struct {
-			Payload map[string]any `json:"payload"`
-		}
-		_ = json.Unmarshal(raw, &env)
-		return resp.StatusCode, env.Payload
+	return &rolesFixture{verifier: verifier, issuer: issuer, saToken: tr.Status.Token}
+}
+
+// call sends one request and returns its status and envelope payload.
+func (f *rolesFixture) call(t *testing.T, method, url, bearer, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	status, login := call(http.MethodPost, issuer+"/auth/token", tr.Status.Token, `{"id":"u-7","email":"u7@example.com","name":"U"}`)
-	if status != http.StatusOK || login["token"] == nil {
-		t.Fatalf("issue: %d %v", status, login)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var env struct {
+		Payload map[string]any `json:"payload"`
 	}
-	if status, _ := call(http.MethodGet, verifier+"/auth/verify", login["token"].(string), ""); status != http.StatusOK {
-		t.Fatalf("verify of the issued token: %d", status)
-	}
-	status, pair := call(http.MethodGet, issuer+"/auth/refresh", login["refresh_token"].(string), "")
-	if status != http.StatusCreated {
-		t.Fatalf("refresh: %d %v", status, pair)
-	}
-	// The verifier cached the first verify; the issuer's revocation of the rotated stamp
-	// reaches that cache over pub/sub (docs/verify-cache.md bounds the staleness by its
-	// delivery), so the answer turns 401 within a second, not necessarily at once.
-	poll.Until(t, time.Second, "the access token of the rotated stamp to be refused", func() error {
-		if status, _ := call(http.MethodGet, verifier+"/auth/verify", login["token"].(string), ""); status != http.StatusUnauthorized {
-			return fmt.Errorf("verify answered %d, want 401", status)
-		}
-		return nil
-	})
-	if status, _ := call(http.MethodPost, verifier+"/auth/logout", pair["token"].(string), ""); status != http.StatusOK {
-		t.Fatalf("logout: %d", status)
-	}
-	if status, _ := call(http.MethodGet, issuer+"/auth/refresh", pair["refresh_token"].(string), ""); status != http.StatusUnauthorized {
-		t.Fatalf("refresh after the logout: %d, want 401", status)
-	}
-	if status, _ := call(http.MethodPost, verifier+"/auth/token", tr.Status.Token, `{"id":"u-7"}`); status != http.StatusNotFound {
-		t.Fatalf("issuance on the verifier: %d, want 404", status)
-	}
-	if status, doc := call(http.MethodGet, verifier+"/.well-known/openid-configuration", "", ""); status != http.StatusOK || doc != nil {
-		t.Fatalf("discovery: %d %v", status, doc)
-	}
+	_ = json.Unmarshal(raw, &env)
+	return resp.StatusCode, env.Payload
 }

@@ -5,38 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
-	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	goredis "github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
-	"go.opentelemetry.io/otel"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/clientauth"
 	"github.com/hiringo/auth-operator/authserver/httpapi"
 	"github.com/hiringo/auth-operator/authserver/issuance"
-	"github.com/hiringo/auth-operator/authserver/keyset"
-	"github.com/hiringo/auth-operator/authserver/keywatch"
 	"github.com/hiringo/auth-operator/authserver/sessions"
-	"github.com/hiringo/auth-operator/authserver/storestate"
 	"github.com/hiringo/auth-operator/authserver/token"
-	"github.com/hiringo/auth-operator/authserver/tracing"
-	"github.com/hiringo/auth-operator/authserver/userlogouts"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
-	"github.com/hiringo/auth-operator/internal/version"
+	"github.com/hiringo/auth-operator/internal/roles"
 )
 
 // defaultJWKSMaxAge is how long clients may cache the JWKS. A next key reaches the pods
@@ -151,7 +133,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving this long with /readyz failing, so load balancers stop sending requests first")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 20*time.Second, "then wait this long for in-flight requests to finish")
-	return withEnv(cmd)
+	return withServeEnv(cmd)
 }
 
 // validate rejects settings that cannot work, naming the flag to fix.
@@ -250,21 +232,12 @@ func (c serveConfig) validate() error {
 		if err := rc.Check(); err != nil {
 			errs = append(errs, err)
 		}
-		errs = append(errs, checkReplicaAcks(rc, c.redisMinReplicas))
+		errs = append(errs, roles.CheckReplicaAcks(rc, c.redisMinReplicas))
 	}
 	if c.redis.DB < 0 {
 		errs = append(errs, errors.New("--redis-db must not be negative"))
 	}
 	return errors.Join(errs...)
-}
-
-// checkReplicaAcks refuses replica acknowledgement on a Cluster, once the mode is
-// known: a WAIT could reach another shard than the write.
-func checkReplicaAcks(rc blacklist.ClientConfig, acks int) error {
-	if mode, ok := rc.Inferred(); acks > 0 && ok && mode == blacklist.ModeCluster {
-		return errors.New("--redis-min-replicas-acked needs a single Redis or Sentinel, not a Cluster: set min-replicas-to-write on the Cluster's primaries instead")
-	}
-	return nil
 }
 
 func newLogger(level string) (*slog.Logger, error) {
@@ -275,438 +248,49 @@ func newLogger(level string) (*slog.Logger, error) {
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
-// serve runs the API until ctx ends, then drains.
+// serve runs the server of the configured role until ctx ends, then drains.
 func serve(ctx context.Context, c serveConfig) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	newServer := roles.NewVerifier
+	if httpapi.Role(c.role) == httpapi.RoleIssuer {
+		newServer = roles.NewIssuer
+	}
+	srv, err := newServer(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+// config is the server's configuration of validated flags.
+func (c serveConfig) config() (roles.Config, error) {
 	log, err := newLogger(c.logLevel)
 	if err != nil {
-		return err
+		return roles.Config{}, err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), version.Collector("authserver"))
-
-	// The serving certificate is loaded first: one that does not load is a
-	// configuration error, reported before anything waits for Redis.
-	var certs *certwatcher.CertWatcher
-	if c.tlsCertFile != "" {
-		if certs, err = newCertWatcher(c.tlsCertFile, c.tlsKeyFile, log, reg); err != nil {
-			return err
-		}
-	}
-	issuer := httpapi.Role(c.role) == httpapi.RoleIssuer
-	keys := keyset.NewStore(c.keysDir, log, reg, keyset.Options{Private: issuer})
-	if err := keys.Load(); err != nil {
-		log.Error("no key set yet; not ready until one loads", "err", err)
-	}
-	blacklist.RouteClientLogs(log)
-	c.redis.Mode, _ = blacklist.ParseMode(c.redisMode)
-	if c.redis.Mode, err = resolveRedisMode(ctx, c.redis, log); err != nil {
-		return err
-	}
-	if err := checkReplicaAcks(c.redis, c.redisMinReplicas); err != nil {
-		return err
-	}
-	client, err := blacklist.NewClient(c.redis)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	tp, err := startTracing(ctx, c, client, log)
-	if err != nil {
-		return err
-	}
-	if tp != nil {
-		defer func() {
-			flushCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer done()
-			if err := tp.Shutdown(flushCtx); err != nil {
-				log.Warn("flushing traces failed", "err", err)
-			}
-		}()
-	}
-	bl := blacklist.NewStore(client, blacklist.StoreOptions{
-		Traced:      tp != nil,
-		Prefix:      c.redisKeyPrefix,
-		Registerer:  reg,
+	redis := c.redis
+	redis.Mode, _ = blacklist.ParseMode(c.redisMode)
+	introspection, _ := clientauth.ParseClients(c.introspectClients)
+	issuanceClients, _ := clientauth.ParseClients(c.issuanceClients)
+	return roles.Config{
+		Listen: c.listen, AdminListen: c.adminListen, TLSCertFile: c.tlsCertFile, TLSKeyFile: c.tlsKeyFile,
+		KeysDir: c.keysDir, Redis: redis, RedisKeyPrefix: c.redisKeyPrefix,
 		ReplicaAcks: blacklist.ReplicaAcks{Min: c.redisMinReplicas},
-		Logger:      log,
-	})
-	defer bl.Close()
-	verifier := token.NewVerifier(keys, token.VerifierOptions{
-		Leeway: c.leeway, MaxBytes: c.maxTokenBytes, Issuer: c.issuer,
-		Audiences: c.audiences, RequireAudience: c.requireAudience,
-		MaxAccessLifetime: c.accessLifetime, MaxRefreshLifetime: c.refreshLifetime,
-	})
-	var cache *verifycache.Cache
-	if c.verifyCacheSize > 0 && !issuer {
-		cache, err = verifycache.New(keys, verifycache.Options{Size: c.verifyCacheSize, Registerer: reg})
-		if err != nil {
-			return err
-		}
-	}
-	apiCfg := httpapi.Config{
-		Role: httpapi.Role(c.role), Issuer: c.issuer, TokenServiceURL: c.tokenServiceURL,
-		Keys: keys, Store: bl,
-		Sessions:          sessions.New(sessions.Config{Verifier: verifier, Store: bl, Cache: cache, Lifetimes: c.lifetimes()}),
-		CompatStatusCodes: c.compatStatusCodes, CORSOrigins: c.corsOrigins,
-		JWKSMaxAge: c.jwksMaxAge, Logger: log, Registry: reg,
-	}
-	if tp != nil {
-		apiCfg.TracerProvider = tp
-	}
-	var kube kubernetes.Interface
-	// The issuer reviews its callers' ServiceAccount tokens, and so does a verifier that
-	// answers introspection: TokenReviews have a client, and so a rate limit, of their own, so
-	// a burst of callers neither waits behind the watches nor holds them up.
-	var reviews *reviewClients
-	if issuer || len(c.introspectClients) > 0 {
-		if reviews, err = newReviewClients(c.kubeconfig); err != nil {
-			return err
-		}
-		kube = reviews.kube
-	}
-	if !issuer && len(c.introspectClients) > 0 {
-		clients, _ := clientauth.ParseClients(c.introspectClients)
-		apiCfg.Introspection = reviews.authenticator(c.clientAudience, clients)
-	}
-	if issuer {
-		clients, _ := clientauth.ParseClients(c.issuanceClients)
-		apiCfg.Clients = reviews.authenticator(c.clientAudience, clients)
-		apiCfg.Issuance = issuance.New(issuance.Config{
-			Keys: keys, Verifier: verifier, Store: bl, Lifetimes: c.lifetimes(),
-			Issuer: c.issuer, Audiences: c.audiences, SingleSession: c.singleSession,
-			RefreshGrace: c.refreshGrace, RefreshesPerMinute: c.refreshesPerMin, SessionMaxLifetime: c.sessionMaxLife,
-		})
-	}
-	api, err := httpapi.New(apiCfg)
-	if err != nil {
-		return err
-	}
-
-	ln, err := net.Listen("tcp", c.listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", c.listen, err)
-	}
-
-	adminLn, err := net.Listen("tcp", c.adminListen)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("listening on %s (--admin-listen): %w", c.adminListen, err)
-	}
-	srv := newHTTPServer(api, log)
-	if certs != nil {
-		srv.TLSConfig = serverTLSConfig(certs)
-	}
-	adminSrv := newHTTPServer(api.Admin(), log)
-	runCtx, cancel := context.WithCancel(ctx)
-	// Every goroutine serve starts has ended when it returns.
-	var background sync.WaitGroup
-	defer func() {
-		cancel()
-		background.Wait()
-	}()
-	watchErr := make(chan error, 2)
-	if issuer && c.keysSecret != "" {
-		// The Secret through the API is the issuer's key source: a rotation or a
-		// revocation takes effect at once, not after the kubelet's volume sync (which
-		// would also bring stale versions back).
-		var known []string
-		if set := keys.Current(); set != nil {
-			for _, k := range set.Keys() {
-				known = append(known, k.ID)
-			}
-		}
-		lifetimes := c.lifetimes()
-		background.Go(func() {
-			watchErr <- keywatch.Run(runCtx, keywatch.Config{
-				Client: kube, Namespace: c.namespace, Name: c.keysSecret, Keys: keys, Store: bl, Known: known, Logger: log,
-				Until: func() time.Time { return lifetimes.UserEntryExpiry(time.Now()) },
-			})
-		})
-	} else {
-		background.Go(func() { watchErr <- keys.Run(runCtx) })
-	}
-	if issuer && c.userLogouts != "" {
-		lifetimes := c.lifetimes()
-		applier, _ := os.Hostname()
-		background.Go(func() {
-			watchErr <- userlogouts.Run(runCtx, userlogouts.Config{
-				Client: kube, Namespace: c.namespace, Name: c.userLogouts, Store: bl, Applier: applier, Logger: log,
-				Until: lifetimes.UserEntryExpiry,
-			})
-		})
-	}
-	generation := blacklist.GenerationOptions{Logger: log}
-	switch {
-	case issuer && c.storeState != "":
-		rec := storestate.Recorder{Client: kube, Namespace: c.namespace, Name: c.storeState, Logger: log}
-		held, err := rec.Load(ctx)
-		if err != nil {
-			return err
-		}
-		bl.Hold(held)
-		record, recorded := rec.Start(runCtx)
-		defer func() {
-			cancel()
-			<-recorded
-		}()
-		generation.OnChange = record
-	case cache != nil:
-		// Tokens held may be issued before a loss's cutoff: each is checked again.
-		generation.OnChange = func(ev blacklist.GenerationEvent) {
-			if ev.Lost {
-				cache.Purge()
-			}
-		}
-	}
-	// The first check is made before serving, so that a server started after a loss
-	// was detected applies its cutoff from its first request (when Redis answers).
-	firstCtx, firstDone := context.WithTimeout(ctx, 2*time.Second)
-	if _, err := bl.CheckGeneration(firstCtx); err != nil {
-		log.Warn("store generation not checked yet", "err", err)
-	}
-	firstDone()
-	background.Go(func() { bl.WatchGeneration(runCtx, generation) })
-	background.Go(func() { warnOnEviction(runCtx, bl, log) })
-	if certs != nil {
-		background.Go(func() {
-			if err := certs.Start(runCtx); err != nil {
-				log.Error("watching the TLS certificate failed: a renewed certificate is not picked up until a restart", "err", err)
-			}
-		})
-	}
-	background.Go(func() { checkVersion(runCtx, bl, log) })
-	background.Go(func() { bl.WatchMemory(runCtx, blacklist.MemoryOptions{Logger: log}) })
-	background.Go(func() { checkPublish(runCtx, bl, log) })
-	if !issuer {
-		background.Go(func() {
-			bl.Follow(runCtx, sessions.Revocations{Cache: cache, Keys: keys}, blacklist.FollowOptions{Logger: log})
-		})
-	}
-	serveErr := make(chan error, 2)
-	background.Go(func() {
-		if certs != nil {
-			serveErr <- srv.ServeTLS(ln, "", "")
-			return
-		}
-		serveErr <- srv.Serve(ln)
-	})
-	background.Go(func() { serveErr <- adminSrv.Serve(adminLn) })
-	// Both servers are closed before the goroutines are waited for, so that one failing
-	// does not leave the other serving; the admin port stays up through the drain, as the
-	// kubelet reads the failing /readyz from it.
-	defer srv.Close()
-	defer adminSrv.Close()
-	log.Info("serving", "role", c.role, "addr", ln.Addr().String(), "tls", certs != nil, "admin_addr", adminLn.Addr().String(), "keys_dir", c.keysDir, "compat_status_codes", c.compatStatusCodes)
-
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serving HTTP: %w", err)
-	case err := <-watchErr:
-		if err != nil {
-			return err
-		}
-	case <-ctx.Done():
-	}
-	log.Info("draining", "delay", c.shutdownDelay.String(), "timeout", c.shutdownTimeout.String())
-	api.Drain()
-	select {
-	case <-time.After(c.shutdownDelay):
-	case err := <-serveErr:
-		return fmt.Errorf("serving HTTP: %w", err)
-	}
-	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), c.shutdownTimeout)
-	defer done()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("draining HTTP connections: %w", err)
-	}
-	log.Info("stopped")
-	return nil
-}
-
-// startTracing sets up the trace exporter and the Redis client's spans when an OTLP
-// endpoint is configured; otherwise it returns nil and nothing is wrapped.
-func startTracing(ctx context.Context, c serveConfig, client goredis.UniversalClient, log *slog.Logger) (*sdktrace.TracerProvider, error) {
-	if !tracing.Enabled(c.otlpEndpoint, os.Getenv) {
-		return nil, nil
-	}
-	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("exporting traces failed", "err", err) }))
-	tp, err := tracing.NewProvider(ctx, c.otlpEndpoint, c.role)
-	if err != nil {
-		return nil, err
-	}
-	if err := tracing.InstrumentRedis(client, tp); err != nil {
-		_ = tp.Shutdown(ctx)
-		return nil, err
-	}
-	log.Info("tracing on: exporting spans over OTLP/HTTP")
-	return tp, nil
-}
-
-// redisModeWait bounds how long the server waits at start for one Redis address to
-// say whether it is a Cluster node; then it exits, and Kubernetes restarts it.
-const redisModeWait = 30 * time.Second
-
-// resolveRedisMode asks one Redis address in auto mode whether it is a Cluster node,
-// retrying while it does not answer.
-func resolveRedisMode(ctx context.Context, rc blacklist.ClientConfig, log *slog.Logger) (blacklist.Mode, error) {
-	ctx, cancel := context.WithTimeout(ctx, redisModeWait)
-	defer cancel()
-	for {
-		attempt, done := context.WithTimeout(ctx, 2*time.Second)
-		mode, err := blacklist.ResolveMode(attempt, rc)
-		done()
-		if err == nil {
-			if rc.Mode == blacklist.ModeAuto && len(rc.Addrs) == 1 && rc.MasterName == "" {
-				log.Info("Redis mode inferred from the node", "mode", string(mode))
-			}
-			return mode, nil
-		}
-		if !errors.Is(err, blacklist.ErrUnavailable) {
-			return "", err
-		}
-		log.Warn("Redis does not answer; retrying to learn its mode", "err", err)
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("--redis-mode auto: %w", err)
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// kubeConfig is the configuration of the Kubernetes API client: from kubeconfig when
-// set, else the pod's in-cluster configuration.
-func kubeConfig(kubeconfig string) (*rest.Config, error) {
-	var cfg *rest.Config
-	var err error
-	if kubeconfig == "" {
-		cfg, err = rest.InClusterConfig()
-	} else {
-		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("configuring the Kubernetes client (--kubeconfig): %w", err)
-	}
-	return cfg, nil
-}
-
-// newHTTPServer sets the timeouts and header limit that keep slow or huge requests
-// from holding the server.
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-}
-
-// checkPublish reports, once Redis answers, a Redis user that may not publish on the
-// revocation channel: logouts are still stored, but other replicas' caches and key
-// sets would not hear of revocations.
-func checkPublish(ctx context.Context, bl *blacklist.Store, log *slog.Logger) {
-	for {
-		checkCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := bl.CheckPublish(checkCtx)
-		cancel()
-		switch {
-		case err == nil:
-			return
-		case errors.Is(err, blacklist.ErrCannotPublish):
-			log.Error("unsafe Redis configuration: revocations cannot be announced to other replicas", "err", err)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(5 * time.Second):
-		}
-	}
-}
-
-// checkVersion logs, once Redis answers, a Redis too old for the store's scripts.
-func checkVersion(ctx context.Context, bl *blacklist.Store, log *slog.Logger) {
-	for {
-		checkCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := bl.CheckVersion(checkCtx)
-		cancel()
-		switch {
-		case err == nil:
-			return
-		case errors.Is(err, blacklist.ErrRedisTooOld):
-			log.Error("unsupported Redis: logouts, refreshes and logins fail until it is upgraded", "err", err)
-			return
-		case !errors.Is(err, blacklist.ErrUnavailable):
-			log.Info("cannot read the Redis version; make sure it is 7.0 or later", "err", err)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(5 * time.Second):
-		}
-	}
-}
-
-// warnOnEviction logs, once Redis answers, whether it may evict blacklist entries.
-func warnOnEviction(ctx context.Context, bl *blacklist.Store, log *slog.Logger) {
-	for {
-		checkCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := bl.CheckEvictionPolicy(checkCtx)
-		cancel()
-		switch {
-		case err == nil:
-			return
-		case errors.Is(err, blacklist.ErrEvictingPolicy):
-			log.Warn("unsafe Redis configuration: set maxmemory-policy noeviction", "err", err)
-			return
-		case errors.Is(err, blacklist.ErrUnavailable) || ctx.Err() != nil:
-		default:
-			log.Info("cannot read Redis maxmemory-policy; make sure it is noeviction", "err", err)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(5 * time.Second):
-		}
-	}
-}
-
-// reviewClients are the Kubernetes clients of a server that authenticates callers: one for
-// the watches, and one of its own for TokenReviews and the cluster's issuer discovery.
-type reviewClients struct {
-	kube, reviews kubernetes.Interface
-}
-
-func newReviewClients(kubeconfig string) (*reviewClients, error) {
-	restCfg, err := kubeConfig(kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	kube, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		return nil, err
-	}
-	reviewCfg := rest.CopyConfig(restCfg)
-	reviewCfg.QPS, reviewCfg.Burst = clientauth.DefaultReviewQPS, clientauth.DefaultReviewBurst
-	reviews, err := kubernetes.NewForConfig(reviewCfg)
-	if err != nil {
-		return nil, err
-	}
-	return &reviewClients{kube: kube, reviews: reviews}, nil
-}
-
-// authenticator authenticates the listed clients by their ServiceAccount tokens for audience.
-func (r *reviewClients) authenticator(audience string, clients []clientauth.ServiceAccount) *clientauth.Authenticator {
-	return clientauth.New(clientauth.Config{
-		Reviews: r.reviews.AuthenticationV1().TokenReviews(), Audience: audience, Clients: clients,
-		Keys: &clientauth.ClusterKeys{Client: r.reviews.Discovery().RESTClient()},
-	})
+		Leeway:      c.leeway, MaxTokenBytes: c.maxTokenBytes, Issuer: c.issuer,
+		Audiences: c.audiences, RequireAudience: c.requireAudience, Lifetimes: c.lifetimes(),
+		CORSOrigins: c.corsOrigins, CompatStatusCodes: c.compatStatusCodes, JWKSMaxAge: c.jwksMaxAge,
+		VerifyCacheSize: c.verifyCacheSize, TokenServiceURL: c.tokenServiceURL,
+		IntrospectionClients: introspection, IssuanceClients: issuanceClients,
+		ClientAudience: c.clientAudience, Kubeconfig: c.kubeconfig,
+		SingleSession: c.singleSession, RefreshGrace: c.refreshGrace, RefreshesPerMinute: c.refreshesPerMin,
+		SessionMaxLifetime: c.sessionMaxLife, KeysSecret: c.keysSecret, UserLogoutsConfigMap: c.userLogouts,
+		StoreStateConfigMap: c.storeState, Namespace: c.namespace, OTLPEndpoint: c.otlpEndpoint,
+		ShutdownDelay: c.shutdownDelay, ShutdownTimeout: c.shutdownTimeout, Logger: log,
+	}, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/userlogouts"
+	"github.com/hiringo/auth-operator/internal/devkeys"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
@@ -46,8 +47,7 @@ func TestLogoutUser_TheIssuerRefusesEveryTokenOfTheUser(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := userlogouts.Run(ctx, userlogouts.Config{
-			Client: issuer, Namespace: ns, Name: "auth-user-logouts", Store: srv.store, Applier: "auth-issuer-0",
-			Until: sessions.Lifetimes{}.WithDefaults().UserEntryExpiry,
+			Client: issuer, Namespace: ns, Name: "auth-user-logouts", Sessions: srv.sessions, Applier: "auth-issuer-0",
 		}); err != nil {
 			t.Errorf("user logouts watch: %v", err)
 		}
@@ -80,7 +80,7 @@ func TestLogoutUser_TheIssuerRefusesEveryTokenOfTheUser(t *testing.T) {
 	}
 	for _, p := range []issuance.Pair{phone, laptop} {
 		srv.verify(t, p.Access, http.StatusUnauthorized)
-		if _, err := srv.issuance.Refresh(t.Context(), p.Refresh); !errors.Is(err, sessions.ErrRevoked) {
+		if _, err := srv.issuance.Refresh(t.Context(), p.Refresh); !errors.Is(err, blacklist.ErrRevoked) {
 			t.Errorf("refresh of a logged-out user's token: %v, want it revoked", err)
 		}
 	}
@@ -106,6 +106,7 @@ func TestLogoutUser_TheIssuerRefusesEveryTokenOfTheUser(t *testing.T) {
 // sessionServer is an issuer's issuance service and a verifier's API on one real Redis.
 type sessionServer struct {
 	store    *blacklist.Store
+	sessions *sessions.Service
 	issuance *issuance.Service
 	api      *httptest.Server
 }
@@ -125,7 +126,7 @@ func newSessionServer(t *testing.T) sessionServer {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := keyfiles.WriteMounted(dir, set); err != nil {
+	if err := devkeys.WriteMounted(dir, set); err != nil {
 		t.Fatal(err)
 	}
 	keys := keyset.NewStore(dir, slog.New(slog.DiscardHandler), nil, keyset.Options{Private: true})
@@ -135,13 +136,14 @@ func newSessionServer(t *testing.T) sessionServer {
 	verifier := token.NewVerifier(keys, token.VerifierOptions{
 		Leeway: 30 * time.Second, MaxAccessLifetime: time.Hour, MaxRefreshLifetime: sessions.DefaultRefreshLifetime,
 	})
-	api, err := httpapi.New(httpapi.Config{Keys: keys, Store: store, Sessions: sessions.New(sessions.Config{Verifier: verifier, Store: store})})
+	svc := sessions.New(sessions.Config{Verifier: verifier, Store: store})
+	api, err := httpapi.New(httpapi.Config{Keys: keys, Store: store, Sessions: svc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := httptest.NewServer(api)
 	t.Cleanup(s.Close)
-	return sessionServer{store: store, issuance: issuance.New(issuance.Config{Keys: keys, Verifier: verifier, Store: store}), api: s}
+	return sessionServer{store: store, sessions: svc, issuance: issuance.New(issuance.Config{Keys: keys, Verifier: verifier, Sessions: svc}), api: s}
 }
 
 func (s sessionServer) issue(t *testing.T, userID string) issuance.Pair {
@@ -234,7 +236,7 @@ func TestLogoutUser_AForgedApplicationDoesNotCancelTheLogout(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := userlogouts.Run(ctx, userlogouts.Config{
-			Client: issuerClient(t, ns), Namespace: ns, Name: "auth-user-logouts", Store: srv.store, Applier: "auth-issuer-0", Until: sessions.Lifetimes{}.WithDefaults().UserEntryExpiry,
+			Client: issuerClient(t, ns), Namespace: ns, Name: "auth-user-logouts", Sessions: srv.sessions, Applier: "auth-issuer-0",
 		}); err != nil {
 			t.Errorf("user logouts watch: %v", err)
 		}

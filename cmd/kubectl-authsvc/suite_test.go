@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,7 +44,20 @@ const unwatchedNamespace = "authsvc-unwatched"
 const minKeyPublishTime = time.Second
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// The unit tier starts no process: the tests of the suite skip (needSuite).
+		os.Exit(m.Run())
+	}
 	os.Exit(runSuite(m))
+}
+
+// needSuite skips t under -short, where the suite's API server and operator do not run.
+func needSuite(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs against kube-apiserver and the operator: not in -short")
+	}
 }
 
 func runSuite(m *testing.M) int {
@@ -140,6 +154,7 @@ func runSuite(m *testing.M) int {
 // newNamespace creates a namespace for one test.
 func newNamespace(t *testing.T) string {
 	t.Helper()
+	needSuite(t)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "authsvc-plugin-"}}
 	if err := k8sClient.Create(t.Context(), ns); err != nil {
 		t.Fatalf("create namespace: %v", err)
@@ -150,6 +165,7 @@ func newNamespace(t *testing.T) string {
 // createNamespaceNamed creates the namespace name.
 func createNamespaceNamed(t *testing.T, name string) {
 	t.Helper()
+	needSuite(t)
 	if err := k8sClient.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 		t.Fatalf("create namespace %s: %v", name, err)
 	}

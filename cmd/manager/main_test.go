@@ -92,6 +92,9 @@ func TestFlags_MinKeyPublishTimeBelowOneSecondIsRejected(t *testing.T) {
 // real API server: probes answer, the metrics endpoint refuses anonymous callers, the Lease
 // is taken, and an AuthService gets its auth server from the configured image.
 func TestRun_ServesProbesElectsALeaderAndReconciles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kube-apiserver and etcd: not in -short")
+	}
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		assets = filepath.Join("..", "..", "bin")

@@ -156,8 +156,7 @@ func (p *planner) add(state keydomain.State) error {
 	}
 	k.CreatedAt = p.now
 	if state == keydomain.StateActive {
-		at := p.now
-		k.ActivatedAt = &at
+		k.Activate(p.now)
 	}
 	p.keys = append(p.keys, k)
 	p.events = append(p.events, Event{Type: KeyCreated, KeyID: k.ID, State: state})
@@ -276,9 +275,7 @@ func (p *planner) promoted() bool {
 
 // promote makes the key at i the active key and records the rotation.
 func (p *planner) promote(i int, previous string, manual bool) {
-	at := p.now
-	p.keys[i].State = keydomain.StateActive
-	p.keys[i].ActivatedAt = &at
+	p.keys[i].Activate(p.now)
 	p.events = append(p.events, Event{Type: KeyRotated, KeyID: p.keys[i].ID, State: keydomain.StateActive, PreviousKeyID: previous, Manual: manual})
 	p.changed = true
 }

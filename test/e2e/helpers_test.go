@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/internal/imagebuild"
@@ -234,16 +235,16 @@ func call(method, url, tok string) (reply, error) {
 // without the issuer's round trip, for tests that need thousands of tokens.
 type minter struct {
 	mu  sync.Mutex
-	set keyfiles.Set
+	set keydomain.Set
 	// reload, when set, reads the Secret again before each token (the rotation test).
-	reload func() (keyfiles.Set, error)
+	reload func() (keydomain.Set, error)
 }
 
 // signingKeys reads and decodes the AuthService's signing-key Secret.
-func signingKeys(ctx context.Context, key types.NamespacedName) (keyfiles.Set, error) {
+func signingKeys(ctx context.Context, key types.NamespacedName) (keydomain.Set, error) {
 	var s corev1.Secret
 	if err := kube.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name + "-signing-keys"}, &s); err != nil {
-		return keyfiles.Set{}, err
+		return keydomain.Set{}, err
 	}
 	return keyfiles.Decode(s.Data)
 }
@@ -261,7 +262,7 @@ func issuerMinter(t *testing.T, key types.NamespacedName) *minter {
 // liveMinter is a minter that reads the Secret again for every token, so it signs with the
 // key the operator has just made active, before any issuer pod has it.
 func liveMinter(key types.NamespacedName) *minter {
-	return &minter{reload: func() (keyfiles.Set, error) { return signingKeys(context.Background(), key) }}
+	return &minter{reload: func() (keydomain.Set, error) { return signingKeys(context.Background(), key) }}
 }
 
 // mint returns a token valid for ttl, the kid that signed it and its user id.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/internal/devkeys"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
@@ -117,7 +118,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := keyfiles.WriteDir(keysDir, set); err != nil {
+	if err := devkeys.WriteDir(keysDir, set); err != nil {
 		return err
 	}
 	bin := o.authserver

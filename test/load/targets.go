@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/token"
 )
 
@@ -32,7 +32,7 @@ type target struct {
 // and unique ones signed as each run needs them, never presented twice to a server
 // that remembers them.
 type supplies struct {
-	set       keyfiles.Set
+	set       keydomain.Set
 	work      string
 	batches   int
 	recurring []string
@@ -40,7 +40,7 @@ type supplies struct {
 	floorUnique []string
 }
 
-func newSupplies(set keyfiles.Set, work string, o options) (*supplies, error) {
+func newSupplies(set keydomain.Set, work string, o options) (*supplies, error) {
 	s := &supplies{set: set, work: work}
 	var err error
 	if s.recurring, err = issueTokens(set, "recurring", 1000); err != nil {
@@ -60,7 +60,7 @@ func (s *supplies) fresh(n int) ([]string, error) {
 
 // issueTokens signs n distinct seed-shaped tokens (the session id differs) with the
 // active key, on every core.
-func issueTokens(set keyfiles.Set, tag string, n int) ([]string, error) {
+func issueTokens(set keydomain.Set, tag string, n int) ([]string, error) {
 	active, ok := set.Active()
 	if !ok {
 		return nil, fmt.Errorf("key set has no active key")

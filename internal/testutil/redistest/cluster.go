@@ -21,6 +21,7 @@ type Cluster struct {
 // every other node. It fails the test when that takes more than 20s.
 func StartCluster(t testing.TB, masters int) *Cluster {
 	t.Helper()
+	skipShort(t)
 	if masters < 1 {
 		t.Fatal("a cluster needs at least one master")
 	}

@@ -73,6 +73,7 @@ type Group struct {
 // start at once. It fails the test when that takes more than 30s.
 func StartGroup(t testing.TB, opts GroupOptions) *Group {
 	t.Helper()
+	skipShort(t)
 	if opts.Replicas <= 0 {
 		opts.Replicas = 2
 	}

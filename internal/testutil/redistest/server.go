@@ -61,15 +61,25 @@ type Options struct {
 }
 
 // Start runs a redis-server on a free loopback port and stops it when the test ends.
-// The test fails at once when redis-server is missing or does not come up.
+// The test fails at once when redis-server is missing or does not come up; under -short
+// it is skipped, as the unit tier starts no process.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	skipShort(t)
 	s, err := New(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// skipShort skips t under -short, the tier of tests that start no process.
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts redis-server: not in -short")
+	}
 }
 
 // New runs a redis-server on a free loopback port with its files in dir, for use from

@@ -14,6 +14,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/authserver/keyset"
 	"github.com/hiringo/auth-operator/authserver/token"
@@ -37,7 +38,7 @@ var SeedUser = token.User{
 const SeedForeignToken = "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VyIjp7ImlkIjoiNjYzMTJhNzgtMWY5ZS00ZDc4LWE5ZmItMjMxZTg0OTY3ZjYwIiwibmFtZSI6IlJhY2hlbCIsImVtYWlsIjoieHh4eEBnbWFpbC5jb20iLCJlbWFpbF92ZXJpZmllZF9hdCI6bnVsbCwiY3JlYXRlZF9hdCI6IjIwMjEtMTEtMDJUMDk6NDc6MjEuOTE3NTgyKzAxOjAwIiwidXBkYXRlZF9hdCI6IjIwMjEtMTEtMTFUMjA6MTA6NTYuMDAxODAyKzAxOjAwIiwiYXV0aCI6eyJpZCI6Ijk1YTUxYTNmLTU2ZmEtNDg4OS1iZjgwLTNjNTdkMDU0YjFjMiIsInRva2VuIjoiM2U4MjA5Mjc4OWQ5NTVmNWYwZDc5MWIwMjA2YTRkNWU1MGY5NTQ0NGQyOTIxNWY2MjFiNzdmNzA0ODZlMzhkNyJ9fSwiZXhwIjoxNjM2NjU5MjE4LCJpYXQiOjE2MzY2NTgzMTgsIm5iZiI6MTYzNjY1ODMxN30.1llVyczGYwrr_p8jkwSgvTNONDuoEeo0m_PEJ3uvsIotkX8obZENDirREa6Gpnyek9hjcF6ZPPv3BqiMKNmBgw"
 
 // NewSet makes a fresh key set (active + next) or fails the test.
-func NewSet(t testing.TB) keyfiles.Set {
+func NewSet(t testing.TB) keydomain.Set {
 	t.Helper()
 	s, err := keyfiles.NewSet(time.Now())
 	if err != nil {
@@ -47,7 +48,7 @@ func NewSet(t testing.TB) keyfiles.Set {
 }
 
 // Active returns the active key of s.
-func Active(t testing.TB, s keyfiles.Set) keyfiles.Key {
+func Active(t testing.TB, s keydomain.Set) keydomain.Key {
 	t.Helper()
 	k, ok := s.Active()
 	if !ok {
@@ -58,14 +59,14 @@ func Active(t testing.TB, s keyfiles.Set) keyfiles.Key {
 
 // Rotate returns s after one rotation: next becomes active, active becomes retired,
 // a new next key is made.
-func Rotate(t testing.TB, s keyfiles.Set) keyfiles.Set {
+func Rotate(t testing.TB, s keydomain.Set) keydomain.Set {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Second)
-	out := keyfiles.Set{}
+	out := keydomain.Set{}
 	for _, k := range s.Keys {
 		switch k.State {
-		case keyfiles.StateActive:
-			k.State, k.Private, k.RetiredAt = keyfiles.StateRetired, nil, &now
+		case keydomain.StateActive:
+			k.State, k.Private, k.RetiredAt = keydomain.StateRetired, nil, &now
 			exp := now.Add(time.Hour)
 			k.ExpiresAt = &exp
 			if k.Refresh != nil {
@@ -73,12 +74,12 @@ func Rotate(t testing.TB, s keyfiles.Set) keyfiles.Set {
 				r.Private = nil
 				k.Refresh = &r
 			}
-		case keyfiles.StateNext:
-			k.State, k.ActivatedAt = keyfiles.StateActive, &now
+		case keydomain.StateNext:
+			k.Activate(now)
 		}
 		out.Keys = append(out.Keys, k)
 	}
-	next, err := keyfiles.GenerateKey(keyfiles.StateNext, now)
+	next, err := keyfiles.GenerateKey(keydomain.StateNext, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ type StaticKeys struct{ Set *keyset.Set }
 func (s StaticKeys) Current() *keyset.Set { return s.Set }
 
 // Static wraps a key-file set as a token.KeySource.
-func Static(t testing.TB, s keyfiles.Set) StaticKeys {
+func Static(t testing.TB, s keydomain.Set) StaticKeys {
 	t.Helper()
 	ks, err := keyset.NewSet(s)
 	if err != nil {
@@ -135,7 +136,7 @@ func SignWith(t testing.TB, method jwt.SigningMethod, key any, kid string, claim
 }
 
 // Issue signs seed-shaped claims valid for ttl with the active key of s, kid set.
-func Issue(t testing.TB, s keyfiles.Set, ttl time.Duration) string {
+func Issue(t testing.TB, s keydomain.Set, ttl time.Duration) string {
 	t.Helper()
 	k := Active(t, s)
 	return Sign(t, k.Private, k.ID, Claims(ttl))
@@ -143,7 +144,7 @@ func Issue(t testing.TB, s keyfiles.Set, ttl time.Duration) string {
 
 // IssueSeedShaped signs seed-shaped claims valid for ttl with the active key of s and
 // no kid, exactly as the original service issued tokens.
-func IssueSeedShaped(t testing.TB, s keyfiles.Set, ttl time.Duration) string {
+func IssueSeedShaped(t testing.TB, s keydomain.Set, ttl time.Duration) string {
 	t.Helper()
 	return Sign(t, Active(t, s).Private, "", Claims(ttl))
 }

@@ -1,4 +1,4 @@
-package keyfiles
+package devkeys
 
 import (
 	"os"
@@ -6,22 +6,36 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hiringo/auth-operator/authserver/keydomain"
+	"github.com/hiringo/auth-operator/authserver/keyfiles"
 )
+
+var t0 = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
+
+func newSet(t *testing.T, now time.Time) keydomain.Set {
+	t.Helper()
+	s, err := keyfiles.NewSet(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 func TestWriteMounted_SwapsLikeTheKubelet(t *testing.T) {
 	dir := t.TempDir()
-	first := mustNewSet(t)
+	first := newSet(t, t0)
 	if err := WriteMounted(dir, first); err != nil {
 		t.Fatal(err)
 	}
-	second, err := NewSet(t0.Add(time.Hour))
+	second, err := keyfiles.NewSet(t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := WriteMounted(dir, second); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadDir(dir)
+	got, err := keyfiles.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,13 +74,13 @@ func TestWriteMounted_SwapsLikeTheKubelet(t *testing.T) {
 // with one whole set, never fail on a per-key link that vanished mid-read.
 func TestReadDir_NeverSeesAHalfSwappedMount(t *testing.T) {
 	dir := t.TempDir()
-	if err := WriteMounted(dir, mustNewSet(t)); err != nil {
+	if err := WriteMounted(dir, newSet(t, t0)); err != nil {
 		t.Fatal(err)
 	}
 	const rotations = 200
-	sets := make([]Set, rotations)
+	sets := make([]keydomain.Set, rotations)
 	for i := range sets {
-		s, err := NewSet(t0.Add(time.Duration(i) * time.Hour))
+		s, err := keyfiles.NewSet(t0.Add(time.Duration(i) * time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,11 +112,64 @@ func TestReadDir_NeverSeesAHalfSwappedMount(t *testing.T) {
 		default:
 		}
 		reads++
-		if _, err := ReadDir(dir); err != nil {
+		if _, err := keyfiles.ReadDir(dir); err != nil {
 			failures++
 			if firstFailure == nil {
 				firstFailure = err
 			}
 		}
+	}
+}
+
+func TestReadDir_ReadsWhatWriteDirWrote(t *testing.T) {
+	dir := t.TempDir()
+	s := newSet(t, t0)
+	if err := WriteDir(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := keyfiles.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Keys) != 2 {
+		t.Fatalf("got %d keys, want 2", len(got.Keys))
+	}
+}
+
+// TestReadPublicDir_NeverOpensPrivateKeys reads a full Secret layout whose private key
+// files cannot be opened (dangling links): a verifier's read succeeds with public
+// material only, the issuer's read (ReadDir) fails on them.
+func TestReadPublicDir_NeverOpensPrivateKeys(t *testing.T) {
+	set, err := keyfiles.NewSet(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := WriteDir(dir, set); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range set.Keys {
+		p := filepath.Join(dir, keyfiles.PrivateKeyFile(k.ID))
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(dir, "gone"), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub, err := keyfiles.ReadPublicDir(dir)
+	if err != nil {
+		t.Fatalf("ReadPublicDir: %v", err)
+	}
+	if len(pub.Keys) != len(set.Keys) {
+		t.Fatalf("ReadPublicDir: %d keys, want %d", len(pub.Keys), len(set.Keys))
+	}
+	for _, k := range pub.Keys {
+		if k.Private != nil || k.Public == nil {
+			t.Fatalf("key %s: private %v, public %v; want public material only", k.ID, k.Private != nil, k.Public != nil)
+		}
+	}
+	if _, err := keyfiles.ReadDir(dir); err == nil {
+		t.Fatal("ReadDir with unreadable private keys succeeded")
 	}
 }
