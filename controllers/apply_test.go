@@ -37,7 +37,7 @@ func appliedObjects(t *testing.T) map[string]client.Object {
 		"public keys Secret":       publicKeysSecret(as, map[string][]byte{"k.pub.pem": []byte("pem")}),
 		"JWKS ConfigMap":           jwksConfigMap(as, []byte(`{"keys":[]}`)),
 		"store-state ConfigMap":    storeStateConfigMap(as),
-		"verifier PDB":             podDisruptionBudget(as, ServerName(as), appVerifier, componentServer),
+		"verifier PDB":             podDisruptionBudget(as, as.ServerName(), appVerifier, componentServer),
 		"Redis StatefulSet":        redisStatefulSet(as, template),
 		"Redis Deployment":         redisDeployment(as, template),
 		"Redis Service":            redisService(as),
@@ -47,7 +47,7 @@ func appliedObjects(t *testing.T) map[string]client.Object {
 		"Redis headless Service":   redisHeadlessService(as),
 		"Sentinel Service":         sentinelService(as),
 		"replicated NetworkPolicy": redisHANetworkPolicy(as),
-		"replicated Redis PDB":     haPodDisruptionBudget(as, RedisName(as), "redis"),
+		"replicated Redis PDB":     haPodDisruptionBudget(as, as.RedisName(), "redis"),
 	}
 	for name, obj := range objects {
 		if err := controllerutil.SetControllerReference(as, obj, testScheme); err != nil {

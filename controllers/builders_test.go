@@ -137,7 +137,7 @@ func TestAuthserverDeployments_VerifierAndIssuer(t *testing.T) {
 				t.Fatal("no keys volume")
 			case tc.keysFromSecret && (keys.Secret == nil || keys.Secret.SecretName != "auth-signing-keys"):
 				t.Errorf("issuer keys volume %+v, want the signing-key Secret", keys.VolumeSource)
-			case !tc.keysFromSecret && (keys.Secret == nil || keys.Secret.SecretName != PublicKeysSecretName(as) || keys.ConfigMap != nil):
+			case !tc.keysFromSecret && (keys.Secret == nil || keys.Secret.SecretName != as.PublicKeysSecretName() || keys.ConfigMap != nil):
 				t.Errorf("verifier keys volume %+v, want the public keys Secret only", keys.VolumeSource)
 			}
 			if pw := volumeNamed(pod, "redis-password"); pw == nil || pw.Secret == nil || pw.Secret.SecretName != "redis-pass" ||
@@ -234,7 +234,7 @@ func TestPodDisruptionBudget_MaxUnavailableFromTheSpec(t *testing.T) {
 		{"default", builderAuthService(), intstr.FromInt32(1)},
 		{"set", set, intstr.FromString("50%")},
 	} {
-		pdb := podDisruptionBudget(tc.as, IssuerName(tc.as), appIssuer, componentIssuer)
+		pdb := podDisruptionBudget(tc.as, tc.as.IssuerName(), appIssuer, componentIssuer)
 		if pdb.Name != "auth-issuer" || pdb.Labels["app.kubernetes.io/component"] != componentIssuer {
 			t.Errorf("%s: PDB %s labels %v", tc.name, pdb.Name, pdb.Labels)
 		}
@@ -339,9 +339,9 @@ func TestIssuerRBAC_LeastPrivilege(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		"secrets/auth-signing-keys":                  {"get", "list", "watch"},
-		"configmaps/" + UserLogoutsConfigMapName(as): {"get", "list", "watch", "patch"},
-		"configmaps/" + StoreStateConfigMapName(as):  {"get", "update", "patch"},
+		"secrets/auth-signing-keys":                   {"get", "list", "watch"},
+		"configmaps/" + as.UserLogoutsConfigMapName(): {"get", "list", "watch", "patch"},
+		"configmaps/" + as.StoreStateConfigMapName():  {"get", "update", "patch"},
 	}
 	if !maps.EqualFunc(granted, want, slices.Equal[[]string]) {
 		t.Errorf("role grants %v, want %v", granted, want)
@@ -353,15 +353,15 @@ func TestIssuerRBAC_LeastPrivilege(t *testing.T) {
 		t.Errorf("RoleBinding %+v", rb)
 	}
 	crb := issuerClusterRoleBinding(as)
-	if crb.Namespace != "" || crb.RoleRef != (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: IssuerClusterRoleName}) ||
+	if crb.Namespace != "" || crb.RoleRef != (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: authv1alpha1.IssuerClusterRoleName}) ||
 		!slices.Equal(crb.Subjects, []rbacv1.Subject{subject}) {
 		t.Errorf("ClusterRoleBinding %+v", crb)
 	}
-	if crb.Name != IssuerClusterRoleBindingName(as) || crb.Labels[AuthServiceNamespaceLabel] != "prod" || crb.Labels["auth.hiringo.tech/authservice"] != "auth" {
+	if crb.Name != as.IssuerClusterRoleBindingName() || crb.Labels[AuthServiceNamespaceLabel] != "prod" || crb.Labels["auth.hiringo.tech/authservice"] != "auth" {
 		t.Errorf("ClusterRoleBinding %s labels %v: the finalizer finds it by them", crb.Name, crb.Labels)
 	}
 	cm := userLogoutsConfigMap(as)
-	if cm.Name != UserLogoutsConfigMapName(as) || cm.Data != nil || cm.BinaryData != nil {
+	if cm.Name != as.UserLogoutsConfigMapName() || cm.Data != nil || cm.BinaryData != nil {
 		t.Errorf("user-logouts ConfigMap %s carries %v: the apply must claim none of its entries", cm.Name, cm.Data)
 	}
 }

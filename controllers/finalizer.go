@@ -34,7 +34,7 @@ func (r *AuthServiceReconciler) finalize(ctx context.Context, as *authv1alpha1.A
 	if !controllerutil.ContainsFinalizer(as, ClusterResourcesFinalizer) {
 		return nil
 	}
-	for _, name := range []string{IssuerClusterRoleBindingName(as), VerifierClusterRoleBindingName(as)} {
+	for _, name := range []string{as.IssuerClusterRoleBindingName(), as.VerifierClusterRoleBindingName()} {
 		if err := r.deleteClusterRoleBinding(ctx, as, name); err != nil {
 			return err
 		}

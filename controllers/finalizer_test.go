@@ -21,7 +21,7 @@ func TestFinalizer_DeletesTheIssuersClusterRoleBinding(t *testing.T) {
 	startManager(t, ns, clocktesting.NewFakePassiveClock(t0))
 	doomed := createAuthService(t, ns, "auth", nil)
 	createAuthService(t, ns, "other", nil)
-	doomedBinding, otherBinding := "auth-operator-issuer-"+ns+"-auth", "auth-operator-issuer-"+ns+"-other"
+	doomedBinding, otherBinding := named(ns, "auth").IssuerClusterRoleBindingName(), named(ns, "other").IssuerClusterRoleBindingName()
 	poll.Until(t, waitTimeout, "both ClusterRoleBindings", func() error {
 		for _, name := range []string{doomedBinding, otherBinding} {
 			if isNotFound(t, "", name, &rbacv1.ClusterRoleBinding{}) {

@@ -63,7 +63,7 @@ func update[T client.Object](t *testing.T, obj T, change func(T)) {
 
 func keySet(t *testing.T, ns, name string) (keyfiles.Set, *corev1.Secret) {
 	t.Helper()
-	secret := get(t, ns, name+"-signing-keys", &corev1.Secret{})
+	secret := get(t, ns, named(ns, name).SigningKeysSecretName(), &corev1.Secret{})
 	s, err := keyfiles.Decode(secret.Data)
 	if err != nil {
 		t.Fatalf("decoding signing-key Secret: %v", err)
@@ -222,7 +222,12 @@ func externalRedis(as *authv1alpha1.AuthService) {
 	as.Spec.Redis = authv1alpha1.RedisSpec{External: &authv1alpha1.ExternalRedisSpec{Addresses: []authv1alpha1.RedisAddress{"redis.corp:6379"}}}
 }
 
+// named is an AuthService of that namespace and name, for the names of its objects.
+func named(ns, name string) *authv1alpha1.AuthService {
+	return &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+}
+
 func serverEnvOf(t *testing.T, ns, name string) map[string]string {
 	t.Helper()
-	return envMap(get(t, ns, ServerName(&authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: name}}), &appsv1.Deployment{}).Spec.Template.Spec.Containers[0])
+	return envMap(get(t, ns, named(ns, name).ServerName(), &appsv1.Deployment{}).Spec.Template.Spec.Containers[0])
 }

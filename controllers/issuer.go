@@ -62,7 +62,7 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 			return reconcile.Result{}, err
 		}
 	}
-	if err := r.reconcilePodDisruptionBudget(ctx, as, IssuerName(as), appIssuer, componentIssuer); err != nil {
+	if err := r.reconcilePodDisruptionBudget(ctx, as, as.IssuerName(), appIssuer, componentIssuer); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(deployment), deployment); err != nil {
@@ -114,10 +114,10 @@ func issuerEnv(as *authv1alpha1.AuthService, redis redisConnection) []corev1.Env
 		{Name: "AUTHSERVER_ISSUANCE_CLIENTS", Value: strings.Join(clients, ",")},
 		{Name: "AUTHSERVER_CLIENT_AUDIENCE", Value: tokenIssuer(as)},
 		{Name: "AUTHSERVER_SINGLE_SESSION", Value: strconv.FormatBool(as.Spec.Issuance.SingleSession)},
-		{Name: "AUTHSERVER_KEYS_SECRET", Value: SigningKeysSecretName(as)},
-		{Name: "AUTHSERVER_USER_LOGOUTS_CONFIGMAP", Value: UserLogoutsConfigMapName(as)},
+		{Name: "AUTHSERVER_KEYS_SECRET", Value: as.SigningKeysSecretName()},
+		{Name: "AUTHSERVER_USER_LOGOUTS_CONFIGMAP", Value: as.UserLogoutsConfigMapName()},
 		{Name: "AUTHSERVER_NAMESPACE", Value: as.Namespace},
-		{Name: "AUTHSERVER_STORE_STATE_CONFIGMAP", Value: StoreStateConfigMapName(as)},
+		{Name: "AUTHSERVER_STORE_STATE_CONFIGMAP", Value: as.StoreStateConfigMapName()},
 	} {
 		if v.Value != "" {
 			env = append(env, v)
@@ -131,24 +131,24 @@ func issuerEnv(as *authv1alpha1.AuthService, redis redisConnection) []corev1.Env
 // TokenReviews. Like the verifier's, its pod template does not change with a rotation.
 func issuerDeployment(as *authv1alpha1.AuthService, redis redisConnection, image string) *appsv1.Deployment {
 	keys := corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-		SecretName:  SigningKeysSecretName(as),
+		SecretName:  as.SigningKeysSecretName(),
 		DefaultMode: ptr.To[int32](0o440),
 	}}
 	return authserverDeployment(as, authserverWorkload{
-		name: IssuerName(as), app: appIssuer, component: componentIssuer,
+		name: as.IssuerName(), app: appIssuer, component: componentIssuer,
 		replicas: as.Spec.Issuance.Replicas, keys: keys, env: issuerEnv(as, redis),
-		serviceAccount: IssuerName(as),
+		serviceAccount: as.IssuerName(),
 	}, redis, image)
 }
 
 func issuerService(as *authv1alpha1.AuthService) *corev1.Service {
 	scheme, port := servicePort(as, issuerServicePort)
-	return clusterService(as, IssuerName(as), appIssuer, componentIssuer, scheme, port)
+	return clusterService(as, as.IssuerName(), appIssuer, componentIssuer, scheme, port)
 }
 
 func issuerServiceAccount(as *authv1alpha1.AuthService) *corev1.ServiceAccount {
 	return &corev1.ServiceAccount{
-		ObjectMeta:                   metav1.ObjectMeta{Name: IssuerName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
+		ObjectMeta:                   metav1.ObjectMeta{Name: as.IssuerName(), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
 		AutomountServiceAccountToken: ptr.To(true),
 	}
 }
@@ -158,21 +158,21 @@ func issuerServiceAccount(as *authv1alpha1.AuthService) *corev1.ServiceAccount {
 // store's state in its own store-state ConfigMap.
 func issuerRole(as *authv1alpha1.AuthService) *rbacv1.Role {
 	return &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: IssuerName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.IssuerName(), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
 		Rules: []rbacv1.PolicyRule{{
 			APIGroups:     []string{""},
 			Resources:     []string{"secrets"},
-			ResourceNames: []string{SigningKeysSecretName(as)},
+			ResourceNames: []string{as.SigningKeysSecretName()},
 			Verbs:         []string{"get", "list", "watch"},
 		}, {
 			APIGroups:     []string{""},
 			Resources:     []string{"configmaps"},
-			ResourceNames: []string{UserLogoutsConfigMapName(as)},
+			ResourceNames: []string{as.UserLogoutsConfigMapName()},
 			Verbs:         []string{"get", "list", "watch", "patch"},
 		}, {
 			APIGroups:     []string{""},
 			Resources:     []string{"configmaps"},
-			ResourceNames: []string{StoreStateConfigMapName(as)},
+			ResourceNames: []string{as.StoreStateConfigMapName()},
 			Verbs:         []string{"get", "update", "patch"},
 		}},
 	}
@@ -182,28 +182,28 @@ func issuerRole(as *authv1alpha1.AuthService) *rbacv1.Role {
 // logout-user and the issuer, and the apply claims none of them.
 func userLogoutsConfigMap(as *authv1alpha1.AuthService) *corev1.ConfigMap {
 	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
-		Name: UserLogoutsConfigMapName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentUserLogouts),
+		Name: as.UserLogoutsConfigMapName(), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentUserLogouts),
 	}}
 }
 
 func issuerRoleBinding(as *authv1alpha1.AuthService) *rbacv1.RoleBinding {
 	return &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: IssuerName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: IssuerName(as)},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: IssuerName(as), Namespace: as.Namespace}},
+		ObjectMeta: metav1.ObjectMeta{Name: as.IssuerName(), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: as.IssuerName()},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: as.IssuerName(), Namespace: as.Namespace}},
 	}
 }
 
 // issuerClusterRoleBinding binds the issuer's ServiceAccount to the installed ClusterRole
 // that may create TokenReviews. Labels, not an owner reference, name its AuthService.
 func issuerClusterRoleBinding(as *authv1alpha1.AuthService) *rbacv1.ClusterRoleBinding {
-	return tokenReviewBinding(as, IssuerClusterRoleBindingName(as), IssuerName(as), appIssuer, componentIssuer)
+	return tokenReviewBinding(as, as.IssuerClusterRoleBindingName(), as.IssuerName(), appIssuer, componentIssuer)
 }
 
 // verifierClusterRoleBinding binds the verifier's ServiceAccount to the same ClusterRole,
 // while spec.introspection.clients is set: the verifier reviews its callers' tokens.
 func verifierClusterRoleBinding(as *authv1alpha1.AuthService) *rbacv1.ClusterRoleBinding {
-	return tokenReviewBinding(as, VerifierClusterRoleBindingName(as), ServerName(as), appVerifier, componentServer)
+	return tokenReviewBinding(as, as.VerifierClusterRoleBindingName(), as.ServerName(), appVerifier, componentServer)
 }
 
 func tokenReviewBinding(as *authv1alpha1.AuthService, name, serviceAccount, app, component string) *rbacv1.ClusterRoleBinding {
@@ -211,7 +211,7 @@ func tokenReviewBinding(as *authv1alpha1.AuthService, name, serviceAccount, app,
 	l[AuthServiceNamespaceLabel] = as.Namespace
 	return &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: IssuerClusterRoleName},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: authv1alpha1.IssuerClusterRoleName},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: serviceAccount, Namespace: as.Namespace}},
 	}
 }
@@ -223,14 +223,14 @@ func (r *AuthServiceReconciler) reconcileVerifierIdentity(ctx context.Context, a
 	if len(as.Spec.Introspection.Clients) == 0 {
 		// The cache holds every binding the operator made: only one found there is
 		// read again from the API and deleted.
-		name := VerifierClusterRoleBindingName(as)
+		name := as.VerifierClusterRoleBindingName()
 		if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, &rbacv1.ClusterRoleBinding{}); apierrors.IsNotFound(err) {
 			return nil
 		}
 		return r.deleteClusterRoleBinding(ctx, as, name)
 	}
 	sa := &corev1.ServiceAccount{
-		ObjectMeta:                   metav1.ObjectMeta{Name: ServerName(as), Namespace: as.Namespace, Labels: labels(as, appVerifier, componentServer)},
+		ObjectMeta:                   metav1.ObjectMeta{Name: as.ServerName(), Namespace: as.Namespace, Labels: labels(as, appVerifier, componentServer)},
 		AutomountServiceAccountToken: ptr.To(true),
 	}
 	if err := r.apply(ctx, as, sa); err != nil {

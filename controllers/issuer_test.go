@@ -81,7 +81,7 @@ func TestIssuer_IsWiredFromTheSpecWithLeastPrivilege(t *testing.T) {
 	if rb.RoleRef.Kind != "Role" || rb.RoleRef.Name != "auth-issuer" || len(rb.Subjects) != 1 || rb.Subjects[0].Name != "auth-issuer" || rb.Subjects[0].Namespace != ns {
 		t.Errorf("issuer RoleBinding = %+v / %+v", rb.RoleRef, rb.Subjects)
 	}
-	crb := get(t, "", "auth-operator-issuer-"+ns+"-auth", &rbacv1.ClusterRoleBinding{})
+	crb := get(t, "", named(ns, "auth").IssuerClusterRoleBindingName(), &rbacv1.ClusterRoleBinding{})
 	if crb.RoleRef.Kind != "ClusterRole" || crb.RoleRef.Name != "auth-operator-issuer" || len(crb.Subjects) != 1 ||
 		crb.Subjects[0].Kind != "ServiceAccount" || crb.Subjects[0].Name != "auth-issuer" || crb.Subjects[0].Namespace != ns {
 		t.Errorf("issuer ClusterRoleBinding = %+v / %+v", crb.RoleRef, crb.Subjects)
@@ -254,31 +254,6 @@ func TestIssuer_EmptyClientsTurnIssuanceOff(t *testing.T) {
 	}
 	if env["AUTHSERVER_ROLE"] != "issuer" || env["AUTHSERVER_SINGLE_SESSION"] != "false" || env["AUTHSERVER_KEYS_SECRET"] != "auth-signing-keys" || env["AUTHSERVER_NAMESPACE"] != "prod" {
 		t.Errorf("issuer env = %v", env)
-	}
-}
-
-func TestIssuerClusterRoleBindingName_IsUniqueAndBounded(t *testing.T) {
-	short := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod"}}
-	if got := IssuerClusterRoleBindingName(short); got != "auth-operator-issuer-prod-auth" {
-		t.Errorf("short name = %q", got)
-	}
-	long := func(ns, name string) string {
-		return IssuerClusterRoleBindingName(&authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})
-	}
-	a := long(strings.Repeat("n", 63), strings.Repeat("a", 253))
-	b := long(strings.Repeat("n", 63), strings.Repeat("a", 252)+"b")
-	// Long names that join to the same string are told apart by the hash of the pair.
-	c1, c2 := long("team-a", "auth"+strings.Repeat("x", 240)), long("team", "a-auth"+strings.Repeat("x", 240))
-	for _, n := range []string{a, b, c1, c2} {
-		if len(n) > 253 || !strings.HasPrefix(n, "auth-operator-issuer-") {
-			t.Errorf("name %q (%d characters)", n, len(n))
-		}
-	}
-	if a == b || c1 == c2 {
-		t.Error("two AuthServices share a ClusterRoleBinding name")
-	}
-	if a != long(strings.Repeat("n", 63), strings.Repeat("a", 253)) {
-		t.Error("the name is not stable")
 	}
 }
 

@@ -41,7 +41,7 @@ func keyPolicy(as *authv1alpha1.AuthService, minPublishTime time.Duration) keyli
 func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (reconcile.Result, error) {
 	as := s.as
 	secret := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: as.Namespace, Name: SigningKeysSecretName(as)}
+	key := client.ObjectKey{Namespace: as.Namespace, Name: as.SigningKeysSecretName()}
 	exists, err := r.getOwn(ctx, key, secret)
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("reading Secret %s: %w", key.Name, err)
@@ -140,7 +140,7 @@ func (r *AuthServiceReconciler) generator() keylifecycle.Generator {
 func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, record keylifecycle.Record) *corev1.Secret {
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      SigningKeysSecretName(as),
+			Name:      as.SigningKeysSecretName(),
 			Namespace: as.Namespace,
 			Labels:    labels(as, appVerifier, componentSigningKeys),
 		},
@@ -162,7 +162,7 @@ func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, re
 // names none; it is rewritten either way.
 func (r *AuthServiceReconciler) withdrawnKeys(ctx context.Context, as *authv1alpha1.AuthService, set keyfiles.Set, now time.Time) []keyfiles.Key {
 	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: PublicKeysSecretName(as)}, secret); err != nil {
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: as.PublicKeysSecretName()}, secret); err != nil {
 		return nil
 	}
 	var stored keyfiles.Manifest
@@ -202,7 +202,7 @@ func publicKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte) *co
 	}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      PublicKeysSecretName(as),
+			Name:      as.PublicKeysSecretName(),
 			Namespace: as.Namespace,
 			Labels:    labels(as, appVerifier, componentPublicKeys),
 		},
@@ -214,7 +214,7 @@ func publicKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte) *co
 func jwksConfigMap(as *authv1alpha1.AuthService, jwks []byte) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      JWKSConfigMapName(as),
+			Name:      as.JWKSConfigMapName(),
 			Namespace: as.Namespace,
 			Labels:    labels(as, appVerifier, componentJWKS),
 		},
@@ -236,7 +236,7 @@ func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, pl
 		active, _ := plan.Set.Active()
 		r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonSecretRecreated, "RecreateKeys",
 			"Secret %s was deleted and its keys are gone: tokens signed by key %s no longer verify; new keys were generated and key %s now signs",
-			SigningKeysSecretName(as), plan.Record.LostKeyID, active.ID)
+			as.SigningKeysSecretName(), plan.Record.LostKeyID, active.ID)
 		return
 	}
 	var created []string
@@ -287,7 +287,7 @@ func (r *AuthServiceReconciler) recordKeyStatus(s *scope, plan keylifecycle.Plan
 		active.ID, next.ID, plan.NextRotation.UTC().Format(time.RFC3339), published-2, len(plan.Set.Keys)-published)
 	if lost := plan.Record.LostKeyID; lost != "" {
 		s.found.set(authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonSecretRecreated,
-			fmt.Sprintf("Secret %s was deleted and recreated with new keys: tokens signed by key %s no longer verify. %s", SigningKeysSecretName(as), lost, msg))
+			fmt.Sprintf("Secret %s was deleted and recreated with new keys: tokens signed by key %s no longer verify. %s", as.SigningKeysSecretName(), lost, msg))
 		return
 	}
 	s.found.set(authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished, msg)

@@ -1,8 +1,6 @@
 package controllers
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
@@ -27,11 +25,6 @@ const (
 	// deleted its cluster-scoped objects (the issuer's ClusterRoleBinding), which the garbage
 	// collector cannot: a cluster-scoped object cannot be owned by a namespaced one.
 	ClusterResourcesFinalizer = "auth.hiringo.tech/cluster-resources"
-
-	// IssuerClusterRoleName is the ClusterRole that lets an issuer create TokenReviews. It is
-	// installed with the operator (config/rbac, the chart, dist/install.yaml) and bound, never
-	// written, by the operator: its RBAC may bind this one ClusterRole only.
-	IssuerClusterRoleName = "auth-operator-issuer"
 
 	// LastRotationRequestAnnotation on the signing-key Secret records the last value of the
 	// rotate annotation acted on, written together with the keys so a restart never repeats it.
@@ -108,75 +101,19 @@ const (
 	redisUID       = 999
 )
 
-// SigningKeysSecretName is the name of the Secret that holds an AuthService's keys.
-func SigningKeysSecretName(as *authv1alpha1.AuthService) string { return as.Name + "-signing-keys" }
-
-// JWKSConfigMapName is the name of the ConfigMap that publishes an AuthService's JWKS.
-func JWKSConfigMapName(as *authv1alpha1.AuthService) string { return as.Name + "-jwks" }
-
-// PublicKeysSecretName is the name of the Secret holding the public projection of an
-// AuthService's keys, which the verifiers mount. The keys are public, but whoever could add
-// one could forge tokens every verifier accepts: so it is a Secret, which only who may
-// write the private keys' Secret may write, not a ConfigMap. Releases before it kept the
-// projection in a ConfigMap of the same name, which the operator deletes.
-func PublicKeysSecretName(as *authv1alpha1.AuthService) string { return as.Name + "-public-keys" }
-
-// UserLogoutsConfigMapName is the name of the ConfigMap of administrative user logouts
-// (kubectl authsvc logout-user) that the issuer applies.
-func UserLogoutsConfigMapName(as *authv1alpha1.AuthService) string { return as.Name + "-user-logouts" }
-
-// IssuerName is the name of the issuer's Deployment, Service, ServiceAccount, Role and
-// RoleBinding.
-func IssuerName(as *authv1alpha1.AuthService) string { return as.Name + "-issuer" }
-
-// maxClusterRoleBindingName keeps the binding's name a valid label value's length times
-// four, well inside what any client or tool prints; a longer one is shortened with a hash.
-const maxClusterRoleBindingName = 253
-
-// IssuerClusterRoleBindingName is the name of the ClusterRoleBinding that lets an
-// AuthService's issuer create TokenReviews: auth-operator-issuer-<namespace>-<name>, cut
-// and suffixed with a hash of the full name when that is too long, so two AuthServices
-// never share one.
-func IssuerClusterRoleBindingName(as *authv1alpha1.AuthService) string {
-	return clusterRoleBindingName(IssuerClusterRoleName, as)
-}
-
-// VerifierClusterRoleBindingName is the name of the ClusterRoleBinding that lets an
-// AuthService's verifier create TokenReviews while spec.introspection.clients is set:
-// auth-operator-verifier-<namespace>-<name>, shortened as the issuer's.
-func VerifierClusterRoleBindingName(as *authv1alpha1.AuthService) string {
-	return clusterRoleBindingName("auth-operator-verifier", as)
-}
-
-func clusterRoleBindingName(prefix string, as *authv1alpha1.AuthService) string {
-	full := prefix + "-" + as.Namespace + "-" + as.Name
-	if len(full) <= maxClusterRoleBindingName {
-		return full
-	}
-	sum := sha256.Sum256([]byte(as.Namespace + "/" + as.Name))
-	suffix := "-" + hex.EncodeToString(sum[:])[:16]
-	return full[:maxClusterRoleBindingName-len(suffix)] + suffix
-}
-
-// RedisName is the name of the managed Redis Secret, workload, Service and NetworkPolicy.
-func RedisName(as *authv1alpha1.AuthService) string { return as.Name + "-redis" }
-
-// ServerName is the name of the auth-server Deployment, Service and PodDisruptionBudget.
-func ServerName(as *authv1alpha1.AuthService) string { return as.Name + "-authserver" }
-
 func redisServiceAddress(as *authv1alpha1.AuthService) string {
-	return fmt.Sprintf("%s.%s.svc:%d", RedisName(as), as.Namespace, redisPort)
+	return fmt.Sprintf("%s.%s.svc:%d", as.RedisName(), as.Namespace, redisPort)
 }
 
 func serverURL(as *authv1alpha1.AuthService) string {
 	scheme, port := servicePort(as, as.Spec.Server.Port)
-	return serviceURL(scheme, ServerName(as), as.Namespace, port)
+	return serviceURL(scheme, as.ServerName(), as.Namespace, port)
 }
 
 // issuerURL is the in-cluster URL of the issuer's Service.
 func issuerURL(as *authv1alpha1.AuthService) string {
 	scheme, port := servicePort(as, issuerServicePort)
-	return serviceURL(scheme, IssuerName(as), as.Namespace, port)
+	return serviceURL(scheme, as.IssuerName(), as.Namespace, port)
 }
 
 // servicePort is the scheme and port of an auth-server Service whose plain HTTP port is

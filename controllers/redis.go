@@ -167,7 +167,7 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 	var workload client.Object
 	var pendingVolume string
 	if persistent {
-		if err := r.deleteOwned(ctx, as, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
+		if err := r.deleteOwned(ctx, as, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: as.RedisName()}}); err != nil {
 			return err
 		}
 		sts := redisStatefulSet(as, template)
@@ -181,7 +181,7 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 		sts, pendingVolume = keepVolumeClaimTemplate(existing, sts)
 		workload = sts
 	} else {
-		if err := r.deleteOwned(ctx, as, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
+		if err := r.deleteOwned(ctx, as, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: as.RedisName()}}); err != nil {
 			return err
 		}
 		workload = redisDeployment(as, template)
@@ -193,7 +193,7 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 	}
 	s.redis = &redisConnection{
 		addresses:        []string{redisServiceAddress(as)},
-		password:         &authv1alpha1.SecretKeyReference{Name: RedisName(as), Key: RedisPasswordKey},
+		password:         &authv1alpha1.SecretKeyReference{Name: as.RedisName(), Key: RedisPasswordKey},
 		passwordChecksum: version,
 	}
 	r.setRedisReady(ctx, s, workload, pendingVolume)
@@ -241,7 +241,7 @@ func keepVolumeClaimTemplate(existing, desired *appsv1.StatefulSet) (*appsv1.Sta
 func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope) (*corev1.Secret, error) {
 	as := s.as
 	current := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: as.Namespace, Name: RedisName(as)}
+	key := client.ObjectKey{Namespace: as.Namespace, Name: as.RedisName()}
 	exists, err := r.getOwn(ctx, key, current)
 	if err != nil {
 		return nil, fmt.Errorf("reading Secret %s: %w", key.Name, err)
@@ -336,7 +336,7 @@ func redisPodTemplate(as *authv1alpha1.AuthService, confVersion string) corev1.P
 			Volumes: []corev1.Volume{{
 				Name: "config",
 				VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-					SecretName: RedisName(as),
+					SecretName: as.RedisName(),
 					Items: []corev1.KeyToPath{
 						{Key: RedisConfigKey, Path: "redis.conf"},
 						{Key: RedisPasswordKey, Path: "password"},
@@ -352,10 +352,10 @@ func redisStatefulSet(as *authv1alpha1.AuthService, template corev1.PodTemplateS
 	managed := withDefaults(&as.Spec).Redis.Managed
 	size := *managed.Persistence.Size
 	return &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:    ptr.To[int32](1),
-			ServiceName: RedisName(as),
+			ServiceName: as.RedisName(),
 			Selector:    &metav1.LabelSelector{MatchLabels: selector(as, "redis")},
 			Template:    template,
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
@@ -373,7 +373,7 @@ func redisStatefulSet(as *authv1alpha1.AuthService, template corev1.PodTemplateS
 func redisDeployment(as *authv1alpha1.AuthService, template corev1.PodTemplateSpec) *appsv1.Deployment {
 	template.Spec.Volumes = append(template.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](1),
 			Selector: &metav1.LabelSelector{MatchLabels: selector(as, "redis")},
@@ -385,14 +385,14 @@ func redisDeployment(as *authv1alpha1.AuthService, template corev1.PodTemplateSp
 }
 
 func redisService(as *authv1alpha1.AuthService) *corev1.Service {
-	return clusterService(as, RedisName(as), "redis", componentRedis, "redis", redisPort)
+	return clusterService(as, as.RedisName(), "redis", componentRedis, "redis", redisPort)
 }
 
 // redisNetworkPolicy lets only this AuthService's verifier and issuer pods reach its Redis.
 func redisNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolicy {
 	port := intstr.FromInt32(redisPort)
 	return &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: selector(as, "redis")},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
@@ -412,7 +412,7 @@ func redisNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolic
 // no delete on Secrets, which RBAC could not narrow to its own), and the garbage collector
 // deletes the empty one with the AuthService.
 func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *authv1alpha1.AuthService) error {
-	name := metav1.ObjectMeta{Name: RedisName(as)}
+	name := metav1.ObjectMeta{Name: as.RedisName()}
 	for _, obj := range []client.Object{
 		&appsv1.StatefulSet{ObjectMeta: name}, &appsv1.Deployment{ObjectMeta: name},
 		&corev1.Service{ObjectMeta: name}, &networkingv1.NetworkPolicy{ObjectMeta: name},
@@ -422,14 +422,14 @@ func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *auth
 		}
 	}
 	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: RedisName(as)}, secret); err == nil &&
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: as.RedisName()}, secret); err == nil &&
 		metav1.IsControlledBy(secret, as) && len(secret.Data) > 0 {
 		secret.Data = nil
 		if err := r.Client.Update(ctx, secret, client.FieldOwner(fieldOwner)); err != nil {
 			return fmt.Errorf("emptying Secret %s: %w", secret.Name, err)
 		}
 	} else if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("reading Secret %s: %w", RedisName(as), err)
+		return fmt.Errorf("reading Secret %s: %w", as.RedisName(), err)
 	}
 	return r.removeReplicatedRedis(ctx, as)
 }
@@ -439,7 +439,7 @@ func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, s *scope, wor
 	as := s.as
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(workload), workload); err != nil {
 		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionUnknown, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Waiting to observe Redis %s: %v", RedisName(as), err))
+			fmt.Sprintf("Waiting to observe Redis %s: %v", as.RedisName(), err))
 		return
 	}
 	var ready int32
@@ -463,9 +463,9 @@ func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, s *scope, wor
 		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady, msg)
 	case ready >= 1:
 		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Redis %s is rolling out a change", RedisName(as)))
+			fmt.Sprintf("Redis %s is rolling out a change", as.RedisName()))
 	default:
 		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
-			fmt.Sprintf("Redis %s has no available pod yet", RedisName(as)))
+			fmt.Sprintf("Redis %s has no available pod yet", as.RedisName()))
 	}
 }

@@ -64,25 +64,17 @@ func haSettingsOf(as *authv1alpha1.AuthService) haSettings {
 // quorum is the majority of the Sentinels, which must agree before a failover.
 func (h haSettings) quorum() int32 { return h.sentinels/2 + 1 }
 
-// RedisHeadlessName is the headless Service that gives every Redis and Sentinel pod of a
-// replicated managed Redis its stable DNS name.
-func RedisHeadlessName(as *authv1alpha1.AuthService) string { return as.Name + "-redis-headless" }
-
-// RedisSentinelName is the name of the Sentinels' StatefulSet, Service and
-// PodDisruptionBudget.
-func RedisSentinelName(as *authv1alpha1.AuthService) string { return as.Name + "-redis-sentinel" }
-
 // sentinelMasterName is the Sentinel master name: the AuthService's name.
 func sentinelMasterName(as *authv1alpha1.AuthService) string { return as.Name }
 
 func sentinelServiceAddress(as *authv1alpha1.AuthService) string {
-	return fmt.Sprintf("%s.%s.svc:%d", RedisSentinelName(as), as.Namespace, redisconf.SentinelPort)
+	return fmt.Sprintf("%s.%s.svc:%d", as.RedisSentinelName(), as.Namespace, redisconf.SentinelPort)
 }
 
 // podHost is the stable DNS name of one pod of a StatefulSet governed by the headless
 // Service; in a pod template, pod is "$(POD_NAME)", which the kubelet expands.
 func podHost(as *authv1alpha1.AuthService, pod string) string {
-	return fmt.Sprintf("%s.%s.%s.svc", pod, RedisHeadlessName(as), as.Namespace)
+	return fmt.Sprintf("%s.%s.%s.svc", pod, as.RedisHeadlessName(), as.Namespace)
 }
 
 // memberAddrs are host:port of every pod of the StatefulSet set with n pods.
@@ -117,8 +109,8 @@ func topologyArgs(as *authv1alpha1.AuthService, h haSettings, role string, port 
 		"redis-topology",
 		"--role", role,
 		"--self", fmt.Sprintf("%s:%d", podHost(as, "$(POD_NAME)"), port),
-		"--redis-addrs", memberAddrs(as, RedisName(as), h.replicas, redisPort),
-		"--sentinel-addrs", memberAddrs(as, RedisSentinelName(as), h.sentinels, redisconf.SentinelPort),
+		"--redis-addrs", memberAddrs(as, as.RedisName(), h.replicas, redisPort),
+		"--sentinel-addrs", memberAddrs(as, as.RedisSentinelName(), h.sentinels, redisconf.SentinelPort),
 		"--master-name", sentinelMasterName(as),
 		"--password-file", redisConfDir + "/password",
 		"--out", out,
@@ -197,7 +189,7 @@ func haConfigVolume(as *authv1alpha1.AuthService) corev1.Volume {
 	return corev1.Volume{
 		Name: "config",
 		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: RedisName(as),
+			SecretName: as.RedisName(),
 			Items: []corev1.KeyToPath{
 				{Key: RedisConfigKey, Path: "redis.conf"},
 				{Key: RedisPasswordKey, Path: "password"},
@@ -234,7 +226,7 @@ func redisHAStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion,
 	spec.Affinity = preferSpreadOverNodes(as, appRedis)
 	sts := redisStatefulSet(as, template)
 	sts.Spec.Replicas = ptr.To(h.replicas)
-	sts.Spec.ServiceName = RedisHeadlessName(as)
+	sts.Spec.ServiceName = as.RedisHeadlessName()
 	return sts
 }
 
@@ -247,10 +239,10 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion
 	const confDir = runtimeConfDir
 	l := labels(as, appSentinel, componentRedis)
 	return &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: RedisSentinelName(as), Namespace: as.Namespace, Labels: l},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisSentinelName(), Namespace: as.Namespace, Labels: l},
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:            ptr.To(h.sentinels),
-			ServiceName:         RedisHeadlessName(as),
+			ServiceName:         as.RedisHeadlessName(),
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 			Selector:            &metav1.LabelSelector{MatchLabels: selector(as, appSentinel)},
 			Template: corev1.PodTemplateSpec{
@@ -295,7 +287,7 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion
 // starting pod's init step must reach its peers before any of them is ready.
 func redisHeadlessService(as *authv1alpha1.AuthService) *corev1.Service {
 	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: RedisHeadlessName(as), Namespace: as.Namespace, Labels: labels(as, appRedis, componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisHeadlessName(), Namespace: as.Namespace, Labels: labels(as, appRedis, componentRedis)},
 		Spec: corev1.ServiceSpec{
 			ClusterIP:                corev1.ClusterIPNone,
 			PublishNotReadyAddresses: true,
@@ -310,7 +302,7 @@ func redisHeadlessService(as *authv1alpha1.AuthService) *corev1.Service {
 
 // sentinelService is what the auth servers connect to: any Sentinel names the primary.
 func sentinelService(as *authv1alpha1.AuthService) *corev1.Service {
-	return clusterService(as, RedisSentinelName(as), appSentinel, componentRedis, sentinelPortName, redisconf.SentinelPort)
+	return clusterService(as, as.RedisSentinelName(), appSentinel, componentRedis, sentinelPortName, redisconf.SentinelPort)
 }
 
 // redisHANetworkPolicy lets the Redis and Sentinel pods reach each other (replication,
@@ -323,7 +315,7 @@ func redisHANetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPol
 		{Protocol: ptr.To(corev1.ProtocolTCP), Port: &sentinel},
 	}
 	return &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, appRedis, componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: labels(as, appRedis, componentRedis)},
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: haSelector(as)},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
@@ -355,7 +347,7 @@ func haPodDisruptionBudget(as *authv1alpha1.AuthService, name, app string) *poli
 // haConnection is how the auth servers reach the replicated Redis: through the Sentinels,
 // with the managed password for both, and logouts acknowledged by minReplicasAcked replicas.
 func haConnection(as *authv1alpha1.AuthService, h haSettings, version string) redisConnection {
-	ref := &authv1alpha1.SecretKeyReference{Name: RedisName(as), Key: RedisPasswordKey}
+	ref := &authv1alpha1.SecretKeyReference{Name: as.RedisName(), Key: RedisPasswordKey}
 	return redisConnection{
 		mode:             "sentinel",
 		addresses:        []string{sentinelServiceAddress(as)},

@@ -30,7 +30,7 @@ func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s 
 		return nil
 	}
 	h := haSettingsOf(as)
-	if err := r.deleteOwned(ctx, as, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
+	if err := r.deleteOwned(ctx, as, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: as.RedisName()}}); err != nil {
 		return err
 	}
 	redisSet := redisHAStatefulSet(as, h, version, image)
@@ -51,7 +51,7 @@ func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s 
 	}
 	for _, obj := range []client.Object{
 		redisHeadlessService(as), redisSet, sentinelService(as), redisHANetworkPolicy(as),
-		haPodDisruptionBudget(as, RedisName(as), appRedis), haPodDisruptionBudget(as, RedisSentinelName(as), appSentinel),
+		haPodDisruptionBudget(as, as.RedisName(), appRedis), haPodDisruptionBudget(as, as.RedisSentinelName(), appSentinel),
 	} {
 		if err := r.apply(ctx, as, obj); err != nil {
 			return err
@@ -74,7 +74,7 @@ func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s 
 	// The single pod's Service stays until every auth server connects through the
 	// Sentinels: the ones still rolling keep reaching pod 0 through it meanwhile.
 	if r.serversUseSentinels(ctx, as) {
-		if err := r.deleteOwned(ctx, as, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
+		if err := r.deleteOwned(ctx, as, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: as.RedisName()}}); err != nil {
 			return err
 		}
 	}
@@ -86,11 +86,11 @@ func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s 
 // pod or to an external Redis. The Redis StatefulSet itself is replaced by the caller.
 func (r *AuthServiceReconciler) removeReplicatedRedis(ctx context.Context, as *authv1alpha1.AuthService) error {
 	for _, obj := range []client.Object{
-		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: RedisSentinelName(as)}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: RedisSentinelName(as)}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: RedisHeadlessName(as)}},
-		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}},
-		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: RedisSentinelName(as)}},
+		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: as.RedisSentinelName()}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: as.RedisSentinelName()}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: as.RedisHeadlessName()}},
+		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: as.RedisName()}},
+		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: as.RedisSentinelName()}},
 	} {
 		if err := r.deleteOwned(ctx, as, obj); err != nil {
 			return err
@@ -179,7 +179,7 @@ func replicatedRedisReadiness(h haSettings, redisSet, sentinels *appsv1.Stateful
 // out completely with the Sentinel master name, so no auth-server pod uses the single
 // pod's Service any more.
 func (r *AuthServiceReconciler) serversUseSentinels(ctx context.Context, as *authv1alpha1.AuthService) bool {
-	for _, name := range []string{ServerName(as), IssuerName(as)} {
+	for _, name := range []string{as.ServerName(), as.IssuerName()} {
 		d := &appsv1.Deployment{}
 		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: name}, d); err != nil {
 			return false

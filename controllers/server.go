@@ -47,7 +47,7 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 			return reconcile.Result{}, err
 		}
 	}
-	if err := r.reconcilePodDisruptionBudget(ctx, as, ServerName(as), appVerifier, componentServer); err != nil {
+	if err := r.reconcilePodDisruptionBudget(ctx, as, as.ServerName(), appVerifier, componentServer); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(deployment), deployment); err != nil {
@@ -113,17 +113,17 @@ func introspectionClients(as *authv1alpha1.AuthService) string {
 // server reloads, and must not restart a pod.
 func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image string, jwksMaxAge time.Duration) *appsv1.Deployment {
 	keys := corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-		SecretName:  PublicKeysSecretName(as),
+		SecretName:  as.PublicKeysSecretName(),
 		DefaultMode: ptr.To[int32](0o444),
 	}}
 	w := authserverWorkload{
-		name: ServerName(as), app: appVerifier, component: componentServer,
+		name: as.ServerName(), app: appVerifier, component: componentServer,
 		replicas: as.Spec.Server.Replicas, keys: keys, env: serverEnv(as, redis, jwksMaxAge),
 	}
 	// Only a verifier that serves introspection reviews tokens; otherwise it runs with no
 	// API credentials at all.
 	if len(as.Spec.Introspection.Clients) > 0 {
-		w.serviceAccount = ServerName(as)
+		w.serviceAccount = as.ServerName()
 	}
 	d := authserverDeployment(as, w, redis, image)
 	// The user's spread constraints select the verifier's pods (their doc says so).
@@ -133,7 +133,7 @@ func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image
 
 func serverService(as *authv1alpha1.AuthService) *corev1.Service {
 	scheme, port := servicePort(as, withDefaults(&as.Spec).Server.Port)
-	return clusterService(as, ServerName(as), appVerifier, componentServer, scheme, port)
+	return clusterService(as, as.ServerName(), appVerifier, componentServer, scheme, port)
 }
 
 // reconcilePodDisruptionBudget applies or deletes the PodDisruptionBudget named name of one

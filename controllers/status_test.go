@@ -34,7 +34,7 @@ func TestStatus_ObservedGenerationMovesOnlyWhenAPassSucceeds(t *testing.T) {
 	update(t, as, func(as *authv1alpha1.AuthService) { as.Spec.Server.Replicas = ptr.To[int32](3) })
 	failing := newDirectReconciler(t, clk, clientWith(t, interceptor.Funcs{
 		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
-			if u, ok := obj.(interface{ GetName() string }); ok && strings.HasSuffix(u.GetName(), "-authserver") {
+			if u, ok := obj.(interface{ GetName() string }); ok && u.GetName() == named(ns, "auth").ServerName() {
 				return errors.New("admission webhook \"policy.example.com\" denied the request")
 			}
 			return c.Apply(ctx, obj, opts...)
@@ -85,7 +85,7 @@ func TestStatus_ASecondPassWritesNothing(t *testing.T) {
 		}
 		for _, obj := range []client.Object{
 			get(t, ns, "auth-authserver", &appsDeployment{}), get(t, ns, "auth-issuer", &appsDeployment{}), get(t, ns, "auth-redis", &appsStatefulSet{}),
-			get(t, ns, "auth", &authv1alpha1.AuthService{}), get(t, "", "auth-operator-issuer-"+ns+"-auth", &rbacv1.ClusterRoleBinding{}),
+			get(t, ns, "auth", &authv1alpha1.AuthService{}), get(t, "", named(ns, "auth").IssuerClusterRoleBindingName(), &rbacv1.ClusterRoleBinding{}),
 		} {
 			out[obj.GetName()+"/"+typeName(obj)] = obj.GetResourceVersion()
 		}

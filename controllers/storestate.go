@@ -21,15 +21,11 @@ const (
 	storeStateNotBefore          = "notBefore"
 )
 
-// StoreStateConfigMapName is the ConfigMap in which the issuer records the generation of
-// the blacklist store and when it found the store had lost its data.
-func StoreStateConfigMapName(as *authv1alpha1.AuthService) string { return as.Name + "-store-state" }
-
 // storeStateConfigMap is the ConfigMap as the operator creates it: empty. It writes no
 // data field, so its applies never touch what the issuer recorded.
 func storeStateConfigMap(as *authv1alpha1.AuthService) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: StoreStateConfigMapName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.StoreStateConfigMapName(), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
 	}
 }
 
@@ -43,10 +39,10 @@ func (r *AuthServiceReconciler) reconcileStoreState(ctx context.Context, s *scop
 	}
 	cm := &corev1.ConfigMap{}
 	var data map[string]string
-	switch err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: StoreStateConfigMapName(as)}, cm); {
+	switch err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: as.StoreStateConfigMapName()}, cm); {
 	case apierrors.IsNotFound(err):
 	case err != nil:
-		return 0, fmt.Errorf("reading ConfigMap %s: %w", StoreStateConfigMapName(as), err)
+		return 0, fmt.Errorf("reading ConfigMap %s: %w", as.StoreStateConfigMapName(), err)
 	default:
 		data = cm.Data
 	}

@@ -188,8 +188,8 @@ func installIssuerClusterRole() error {
 		return fmt.Errorf("parsing issuer_role.yaml: %w", err)
 	}
 	role.Name = "auth-operator-" + role.Name
-	if role.Name != IssuerClusterRoleName {
-		return fmt.Errorf("config/rbac/issuer_role.yaml installs as %s, the operator binds %s", role.Name, IssuerClusterRoleName)
+	if role.Name != authv1alpha1.IssuerClusterRoleName {
+		return fmt.Errorf("config/rbac/issuer_role.yaml installs as %s, the operator binds %s", role.Name, authv1alpha1.IssuerClusterRoleName)
 	}
 	return k8sClient.Create(context.Background(), role)
 }

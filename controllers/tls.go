@@ -71,7 +71,7 @@ func (r *AuthServiceReconciler) reconcileTLS(ctx context.Context, s *scope) (rec
 	}
 	now := r.Clock.Now()
 	var missing []string
-	for _, host := range []string{ServerName(as) + "." + as.Namespace + ".svc", IssuerName(as) + "." + as.Namespace + ".svc"} {
+	for _, host := range []string{as.ServerName() + "." + as.Namespace + ".svc", as.IssuerName() + "." + as.Namespace + ".svc"} {
 		if leaf.VerifyHostname(host) != nil {
 			missing = append(missing, host)
 		}

@@ -153,7 +153,7 @@ func TestE2E_DisruptionBudgetAndDeletion(t *testing.T) {
 		as.Spec.Server.PodDisruptionBudget = authv1alpha1.PodDisruptionBudgetSpec{Enabled: true, MaxUnavailable: ptr.To(intstr.FromInt32(1))}
 	})
 	ctx := context.Background()
-	pdbKey := types.NamespacedName{Namespace: key.Namespace, Name: key.Name + "-authserver"}
+	pdbKey := types.NamespacedName{Namespace: key.Namespace, Name: named(key).ServerName()}
 
 	t.Run("the PodDisruptionBudget allows one disruption and refuses a second eviction", func(t *testing.T) {
 		poll.Until(t, time.Minute, "PodDisruptionBudget status", func() error {
@@ -199,8 +199,8 @@ func TestE2E_DisruptionBudgetAndDeletion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		claim := "PersistentVolumeClaim/data-" + key.Name + "-redis-0"
-		for _, want := range []string{"Deployment/" + key.Name + "-authserver", "StatefulSet/" + key.Name + "-redis", "PodDisruptionBudget/" + key.Name + "-authserver", claim} {
+		claim := "PersistentVolumeClaim/data-" + named(key).RedisName() + "-0"
+		for _, want := range []string{"Deployment/" + named(key).ServerName(), "StatefulSet/" + named(key).RedisName(), "PodDisruptionBudget/" + named(key).ServerName(), claim} {
 			if !contains(before, want) {
 				t.Fatalf("%s is not among the AuthService's objects %v", want, before)
 			}
@@ -311,7 +311,7 @@ func TestE2E_RedisPasswordChangeRollsTheServersWithoutAFailedRequest(t *testing.
 	var minAvailable int32 = 2
 	poll.Until(t, 3*time.Minute, "roll complete", func() error {
 		var d appsv1.Deployment
-		if err := kube.Get(ctx, types.NamespacedName{Namespace: ns, Name: name + "-authserver"}, &d); err != nil {
+		if err := kube.Get(ctx, types.NamespacedName{Namespace: ns, Name: named(key).ServerName()}, &d); err != nil {
 			return err
 		}
 		minAvailable = min(minAvailable, d.Status.AvailableReplicas)
