@@ -88,21 +88,27 @@ func TestServerEnv_CarriesNoSecretsAndOnlyWhatIsSet(t *testing.T) {
 	}
 }
 
-func TestJWKSMaxAge_StaysBelowThePublishTime(t *testing.T) {
+// TestServerEnv_JWKSMaxAgeOnlyBelowTheDefaultPublishTime: the verifier is told the max-age of
+// keylifecycle.JWKSMaxAge only when it differs from the server's default, so that at the
+// default publish time no variable is added and running pods do not roll.
+func TestServerEnv_JWKSMaxAgeOnlyBelowTheDefaultPublishTime(t *testing.T) {
+	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod"}}
 	for _, tc := range []struct {
-		publish, want time.Duration
+		publish time.Duration
+		want    string
 	}{
-		{0, 0},
-		{keylifecycle.DefaultMinPublishTime, 0},
-		{time.Hour, 0},
-		{time.Second, time.Second},
-		{3 * time.Second, time.Second},
-		{7 * time.Second, time.Second},
-		{time.Minute, 12 * time.Second},
-		{4*time.Minute + 59*time.Second, 59 * time.Second},
+		{0, ""},
+		{keylifecycle.DefaultMinPublishTime, ""},
+		{time.Hour, ""},
+		{time.Second, "1s"},
+		{3 * time.Second, "1s"},
+		{7 * time.Second, "1s"},
+		{time.Minute, "12s"},
+		{4*time.Minute + 59*time.Second, "59s"},
 	} {
-		if got := jwksMaxAge(tc.publish); got != tc.want {
-			t.Errorf("jwksMaxAge(%s) = %s, want %s", tc.publish, got, tc.want)
+		got, set := envMap(corev1.Container{Env: serverEnv(as, redisConnection{addresses: []string{"r:6379"}}, tc.publish)})["AUTHSERVER_JWKS_MAX_AGE"]
+		if got != tc.want || set != (tc.want != "") {
+			t.Errorf("publish time %s: AUTHSERVER_JWKS_MAX_AGE = %q (set %v), want %q", tc.publish, got, set, tc.want)
 		}
 	}
 }

@@ -41,7 +41,7 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 		s.found.set(authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonNoImage, noImageMessage)
 		return reconcile.Result{}, nil
 	}
-	deployment := serverDeployment(as, *s.redis, image, jwksMaxAge(r.minPublishTime(as)))
+	deployment := serverDeployment(as, *s.redis, image, r.minPublishTime(as))
 	for _, obj := range []client.Object{deployment, serverService(as)} {
 		if err := r.apply(ctx, as, obj); err != nil {
 			return reconcile.Result{}, err
@@ -68,26 +68,14 @@ func (r *AuthServiceReconciler) serverImage(as *authv1alpha1.AuthService) string
 	return r.DefaultServerImage
 }
 
-// jwksMaxAge is the --jwks-max-age the auth server needs so that a client's cached JWKS
-// expires, together with the kubelet's Secret propagation, before a next key may sign. With
-// the default minimum publish time the server's own default (1m) fits and zero is returned,
-// so no variable is set and running pods do not roll. A shorter publish time gets a fifth of
-// it (below the server's default), in whole seconds, at least one.
-func jwksMaxAge(minPublishTime time.Duration) time.Duration {
-	if minPublishTime <= 0 || minPublishTime >= keylifecycle.DefaultMinPublishTime {
-		return 0
-	}
-	return max((minPublishTime / 5).Truncate(time.Second), time.Second)
-}
-
 // serverEnv is the verifier's configuration, as the AUTHSERVER_* variables of
-// docs/authserver-flags.md: the issuer's URL for the discovery document and, with
-// spec.introspection.clients, who may introspect and the audience their tokens carry. A
-// zero jwksMaxAge leaves the server's default.
-func serverEnv(as *authv1alpha1.AuthService, redis redisConnection, jwksMaxAge time.Duration) []corev1.EnvVar {
+// docs/authserver-flags.md: the JWKS max-age that minPublishTime needs (none when it is the
+// server's default, so running pods do not roll), the issuer's URL for the discovery document
+// and, with spec.introspection.clients, who may introspect and the audience their tokens carry.
+func serverEnv(as *authv1alpha1.AuthService, redis redisConnection, minPublishTime time.Duration) []corev1.EnvVar {
 	env := authserverEnv(as, redis, roleVerifier)
-	if jwksMaxAge > 0 {
-		env = append(env, corev1.EnvVar{Name: "AUTHSERVER_JWKS_MAX_AGE", Value: jwksMaxAge.String()})
+	if maxAge := keylifecycle.JWKSMaxAge(minPublishTime); maxAge != keylifecycle.DefaultJWKSMaxAge {
+		env = append(env, corev1.EnvVar{Name: "AUTHSERVER_JWKS_MAX_AGE", Value: maxAge.String()})
 	}
 	env = append(env, corev1.EnvVar{Name: "AUTHSERVER_TOKEN_SERVICE_URL", Value: issuerURL(as)})
 	if clients := introspectionClients(as); clients != "" {
@@ -111,14 +99,14 @@ func introspectionClients(as *authv1alpha1.AuthService) string {
 // keys only, never the signing-key Secret. Its pod template depends on the spec and the
 // Redis password's checksum only: a key rotation changes the mounted Secret, which the
 // server reloads, and must not restart a pod.
-func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image string, jwksMaxAge time.Duration) *appsv1.Deployment {
+func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image string, minPublishTime time.Duration) *appsv1.Deployment {
 	keys := corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 		SecretName:  as.PublicKeysSecretName(),
 		DefaultMode: ptr.To[int32](0o444),
 	}}
 	w := authserverWorkload{
 		name: as.ServerName(), app: appVerifier, component: componentServer,
-		replicas: as.Spec.Server.Replicas, keys: keys, env: serverEnv(as, redis, jwksMaxAge),
+		replicas: as.Spec.Server.Replicas, keys: keys, env: serverEnv(as, redis, minPublishTime),
 	}
 	// Only a verifier that serves introspection reviews tokens; otherwise it runs with no
 	// API credentials at all.

@@ -13,14 +13,6 @@ import (
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 )
 
-// The data keys the issuer writes into the store-state ConfigMap (CONTRACT: amnesia).
-const (
-	storeStateGeneration         = "generation"
-	storeStateLostAt             = "lostAt"
-	storeStatePreviousGeneration = "previousGeneration"
-	storeStateNotBefore          = "notBefore"
-)
-
 // storeStateConfigMap is the ConfigMap as the operator creates it: empty. It writes no
 // data field, so its applies never touch what the issuer recorded.
 func storeStateConfigMap(as *authv1alpha1.AuthService) *corev1.ConfigMap {
@@ -69,12 +61,12 @@ func tokenOutlives(as *authv1alpha1.AuthService) time.Duration {
 // A malformed time is reported as a loss at an unknown time rather than hidden: the
 // issuer refuses tokens by its own copy of the cutoff regardless.
 func blacklistIntact(data map[string]string, now time.Time, outlives time.Duration) (metav1.Condition, time.Duration) {
-	generation := data[storeStateGeneration]
+	generation := data[authv1alpha1.StoreStateGenerationKey]
 	if generation == "" {
 		return metav1.Condition{Status: metav1.ConditionUnknown, Reason: authv1alpha1.ReasonNotReported,
 			Message: "The issuer has not yet recorded the blacklist store's generation"}, 0
 	}
-	lostAtText := data[storeStateLostAt]
+	lostAtText := data[authv1alpha1.StoreStateLostAtKey]
 	if lostAtText == "" {
 		return metav1.Condition{Status: metav1.ConditionTrue, Reason: authv1alpha1.ReasonIntact,
 			Message: fmt.Sprintf("The blacklist store holds every entry of its generation %s", generation)}, 0
@@ -85,10 +77,10 @@ func blacklistIntact(data map[string]string, now time.Time, outlives time.Durati
 			Message: fmt.Sprintf("The blacklist store lost its data (the recorded time %q does not parse): tokens issued before the loss are refused until they expire; new logins work", lostAtText)}, 0
 	}
 	cutoff := lostAt
-	if nb, err := time.Parse(time.RFC3339, data[storeStateNotBefore]); err == nil {
+	if nb, err := time.Parse(time.RFC3339, data[authv1alpha1.StoreStateNotBeforeKey]); err == nil {
 		cutoff = nb
 	}
-	previous := data[storeStatePreviousGeneration]
+	previous := data[authv1alpha1.StoreStatePreviousGenerationKey]
 	if previous == "" {
 		previous = "unknown"
 	}

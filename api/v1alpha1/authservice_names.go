@@ -35,6 +35,20 @@ func (as *AuthService) UserLogoutsConfigMapName() string { return as.Name + "-us
 // blacklist store and when it found the store had lost its data (the StoreState* data keys).
 func (as *AuthService) StoreStateConfigMapName() string { return as.Name + "-store-state" }
 
+// The data keys of the store-state ConfigMap, all strings: the issuer writes them and the
+// operator's BlacklistIntact condition reads them.
+const (
+	// StoreStateGenerationKey is the store generation the issuer holds.
+	StoreStateGenerationKey = "generation"
+	// StoreStateLostAtKey is the RFC 3339 time the last loss was detected, "" when never.
+	StoreStateLostAtKey = "lostAt"
+	// StoreStatePreviousGenerationKey is the generation that was lost, "" when never.
+	StoreStatePreviousGenerationKey = "previousGeneration"
+	// StoreStateNotBeforeKey is the RFC 3339 cutoff: tokens issued before it are refused,
+	// "" when none.
+	StoreStateNotBeforeKey = "notBefore"
+)
+
 // ServerName is the verifier's Deployment, Service, PodDisruptionBudget and (with
 // spec.introspection.clients) ServiceAccount.
 func (as *AuthService) ServerName() string { return as.Name + "-authserver" }
