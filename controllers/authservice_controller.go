@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -67,16 +66,32 @@ type AuthServiceReconciler struct {
 	RequireSecretUseLabel bool
 }
 
-// scope is what the phases of one pass share.
+// scope is what the phases of one pass share: the AuthService and what each phase found,
+// the facts that status.go derives every condition from. A phase records objects, flags and
+// errors here; it never picks a condition's status, reason or message.
 type scope struct {
 	as *authv1alpha1.AuthService
+	// now is the time the pass judges keys, certificates and the store state at.
+	now time.Time
+	// image is the auth-server image of both roles and of the Redis pods' topology step; ""
+	// when neither the spec nor the operator names one.
+	image string
+	// requireSecretUseLabel is the reconciler's setting, which a Secret's use depends on.
+	requireSecretUseLabel bool
+	// failed holds the error that ended a phase, by the condition the phase covers.
+	failed map[string]error
 	// redis is how the auth server reaches Redis, once the Redis phase has worked it out.
 	redis *redisConnection
-	// found is what the phases found, turned into the conditions by updateStatus.
-	found findings
-	// tlsUsable is true when the workloads may roll out as far as TLS goes: plain HTTP,
-	// or a TLS Secret whose certificate and key load.
-	tlsUsable bool
+	keys  keysFound
+	tls   tlsFound
+	// redisFound is what the Redis phase found besides the connection.
+	redisFound redisFound
+	// server and issuer are the verifier's and the issuer's Deployments as read back after
+	// they were applied.
+	server, issuer *appsv1.Deployment
+	// storeState is the data of the store-state ConfigMap, once the issuer phase has read it.
+	storeState     map[string]string
+	storeStateRead bool
 }
 
 type phase struct {
@@ -148,14 +163,18 @@ func (r *AuthServiceReconciler) reconcile(ctx context.Context, req reconcile.Req
 	// Before the keys phase sets an active key: that is how a new AuthService is told from
 	// one that ran before prefixes were recorded.
 	recordRedisKeyPrefix(as)
-	s := &scope{as: as, found: findings{}}
+	s := &scope{as: as, now: r.Clock.Now(), image: r.serverImage(as), requireSecretUseLabel: r.RequireSecretUseLabel, failed: map[string]error{}}
 	var keysErr error
 	var workloadErrs []error
 	// incomplete is set by anything that keeps observedGeneration where it is.
 	incomplete := false
 
 	defer func() {
-		updateStatus(as, s.found)
+		for _, c := range updateStatus(s) {
+			if action, warn := warningActions[c.Reason]; warn {
+				r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, c.Reason, action, "%s", c.Message)
+			}
+		}
 		if err := r.patchStatus(ctx, original, as, !incomplete); err != nil && ctx.Err() == nil {
 			reterr = errors.Join(reterr, err)
 		}
@@ -169,27 +188,21 @@ func (r *AuthServiceReconciler) reconcile(ctx context.Context, req reconcile.Req
 		{authv1alpha1.IssuerReadyCondition, r.reconcileIssuer},
 	} {
 		res, err := p.run(ctx, s)
+		if err != nil {
+			s.failed[p.condition] = err
+			incomplete = true
+		}
 		switch {
 		case isForeign(err):
-			incomplete = true
-			msg := capitalize(err.Error())
-			s.found.set(p.condition, metav1.ConditionFalse, authv1alpha1.ReasonForeignObject, msg)
-			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonForeignObject, "Reconcile", "%s", msg)
 			result = earliest(result, reconcile.Result{RequeueAfter: foreignRetry})
 		case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
 			// The cache was behind a write of ours: read again shortly instead of failing.
 			log.FromContext(ctx).V(1).Info("write raced a newer version, retrying", "phase", p.condition, "error", err.Error())
-			incomplete = true
 			result = earliest(result, reconcile.Result{RequeueAfter: conflictRetry})
+		case err != nil && p.condition == authv1alpha1.KeysReadyCondition:
+			keysErr = err
 		case err != nil:
-			incomplete = true
-			if p.condition == authv1alpha1.KeysReadyCondition {
-				keysErr = err
-			} else {
-				workloadErrs = append(workloadErrs, err)
-			}
-			s.found.set(p.condition, metav1.ConditionFalse, authv1alpha1.ReasonReconcileFailed, capitalize(err.Error()))
-			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonReconcileFailed, "Reconcile", "%s", capitalize(err.Error()))
+			workloadErrs = append(workloadErrs, err)
 		default:
 			result = earliest(result, res)
 		}

@@ -1,14 +1,11 @@
 package controllers
 
 import (
-	"strings"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
@@ -30,33 +27,6 @@ func TestEarliest_LowestPositiveRequeueWins(t *testing.T) {
 		if got.RequeueAfter != tc.want {
 			t.Errorf("earliest(%s, %s) = %s, want %s", tc.a, tc.b, got.RequeueAfter, tc.want)
 		}
-	}
-}
-
-func TestServerRollout_JudgesLikeRolloutStatus(t *testing.T) {
-	cases := []struct {
-		name       string
-		generation int64
-		status     appsv1.DeploymentStatus
-		want       metav1.ConditionStatus
-		reason     string
-		message    string
-	}{
-		{"spec not observed", 2, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2}, metav1.ConditionFalse, authv1alpha1.ReasonProgressing, "not yet observed"},
-		{"half updated", 1, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 3, UpdatedReplicas: 1, AvailableReplicas: 2}, metav1.ConditionFalse, authv1alpha1.ReasonProgressing, "1 of 2 auth-server replicas updated"},
-		{"old pods terminating", 1, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 3, UpdatedReplicas: 2, AvailableReplicas: 3}, metav1.ConditionFalse, authv1alpha1.ReasonProgressing, "1 old auth-server replicas pending termination"},
-		{"updated but not available", 1, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 1}, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable, "1 of 2 auth-server replicas available"},
-		{"done", 1, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2}, metav1.ConditionTrue, authv1alpha1.ReasonReady, "2 of 2 auth-server replicas available at http://auth-authserver.prod.svc"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod", Generation: 4}}
-			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "auth-authserver", Generation: tc.generation}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}, Status: tc.status}
-			f := serverRollout(as, d)
-			if f.status != tc.want || f.reason != tc.reason || !strings.Contains(f.message, tc.message) {
-				t.Errorf("ServerReady = %s/%s %q", f.status, f.reason, f.message)
-			}
-		})
 	}
 }
 

@@ -24,7 +24,7 @@ import (
 // as spec.server.podDisruptionBudget says for both roles, its PodDisruptionBudget.
 func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (reconcile.Result, error) {
 	as := s.as
-	if s.tlsUsable {
+	if s.tlsUsable() {
 		as.Status.IssuerURL = issuerURL(as)
 		as.Status.Issuer = tokenIssuer(as)
 	}
@@ -41,22 +41,10 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 		return reconcile.Result{}, err
 	}
 	result := reconcile.Result{RequeueAfter: recheck}
-	if s.redis == nil {
-		s.found.set(authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForRedis,
-			"The issuer is not rolled out until its Redis settings are complete: see the RedisReady condition")
+	if s.redis == nil || !s.tlsUsable() || s.image == "" {
 		return result, nil
 	}
-	if !s.tlsUsable {
-		s.found.set(authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForTLS,
-			"The issuer is not rolled out while its TLS Secret is unusable (its running pods keep serving): see the TLSReady condition")
-		return result, nil
-	}
-	image := r.serverImage(as)
-	if image == "" {
-		s.found.set(authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonNoImage, noImageMessage)
-		return result, nil
-	}
-	deployment := issuerDeployment(as, *s.redis, image)
+	deployment := issuerDeployment(as, *s.redis, s.image)
 	for _, obj := range []client.Object{deployment, issuerService(as)} {
 		if err := r.apply(ctx, as, obj); err != nil {
 			return reconcile.Result{}, err
@@ -68,7 +56,7 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(deployment), deployment); err != nil {
 		return reconcile.Result{}, fmt.Errorf("reading Deployment %s: %w", deployment.Name, err)
 	}
-	s.found[authv1alpha1.IssuerReadyCondition] = deploymentRollout("issuer", issuerURL(as), deployment)
+	s.issuer = deployment
 	return result, nil
 }
 

@@ -34,6 +34,13 @@ func keyPolicy(as *authv1alpha1.AuthService, minPublishTime time.Duration) keyli
 	}
 }
 
+// keysFound is what the keys phase found: a signing-key Secret that does not hold a valid
+// key set (left untouched), or the plan it wrote.
+type keysFound struct {
+	invalid error
+	plan    *keylifecycle.Plan
+}
+
 // reconcileKeys moves the signing keys along their lifecycle, stores them in the Secret,
 // publishes their public projection and the JWKS and records the schedule in the status. The Secret is the source of
 // truth: it is read back on every pass and written with optimistic concurrency, so a
@@ -54,7 +61,8 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	if exists {
 		var err error
 		if current, err = keyfiles.Decode(secret.Data); err != nil {
-			r.keysInvalid(s, key.Name, err)
+			// Overwriting it would throw away keys that tokens in flight depend on.
+			s.keys.invalid = err
 			return reconcile.Result{}, nil
 		}
 		record = keylifecycle.Record{
@@ -62,7 +70,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 			LostKeyID:      secret.Annotations[KeysLostAnnotation],
 		}
 	}
-	now := r.Clock.Now()
+	now := s.now
 	plan, err := keylifecycle.Next(keylifecycle.Request{
 		Current:       current,
 		Policy:        keyPolicy(as, r.minPublishTime(as)),
@@ -124,7 +132,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		return reconcile.Result{}, err
 	}
 
-	r.recordKeyStatus(s, plan, now)
+	recordKeyStatus(s, plan)
 	return reconcile.Result{RequeueAfter: plan.RequeueAfter}, nil
 }
 
@@ -222,15 +230,6 @@ func jwksConfigMap(as *authv1alpha1.AuthService, jwks []byte) *corev1.ConfigMap 
 	}
 }
 
-// keysInvalid reports a Secret that does not hold a valid key set. The operator leaves it
-// untouched: overwriting it would throw away keys that tokens in flight depend on.
-func (r *AuthServiceReconciler) keysInvalid(s *scope, name string, err error) {
-	as := s.as
-	msg := fmt.Sprintf("Secret %s does not hold a valid key set (%v); it was left untouched so no key is lost: restore it, or delete it to start over with new keys", name, err)
-	s.found.set(authv1alpha1.KeysReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonSecretInvalid, msg)
-	r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonSecretInvalid, "ReadKeys", "%s", msg)
-}
-
 func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, plan keylifecycle.Plan) {
 	if plan.KeysLost {
 		active, _ := plan.Set.Active()
@@ -269,7 +268,8 @@ func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, pl
 	}
 }
 
-func (r *AuthServiceReconciler) recordKeyStatus(s *scope, plan keylifecycle.Plan, now time.Time) {
+// recordKeyStatus records the plan written in the status and in the scope, for KeysReady.
+func recordKeyStatus(s *scope, plan keylifecycle.Plan) {
 	as := s.as
 	active, _ := plan.Set.Active()
 	next, _ := plan.Set.Next()
@@ -281,16 +281,7 @@ func (r *AuthServiceReconciler) recordKeyStatus(s *scope, plan keylifecycle.Plan
 	as.Status.LastRotationRequest = plan.Record.HandledRequest
 	as.Status.Keys = publishedKeys(plan.Set)
 	recordNextRotation(as.Namespace, as.Name, plan.NextRotation)
-
-	published := len(plan.Set.Published(now).Keys)
-	msg := fmt.Sprintf("Key %s signs; key %s is published and takes over at %s; %d retired key(s) still verify access tokens and %d more refresh tokens only",
-		active.ID, next.ID, plan.NextRotation.UTC().Format(time.RFC3339), published-2, len(plan.Set.Keys)-published)
-	if lost := plan.Record.LostKeyID; lost != "" {
-		s.found.set(authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonSecretRecreated,
-			fmt.Sprintf("Secret %s was deleted and recreated with new keys: tokens signed by key %s no longer verify. %s", as.SigningKeysSecretName(), lost, msg))
-		return
-	}
-	s.found.set(authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished, msg)
+	s.keys.plan = &plan
 }
 
 func publishedKeys(s keyfiles.Set) []authv1alpha1.PublishedKey {

@@ -57,12 +57,33 @@ type redisConnection struct {
 	minReplicasAcked int32
 }
 
+// redisFound is what the Redis phase found, besides how the auth server reaches Redis
+// (scope.redis).
+type redisFound struct {
+	// unusable is the first Secret reference of spec.redis.external that cannot be used, and
+	// unusableField its place in the spec.
+	unusable      *authv1alpha1.SecretKeyReference
+	unusableField string
+	// badPassword is why the managed Redis Secret's password cannot go into redis.conf.
+	badPassword error
+	// replacing is the StatefulSet, as read, that is replaced for a new governing Service.
+	replacing *appsv1.StatefulSet
+	// claimKept says the spec asks for a volume claim template the StatefulSet cannot take.
+	claimKept bool
+	// workload is the single Redis's StatefulSet or Deployment, or the replicated Redis's
+	// StatefulSet, as read back after the apply; sentinels is the Sentinels' StatefulSet,
+	// nil while it does not exist.
+	workload  client.Object
+	sentinels *appsv1.StatefulSet
+	// unobserved is why the object named unobservedName could not be read back.
+	unobserved     error
+	unobservedName string
+}
+
 // reconcileRedis runs the managed Redis or wires the external one.
 func (r *AuthServiceReconciler) reconcileRedis(ctx context.Context, s *scope) (reconcile.Result, error) {
-	if msg := keyPrefixProblem(s.as); msg != "" {
+	if keyPrefixProblem(s.as) != "" {
 		// Nothing is wired with it: the auth servers keep the prefix they run with.
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonKeyPrefixInvalid, msg)
-		r.Recorder.Eventf(s.as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonKeyPrefixInvalid, "ConfigureRedis", "%s", msg)
 		return reconcile.Result{}, nil
 	}
 	if ext := s.as.Spec.Redis.External; ext != nil {
@@ -96,7 +117,6 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 	for _, a := range ext.Addresses {
 		conn.addresses = append(conn.addresses, string(a))
 	}
-	where := strings.Join(conn.addresses, ",")
 	// Each Secret the spec names, and the pod-template checksum that follows its versions.
 	type secretUse struct {
 		field    string
@@ -114,20 +134,17 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 		if ref.ref == nil {
 			continue
 		}
-		secret, _, err := r.readReferencedSecret(ctx, as, ref.field, ref.ref)
-		var unusable *unusableSecretError
+		secret, err := r.readUserSecret(ctx, as, ref.ref.Name, ref.ref.Key)
 		switch {
-		case errors.As(err, &unusable):
-			s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisSecretUnusable, unusable.msg)
-			return nil
 		case err != nil:
-			return err
+			return fmt.Errorf("reading Secret %s named by %s: %w", ref.ref.Name, ref.field, err)
+		case secret == nil:
+			s.redisFound.unusable, s.redisFound.unusableField = ref.ref, ref.field
+			return nil
 		}
 		*ref.checksum = secretVersion(secret)
 	}
 	s.redis = &conn
-	s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonExternalRedis,
-		fmt.Sprintf("Using the external Redis at %s; the auth server's readiness reports whether it answers", where))
 	return nil
 }
 
@@ -156,7 +173,7 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 	// read the workloads, but not Secrets, test password guesses offline.
 	version := secretVersion(secret)
 	persistent := *managed.Persistence.Enabled
-	if managed.HighAvailability != nil && persistent {
+	if replicatedRedis(as) {
 		return r.reconcileReplicatedRedis(ctx, s, version)
 	}
 	if err := r.removeReplicatedRedis(ctx, as); err != nil {
@@ -165,7 +182,6 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 	template := redisPodTemplate(as, version)
 
 	var workload client.Object
-	var pendingVolume string
 	if persistent {
 		if err := r.deleteOwned(ctx, as, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: as.RedisName()}}); err != nil {
 			return err
@@ -178,7 +194,7 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 		if err != nil {
 			return err
 		}
-		sts, pendingVolume = keepVolumeClaimTemplate(existing, sts)
+		sts, s.redisFound.claimKept = keepVolumeClaimTemplate(existing, sts)
 		workload = sts
 	} else {
 		if err := r.deleteOwned(ctx, as, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: as.RedisName()}}); err != nil {
@@ -196,8 +212,14 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 		password:         &authv1alpha1.SecretKeyReference{Name: as.RedisName(), Key: RedisPasswordKey},
 		passwordChecksum: version,
 	}
-	r.setRedisReady(ctx, s, workload, pendingVolume)
+	r.observe(ctx, s, workload)
 	return nil
+}
+
+// replicatedRedis reports whether the managed Redis runs replicated with Sentinels.
+func replicatedRedis(as *authv1alpha1.AuthService) bool {
+	managed := withDefaults(&as.Spec).Redis.Managed
+	return managed.HighAvailability != nil && *managed.Persistence.Enabled
 }
 
 // storedStatefulSet reads the StatefulSet named like desired; nil when there is none.
@@ -213,25 +235,22 @@ func (r *AuthServiceReconciler) storedStatefulSet(ctx context.Context, desired *
 }
 
 // keepVolumeClaimTemplate returns desired with the existing StatefulSet's volume claim
-// template, which the API server does not let change, and says what to do when the spec
-// asks for another one (empty when it does not). existing is nil when there is none;
-// desired is left as it is.
-func keepVolumeClaimTemplate(existing, desired *appsv1.StatefulSet) (*appsv1.StatefulSet, string) {
+// template, which the API server does not let change, and whether the spec asks for
+// another one. existing is nil when there is none; desired is left as it is.
+func keepVolumeClaimTemplate(existing, desired *appsv1.StatefulSet) (*appsv1.StatefulSet, bool) {
 	if existing == nil || len(existing.Spec.VolumeClaimTemplates) != 1 {
-		return desired, ""
+		return desired, false
 	}
 	have, want := existing.Spec.VolumeClaimTemplates[0].Spec, desired.Spec.VolumeClaimTemplates[0].Spec
 	sameSize := have.Resources.Requests.Storage().Cmp(*want.Resources.Requests.Storage()) == 0
 	sameClass := want.StorageClassName == nil || ptr.Deref(have.StorageClassName, "") == *want.StorageClassName
 	if sameSize && sameClass {
-		return desired, ""
+		return desired, false
 	}
 	kept := desired.DeepCopy()
 	kept.Spec.VolumeClaimTemplates[0].Spec.Resources = *have.Resources.DeepCopy()
 	kept.Spec.VolumeClaimTemplates[0].Spec.StorageClassName = have.StorageClassName
-	return kept, fmt.Sprintf("spec.redis.managed.persistence (size %s, storage class %q) is not applied: a StatefulSet's volume claim template cannot change. "+
-		"Resize the PersistentVolumeClaim data-%s-0 if its storage class allows expansion, or delete the StatefulSet with --cascade=orphan so the operator recreates it",
-		want.Resources.Requests.Storage(), ptr.Deref(want.StorageClassName, ""), desired.Name)
+	return kept, true
 }
 
 // ensureRedisSecret returns the managed Redis Secret as written, generating the password
@@ -260,10 +279,7 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope)
 	}
 	conf, err := redisconf.Render(password, redisconf.MaxMemory(withDefaults(&as.Spec).Redis.Managed.Resources.Limits.Memory()))
 	if err != nil {
-		msg := fmt.Sprintf("Secret %s key %q holds a password that cannot be written into redis.conf (%v); Redis and the auth server are left as they are: set a valid password, or remove the key to have a new one generated",
-			key.Name, RedisPasswordKey, err)
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordInvalid, msg)
-		r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonRedisPasswordInvalid, "ConfigureRedis", "%s", msg)
+		s.redisFound.badPassword = err
 		return nil, nil
 	}
 	desired := &corev1.Secret{
@@ -434,38 +450,13 @@ func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *auth
 	return r.removeReplicatedRedis(ctx, as)
 }
 
-// setRedisReady reads the workload's status back, as its controller wrote it.
-func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, s *scope, workload client.Object, note string) {
-	as := s.as
+// observe reads a workload back after the apply, with the status its controller wrote, and
+// reports whether it could.
+func (r *AuthServiceReconciler) observe(ctx context.Context, s *scope, workload client.Object) bool {
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(workload), workload); err != nil {
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionUnknown, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Waiting to observe Redis %s: %v", as.RedisName(), err))
-		return
+		s.redisFound.unobserved, s.redisFound.unobservedName = err, workload.GetName()
+		return false
 	}
-	var ready int32
-	var current bool
-	switch w := workload.(type) {
-	case *appsv1.StatefulSet:
-		// Rolled out as `kubectl rollout status` judges it: after a switch from replicated
-		// Redis, not before the extra pods are gone and pod 0 runs the one-pod template.
-		want := ptr.Deref(w.Spec.Replicas, 1)
-		ready = w.Status.AvailableReplicas
-		current = w.Status.ObservedGeneration >= w.Generation && w.Status.Replicas == want && w.Status.UpdatedReplicas >= want
-	case *appsv1.Deployment:
-		ready, current = w.Status.AvailableReplicas, w.Status.ObservedGeneration >= w.Generation
-	}
-	switch {
-	case ready >= 1 && current:
-		msg := fmt.Sprintf("Redis is available at %s", redisServiceAddress(as))
-		if note != "" {
-			msg += "; " + note
-		}
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady, msg)
-	case ready >= 1:
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Redis %s is rolling out a change", as.RedisName()))
-	default:
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
-			fmt.Sprintf("Redis %s has no available pod yet", as.RedisName()))
-	}
+	s.redisFound.workload = workload
+	return true
 }

@@ -22,11 +22,8 @@ import (
 // which copy it; then pod 0 is rolled and rejoins behind whichever primary the Sentinels
 // chose. The single-pod Service NAME-redis goes: it would spread clients over replicas.
 func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s *scope, version string) error {
-	as := s.as
-	image := r.serverImage(as)
+	as, image := s.as, s.image
 	if image == "" {
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonNoImage,
-			"No auth-server image for the Redis pods' topology init step: set spec.server.image, or start the operator with --authserver-image")
 		return nil
 	}
 	h := haSettingsOf(as)
@@ -41,7 +38,7 @@ func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s 
 	if err != nil {
 		return err
 	}
-	redisSet, pendingVolume := keepVolumeClaimTemplate(existing, redisSet)
+	redisSet, s.redisFound.claimKept = keepVolumeClaimTemplate(existing, redisSet)
 	scaled, err := r.podZeroIsReplicated(ctx, redisSet)
 	if err != nil {
 		return err
@@ -78,7 +75,16 @@ func (r *AuthServiceReconciler) reconcileReplicatedRedis(ctx context.Context, s 
 			return err
 		}
 	}
-	r.setReplicatedRedisReady(ctx, s, h, redisSet, sentinels, pendingVolume)
+	// Read back, the two StatefulSets tell whether a primary, the replicas that acknowledge
+	// logouts and a Sentinel majority are up.
+	if r.observe(ctx, s, redisSet) {
+		switch err := r.Client.Get(ctx, client.ObjectKeyFromObject(sentinels), sentinels); {
+		case err == nil:
+			s.redisFound.sentinels = sentinels
+		case !apierrors.IsNotFound(err):
+			s.redisFound.unobserved, s.redisFound.unobservedName = err, sentinels.Name
+		}
+	}
 	return nil
 }
 
@@ -119,60 +125,16 @@ func (r *AuthServiceReconciler) replaceForNewGoverningService(ctx context.Contex
 		// apply refuses it with a ForeignObject condition.
 		return false, nil
 	}
-	if !existing.DeletionTimestamp.IsZero() {
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Waiting for the garbage collector to release the pods of the old StatefulSet %s, which the new one adopts with their volumes", desired.Name))
-		return true, nil
-	}
-	if existing.Spec.ServiceName == desired.Spec.ServiceName {
+	if existing.DeletionTimestamp.IsZero() && existing.Spec.ServiceName == desired.Spec.ServiceName {
 		return false, nil
 	}
-	if err := r.Client.Delete(ctx, existing, client.PropagationPolicy(metav1.DeletePropagationOrphan)); err != nil && !apierrors.IsNotFound(err) {
-		return false, fmt.Errorf("replacing StatefulSet %s: %w", desired.Name, err)
-	}
-	s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-		fmt.Sprintf("Replacing StatefulSet %s for the switch between one Redis pod and replicated Redis; its pods and volumes are kept", desired.Name))
-	return true, nil
-}
-
-// setReplicatedRedisReady reads the two StatefulSets back. Redis is ready when a primary
-// and the replicas that acknowledge logouts are available and a Sentinel majority is up:
-// fewer, and logouts answer 503 or a failover cannot happen.
-func (r *AuthServiceReconciler) setReplicatedRedisReady(ctx context.Context, s *scope, h haSettings, redisSet, sentinels *appsv1.StatefulSet, note string) {
-	as := s.as
-	for _, sts := range []*appsv1.StatefulSet{redisSet, sentinels} {
-		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(sts), sts); apierrors.IsNotFound(err) && sts == sentinels {
-			s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
-				fmt.Sprintf("Waiting for a Redis pod of %s before the Sentinels start", redisSet.Name))
-			return
-		} else if err != nil {
-			s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionUnknown, authv1alpha1.ReasonProgressing,
-				fmt.Sprintf("Waiting to observe StatefulSet %s: %v", sts.Name, err))
-			return
+	if existing.DeletionTimestamp.IsZero() {
+		if err := r.Client.Delete(ctx, existing.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationOrphan)); err != nil && !apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("replacing StatefulSet %s: %w", desired.Name, err)
 		}
 	}
-	status, reason, msg := replicatedRedisReadiness(h, redisSet, sentinels, sentinelServiceAddress(as))
-	if status == metav1.ConditionTrue && note != "" {
-		msg += "; " + note
-	}
-	s.found.set(authv1alpha1.RedisReadyCondition, status, reason, msg)
-}
-
-// replicatedRedisReadiness judges the Redis and Sentinel StatefulSets' status.
-func replicatedRedisReadiness(h haSettings, redisSet, sentinels *appsv1.StatefulSet, address string) (metav1.ConditionStatus, string, string) {
-	needRedis := h.minReplicasAcked + 1
-	current := redisSet.Status.ObservedGeneration >= redisSet.Generation && sentinels.Status.ObservedGeneration >= sentinels.Generation
-	redisUp, sentinelsUp := redisSet.Status.AvailableReplicas, sentinels.Status.AvailableReplicas
-	counts := fmt.Sprintf("%d of %d Redis pods and %d of %d Sentinels available", redisUp, h.replicas, sentinelsUp, h.sentinels)
-	switch {
-	case redisUp < needRedis || sentinelsUp < h.quorum():
-		return metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
-			fmt.Sprintf("%s; needed: %d Redis pods (the primary and minReplicasAcked replicas) and %d Sentinels (a majority)", counts, needRedis, h.quorum())
-	case !current:
-		return metav1.ConditionFalse, authv1alpha1.ReasonProgressing, "Redis is rolling out a change; " + counts
-	default:
-		return metav1.ConditionTrue, authv1alpha1.ReasonReady, fmt.Sprintf("Redis is available through the Sentinels at %s; %s", address, counts)
-	}
+	s.redisFound.replacing = existing
+	return true, nil
 }
 
 // serversUseSentinels reports whether the verifier and the issuer Deployments have rolled

@@ -227,7 +227,7 @@ func TestExternalRedisMode(t *testing.T) {
 }
 
 func TestReplicatedRedisReadiness(t *testing.T) {
-	h := haSettings{replicas: 3, sentinels: 3, minReplicasAcked: 1}
+	as, _ := haAuthService()
 	set := func(available, gen, observed int64) *appsv1.StatefulSet {
 		s := &appsv1.StatefulSet{Status: appsv1.StatefulSetStatus{AvailableReplicas: int32(available), ObservedGeneration: observed}}
 		s.Generation = gen
@@ -245,9 +245,9 @@ func TestReplicatedRedisReadiness(t *testing.T) {
 		{"no Sentinel majority", set(3, 1, 1), set(1, 1, 1), metav1.ConditionFalse, authv1alpha1.ReasonUnavailable},
 		{"a change not yet observed", set(3, 2, 1), set(3, 1, 1), metav1.ConditionFalse, authv1alpha1.ReasonProgressing},
 	} {
-		status, reason, msg := replicatedRedisReadiness(h, tc.redis, tc.sentinel, "auth-redis-sentinel.prod.svc:26379")
-		if status != tc.status || reason != tc.reason || !strings.Contains(msg, "Sentinels") {
-			t.Errorf("%s: %s %s %q, want %s %s", tc.name, status, reason, msg, tc.status, tc.reason)
+		c := replicatedRedisReadiness(as, tc.redis, tc.sentinel)
+		if c.Status != tc.status || c.Reason != tc.reason || !strings.Contains(c.Message, "Sentinels") {
+			t.Errorf("%s: %s %s %q, want %s %s", tc.name, c.Status, c.Reason, c.Message, tc.status, tc.reason)
 		}
 	}
 }

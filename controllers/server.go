@@ -22,26 +22,17 @@ import (
 // PodDisruptionBudget.
 func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (reconcile.Result, error) {
 	as := s.as
-	if s.redis == nil {
-		s.found.set(authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForRedis,
-			"The auth server is not rolled out until its Redis settings are complete: see the RedisReady condition")
-		return reconcile.Result{}, nil
-	}
-	if !s.tlsUsable {
-		s.found.set(authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForTLS,
-			"The auth server is not rolled out while its TLS Secret is unusable (its running pods keep serving): see the TLSReady condition")
+	if s.redis == nil || !s.tlsUsable() {
 		return reconcile.Result{}, nil
 	}
 	as.Status.ServerURL = serverURL(as)
 	if err := r.reconcileVerifierIdentity(ctx, as); err != nil {
 		return reconcile.Result{}, err
 	}
-	image := r.serverImage(as)
-	if image == "" {
-		s.found.set(authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonNoImage, noImageMessage)
+	if s.image == "" {
 		return reconcile.Result{}, nil
 	}
-	deployment := serverDeployment(as, *s.redis, image, r.minPublishTime(as))
+	deployment := serverDeployment(as, *s.redis, s.image, r.minPublishTime(as))
 	for _, obj := range []client.Object{deployment, serverService(as)} {
 		if err := r.apply(ctx, as, obj); err != nil {
 			return reconcile.Result{}, err
@@ -53,12 +44,9 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(deployment), deployment); err != nil {
 		return reconcile.Result{}, fmt.Errorf("reading Deployment %s: %w", deployment.Name, err)
 	}
-	s.found[authv1alpha1.ServerReadyCondition] = serverRollout(as, deployment)
+	s.server = deployment
 	return reconcile.Result{}, nil
 }
-
-// noImageMessage says what to do when no auth-server image is known.
-const noImageMessage = "No auth-server image: set spec.server.image, or start the operator with --authserver-image"
 
 // serverImage is the auth-server image of both roles: the spec's, else the operator's default.
 func (r *AuthServiceReconciler) serverImage(as *authv1alpha1.AuthService) string {
@@ -141,34 +129,5 @@ func podDisruptionBudget(as *authv1alpha1.AuthService, name, app, component stri
 			MaxUnavailable: maxUnavailable,
 			Selector:       &metav1.LabelSelector{MatchLabels: selector(as, app)},
 		},
-	}
-}
-
-// serverRollout judges the verifier Deployment the way `kubectl rollout status` does.
-func serverRollout(as *authv1alpha1.AuthService, d *appsv1.Deployment) finding {
-	return deploymentRollout("auth-server", serverURL(as), d)
-}
-
-// deploymentRollout judges a Deployment's status as `kubectl rollout status` does; what
-// names its replicas in the messages and url says where it serves.
-func deploymentRollout(what, url string, d *appsv1.Deployment) finding {
-	want := ptr.Deref(d.Spec.Replicas, 1)
-	st := d.Status
-	switch {
-	case st.ObservedGeneration < d.Generation:
-		return finding{metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Deployment %s has not yet observed its latest spec", d.Name)}
-	case st.UpdatedReplicas < want:
-		return finding{metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Rolling out: %d of %d %s replicas updated", st.UpdatedReplicas, want, what)}
-	case st.Replicas > st.UpdatedReplicas:
-		return finding{metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Rolling out: %d old %s replicas pending termination", st.Replicas-st.UpdatedReplicas, what)}
-	case st.AvailableReplicas < want:
-		return finding{metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
-			fmt.Sprintf("%d of %d %s replicas available", st.AvailableReplicas, want, what)}
-	default:
-		return finding{metav1.ConditionTrue, authv1alpha1.ReasonReady,
-			fmt.Sprintf("%d of %d %s replicas available at %s", st.AvailableReplicas, want, what, url)}
 	}
 }

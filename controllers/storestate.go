@@ -38,9 +38,8 @@ func (r *AuthServiceReconciler) reconcileStoreState(ctx context.Context, s *scop
 	default:
 		data = cm.Data
 	}
-	now := r.Clock.Now()
-	c, recheck := blacklistIntact(data, now, tokenOutlives(as))
-	s.found.set(authv1alpha1.BlacklistIntactCondition, c.Status, c.Reason, c.Message)
+	s.storeState, s.storeStateRead = data, true
+	_, recheck := blacklistIntact(data, s.now, tokenOutlives(as))
 	return recheck, nil
 }
 
