@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
 
 // appliedObjects are the objects built by every builder whose result goes through apply,
@@ -37,7 +38,7 @@ func appliedObjects(t *testing.T) map[string]client.Object {
 		"public keys Secret":       publicKeysSecret(as, map[string][]byte{"k.pub.pem": []byte("pem")}),
 		"JWKS ConfigMap":           jwksConfigMap(as, []byte(`{"keys":[]}`)),
 		"store-state ConfigMap":    storeStateConfigMap(as),
-		"verifier PDB":             podDisruptionBudget(as, as.ServerName(), appVerifier, componentServer),
+		"verifier PDB":             podDisruptionBudget(as, as.ServerName(), objects.AppVerifier, componentServer),
 		"Redis StatefulSet":        redisStatefulSet(as, template),
 		"Redis Deployment":         redisDeployment(as, template),
 		"Redis Service":            redisService(as),

@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
 
 // The values of AUTHSERVER_ROLE.
@@ -182,16 +183,16 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 	maxSurge := intstr.FromInt32(1)
 	maxUnavailable := intstr.FromInt32(0)
 	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: w.name, Namespace: as.Namespace, Labels: labels(as, w.app, w.component)},
+		ObjectMeta: metav1.ObjectMeta{Name: w.name, Namespace: as.Namespace, Labels: objects.Labels(as, w.app, w.component)},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: w.replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: selector(as, w.app)},
+			Selector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, w.app)},
 			Strategy: appsv1.DeploymentStrategy{
 				Type:          appsv1.RollingUpdateDeploymentStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &maxUnavailable, MaxSurge: &maxSurge},
 			},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels(as, w.app, w.component), Annotations: annotations},
+				ObjectMeta: metav1.ObjectMeta{Labels: objects.Labels(as, w.app, w.component), Annotations: annotations},
 				Spec: corev1.PodSpec{
 					ServiceAccountName: w.serviceAccount,
 					// The API server copies serviceAccountName into this deprecated field and
@@ -200,7 +201,7 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 					DeprecatedServiceAccount:     w.serviceAccount,
 					AutomountServiceAccountToken: ptr.To(w.serviceAccount != ""),
 					EnableServiceLinks:           ptr.To(false),
-					SecurityContext:              restrictedPodSecurityContext(serverUID),
+					SecurityContext:              objects.RestrictedPodSecurityContext(serverUID),
 					NodeSelector:                 spec.NodeSelector,
 					Tolerations:                  spec.Tolerations,
 					Affinity:                     spec.Affinity,
@@ -217,7 +218,7 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 						},
 						VolumeMounts:    mounts,
 						Resources:       spec.Resources,
-						SecurityContext: restrictedContainerSecurityContext(),
+						SecurityContext: objects.RestrictedContainerSecurityContext(),
 						LivenessProbe: &corev1.Probe{
 							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString(serverAdminPortName)}},
 							PeriodSeconds: 10, FailureThreshold: 3,

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
 
 // These build the desired workloads, Services, policies and RBAC from values alone; no
@@ -83,8 +84,8 @@ func TestAuthserverDeployments_VerifierAndIssuer(t *testing.T) {
 		replicas                                  int32
 		keysFromSecret, spread                    bool
 	}{
-		{"verifier", "auth-authserver", appVerifier, roleVerifier, "", serverDeployment(as, redis, testImage, 0), 3, false, true},
-		{"issuer", "auth-issuer", appIssuer, roleIssuer, "auth-issuer", issuerDeployment(as, redis, testImage), 2, true, false},
+		{"verifier", "auth-authserver", objects.AppVerifier, roleVerifier, "", serverDeployment(as, redis, testImage, 0), 3, false, true},
+		{"issuer", "auth-issuer", objects.AppIssuer, roleIssuer, "auth-issuer", issuerDeployment(as, redis, testImage), 2, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := tc.d
@@ -175,9 +176,9 @@ func TestClusterServices_SendThePortToTheNamedContainerPort(t *testing.T) {
 		s                             *corev1.Service
 		port                          int32
 	}{
-		{"verifier, default port", "auth-authserver", appVerifier, "http", serverService(builderAuthService()), defaultServerPort},
-		{"verifier, spec.server.port", "auth-authserver", appVerifier, "http", serverService(custom), 9000},
-		{"issuer", "auth-issuer", appIssuer, "http", issuerService(builderAuthService()), issuerServicePort},
+		{"verifier, default port", "auth-authserver", objects.AppVerifier, "http", serverService(builderAuthService()), defaultServerPort},
+		{"verifier, spec.server.port", "auth-authserver", objects.AppVerifier, "http", serverService(custom), 9000},
+		{"issuer", "auth-issuer", objects.AppIssuer, "http", issuerService(builderAuthService()), issuerServicePort},
 		{"single Redis", "auth-redis", "redis", "redis", redisService(builderAuthService()), redisPort},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -215,7 +216,7 @@ func TestRedisNetworkPolicy_OnlyTheAuthServersReachRedis(t *testing.T) {
 		}
 		from = append(from, peer.PodSelector.MatchLabels["app.kubernetes.io/name"])
 	}
-	if !slices.Equal(from, []string{appVerifier, appIssuer}) {
+	if !slices.Equal(from, []string{objects.AppVerifier, objects.AppIssuer}) {
 		t.Errorf("from %v", from)
 	}
 	if len(rule.Ports) != 1 || rule.Ports[0].Port.IntValue() != redisPort || ptr.Deref(rule.Ports[0].Protocol, "") != corev1.ProtocolTCP {
@@ -234,11 +235,11 @@ func TestPodDisruptionBudget_MaxUnavailableFromTheSpec(t *testing.T) {
 		{"default", builderAuthService(), intstr.FromInt32(1)},
 		{"set", set, intstr.FromString("50%")},
 	} {
-		pdb := podDisruptionBudget(tc.as, tc.as.IssuerName(), appIssuer, componentIssuer)
+		pdb := podDisruptionBudget(tc.as, tc.as.IssuerName(), objects.AppIssuer, componentIssuer)
 		if pdb.Name != "auth-issuer" || pdb.Labels["app.kubernetes.io/component"] != componentIssuer {
 			t.Errorf("%s: PDB %s labels %v", tc.name, pdb.Name, pdb.Labels)
 		}
-		if pdb.Spec.Selector == nil || !maps.Equal(pdb.Spec.Selector.MatchLabels, selector(tc.as, appIssuer)) {
+		if pdb.Spec.Selector == nil || !maps.Equal(pdb.Spec.Selector.MatchLabels, objects.Selector(tc.as, objects.AppIssuer)) {
 			t.Errorf("%s: selector %v", tc.name, pdb.Spec.Selector)
 		}
 		if pdb.Spec.MaxUnavailable == nil || *pdb.Spec.MaxUnavailable != tc.want || pdb.Spec.MinAvailable != nil {
@@ -357,7 +358,7 @@ func TestIssuerRBAC_LeastPrivilege(t *testing.T) {
 		!slices.Equal(crb.Subjects, []rbacv1.Subject{subject}) {
 		t.Errorf("ClusterRoleBinding %+v", crb)
 	}
-	if crb.Name != as.IssuerClusterRoleBindingName() || crb.Labels[AuthServiceNamespaceLabel] != "prod" || crb.Labels["auth.hiringo.tech/authservice"] != "auth" {
+	if crb.Name != as.IssuerClusterRoleBindingName() || crb.Labels[authv1alpha1.AuthServiceNamespaceLabel] != "prod" || crb.Labels["auth.hiringo.tech/authservice"] != "auth" {
 		t.Errorf("ClusterRoleBinding %s labels %v: the finalizer finds it by them", crb.Name, crb.Labels)
 	}
 	cm := userLogoutsConfigMap(as)

@@ -9,6 +9,8 @@ import (
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
 
 // CacheOptions limits the manager's cache to the objects the operator creates: the Secrets,
@@ -17,7 +19,7 @@ import (
 // app.kubernetes.io/managed-by=auth-operator. Every other object of those kinds in the
 // cluster is neither listed, watched nor held in memory.
 func CacheOptions() cache.Options {
-	managed := k8slabels.SelectorFromSet(k8slabels.Set{ManagedByLabel: ManagedByValue})
+	managed := k8slabels.SelectorFromSet(k8slabels.Set{objects.ManagedByLabel: objects.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
 	for _, obj := range []client.Object{
 		&corev1.Secret{}, &corev1.ConfigMap{}, &corev1.Service{},

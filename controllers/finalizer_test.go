@@ -76,7 +76,7 @@ func TestFinalizer_AForeignBindingOfTheSameNameIsNotTakenOver(t *testing.T) {
 	ns := newNamespace(t)
 	as := createAuthService(t, ns, "auth", nil)
 	squatter := issuerClusterRoleBinding(as)
-	squatter.Labels[AuthServiceNamespaceLabel] = "elsewhere"
+	squatter.Labels[authv1alpha1.AuthServiceNamespaceLabel] = "elsewhere"
 	if err := k8sClient.Create(context.Background(), squatter); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestFinalizer_AForeignBindingOfTheSameNameIsNotTakenOver(t *testing.T) {
 	if c := condition(got, authv1alpha1.IssuerReadyCondition); c.Status != metav1.ConditionFalse || !contains(c.Message, "belongs to AuthService elsewhere/auth") {
 		t.Errorf("IssuerReady = %+v", c)
 	}
-	if crb := get(t, "", squatter.Name, &rbacv1.ClusterRoleBinding{}); crb.Labels[AuthServiceNamespaceLabel] != "elsewhere" {
+	if crb := get(t, "", squatter.Name, &rbacv1.ClusterRoleBinding{}); crb.Labels[authv1alpha1.AuthServiceNamespaceLabel] != "elsewhere" {
 		t.Error("the foreign binding was rewritten")
 	}
 	// Deleting this AuthService leaves the other's binding alone.

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
 
 // foreignObjectError says an object the operator would create already exists and is not
@@ -50,10 +51,10 @@ func foreignReason(kind string, existing client.Object, as *authv1alpha1.AuthSer
 		return ""
 	case owner != nil:
 		return fmt.Sprintf("controlled by %s %s", owner.Kind, owner.Name)
-	case existing.GetLabels()[ManagedByLabel] != ManagedByValue:
-		return fmt.Sprintf("no %s=%s label", ManagedByLabel, ManagedByValue)
-	case existing.GetLabels()[AuthServiceLabel] != as.Name:
-		return fmt.Sprintf("its %s label names another AuthService", AuthServiceLabel)
+	case existing.GetLabels()[objects.ManagedByLabel] != objects.ManagedByValue:
+		return fmt.Sprintf("no %s=%s label", objects.ManagedByLabel, objects.ManagedByValue)
+	case existing.GetLabels()[authv1alpha1.AuthServiceLabel] != as.Name:
+		return fmt.Sprintf("its %s label names another AuthService", authv1alpha1.AuthServiceLabel)
 	default:
 		return ""
 	}
@@ -152,5 +153,5 @@ func recordCreated(as *authv1alpha1.AuthService, kind string, obj client.Object)
 // tampered reports whether obj, which the operator created for as, lost its labels or its
 // owner reference: the write repairs it, and the caller says so in an event.
 func tampered(obj client.Object, as *authv1alpha1.AuthService) bool {
-	return !metav1.IsControlledBy(obj, as) || obj.GetLabels()[ManagedByLabel] != ManagedByValue || obj.GetLabels()[AuthServiceLabel] != as.Name
+	return !metav1.IsControlledBy(obj, as) || obj.GetLabels()[objects.ManagedByLabel] != objects.ManagedByValue || obj.GetLabels()[authv1alpha1.AuthServiceLabel] != as.Name
 }

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
 
 // TestForeignObjects_AreRefusedNotAdopted: a hand-made Service and Secret with the names the
@@ -57,7 +58,7 @@ func TestForeignObjects_AreRefusedNotAdopted(t *testing.T) {
 		waitEvent(t, ns, tc.name, corev1.EventTypeWarning, authv1alpha1.ReasonForeignObject, tc.object)
 	}
 	svc := get(t, ns, "web-authserver", &corev1.Service{})
-	if len(svc.OwnerReferences) != 0 || svc.Spec.Selector["app"] != "legacy-web" || len(svc.Spec.Ports) != 1 || svc.Labels[ManagedByLabel] != "" {
+	if len(svc.OwnerReferences) != 0 || svc.Spec.Selector["app"] != "legacy-web" || len(svc.Spec.Ports) != 1 || svc.Labels[objects.ManagedByLabel] != "" {
 		t.Errorf("the hand-made Service was taken over: owners %v, selector %v, ports %v, labels %v", svc.OwnerReferences, svc.Spec.Selector, svc.Spec.Ports, svc.Labels)
 	}
 	for _, f := range svc.ManagedFields {
@@ -140,7 +141,7 @@ func TestTamperedObjects_AreRepairedNotCalledForeign(t *testing.T) {
 				}
 			}
 			after := get(t, ns, tc.obj.GetName(), tc.obj)
-			if after.GetUID() != uid || after.GetLabels()[ManagedByLabel] != ManagedByValue || after.GetLabels()[AuthServiceLabel] != "auth" ||
+			if after.GetUID() != uid || after.GetLabels()[objects.ManagedByLabel] != objects.ManagedByValue || after.GetLabels()[authv1alpha1.AuthServiceLabel] != "auth" ||
 				len(after.GetOwnerReferences()) != 1 || after.GetOwnerReferences()[0].Name != "auth" {
 				t.Fatalf("not repaired: uid %s (was %s), labels %v, owners %v", after.GetUID(), uid, after.GetLabels(), after.GetOwnerReferences())
 			}

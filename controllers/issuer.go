@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
 
 // reconcileIssuer runs the issuer, the one workload that mounts the private keys: its
@@ -50,7 +51,7 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 			return reconcile.Result{}, err
 		}
 	}
-	if err := r.reconcilePodDisruptionBudget(ctx, as, as.IssuerName(), appIssuer, componentIssuer); err != nil {
+	if err := r.reconcilePodDisruptionBudget(ctx, as, as.IssuerName(), objects.AppIssuer, componentIssuer); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(deployment), deployment); err != nil {
@@ -76,9 +77,9 @@ func (r *AuthServiceReconciler) applyTokenReviewBinding(ctx context.Context, as 
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return fmt.Errorf("reading ClusterRoleBinding %s: %w", desired.Name, err)
-	case existing.Labels[AuthServiceNamespaceLabel] != as.Namespace || existing.Labels[AuthServiceLabel] != as.Name:
+	case existing.Labels[authv1alpha1.AuthServiceNamespaceLabel] != as.Namespace || existing.Labels[authv1alpha1.AuthServiceLabel] != as.Name:
 		return fmt.Errorf("ClusterRoleBinding %s belongs to AuthService %s/%s, not to this one: rename this AuthService so the issuer's binding gets a name of its own",
-			desired.Name, existing.Labels[AuthServiceNamespaceLabel], existing.Labels[AuthServiceLabel])
+			desired.Name, existing.Labels[authv1alpha1.AuthServiceNamespaceLabel], existing.Labels[authv1alpha1.AuthServiceLabel])
 	}
 	_, err = r.applyUnowned(ctx, desired)
 	return err
@@ -123,7 +124,7 @@ func issuerDeployment(as *authv1alpha1.AuthService, redis redisConnection, image
 		DefaultMode: ptr.To[int32](0o440),
 	}}
 	return authserverDeployment(as, authserverWorkload{
-		name: as.IssuerName(), app: appIssuer, component: componentIssuer,
+		name: as.IssuerName(), app: objects.AppIssuer, component: componentIssuer,
 		replicas: as.Spec.Issuance.Replicas, keys: keys, env: issuerEnv(as, redis),
 		serviceAccount: as.IssuerName(),
 	}, redis, image)
@@ -131,12 +132,12 @@ func issuerDeployment(as *authv1alpha1.AuthService, redis redisConnection, image
 
 func issuerService(as *authv1alpha1.AuthService) *corev1.Service {
 	scheme, port := servicePort(as, issuerServicePort)
-	return clusterService(as, as.IssuerName(), appIssuer, componentIssuer, scheme, port)
+	return objects.ClusterService(as, as.IssuerName(), objects.AppIssuer, componentIssuer, scheme, port)
 }
 
 func issuerServiceAccount(as *authv1alpha1.AuthService) *corev1.ServiceAccount {
 	return &corev1.ServiceAccount{
-		ObjectMeta:                   metav1.ObjectMeta{Name: as.IssuerName(), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
+		ObjectMeta:                   metav1.ObjectMeta{Name: as.IssuerName(), Namespace: as.Namespace, Labels: objects.Labels(as, objects.AppIssuer, componentIssuer)},
 		AutomountServiceAccountToken: ptr.To(true),
 	}
 }
@@ -146,7 +147,7 @@ func issuerServiceAccount(as *authv1alpha1.AuthService) *corev1.ServiceAccount {
 // store's state in its own store-state ConfigMap.
 func issuerRole(as *authv1alpha1.AuthService) *rbacv1.Role {
 	return &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: as.IssuerName(), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.IssuerName(), Namespace: as.Namespace, Labels: objects.Labels(as, objects.AppIssuer, componentIssuer)},
 		Rules: []rbacv1.PolicyRule{{
 			APIGroups:     []string{""},
 			Resources:     []string{"secrets"},
@@ -170,13 +171,13 @@ func issuerRole(as *authv1alpha1.AuthService) *rbacv1.Role {
 // logout-user and the issuer, and the apply claims none of them.
 func userLogoutsConfigMap(as *authv1alpha1.AuthService) *corev1.ConfigMap {
 	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
-		Name: as.UserLogoutsConfigMapName(), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentUserLogouts),
+		Name: as.UserLogoutsConfigMapName(), Namespace: as.Namespace, Labels: objects.Labels(as, objects.AppIssuer, componentUserLogouts),
 	}}
 }
 
 func issuerRoleBinding(as *authv1alpha1.AuthService) *rbacv1.RoleBinding {
 	return &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: as.IssuerName(), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.IssuerName(), Namespace: as.Namespace, Labels: objects.Labels(as, objects.AppIssuer, componentIssuer)},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: as.IssuerName()},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: as.IssuerName(), Namespace: as.Namespace}},
 	}
@@ -185,18 +186,18 @@ func issuerRoleBinding(as *authv1alpha1.AuthService) *rbacv1.RoleBinding {
 // issuerClusterRoleBinding binds the issuer's ServiceAccount to the installed ClusterRole
 // that may create TokenReviews. Labels, not an owner reference, name its AuthService.
 func issuerClusterRoleBinding(as *authv1alpha1.AuthService) *rbacv1.ClusterRoleBinding {
-	return tokenReviewBinding(as, as.IssuerClusterRoleBindingName(), as.IssuerName(), appIssuer, componentIssuer)
+	return tokenReviewBinding(as, as.IssuerClusterRoleBindingName(), as.IssuerName(), objects.AppIssuer, componentIssuer)
 }
 
 // verifierClusterRoleBinding binds the verifier's ServiceAccount to the same ClusterRole,
 // while spec.introspection.clients is set: the verifier reviews its callers' tokens.
 func verifierClusterRoleBinding(as *authv1alpha1.AuthService) *rbacv1.ClusterRoleBinding {
-	return tokenReviewBinding(as, as.VerifierClusterRoleBindingName(), as.ServerName(), appVerifier, componentServer)
+	return tokenReviewBinding(as, as.VerifierClusterRoleBindingName(), as.ServerName(), objects.AppVerifier, componentServer)
 }
 
 func tokenReviewBinding(as *authv1alpha1.AuthService, name, serviceAccount, app, component string) *rbacv1.ClusterRoleBinding {
-	l := labels(as, app, component)
-	l[AuthServiceNamespaceLabel] = as.Namespace
+	l := objects.Labels(as, app, component)
+	l[authv1alpha1.AuthServiceNamespaceLabel] = as.Namespace
 	return &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: authv1alpha1.IssuerClusterRoleName},
@@ -218,7 +219,7 @@ func (r *AuthServiceReconciler) reconcileVerifierIdentity(ctx context.Context, a
 		return r.deleteClusterRoleBinding(ctx, as, name)
 	}
 	sa := &corev1.ServiceAccount{
-		ObjectMeta:                   metav1.ObjectMeta{Name: as.ServerName(), Namespace: as.Namespace, Labels: labels(as, appVerifier, componentServer)},
+		ObjectMeta:                   metav1.ObjectMeta{Name: as.ServerName(), Namespace: as.Namespace, Labels: objects.Labels(as, objects.AppVerifier, componentServer)},
 		AutomountServiceAccountToken: ptr.To(true),
 	}
 	if err := r.apply(ctx, as, sa); err != nil {

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
@@ -68,7 +69,7 @@ func TestIssuer_IsWiredFromTheSpecWithLeastPrivilege(t *testing.T) {
 		!slices.Equal(role.Rules[2].ResourceNames, []string{"auth-store-state"}) || !slices.Equal(role.Rules[2].Verbs, []string{"get", "update", "patch"}) {
 		t.Errorf("issuer Role rules = %+v, want get/list/watch of auth-signing-keys, get/list/watch/patch of auth-user-logouts and get/update/patch of auth-store-state only", role.Rules)
 	}
-	if cm := get(t, ns, "auth-store-state", &corev1.ConfigMap{}); len(cm.Data) != 0 || cm.Labels[ManagedByLabel] != ManagedByValue || !metav1.IsControlledBy(cm, as) {
+	if cm := get(t, ns, "auth-store-state", &corev1.ConfigMap{}); len(cm.Data) != 0 || cm.Labels[objects.ManagedByLabel] != objects.ManagedByValue || !metav1.IsControlledBy(cm, as) {
 		t.Errorf("store-state ConfigMap = %+v, want it empty, labelled and owned", cm)
 	}
 	logouts := get(t, ns, "auth-user-logouts", &corev1.ConfigMap{})
@@ -86,7 +87,7 @@ func TestIssuer_IsWiredFromTheSpecWithLeastPrivilege(t *testing.T) {
 		crb.Subjects[0].Kind != "ServiceAccount" || crb.Subjects[0].Name != "auth-issuer" || crb.Subjects[0].Namespace != ns {
 		t.Errorf("issuer ClusterRoleBinding = %+v / %+v", crb.RoleRef, crb.Subjects)
 	}
-	if crb.Labels["auth.hiringo.tech/authservice"] != "auth" || crb.Labels["auth.hiringo.tech/authservice-namespace"] != ns || crb.Labels[ManagedByLabel] != ManagedByValue {
+	if crb.Labels["auth.hiringo.tech/authservice"] != "auth" || crb.Labels["auth.hiringo.tech/authservice-namespace"] != ns || crb.Labels[objects.ManagedByLabel] != objects.ManagedByValue {
 		t.Errorf("ClusterRoleBinding labels = %v", crb.Labels)
 	}
 	if len(crb.OwnerReferences) != 0 {

@@ -14,6 +14,7 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
 
@@ -150,7 +151,7 @@ func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, re
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      as.SigningKeysSecretName(),
 			Namespace: as.Namespace,
-			Labels:    labels(as, appVerifier, componentSigningKeys),
+			Labels:    objects.Labels(as, objects.AppVerifier, componentSigningKeys),
 		},
 		Type: corev1.SecretTypeOpaque,
 		Data: files,
@@ -212,7 +213,7 @@ func publicKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte) *co
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      as.PublicKeysSecretName(),
 			Namespace: as.Namespace,
-			Labels:    labels(as, appVerifier, componentPublicKeys),
+			Labels:    objects.Labels(as, objects.AppVerifier, componentPublicKeys),
 		},
 		Type: corev1.SecretTypeOpaque,
 		Data: data,
@@ -224,7 +225,7 @@ func jwksConfigMap(as *authv1alpha1.AuthService, jwks []byte) *corev1.ConfigMap 
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      as.JWKSConfigMapName(),
 			Namespace: as.Namespace,
-			Labels:    labels(as, appVerifier, componentJWKS),
+			Labels:    objects.Labels(as, objects.AppVerifier, componentJWKS),
 		},
 		Data: map[string]string{JWKSKey: string(jwks)},
 	}

@@ -6,21 +6,8 @@ import (
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 )
 
-// Labels and annotations that the operator puts on what it creates.
+// The finalizer and the annotations of the operator.
 const (
-	// ManagedByLabel marks every object the operator creates; the manager caches only those.
-	ManagedByLabel = "app.kubernetes.io/managed-by"
-	// ManagedByValue is the value of ManagedByLabel.
-	ManagedByValue = "auth-operator"
-	nameLabel      = "app.kubernetes.io/name"
-	instanceLabel  = "app.kubernetes.io/instance"
-	componentLabel = "app.kubernetes.io/component"
-	// AuthServiceLabel names the AuthService an object belongs to.
-	AuthServiceLabel = "auth.hiringo.tech/authservice"
-	// AuthServiceNamespaceLabel names the namespace of the AuthService a cluster-scoped
-	// object belongs to: it has no namespace of its own and no owner reference.
-	AuthServiceNamespaceLabel = "auth.hiringo.tech/authservice-namespace"
-
 	// ClusterResourcesFinalizer on an AuthService holds its deletion until the operator has
 	// deleted its cluster-scoped objects (the issuer's ClusterRoleBinding), which the garbage
 	// collector cannot: a cluster-scoped object cannot be owned by a namespaced one.
@@ -51,7 +38,7 @@ const (
 	fieldOwner = "auth-operator"
 )
 
-// Components, the values of componentLabel.
+// Components, the values of objects.ComponentLabel.
 const (
 	componentServer      = "server"
 	componentRedis       = "redis"
@@ -60,15 +47,6 @@ const (
 	componentPublicKeys  = "public-keys"
 	componentUserLogouts = "user-logouts"
 	componentIssuer      = "issuer"
-)
-
-// App names, the values of nameLabel. The issuer's differs from the verifier's so that the
-// verifier's selectors (Deployment, Service, PodDisruptionBudget), which cannot change on a
-// live Deployment, never reach the issuer's pods.
-const (
-	appVerifier = "authserver"
-	appIssuer   = "authserver-issuer"
-	appRedis    = "redis"
 )
 
 // Fixed ports and paths of the containers.
@@ -146,20 +124,4 @@ func tokenIssuer(as *authv1alpha1.AuthService) string {
 		return as.Spec.Tokens.Issuer
 	}
 	return serverURL(as)
-}
-
-// labels are the labels of an object of one part of an AuthService.
-func labels(as *authv1alpha1.AuthService, name, component string) map[string]string {
-	return map[string]string{
-		ManagedByLabel:   ManagedByValue,
-		nameLabel:        name,
-		instanceLabel:    as.Name,
-		componentLabel:   component,
-		AuthServiceLabel: as.Name,
-	}
-}
-
-// selector is the stable subset of labels that selects an AuthService's pods of one kind.
-func selector(as *authv1alpha1.AuthService, name string) map[string]string {
-	return map[string]string{nameLabel: name, instanceLabel: as.Name}
 }

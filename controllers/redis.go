@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 	"github.com/hiringo/auth-operator/internal/redisconf"
 )
 
@@ -283,7 +284,7 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope)
 		return nil, nil
 	}
 	desired := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: as.Namespace, Labels: objects.Labels(as, "redis", componentRedis)},
 		Type:       corev1.SecretTypeOpaque,
 		Data: map[string][]byte{
 			RedisPasswordKey: []byte(password),
@@ -328,13 +329,13 @@ func redisPodTemplate(as *authv1alpha1.AuthService, confVersion string) corev1.P
 	image := managed.Image
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{
-			Labels:      labels(as, "redis", componentRedis),
+			Labels:      objects.Labels(as, "redis", componentRedis),
 			Annotations: map[string]string{RedisConfigChecksumAnnotation: confVersion},
 		},
 		Spec: corev1.PodSpec{
 			AutomountServiceAccountToken: ptr.To(false),
 			EnableServiceLinks:           ptr.To(false),
-			SecurityContext:              restrictedPodSecurityContext(redisUID),
+			SecurityContext:              objects.RestrictedPodSecurityContext(redisUID),
 			Containers: []corev1.Container{{
 				Name:    "redis",
 				Image:   image,
@@ -345,7 +346,7 @@ func redisPodTemplate(as *authv1alpha1.AuthService, confVersion string) corev1.P
 					{Name: "data", MountPath: redisDataDir},
 				},
 				Resources:       managed.Resources,
-				SecurityContext: restrictedContainerSecurityContext(),
+				SecurityContext: objects.RestrictedContainerSecurityContext(),
 				LivenessProbe:   redisLiveness("redis"),
 				ReadinessProbe:  redisReadiness(),
 			}},
@@ -368,14 +369,14 @@ func redisStatefulSet(as *authv1alpha1.AuthService, template corev1.PodTemplateS
 	managed := withDefaults(&as.Spec).Redis.Managed
 	size := *managed.Persistence.Size
 	return &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: objects.Labels(as, "redis", componentRedis)},
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:    ptr.To[int32](1),
 			ServiceName: as.RedisName(),
-			Selector:    &metav1.LabelSelector{MatchLabels: selector(as, "redis")},
+			Selector:    &metav1.LabelSelector{MatchLabels: objects.Selector(as, "redis")},
 			Template:    template,
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
-				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: labels(as, "redis", componentRedis)},
+				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: objects.Labels(as, "redis", componentRedis)},
 				Spec: corev1.PersistentVolumeClaimSpec{
 					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 					StorageClassName: managed.Persistence.StorageClassName,
@@ -389,10 +390,10 @@ func redisStatefulSet(as *authv1alpha1.AuthService, template corev1.PodTemplateS
 func redisDeployment(as *authv1alpha1.AuthService, template corev1.PodTemplateSpec) *appsv1.Deployment {
 	template.Spec.Volumes = append(template.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: objects.Labels(as, "redis", componentRedis)},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: selector(as, "redis")},
+			Selector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, "redis")},
 			Template: template,
 			// One Redis at a time: two would each hold half of the blacklist.
 			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
@@ -401,21 +402,21 @@ func redisDeployment(as *authv1alpha1.AuthService, template corev1.PodTemplateSp
 }
 
 func redisService(as *authv1alpha1.AuthService) *corev1.Service {
-	return clusterService(as, as.RedisName(), "redis", componentRedis, "redis", redisPort)
+	return objects.ClusterService(as, as.RedisName(), "redis", componentRedis, "redis", redisPort)
 }
 
 // redisNetworkPolicy lets only this AuthService's verifier and issuer pods reach its Redis.
 func redisNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolicy {
 	port := intstr.FromInt32(redisPort)
 	return &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: objects.Labels(as, "redis", componentRedis)},
 		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: selector(as, "redis")},
+			PodSelector: metav1.LabelSelector{MatchLabels: objects.Selector(as, "redis")},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{
 				From: []networkingv1.NetworkPolicyPeer{
-					{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, appVerifier)}},
-					{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, appIssuer)}},
+					{PodSelector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, objects.AppVerifier)}},
+					{PodSelector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, objects.AppIssuer)}},
 				},
 				Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: &port}},
 			}},

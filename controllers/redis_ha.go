@@ -15,11 +15,13 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 	"github.com/hiringo/auth-operator/internal/redisconf"
 )
 
 // Paths and names of the replicated managed Redis's pods.
 const (
+	appRedis    = "redis"
 	appSentinel = "redis-sentinel"
 	// runtimeConfDir is the pod's writable configuration, written by the topology init
 	// step and rewritten by Redis and Sentinel themselves (CONFIG REWRITE) on a failover.
@@ -89,7 +91,7 @@ func memberAddrs(as *authv1alpha1.AuthService, set string, n int32, port int) st
 // haLabels are the labels the Redis and the Sentinel pods share: the headless Service and
 // the NetworkPolicy select both with them.
 func haSelector(as *authv1alpha1.AuthService) map[string]string {
-	return map[string]string{instanceLabel: as.Name, componentLabel: componentRedis}
+	return map[string]string{objects.InstanceLabel: as.Name, objects.ComponentLabel: componentRedis}
 }
 
 // The Redis container's start gate: the init step copies the auth server's binary (static,
@@ -148,7 +150,7 @@ func topologyInit(as *authv1alpha1.AuthService, h haSettings, image, role string
 		Env:             podNameEnv,
 		VolumeMounts:    mounts,
 		Resources:       *topologyInitResources.DeepCopy(),
-		SecurityContext: restrictedContainerSecurityContext(),
+		SecurityContext: objects.RestrictedContainerSecurityContext(),
 	}
 }
 
@@ -166,7 +168,7 @@ func preferSpreadOverNodes(as *authv1alpha1.AuthService, app string) *corev1.Aff
 		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
 			Weight: 100,
 			PodAffinityTerm: corev1.PodAffinityTerm{
-				LabelSelector: &metav1.LabelSelector{MatchLabels: selector(as, app)},
+				LabelSelector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, app)},
 				TopologyKey:   hostnameTopologyKey,
 			},
 		}},
@@ -237,14 +239,14 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion
 	managed := withDefaults(&as.Spec).Redis.Managed
 	redisImage := managed.Image
 	const confDir = runtimeConfDir
-	l := labels(as, appSentinel, componentRedis)
+	l := objects.Labels(as, appSentinel, componentRedis)
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: as.RedisSentinelName(), Namespace: as.Namespace, Labels: l},
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:            ptr.To(h.sentinels),
 			ServiceName:         as.RedisHeadlessName(),
 			PodManagementPolicy: appsv1.ParallelPodManagement,
-			Selector:            &metav1.LabelSelector{MatchLabels: selector(as, appSentinel)},
+			Selector:            &metav1.LabelSelector{MatchLabels: objects.Selector(as, appSentinel)},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
 					Labels:      l,
@@ -253,7 +255,7 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion
 				Spec: corev1.PodSpec{
 					AutomountServiceAccountToken: ptr.To(false),
 					EnableServiceLinks:           ptr.To(false),
-					SecurityContext:              restrictedPodSecurityContext(redisUID),
+					SecurityContext:              objects.RestrictedPodSecurityContext(redisUID),
 					Affinity:                     preferSpreadOverNodes(as, appSentinel),
 					InitContainers:               []corev1.Container{topologyInit(as, h, image, "sentinel", redisconf.SentinelPort, confDir+"/sentinel.conf")},
 					Containers: []corev1.Container{{
@@ -271,7 +273,7 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion
 						Resources:       *sentinelResources.DeepCopy(),
 						LivenessProbe:   redisLiveness(sentinelPortName),
 						ReadinessProbe:  sentinelReadiness(sentinelMasterName(as)),
-						SecurityContext: restrictedContainerSecurityContext(),
+						SecurityContext: objects.RestrictedContainerSecurityContext(),
 					}},
 					Volumes: []corev1.Volume{
 						haConfigVolume(as),
@@ -287,7 +289,7 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion
 // starting pod's init step must reach its peers before any of them is ready.
 func redisHeadlessService(as *authv1alpha1.AuthService) *corev1.Service {
 	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: as.RedisHeadlessName(), Namespace: as.Namespace, Labels: labels(as, appRedis, componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisHeadlessName(), Namespace: as.Namespace, Labels: objects.Labels(as, appRedis, componentRedis)},
 		Spec: corev1.ServiceSpec{
 			ClusterIP:                corev1.ClusterIPNone,
 			PublishNotReadyAddresses: true,
@@ -302,7 +304,7 @@ func redisHeadlessService(as *authv1alpha1.AuthService) *corev1.Service {
 
 // sentinelService is what the auth servers connect to: any Sentinel names the primary.
 func sentinelService(as *authv1alpha1.AuthService) *corev1.Service {
-	return clusterService(as, as.RedisSentinelName(), appSentinel, componentRedis, sentinelPortName, redisconf.SentinelPort)
+	return objects.ClusterService(as, as.RedisSentinelName(), appSentinel, componentRedis, sentinelPortName, redisconf.SentinelPort)
 }
 
 // redisHANetworkPolicy lets the Redis and Sentinel pods reach each other (replication,
@@ -315,15 +317,15 @@ func redisHANetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPol
 		{Protocol: ptr.To(corev1.ProtocolTCP), Port: &sentinel},
 	}
 	return &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: labels(as, appRedis, componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: objects.Labels(as, appRedis, componentRedis)},
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: haSelector(as)},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{
 				From: []networkingv1.NetworkPolicyPeer{
 					{PodSelector: &metav1.LabelSelector{MatchLabels: haSelector(as)}},
-					{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, appVerifier)}},
-					{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, appIssuer)}},
+					{PodSelector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, objects.AppVerifier)}},
+					{PodSelector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, objects.AppIssuer)}},
 				},
 				Ports: ports,
 			}},
@@ -336,10 +338,10 @@ func redisHANetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPol
 func haPodDisruptionBudget(as *authv1alpha1.AuthService, name, app string) *policyv1.PodDisruptionBudget {
 	one := intstr.FromInt32(1)
 	return &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: as.Namespace, Labels: labels(as, app, componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: as.Namespace, Labels: objects.Labels(as, app, componentRedis)},
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			MaxUnavailable: &one,
-			Selector:       &metav1.LabelSelector{MatchLabels: selector(as, app)},
+			Selector:       &metav1.LabelSelector{MatchLabels: objects.Selector(as, app)},
 		},
 	}
 }

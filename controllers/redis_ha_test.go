@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
 
 func haAuthService() (*authv1alpha1.AuthService, *authv1alpha1.ManagedRedisSpec) {
@@ -105,7 +106,7 @@ func wantPreferredSpread(t *testing.T, pod corev1.PodSpec, app string) {
 		t.Fatalf("%s affinity = %+v, want one preferred anti-affinity term", app, a)
 	}
 	term := a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm
-	if term.TopologyKey != "kubernetes.io/hostname" || term.LabelSelector.MatchLabels[nameLabel] != app {
+	if term.TopologyKey != "kubernetes.io/hostname" || term.LabelSelector.MatchLabels[objects.NameLabel] != app {
 		t.Errorf("%s anti-affinity term = %+v", app, term)
 	}
 }
@@ -135,7 +136,7 @@ func TestSentinelStatefulSet_QuorumTimingsAndWritableConfig(t *testing.T) {
 		if len(c.Ports) != 1 || c.Ports[0].ContainerPort != 26379 {
 			t.Errorf("sentinel ports = %+v", c.Ports)
 		}
-		if sts.Spec.Template.Labels[componentLabel] != componentRedis || sts.Spec.Template.Labels[nameLabel] != "redis-sentinel" {
+		if sts.Spec.Template.Labels[objects.ComponentLabel] != componentRedis || sts.Spec.Template.Labels[objects.NameLabel] != "redis-sentinel" {
 			t.Errorf("sentinel labels = %v, want component redis (the headless Service and NetworkPolicy select it) and name redis-sentinel", sts.Spec.Template.Labels)
 		}
 		wantRestricted(t, "sentinel", pod, redisUID)
@@ -150,15 +151,15 @@ func TestReplicatedRedis_ServicesPolicyAndBudgets(t *testing.T) {
 	if h.Spec.ClusterIP != corev1.ClusterIPNone || !h.Spec.PublishNotReadyAddresses || len(h.Spec.Ports) != 2 {
 		t.Errorf("headless Service = %+v, want no cluster IP, not-ready addresses published, ports 6379 and 26379", h.Spec)
 	}
-	if h.Spec.Selector[componentLabel] != componentRedis || h.Spec.Selector[instanceLabel] != "auth" || h.Spec.Selector[nameLabel] != "" {
+	if h.Spec.Selector[objects.ComponentLabel] != componentRedis || h.Spec.Selector[objects.InstanceLabel] != "auth" || h.Spec.Selector[objects.NameLabel] != "" {
 		t.Errorf("headless selector = %v, want the Redis and the Sentinel pods", h.Spec.Selector)
 	}
 	s := sentinelService(as)
-	if s.Name != "auth-redis-sentinel" || s.Spec.Ports[0].Port != 26379 || s.Spec.Selector[nameLabel] != "redis-sentinel" {
+	if s.Name != "auth-redis-sentinel" || s.Spec.Ports[0].Port != 26379 || s.Spec.Selector[objects.NameLabel] != "redis-sentinel" {
 		t.Errorf("Sentinel Service = %s %+v", s.Name, s.Spec)
 	}
 	np := redisHANetworkPolicy(as)
-	if np.Spec.PodSelector.MatchLabels[componentLabel] != componentRedis || len(np.Spec.Ingress) != 1 {
+	if np.Spec.PodSelector.MatchLabels[objects.ComponentLabel] != componentRedis || len(np.Spec.Ingress) != 1 {
 		t.Fatalf("NetworkPolicy = %+v", np.Spec)
 	}
 	var from []string
@@ -166,7 +167,7 @@ func TestReplicatedRedis_ServicesPolicyAndBudgets(t *testing.T) {
 		if p.NamespaceSelector != nil || p.IPBlock != nil {
 			t.Errorf("peer %+v reaches beyond this AuthService's pods", p)
 		}
-		from = append(from, p.PodSelector.MatchLabels[nameLabel]+"/"+p.PodSelector.MatchLabels[componentLabel])
+		from = append(from, p.PodSelector.MatchLabels[objects.NameLabel]+"/"+p.PodSelector.MatchLabels[objects.ComponentLabel])
 	}
 	slices.Sort(from)
 	if want := []string{"/redis", "authserver-issuer/", "authserver/"}; !slices.Equal(from, want) {
@@ -177,7 +178,7 @@ func TestReplicatedRedis_ServicesPolicyAndBudgets(t *testing.T) {
 	}
 	for name, app := range map[string]string{"auth-redis": "redis", "auth-redis-sentinel": "redis-sentinel"} {
 		pdb := haPodDisruptionBudget(as, name, app)
-		if pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.Selector.MatchLabels[nameLabel] != app {
+		if pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.Selector.MatchLabels[objects.NameLabel] != app {
 			t.Errorf("PDB %s = %+v", name, pdb.Spec)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
@@ -74,7 +75,7 @@ func TestReplicatedRedis_CreatesEveryObjectWiredTogether(t *testing.T) {
 		t.Errorf("Redis %d pods governed by %s, %d Sentinels", ptr.Deref(redis.Spec.Replicas, 0), redis.Spec.ServiceName, ptr.Deref(sentinels.Spec.Replicas, 0))
 	}
 	for _, sts := range []*appsv1.StatefulSet{redis, sentinels} {
-		if !metav1.IsControlledBy(sts, as) || sts.Labels[ManagedByLabel] != ManagedByValue {
+		if !metav1.IsControlledBy(sts, as) || sts.Labels[objects.ManagedByLabel] != objects.ManagedByValue {
 			t.Errorf("StatefulSet %s is not owned and labelled", sts.Name)
 		}
 		if init := sts.Spec.Template.Spec.InitContainers; len(init) != 1 || init[0].Image != testImage {
@@ -92,7 +93,7 @@ func TestReplicatedRedis_CreatesEveryObjectWiredTogether(t *testing.T) {
 		t.Error("the single pod's Service exists beside the replicated Redis: it would spread clients over replicas")
 	}
 	np := get(t, ns, "auth-redis", &networkingv1.NetworkPolicy{})
-	if np.Spec.PodSelector.MatchLabels[componentLabel] != componentRedis || len(np.Spec.Ingress[0].From) != 3 {
+	if np.Spec.PodSelector.MatchLabels[objects.ComponentLabel] != componentRedis || len(np.Spec.Ingress[0].From) != 3 {
 		t.Errorf("NetworkPolicy = %+v", np.Spec)
 	}
 	for _, name := range []string{"auth-redis", "auth-redis-sentinel"} {
@@ -193,7 +194,7 @@ func TestReplicatedRedis_SwitchBothWaysKeepsPodZerosVolume(t *testing.T) {
 	if isNotFound(t, ns, "auth-redis", &corev1.Service{}) {
 		t.Error("the single pod's Service is missing after the switch back")
 	}
-	if np := get(t, ns, "auth-redis", &networkingv1.NetworkPolicy{}); np.Spec.PodSelector.MatchLabels[nameLabel] != "redis" {
+	if np := get(t, ns, "auth-redis", &networkingv1.NetworkPolicy{}); np.Spec.PodSelector.MatchLabels[objects.NameLabel] != "redis" {
 		t.Errorf("NetworkPolicy selects %v after the switch back", np.Spec.PodSelector.MatchLabels)
 	}
 	if env := serverEnvOf(t, ns, "auth"); env["AUTHSERVER_REDIS_ADDRS"] != "auth-redis."+ns+".svc:6379" || env["AUTHSERVER_REDIS_MODE"] != "" {

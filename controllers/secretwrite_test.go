@@ -9,6 +9,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
 
 // TestMergeSecret_ReplacesOnlyWhatTheOperatorOwns: desired's labels and data go in; an
@@ -18,13 +20,13 @@ func TestMergeSecret_ReplacesOnlyWhatTheOperatorOwns(t *testing.T) {
 	current := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "s", ResourceVersion: "7",
-			Labels:      map[string]string{"team": "a", ManagedByLabel: "someone"},
+			Labels:      map[string]string{"team": "a", objects.ManagedByLabel: "someone"},
 			Annotations: map[string]string{"owned": "old", "user": "kept"},
 		},
 		Data: map[string][]byte{"extra": []byte("x"), "key": []byte("old")},
 	}
 	desired := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{ManagedByLabel: ManagedByValue}},
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{objects.ManagedByLabel: objects.ManagedByValue}},
 		Data:       map[string][]byte{"key": []byte("new")},
 	}
 	for _, tc := range []struct {
@@ -40,7 +42,7 @@ func TestMergeSecret_ReplacesOnlyWhatTheOperatorOwns(t *testing.T) {
 		if got.ResourceVersion != "7" {
 			t.Errorf("%s: resourceVersion = %q, want the read one (it guards the update)", tc.name, got.ResourceVersion)
 		}
-		if want := map[string]string{"team": "a", ManagedByLabel: ManagedByValue}; !maps.Equal(got.Labels, want) {
+		if want := map[string]string{"team": "a", objects.ManagedByLabel: objects.ManagedByValue}; !maps.Equal(got.Labels, want) {
 			t.Errorf("%s: labels = %v, want %v", tc.name, got.Labels, want)
 		}
 		if !maps.Equal(got.Annotations, tc.wantAnn) {
@@ -53,7 +55,7 @@ func TestMergeSecret_ReplacesOnlyWhatTheOperatorOwns(t *testing.T) {
 			t.Errorf("%s: extra data key present = %v, want %v", tc.name, ok, tc.wantExtra)
 		}
 	}
-	if string(current.Data["key"]) != "old" || current.Annotations["owned"] != "old" || current.Labels[ManagedByLabel] != "someone" {
+	if string(current.Data["key"]) != "old" || current.Annotations["owned"] != "old" || current.Labels[objects.ManagedByLabel] != "someone" {
 		t.Errorf("mergeSecret changed the stored Secret: %+v", current)
 	}
 }
@@ -69,7 +71,7 @@ func TestWriteSecret_CreatesUpdatesAtTheReadVersionAndRefusesForeign(t *testing.
 	as := createAuthService(t, ns, "auth", externalRedis)
 	desired := func(name, value string) *corev1.Secret {
 		return &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels(as, appVerifier, componentSigningKeys)},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: objects.Labels(as, objects.AppVerifier, componentSigningKeys)},
 			Type:       corev1.SecretTypeOpaque,
 			Data:       map[string][]byte{"key": []byte(value)},
 		}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
 
@@ -38,7 +39,7 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 			return reconcile.Result{}, err
 		}
 	}
-	if err := r.reconcilePodDisruptionBudget(ctx, as, as.ServerName(), appVerifier, componentServer); err != nil {
+	if err := r.reconcilePodDisruptionBudget(ctx, as, as.ServerName(), objects.AppVerifier, componentServer); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(deployment), deployment); err != nil {
@@ -93,7 +94,7 @@ func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image
 		DefaultMode: ptr.To[int32](0o444),
 	}}
 	w := authserverWorkload{
-		name: as.ServerName(), app: appVerifier, component: componentServer,
+		name: as.ServerName(), app: objects.AppVerifier, component: componentServer,
 		replicas: as.Spec.Server.Replicas, keys: keys, env: serverEnv(as, redis, minPublishTime),
 	}
 	// Only a verifier that serves introspection reviews tokens; otherwise it runs with no
@@ -109,7 +110,7 @@ func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image
 
 func serverService(as *authv1alpha1.AuthService) *corev1.Service {
 	scheme, port := servicePort(as, withDefaults(&as.Spec).Server.Port)
-	return clusterService(as, as.ServerName(), appVerifier, componentServer, scheme, port)
+	return objects.ClusterService(as, as.ServerName(), objects.AppVerifier, componentServer, scheme, port)
 }
 
 // reconcilePodDisruptionBudget applies or deletes the PodDisruptionBudget named name of one
@@ -124,10 +125,10 @@ func (r *AuthServiceReconciler) reconcilePodDisruptionBudget(ctx context.Context
 func podDisruptionBudget(as *authv1alpha1.AuthService, name, app, component string) *policyv1.PodDisruptionBudget {
 	maxUnavailable := withDefaults(&as.Spec).Server.PodDisruptionBudget.MaxUnavailable
 	return &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: as.Namespace, Labels: labels(as, app, component)},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: as.Namespace, Labels: objects.Labels(as, app, component)},
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			MaxUnavailable: maxUnavailable,
-			Selector:       &metav1.LabelSelector{MatchLabels: selector(as, app)},
+			Selector:       &metav1.LabelSelector{MatchLabels: objects.Selector(as, app)},
 		},
 	}
 }

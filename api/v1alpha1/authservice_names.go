@@ -9,6 +9,13 @@ import (
 // alone: the operator, the auth server's configuration, kubectl authsvc and the tests all
 // take them from here.
 
+// AuthServiceLabel on every object the operator makes for an AuthService names it.
+const AuthServiceLabel = "auth.hiringo.tech/authservice"
+
+// AuthServiceNamespaceLabel names the namespace of the AuthService a cluster-scoped object
+// belongs to: it has no namespace of its own and no owner reference.
+const AuthServiceNamespaceLabel = "auth.hiringo.tech/authservice-namespace"
+
 // IssuerClusterRoleName is the ClusterRole that lets an issuer create TokenReviews. It is
 // installed with the operator (config/rbac, the chart, dist/install.yaml) and bound, never
 // written, by the operator: its RBAC may bind this one ClusterRole only.

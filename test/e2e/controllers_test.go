@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/controllers"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
@@ -43,7 +42,7 @@ func ownedLists() []client.ObjectList {
 func labelledObjects(ctx context.Context, key types.NamespacedName) ([]string, error) {
 	var out []string
 	for _, list := range ownedLists() {
-		if err := kube.List(ctx, list, client.InNamespace(key.Namespace), client.MatchingLabels{controllers.AuthServiceLabel: key.Name}); err != nil {
+		if err := kube.List(ctx, list, client.InNamespace(key.Namespace), client.MatchingLabels{authv1alpha1.AuthServiceLabel: key.Name}); err != nil {
 			return nil, err
 		}
 		kind := strings.TrimSuffix(fmt.Sprintf("%T", list), "List")
