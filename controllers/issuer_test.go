@@ -19,6 +19,7 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/controllers/internal/objects"
+	"github.com/hiringo/auth-operator/internal/testutil/podtest"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
@@ -241,7 +242,7 @@ func wantRestrictedWithToken(t *testing.T, what string, pod corev1.PodSpec, uid 
 	t.Helper()
 	withoutToken := pod
 	withoutToken.AutomountServiceAccountToken = ptr.To(false)
-	wantRestricted(t, what, withoutToken, uid)
+	podtest.Restricted(t, what, withoutToken, uid)
 }
 
 func TestIssuer_EmptyClientsTurnIssuanceOff(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/controllers/managedredis"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
@@ -244,7 +245,7 @@ func TestRedisPasswordChange_RollsTheServerButKeyRotationDoesNot(t *testing.T) {
 	// A new password rolls the server and Redis, and redis.conf follows it.
 	redisSecret := get(t, ns, "auth-redis", &corev1.Secret{})
 	sts := get(t, ns, "auth-redis", &appsv1.StatefulSet{})
-	update(t, redisSecret, func(s *corev1.Secret) { s.Data[RedisPasswordKey] = []byte("a-new-password-chosen-by-an-admin") })
+	update(t, redisSecret, func(s *corev1.Secret) { s.Data[managedredis.PasswordKey] = []byte("a-new-password-chosen-by-an-admin") })
 	poll.Until(t, waitTimeout, "server rolled", func() error {
 		got := get(t, ns, "auth-authserver", &appsv1.Deployment{})
 		if got.Spec.Template.Annotations[RedisPasswordChecksumAnnotation] == checksumBefore {
@@ -254,7 +255,7 @@ func TestRedisPasswordChange_RollsTheServerButKeyRotationDoesNot(t *testing.T) {
 	})
 	poll.Until(t, waitTimeout, "redis.conf and Redis follow", func() error {
 		s := get(t, ns, "auth-redis", &corev1.Secret{})
-		if !strings.Contains(string(s.Data[RedisConfigKey]), "requirepass a-new-password-chosen-by-an-admin\n") {
+		if !strings.Contains(string(s.Data[managedredis.ConfigKey]), "requirepass a-new-password-chosen-by-an-admin\n") {
 			return errorf("redis.conf not updated")
 		}
 		if got := get(t, ns, "auth-redis", &appsv1.StatefulSet{}); got.Generation == sts.Generation {

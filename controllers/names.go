@@ -23,9 +23,6 @@ const (
 	// and resourceVersion of the Redis password's Secret (never of the password), so a new
 	// password rolls the pods.
 	RedisPasswordChecksumAnnotation = "auth.hiringo.tech/redis-password-checksum"
-	// RedisConfigChecksumAnnotation on the Redis pod template is the same digest of the
-	// Secret that holds redis.conf.
-	RedisConfigChecksumAnnotation = "auth.hiringo.tech/redis-config-checksum"
 	// RedisCAChecksumAnnotation on the auth-server pod template is the same digest of the
 	// external Redis's CA bundle Secret: the server reads the bundle at start, so a rotated
 	// CA must roll the pods.
@@ -41,7 +38,6 @@ const (
 // Components, the values of objects.ComponentLabel.
 const (
 	componentServer      = "server"
-	componentRedis       = "redis"
 	componentSigningKeys = "signing-keys"
 	componentJWKS        = "jwks"
 	componentPublicKeys  = "public-keys"
@@ -61,27 +57,18 @@ const (
 	// it, no Service exposes it.
 	serverAdminPort     = 8081
 	serverAdminPortName = "admin"
-	redisPort           = 6379
 	keysMountPath       = "/etc/authserver/keys"
 	issuerServicePort   = 80
 	redisPasswordDir    = "/etc/authserver/redis"
 	redisPasswordFile   = redisPasswordDir + "/password"
 	redisTLSDir         = "/etc/authserver/redis-tls"
-	redisConfDir        = "/etc/redis"
-	redisDataDir        = "/data"
+	sentinelPasswordDir = "/etc/authserver/redis-sentinel"
+	// sentinelPasswordFile is where the auth servers find the Sentinels' password.
+	sentinelPasswordFile = sentinelPasswordDir + "/password"
 	// JWKSKey is the ConfigMap data key that holds the JWKS.
-	JWKSKey = "jwks.json"
-	// RedisPasswordKey is the data key of the managed Redis Secret that holds the password.
-	RedisPasswordKey = "password"
-	// RedisConfigKey is the data key of the managed Redis Secret that holds redis.conf.
-	RedisConfigKey = "redis.conf"
-	serverUID      = 65532
-	redisUID       = 999
+	JWKSKey   = "jwks.json"
+	serverUID = 65532
 )
-
-func redisServiceAddress(as *authv1alpha1.AuthService) string {
-	return fmt.Sprintf("%s.%s.svc:%d", as.RedisName(), as.Namespace, redisPort)
-}
 
 func serverURL(as *authv1alpha1.AuthService) string {
 	scheme, port := servicePort(as, as.Spec.Server.Port)

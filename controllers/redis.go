@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -12,17 +11,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/controllers/internal/objects"
-	"github.com/hiringo/auth-operator/internal/redisconf"
+	"github.com/hiringo/auth-operator/controllers/managedredis"
 )
 
 const (
@@ -158,100 +153,81 @@ func externalRedisMode(m authv1alpha1.RedisMode) string {
 	return strings.ToLower(string(m))
 }
 
+// reconcileManagedRedis writes the managed Redis as managedredis plans it, after its Secret.
 func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *scope) error {
 	as := s.as
-	managed := withDefaults(&as.Spec).Redis.Managed
 	secret, err := r.ensureRedisSecret(ctx, s)
-	if err != nil {
+	if err != nil || secret == nil {
+		// Without a Secret the password is unusable and was reported; Redis and the auth
+		// server keep running as they are.
 		return err
 	}
-	if secret == nil {
-		// The password is unusable and was reported; Redis and the auth server keep running
-		// as they are.
+	if managedredis.Replicated(as) && s.image == "" {
 		return nil
+	}
+	observed, err := managedredis.Read(ctx, r.Client, as)
+	if err != nil {
+		return err
 	}
 	// The Secret's version, never a digest of its content: that would let anyone allowed to
 	// read the workloads, but not Secrets, test password guesses offline.
 	version := secretVersion(secret)
-	persistent := *managed.Persistence.Enabled
-	if replicatedRedis(as) {
-		return r.reconcileReplicatedRedis(ctx, s, version)
+	plan := managedredis.Desired(as, observed, version, s.image)
+	for _, obj := range plan.Remove {
+		if err := r.deleteOwned(ctx, as, obj); err != nil {
+			return err
+		}
 	}
-	if err := r.removeReplicatedRedis(ctx, as); err != nil {
-		return err
+	if old := plan.Replace; old != nil {
+		s.redisFound.replacing = old
+		if !old.DeletionTimestamp.IsZero() {
+			return nil
+		}
+		if err := r.Client.Delete(ctx, old.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationOrphan)); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("replacing StatefulSet %s: %w", old.Name, err)
+		}
+		return nil
 	}
-	template := redisPodTemplate(as, version)
-
-	var workload client.Object
-	if persistent {
-		if err := r.deleteOwned(ctx, as, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: as.RedisName()}}); err != nil {
-			return err
-		}
-		sts := redisStatefulSet(as, template)
-		if replacing, err := r.replaceForNewGoverningService(ctx, s, sts); err != nil || replacing {
-			return err
-		}
-		existing, err := r.storedStatefulSet(ctx, sts)
-		if err != nil {
-			return err
-		}
-		sts, s.redisFound.claimKept = keepVolumeClaimTemplate(existing, sts)
-		workload = sts
-	} else {
-		if err := r.deleteOwned(ctx, as, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: as.RedisName()}}); err != nil {
-			return err
-		}
-		workload = redisDeployment(as, template)
-	}
-	for _, obj := range []client.Object{workload, redisService(as), redisNetworkPolicy(as)} {
+	for _, obj := range plan.Apply {
 		if err := r.apply(ctx, as, obj); err != nil {
 			return err
 		}
 	}
-	s.redis = &redisConnection{
-		addresses:        []string{redisServiceAddress(as)},
-		password:         &authv1alpha1.SecretKeyReference{Name: as.RedisName(), Key: RedisPasswordKey},
-		passwordChecksum: version,
+	conn := managedConnection(as, plan.Endpoint, version)
+	s.redis = &conn
+	for _, obj := range plan.RemoveAfter {
+		if err := r.deleteOwned(ctx, as, obj); err != nil {
+			return err
+		}
 	}
-	r.observe(ctx, s, workload)
+	// Read back, the workloads tell whether Redis is up: for a replicated Redis, a primary,
+	// the replicas that acknowledge logouts and a Sentinel majority.
+	s.redisFound.claimKept = plan.ClaimKept
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(plan.Workload), plan.Workload); err != nil {
+		s.redisFound.unobserved, s.redisFound.unobservedName = err, plan.Workload.GetName()
+		return nil
+	}
+	s.redisFound.workload = plan.Workload
+	if plan.Sentinels != nil {
+		switch err := r.Client.Get(ctx, client.ObjectKeyFromObject(plan.Sentinels), plan.Sentinels); {
+		case err == nil:
+			s.redisFound.sentinels = plan.Sentinels
+		case !apierrors.IsNotFound(err):
+			s.redisFound.unobserved, s.redisFound.unobservedName = err, plan.Sentinels.Name
+		}
+	}
 	return nil
 }
 
-// replicatedRedis reports whether the managed Redis runs replicated with Sentinels.
-func replicatedRedis(as *authv1alpha1.AuthService) bool {
-	managed := withDefaults(&as.Spec).Redis.Managed
-	return managed.HighAvailability != nil && *managed.Persistence.Enabled
-}
-
-// storedStatefulSet reads the StatefulSet named like desired; nil when there is none.
-func (r *AuthServiceReconciler) storedStatefulSet(ctx context.Context, desired *appsv1.StatefulSet) (*appsv1.StatefulSet, error) {
-	existing := &appsv1.StatefulSet{}
-	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("reading StatefulSet %s: %w", desired.Name, err)
+// managedConnection is how the auth servers reach the managed Redis at e, with the
+// password of its Secret (version), and through Sentinels with the same password for them.
+func managedConnection(as *authv1alpha1.AuthService, e managedredis.Endpoint, version string) redisConnection {
+	ref := &authv1alpha1.SecretKeyReference{Name: as.RedisName(), Key: managedredis.PasswordKey}
+	conn := redisConnection{addresses: e.Addresses, masterName: e.MasterName, password: ref, passwordChecksum: version, minReplicasAcked: e.MinReplicasAcked}
+	if e.MasterName != "" {
+		conn.mode, conn.sentinelPassword = "sentinel", ref
 	}
-	return existing, nil
-}
-
-// keepVolumeClaimTemplate returns desired with the existing StatefulSet's volume claim
-// template, which the API server does not let change, and whether the spec asks for
-// another one. existing is nil when there is none; desired is left as it is.
-func keepVolumeClaimTemplate(existing, desired *appsv1.StatefulSet) (*appsv1.StatefulSet, bool) {
-	if existing == nil || len(existing.Spec.VolumeClaimTemplates) != 1 {
-		return desired, false
-	}
-	have, want := existing.Spec.VolumeClaimTemplates[0].Spec, desired.Spec.VolumeClaimTemplates[0].Spec
-	sameSize := have.Resources.Requests.Storage().Cmp(*want.Resources.Requests.Storage()) == 0
-	sameClass := want.StorageClassName == nil || ptr.Deref(have.StorageClassName, "") == *want.StorageClassName
-	if sameSize && sameClass {
-		return desired, false
-	}
-	kept := desired.DeepCopy()
-	kept.Spec.VolumeClaimTemplates[0].Spec.Resources = *have.Resources.DeepCopy()
-	kept.Spec.VolumeClaimTemplates[0].Spec.StorageClassName = have.StorageClassName
-	return kept, true
+	return conn
 }
 
 // ensureRedisSecret returns the managed Redis Secret as written, generating the password
@@ -271,157 +247,21 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope)
 			return nil, &foreignObjectError{kind: "Secret", name: key.Name, why: why}
 		}
 	}
-	password := string(current.Data[RedisPasswordKey])
+	password := string(current.Data[managedredis.PasswordKey])
 	if password == "" {
-		var err error
-		if password, err = newRedisPassword(); err != nil {
+		if password, err = managedredis.NewPassword(); err != nil {
 			return nil, err
 		}
 	}
-	conf, err := redisconf.Render(password, redisconf.MaxMemory(withDefaults(&as.Spec).Redis.Managed.Resources.Limits.Memory()))
+	desired, err := managedredis.ConfigSecret(as, password)
 	if err != nil {
 		s.redisFound.badPassword = err
 		return nil, nil
 	}
-	desired := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: as.Namespace, Labels: objects.Labels(as, "redis", componentRedis)},
-		Type:       corev1.SecretTypeOpaque,
-		Data: map[string][]byte{
-			RedisPasswordKey: []byte(password),
-			RedisConfigKey:   []byte(conf),
-		},
-	}
-	stored := current
 	if !exists {
-		stored = nil
+		current = nil
 	}
-	return r.writeSecret(ctx, as, stored, desired, secretMerge{})
-}
-
-// newRedisPassword makes a 256-bit random password in hex, safe to write into redis.conf.
-func newRedisPassword() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generating Redis password: %w", err)
-	}
-	return hex.EncodeToString(b), nil
-}
-
-// secretVersion identifies one version of a user's Secret by its UID and resourceVersion,
-// never by its content: a digest of a password the user chose would let anyone allowed to
-// read Deployments, but not Secrets, test guesses offline. Any write to the Secret rolls
-// the auth server, a password change included.
-func secretVersion(s *corev1.Secret) string {
-	return checksum([]byte(string(s.UID) + "/" + s.ResourceVersion))
-}
-
-// checksum is the hex SHA-256 of b.
-func checksum(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
-// redisPodTemplate is the managed Redis pod; confVersion, the version of the Secret that
-// holds redis.conf, rolls it when the configuration changes.
-func redisPodTemplate(as *authv1alpha1.AuthService, confVersion string) corev1.PodTemplateSpec {
-	managed := withDefaults(&as.Spec).Redis.Managed
-	fsync := string(managed.AppendFsync)
-	image := managed.Image
-	return corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{
-			Labels:      objects.Labels(as, "redis", componentRedis),
-			Annotations: map[string]string{RedisConfigChecksumAnnotation: confVersion},
-		},
-		Spec: corev1.PodSpec{
-			AutomountServiceAccountToken: ptr.To(false),
-			EnableServiceLinks:           ptr.To(false),
-			SecurityContext:              objects.RestrictedPodSecurityContext(redisUID),
-			Containers: []corev1.Container{{
-				Name:    "redis",
-				Image:   image,
-				Command: []string{"redis-server", redisConfDir + "/redis.conf", "--dir", redisDataDir, "--appendonly", "yes", "--appendfsync", fsync, "--port", fmt.Sprint(redisPort)},
-				Ports:   []corev1.ContainerPort{{Name: "redis", ContainerPort: redisPort, Protocol: corev1.ProtocolTCP}},
-				VolumeMounts: []corev1.VolumeMount{
-					{Name: "config", MountPath: redisConfDir, ReadOnly: true},
-					{Name: "data", MountPath: redisDataDir},
-				},
-				Resources:       managed.Resources,
-				SecurityContext: objects.RestrictedContainerSecurityContext(),
-				LivenessProbe:   redisLiveness("redis"),
-				ReadinessProbe:  redisReadiness(),
-			}},
-			Volumes: []corev1.Volume{{
-				Name: "config",
-				VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-					SecretName: as.RedisName(),
-					Items: []corev1.KeyToPath{
-						{Key: RedisConfigKey, Path: "redis.conf"},
-						{Key: RedisPasswordKey, Path: "password"},
-					},
-					DefaultMode: ptr.To[int32](0o440),
-				}},
-			}},
-		},
-	}
-}
-
-func redisStatefulSet(as *authv1alpha1.AuthService, template corev1.PodTemplateSpec) *appsv1.StatefulSet {
-	managed := withDefaults(&as.Spec).Redis.Managed
-	size := *managed.Persistence.Size
-	return &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: objects.Labels(as, "redis", componentRedis)},
-		Spec: appsv1.StatefulSetSpec{
-			Replicas:    ptr.To[int32](1),
-			ServiceName: as.RedisName(),
-			Selector:    &metav1.LabelSelector{MatchLabels: objects.Selector(as, "redis")},
-			Template:    template,
-			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
-				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: objects.Labels(as, "redis", componentRedis)},
-				Spec: corev1.PersistentVolumeClaimSpec{
-					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-					StorageClassName: managed.Persistence.StorageClassName,
-					Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
-				},
-			}},
-		},
-	}
-}
-
-func redisDeployment(as *authv1alpha1.AuthService, template corev1.PodTemplateSpec) *appsv1.Deployment {
-	template.Spec.Volumes = append(template.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: objects.Labels(as, "redis", componentRedis)},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, "redis")},
-			Template: template,
-			// One Redis at a time: two would each hold half of the blacklist.
-			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
-		},
-	}
-}
-
-func redisService(as *authv1alpha1.AuthService) *corev1.Service {
-	return objects.ClusterService(as, as.RedisName(), "redis", componentRedis, "redis", redisPort)
-}
-
-// redisNetworkPolicy lets only this AuthService's verifier and issuer pods reach its Redis.
-func redisNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolicy {
-	port := intstr.FromInt32(redisPort)
-	return &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: objects.Labels(as, "redis", componentRedis)},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: objects.Selector(as, "redis")},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				From: []networkingv1.NetworkPolicyPeer{
-					{PodSelector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, objects.AppVerifier)}},
-					{PodSelector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, objects.AppIssuer)}},
-				},
-				Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: &port}},
-			}},
-		},
-	}
+	return r.writeSecret(ctx, as, current, desired, secretMerge{})
 }
 
 // removeManagedRedis deletes the managed Redis after a switch to an external one. Its
@@ -429,11 +269,7 @@ func redisNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolic
 // no delete on Secrets, which RBAC could not narrow to its own), and the garbage collector
 // deletes the empty one with the AuthService.
 func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *authv1alpha1.AuthService) error {
-	name := metav1.ObjectMeta{Name: as.RedisName()}
-	for _, obj := range []client.Object{
-		&appsv1.StatefulSet{ObjectMeta: name}, &appsv1.Deployment{ObjectMeta: name},
-		&corev1.Service{ObjectMeta: name}, &networkingv1.NetworkPolicy{ObjectMeta: name},
-	} {
+	for _, obj := range managedredis.Objects(as) {
 		if err := r.deleteOwned(ctx, as, obj); err != nil {
 			return err
 		}
@@ -448,16 +284,19 @@ func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *auth
 	} else if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("reading Secret %s: %w", as.RedisName(), err)
 	}
-	return r.removeReplicatedRedis(ctx, as)
+	return nil
 }
 
-// observe reads a workload back after the apply, with the status its controller wrote, and
-// reports whether it could.
-func (r *AuthServiceReconciler) observe(ctx context.Context, s *scope, workload client.Object) bool {
-	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(workload), workload); err != nil {
-		s.redisFound.unobserved, s.redisFound.unobservedName = err, workload.GetName()
-		return false
-	}
-	s.redisFound.workload = workload
-	return true
+// secretVersion identifies one version of a user's Secret by its UID and resourceVersion,
+// never by its content: a digest of a password the user chose would let anyone allowed to
+// read Deployments, but not Secrets, test guesses offline. Any write to the Secret rolls
+// the auth server, a password change included.
+func secretVersion(s *corev1.Secret) string {
+	return checksum([]byte(string(s.UID) + "/" + s.ResourceVersion))
+}
+
+// checksum is the hex SHA-256 of b.
+func checksum(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

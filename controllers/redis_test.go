@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/testutil/podtest"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
@@ -53,7 +54,7 @@ func TestManagedRedis_WithoutPersistenceIsADeploymentOnEmptyDir(t *testing.T) {
 	if cmd := strings.Join(d.Spec.Template.Spec.Containers[0].Command, " "); !strings.Contains(cmd, "--appendfsync everysec") {
 		t.Errorf("command = %s", cmd)
 	}
-	wantRestricted(t, "redis", d.Spec.Template.Spec, 999)
+	podtest.Restricted(t, "redis", d.Spec.Template.Spec, 999)
 
 	// Turning persistence on swaps the Deployment for a StatefulSet.
 	update(t, as, func(as *authv1alpha1.AuthService) { as.Spec.Redis.Managed.Persistence.Enabled = ptr.To(true) })

@@ -18,6 +18,7 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/controllers/internal/objects"
+	"github.com/hiringo/auth-operator/controllers/managedredis"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
@@ -93,7 +94,7 @@ func TestReplicatedRedis_CreatesEveryObjectWiredTogether(t *testing.T) {
 		t.Error("the single pod's Service exists beside the replicated Redis: it would spread clients over replicas")
 	}
 	np := get(t, ns, "auth-redis", &networkingv1.NetworkPolicy{})
-	if np.Spec.PodSelector.MatchLabels[objects.ComponentLabel] != componentRedis || len(np.Spec.Ingress[0].From) != 3 {
+	if np.Spec.PodSelector.MatchLabels[objects.ComponentLabel] != "redis" || len(np.Spec.Ingress[0].From) != 3 {
 		t.Errorf("NetworkPolicy = %+v", np.Spec)
 	}
 	for _, name := range []string{"auth-redis", "auth-redis-sentinel"} {
@@ -103,7 +104,7 @@ func TestReplicatedRedis_CreatesEveryObjectWiredTogether(t *testing.T) {
 	}
 	secret := get(t, ns, "auth-redis", &corev1.Secret{})
 	for _, sts := range []*appsv1.StatefulSet{redis, sentinels} {
-		if sts.Spec.Template.Annotations[RedisConfigChecksumAnnotation] != secretVersion(secret) {
+		if sts.Spec.Template.Annotations[managedredis.ConfigChecksumAnnotation] != secretVersion(secret) {
 			t.Errorf("StatefulSet %s does not roll with the password Secret", sts.Name)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/managedredis"
 )
 
 // redisReadyCondition: the Redis the auth servers use, or what keeps them from it.
@@ -29,8 +30,8 @@ func redisReadyCondition(s *scope) *metav1.Condition {
 	case f.badPassword != nil:
 		return cond(metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordInvalid, fmt.Sprintf(
 			"Secret %s key %q holds a password that cannot be written into redis.conf (%v); Redis and the auth server are left as they are: set a valid password, or remove the key to have a new one generated",
-			as.RedisName(), RedisPasswordKey, f.badPassword))
-	case replicatedRedis(as) && s.image == "":
+			as.RedisName(), managedredis.PasswordKey, f.badPassword))
+	case managedredis.Replicated(as) && s.image == "":
 		return cond(metav1.ConditionFalse, authv1alpha1.ReasonNoImage,
 			"No auth-server image for the Redis pods' topology init step: set spec.server.image, or start the operator with --authserver-image")
 	case f.replacing != nil && !f.replacing.DeletionTimestamp.IsZero():
@@ -39,7 +40,7 @@ func redisReadyCondition(s *scope) *metav1.Condition {
 	case f.replacing != nil:
 		return cond(metav1.ConditionFalse, authv1alpha1.ReasonProgressing, fmt.Sprintf(
 			"Replacing StatefulSet %s for the switch between one Redis pod and replicated Redis; its pods and volumes are kept", f.replacing.Name))
-	case f.unobserved != nil && replicatedRedis(as):
+	case f.unobserved != nil && managedredis.Replicated(as):
 		return cond(metav1.ConditionUnknown, authv1alpha1.ReasonProgressing, fmt.Sprintf("Waiting to observe StatefulSet %s: %v", f.unobservedName, f.unobserved))
 	case f.unobserved != nil:
 		return cond(metav1.ConditionUnknown, authv1alpha1.ReasonProgressing, fmt.Sprintf("Waiting to observe Redis %s: %v", as.RedisName(), f.unobserved))
@@ -47,13 +48,13 @@ func redisReadyCondition(s *scope) *metav1.Condition {
 		return nil
 	}
 	var c *metav1.Condition
-	if redisSet, ok := f.workload.(*appsv1.StatefulSet); ok && replicatedRedis(as) {
+	if redisSet, ok := f.workload.(*appsv1.StatefulSet); ok && managedredis.Replicated(as) {
 		c = replicatedRedisReadiness(as, redisSet, f.sentinels)
 	} else {
 		c = singleRedisReadiness(as, f.workload)
 	}
 	if c.Status == metav1.ConditionTrue && f.claimKept {
-		p := withDefaults(&as.Spec).Redis.Managed.Persistence
+		p := managedredis.Spec(as).Persistence
 		c.Message += fmt.Sprintf("; spec.redis.managed.persistence (size %s, storage class %q) is not applied: a StatefulSet's volume claim template cannot change. "+
 			"Resize the PersistentVolumeClaim data-%s-0 if its storage class allows expansion, or delete the StatefulSet with --cascade=orphan so the operator recreates it",
 			p.Size, ptr.Deref(p.StorageClassName, ""), as.RedisName())
@@ -77,7 +78,7 @@ func singleRedisReadiness(as *authv1alpha1.AuthService, workload any) *metav1.Co
 	}
 	switch {
 	case ready >= 1 && current:
-		return cond(metav1.ConditionTrue, authv1alpha1.ReasonReady, fmt.Sprintf("Redis is available at %s", redisServiceAddress(as)))
+		return cond(metav1.ConditionTrue, authv1alpha1.ReasonReady, fmt.Sprintf("Redis is available at %s", managedredis.ServiceAddress(as)))
 	case ready >= 1:
 		return cond(metav1.ConditionFalse, authv1alpha1.ReasonProgressing, fmt.Sprintf("Redis %s is rolling out a change", as.RedisName()))
 	default:
@@ -93,18 +94,18 @@ func replicatedRedisReadiness(as *authv1alpha1.AuthService, redisSet, sentinels 
 	if sentinels == nil {
 		return cond(metav1.ConditionFalse, authv1alpha1.ReasonUnavailable, fmt.Sprintf("Waiting for a Redis pod of %s before the Sentinels start", redisSet.Name))
 	}
-	h := haSettingsOf(as)
-	needRedis := h.minReplicasAcked + 1
+	h := managedredis.HA(as)
+	needRedis := h.MinReplicasAcked + 1
 	current := redisSet.Status.ObservedGeneration >= redisSet.Generation && sentinels.Status.ObservedGeneration >= sentinels.Generation
 	redisUp, sentinelsUp := redisSet.Status.AvailableReplicas, sentinels.Status.AvailableReplicas
-	counts := fmt.Sprintf("%d of %d Redis pods and %d of %d Sentinels available", redisUp, h.replicas, sentinelsUp, h.sentinels)
+	counts := fmt.Sprintf("%d of %d Redis pods and %d of %d Sentinels available", redisUp, h.Replicas, sentinelsUp, h.Sentinels)
 	switch {
-	case redisUp < needRedis || sentinelsUp < h.quorum():
+	case redisUp < needRedis || sentinelsUp < h.Quorum():
 		return cond(metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
-			fmt.Sprintf("%s; needed: %d Redis pods (the primary and minReplicasAcked replicas) and %d Sentinels (a majority)", counts, needRedis, h.quorum()))
+			fmt.Sprintf("%s; needed: %d Redis pods (the primary and minReplicasAcked replicas) and %d Sentinels (a majority)", counts, needRedis, h.Quorum()))
 	case !current:
 		return cond(metav1.ConditionFalse, authv1alpha1.ReasonProgressing, "Redis is rolling out a change; "+counts)
 	default:
-		return cond(metav1.ConditionTrue, authv1alpha1.ReasonReady, fmt.Sprintf("Redis is available through the Sentinels at %s; %s", sentinelServiceAddress(as), counts))
+		return cond(metav1.ConditionTrue, authv1alpha1.ReasonReady, fmt.Sprintf("Redis is available through the Sentinels at %s; %s", managedredis.SentinelAddress(as), counts))
 	}
 }

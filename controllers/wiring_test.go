@@ -22,6 +22,7 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/internal/testutil/podtest"
 )
 
 func wantLabels(t *testing.T, obj client.Object, as *authv1alpha1.AuthService, name, component string) {
@@ -38,25 +39,6 @@ func wantLabels(t *testing.T, obj client.Object, as *authv1alpha1.AuthService, n
 	}
 	if !metav1.IsControlledBy(obj, as) {
 		t.Errorf("%T %s is not controlled by the AuthService: %+v", obj, obj.GetName(), obj.GetOwnerReferences())
-	}
-}
-
-func wantRestricted(t *testing.T, what string, pod corev1.PodSpec, uid int64) {
-	t.Helper()
-	psc := pod.SecurityContext
-	if psc == nil || !ptr.Deref(psc.RunAsNonRoot, false) || ptr.Deref(psc.RunAsUser, 0) != uid ||
-		psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-		t.Errorf("%s pod security context = %+v, want non-root uid %d with RuntimeDefault seccomp", what, psc, uid)
-	}
-	for _, c := range pod.Containers {
-		sc := c.SecurityContext
-		if sc == nil || !ptr.Deref(sc.ReadOnlyRootFilesystem, false) || ptr.Deref(sc.AllowPrivilegeEscalation, true) ||
-			sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
-			t.Errorf("%s container %s security context = %+v, want read-only root, no escalation, drop ALL", what, c.Name, sc)
-		}
-	}
-	if ptr.Deref(pod.AutomountServiceAccountToken, true) {
-		t.Errorf("%s mounts a service account token it does not need", what)
 	}
 }
 
@@ -128,7 +110,7 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 	if strings.Contains(strings.Join(redis.Args, " ")+strings.Join(redis.Command, " "), password) || len(redis.Env) != 0 {
 		t.Error("the Redis password appears in args or env")
 	}
-	wantRestricted(t, "redis", sts.Spec.Template.Spec, 999)
+	podtest.Restricted(t, "redis", sts.Spec.Template.Spec, 999)
 	if v := sts.Spec.Template.Spec.Volumes[0].Secret; v == nil || v.SecretName != "auth-redis" || v.Items[0].Key != "redis.conf" {
 		t.Errorf("redis config volume = %+v", sts.Spec.Template.Spec.Volumes)
 	}
@@ -241,7 +223,7 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 	if got := get(t, ns, "auth-redis", &appsv1.StatefulSet{}).Spec.Template.Annotations["auth.hiringo.tech/redis-config-checksum"]; got != hex.EncodeToString(version[:]) || got == hex.EncodeToString(confSum[:]) {
 		t.Errorf("redis config checksum annotation = %q, want the digest of the Secret's UID and resourceVersion", got)
 	}
-	wantRestricted(t, "authserver", pod, 65532)
+	podtest.Restricted(t, "authserver", pod, 65532)
 	svc := get(t, ns, "auth-authserver", &corev1.Service{})
 	wantLabels(t, svc, as, "authserver", "server")
 	if len(svc.Spec.Ports) != 1 {
