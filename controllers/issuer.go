@@ -34,7 +34,7 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 			return reconcile.Result{}, err
 		}
 	}
-	if err := r.applyIssuerClusterRoleBinding(ctx, as); err != nil {
+	if err := r.applyTokenReviewBinding(ctx, as, issuerClusterRoleBinding(as)); err != nil {
 		return reconcile.Result{}, err
 	}
 	recheck, err := r.reconcileStoreState(ctx, s)
@@ -61,15 +61,10 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 	return result, nil
 }
 
-// applyIssuerClusterRoleBinding applies the issuer's ClusterRoleBinding unless one of that
-// name belongs to another AuthService (namespace "a-b" with name "c" and namespace "a" with
-// name "b-c" join to the same name): taking it over would cut that issuer off.
-func (r *AuthServiceReconciler) applyIssuerClusterRoleBinding(ctx context.Context, as *authv1alpha1.AuthService) error {
-	return r.applyTokenReviewBinding(ctx, as, issuerClusterRoleBinding(as))
-}
-
 // applyTokenReviewBinding applies desired, a ClusterRoleBinding of this AuthService to the
-// TokenReview ClusterRole, unless one of that name belongs to another AuthService.
+// TokenReview ClusterRole (the issuer's or the verifier's), unless one of that name belongs
+// to another AuthService (namespace "a-b" with name "c" and namespace "a" with name "b-c"
+// join to the same name): taking it over would cut that AuthService's server off.
 func (r *AuthServiceReconciler) applyTokenReviewBinding(ctx context.Context, as *authv1alpha1.AuthService, desired *rbacv1.ClusterRoleBinding) error {
 	existing := &rbacv1.ClusterRoleBinding{}
 	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing)

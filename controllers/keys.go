@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -205,10 +206,6 @@ func (r *AuthServiceReconciler) writePublicKeys(ctx context.Context, as *authv1a
 // publicKeysSecret holds the public projection of the keys, in the keyfiles layout
 // without a single private key file: what the verifiers mount (see PublicKeysSecretName).
 func publicKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte) *corev1.Secret {
-	data := make(map[string][]byte, len(files))
-	for name, content := range files {
-		data[name] = content
-	}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      as.PublicKeysSecretName(),
@@ -216,7 +213,7 @@ func publicKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte) *co
 			Labels:    objects.Labels(as, objects.AppVerifier, componentPublicKeys),
 		},
 		Type: corev1.SecretTypeOpaque,
-		Data: data,
+		Data: maps.Clone(files),
 	}
 }
 
