@@ -94,11 +94,6 @@ type scope struct {
 	storeStateRead bool
 }
 
-type phase struct {
-	condition string
-	run       func(context.Context, *scope) (reconcile.Result, error)
-}
-
 // The verbs are the ones the controller uses: Secrets are created and updated with
 // optimistic concurrency; every other kind is server-side applied (patch, create) and only
 // deleted when a part is switched off. authservices/finalizers lets owner references block
@@ -180,7 +175,10 @@ func (r *AuthServiceReconciler) reconcile(ctx context.Context, req reconcile.Req
 		}
 	}()
 
-	for _, p := range []phase{
+	for _, p := range []struct {
+		condition string
+		run       func(context.Context, *scope) (reconcile.Result, error)
+	}{
 		{authv1alpha1.KeysReadyCondition, r.reconcileKeys},
 		{authv1alpha1.RedisReadyCondition, r.reconcileRedis},
 		{authv1alpha1.TLSReadyCondition, r.reconcileTLS},

@@ -108,21 +108,22 @@ func (r *AuthServiceReconciler) reportTampering(as *authv1alpha1.AuthService, ki
 	}
 }
 
-// getOwn reads the object named key into obj: from the cache, which holds the operator's
-// labelled objects only, else from the API, where an object of the operator's whose labels
-// were stripped still is. It reports whether the object exists.
-func (r *AuthServiceReconciler) getOwn(ctx context.Context, key client.ObjectKey, obj client.Object) (bool, error) {
-	err := r.Client.Get(ctx, key, obj)
+// ownSecret reads the Secret name of as's namespace, which the operator writes: from the
+// cache, which holds the operator's labelled objects only, else from the API, where one of
+// the operator's whose labels were stripped still is. It is nil when there is none.
+func (r *AuthServiceReconciler) ownSecret(ctx context.Context, as *authv1alpha1.AuthService, name string) (*corev1.Secret, error) {
+	secret, key := &corev1.Secret{}, client.ObjectKey{Namespace: as.Namespace, Name: name}
+	err := r.Client.Get(ctx, key, secret)
 	if apierrors.IsNotFound(err) {
-		err = r.APIReader.Get(ctx, key, obj)
+		err = r.APIReader.Get(ctx, key, secret)
 	}
 	switch {
 	case apierrors.IsNotFound(err):
-		return false, nil
+		return nil, nil
 	case err != nil:
-		return false, err
+		return nil, fmt.Errorf("reading Secret %s: %w", name, err)
 	}
-	return true, nil
+	return secret, nil
 }
 
 // createdByOperator reports whether obj, of kind, is the very object the operator created

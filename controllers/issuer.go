@@ -29,10 +29,8 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 		as.Status.IssuerURL = issuerURL(as)
 		as.Status.Issuer = tokenIssuer(as)
 	}
-	for _, obj := range []client.Object{issuerServiceAccount(as), issuerRole(as), issuerRoleBinding(as), userLogoutsConfigMap(as)} {
-		if err := r.apply(ctx, as, obj); err != nil {
-			return reconcile.Result{}, err
-		}
+	if err := r.apply(ctx, as, issuerServiceAccount(as), issuerRole(as), issuerRoleBinding(as), userLogoutsConfigMap(as)); err != nil {
+		return reconcile.Result{}, err
 	}
 	if err := r.applyTokenReviewBinding(ctx, as, issuerClusterRoleBinding(as)); err != nil {
 		return reconcile.Result{}, err
@@ -46,10 +44,8 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 		return result, nil
 	}
 	deployment := issuerDeployment(as, *s.redis, s.image)
-	for _, obj := range []client.Object{deployment, issuerService(as)} {
-		if err := r.apply(ctx, as, obj); err != nil {
-			return reconcile.Result{}, err
-		}
+	if err := r.apply(ctx, as, deployment, issuerService(as)); err != nil {
+		return reconcile.Result{}, err
 	}
 	if err := r.reconcilePodDisruptionBudget(ctx, as, as.IssuerName(), objects.AppIssuer, componentIssuer); err != nil {
 		return reconcile.Result{}, err

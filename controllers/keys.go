@@ -49,19 +49,15 @@ type keysFound struct {
 // stale read or a second writer fails instead of rotating twice.
 func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (reconcile.Result, error) {
 	as := s.as
-	secret := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: as.Namespace, Name: as.SigningKeysSecretName()}
-	exists, err := r.getOwn(ctx, key, secret)
+	secret, err := r.ownSecret(ctx, as, as.SigningKeysSecretName())
 	if err != nil {
-		return reconcile.Result{}, fmt.Errorf("reading Secret %s: %w", key.Name, err)
+		return reconcile.Result{}, err
 	}
-
 	var (
 		current keyfiles.Set
 		record  keylifecycle.Record
 	)
-	if exists {
-		var err error
+	if secret != nil {
 		if current, err = keyfiles.Decode(secret.Data); err != nil {
 			// Overwriting it would throw away keys that tokens in flight depend on.
 			s.keys.invalid = err
@@ -72,11 +68,10 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 			LostKeyID:      secret.Annotations[KeysLostAnnotation],
 		}
 	}
-	now := s.now
 	plan, err := keylifecycle.Next(keylifecycle.Request{
 		Current:       current,
 		Policy:        keyPolicy(as, r.minPublishTime(as)),
-		Now:           now,
+		Now:           s.now,
 		RotateRequest: as.Annotations[authv1alpha1.RotateAnnotation],
 		Record:        record,
 		Reported: keylifecycle.Reported{
@@ -88,7 +83,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		return reconcile.Result{}, fmt.Errorf("planning signing keys: %w", err)
 	}
 	// Every key that signs or will sign has a refresh-token key, never published: a set
-	// written before they existed gets them now, and the issuer signs refresh tokens with
+	// written before they existed gets them s.now, and the issuer signs refresh tokens with
 	// them from then on.
 	if plan.Set, _, err = keyfiles.WithRefreshKeys(plan.Set); err != nil {
 		return reconcile.Result{}, fmt.Errorf("adding refresh-token keys: %w", err)
@@ -98,12 +93,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("encoding signing keys: %w", err)
 	}
-	desired := signingKeysSecret(as, files, plan.Record)
-	stored := secret
-	if !exists {
-		stored = nil
-	}
-	if _, err := r.writeSecret(ctx, as, stored, desired, secretMerge{
+	if _, err := r.writeSecret(ctx, as, secret, signingKeysSecret(as, files, plan.Record), secretMerge{
 		ownedAnnotations: []string{LastRotationRequestAnnotation, KeysLostAnnotation},
 		replaceData:      true,
 	}); err != nil {
@@ -113,11 +103,11 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 
 	// The verifiers and the JWKS get the keys whose access window is open, public parts
 	// only; retired keys kept for refresh tokens stay in the Secret, for the issuer.
-	projection, err := keyfiles.PublicProjection(plan.Set, now)
+	projection, err := keyfiles.PublicProjection(plan.Set, s.now)
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("projecting public keys: %w", err)
 	}
-	withdrawn := r.withdrawnKeys(ctx, as, plan.Set, now)
+	withdrawn := r.withdrawnKeys(ctx, as, plan.Set, s.now)
 	if err := r.writePublicKeys(ctx, as, publicKeysSecret(as, projection)); err != nil {
 		return reconcile.Result{}, err
 	}
@@ -126,7 +116,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 			"Retired key %s is no longer published: every access token it signed has expired; the issuer verifies refresh tokens with it until %s",
 			k.ID, k.RefreshExpiresAt.UTC().Format(time.RFC3339))
 	}
-	jwks, err := keyfiles.JWKS(plan.Set.Published(now))
+	jwks, err := keyfiles.JWKS(plan.Set.Published(s.now))
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -191,13 +181,9 @@ func (r *AuthServiceReconciler) withdrawnKeys(ctx context.Context, as *authv1alp
 // writePublicKeys writes the public projection as the signing keys are written: created,
 // or updated at the version read, its data replaced whole (a file someone added goes).
 func (r *AuthServiceReconciler) writePublicKeys(ctx context.Context, as *authv1alpha1.AuthService, desired *corev1.Secret) error {
-	current := &corev1.Secret{}
-	exists, err := r.getOwn(ctx, client.ObjectKeyFromObject(desired), current)
+	current, err := r.ownSecret(ctx, as, desired.Name)
 	if err != nil {
-		return fmt.Errorf("reading Secret %s: %w", desired.Name, err)
-	}
-	if !exists {
-		current = nil
+		return err
 	}
 	_, err = r.writeSecret(ctx, as, current, desired, secretMerge{replaceData: true})
 	return err

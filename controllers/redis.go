@@ -173,10 +173,8 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 	// read the workloads, but not Secrets, test password guesses offline.
 	version := secretVersion(secret)
 	plan := managedredis.Desired(as, observed, version, s.image)
-	for _, obj := range plan.Remove {
-		if err := r.deleteOwned(ctx, as, obj); err != nil {
-			return err
-		}
+	if err := r.deleteOwned(ctx, as, plan.Remove...); err != nil {
+		return err
 	}
 	if old := plan.Replace; old != nil {
 		s.redisFound.replacing = old
@@ -188,17 +186,13 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 		}
 		return nil
 	}
-	for _, obj := range plan.Apply {
-		if err := r.apply(ctx, as, obj); err != nil {
-			return err
-		}
+	if err := r.apply(ctx, as, plan.Apply...); err != nil {
+		return err
 	}
 	conn := managedConnection(as, plan.Endpoint, version)
 	s.redis = &conn
-	for _, obj := range plan.RemoveAfter {
-		if err := r.deleteOwned(ctx, as, obj); err != nil {
-			return err
-		}
+	if err := r.deleteOwned(ctx, as, plan.RemoveAfter...); err != nil {
+		return err
 	}
 	// Read back, the workloads tell whether Redis is up: for a replicated Redis, a primary,
 	// the replicas that acknowledge logouts and a Sentinel majority.
@@ -236,18 +230,17 @@ func managedConnection(as *authv1alpha1.AuthService, e managedredis.Endpoint, ve
 // cannot go into redis.conf safely is reported and nothing is written: the Secret is nil.
 func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope) (*corev1.Secret, error) {
 	as := s.as
-	current := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: as.Namespace, Name: as.RedisName()}
-	exists, err := r.getOwn(ctx, key, current)
+	current, err := r.ownSecret(ctx, as, as.RedisName())
 	if err != nil {
-		return nil, fmt.Errorf("reading Secret %s: %w", key.Name, err)
+		return nil, err
 	}
-	if exists {
+	var password string
+	if current != nil {
 		if why := foreignReason("Secret", current, as); why != "" {
-			return nil, &foreignObjectError{kind: "Secret", name: key.Name, why: why}
+			return nil, &foreignObjectError{kind: "Secret", name: current.Name, why: why}
 		}
+		password = string(current.Data[managedredis.PasswordKey])
 	}
-	password := string(current.Data[managedredis.PasswordKey])
 	if password == "" {
 		if password, err = managedredis.NewPassword(); err != nil {
 			return nil, err
@@ -258,9 +251,6 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope)
 		s.redisFound.badPassword = err
 		return nil, nil
 	}
-	if !exists {
-		current = nil
-	}
 	return r.writeSecret(ctx, as, current, desired, secretMerge{})
 }
 
@@ -269,10 +259,8 @@ func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope)
 // no delete on Secrets, which RBAC could not narrow to its own), and the garbage collector
 // deletes the empty one with the AuthService.
 func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *authv1alpha1.AuthService) error {
-	for _, obj := range managedredis.Objects(as) {
-		if err := r.deleteOwned(ctx, as, obj); err != nil {
-			return err
-		}
+	if err := r.deleteOwned(ctx, as, managedredis.Objects(as)...); err != nil {
+		return err
 	}
 	secret := &corev1.Secret{}
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: as.RedisName()}, secret); err == nil &&

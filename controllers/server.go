@@ -34,10 +34,8 @@ func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (
 		return reconcile.Result{}, nil
 	}
 	deployment := serverDeployment(as, *s.redis, s.image, r.minPublishTime(as))
-	for _, obj := range []client.Object{deployment, serverService(as)} {
-		if err := r.apply(ctx, as, obj); err != nil {
-			return reconcile.Result{}, err
-		}
+	if err := r.apply(ctx, as, deployment, serverService(as)); err != nil {
+		return reconcile.Result{}, err
 	}
 	if err := r.reconcilePodDisruptionBudget(ctx, as, as.ServerName(), objects.AppVerifier, componentServer); err != nil {
 		return reconcile.Result{}, err

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -31,16 +30,11 @@ func (r *AuthServiceReconciler) reconcileStoreState(ctx context.Context, s *scop
 		return 0, err
 	}
 	cm := &corev1.ConfigMap{}
-	var data map[string]string
-	switch err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: as.StoreStateConfigMapName()}, cm); {
-	case apierrors.IsNotFound(err):
-	case err != nil:
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: as.StoreStateConfigMapName()}, cm); client.IgnoreNotFound(err) != nil {
 		return 0, fmt.Errorf("reading ConfigMap %s: %w", as.StoreStateConfigMapName(), err)
-	default:
-		data = cm.Data
 	}
-	s.storeState, s.storeStateRead = data, true
-	_, recheck := blacklistIntact(data, s.now, tokenOutlives(as))
+	s.storeState, s.storeStateRead = cm.Data, true
+	_, recheck := blacklistIntact(cm.Data, s.now, tokenOutlives(as))
 	return recheck, nil
 }
 
