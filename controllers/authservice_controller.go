@@ -14,18 +14,21 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
@@ -263,9 +266,32 @@ var deletionStarted = predicate.Funcs{
 	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
+// referencedSecretIndex indexes AuthServices by the Secrets their spec names
+// (ReferencedSecretNames), so that a change to one reconciles those that use it.
+const referencedSecretIndex = "spec.referencedSecretNames"
+
 // SetupWithManager registers the controller: it watches AuthServices (spec and annotation
-// changes, not its own status writes) and every kind of object it owns.
+// changes, not its own status writes), every kind of object it owns and the Secrets the
+// AuthServices name. Those are the user's and carry no operator label, so the manager's
+// cache leaves them out (CacheOptions): they are watched through a cache of their own that
+// holds each Secret's name, namespace, UID and resourceVersion alone: not its data, nor its
+// annotations, where kubectl apply keeps a copy of the data.
 func (r *AuthServiceReconciler) SetupWithManager(mgr ctrl.Manager, options controller.Options) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &authv1alpha1.AuthService{}, referencedSecretIndex, func(obj client.Object) []string {
+		return obj.(*authv1alpha1.AuthService).ReferencedSecretNames()
+	}); err != nil {
+		return fmt.Errorf("indexing AuthServices by the Secrets they name: %w", err)
+	}
+	secrets, err := cluster.New(mgr.GetConfig(), func(o *cluster.Options) {
+		o.Scheme, o.Cache.DefaultTransform = mgr.GetScheme(), secretIdentity
+	})
+	if err != nil {
+		return fmt.Errorf("creating the cache of Secrets' metadata: %w", err)
+	}
+	if err := mgr.Add(secrets); err != nil {
+		return err
+	}
+	secretMetadata := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&authv1alpha1.AuthService{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted))).
@@ -280,7 +306,22 @@ func (r *AuthServiceReconciler) SetupWithManager(mgr ctrl.Manager, options contr
 		Owns(&rbacv1.Role{}).
 		Owns(&rbacv1.RoleBinding{}).
 		Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(authServiceOfClusterObject)).
+		WatchesRawSource(source.Kind(secrets.GetCache(), secretMetadata, handler.TypedEnqueueRequestsFromMapFunc(r.authServicesNaming))).
 		WithOptions(options).
 		Named("authservice").
 		Complete(r)
+}
+
+// authServicesNaming maps a Secret to the AuthServices of its namespace whose spec names it.
+func (r *AuthServiceReconciler) authServicesNaming(ctx context.Context, secret *metav1.PartialObjectMetadata) []reconcile.Request {
+	list := &authv1alpha1.AuthServiceList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(secret.Namespace), client.MatchingFields{referencedSecretIndex: secret.Name}); err != nil {
+		log.FromContext(ctx).Error(err, "listing the AuthServices that name a Secret", "secret", secret.Name)
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return requests
 }

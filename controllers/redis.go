@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -18,13 +17,6 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/controllers/managedredis"
-)
-
-const (
-	// externalSecretRetry is how soon a missing external Redis password Secret is looked for again.
-	externalSecretRetry = 30 * time.Second
-	// externalSecretResync is how often an external Redis password is re-read for changes.
-	externalSecretResync = 5 * time.Minute
 )
 
 // redisConnection is how the auth server reaches its Redis, as the Redis phase found it.
@@ -86,18 +78,8 @@ func (r *AuthServiceReconciler) reconcileRedis(ctx context.Context, s *scope) (r
 		if err := r.removeManagedRedis(ctx, s.as); err != nil {
 			return reconcile.Result{}, err
 		}
-		if err := r.wireExternalRedis(ctx, s, ext); err != nil {
-			return reconcile.Result{}, err
-		}
-		if ext.PasswordSecretRef == nil && ext.SentinelPasswordSecretRef == nil && (ext.TLS == nil || ext.TLS.CASecretRef == nil) {
-			return reconcile.Result{}, nil
-		}
-		// The user's Secrets are not watched (only labelled objects are), so look again soon
-		// while one is unusable, and now and then for a changed password or CA bundle.
-		if s.redis == nil {
-			return reconcile.Result{RequeueAfter: externalSecretRetry}, nil
-		}
-		return reconcile.Result{RequeueAfter: externalSecretResync}, nil
+		// The Secrets it names are watched: a change to one brings the next pass.
+		return reconcile.Result{}, r.wireExternalRedis(ctx, s, ext)
 	}
 	if s.as.Spec.Redis.Managed == nil {
 		// The CRD's validation rules this out; an object stored before it existed may not.

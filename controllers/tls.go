@@ -16,16 +16,8 @@ import (
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 )
 
-const (
-	// tlsSecretRetry is how soon an unusable or invalid TLS Secret is looked at again: it is
-	// the user's (or cert-manager's), not labelled, so no watch reports its change.
-	tlsSecretRetry = 30 * time.Second
-	// tlsSecretResync is how often a good TLS Secret is re-read for a renewal, so that
-	// status.tls follows it.
-	tlsSecretResync = 5 * time.Minute
-	// tlsCAKey is the Secret key of the issuing CA, as cert-manager writes it.
-	tlsCAKey = "ca.crt"
-)
+// tlsCAKey is the Secret key of the issuing CA, as cert-manager writes it.
+const tlsCAKey = "ca.crt"
 
 // tlsFound is what the TLS phase found about the Secret spec.server.tls names: that it
 // cannot be used (missing, without tls.crt and tls.key, or without the use label), that its
@@ -43,7 +35,9 @@ type tlsFound struct {
 func (s *scope) tlsUsable() bool { return s.as.Spec.Server.TLS == nil || s.tls.leaf != nil }
 
 // reconcileTLS reads the Secret spec.server.tls names and records what it holds and, for a
-// certificate that loads, status.tls.
+// certificate that loads, status.tls. The Secret is watched, so a change to it (a renewal
+// included) brings the next pass; a pass is only asked for when the certificate becomes
+// valid or expires.
 func (r *AuthServiceReconciler) reconcileTLS(ctx context.Context, s *scope) (reconcile.Result, error) {
 	as := s.as
 	spec := as.Spec.Server.TLS
@@ -57,12 +51,12 @@ func (r *AuthServiceReconciler) reconcileTLS(ctx context.Context, s *scope) (rec
 	}
 	if secret == nil {
 		s.tls.unusable = true
-		return reconcile.Result{RequeueAfter: tlsSecretRetry}, nil
+		return reconcile.Result{}, nil
 	}
 	cert, err := tls.X509KeyPair(secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey])
 	if err != nil {
 		s.tls.loadErr = err
-		return reconcile.Result{RequeueAfter: tlsSecretRetry}, nil
+		return reconcile.Result{}, nil
 	}
 	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
 	s.tls.leaf = leaf
@@ -73,10 +67,13 @@ func (r *AuthServiceReconciler) reconcileTLS(ctx context.Context, s *scope) (rec
 		DNSNames:   leaf.DNSNames,
 		NotAfter:   &notAfter,
 	}
-	if tlsReadyCondition(s).Status != metav1.ConditionTrue {
-		return reconcile.Result{RequeueAfter: tlsSecretRetry}, nil
+	switch {
+	case s.now.Before(leaf.NotBefore):
+		return reconcile.Result{RequeueAfter: leaf.NotBefore.Sub(s.now)}, nil
+	case s.now.After(leaf.NotAfter):
+		return reconcile.Result{}, nil
 	}
-	return reconcile.Result{RequeueAfter: min(tlsSecretResync, max(leaf.NotAfter.Sub(s.now)+time.Second, time.Second))}, nil
+	return reconcile.Result{RequeueAfter: leaf.NotAfter.Sub(s.now) + time.Second}, nil
 }
 
 // caBundle is the PEM certificate consumers trust: ca.crt when the Secret has one, else

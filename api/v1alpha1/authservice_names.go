@@ -102,3 +102,25 @@ func (as *AuthService) clusterRoleBindingName(prefix string) string {
 	suffix := "-" + hex.EncodeToString(sum[:])[:16]
 	return full[:maxClusterRoleBindingName-len(suffix)] + suffix
 }
+
+// ReferencedSecretNames are the Secrets of the AuthService's namespace that its spec names,
+// which the user owns: spec.server.tls.secretName and spec.redis.external's password,
+// Sentinel password and CA bundle. The operator watches them.
+func (as *AuthService) ReferencedSecretNames() []string {
+	var names []string
+	if t := as.Spec.Server.TLS; t != nil {
+		names = append(names, t.SecretName)
+	}
+	if ext := as.Spec.Redis.External; ext != nil {
+		refs := []*SecretKeyReference{ext.PasswordSecretRef, ext.SentinelPasswordSecretRef}
+		if ext.TLS != nil {
+			refs = append(refs, ext.TLS.CASecretRef)
+		}
+		for _, ref := range refs {
+			if ref != nil {
+				names = append(names, ref.Name)
+			}
+		}
+	}
+	return names
+}

@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,5 +52,31 @@ func TestIssuerClusterRoleBindingName_IsUniqueAndBounded(t *testing.T) {
 	}
 	if a != long(strings.Repeat("n", 63), strings.Repeat("a", 253)) {
 		t.Error("the name is not stable")
+	}
+}
+
+func TestReferencedSecretNames(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec AuthServiceSpec
+		want []string
+	}{
+		{"a managed Redis and plain HTTP name none", AuthServiceSpec{Redis: RedisSpec{Managed: &ManagedRedisSpec{}}}, nil},
+		{"the serving certificate", AuthServiceSpec{Server: ServerSpec{TLS: &ServerTLSSpec{SecretName: "auth-tls"}}}, []string{"auth-tls"}},
+		{"every Secret of an external Redis", AuthServiceSpec{
+			Server: ServerSpec{TLS: &ServerTLSSpec{SecretName: "auth-tls"}},
+			Redis: RedisSpec{External: &ExternalRedisSpec{
+				PasswordSecretRef:         &SecretKeyReference{Name: "corp-redis", Key: "pw"},
+				SentinelPasswordSecretRef: &SecretKeyReference{Name: "corp-sentinel", Key: "pw"},
+				TLS:                       &RedisTLSSpec{Enabled: true, CASecretRef: &SecretKeyReference{Name: "corp-ca", Key: "ca.pem"}},
+			}},
+		}, []string{"auth-tls", "corp-redis", "corp-sentinel", "corp-ca"}},
+		{"an external Redis without Secrets", AuthServiceSpec{Redis: RedisSpec{External: &ExternalRedisSpec{TLS: &RedisTLSSpec{Enabled: true}}}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := (&AuthService{Spec: tc.spec}).ReferencedSecretNames(); !slices.Equal(got, tc.want) {
+				t.Errorf("ReferencedSecretNames = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
