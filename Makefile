@@ -97,8 +97,8 @@ test: verify vet controlplane containerd packages tools ## Run make verify, then
 	$(MAKE) fuzz
 
 .PHONY: test-unit
-test-unit: ## The edit loop: the tests of every package whose tests start no process (no envtest, no redis-server, no tool); -short skips the envtest tests of ./controllers.
-	go test -short $$(hack/unit-packages.sh) -count=1
+test-unit: ## The edit loop: the pure tier (-tags unit) of every package whose tests start no process (no envtest, no redis-server, no tool).
+	go test -tags unit -short $$(hack/unit-packages.sh) -count=1
 
 # What the generators write; verify-generated compares these before and after regenerating.
 GENERATED_PATHS := api config charts

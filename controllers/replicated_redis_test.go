@@ -1,3 +1,5 @@
+//go:build !unit
+
 package controllers
 
 import (
@@ -46,10 +48,6 @@ func releaseOrphans(t *testing.T, ns, name string) {
 	}
 	update(t, sts, func(s *appsv1.StatefulSet) { s.Finalizers = nil })
 	poll.UntilTrue(t, waitTimeout, "StatefulSet "+name+" gone", func() bool { return isNotFound(t, ns, name, &appsv1.StatefulSet{}) })
-}
-
-func withHA(as *authv1alpha1.AuthService) {
-	as.Spec.Redis.Managed = &authv1alpha1.ManagedRedisSpec{HighAvailability: &authv1alpha1.RedisHighAvailabilitySpec{}}
 }
 
 func TestReplicatedRedis_CreatesEveryObjectWiredTogether(t *testing.T) {

@@ -1,3 +1,5 @@
+//go:build !unit
+
 package controllers
 
 import (
@@ -15,10 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -42,29 +41,26 @@ import (
 // manager whose cache covers that namespace only, authenticated as a user that holds
 // exactly the ClusterRole generated from the RBAC markers.
 var (
-	testEnv    *envtest.Environment
-	adminCfg   *rest.Config
-	k8sClient  client.Client
-	testScheme = runtime.NewScheme()
+	testEnv   *envtest.Environment
+	adminCfg  *rest.Config
+	k8sClient client.Client
 	// operatorCfg authenticates as the operator's user, bound to config/rbac/role.yaml only.
 	operatorCfg *rest.Config
 )
-
-const testImage = "ghcr.io/hiringo/auth-operator:test"
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
 }
 
 // runSuite runs the tests; the control plane starts with the first test that asks for it
-// (requireEnv), so the pure tests run without one: `go test -short` runs only them
-// (make test-unit).
+// (requireEnv), so a pure test never waits for one.
 //
-// test-unit: envtest starts lazily and -short skips it (read by hack/unit-packages.sh).
+// The tests are in two tiers, by build tag: the files that need the control plane (or
+// another process) are built without the tag unit (//go:build !unit), the pure ones always.
+// `go test -tags unit` (make test-unit) builds and runs the pure tier alone, without envtest
+// linked in; plain `go test` runs both.
 func runSuite(m *testing.M) int {
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(false), zap.Level(zapLevel())))
-	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
-	utilruntime.Must(authv1alpha1.AddToScheme(testScheme))
 	// The API server and etcd run in their own process groups: stop them on every way out,
 	// an interrupt included, so no test run leaves them behind on a shared machine.
 	defer stopEnv()

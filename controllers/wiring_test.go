@@ -1,3 +1,5 @@
+//go:build !unit
+
 package controllers
 
 import (
@@ -40,18 +42,6 @@ func wantLabels(t *testing.T, obj client.Object, as *authv1alpha1.AuthService, n
 	if !metav1.IsControlledBy(obj, as) {
 		t.Errorf("%T %s is not controlled by the AuthService: %+v", obj, obj.GetName(), obj.GetOwnerReferences())
 	}
-}
-
-func envMap(c corev1.Container) map[string]string {
-	m := map[string]string{}
-	for _, e := range c.Env {
-		if e.ValueFrom != nil {
-			m[e.Name] = "<from>"
-			continue
-		}
-		m[e.Name] = e.Value
-	}
-	return m
 }
 
 func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
