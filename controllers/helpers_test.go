@@ -12,6 +12,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -179,11 +182,6 @@ func createSecret(t *testing.T, ns, name string, data map[string][]byte) *corev1
 	return s
 }
 
-type (
-	appsDeployment  = appsv1.Deployment
-	appsStatefulSet = appsv1.StatefulSet
-)
-
 func typeName(obj client.Object) string { return fmt.Sprintf("%T", obj) }
 
 // metaItems returns the items of a typed list as objects.
@@ -206,4 +204,30 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 func serverEnvOf(t *testing.T, ns, name string) map[string]string {
 	t.Helper()
 	return envMap(get(t, ns, named(ns, name).ServerName(), &appsv1.Deployment{}).Spec.Template.Spec.Containers[0])
+}
+
+// namespaceVersions are the resourceVersions of every object the operator makes for the
+// AuthServices of ns, and of the AuthServices: what a pass that writes nothing leaves as it
+// found it.
+func namespaceVersions(t *testing.T, ns string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, list := range []client.ObjectList{&corev1.SecretList{}, &corev1.ConfigMapList{}, &corev1.ServiceList{}, &corev1.ServiceAccountList{},
+		&rbacv1.RoleList{}, &rbacv1.RoleBindingList{}, &appsv1.DeploymentList{}, &appsv1.StatefulSetList{}, &networkingv1.NetworkPolicyList{},
+		&policyv1.PodDisruptionBudgetList{}, &authv1alpha1.AuthServiceList{}, &rbacv1.ClusterRoleBindingList{}} {
+		if err := k8sClient.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		items, err := metaItems(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range items {
+			if _, cluster := list.(*rbacv1.ClusterRoleBindingList); cluster && o.GetLabels()[authv1alpha1.AuthServiceNamespaceLabel] != ns {
+				continue
+			}
+			out[fmt.Sprintf("%T %s", o, o.GetName())] = o.GetResourceVersion()
+		}
+	}
+	return out
 }

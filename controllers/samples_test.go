@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
@@ -40,7 +40,7 @@ func TestSamples_KubectlApplyBecomesReady(t *testing.T) {
 		return out.String()
 	}
 
-	startManager(t, ns, clock.RealClock{})
+	startManager(t, ns, clocktesting.NewFakePassiveClock(t0))
 	out := run("apply", "-f", filepath.Join("..", "config", "samples"))
 	raw, err := os.ReadFile(filepath.Join("..", "config", "samples", "auth_v1alpha1_authservice.yaml"))
 	if err != nil {
