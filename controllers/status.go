@@ -261,3 +261,47 @@ func blacklistIntactCondition(s *scope) *metav1.Condition {
 	c, _ := blacklistIntact(s.storeState, s.now, tokenOutlives(s.as))
 	return &c
 }
+
+// blacklistIntact is the BlacklistIntact condition for the store-state ConfigMap's data:
+//   - nothing recorded yet (no generation): Unknown, NotReported;
+//   - a loss recorded whose cutoff still refuses tokens (a token issued before notBefore
+//     may be unexpired until notBefore + outlives): False, StoreDataLost, and recheck is
+//     how long until that ends;
+//   - otherwise: True, Intact (naming a past loss whose cutoff has run out).
+//
+// A malformed time is reported as a loss at an unknown time rather than hidden: the
+// issuer refuses tokens by its own copy of the cutoff regardless.
+func blacklistIntact(data map[string]string, now time.Time, outlives time.Duration) (metav1.Condition, time.Duration) {
+	generation := data[authv1alpha1.StoreStateGenerationKey]
+	if generation == "" {
+		return metav1.Condition{Status: metav1.ConditionUnknown, Reason: authv1alpha1.ReasonNotReported,
+			Message: "The issuer has not yet recorded the blacklist store's generation"}, 0
+	}
+	lostAtText := data[authv1alpha1.StoreStateLostAtKey]
+	if lostAtText == "" {
+		return metav1.Condition{Status: metav1.ConditionTrue, Reason: authv1alpha1.ReasonIntact,
+			Message: fmt.Sprintf("The blacklist store holds every entry of its generation %s", generation)}, 0
+	}
+	lostAt, err := time.Parse(time.RFC3339, lostAtText)
+	if err != nil {
+		return metav1.Condition{Status: metav1.ConditionFalse, Reason: authv1alpha1.ReasonStoreDataLost,
+			Message: fmt.Sprintf("The blacklist store lost its data (the recorded time %q does not parse): tokens issued before the loss are refused until they expire; new logins work", lostAtText)}, 0
+	}
+	cutoff := lostAt
+	if nb, err := time.Parse(time.RFC3339, data[authv1alpha1.StoreStateNotBeforeKey]); err == nil {
+		cutoff = nb
+	}
+	previous := data[authv1alpha1.StoreStatePreviousGenerationKey]
+	if previous == "" {
+		previous = "unknown"
+	}
+	until := cutoff.Add(outlives)
+	if !now.Before(until) {
+		return metav1.Condition{Status: metav1.ConditionTrue, Reason: authv1alpha1.ReasonIntact,
+			Message: fmt.Sprintf("The blacklist store holds every entry of its generation %s; it lost generation %s at %s, and every token issued before %s has expired since",
+				generation, previous, lostAt.UTC().Format(time.RFC3339), cutoff.UTC().Format(time.RFC3339))}, 0
+	}
+	return metav1.Condition{Status: metav1.ConditionFalse, Reason: authv1alpha1.ReasonStoreDataLost,
+		Message: fmt.Sprintf("The blacklist store lost its data at %s (generation %s, now %s): tokens issued before %s are refused until they expire (by %s); new logins work",
+			lostAt.UTC().Format(time.RFC3339), previous, generation, cutoff.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))}, until.Sub(now)
+}
