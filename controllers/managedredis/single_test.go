@@ -95,7 +95,7 @@ func TestSingleRedis_PodStatefulSetAndDeployment(t *testing.T) {
 			t.Errorf("liveness %+v", probe)
 		}
 		if probe := c.ReadinessProbe; probe == nil || probe.Exec == nil || strings.Join(probe.Exec.Command, " ") != "sh -c "+redisReadinessScript {
-			t.Errorf("readiness %+v, want the exec probe of redis_probes.go", probe)
+			t.Errorf("readiness %+v, want the exec probe of probes.go", probe)
 		}
 		if conf := podtest.Volume(pod, "config"); conf == nil || conf.Secret == nil || len(conf.Secret.Items) != 2 || conf.Secret.Items[1].Path != "password" {
 			t.Errorf("config volume %+v: the readiness probe reads the password from it", conf)
