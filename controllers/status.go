@@ -132,7 +132,7 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// keysReadyCondition: the key set the Secret holds and its schedule, or why it was left alone.
+// keysReadyCondition chooses KeysReady: the keys the Secret holds, or why it was left alone.
 func keysReadyCondition(s *scope) *metav1.Condition {
 	as, plan := s.as, s.keys.plan
 	switch {
@@ -163,9 +163,9 @@ func useLabelRequirement(s *scope) string {
 	return fmt.Sprintf(" and the label %s=true", secretUseLabel(s.as))
 }
 
-// tlsReadyCondition: plain HTTP, or the serving certificate of spec.server.tls and what is
-// wrong with it. An unusable Secret reads the same whatever the cause, so that the condition
-// does not tell whoever may create AuthServices which Secrets exist.
+// tlsReadyCondition chooses TLSReady: plain HTTP, or spec.server.tls's certificate and what
+// is wrong with it. An unusable Secret reads the same whatever the cause, so that it does
+// not tell whoever may create AuthServices which Secrets exist.
 func tlsReadyCondition(s *scope) *metav1.Condition {
 	spec, f := s.as.Spec.Server.TLS, s.tls
 	if spec == nil {
@@ -211,12 +211,12 @@ func tlsReadyCondition(s *scope) *metav1.Condition {
 		"The verifier and the issuer serve HTTPS with the certificate of Secret %s, valid until %s; consumers trust %s", spec.SecretName, leaf.NotAfter.UTC().Format(time.RFC3339), ca))
 }
 
-// serverReadyCondition: why the verifier is not rolled out, or its rollout.
+// serverReadyCondition chooses ServerReady: why the verifier is not rolled out, or its rollout.
 func serverReadyCondition(s *scope) *metav1.Condition {
 	return workloadCondition(s, "auth server", s.server, "auth-server", serverURL(s.as))
 }
 
-// issuerReadyCondition: why the issuer is not rolled out, or its rollout.
+// issuerReadyCondition chooses IssuerReady: why the issuer is not rolled out, or its rollout.
 func issuerReadyCondition(s *scope) *metav1.Condition {
 	return workloadCondition(s, "issuer", s.issuer, "issuer", issuerURL(s.as))
 }
@@ -253,7 +253,7 @@ func workloadCondition(s *scope, what string, d *appsv1.Deployment, replicas, ur
 	}
 }
 
-// blacklistIntactCondition: what the issuer recorded about the blacklist store.
+// blacklistIntactCondition chooses BlacklistIntact from what the issuer recorded of the store.
 func blacklistIntactCondition(s *scope) *metav1.Condition {
 	if !s.storeStateRead {
 		return nil

@@ -12,7 +12,7 @@ import (
 	"github.com/hiringo/auth-operator/controllers/managedredis"
 )
 
-// redisReadyCondition: the Redis the auth servers use, or what keeps them from it.
+// redisReadyCondition chooses RedisReady: the Redis the servers use, or what keeps them off.
 func redisReadyCondition(s *scope) *metav1.Condition {
 	as, f := s.as, s.redisFound
 	switch {

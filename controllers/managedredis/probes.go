@@ -19,7 +19,7 @@ import (
 // readiness probe authenticates with.
 const podPasswordFile = confDir + "/password"
 
-// redisLiveness is the Redis and Sentinel containers' liveness: the port accepts connections.
+// liveness is the Redis and Sentinel containers' liveness: the port accepts connections.
 func liveness(port string) *corev1.Probe {
 	return &corev1.Probe{
 		ProbeHandler:        corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(port)}},

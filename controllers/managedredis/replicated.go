@@ -60,8 +60,8 @@ func memberAddrs(as *authv1alpha1.AuthService, set string, n int32, port int) st
 	return strings.Join(addrs, ",")
 }
 
-// haLabels are the labels the Redis and the Sentinel pods share: the headless Service and
-// the NetworkPolicy select both with them.
+// haSelector selects the Redis and the Sentinel pods by the labels they share: the headless
+// Service and the NetworkPolicy select both with it.
 func haSelector(as *authv1alpha1.AuthService) map[string]string {
 	return map[string]string{objects.InstanceLabel: as.Name, objects.ComponentLabel: component}
 }
@@ -158,7 +158,7 @@ func runtimeConfigVolume() corev1.Volume {
 	}}
 }
 
-// redisHAStatefulSet is the replicated Redis: pod 0 is the primary of a first start, every
+// replicatedStatefulSet is the replicated Redis: pod 0 is the primary of a first start, every
 // other pod replicates whichever primary the Sentinels name. Its data volumes are those of
 // the single-pod StatefulSet (data-NAME-redis-N), so pod 0 keeps its data across a switch.
 func replicatedStatefulSet(as *authv1alpha1.AuthService, h HighAvailability, confVersion, image string) *appsv1.StatefulSet {
@@ -241,7 +241,7 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h HighAvailability, confV
 	}
 }
 
-// redisHeadlessService publishes every Redis and Sentinel pod's address, ready or not: a
+// headlessService publishes every Redis and Sentinel pod's address, ready or not: a
 // starting pod's init step must reach its peers before any of them is ready.
 func headlessService(as *authv1alpha1.AuthService) *corev1.Service {
 	return &corev1.Service{
@@ -263,7 +263,7 @@ func sentinelService(as *authv1alpha1.AuthService) *corev1.Service {
 	return objects.ClusterService(as, as.RedisSentinelName(), appSentinel, component, sentinelPortName, redisconf.SentinelPort)
 }
 
-// redisHANetworkPolicy lets the Redis and Sentinel pods reach each other (replication,
+// replicatedNetworkPolicy lets the Redis and Sentinel pods reach each other (replication,
 // monitoring, the Sentinels' gossip) and, from outside, only this AuthService's verifier
 // and issuer pods.
 func replicatedNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolicy {
@@ -289,7 +289,7 @@ func replicatedNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.Network
 	}
 }
 
-// haPodDisruptionBudget lets a drain take one pod of the Redis or the Sentinels at a time:
+// podDisruptionBudget lets a drain take one pod of the Redis or the Sentinels at a time:
 // the others keep a primary, a replica to acknowledge logouts and a Sentinel majority.
 func podDisruptionBudget(as *authv1alpha1.AuthService, name, app string) *policyv1.PodDisruptionBudget {
 	one := intstr.FromInt32(1)
