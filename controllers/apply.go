@@ -15,23 +15,26 @@ import (
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 )
 
-// apply server-side applies the fields of obj that the operator owns, forcing ownership back
-// from anyone who edited them by hand. obj is a typed object built from the spec: fields it
-// leaves empty stay with whoever set them, and an apply that changes nothing writes nothing.
-// An object of that name that is not this AuthService's is refused, never taken over.
-func (r *AuthServiceReconciler) apply(ctx context.Context, as *authv1alpha1.AuthService, obj client.Object) error {
-	if err := r.refuseForeign(ctx, as, obj); err != nil {
-		return err
+// apply server-side applies, in order, the fields of objs that the operator owns, forcing
+// ownership back from anyone who edited them by hand. Each is a typed object built from the
+// spec: fields it leaves empty stay with whoever set them, and an apply that changes nothing
+// writes nothing. An object of that name that is not this AuthService's is refused, never
+// taken over, and stops the applies.
+func (r *AuthServiceReconciler) apply(ctx context.Context, as *authv1alpha1.AuthService, objs ...client.Object) error {
+	for _, obj := range objs {
+		if err := r.refuseForeign(ctx, as, obj); err != nil {
+			return err
+		}
+		if err := controllerutil.SetControllerReference(as, obj, r.Scheme); err != nil {
+			return fmt.Errorf("setting owner of %s: %w", obj.GetName(), err)
+		}
+		applied, err := r.applyUnowned(ctx, obj)
+		if err != nil {
+			return err
+		}
+		// Recorded in the pass that created it, so that the next one has nothing to write.
+		recordCreated(as, applied.GetKind(), applied)
 	}
-	if err := controllerutil.SetControllerReference(as, obj, r.Scheme); err != nil {
-		return fmt.Errorf("setting owner of %s: %w", obj.GetName(), err)
-	}
-	applied, err := r.applyUnowned(ctx, obj)
-	if err != nil {
-		return err
-	}
-	// Recorded in the pass that created it, so that the next one has nothing to write.
-	recordCreated(as, applied.GetKind(), applied)
 	return nil
 }
 
@@ -124,21 +127,24 @@ func keepPaths(m map[string]any, paths [][]string) {
 	}
 }
 
-// deleteOwned deletes the object named like obj when this AuthService controls it, as when
-// a part is switched off (the PodDisruptionBudget, the managed Redis of the other kind).
-func (r *AuthServiceReconciler) deleteOwned(ctx context.Context, as *authv1alpha1.AuthService, obj client.Object) error {
-	key := client.ObjectKey{Namespace: as.Namespace, Name: obj.GetName()}
-	if err := r.Client.Get(ctx, key, obj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
+// deleteOwned deletes each object named like one of objs when this AuthService controls it,
+// as when a part is switched off (the PodDisruptionBudget, the managed Redis of the other
+// kind).
+func (r *AuthServiceReconciler) deleteOwned(ctx context.Context, as *authv1alpha1.AuthService, objs ...client.Object) error {
+	for _, obj := range objs {
+		key := client.ObjectKey{Namespace: as.Namespace, Name: obj.GetName()}
+		if err := r.Client.Get(ctx, key, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return fmt.Errorf("reading %s: %w", key.Name, err)
 		}
-		return fmt.Errorf("reading %s: %w", key.Name, err)
-	}
-	if !metav1.IsControlledBy(obj, as) {
-		return nil
-	}
-	if err := r.Client.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting %s: %w", key.Name, err)
+		if !metav1.IsControlledBy(obj, as) {
+			continue
+		}
+		if err := r.Client.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting %s: %w", key.Name, err)
+		}
 	}
 	return nil
 }

@@ -7,11 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
+	"github.com/hiringo/auth-operator/controllers/managedredis"
 )
 
 // appliedObjects are the objects built by every builder whose result goes through apply,
@@ -23,31 +27,30 @@ func appliedObjects(t *testing.T) map[string]client.Object {
 	as.Spec.Redis.Managed = &authv1alpha1.ManagedRedisSpec{HighAvailability: &authv1alpha1.RedisHighAvailabilitySpec{}}
 	as.Spec.Server.PodDisruptionBudget.Enabled = true
 	redis := redisConnection{addresses: []string{"auth-redis:6379"}}
-	h := haSettingsOf(as)
-	template := redisPodTemplate(as, "v1")
 	objects := map[string]client.Object{
-		"verifier Deployment":      serverDeployment(as, redis, testImage, 0),
-		"issuer Deployment":        issuerDeployment(as, redis, testImage),
-		"verifier Service":         serverService(as),
-		"issuer Service":           issuerService(as),
-		"issuer ServiceAccount":    issuerServiceAccount(as),
-		"issuer Role":              issuerRole(as),
-		"issuer RoleBinding":       issuerRoleBinding(as),
-		"user-logouts ConfigMap":   userLogoutsConfigMap(as),
-		"public keys Secret":       publicKeysSecret(as, map[string][]byte{"k.pub.pem": []byte("pem")}),
-		"JWKS ConfigMap":           jwksConfigMap(as, []byte(`{"keys":[]}`)),
-		"store-state ConfigMap":    storeStateConfigMap(as),
-		"verifier PDB":             podDisruptionBudget(as, ServerName(as), appVerifier, componentServer),
-		"Redis StatefulSet":        redisStatefulSet(as, template),
-		"Redis Deployment":         redisDeployment(as, template),
-		"Redis Service":            redisService(as),
-		"Redis NetworkPolicy":      redisNetworkPolicy(as),
-		"replicated Redis":         redisHAStatefulSet(as, h, "v1", testImage),
-		"Sentinels":                sentinelStatefulSet(as, h, "v1", testImage),
-		"Redis headless Service":   redisHeadlessService(as),
-		"Sentinel Service":         sentinelService(as),
-		"replicated NetworkPolicy": redisHANetworkPolicy(as),
-		"replicated Redis PDB":     haPodDisruptionBudget(as, RedisName(as), "redis"),
+		"verifier Deployment":    serverDeployment(as, redis, testImage, 0),
+		"issuer Deployment":      issuerDeployment(as, redis, testImage),
+		"verifier Service":       serverService(as),
+		"issuer Service":         issuerService(as),
+		"issuer ServiceAccount":  issuerServiceAccount(as),
+		"issuer Role":            issuerRole(as),
+		"issuer RoleBinding":     issuerRoleBinding(as),
+		"user-logouts ConfigMap": userLogoutsConfigMap(as),
+		"public keys Secret":     publicKeysSecret(as, map[string][]byte{"k.pub.pem": []byte("pem")}),
+		"JWKS ConfigMap":         jwksConfigMap(as, []byte(`{"keys":[]}`)),
+		"store-state ConfigMap":  storeStateConfigMap(as),
+		"verifier PDB":           podDisruptionBudget(as, as.ServerName(), objects.AppVerifier, componentServer),
+	}
+	// Every object the managed Redis applies: one pod with and without persistence, and
+	// replicated with its Sentinels.
+	single := as.DeepCopy()
+	single.Spec.Redis.Managed.HighAvailability = nil
+	ephemeral := single.DeepCopy()
+	ephemeral.Spec.Redis.Managed.Persistence.Enabled = ptr.To(false)
+	for topology, a := range map[string]*authv1alpha1.AuthService{"one Redis pod": single, "one Redis pod without persistence": ephemeral, "replicated Redis": as} {
+		for _, obj := range managedredis.Desired(a, managedredis.Observed{Sentinels: &appsv1.StatefulSet{}}, "v1", testImage).Apply {
+			objects[fmt.Sprintf("%s: %T %s", topology, obj, obj.GetName())] = obj
+		}
 	}
 	for name, obj := range objects {
 		if err := controllerutil.SetControllerReference(as, obj, testScheme); err != nil {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 	"github.com/hiringo/auth-operator/internal/serverenv"
 )
 
@@ -114,64 +115,36 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 	spec := as.Spec.Server
 	volumes := []corev1.Volume{{Name: "keys", VolumeSource: w.keys}}
 	mounts := []corev1.VolumeMount{{Name: "keys", MountPath: keysMountPath, ReadOnly: true}}
+	// mount adds the items of Secret name, read-only at dir, as volume vol.
+	mount := func(vol, name, dir string, mode int32, items ...corev1.KeyToPath) {
+		volumes = append(volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: name, Items: items, DefaultMode: ptr.To(mode),
+		}}})
+		mounts = append(mounts, corev1.VolumeMount{Name: vol, MountPath: dir, ReadOnly: true})
+	}
 	if ref := redis.password; ref != nil {
-		volumes = append(volumes, corev1.Volume{
-			Name: "redis-password",
-			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName:  ref.Name,
-				Items:       []corev1.KeyToPath{{Key: ref.Key, Path: "password"}},
-				DefaultMode: ptr.To[int32](0o440),
-			}},
-		})
-		mounts = append(mounts, corev1.VolumeMount{Name: "redis-password", MountPath: redisPasswordDir, ReadOnly: true})
+		mount("redis-password", ref.Name, redisPasswordDir, 0o440, corev1.KeyToPath{Key: ref.Key, Path: "password"})
 	}
 	if ref := redis.sentinelPassword; ref != nil {
-		volumes = append(volumes, corev1.Volume{
-			Name: "redis-sentinel-password",
-			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName:  ref.Name,
-				Items:       []corev1.KeyToPath{{Key: ref.Key, Path: "password"}},
-				DefaultMode: ptr.To[int32](0o440),
-			}},
-		})
-		mounts = append(mounts, corev1.VolumeMount{Name: "redis-sentinel-password", MountPath: sentinelPasswordDir, ReadOnly: true})
+		mount("redis-sentinel-password", ref.Name, sentinelPasswordDir, 0o440, corev1.KeyToPath{Key: ref.Key, Path: "password"})
 	}
 	if t := as.Spec.Server.TLS; t != nil {
 		// The serving certificate is mounted, never checksummed into the template: a
 		// renewal reaches the running pods through the kubelet, which the server reloads.
-		volumes = append(volumes, corev1.Volume{
-			Name: "tls",
-			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName: t.SecretName,
-				Items: []corev1.KeyToPath{
-					{Key: corev1.TLSCertKey, Path: corev1.TLSCertKey},
-					{Key: corev1.TLSPrivateKeyKey, Path: corev1.TLSPrivateKeyKey},
-				},
-				DefaultMode: ptr.To[int32](0o440),
-			}},
-		})
-		mounts = append(mounts, corev1.VolumeMount{Name: "tls", MountPath: tlsMountPath, ReadOnly: true})
+		mount("tls", t.SecretName, tlsMountPath, 0o440,
+			corev1.KeyToPath{Key: corev1.TLSCertKey, Path: corev1.TLSCertKey}, corev1.KeyToPath{Key: corev1.TLSPrivateKeyKey, Path: corev1.TLSPrivateKeyKey})
 	}
 	if tls := redis.tls; tls != nil && tls.Enabled && tls.CASecretRef != nil {
-		volumes = append(volumes, corev1.Volume{
-			Name: "redis-tls-ca",
-			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName:  tls.CASecretRef.Name,
-				Items:       []corev1.KeyToPath{{Key: tls.CASecretRef.Key, Path: "ca.crt"}},
-				DefaultMode: ptr.To[int32](0o444),
-			}},
-		})
-		mounts = append(mounts, corev1.VolumeMount{Name: "redis-tls-ca", MountPath: redisTLSDir, ReadOnly: true})
+		mount("redis-tls-ca", tls.CASecretRef.Name, redisTLSDir, 0o444, corev1.KeyToPath{Key: tls.CASecretRef.Key, Path: "ca.crt"})
 	}
 	annotations := map[string]string{}
-	if redis.passwordChecksum != "" {
-		annotations[RedisPasswordChecksumAnnotation] = redis.passwordChecksum
-	}
-	if redis.caChecksum != "" {
-		annotations[RedisCAChecksumAnnotation] = redis.caChecksum
-	}
-	if redis.sentinelPasswordChecksum != "" {
-		annotations[RedisSentinelPasswordChecksumAnnotation] = redis.sentinelPasswordChecksum
+	for k, v := range map[string]string{
+		RedisPasswordChecksumAnnotation: redis.passwordChecksum, RedisCAChecksumAnnotation: redis.caChecksum,
+		RedisSentinelPasswordChecksumAnnotation: redis.sentinelPasswordChecksum,
+	} {
+		if v != "" {
+			annotations[k] = v
+		}
 	}
 	if len(annotations) == 0 {
 		annotations = nil
@@ -183,16 +156,16 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 	maxSurge := intstr.FromInt32(1)
 	maxUnavailable := intstr.FromInt32(0)
 	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: w.name, Namespace: as.Namespace, Labels: labels(as, w.app, w.component)},
+		ObjectMeta: metav1.ObjectMeta{Name: w.name, Namespace: as.Namespace, Labels: objects.Labels(as, w.app, w.component)},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: w.replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: selector(as, w.app)},
+			Selector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, w.app)},
 			Strategy: appsv1.DeploymentStrategy{
 				Type:          appsv1.RollingUpdateDeploymentStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &maxUnavailable, MaxSurge: &maxSurge},
 			},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels(as, w.app, w.component), Annotations: annotations},
+				ObjectMeta: metav1.ObjectMeta{Labels: objects.Labels(as, w.app, w.component), Annotations: annotations},
 				Spec: corev1.PodSpec{
 					ServiceAccountName: w.serviceAccount,
 					// The API server copies serviceAccountName into this deprecated field and
@@ -201,7 +174,7 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 					DeprecatedServiceAccount:     w.serviceAccount,
 					AutomountServiceAccountToken: ptr.To(w.serviceAccount != ""),
 					EnableServiceLinks:           ptr.To(false),
-					SecurityContext:              restrictedPodSecurityContext(serverUID),
+					SecurityContext:              objects.RestrictedPodSecurityContext(serverUID),
 					NodeSelector:                 spec.NodeSelector,
 					Tolerations:                  spec.Tolerations,
 					Affinity:                     spec.Affinity,
@@ -218,7 +191,7 @@ func authserverDeployment(as *authv1alpha1.AuthService, w authserverWorkload, re
 						},
 						VolumeMounts:    mounts,
 						Resources:       spec.Resources,
-						SecurityContext: restrictedContainerSecurityContext(),
+						SecurityContext: objects.RestrictedContainerSecurityContext(),
 						LivenessProbe: &corev1.Probe{
 							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString(serverAdminPortName)}},
 							PeriodSeconds: 10, FailureThreshold: 3,

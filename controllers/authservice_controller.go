@@ -21,12 +21,14 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
@@ -67,21 +69,32 @@ type AuthServiceReconciler struct {
 	RequireSecretUseLabel bool
 }
 
-// scope is what the phases of one pass share.
+// scope is what the phases of one pass share: the AuthService and what each phase found,
+// the facts that status.go derives every condition from. A phase records objects, flags and
+// errors here; it never picks a condition's status, reason or message.
 type scope struct {
 	as *authv1alpha1.AuthService
+	// now is the time the pass judges keys, certificates and the store state at.
+	now time.Time
+	// image is the auth-server image of both roles and of the Redis pods' topology step; ""
+	// when neither the spec nor the operator names one.
+	image string
+	// requireSecretUseLabel is the reconciler's setting, which a Secret's use depends on.
+	requireSecretUseLabel bool
+	// failed holds the error that ended a phase, by the condition the phase covers.
+	failed map[string]error
 	// redis is how the auth server reaches Redis, once the Redis phase has worked it out.
 	redis *redisConnection
-	// found is what the phases found, turned into the conditions by updateStatus.
-	found findings
-	// tlsUsable is true when the workloads may roll out as far as TLS goes: plain HTTP,
-	// or a TLS Secret whose certificate and key load.
-	tlsUsable bool
-}
-
-type phase struct {
-	condition string
-	run       func(context.Context, *scope) (reconcile.Result, error)
+	keys  keysFound
+	tls   tlsFound
+	// redisFound is what the Redis phase found besides the connection.
+	redisFound redisFound
+	// server and issuer are the verifier's and the issuer's Deployments as read back after
+	// they were applied.
+	server, issuer *appsv1.Deployment
+	// storeState is the data of the store-state ConfigMap, once the issuer phase has read it.
+	storeState     map[string]string
+	storeStateRead bool
 }
 
 // The verbs are the ones the controller uses: Secrets are created and updated with
@@ -148,20 +161,27 @@ func (r *AuthServiceReconciler) reconcile(ctx context.Context, req reconcile.Req
 	// Before the keys phase sets an active key: that is how a new AuthService is told from
 	// one that ran before prefixes were recorded.
 	recordRedisKeyPrefix(as)
-	s := &scope{as: as, found: findings{}}
+	s := &scope{as: as, now: r.Clock.Now(), image: r.serverImage(as), requireSecretUseLabel: r.RequireSecretUseLabel, failed: map[string]error{}}
 	var keysErr error
 	var workloadErrs []error
 	// incomplete is set by anything that keeps observedGeneration where it is.
 	incomplete := false
 
 	defer func() {
-		updateStatus(as, s.found)
+		for _, c := range updateStatus(s) {
+			if action, warn := warningActions[c.Reason]; warn {
+				r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, c.Reason, action, "%s", c.Message)
+			}
+		}
 		if err := r.patchStatus(ctx, original, as, !incomplete); err != nil && ctx.Err() == nil {
 			reterr = errors.Join(reterr, err)
 		}
 	}()
 
-	for _, p := range []phase{
+	for _, p := range []struct {
+		condition string
+		run       func(context.Context, *scope) (reconcile.Result, error)
+	}{
 		{authv1alpha1.KeysReadyCondition, r.reconcileKeys},
 		{authv1alpha1.RedisReadyCondition, r.reconcileRedis},
 		{authv1alpha1.TLSReadyCondition, r.reconcileTLS},
@@ -169,27 +189,21 @@ func (r *AuthServiceReconciler) reconcile(ctx context.Context, req reconcile.Req
 		{authv1alpha1.IssuerReadyCondition, r.reconcileIssuer},
 	} {
 		res, err := p.run(ctx, s)
+		if err != nil {
+			s.failed[p.condition] = err
+			incomplete = true
+		}
 		switch {
 		case isForeign(err):
-			incomplete = true
-			msg := capitalize(err.Error())
-			s.found.set(p.condition, metav1.ConditionFalse, authv1alpha1.ReasonForeignObject, msg)
-			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonForeignObject, "Reconcile", "%s", msg)
 			result = earliest(result, reconcile.Result{RequeueAfter: foreignRetry})
 		case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
 			// The cache was behind a write of ours: read again shortly instead of failing.
 			log.FromContext(ctx).V(1).Info("write raced a newer version, retrying", "phase", p.condition, "error", err.Error())
-			incomplete = true
 			result = earliest(result, reconcile.Result{RequeueAfter: conflictRetry})
+		case err != nil && p.condition == authv1alpha1.KeysReadyCondition:
+			keysErr = err
 		case err != nil:
-			incomplete = true
-			if p.condition == authv1alpha1.KeysReadyCondition {
-				keysErr = err
-			} else {
-				workloadErrs = append(workloadErrs, err)
-			}
-			s.found.set(p.condition, metav1.ConditionFalse, authv1alpha1.ReasonReconcileFailed, capitalize(err.Error()))
-			r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonReconcileFailed, "Reconcile", "%s", capitalize(err.Error()))
+			workloadErrs = append(workloadErrs, err)
 		default:
 			result = earliest(result, res)
 		}
@@ -252,9 +266,32 @@ var deletionStarted = predicate.Funcs{
 	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
+// referencedSecretIndex indexes AuthServices by the Secrets their spec names
+// (ReferencedSecretNames), so that a change to one reconciles those that use it.
+const referencedSecretIndex = "spec.referencedSecretNames"
+
 // SetupWithManager registers the controller: it watches AuthServices (spec and annotation
-// changes, not its own status writes) and every kind of object it owns.
+// changes, not its own status writes), every kind of object it owns and the Secrets the
+// AuthServices name. Those are the user's and carry no operator label, so the manager's
+// cache leaves them out (CacheOptions): they are watched through a cache of their own that
+// holds each Secret's name, namespace, UID and resourceVersion alone: not its data, nor its
+// annotations, where kubectl apply keeps a copy of the data.
 func (r *AuthServiceReconciler) SetupWithManager(mgr ctrl.Manager, options controller.Options) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &authv1alpha1.AuthService{}, referencedSecretIndex, func(obj client.Object) []string {
+		return obj.(*authv1alpha1.AuthService).ReferencedSecretNames()
+	}); err != nil {
+		return fmt.Errorf("indexing AuthServices by the Secrets they name: %w", err)
+	}
+	secrets, err := cluster.New(mgr.GetConfig(), func(o *cluster.Options) {
+		o.Scheme, o.Cache.DefaultTransform = mgr.GetScheme(), secretIdentity
+	})
+	if err != nil {
+		return fmt.Errorf("creating the cache of Secrets' metadata: %w", err)
+	}
+	if err := mgr.Add(secrets); err != nil {
+		return err
+	}
+	secretMetadata := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&authv1alpha1.AuthService{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted))).
@@ -269,7 +306,22 @@ func (r *AuthServiceReconciler) SetupWithManager(mgr ctrl.Manager, options contr
 		Owns(&rbacv1.Role{}).
 		Owns(&rbacv1.RoleBinding{}).
 		Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(authServiceOfClusterObject)).
+		WatchesRawSource(source.Kind(secrets.GetCache(), secretMetadata, handler.TypedEnqueueRequestsFromMapFunc(r.authServicesNaming))).
 		WithOptions(options).
 		Named("authservice").
 		Complete(r)
+}
+
+// authServicesNaming maps a Secret to the AuthServices of its namespace whose spec names it.
+func (r *AuthServiceReconciler) authServicesNaming(ctx context.Context, secret *metav1.PartialObjectMetadata) []reconcile.Request {
+	list := &authv1alpha1.AuthServiceList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(secret.Namespace), client.MatchingFields{referencedSecretIndex: secret.Name}); err != nil {
+		log.FromContext(ctx).Error(err, "listing the AuthServices that name a Secret", "secret", secret.Name)
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return requests
 }

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
@@ -40,7 +41,7 @@ func TestCache_HoldsOnlyTheOperatorsObjects(t *testing.T) {
 			return errorf("cached Secrets = %v, want only auth-signing-keys, auth-public-keys and auth-redis", names)
 		}
 		for _, s := range secrets.Items {
-			if s.Labels[ManagedByLabel] != ManagedByValue {
+			if s.Labels[objects.ManagedByLabel] != objects.ManagedByValue {
 				return errorf("cached Secret %s is not the operator's", s.Name)
 			}
 		}

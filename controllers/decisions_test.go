@@ -1,14 +1,12 @@
 package controllers
 
 import (
-	"strings"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
@@ -30,33 +28,6 @@ func TestEarliest_LowestPositiveRequeueWins(t *testing.T) {
 		if got.RequeueAfter != tc.want {
 			t.Errorf("earliest(%s, %s) = %s, want %s", tc.a, tc.b, got.RequeueAfter, tc.want)
 		}
-	}
-}
-
-func TestServerRollout_JudgesLikeRolloutStatus(t *testing.T) {
-	cases := []struct {
-		name       string
-		generation int64
-		status     appsv1.DeploymentStatus
-		want       metav1.ConditionStatus
-		reason     string
-		message    string
-	}{
-		{"spec not observed", 2, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2}, metav1.ConditionFalse, authv1alpha1.ReasonProgressing, "not yet observed"},
-		{"half updated", 1, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 3, UpdatedReplicas: 1, AvailableReplicas: 2}, metav1.ConditionFalse, authv1alpha1.ReasonProgressing, "1 of 2 auth-server replicas updated"},
-		{"old pods terminating", 1, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 3, UpdatedReplicas: 2, AvailableReplicas: 3}, metav1.ConditionFalse, authv1alpha1.ReasonProgressing, "1 old auth-server replicas pending termination"},
-		{"updated but not available", 1, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 1}, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable, "1 of 2 auth-server replicas available"},
-		{"done", 1, appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2}, metav1.ConditionTrue, authv1alpha1.ReasonReady, "2 of 2 auth-server replicas available at http://auth-authserver.prod.svc"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod", Generation: 4}}
-			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "auth-authserver", Generation: tc.generation}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}, Status: tc.status}
-			f := serverRollout(as, d)
-			if f.status != tc.want || f.reason != tc.reason || !strings.Contains(f.message, tc.message) {
-				t.Errorf("ServerReady = %s/%s %q", f.status, f.reason, f.message)
-			}
-		})
 	}
 }
 
@@ -88,21 +59,27 @@ func TestServerEnv_CarriesNoSecretsAndOnlyWhatIsSet(t *testing.T) {
 	}
 }
 
-func TestJWKSMaxAge_StaysBelowThePublishTime(t *testing.T) {
+// TestServerEnv_JWKSMaxAgeOnlyBelowTheDefaultPublishTime: the verifier is told the max-age of
+// keylifecycle.JWKSMaxAge only when it differs from the server's default, so that at the
+// default publish time no variable is added and running pods do not roll.
+func TestServerEnv_JWKSMaxAgeOnlyBelowTheDefaultPublishTime(t *testing.T) {
+	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod"}}
 	for _, tc := range []struct {
-		publish, want time.Duration
+		publish time.Duration
+		want    string
 	}{
-		{0, 0},
-		{keylifecycle.DefaultMinPublishTime, 0},
-		{time.Hour, 0},
-		{time.Second, time.Second},
-		{3 * time.Second, time.Second},
-		{7 * time.Second, time.Second},
-		{time.Minute, 12 * time.Second},
-		{4*time.Minute + 59*time.Second, 59 * time.Second},
+		{0, ""},
+		{keylifecycle.DefaultMinPublishTime, ""},
+		{time.Hour, ""},
+		{time.Second, "1s"},
+		{3 * time.Second, "1s"},
+		{7 * time.Second, "1s"},
+		{time.Minute, "12s"},
+		{4*time.Minute + 59*time.Second, "59s"},
 	} {
-		if got := jwksMaxAge(tc.publish); got != tc.want {
-			t.Errorf("jwksMaxAge(%s) = %s, want %s", tc.publish, got, tc.want)
+		got, set := envMap(corev1.Container{Env: serverEnv(as, redisConnection{addresses: []string{"r:6379"}}, tc.publish)})["AUTHSERVER_JWKS_MAX_AGE"]
+		if got != tc.want || set != (tc.want != "") {
+			t.Errorf("publish time %s: AUTHSERVER_JWKS_MAX_AGE = %q (set %v), want %q", tc.publish, got, set, tc.want)
 		}
 	}
 }
@@ -167,5 +144,42 @@ func TestServerEnv_TLSAudiencesAndIntrospection(t *testing.T) {
 	as.Spec.Server.TLS.Port = 8443
 	if got := serverURL(as); got != "https://auth-authserver.prod.svc:8443" {
 		t.Errorf("serverURL with TLS port 8443 = %s", got)
+	}
+}
+
+// TestSecretIdentity: the cache of the Secrets AuthServices name keeps what maps a Secret to
+// them and tells its versions apart, and nothing else: not the copy of its data that kubectl
+// apply leaves in an annotation.
+func TestSecretIdentity(t *testing.T) {
+	in := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
+		Name: "corp-redis", Namespace: "prod", UID: "uid-1", ResourceVersion: "42", Generation: 1,
+		Labels:        map[string]string{"team": "a"},
+		Annotations:   map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"data":{"pw":"czNjcmV0"}}`},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+	}}
+	out, err := secretIdentity(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := metav1.ObjectMeta{Name: "corp-redis", Namespace: "prod", UID: "uid-1", ResourceVersion: "42"}
+	if got := out.(*metav1.PartialObjectMetadata).ObjectMeta; !equality.Semantic.DeepEqual(got, want) {
+		t.Errorf("kept %+v, want %+v", got, want)
+	}
+	if other, _ := secretIdentity("not metadata"); other != "not metadata" {
+		t.Errorf("an object of another type became %v", other)
+	}
+}
+
+func TestIssuer_EmptyClientsTurnIssuanceOff(t *testing.T) {
+	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod"}}
+	env := map[string]string{}
+	for _, e := range issuerEnv(as, redisConnection{addresses: []string{"r:6379"}}) {
+		env[e.Name] = e.Value
+	}
+	if v, ok := env["AUTHSERVER_ISSUANCE_CLIENTS"]; ok {
+		t.Errorf("AUTHSERVER_ISSUANCE_CLIENTS = %q with no clients, want it unset (every caller refused)", v)
+	}
+	if env["AUTHSERVER_ROLE"] != "issuer" || env["AUTHSERVER_SINGLE_SESSION"] != "false" || env["AUTHSERVER_KEYS_SECRET"] != "auth-signing-keys" || env["AUTHSERVER_NAMESPACE"] != "prod" {
+		t.Errorf("issuer env = %v", env)
 	}
 }

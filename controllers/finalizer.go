@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
 
 // ensureFinalizer adds ClusterResourcesFinalizer before the pass creates anything
@@ -34,7 +35,7 @@ func (r *AuthServiceReconciler) finalize(ctx context.Context, as *authv1alpha1.A
 	if !controllerutil.ContainsFinalizer(as, ClusterResourcesFinalizer) {
 		return nil
 	}
-	for _, name := range []string{IssuerClusterRoleBindingName(as), VerifierClusterRoleBindingName(as)} {
+	for _, name := range []string{as.IssuerClusterRoleBindingName(), as.VerifierClusterRoleBindingName()} {
 		if err := r.deleteClusterRoleBinding(ctx, as, name); err != nil {
 			return err
 		}
@@ -60,7 +61,7 @@ func (r *AuthServiceReconciler) deleteClusterRoleBinding(ctx context.Context, as
 		return fmt.Errorf("reading ClusterRoleBinding %s: %w", name, err)
 	}
 	l := crb.Labels
-	if l[ManagedByLabel] != ManagedByValue || l[AuthServiceLabel] != as.Name || l[AuthServiceNamespaceLabel] != as.Namespace {
+	if l[objects.ManagedByLabel] != objects.ManagedByValue || l[authv1alpha1.AuthServiceLabel] != as.Name || l[authv1alpha1.AuthServiceNamespaceLabel] != as.Namespace {
 		return nil
 	}
 	if err := r.Client.Delete(ctx, crb, client.Preconditions{UID: &crb.UID}); err != nil && !apierrors.IsNotFound(err) {
@@ -73,8 +74,8 @@ func (r *AuthServiceReconciler) deleteClusterRoleBinding(ctx context.Context, as
 // AuthService its labels name, so that a deleted or edited binding is put back at once.
 func authServiceOfClusterObject(_ context.Context, obj client.Object) []reconcile.Request {
 	l := obj.GetLabels()
-	ns, name := l[AuthServiceNamespaceLabel], l[AuthServiceLabel]
-	if l[ManagedByLabel] != ManagedByValue || ns == "" || name == "" {
+	ns, name := l[authv1alpha1.AuthServiceNamespaceLabel], l[authv1alpha1.AuthServiceLabel]
+	if l[objects.ManagedByLabel] != objects.ManagedByValue || ns == "" || name == "" {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}

@@ -21,7 +21,7 @@ func TestFinalizer_DeletesTheIssuersClusterRoleBinding(t *testing.T) {
 	startManager(t, ns, clocktesting.NewFakePassiveClock(t0))
 	doomed := createAuthService(t, ns, "auth", nil)
 	createAuthService(t, ns, "other", nil)
-	doomedBinding, otherBinding := "auth-operator-issuer-"+ns+"-auth", "auth-operator-issuer-"+ns+"-other"
+	doomedBinding, otherBinding := named(ns, "auth").IssuerClusterRoleBindingName(), named(ns, "other").IssuerClusterRoleBindingName()
 	poll.Until(t, waitTimeout, "both ClusterRoleBindings", func() error {
 		for _, name := range []string{doomedBinding, otherBinding} {
 			if isNotFound(t, "", name, &rbacv1.ClusterRoleBinding{}) {
@@ -76,7 +76,7 @@ func TestFinalizer_AForeignBindingOfTheSameNameIsNotTakenOver(t *testing.T) {
 	ns := newNamespace(t)
 	as := createAuthService(t, ns, "auth", nil)
 	squatter := issuerClusterRoleBinding(as)
-	squatter.Labels[AuthServiceNamespaceLabel] = "elsewhere"
+	squatter.Labels[authv1alpha1.AuthServiceNamespaceLabel] = "elsewhere"
 	if err := k8sClient.Create(context.Background(), squatter); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestFinalizer_AForeignBindingOfTheSameNameIsNotTakenOver(t *testing.T) {
 	if c := condition(got, authv1alpha1.IssuerReadyCondition); c.Status != metav1.ConditionFalse || !contains(c.Message, "belongs to AuthService elsewhere/auth") {
 		t.Errorf("IssuerReady = %+v", c)
 	}
-	if crb := get(t, "", squatter.Name, &rbacv1.ClusterRoleBinding{}); crb.Labels[AuthServiceNamespaceLabel] != "elsewhere" {
+	if crb := get(t, "", squatter.Name, &rbacv1.ClusterRoleBinding{}); crb.Labels[authv1alpha1.AuthServiceNamespaceLabel] != "elsewhere" {
 		t.Error("the foreign binding was rewritten")
 	}
 	// Deleting this AuthService leaves the other's binding alone.

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
 
 // foreignObjectError says an object the operator would create already exists and is not
@@ -50,10 +51,10 @@ func foreignReason(kind string, existing client.Object, as *authv1alpha1.AuthSer
 		return ""
 	case owner != nil:
 		return fmt.Sprintf("controlled by %s %s", owner.Kind, owner.Name)
-	case existing.GetLabels()[ManagedByLabel] != ManagedByValue:
-		return fmt.Sprintf("no %s=%s label", ManagedByLabel, ManagedByValue)
-	case existing.GetLabels()[AuthServiceLabel] != as.Name:
-		return fmt.Sprintf("its %s label names another AuthService", AuthServiceLabel)
+	case existing.GetLabels()[objects.ManagedByLabel] != objects.ManagedByValue:
+		return fmt.Sprintf("no %s=%s label", objects.ManagedByLabel, objects.ManagedByValue)
+	case existing.GetLabels()[authv1alpha1.AuthServiceLabel] != as.Name:
+		return fmt.Sprintf("its %s label names another AuthService", authv1alpha1.AuthServiceLabel)
 	default:
 		return ""
 	}
@@ -107,21 +108,22 @@ func (r *AuthServiceReconciler) reportTampering(as *authv1alpha1.AuthService, ki
 	}
 }
 
-// getOwn reads the object named key into obj: from the cache, which holds the operator's
-// labelled objects only, else from the API, where an object of the operator's whose labels
-// were stripped still is. It reports whether the object exists.
-func (r *AuthServiceReconciler) getOwn(ctx context.Context, key client.ObjectKey, obj client.Object) (bool, error) {
-	err := r.Client.Get(ctx, key, obj)
+// ownSecret reads the Secret name of as's namespace, which the operator writes: from the
+// cache, which holds the operator's labelled objects only, else from the API, where one of
+// the operator's whose labels were stripped still is. It is nil when there is none.
+func (r *AuthServiceReconciler) ownSecret(ctx context.Context, as *authv1alpha1.AuthService, name string) (*corev1.Secret, error) {
+	secret, key := &corev1.Secret{}, client.ObjectKey{Namespace: as.Namespace, Name: name}
+	err := r.Client.Get(ctx, key, secret)
 	if apierrors.IsNotFound(err) {
-		err = r.APIReader.Get(ctx, key, obj)
+		err = r.APIReader.Get(ctx, key, secret)
 	}
 	switch {
 	case apierrors.IsNotFound(err):
-		return false, nil
+		return nil, nil
 	case err != nil:
-		return false, err
+		return nil, fmt.Errorf("reading Secret %s: %w", name, err)
 	}
-	return true, nil
+	return secret, nil
 }
 
 // createdByOperator reports whether obj, of kind, is the very object the operator created
@@ -152,5 +154,5 @@ func recordCreated(as *authv1alpha1.AuthService, kind string, obj client.Object)
 // tampered reports whether obj, which the operator created for as, lost its labels or its
 // owner reference: the write repairs it, and the caller says so in an event.
 func tampered(obj client.Object, as *authv1alpha1.AuthService) bool {
-	return !metav1.IsControlledBy(obj, as) || obj.GetLabels()[ManagedByLabel] != ManagedByValue || obj.GetLabels()[AuthServiceLabel] != as.Name
+	return !metav1.IsControlledBy(obj, as) || obj.GetLabels()[objects.ManagedByLabel] != objects.ManagedByValue || obj.GetLabels()[authv1alpha1.AuthServiceLabel] != as.Name
 }

@@ -8,12 +8,14 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
 
 // TestForeignObjects_AreRefusedNotAdopted: a hand-made Service and Secret with the names the
@@ -57,7 +59,7 @@ func TestForeignObjects_AreRefusedNotAdopted(t *testing.T) {
 		waitEvent(t, ns, tc.name, corev1.EventTypeWarning, authv1alpha1.ReasonForeignObject, tc.object)
 	}
 	svc := get(t, ns, "web-authserver", &corev1.Service{})
-	if len(svc.OwnerReferences) != 0 || svc.Spec.Selector["app"] != "legacy-web" || len(svc.Spec.Ports) != 1 || svc.Labels[ManagedByLabel] != "" {
+	if len(svc.OwnerReferences) != 0 || svc.Spec.Selector["app"] != "legacy-web" || len(svc.Spec.Ports) != 1 || svc.Labels[objects.ManagedByLabel] != "" {
 		t.Errorf("the hand-made Service was taken over: owners %v, selector %v, ports %v, labels %v", svc.OwnerReferences, svc.Spec.Selector, svc.Spec.Ports, svc.Labels)
 	}
 	for _, f := range svc.ManagedFields {
@@ -140,7 +142,7 @@ func TestTamperedObjects_AreRepairedNotCalledForeign(t *testing.T) {
 				}
 			}
 			after := get(t, ns, tc.obj.GetName(), tc.obj)
-			if after.GetUID() != uid || after.GetLabels()[ManagedByLabel] != ManagedByValue || after.GetLabels()[AuthServiceLabel] != "auth" ||
+			if after.GetUID() != uid || after.GetLabels()[objects.ManagedByLabel] != objects.ManagedByValue || after.GetLabels()[authv1alpha1.AuthServiceLabel] != "auth" ||
 				len(after.GetOwnerReferences()) != 1 || after.GetOwnerReferences()[0].Name != "auth" {
 				t.Fatalf("not repaired: uid %s (was %s), labels %v, owners %v", after.GetUID(), uid, after.GetLabels(), after.GetOwnerReferences())
 			}
@@ -166,5 +168,68 @@ func TestTamperedObjects_AreRepairedNotCalledForeign(t *testing.T) {
 	}
 	if c := condition(get(t, ns, "auth", &authv1alpha1.AuthService{}), authv1alpha1.KeysReadyCondition); c.Reason != authv1alpha1.ReasonForeignObject {
 		t.Errorf("a ConfigMap someone else created under the JWKS's name: KeysReady %s %q, want ForeignObject", c.Reason, c.Message)
+	}
+}
+
+// TestWriteSecret_CreatesUpdatesAtTheReadVersionAndRefusesForeign drives the one Secret
+// writer against the API server as the operator's user: create, a no-op, an update, a
+// conflict on a stale read, and refusals of a foreign Secret whether it was read or appeared
+// since.
+func TestWriteSecret_CreatesUpdatesAtTheReadVersionAndRefusesForeign(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
+	as := createAuthService(t, ns, "auth", externalRedis)
+	desired := func(name, value string) *corev1.Secret {
+		return &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: objects.Labels(as, objects.AppVerifier, componentSigningKeys)},
+			Type:       corev1.SecretTypeOpaque,
+			Data:       map[string][]byte{"key": []byte(value)},
+		}
+	}
+
+	created, err := r.writeSecret(ctx, as, nil, desired("mine", "v1"), secretMerge{replaceData: true})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	stored := get(t, ns, "mine", &corev1.Secret{})
+	if c := metav1.GetControllerOf(stored); c == nil || c.UID != as.UID || string(stored.Data["key"]) != "v1" {
+		t.Fatalf("created Secret: controller %v, data %q", c, stored.Data["key"])
+	}
+	if created.ResourceVersion != stored.ResourceVersion {
+		t.Errorf("create returned resourceVersion %q, stored %q", created.ResourceVersion, stored.ResourceVersion)
+	}
+
+	same, err := r.writeSecret(ctx, as, stored, desired("mine", "v1"), secretMerge{replaceData: true})
+	if err != nil || same.ResourceVersion != stored.ResourceVersion {
+		t.Fatalf("unchanged write: err %v, resourceVersion %q -> %q (want no update)", err, stored.ResourceVersion, same.ResourceVersion)
+	}
+
+	updated, err := r.writeSecret(ctx, as, stored, desired("mine", "v2"), secretMerge{replaceData: true})
+	if err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if got := get(t, ns, "mine", &corev1.Secret{}); string(got.Data["key"]) != "v2" || got.ResourceVersion != updated.ResourceVersion {
+		t.Fatalf("after update: data %q resourceVersion %q, returned %q", got.Data["key"], got.ResourceVersion, updated.ResourceVersion)
+	}
+
+	// stored is the read from before the update: writing from it must conflict, not win.
+	if _, err := r.writeSecret(ctx, as, stored, desired("mine", "v3"), secretMerge{replaceData: true}); !apierrors.IsConflict(err) {
+		t.Fatalf("write from a stale read: err %v, want a conflict", err)
+	}
+	if got := get(t, ns, "mine", &corev1.Secret{}); string(got.Data["key"]) != "v2" {
+		t.Fatalf("a stale write replaced the data: %q", got.Data["key"])
+	}
+
+	foreign := createSecret(t, ns, "theirs", map[string][]byte{"key": []byte("theirs")})
+	// Read before: refused without a write. Appeared since the read (current nil): the
+	// create fails and the refusal names why.
+	for name, current := range map[string]*corev1.Secret{"read": foreign, "appeared": nil} {
+		if _, err := r.writeSecret(ctx, as, current, desired("theirs", "mine"), secretMerge{}); !isForeign(err) {
+			t.Errorf("%s foreign Secret: err %v, want a foreignObjectError", name, err)
+		}
+	}
+	if got := get(t, ns, "theirs", &corev1.Secret{}); string(got.Data["key"]) != "theirs" || len(got.OwnerReferences) != 0 {
+		t.Errorf("the foreign Secret was taken over: data %q, owners %v", got.Data["key"], got.OwnerReferences)
 	}
 }

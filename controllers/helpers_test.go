@@ -10,6 +10,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,10 +25,6 @@ import (
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
-
-// t0 is the fake clock's start: well after any real creation timestamp is irrelevant here,
-// the lifecycle only compares times it wrote itself.
-var t0 = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
 
 const waitTimeout = 30 * time.Second
 
@@ -64,19 +63,12 @@ func update[T client.Object](t *testing.T, obj T, change func(T)) {
 
 func keySet(t *testing.T, ns, name string) (keydomain.Set, *corev1.Secret) {
 	t.Helper()
-	secret := get(t, ns, name+"-signing-keys", &corev1.Secret{})
+	secret := get(t, ns, named(ns, name).SigningKeysSecretName(), &corev1.Secret{})
 	s, err := keyfiles.Decode(secret.Data)
 	if err != nil {
 		t.Fatalf("decoding signing-key Secret: %v", err)
 	}
 	return s, secret
-}
-
-func condition(as *authv1alpha1.AuthService, conditionType string) metav1.Condition {
-	if c := meta.FindStatusCondition(as.Status.Conditions, conditionType); c != nil {
-		return *c
-	}
-	return metav1.Condition{Type: conditionType, Status: "Missing"}
 }
 
 // waitCondition waits for a condition of the AuthService to reach a status (and reason, if given).
@@ -180,10 +172,6 @@ func isNotFound(t *testing.T, ns, name string, obj client.Object) bool {
 	return apierrors.IsNotFound(err)
 }
 
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
-
-func ptrTo[T any](v T) *T { return &v }
-
 func createSecret(t *testing.T, ns, name string, data map[string][]byte) *corev1.Secret {
 	t.Helper()
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: data}
@@ -192,11 +180,6 @@ func createSecret(t *testing.T, ns, name string, data map[string][]byte) *corev1
 	}
 	return s
 }
-
-type (
-	appsDeployment  = appsv1.Deployment
-	appsStatefulSet = appsv1.StatefulSet
-)
 
 func typeName(obj client.Object) string { return fmt.Sprintf("%T", obj) }
 
@@ -217,13 +200,33 @@ func metaItems(list client.ObjectList) ([]client.Object, error) {
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
-// externalRedis points an AuthService at a Redis without password, so that its auth
-// server is rolled out without a managed Redis.
-func externalRedis(as *authv1alpha1.AuthService) {
-	as.Spec.Redis = authv1alpha1.RedisSpec{External: &authv1alpha1.ExternalRedisSpec{Addresses: []authv1alpha1.RedisAddress{"redis.corp:6379"}}}
-}
-
 func serverEnvOf(t *testing.T, ns, name string) map[string]string {
 	t.Helper()
-	return envMap(get(t, ns, ServerName(&authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: name}}), &appsv1.Deployment{}).Spec.Template.Spec.Containers[0])
+	return envMap(get(t, ns, named(ns, name).ServerName(), &appsv1.Deployment{}).Spec.Template.Spec.Containers[0])
+}
+
+// namespaceVersions are the resourceVersions of every object the operator makes for the
+// AuthServices of ns, and of the AuthServices: what a pass that writes nothing leaves as it
+// found it.
+func namespaceVersions(t *testing.T, ns string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, list := range []client.ObjectList{&corev1.SecretList{}, &corev1.ConfigMapList{}, &corev1.ServiceList{}, &corev1.ServiceAccountList{},
+		&rbacv1.RoleList{}, &rbacv1.RoleBindingList{}, &appsv1.DeploymentList{}, &appsv1.StatefulSetList{}, &networkingv1.NetworkPolicyList{},
+		&policyv1.PodDisruptionBudgetList{}, &authv1alpha1.AuthServiceList{}, &rbacv1.ClusterRoleBindingList{}} {
+		if err := k8sClient.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		items, err := metaItems(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range items {
+			if _, cluster := list.(*rbacv1.ClusterRoleBindingList); cluster && o.GetLabels()[authv1alpha1.AuthServiceNamespaceLabel] != ns {
+				continue
+			}
+			out[fmt.Sprintf("%T %s", o, o.GetName())] = o.GetResourceVersion()
+		}
+	}
+	return out
 }

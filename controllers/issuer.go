@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
 
 // reconcileIssuer runs the issuer, the one workload that mounts the private keys: its
@@ -24,16 +25,14 @@ import (
 // as spec.server.podDisruptionBudget says for both roles, its PodDisruptionBudget.
 func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (reconcile.Result, error) {
 	as := s.as
-	if s.tlsUsable {
+	if s.tlsUsable() {
 		as.Status.IssuerURL = issuerURL(as)
 		as.Status.Issuer = tokenIssuer(as)
 	}
-	for _, obj := range []client.Object{issuerServiceAccount(as), issuerRole(as), issuerRoleBinding(as), userLogoutsConfigMap(as)} {
-		if err := r.apply(ctx, as, obj); err != nil {
-			return reconcile.Result{}, err
-		}
+	if err := r.apply(ctx, as, issuerServiceAccount(as), issuerRole(as), issuerRoleBinding(as), userLogoutsConfigMap(as)); err != nil {
+		return reconcile.Result{}, err
 	}
-	if err := r.applyIssuerClusterRoleBinding(ctx, as); err != nil {
+	if err := r.applyTokenReviewBinding(ctx, as, issuerClusterRoleBinding(as)); err != nil {
 		return reconcile.Result{}, err
 	}
 	recheck, err := r.reconcileStoreState(ctx, s)
@@ -41,46 +40,27 @@ func (r *AuthServiceReconciler) reconcileIssuer(ctx context.Context, s *scope) (
 		return reconcile.Result{}, err
 	}
 	result := reconcile.Result{RequeueAfter: recheck}
-	if s.redis == nil {
-		s.found.set(authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForRedis,
-			"The issuer is not rolled out until its Redis settings are complete: see the RedisReady condition")
+	if s.redis == nil || !s.tlsUsable() || s.image == "" {
 		return result, nil
 	}
-	if !s.tlsUsable {
-		s.found.set(authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForTLS,
-			"The issuer is not rolled out while its TLS Secret is unusable (its running pods keep serving): see the TLSReady condition")
-		return result, nil
+	deployment := issuerDeployment(as, *s.redis, s.image)
+	if err := r.apply(ctx, as, deployment, issuerService(as)); err != nil {
+		return reconcile.Result{}, err
 	}
-	image := r.serverImage(as)
-	if image == "" {
-		s.found.set(authv1alpha1.IssuerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonNoImage, noImageMessage)
-		return result, nil
-	}
-	deployment := issuerDeployment(as, *s.redis, image)
-	for _, obj := range []client.Object{deployment, issuerService(as)} {
-		if err := r.apply(ctx, as, obj); err != nil {
-			return reconcile.Result{}, err
-		}
-	}
-	if err := r.reconcilePodDisruptionBudget(ctx, as, IssuerName(as), appIssuer, componentIssuer); err != nil {
+	if err := r.reconcilePodDisruptionBudget(ctx, as, as.IssuerName(), objects.AppIssuer, componentIssuer); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(deployment), deployment); err != nil {
 		return reconcile.Result{}, fmt.Errorf("reading Deployment %s: %w", deployment.Name, err)
 	}
-	s.found[authv1alpha1.IssuerReadyCondition] = deploymentRollout("issuer", issuerURL(as), deployment)
+	s.issuer = deployment
 	return result, nil
 }
 
-// applyIssuerClusterRoleBinding applies the issuer's ClusterRoleBinding unless one of that
-// name belongs to another AuthService (namespace "a-b" with name "c" and namespace "a" with
-// name "b-c" join to the same name): taking it over would cut that issuer off.
-func (r *AuthServiceReconciler) applyIssuerClusterRoleBinding(ctx context.Context, as *authv1alpha1.AuthService) error {
-	return r.applyTokenReviewBinding(ctx, as, issuerClusterRoleBinding(as))
-}
-
 // applyTokenReviewBinding applies desired, a ClusterRoleBinding of this AuthService to the
-// TokenReview ClusterRole, unless one of that name belongs to another AuthService.
+// TokenReview ClusterRole (the issuer's or the verifier's), unless one of that name belongs
+// to another AuthService (namespace "a-b" with name "c" and namespace "a" with name "b-c"
+// join to the same name): taking it over would cut that AuthService's server off.
 func (r *AuthServiceReconciler) applyTokenReviewBinding(ctx context.Context, as *authv1alpha1.AuthService, desired *rbacv1.ClusterRoleBinding) error {
 	existing := &rbacv1.ClusterRoleBinding{}
 	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing)
@@ -88,9 +68,9 @@ func (r *AuthServiceReconciler) applyTokenReviewBinding(ctx context.Context, as 
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return fmt.Errorf("reading ClusterRoleBinding %s: %w", desired.Name, err)
-	case existing.Labels[AuthServiceNamespaceLabel] != as.Namespace || existing.Labels[AuthServiceLabel] != as.Name:
+	case existing.Labels[authv1alpha1.AuthServiceNamespaceLabel] != as.Namespace || existing.Labels[authv1alpha1.AuthServiceLabel] != as.Name:
 		return fmt.Errorf("ClusterRoleBinding %s belongs to AuthService %s/%s, not to this one: rename this AuthService so the issuer's binding gets a name of its own",
-			desired.Name, existing.Labels[AuthServiceNamespaceLabel], existing.Labels[AuthServiceLabel])
+			desired.Name, existing.Labels[authv1alpha1.AuthServiceNamespaceLabel], existing.Labels[authv1alpha1.AuthServiceLabel])
 	}
 	_, err = r.applyUnowned(ctx, desired)
 	return err
@@ -114,10 +94,10 @@ func issuerEnv(as *authv1alpha1.AuthService, redis redisConnection) []corev1.Env
 		{Name: "AUTHSERVER_ISSUANCE_CLIENTS", Value: strings.Join(clients, ",")},
 		{Name: "AUTHSERVER_CLIENT_AUDIENCE", Value: tokenIssuer(as)},
 		{Name: "AUTHSERVER_SINGLE_SESSION", Value: strconv.FormatBool(as.Spec.Issuance.SingleSession)},
-		{Name: "AUTHSERVER_KEYS_SECRET", Value: SigningKeysSecretName(as)},
-		{Name: "AUTHSERVER_USER_LOGOUTS_CONFIGMAP", Value: UserLogoutsConfigMapName(as)},
+		{Name: "AUTHSERVER_KEYS_SECRET", Value: as.SigningKeysSecretName()},
+		{Name: "AUTHSERVER_USER_LOGOUTS_CONFIGMAP", Value: as.UserLogoutsConfigMapName()},
 		{Name: "AUTHSERVER_NAMESPACE", Value: as.Namespace},
-		{Name: "AUTHSERVER_STORE_STATE_CONFIGMAP", Value: StoreStateConfigMapName(as)},
+		{Name: "AUTHSERVER_STORE_STATE_CONFIGMAP", Value: as.StoreStateConfigMapName()},
 	} {
 		if v.Value != "" {
 			env = append(env, v)
@@ -131,24 +111,24 @@ func issuerEnv(as *authv1alpha1.AuthService, redis redisConnection) []corev1.Env
 // TokenReviews. Like the verifier's, its pod template does not change with a rotation.
 func issuerDeployment(as *authv1alpha1.AuthService, redis redisConnection, image string) *appsv1.Deployment {
 	keys := corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-		SecretName:  SigningKeysSecretName(as),
+		SecretName:  as.SigningKeysSecretName(),
 		DefaultMode: ptr.To[int32](0o440),
 	}}
 	return authserverDeployment(as, authserverWorkload{
-		name: IssuerName(as), app: appIssuer, component: componentIssuer,
+		name: as.IssuerName(), app: objects.AppIssuer, component: componentIssuer,
 		replicas: as.Spec.Issuance.Replicas, keys: keys, env: issuerEnv(as, redis),
-		serviceAccount: IssuerName(as),
+		serviceAccount: as.IssuerName(),
 	}, redis, image)
 }
 
 func issuerService(as *authv1alpha1.AuthService) *corev1.Service {
 	scheme, port := servicePort(as, issuerServicePort)
-	return clusterService(as, IssuerName(as), appIssuer, componentIssuer, scheme, port)
+	return objects.ClusterService(as, as.IssuerName(), objects.AppIssuer, componentIssuer, scheme, port)
 }
 
 func issuerServiceAccount(as *authv1alpha1.AuthService) *corev1.ServiceAccount {
 	return &corev1.ServiceAccount{
-		ObjectMeta:                   metav1.ObjectMeta{Name: IssuerName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
+		ObjectMeta:                   metav1.ObjectMeta{Name: as.IssuerName(), Namespace: as.Namespace, Labels: objects.Labels(as, objects.AppIssuer, componentIssuer)},
 		AutomountServiceAccountToken: ptr.To(true),
 	}
 }
@@ -158,21 +138,21 @@ func issuerServiceAccount(as *authv1alpha1.AuthService) *corev1.ServiceAccount {
 // store's state in its own store-state ConfigMap.
 func issuerRole(as *authv1alpha1.AuthService) *rbacv1.Role {
 	return &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: IssuerName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.IssuerName(), Namespace: as.Namespace, Labels: objects.Labels(as, objects.AppIssuer, componentIssuer)},
 		Rules: []rbacv1.PolicyRule{{
 			APIGroups:     []string{""},
 			Resources:     []string{"secrets"},
-			ResourceNames: []string{SigningKeysSecretName(as)},
+			ResourceNames: []string{as.SigningKeysSecretName()},
 			Verbs:         []string{"get", "list", "watch"},
 		}, {
 			APIGroups:     []string{""},
 			Resources:     []string{"configmaps"},
-			ResourceNames: []string{UserLogoutsConfigMapName(as)},
+			ResourceNames: []string{as.UserLogoutsConfigMapName()},
 			Verbs:         []string{"get", "list", "watch", "patch"},
 		}, {
 			APIGroups:     []string{""},
 			Resources:     []string{"configmaps"},
-			ResourceNames: []string{StoreStateConfigMapName(as)},
+			ResourceNames: []string{as.StoreStateConfigMapName()},
 			Verbs:         []string{"get", "update", "patch"},
 		}},
 	}
@@ -182,36 +162,36 @@ func issuerRole(as *authv1alpha1.AuthService) *rbacv1.Role {
 // logout-user and the issuer, and the apply claims none of them.
 func userLogoutsConfigMap(as *authv1alpha1.AuthService) *corev1.ConfigMap {
 	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
-		Name: UserLogoutsConfigMapName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentUserLogouts),
+		Name: as.UserLogoutsConfigMapName(), Namespace: as.Namespace, Labels: objects.Labels(as, objects.AppIssuer, componentUserLogouts),
 	}}
 }
 
 func issuerRoleBinding(as *authv1alpha1.AuthService) *rbacv1.RoleBinding {
 	return &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: IssuerName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: IssuerName(as)},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: IssuerName(as), Namespace: as.Namespace}},
+		ObjectMeta: metav1.ObjectMeta{Name: as.IssuerName(), Namespace: as.Namespace, Labels: objects.Labels(as, objects.AppIssuer, componentIssuer)},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: as.IssuerName()},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: as.IssuerName(), Namespace: as.Namespace}},
 	}
 }
 
 // issuerClusterRoleBinding binds the issuer's ServiceAccount to the installed ClusterRole
 // that may create TokenReviews. Labels, not an owner reference, name its AuthService.
 func issuerClusterRoleBinding(as *authv1alpha1.AuthService) *rbacv1.ClusterRoleBinding {
-	return tokenReviewBinding(as, IssuerClusterRoleBindingName(as), IssuerName(as), appIssuer, componentIssuer)
+	return tokenReviewBinding(as, as.IssuerClusterRoleBindingName(), as.IssuerName(), objects.AppIssuer, componentIssuer)
 }
 
 // verifierClusterRoleBinding binds the verifier's ServiceAccount to the same ClusterRole,
 // while spec.introspection.clients is set: the verifier reviews its callers' tokens.
 func verifierClusterRoleBinding(as *authv1alpha1.AuthService) *rbacv1.ClusterRoleBinding {
-	return tokenReviewBinding(as, VerifierClusterRoleBindingName(as), ServerName(as), appVerifier, componentServer)
+	return tokenReviewBinding(as, as.VerifierClusterRoleBindingName(), as.ServerName(), objects.AppVerifier, componentServer)
 }
 
 func tokenReviewBinding(as *authv1alpha1.AuthService, name, serviceAccount, app, component string) *rbacv1.ClusterRoleBinding {
-	l := labels(as, app, component)
-	l[AuthServiceNamespaceLabel] = as.Namespace
+	l := objects.Labels(as, app, component)
+	l[authv1alpha1.AuthServiceNamespaceLabel] = as.Namespace
 	return &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: IssuerClusterRoleName},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: authv1alpha1.IssuerClusterRoleName},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: serviceAccount, Namespace: as.Namespace}},
 	}
 }
@@ -223,14 +203,14 @@ func (r *AuthServiceReconciler) reconcileVerifierIdentity(ctx context.Context, a
 	if len(as.Spec.Introspection.Clients) == 0 {
 		// The cache holds every binding the operator made: only one found there is
 		// read again from the API and deleted.
-		name := VerifierClusterRoleBindingName(as)
+		name := as.VerifierClusterRoleBindingName()
 		if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, &rbacv1.ClusterRoleBinding{}); apierrors.IsNotFound(err) {
 			return nil
 		}
 		return r.deleteClusterRoleBinding(ctx, as, name)
 	}
 	sa := &corev1.ServiceAccount{
-		ObjectMeta:                   metav1.ObjectMeta{Name: ServerName(as), Namespace: as.Namespace, Labels: labels(as, appVerifier, componentServer)},
+		ObjectMeta:                   metav1.ObjectMeta{Name: as.ServerName(), Namespace: as.Namespace, Labels: objects.Labels(as, objects.AppVerifier, componentServer)},
 		AutomountServiceAccountToken: ptr.To(true),
 	}
 	if err := r.apply(ctx, as, sa); err != nil {

@@ -20,7 +20,7 @@ func keyObjectsAuthService() *authv1alpha1.AuthService {
 }
 
 // wantKeyLabels are the labels every key object carries, spelled out so a change to
-// labels() shows here: the manager caches only objects with the managed-by label.
+// objects.Labels() shows here: the manager caches only objects with the managed-by label.
 func wantKeyLabels(component string) map[string]string {
 	return map[string]string{
 		"app.kubernetes.io/managed-by":  "auth-operator",

@@ -80,7 +80,7 @@ func TestRedisKeyPrefix_OfAnotherNamespaceIsRefused(t *testing.T) {
 		t.Fatalf("RedisReady = %+v, want False/%s naming the namespace", c, authv1alpha1.ReasonKeyPrefixInvalid)
 	}
 	d := &appsv1.Deployment{}
-	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: ServerName(as)}, d); !apierrors.IsNotFound(err) {
+	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: as.ServerName()}, d); !apierrors.IsNotFound(err) {
 		t.Fatalf("the verifier Deployment exists (%v): it would run with another tenant's prefix", err)
 	}
 }

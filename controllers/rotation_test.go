@@ -68,7 +68,7 @@ func checkKeyInvariants(t *testing.T, ns, name string, now time.Time) keydomain.
 	// The JWKS and the verifiers' projection list exactly the keys whose access window is
 	// open: a retired key past expiresAt stays in the Secret for the issuer only.
 	var jwks jose.JSONWebKeySet
-	cm := get(t, ns, name+"-jwks", &corev1.ConfigMap{})
+	cm := get(t, ns, named(ns, name).JWKSConfigMapName(), &corev1.ConfigMap{})
 	if err := json.Unmarshal([]byte(cm.Data[JWKSKey]), &jwks); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func checkKeyInvariants(t *testing.T, ns, name string, now time.Time) keydomain.
 		}
 	}
 	var manifest keyfiles.Manifest
-	projection := get(t, ns, name+"-public-keys", &corev1.Secret{})
+	projection := get(t, ns, named(ns, name).PublicKeysSecretName(), &corev1.Secret{})
 	if err := json.Unmarshal(projection.Data[keyfiles.ManifestFile], &manifest); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
@@ -38,7 +38,7 @@ func TestSamples_KubectlApplyBecomesReady(t *testing.T) {
 		return out.String()
 	}
 
-	startManager(t, ns, clock.RealClock{})
+	startManager(t, ns, clocktesting.NewFakePassiveClock(t0))
 	out := run("apply", "-f", filepath.Join("..", "config", "samples"))
 	raw, err := os.ReadFile(filepath.Join("..", "config", "samples", "auth_v1alpha1_authservice.yaml"))
 	if err != nil {
@@ -56,7 +56,7 @@ func TestSamples_KubectlApplyBecomesReady(t *testing.T) {
 	}
 
 	poll.Until(t, waitTimeout, "sample workloads", func() error {
-		for _, kind := range []string{"statefulset/" + name + "-redis", "deployment/" + name + "-authserver"} {
+		for _, kind := range []string{"statefulset/" + named(ns, name).RedisName(), "deployment/" + named(ns, name).ServerName()} {
 			cmd := exec.Command(kubectl, "--kubeconfig", kubeconfig, "-n", ns, "get", kind)
 			if err := cmd.Run(); err != nil {
 				return errorf("%s: %v", kind, err)
@@ -64,9 +64,9 @@ func TestSamples_KubectlApplyBecomesReady(t *testing.T) {
 		}
 		return nil
 	})
-	markStatefulSetAvailable(t, ns, name+"-redis")
-	markDeploymentAvailable(t, ns, name+"-authserver")
-	markDeploymentAvailable(t, ns, name+"-issuer")
+	markStatefulSetAvailable(t, ns, named(ns, name).RedisName())
+	markDeploymentAvailable(t, ns, named(ns, name).ServerName())
+	markDeploymentAvailable(t, ns, named(ns, name).IssuerName())
 	run("wait", "--for=condition=Ready", "authservice/"+name, "--timeout=30s")
 
 	table := run("get", "authsvc", name)

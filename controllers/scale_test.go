@@ -10,7 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -25,7 +25,8 @@ const scaleEnv = "AUTHOPERATOR_SCALE"
 // TestScale_ManyAuthServices is the load run of the operator, not a timed test: it creates
 // many AuthServices at once against the real API server and reports how long the operator
 // took to reach a steady state and how many passes each object cost. It asserts behaviour
-// only: everything becomes Ready, and once Ready nothing is reconciled again.
+// only: everything becomes Ready, and once Ready nothing is reconciled again. The operator
+// runs on an injected clock, which the steady-state check shares: nothing waits for time.
 //
 //	AUTHOPERATOR_SCALE=200 go test ./controllers -run TestScale -v -timeout 20m
 func TestScale_ManyAuthServices(t *testing.T) {
@@ -34,7 +35,8 @@ func TestScale_ManyAuthServices(t *testing.T) {
 		t.Skipf("set %s=<count> (e.g. 200) to run the load run", scaleEnv)
 	}
 	ns := newNamespace(t)
-	startManager(t, ns, clock.RealClock{})
+	clk := clocktesting.NewFakePassiveClock(time.Now())
+	startManager(t, ns, clk)
 	ctx := context.Background()
 	startPasses := reconcileTotal(t)
 
@@ -88,13 +90,31 @@ func TestScale_ManyAuthServices(t *testing.T) {
 	readyAfterStatus := time.Since(statusStart)
 	passesToReady := reconcileTotal(t) - startPasses
 
-	// Steady state: once the last events have drained, nothing changing means no passes.
-	time.Sleep(3 * time.Second)
-	settled := reconcileTotal(t)
-	time.Sleep(5 * time.Second)
+	// Steady state: with the controller's queue drained, a pass over each AuthService (as
+	// the operator would make it, on its clock) writes nothing, so no event can bring
+	// another, and asks to come back no sooner than the key schedule; meanwhile the operator
+	// makes no pass of its own. Once Ready, nothing re-triggers the controller.
+	poll.Until(t, 10*time.Minute, "the controller's queue drained", func() error {
+		if depth, busy := controllerMetric(t, "workqueue_depth", "name"), controllerMetric(t, "controller_runtime_active_workers", "controller"); depth+busy != 0 {
+			return fmt.Errorf("%v queued, %v passes running", depth, busy)
+		}
+		return nil
+	})
+	settled, versions := reconcileTotal(t), namespaceVersions(t, ns)
+	direct := newDirectReconciler(t, clk, nil)
+	for i := range n {
+		if res := reconcileOnce(t, direct, ns, fmt.Sprintf("svc-%03d", i)); res.RequeueAfter < time.Hour {
+			t.Errorf("svc-%03d: a pass in the steady state asks to come back after %s", i, res.RequeueAfter)
+		}
+	}
+	for k, v := range namespaceVersions(t, ns) {
+		if versions[k] != v {
+			t.Errorf("%s was written by a pass in the steady state (resourceVersion %s -> %s)", k, versions[k], v)
+		}
+	}
 	idle := reconcileTotal(t) - settled
 	if idle != 0 {
-		t.Errorf("%v passes in 5s of steady state: something keeps re-triggering the controller", idle)
+		t.Errorf("%v passes of the operator in the steady state: something keeps re-triggering the controller", idle)
 	}
 
 	t.Logf("AuthServices: %d (4 concurrent reconciles, envtest kube-apiserver + etcd on this machine)", n)
@@ -129,19 +149,26 @@ func waitAll(t *testing.T, ns string, n int, done func(*authv1alpha1.AuthService
 // reconcileTotal reads controller-runtime's own count of the controller's passes.
 func reconcileTotal(t *testing.T) float64 {
 	t.Helper()
+	return controllerMetric(t, "controller_runtime_reconcile_total", "controller")
+}
+
+// controllerMetric sums the series of a controller-runtime counter or gauge whose label
+// (controller, or name for the work queue's) is the controller's name.
+func controllerMetric(t *testing.T, name, label string) float64 {
+	t.Helper()
 	families, err := ctrlmetrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var total float64
 	for _, f := range families {
-		if f.GetName() != "controller_runtime_reconcile_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "controller" && l.GetValue() == "authservice" {
-					total += m.GetCounter().GetValue()
+				if l.GetName() == label && l.GetValue() == "authservice" {
+					total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 				}
 			}
 		}

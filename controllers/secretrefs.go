@@ -2,10 +2,8 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
@@ -21,33 +19,24 @@ const SecretUseLabelPrefix = "use.auth.hiringo.tech/"
 // secretUseLabel is the label that grants as the use of a Secret.
 func secretUseLabel(as *authv1alpha1.AuthService) string { return SecretUseLabelPrefix + as.Name }
 
-// unusableSecretError says a Secret named in the spec cannot be used. Its message is the same
-// whether the Secret is missing, lacks the key or lacks the use label, so that a condition
-// does not tell whoever may create AuthServices, but not read Secrets, which Secrets exist.
-type unusableSecretError struct{ msg string }
-
-func (e *unusableSecretError) Error() string { return e.msg }
-
-// readReferencedSecret returns the value of the key that ref names, from a Secret of the
-// AuthService's namespace that the user owns. field is the spec path of ref, for the message.
-// The Secret carries no operator label, so it is not in the cache: it is read from the API.
-func (r *AuthServiceReconciler) readReferencedSecret(ctx context.Context, as *authv1alpha1.AuthService, field string, ref *authv1alpha1.SecretKeyReference) (*corev1.Secret, []byte, error) {
-	want := fmt.Sprintf("it must exist in namespace %s with a non-empty key %q", as.Namespace, ref.Key)
-	if r.RequireSecretUseLabel {
-		want += fmt.Sprintf(" and the label %s=true", secretUseLabel(as))
-	}
-	unusable := &unusableSecretError{msg: fmt.Sprintf("%s names Secret %s, which this AuthService cannot use: %s; create or fix it", field, ref.Name, want)}
+// readUserSecret reads the Secret name of the AuthService's namespace, which the user owns
+// and the spec names: it carries no operator label, so it is not in the cache and is read
+// from the API. It is nil when it cannot be used: missing, with one of keys empty, or
+// without the use label that --require-secret-use-label asks for. Its conditions say the
+// same in every case, so that they do not tell whoever may create AuthServices, but not
+// read Secrets, which Secrets exist.
+func (r *AuthServiceReconciler) readUserSecret(ctx context.Context, as *authv1alpha1.AuthService, name string, keys ...string) (*corev1.Secret, error) {
 	secret := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: ref.Name}, secret)
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil, nil, unusable
-	case err != nil:
-		return nil, nil, fmt.Errorf("reading Secret %s named by %s: %w", ref.Name, field, err)
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: name}, secret); err != nil {
+		return nil, client.IgnoreNotFound(err)
 	}
-	value := secret.Data[ref.Key]
-	if len(value) == 0 || (r.RequireSecretUseLabel && secret.Labels[secretUseLabel(as)] != "true") {
-		return nil, nil, unusable
+	for _, k := range keys {
+		if len(secret.Data[k]) == 0 {
+			return nil, nil
+		}
 	}
-	return secret, value, nil
+	if r.RequireSecretUseLabel && secret.Labels[secretUseLabel(as)] != "true" {
+		return nil, nil
+	}
+	return secret, nil
 }

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -92,16 +93,6 @@ func mergeSecret(current, desired *corev1.Secret, merge secretMerge) *corev1.Sec
 // secretsEqual reports whether two Secrets hold the same labels, annotations, data and
 // number of owner references: what writeSecret may change.
 func secretsEqual(a, b *corev1.Secret) bool {
-	if !maps.Equal(a.Labels, b.Labels) || !maps.Equal(a.Annotations, b.Annotations) || len(a.Data) != len(b.Data) {
-		return false
-	}
-	if len(a.OwnerReferences) != len(b.OwnerReferences) {
-		return false
-	}
-	for k, v := range a.Data {
-		if w, ok := b.Data[k]; !ok || string(v) != string(w) {
-			return false
-		}
-	}
-	return true
+	return maps.Equal(a.Labels, b.Labels) && maps.Equal(a.Annotations, b.Annotations) &&
+		len(a.OwnerReferences) == len(b.OwnerReferences) && maps.EqualFunc(a.Data, b.Data, bytes.Equal)
 }

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
 )
 
@@ -22,43 +23,29 @@ import (
 // PodDisruptionBudget.
 func (r *AuthServiceReconciler) reconcileServer(ctx context.Context, s *scope) (reconcile.Result, error) {
 	as := s.as
-	if s.redis == nil {
-		s.found.set(authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForRedis,
-			"The auth server is not rolled out until its Redis settings are complete: see the RedisReady condition")
-		return reconcile.Result{}, nil
-	}
-	if !s.tlsUsable {
-		s.found.set(authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonWaitingForTLS,
-			"The auth server is not rolled out while its TLS Secret is unusable (its running pods keep serving): see the TLSReady condition")
+	if s.redis == nil || !s.tlsUsable() {
 		return reconcile.Result{}, nil
 	}
 	as.Status.ServerURL = serverURL(as)
 	if err := r.reconcileVerifierIdentity(ctx, as); err != nil {
 		return reconcile.Result{}, err
 	}
-	image := r.serverImage(as)
-	if image == "" {
-		s.found.set(authv1alpha1.ServerReadyCondition, metav1.ConditionFalse, authv1alpha1.ReasonNoImage, noImageMessage)
+	if s.image == "" {
 		return reconcile.Result{}, nil
 	}
-	deployment := serverDeployment(as, *s.redis, image, jwksMaxAge(r.minPublishTime(as)))
-	for _, obj := range []client.Object{deployment, serverService(as)} {
-		if err := r.apply(ctx, as, obj); err != nil {
-			return reconcile.Result{}, err
-		}
+	deployment := serverDeployment(as, *s.redis, s.image, r.minPublishTime(as))
+	if err := r.apply(ctx, as, deployment, serverService(as)); err != nil {
+		return reconcile.Result{}, err
 	}
-	if err := r.reconcilePodDisruptionBudget(ctx, as, ServerName(as), appVerifier, componentServer); err != nil {
+	if err := r.reconcilePodDisruptionBudget(ctx, as, as.ServerName(), objects.AppVerifier, componentServer); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(deployment), deployment); err != nil {
 		return reconcile.Result{}, fmt.Errorf("reading Deployment %s: %w", deployment.Name, err)
 	}
-	s.found[authv1alpha1.ServerReadyCondition] = serverRollout(as, deployment)
+	s.server = deployment
 	return reconcile.Result{}, nil
 }
-
-// noImageMessage says what to do when no auth-server image is known.
-const noImageMessage = "No auth-server image: set spec.server.image, or start the operator with --authserver-image"
 
 // serverImage is the auth-server image of both roles: the spec's, else the operator's default.
 func (r *AuthServiceReconciler) serverImage(as *authv1alpha1.AuthService) string {
@@ -68,26 +55,14 @@ func (r *AuthServiceReconciler) serverImage(as *authv1alpha1.AuthService) string
 	return r.DefaultServerImage
 }
 
-// jwksMaxAge is the --jwks-max-age the auth server needs so that a client's cached JWKS
-// expires, together with the kubelet's Secret propagation, before a next key may sign. With
-// the default minimum publish time the server's own default (1m) fits and zero is returned,
-// so no variable is set and running pods do not roll. A shorter publish time gets a fifth of
-// it (below the server's default), in whole seconds, at least one.
-func jwksMaxAge(minPublishTime time.Duration) time.Duration {
-	if minPublishTime <= 0 || minPublishTime >= keylifecycle.DefaultMinPublishTime {
-		return 0
-	}
-	return max((minPublishTime / 5).Truncate(time.Second), time.Second)
-}
-
 // serverEnv is the verifier's configuration, as the AUTHSERVER_* variables of
-// docs/authserver-flags.md: the issuer's URL for the discovery document and, with
-// spec.introspection.clients, who may introspect and the audience their tokens carry. A
-// zero jwksMaxAge leaves the server's default.
-func serverEnv(as *authv1alpha1.AuthService, redis redisConnection, jwksMaxAge time.Duration) []corev1.EnvVar {
+// docs/authserver-flags.md: the JWKS max-age that minPublishTime needs (none when it is the
+// server's default, so running pods do not roll), the issuer's URL for the discovery document
+// and, with spec.introspection.clients, who may introspect and the audience their tokens carry.
+func serverEnv(as *authv1alpha1.AuthService, redis redisConnection, minPublishTime time.Duration) []corev1.EnvVar {
 	env := authserverEnv(as, redis, roleVerifier)
-	if jwksMaxAge > 0 {
-		env = append(env, corev1.EnvVar{Name: "AUTHSERVER_JWKS_MAX_AGE", Value: jwksMaxAge.String()})
+	if maxAge := keylifecycle.JWKSMaxAge(minPublishTime); maxAge != keylifecycle.DefaultJWKSMaxAge {
+		env = append(env, corev1.EnvVar{Name: "AUTHSERVER_JWKS_MAX_AGE", Value: maxAge.String()})
 	}
 	env = append(env, corev1.EnvVar{Name: "AUTHSERVER_TOKEN_SERVICE_URL", Value: issuerURL(as)})
 	if clients := introspectionClients(as); clients != "" {
@@ -111,19 +86,19 @@ func introspectionClients(as *authv1alpha1.AuthService) string {
 // keys only, never the signing-key Secret. Its pod template depends on the spec and the
 // Redis password's checksum only: a key rotation changes the mounted Secret, which the
 // server reloads, and must not restart a pod.
-func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image string, jwksMaxAge time.Duration) *appsv1.Deployment {
+func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image string, minPublishTime time.Duration) *appsv1.Deployment {
 	keys := corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-		SecretName:  PublicKeysSecretName(as),
+		SecretName:  as.PublicKeysSecretName(),
 		DefaultMode: ptr.To[int32](0o444),
 	}}
 	w := authserverWorkload{
-		name: ServerName(as), app: appVerifier, component: componentServer,
-		replicas: as.Spec.Server.Replicas, keys: keys, env: serverEnv(as, redis, jwksMaxAge),
+		name: as.ServerName(), app: objects.AppVerifier, component: componentServer,
+		replicas: as.Spec.Server.Replicas, keys: keys, env: serverEnv(as, redis, minPublishTime),
 	}
 	// Only a verifier that serves introspection reviews tokens; otherwise it runs with no
 	// API credentials at all.
 	if len(as.Spec.Introspection.Clients) > 0 {
-		w.serviceAccount = ServerName(as)
+		w.serviceAccount = as.ServerName()
 	}
 	d := authserverDeployment(as, w, redis, image)
 	// The user's spread constraints select the verifier's pods (their doc says so).
@@ -133,7 +108,7 @@ func serverDeployment(as *authv1alpha1.AuthService, redis redisConnection, image
 
 func serverService(as *authv1alpha1.AuthService) *corev1.Service {
 	scheme, port := servicePort(as, withDefaults(&as.Spec).Server.Port)
-	return clusterService(as, ServerName(as), appVerifier, componentServer, scheme, port)
+	return objects.ClusterService(as, as.ServerName(), objects.AppVerifier, componentServer, scheme, port)
 }
 
 // reconcilePodDisruptionBudget applies or deletes the PodDisruptionBudget named name of one
@@ -148,39 +123,10 @@ func (r *AuthServiceReconciler) reconcilePodDisruptionBudget(ctx context.Context
 func podDisruptionBudget(as *authv1alpha1.AuthService, name, app, component string) *policyv1.PodDisruptionBudget {
 	maxUnavailable := withDefaults(&as.Spec).Server.PodDisruptionBudget.MaxUnavailable
 	return &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: as.Namespace, Labels: labels(as, app, component)},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: as.Namespace, Labels: objects.Labels(as, app, component)},
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			MaxUnavailable: maxUnavailable,
-			Selector:       &metav1.LabelSelector{MatchLabels: selector(as, app)},
+			Selector:       &metav1.LabelSelector{MatchLabels: objects.Selector(as, app)},
 		},
-	}
-}
-
-// serverRollout judges the verifier Deployment the way `kubectl rollout status` does.
-func serverRollout(as *authv1alpha1.AuthService, d *appsv1.Deployment) finding {
-	return deploymentRollout("auth-server", serverURL(as), d)
-}
-
-// deploymentRollout judges a Deployment's status as `kubectl rollout status` does; what
-// names its replicas in the messages and url says where it serves.
-func deploymentRollout(what, url string, d *appsv1.Deployment) finding {
-	want := ptr.Deref(d.Spec.Replicas, 1)
-	st := d.Status
-	switch {
-	case st.ObservedGeneration < d.Generation:
-		return finding{metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Deployment %s has not yet observed its latest spec", d.Name)}
-	case st.UpdatedReplicas < want:
-		return finding{metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Rolling out: %d of %d %s replicas updated", st.UpdatedReplicas, want, what)}
-	case st.Replicas > st.UpdatedReplicas:
-		return finding{metav1.ConditionFalse, authv1alpha1.ReasonProgressing,
-			fmt.Sprintf("Rolling out: %d old %s replicas pending termination", st.Replicas-st.UpdatedReplicas, what)}
-	case st.AvailableReplicas < want:
-		return finding{metav1.ConditionFalse, authv1alpha1.ReasonUnavailable,
-			fmt.Sprintf("%d of %d %s replicas available", st.AvailableReplicas, want, what)}
-	default:
-		return finding{metav1.ConditionTrue, authv1alpha1.ReasonReady,
-			fmt.Sprintf("%d of %d %s replicas available at %s", st.AvailableReplicas, want, what, url)}
 	}
 }

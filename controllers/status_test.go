@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -34,7 +33,7 @@ func TestStatus_ObservedGenerationMovesOnlyWhenAPassSucceeds(t *testing.T) {
 	update(t, as, func(as *authv1alpha1.AuthService) { as.Spec.Server.Replicas = ptr.To[int32](3) })
 	failing := newDirectReconciler(t, clk, clientWith(t, interceptor.Funcs{
 		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
-			if u, ok := obj.(interface{ GetName() string }); ok && strings.HasSuffix(u.GetName(), "-authserver") {
+			if u, ok := obj.(interface{ GetName() string }); ok && u.GetName() == named(ns, "auth").ServerName() {
 				return errors.New("admission webhook \"policy.example.com\" denied the request")
 			}
 			return c.Apply(ctx, obj, opts...)
@@ -72,29 +71,10 @@ func TestStatus_ASecondPassWritesNothing(t *testing.T) {
 	createAuthService(t, ns, "auth", nil)
 	clk := clocktesting.NewFakePassiveClock(t0)
 	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
-	versions := func() map[string]string {
-		out := map[string]string{}
-		for _, list := range []client.ObjectList{&corev1.SecretList{}, &corev1.ConfigMapList{}, &corev1.ServiceList{}, &corev1.ServiceAccountList{}, &rbacv1.RoleList{}, &rbacv1.RoleBindingList{}} {
-			if err := k8sClient.List(context.Background(), list, client.InNamespace(ns)); err != nil {
-				t.Fatal(err)
-			}
-			items, _ := metaItems(list)
-			for _, o := range items {
-				out[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = o.GetResourceVersion()
-			}
-		}
-		for _, obj := range []client.Object{
-			get(t, ns, "auth-authserver", &appsDeployment{}), get(t, ns, "auth-issuer", &appsDeployment{}), get(t, ns, "auth-redis", &appsStatefulSet{}),
-			get(t, ns, "auth", &authv1alpha1.AuthService{}), get(t, "", "auth-operator-issuer-"+ns+"-auth", &rbacv1.ClusterRoleBinding{}),
-		} {
-			out[obj.GetName()+"/"+typeName(obj)] = obj.GetResourceVersion()
-		}
-		return out
-	}
-	before := versions()
+	before := namespaceVersions(t, ns)
 	clk.SetTime(t0.Add(10 * 60e9))
 	reconcileOnce(t, newDirectReconciler(t, clk, nil), ns, "auth")
-	after := versions()
+	after := namespaceVersions(t, ns)
 	for k, v := range before {
 		if after[k] != v {
 			t.Errorf("%s was written again by a pass with nothing to do (resourceVersion %s -> %s)", k, v, after[k])

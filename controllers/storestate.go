@@ -6,35 +6,23 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 )
-
-// The data keys the issuer writes into the store-state ConfigMap (CONTRACT: amnesia).
-const (
-	storeStateGeneration         = "generation"
-	storeStateLostAt             = "lostAt"
-	storeStatePreviousGeneration = "previousGeneration"
-	storeStateNotBefore          = "notBefore"
-)
-
-// StoreStateConfigMapName is the ConfigMap in which the issuer records the generation of
-// the blacklist store and when it found the store had lost its data.
-func StoreStateConfigMapName(as *authv1alpha1.AuthService) string { return as.Name + "-store-state" }
 
 // storeStateConfigMap is the ConfigMap as the operator creates it: empty. It writes no
 // data field, so its applies never touch what the issuer recorded.
 func storeStateConfigMap(as *authv1alpha1.AuthService) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: StoreStateConfigMapName(as), Namespace: as.Namespace, Labels: labels(as, appIssuer, componentIssuer)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.StoreStateConfigMapName(), Namespace: as.Namespace, Labels: objects.Labels(as, objects.AppIssuer, componentIssuer)},
 	}
 }
 
-// reconcileStoreState applies the empty store-state ConfigMap and sets BlacklistIntact
-// from what the issuer wrote into it. It returns when the condition next changes on its
+// reconcileStoreState applies the empty store-state ConfigMap and records what the issuer
+// wrote into it, for BlacklistIntact. It returns when that condition next changes on its
 // own: when the last token refused by a cutoff has expired.
 func (r *AuthServiceReconciler) reconcileStoreState(ctx context.Context, s *scope) (time.Duration, error) {
 	as := s.as
@@ -42,17 +30,11 @@ func (r *AuthServiceReconciler) reconcileStoreState(ctx context.Context, s *scop
 		return 0, err
 	}
 	cm := &corev1.ConfigMap{}
-	var data map[string]string
-	switch err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: StoreStateConfigMapName(as)}, cm); {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return 0, fmt.Errorf("reading ConfigMap %s: %w", StoreStateConfigMapName(as), err)
-	default:
-		data = cm.Data
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: as.StoreStateConfigMapName()}, cm); client.IgnoreNotFound(err) != nil {
+		return 0, fmt.Errorf("reading ConfigMap %s: %w", as.StoreStateConfigMapName(), err)
 	}
-	now := r.Clock.Now()
-	c, recheck := blacklistIntact(data, now, tokenOutlives(as))
-	s.found.set(authv1alpha1.BlacklistIntactCondition, c.Status, c.Reason, c.Message)
+	s.storeState, s.storeStateRead = cm.Data, true
+	_, recheck := blacklistIntact(cm.Data, s.now, tokenOutlives(as))
 	return recheck, nil
 }
 
@@ -61,48 +43,4 @@ func (r *AuthServiceReconciler) reconcileStoreState(ctx context.Context, s *scop
 func tokenOutlives(as *authv1alpha1.AuthService) time.Duration {
 	tokens := withDefaults(&as.Spec).Tokens
 	return tokens.RefreshLifetime.Duration + tokens.Leeway.Duration
-}
-
-// blacklistIntact is the BlacklistIntact condition for the store-state ConfigMap's data:
-//   - nothing recorded yet (no generation): Unknown, NotReported;
-//   - a loss recorded whose cutoff still refuses tokens (a token issued before notBefore
-//     may be unexpired until notBefore + outlives): False, StoreDataLost, and recheck is
-//     how long until that ends;
-//   - otherwise: True, Intact (naming a past loss whose cutoff has run out).
-//
-// A malformed time is reported as a loss at an unknown time rather than hidden: the
-// issuer refuses tokens by its own copy of the cutoff regardless.
-func blacklistIntact(data map[string]string, now time.Time, outlives time.Duration) (metav1.Condition, time.Duration) {
-	generation := data[storeStateGeneration]
-	if generation == "" {
-		return metav1.Condition{Status: metav1.ConditionUnknown, Reason: authv1alpha1.ReasonNotReported,
-			Message: "The issuer has not yet recorded the blacklist store's generation"}, 0
-	}
-	lostAtText := data[storeStateLostAt]
-	if lostAtText == "" {
-		return metav1.Condition{Status: metav1.ConditionTrue, Reason: authv1alpha1.ReasonIntact,
-			Message: fmt.Sprintf("The blacklist store holds every entry of its generation %s", generation)}, 0
-	}
-	lostAt, err := time.Parse(time.RFC3339, lostAtText)
-	if err != nil {
-		return metav1.Condition{Status: metav1.ConditionFalse, Reason: authv1alpha1.ReasonStoreDataLost,
-			Message: fmt.Sprintf("The blacklist store lost its data (the recorded time %q does not parse): tokens issued before the loss are refused until they expire; new logins work", lostAtText)}, 0
-	}
-	cutoff := lostAt
-	if nb, err := time.Parse(time.RFC3339, data[storeStateNotBefore]); err == nil {
-		cutoff = nb
-	}
-	previous := data[storeStatePreviousGeneration]
-	if previous == "" {
-		previous = "unknown"
-	}
-	until := cutoff.Add(outlives)
-	if !now.Before(until) {
-		return metav1.Condition{Status: metav1.ConditionTrue, Reason: authv1alpha1.ReasonIntact,
-			Message: fmt.Sprintf("The blacklist store holds every entry of its generation %s; it lost generation %s at %s, and every token issued before %s has expired since",
-				generation, previous, lostAt.UTC().Format(time.RFC3339), cutoff.UTC().Format(time.RFC3339))}, 0
-	}
-	return metav1.Condition{Status: metav1.ConditionFalse, Reason: authv1alpha1.ReasonStoreDataLost,
-		Message: fmt.Sprintf("The blacklist store lost its data at %s (generation %s, now %s): tokens issued before %s are refused until they expire (by %s); new logins work",
-			lostAt.UTC().Format(time.RFC3339), previous, generation, cutoff.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))}, until.Sub(now)
 }

@@ -15,10 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -42,29 +39,25 @@ import (
 // manager whose cache covers that namespace only, authenticated as a user that holds
 // exactly the ClusterRole generated from the RBAC markers.
 var (
-	testEnv    *envtest.Environment
-	adminCfg   *rest.Config
-	k8sClient  client.Client
-	testScheme = runtime.NewScheme()
+	testEnv   *envtest.Environment
+	adminCfg  *rest.Config
+	k8sClient client.Client
 	// operatorCfg authenticates as the operator's user, bound to config/rbac/role.yaml only.
 	operatorCfg *rest.Config
 )
-
-const testImage = "ghcr.io/hiringo/auth-operator:test"
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
 }
 
 // runSuite runs the tests; the control plane starts with the first test that asks for it
-// (requireEnv), so the pure tests run without one: `go test -short` runs only them
-// (make test-unit).
+// (requireEnv), so a pure test never waits for one.
 //
-// test-unit: envtest starts lazily and -short skips it (read by hack/unit-packages.sh).
+// The tests are in two tiers: the ones that need the control plane (or another process)
+// skip under -short (requireEnv), so `go test -short` (make test-unit) runs the pure tier
+// alone and plain `go test` runs both.
 func runSuite(m *testing.M) int {
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(false), zap.Level(zapLevel())))
-	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
-	utilruntime.Must(authv1alpha1.AddToScheme(testScheme))
 	// The API server and etcd run in their own process groups: stop them on every way out,
 	// an interrupt included, so no test run leaves them behind on a shared machine.
 	defer stopEnv()
@@ -188,8 +181,8 @@ func installIssuerClusterRole() error {
 		return fmt.Errorf("parsing issuer_role.yaml: %w", err)
 	}
 	role.Name = "auth-operator-" + role.Name
-	if role.Name != IssuerClusterRoleName {
-		return fmt.Errorf("config/rbac/issuer_role.yaml installs as %s, the operator binds %s", role.Name, IssuerClusterRoleName)
+	if role.Name != authv1alpha1.IssuerClusterRoleName {
+		return fmt.Errorf("config/rbac/issuer_role.yaml installs as %s, the operator binds %s", role.Name, authv1alpha1.IssuerClusterRoleName)
 	}
 	return k8sClient.Create(context.Background(), role)
 }

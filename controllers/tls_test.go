@@ -201,9 +201,9 @@ func TestIntrospection_TheVerifierGetsAnIdentityOnlyWhileClientsAreListed(t *tes
 	})
 	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
 	reconcileOnce(t, r, ns, "auth")
-	binding := "auth-operator-verifier-" + ns + "-auth"
+	binding := named(ns, "auth").VerifierClusterRoleBindingName()
 	crb := get(t, "", binding, &rbacv1.ClusterRoleBinding{})
-	if crb.RoleRef.Name != IssuerClusterRoleName || len(crb.Subjects) != 1 || crb.Subjects[0].Name != "auth-authserver" || crb.Subjects[0].Namespace != ns {
+	if crb.RoleRef.Name != authv1alpha1.IssuerClusterRoleName || len(crb.Subjects) != 1 || crb.Subjects[0].Name != "auth-authserver" || crb.Subjects[0].Namespace != ns {
 		t.Errorf("verifier binding = %+v %+v", crb.RoleRef, crb.Subjects)
 	}
 	get(t, ns, "auth-authserver", &corev1.ServiceAccount{})

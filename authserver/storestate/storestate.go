@@ -10,21 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/authserver/blacklist"
-)
-
-// The ConfigMap's data keys, all strings; the operator's BlacklistIntact condition
-// reads them.
-const (
-	// KeyGeneration is the store generation the issuer holds.
-	KeyGeneration = "generation"
-	// KeyLostAt is the RFC 3339 time the last loss was detected, "" when never.
-	KeyLostAt = "lostAt"
-	// KeyPreviousGeneration is the generation that was lost, "" when never.
-	KeyPreviousGeneration = "previousGeneration"
-	// KeyNotBefore is the RFC 3339 cutoff: tokens issued before it are refused, ""
-	// when none.
-	KeyNotBefore = "notBefore"
 )
 
 // Recorder reads and writes one ConfigMap through the API. The operator creates it
@@ -48,11 +35,11 @@ func (r Recorder) Load(ctx context.Context) (blacklist.Generation, error) {
 	if err != nil {
 		return blacklist.Generation{}, fmt.Errorf("reading ConfigMap %s/%s (--store-state-configmap): %w", r.Namespace, r.Name, err)
 	}
-	g := blacklist.Generation{ID: cm.Data[KeyGeneration], Previous: cm.Data[KeyPreviousGeneration]}
-	if nb := cm.Data[KeyNotBefore]; nb != "" {
+	g := blacklist.Generation{ID: cm.Data[authv1alpha1.StoreStateGenerationKey], Previous: cm.Data[authv1alpha1.StoreStatePreviousGenerationKey]}
+	if nb := cm.Data[authv1alpha1.StoreStateNotBeforeKey]; nb != "" {
 		at, err := time.Parse(time.RFC3339, nb)
 		if err != nil {
-			return blacklist.Generation{}, fmt.Errorf("ConfigMap %s/%s: %s %q is not RFC 3339: %w", r.Namespace, r.Name, KeyNotBefore, nb, err)
+			return blacklist.Generation{}, fmt.Errorf("ConfigMap %s/%s: %s %q is not RFC 3339: %w", r.Namespace, r.Name, authv1alpha1.StoreStateNotBeforeKey, nb, err)
 		}
 		if limit := time.Now().Add(MaxClockSkew); at.After(limit) {
 			if r.Logger != nil {
@@ -133,19 +120,19 @@ func (r Recorder) record(ctx context.Context, ev blacklist.GenerationEvent) erro
 // does not hold yet) sets lostAt and previousGeneration, which otherwise stay.
 func Data(current map[string]string, ev blacklist.GenerationEvent) map[string]string {
 	next := map[string]string{
-		KeyGeneration:         ev.Generation.ID,
-		KeyLostAt:             current[KeyLostAt],
-		KeyPreviousGeneration: current[KeyPreviousGeneration],
-		KeyNotBefore:          "",
+		authv1alpha1.StoreStateGenerationKey:         ev.Generation.ID,
+		authv1alpha1.StoreStateLostAtKey:             current[authv1alpha1.StoreStateLostAtKey],
+		authv1alpha1.StoreStatePreviousGenerationKey: current[authv1alpha1.StoreStatePreviousGenerationKey],
+		authv1alpha1.StoreStateNotBeforeKey:          "",
 	}
 	if nb := ev.Generation.NotBefore; nb > 0 {
-		next[KeyNotBefore] = rfc3339(nb)
-		if ev.Lost || next[KeyLostAt] == "" || current[KeyNotBefore] != next[KeyNotBefore] {
+		next[authv1alpha1.StoreStateNotBeforeKey] = rfc3339(nb)
+		if ev.Lost || next[authv1alpha1.StoreStateLostAtKey] == "" || current[authv1alpha1.StoreStateNotBeforeKey] != next[authv1alpha1.StoreStateNotBeforeKey] {
 			// The cutoff is the second after the detection.
-			next[KeyLostAt] = rfc3339(nb - 1)
-			next[KeyPreviousGeneration] = ev.Generation.Previous
-			if next[KeyPreviousGeneration] == "" {
-				next[KeyPreviousGeneration] = ev.Previous
+			next[authv1alpha1.StoreStateLostAtKey] = rfc3339(nb - 1)
+			next[authv1alpha1.StoreStatePreviousGenerationKey] = ev.Generation.Previous
+			if next[authv1alpha1.StoreStatePreviousGenerationKey] == "" {
+				next[authv1alpha1.StoreStatePreviousGenerationKey] = ev.Previous
 			}
 		}
 	}

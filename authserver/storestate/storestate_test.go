@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/authserver/blacklist"
 	"github.com/hiringo/auth-operator/authserver/storestate"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
@@ -38,16 +39,16 @@ func TestRecorder_IssuerRecordsTheGenerationAndItsLoss(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 
 	issuer := startIssuer(t, srv, rec)
-	first := waitFor(t, kube, ns, name, func(d map[string]string) bool { return d[storestate.KeyGeneration] != "" })
-	if first[storestate.KeyLostAt] != "" || first[storestate.KeyNotBefore] != "" || first[storestate.KeyPreviousGeneration] != "" {
+	first := waitFor(t, kube, ns, name, func(d map[string]string) bool { return d[authv1alpha1.StoreStateGenerationKey] != "" })
+	if first[authv1alpha1.StoreStateLostAtKey] != "" || first[authv1alpha1.StoreStateNotBeforeKey] != "" || first[authv1alpha1.StoreStatePreviousGenerationKey] != "" {
 		t.Fatalf("a fresh store recorded as lost: %v", first)
 	}
 	if _, err := redistest.Command(srv.Addr, "FLUSHALL"); err != nil {
 		t.Fatal(err)
 	}
-	lost := waitFor(t, kube, ns, name, func(d map[string]string) bool { return d[storestate.KeyLostAt] != "" })
-	if lost[storestate.KeyPreviousGeneration] != first[storestate.KeyGeneration] || lost[storestate.KeyNotBefore] == "" || lost[storestate.KeyGeneration] == first[storestate.KeyGeneration] {
-		t.Fatalf("after FLUSHALL the ConfigMap holds %v; want the loss of %s", lost, first[storestate.KeyGeneration])
+	lost := waitFor(t, kube, ns, name, func(d map[string]string) bool { return d[authv1alpha1.StoreStateLostAtKey] != "" })
+	if lost[authv1alpha1.StoreStatePreviousGenerationKey] != first[authv1alpha1.StoreStateGenerationKey] || lost[authv1alpha1.StoreStateNotBeforeKey] == "" || lost[authv1alpha1.StoreStateGenerationKey] == first[authv1alpha1.StoreStateGenerationKey] {
+		t.Fatalf("after FLUSHALL the ConfigMap holds %v; want the loss of %s", lost, first[authv1alpha1.StoreStateGenerationKey])
 	}
 	old := blacklist.Subject{UserID: "u", TokenID: "sig:old", IssuedAt: time.Now().Add(-time.Minute)}
 	if listed, err := issuer.Check(ctx, old); err != nil || !listed {
@@ -61,9 +62,9 @@ func TestRecorder_IssuerRecordsTheGenerationAndItsLoss(t *testing.T) {
 	}
 	startIssuer(t, srv, rec)
 	again := waitFor(t, kube, ns, name, func(d map[string]string) bool {
-		return d[storestate.KeyPreviousGeneration] == lost[storestate.KeyGeneration]
+		return d[authv1alpha1.StoreStatePreviousGenerationKey] == lost[authv1alpha1.StoreStateGenerationKey]
 	})
-	if again[storestate.KeyNotBefore] < lost[storestate.KeyNotBefore] {
+	if again[authv1alpha1.StoreStateNotBeforeKey] < lost[authv1alpha1.StoreStateNotBeforeKey] {
 		t.Fatalf("the second loss moved the cutoff back: %v after %v", again, lost)
 	}
 }
@@ -85,14 +86,14 @@ func TestRecorder_AFutureCutoffWrittenIntoTheConfigMapIsNotHeld(t *testing.T) {
 	rec := storestate.Recorder{Client: kube, Namespace: ns, Name: name}
 	srv := redistest.Start(t, redistest.Options{})
 	first := startIssuer(t, srv, rec)
-	recorded := waitFor(t, kube, ns, name, func(d map[string]string) bool { return d[storestate.KeyGeneration] != "" })
+	recorded := waitFor(t, kube, ns, name, func(d map[string]string) bool { return d[authv1alpha1.StoreStateGenerationKey] != "" })
 	first.stop()
 
 	cm, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cm.Data[storestate.KeyNotBefore] = time.Now().Add(365 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	cm.Data[authv1alpha1.StoreStateNotBeforeKey] = time.Now().Add(365 * 24 * time.Hour).UTC().Format(time.RFC3339)
 	if _, err := kube.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

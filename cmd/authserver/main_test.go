@@ -18,7 +18,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/hiringo/auth-operator/internal/keylifecycle"
 	"github.com/hiringo/auth-operator/internal/serverenv"
 	"github.com/hiringo/auth-operator/internal/testutil/loopback"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
@@ -374,16 +373,4 @@ func sameDefault(got, documented string) bool {
 	g, err1 := time.ParseDuration(got)
 	d, err2 := time.ParseDuration(documented)
 	return err1 == nil && err2 == nil && g == d
-}
-
-// TestJWKSMaxAgeDefault_ExpiresBeforeANextKeyMaySign checks the default cache lifetime
-// of the JWKS against the operator's key lifecycle: a copy cached just before a next
-// key reached the pods (the kubelet's propagation, up to about two minutes) must
-// expire before the operator lets that key sign.
-func TestJWKSMaxAgeDefault_ExpiresBeforeANextKeyMaySign(t *testing.T) {
-	const kubeletPropagation = 2 * time.Minute
-	if defaultJWKSMaxAge+kubeletPropagation >= keylifecycle.DefaultMinPublishTime {
-		t.Fatalf("--jwks-max-age %s + propagation %s reaches the minimum publish time %s: a cached JWKS could lack a newly active key",
-			defaultJWKSMaxAge, kubeletPropagation, keylifecycle.DefaultMinPublishTime)
-	}
 }

@@ -18,15 +18,9 @@ import (
 	"github.com/hiringo/auth-operator/authserver/sessions"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
+	"github.com/hiringo/auth-operator/internal/keylifecycle"
 	"github.com/hiringo/auth-operator/internal/roles"
 )
-
-// defaultJWKSMaxAge is how long clients may cache the JWKS. A next key reaches the pods
-// up to about two minutes after the operator publishes it (the kubelet's Secret
-// propagation) and may sign from the operator's minimum publish time on (5 minutes by
-// default): a copy cached just before the key reached the pods must expire before
-// then, so the sum of the two stays below that time.
-const defaultJWKSMaxAge = time.Minute
 
 // serveConfig holds the flags of `authserver serve`; docs/authserver-flags.md lists them.
 type serveConfig struct {
@@ -109,7 +103,7 @@ func newServeCommand() *cobra.Command {
 	f.IntVar(&c.maxTokenBytes, "max-token-bytes", token.DefaultMaxBytes, "longest accepted token")
 	f.StringSliceVar(&c.corsOrigins, "cors-origins", nil, "comma-separated origins allowed to call from a browser (* for any)")
 	f.BoolVar(&c.compatStatusCodes, "compat-status-codes", false, "answer with the original's codes: 400 for a missing token, 500 for a blacklisted one")
-	f.DurationVar(&c.jwksMaxAge, "jwks-max-age", defaultJWKSMaxAge, "Cache-Control max-age of the JWKS and public key; with the kubelet's Secret propagation it must stay below the operator's --min-key-publish-time")
+	f.DurationVar(&c.jwksMaxAge, "jwks-max-age", keylifecycle.DefaultJWKSMaxAge, "Cache-Control max-age of the JWKS and public key; with the kubelet's Secret propagation it must stay below the operator's --min-key-publish-time")
 	f.IntVar(&c.verifyCacheSize, "verify-cache-size", verifycache.DefaultSize, "entries of the verified-token cache; 0 turns it off")
 	f.DurationVar(&c.accessLifetime, "access-lifetime", sessions.DefaultAccessLifetime, "lifetime of issued access tokens; a verifier refuses a token whose exp - iat exceeds it plus --leeway")
 	f.DurationVar(&c.refreshLifetime, "refresh-lifetime", sessions.DefaultRefreshLifetime, "lifetime of issued refresh tokens (at most 2160h); a session's record in Redis lives this long after its latest refresh")

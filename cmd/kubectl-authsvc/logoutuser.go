@@ -48,7 +48,7 @@ func logoutUser(ctx context.Context, cmd *cobra.Command, t *target, userID strin
 	if err != nil {
 		return err
 	}
-	name := as.Name + "-user-logouts"
+	name := as.UserLogoutsConfigMapName()
 	key := userlogouts.NewKey(time.Now())
 	// A merge patch of the new key alone: other requests, pending or applied, stay as they are.
 	patch, err := json.Marshal(map[string]any{"data": map[string]string{key: req.Encode()}})

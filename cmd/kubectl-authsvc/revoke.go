@@ -91,7 +91,7 @@ type replicaCount struct {
 // gets the spec's number instead.
 func serverReplicas(ctx context.Context, t *target, as *authv1alpha1.AuthService) replicaCount {
 	d := &appsv1.Deployment{}
-	name := as.Name + "-authserver"
+	name := as.ServerName()
 	if err := t.client.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: name}, d); err == nil {
 		return replicaCount{n: d.Status.Replicas, source: "Deployment " + name}
 	}

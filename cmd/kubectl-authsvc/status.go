@@ -43,9 +43,9 @@ func statusRows(as *authv1alpha1.AuthService) [][]string {
 	rows := [][]string{statusHeader}
 	for _, c := range []struct{ part, condition, name string }{
 		{"authservice", authv1alpha1.ReadyCondition, as.Name},
-		{"keys", authv1alpha1.KeysReadyCondition, as.Name + "-signing-keys"},
-		{"server", authv1alpha1.ServerReadyCondition, as.Name + "-authserver"},
-		{"redis", authv1alpha1.RedisReadyCondition, as.Name + "-redis"},
+		{"keys", authv1alpha1.KeysReadyCondition, as.SigningKeysSecretName()},
+		{"server", authv1alpha1.ServerReadyCondition, as.ServerName()},
+		{"redis", authv1alpha1.RedisReadyCondition, as.RedisName()},
 	} {
 		cond := meta.FindStatusCondition(as.Status.Conditions, c.condition)
 		if cond == nil {

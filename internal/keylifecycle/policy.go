@@ -14,6 +14,26 @@ import (
 // is the one case that does not wait.
 const DefaultMinPublishTime = 5 * time.Minute
 
+// DefaultJWKSMaxAge is how long clients may cache the JWKS when next keys are published for
+// DefaultMinPublishTime: the auth server's default --jwks-max-age. A next key reaches the
+// pods up to about two minutes after the operator publishes it (the kubelet's Secret
+// propagation) and may sign from the minimum publish time on: a copy cached just before the
+// key reached the pods must expire before then, so the sum of the two stays below that time.
+const DefaultJWKSMaxAge = time.Minute
+
+// JWKSMaxAge is the Cache-Control max-age of the JWKS and public key when next keys are
+// published for minPublishTime before they sign (zero means DefaultMinPublishTime): so
+// that a client's cached JWKS expires, together with the kubelet's Secret propagation,
+// before a next key may sign. At or above the default it is DefaultJWKSMaxAge; a shorter
+// publish time gets a fifth of it (below the default), in whole seconds, at least one.
+// The operator passes it to the auth server when it differs from DefaultJWKSMaxAge.
+func JWKSMaxAge(minPublishTime time.Duration) time.Duration {
+	if minPublishTime <= 0 || minPublishTime >= DefaultMinPublishTime {
+		return DefaultJWKSMaxAge
+	}
+	return max((minPublishTime / 5).Truncate(time.Second), time.Second)
+}
+
 // MinRequeue is the shortest delay the plan ever asks for; it is never zero or negative.
 const MinRequeue = time.Second
 

@@ -27,7 +27,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/controllers"
 	"github.com/hiringo/auth-operator/test/cluster"
 )
 
@@ -155,7 +154,7 @@ func (s *Stack) Client() (client.Client, error) {
 
 // installIssuerClusterRole creates the ClusterRole the operator binds to every issuer (create
 // TokenReviews), from config/rbac as an install ships it, for the operator process, which
-// runs without the install's manifests. The operator binds controllers.IssuerClusterRoleName.
+// runs without the install's manifests. The operator binds authv1alpha1.IssuerClusterRoleName.
 func (s *Stack) installIssuerClusterRole(ctx context.Context) error {
 	path := filepath.Join(s.opts.RepoRoot, "config", "rbac", "issuer_role.yaml")
 	data, err := os.ReadFile(path)
@@ -166,7 +165,7 @@ func (s *Stack) installIssuerClusterRole(ctx context.Context) error {
 	if err := yaml.UnmarshalStrict(data, &role); err != nil {
 		return fmt.Errorf("decoding %s: %w", path, err)
 	}
-	role.Name = controllers.IssuerClusterRoleName
+	role.Name = authv1alpha1.IssuerClusterRoleName
 	c, err := s.Client()
 	if err != nil {
 		return err

@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
-	"github.com/hiringo/auth-operator/controllers"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
 )
 
@@ -43,7 +42,7 @@ func ownedLists() []client.ObjectList {
 func labelledObjects(ctx context.Context, key types.NamespacedName) ([]string, error) {
 	var out []string
 	for _, list := range ownedLists() {
-		if err := kube.List(ctx, list, client.InNamespace(key.Namespace), client.MatchingLabels{controllers.AuthServiceLabel: key.Name}); err != nil {
+		if err := kube.List(ctx, list, client.InNamespace(key.Namespace), client.MatchingLabels{authv1alpha1.AuthServiceLabel: key.Name}); err != nil {
 			return nil, err
 		}
 		kind := strings.TrimSuffix(fmt.Sprintf("%T", list), "List")
@@ -153,7 +152,7 @@ func TestE2E_DisruptionBudgetAndDeletion(t *testing.T) {
 		as.Spec.Server.PodDisruptionBudget = authv1alpha1.PodDisruptionBudgetSpec{Enabled: true, MaxUnavailable: ptr.To(intstr.FromInt32(1))}
 	})
 	ctx := context.Background()
-	pdbKey := types.NamespacedName{Namespace: key.Namespace, Name: key.Name + "-authserver"}
+	pdbKey := types.NamespacedName{Namespace: key.Namespace, Name: named(key).ServerName()}
 
 	t.Run("the PodDisruptionBudget allows one disruption and refuses a second eviction", func(t *testing.T) {
 		poll.Until(t, time.Minute, "PodDisruptionBudget status", func() error {
@@ -199,8 +198,8 @@ func TestE2E_DisruptionBudgetAndDeletion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		claim := "PersistentVolumeClaim/data-" + key.Name + "-redis-0"
-		for _, want := range []string{"Deployment/" + key.Name + "-authserver", "StatefulSet/" + key.Name + "-redis", "PodDisruptionBudget/" + key.Name + "-authserver", claim} {
+		claim := "PersistentVolumeClaim/data-" + named(key).RedisName() + "-0"
+		for _, want := range []string{"Deployment/" + named(key).ServerName(), "StatefulSet/" + named(key).RedisName(), "PodDisruptionBudget/" + named(key).ServerName(), claim} {
 			if !contains(before, want) {
 				t.Fatalf("%s is not among the AuthService's objects %v", want, before)
 			}
@@ -296,22 +295,14 @@ func TestE2E_RedisPasswordChangeRollsTheServersWithoutAFailedRequest(t *testing.
 	if err := kube.Update(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
-	// The operator re-reads an external password Secret every few minutes; any change to
-	// the AuthService makes it read it now.
-	as := getAuthService(t, key)
-	if as.Annotations == nil {
-		as.Annotations = map[string]string{}
-	}
-	as.Annotations["e2e.auth.hiringo.tech/password-changed"] = time.Now().Format(time.RFC3339)
-	if err := kube.Update(ctx, as); err != nil {
-		t.Fatal(err)
-	}
+	// The operator watches the Secrets an AuthService names: the new password rolls the
+	// verifier at once, with nothing else touched.
 
 	oldNames := map[string]bool{before[0].Name: true, before[1].Name: true}
 	var minAvailable int32 = 2
 	poll.Until(t, 3*time.Minute, "roll complete", func() error {
 		var d appsv1.Deployment
-		if err := kube.Get(ctx, types.NamespacedName{Namespace: ns, Name: name + "-authserver"}, &d); err != nil {
+		if err := kube.Get(ctx, types.NamespacedName{Namespace: ns, Name: named(key).ServerName()}, &d); err != nil {
 			return err
 		}
 		minAvailable = min(minAvailable, d.Status.AvailableReplicas)

@@ -24,7 +24,7 @@ import (
 // its primary: the pod and the address the host reaches it at.
 func sentinelPrimary(ctx context.Context, key types.NamespacedName, password string) (corev1.Pod, string, error) {
 	var svc corev1.Service
-	if err := kube.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name + "-redis-sentinel"}, &svc); err != nil {
+	if err := kube.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: named(key).RedisSentinelName()}, &svc); err != nil {
 		return corev1.Pod{}, "", err
 	}
 	c := redis.NewSentinelClient(&redis.Options{Addr: net.JoinHostPort(svc.Spec.ClusterIP, "26379"), Password: password, DialTimeout: time.Second, ReadTimeout: time.Second})
@@ -122,7 +122,7 @@ func TestE2E_ReplicatedRedisPrimaryKilledLosesNoAcknowledgedLogout(t *testing.T)
 		return nil
 	})
 	var secret corev1.Secret
-	if err := kube.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name + "-redis"}, &secret); err != nil {
+	if err := kube.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: named(key).RedisName()}, &secret); err != nil {
 		t.Fatal(err)
 	}
 	password := string(secret.Data["password"])

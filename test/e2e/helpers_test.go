@@ -240,10 +240,15 @@ type minter struct {
 	reload func() (keydomain.Set, error)
 }
 
+// named is the AuthService of key, for the names of its objects.
+func named(key types.NamespacedName) *authv1alpha1.AuthService {
+	return &authv1alpha1.AuthService{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+}
+
 // signingKeys reads and decodes the AuthService's signing-key Secret.
 func signingKeys(ctx context.Context, key types.NamespacedName) (keydomain.Set, error) {
 	var s corev1.Secret
-	if err := kube.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name + "-signing-keys"}, &s); err != nil {
+	if err := kube.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: named(key).SigningKeysSecretName()}, &s); err != nil {
 		return keydomain.Set{}, err
 	}
 	return keyfiles.Decode(s.Data)

@@ -158,7 +158,7 @@ func TestE2E_UpgradeFromThePreviousReleaseKeepsLogoutsSessionsAndKeys(t *testing
 	if err := deploymentRolledOut(ctx, types.NamespacedName{Namespace: operatorNS, Name: helmRelease}, released.PinnedImage()); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{name + "-authserver", name + "-issuer"} {
+	for _, d := range []string{named(key).ServerName(), named(key).IssuerName()} {
 		poll.Until(t, 3*time.Minute, d+" rolled out on the new image", func() error {
 			return deploymentRolledOut(ctx, types.NamespacedName{Namespace: ns, Name: d}, released.PinnedImage())
 		})

@@ -163,7 +163,7 @@ func TestE2E_NodeFaultsLoseNoLogoutAndAcceptNoRevokedToken(t *testing.T) {
 		// ClusterIP, which the node translates to the pod's address.
 		redis := runningRedisPod(t, key)
 		var redisService corev1.Service
-		if err := kube.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name + "-redis"}, &redisService); err != nil {
+		if err := kube.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: named(key).RedisName()}, &redisService); err != nil {
 			t.Fatal(err)
 		}
 		var p corev1.Pod

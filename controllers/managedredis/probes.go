@@ -1,4 +1,4 @@
-package controllers
+package managedredis
 
 import (
 	"fmt"
@@ -15,12 +15,12 @@ import (
 // POSIX sh with redis-cli only (both in the official images and in the project's), the
 // password read from the mounted config volume, never passed on a command line.
 
-// redisPodPasswordFile is where the Redis and Sentinel containers find the password their
+// podPasswordFile is where the Redis and Sentinel containers find the password their
 // readiness probe authenticates with.
-const redisPodPasswordFile = redisConfDir + "/password"
+const podPasswordFile = confDir + "/password"
 
-// redisLiveness is the Redis and Sentinel containers' liveness: the port accepts connections.
-func redisLiveness(port string) *corev1.Probe {
+// liveness is the Redis and Sentinel containers' liveness: the port accepts connections.
+func liveness(port string) *corev1.Probe {
 	return &corev1.Probe{
 		ProbeHandler:        corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(port)}},
 		InitialDelaySeconds: 5, PeriodSeconds: 10, FailureThreshold: 6,
@@ -38,13 +38,13 @@ func execReadiness(script string) *corev1.Probe {
 // authenticate exports the password for redis-cli (REDISCLI_AUTH), read with the shell's
 // own read, since the images need no cat. The Secret's file ends without a newline, where
 // read reports end of file although it has read the line.
-const authenticate = `{ read -r REDISCLI_AUTH < ` + redisPodPasswordFile + ` || [ -n "$REDISCLI_AUTH" ]; } && export REDISCLI_AUTH && `
+const authenticate = `{ read -r REDISCLI_AUTH < ` + podPasswordFile + ` || [ -n "$REDISCLI_AUTH" ]; } && export REDISCLI_AUTH && `
 
 // redisReadinessScript passes when Redis answers and is a primary, or a replica whose link to
 // its primary is up (so a replica that has not synchronised, or lost its primary, is not
 // ready); a server still loading its AOF answers neither.
 var redisReadinessScript = authenticate +
-	`out=$(redis-cli -p ` + strconv.Itoa(redisPort) + ` info replication) && ` +
+	`out=$(redis-cli -p ` + strconv.Itoa(Port) + ` info replication) && ` +
 	`case "$out" in *role:master*|*master_link_status:up*) exit 0 ;; esac; exit 1`
 
 // redisReadiness is the Redis container's readiness.

@@ -1,4 +1,4 @@
-package controllers
+package managedredis
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 func probeResult(t *testing.T, script, passwordFile string, fixedPort int, addr string) error {
 	t.Helper()
 	_, port, _ := strings.Cut(addr, ":")
-	script = strings.ReplaceAll(script, redisPodPasswordFile, passwordFile)
+	script = strings.ReplaceAll(script, podPasswordFile, passwordFile)
 	script = strings.ReplaceAll(script, "-p "+strconv.Itoa(fixedPort), "-p "+port)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -64,18 +64,18 @@ func TestRedisReadiness_OnRealServers(t *testing.T) {
 	replica := redistest.Start(t, redistest.Options{Password: password, ReplicaOf: primary.Addr, ConfigFile: conf})
 	good, wrong := writePassword(t, password), writePassword(t, "not-the-password")
 
-	if err := probeResult(t, redisReadinessScript, good, redisPort, primary.Addr); err != nil {
+	if err := probeResult(t, redisReadinessScript, good, Port, primary.Addr); err != nil {
 		t.Errorf("the primary is not ready: %v", err)
 	}
 	poll.Until(t, 20*time.Second, "the replica is ready once linked", func() error {
-		return probeResult(t, redisReadinessScript, good, redisPort, replica.Addr)
+		return probeResult(t, redisReadinessScript, good, Port, replica.Addr)
 	})
-	if err := probeResult(t, redisReadinessScript, wrong, redisPort, primary.Addr); err == nil {
+	if err := probeResult(t, redisReadinessScript, wrong, Port, primary.Addr); err == nil {
 		t.Error("ready with a wrong password")
 	}
 	primary.Kill()
 	poll.Until(t, 20*time.Second, "the replica is not ready once its primary is gone", func() error {
-		if probeResult(t, redisReadinessScript, good, redisPort, replica.Addr) == nil {
+		if probeResult(t, redisReadinessScript, good, Port, replica.Addr) == nil {
 			return errReady
 		}
 		return nil

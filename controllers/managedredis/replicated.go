@@ -1,4 +1,4 @@
-package controllers
+package managedredis
 
 import (
 	"fmt"
@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/controllers/internal/objects"
 	"github.com/hiringo/auth-operator/internal/redisconf"
 )
 
@@ -25,10 +26,7 @@ const (
 	// step and rewritten by Redis and Sentinel themselves (CONFIG REWRITE) on a failover.
 	runtimeConfDir      = "/run/redis"
 	sentinelPortName    = "sentinel"
-	sentinelPasswordDir = "/etc/authserver/redis-sentinel"
-	// sentinelPasswordFile is where the auth servers find the Sentinels' password.
-	sentinelPasswordFile = sentinelPasswordDir + "/password"
-	hostnameTopologyKey  = "kubernetes.io/hostname"
+	hostnameTopologyKey = "kubernetes.io/hostname"
 )
 
 // topologyInitResources are the topology init container's: a short-lived Go command that
@@ -47,42 +45,10 @@ var sentinelResources = corev1.ResourceRequirements{
 	Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
 }
 
-// haSettings are the defaulted numbers of spec.redis.managed.highAvailability.
-type haSettings struct {
-	replicas, sentinels, minReplicasAcked int32
-}
-
-func haSettingsOf(as *authv1alpha1.AuthService) haSettings {
-	ha := withDefaults(&as.Spec).Redis.Managed.HighAvailability
-	return haSettings{
-		replicas:         *ha.Replicas,
-		sentinels:        *ha.Sentinels,
-		minReplicasAcked: *ha.MinReplicasAcked,
-	}
-}
-
-// quorum is the majority of the Sentinels, which must agree before a failover.
-func (h haSettings) quorum() int32 { return h.sentinels/2 + 1 }
-
-// RedisHeadlessName is the headless Service that gives every Redis and Sentinel pod of a
-// replicated managed Redis its stable DNS name.
-func RedisHeadlessName(as *authv1alpha1.AuthService) string { return as.Name + "-redis-headless" }
-
-// RedisSentinelName is the name of the Sentinels' StatefulSet, Service and
-// PodDisruptionBudget.
-func RedisSentinelName(as *authv1alpha1.AuthService) string { return as.Name + "-redis-sentinel" }
-
-// sentinelMasterName is the Sentinel master name: the AuthService's name.
-func sentinelMasterName(as *authv1alpha1.AuthService) string { return as.Name }
-
-func sentinelServiceAddress(as *authv1alpha1.AuthService) string {
-	return fmt.Sprintf("%s.%s.svc:%d", RedisSentinelName(as), as.Namespace, redisconf.SentinelPort)
-}
-
 // podHost is the stable DNS name of one pod of a StatefulSet governed by the headless
 // Service; in a pod template, pod is "$(POD_NAME)", which the kubelet expands.
 func podHost(as *authv1alpha1.AuthService, pod string) string {
-	return fmt.Sprintf("%s.%s.%s.svc", pod, RedisHeadlessName(as), as.Namespace)
+	return fmt.Sprintf("%s.%s.%s.svc", pod, as.RedisHeadlessName(), as.Namespace)
 }
 
 // memberAddrs are host:port of every pod of the StatefulSet set with n pods.
@@ -94,10 +60,10 @@ func memberAddrs(as *authv1alpha1.AuthService, set string, n int32, port int) st
 	return strings.Join(addrs, ",")
 }
 
-// haLabels are the labels the Redis and the Sentinel pods share: the headless Service and
-// the NetworkPolicy select both with them.
+// haSelector selects the Redis and the Sentinel pods by the labels they share: the headless
+// Service and the NetworkPolicy select both with it.
 func haSelector(as *authv1alpha1.AuthService) map[string]string {
-	return map[string]string{instanceLabel: as.Name, componentLabel: componentRedis}
+	return map[string]string{objects.InstanceLabel: as.Name, objects.ComponentLabel: component}
 }
 
 // The Redis container's start gate: the init step copies the auth server's binary (static,
@@ -112,20 +78,20 @@ const (
 
 // topologyArgs are the arguments of `authserver redis-topology` for a pod of role (redis or
 // sentinel) listening on port, writing its configuration to out.
-func topologyArgs(as *authv1alpha1.AuthService, h haSettings, role string, port int, out string) []string {
+func topologyArgs(as *authv1alpha1.AuthService, h HighAvailability, role string, port int, out string) []string {
 	args := []string{
 		"redis-topology",
 		"--role", role,
 		"--self", fmt.Sprintf("%s:%d", podHost(as, "$(POD_NAME)"), port),
-		"--redis-addrs", memberAddrs(as, RedisName(as), h.replicas, redisPort),
-		"--sentinel-addrs", memberAddrs(as, RedisSentinelName(as), h.sentinels, redisconf.SentinelPort),
-		"--master-name", sentinelMasterName(as),
-		"--password-file", redisConfDir + "/password",
+		"--redis-addrs", memberAddrs(as, as.RedisName(), h.Replicas, Port),
+		"--sentinel-addrs", memberAddrs(as, as.RedisSentinelName(), h.Sentinels, redisconf.SentinelPort),
+		"--master-name", MasterName(as),
+		"--password-file", confDir + "/password",
 		"--out", out,
-		"--quorum", strconv.Itoa(int(h.quorum())),
+		"--quorum", strconv.Itoa(int(h.Quorum())),
 	}
 	if role == "redis" {
-		return append(args, "--base", redisConfDir+"/redis.conf")
+		return append(args, "--base", confDir+"/redis.conf")
 	}
 	return append(args, "--down-after", redisconf.DownAfter.String(), "--failover-timeout", redisconf.FailoverTimeout.String())
 }
@@ -139,10 +105,10 @@ var podNameEnv = []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSou
 // Sentinels, else the running Redis pods, who the primary is (authserver redis-topology):
 // a Go command of the auth-server image, so no shell is needed in either image. For a
 // Redis pod it also installs the start gate.
-func topologyInit(as *authv1alpha1.AuthService, h haSettings, image, role string, port int, out string) corev1.Container {
+func topologyInit(as *authv1alpha1.AuthService, h HighAvailability, image, role string, port int, out string) corev1.Container {
 	args := append([]string{"/authserver"}, topologyArgs(as, h, role, port, out)...)
 	mounts := []corev1.VolumeMount{
-		{Name: "config", MountPath: redisConfDir, ReadOnly: true},
+		{Name: "config", MountPath: confDir, ReadOnly: true},
 		{Name: "runtime-config", MountPath: runtimeConfDir},
 	}
 	if role == "redis" {
@@ -156,7 +122,7 @@ func topologyInit(as *authv1alpha1.AuthService, h haSettings, image, role string
 		Env:             podNameEnv,
 		VolumeMounts:    mounts,
 		Resources:       *topologyInitResources.DeepCopy(),
-		SecurityContext: restrictedContainerSecurityContext(),
+		SecurityContext: objects.RestrictedContainerSecurityContext(),
 	}
 }
 
@@ -174,7 +140,7 @@ func preferSpreadOverNodes(as *authv1alpha1.AuthService, app string) *corev1.Aff
 		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
 			Weight: 100,
 			PodAffinityTerm: corev1.PodAffinityTerm{
-				LabelSelector: &metav1.LabelSelector{MatchLabels: selector(as, app)},
+				LabelSelector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, app)},
 				TopologyKey:   hostnameTopologyKey,
 			},
 		}},
@@ -192,97 +158,81 @@ func runtimeConfigVolume() corev1.Volume {
 	}}
 }
 
-// haConfigVolume projects redis.conf and the password from the managed Redis Secret.
-func haConfigVolume(as *authv1alpha1.AuthService) corev1.Volume {
-	return corev1.Volume{
-		Name: "config",
-		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: RedisName(as),
-			Items: []corev1.KeyToPath{
-				{Key: RedisConfigKey, Path: "redis.conf"},
-				{Key: RedisPasswordKey, Path: "password"},
-			},
-			DefaultMode: ptr.To[int32](0o440),
-		}},
-	}
-}
-
-// redisHAStatefulSet is the replicated Redis: pod 0 is the primary of a first start, every
+// replicatedStatefulSet is the replicated Redis: pod 0 is the primary of a first start, every
 // other pod replicates whichever primary the Sentinels name. Its data volumes are those of
 // the single-pod StatefulSet (data-NAME-redis-N), so pod 0 keeps its data across a switch.
-func redisHAStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion, image string) *appsv1.StatefulSet {
-	template := redisPodTemplate(as, confVersion)
+func replicatedStatefulSet(as *authv1alpha1.AuthService, h HighAvailability, confVersion, image string) *appsv1.StatefulSet {
+	template := podTemplate(as, confVersion)
 	spec := &template.Spec
 	spec.Volumes = []corev1.Volume{
-		haConfigVolume(as),
+		configVolume(as),
 		runtimeConfigVolume(),
 		redisToolsVolume(),
 	}
 	runtimeConf := runtimeConfDir + "/redis.conf"
-	spec.InitContainers = []corev1.Container{topologyInit(as, h, image, "redis", redisPort, runtimeConf)}
+	spec.InitContainers = []corev1.Container{topologyInit(as, h, image, "redis", Port, runtimeConf)}
 	c := &spec.Containers[0]
 	// redis-server with the runtime configuration, behind the start gate.
 	server := append([]string{c.Command[0], runtimeConf}, c.Command[2:]...)
-	c.Command = append(append(append([]string{redisGate}, topologyArgs(as, h, "redis", redisPort, runtimeConf)...), "--exec", "--"), server...)
+	c.Command = append(append(append([]string{redisGate}, topologyArgs(as, h, "redis", Port, runtimeConf)...), "--exec", "--"), server...)
 	c.Env = podNameEnv
 	c.VolumeMounts = []corev1.VolumeMount{
-		{Name: "config", MountPath: redisConfDir, ReadOnly: true},
+		{Name: "config", MountPath: confDir, ReadOnly: true},
 		{Name: "runtime-config", MountPath: runtimeConfDir},
-		{Name: "data", MountPath: redisDataDir},
+		{Name: "data", MountPath: dataDir},
 		{Name: "redis-tools", MountPath: redisToolsDir, ReadOnly: true},
 	}
 	spec.Affinity = preferSpreadOverNodes(as, appRedis)
-	sts := redisStatefulSet(as, template)
-	sts.Spec.Replicas = ptr.To(h.replicas)
-	sts.Spec.ServiceName = RedisHeadlessName(as)
+	sts := statefulSet(as, template)
+	sts.Spec.Replicas = ptr.To(h.Replicas)
+	sts.Spec.ServiceName = as.RedisHeadlessName()
 	return sts
 }
 
 // sentinelStatefulSet runs the Sentinels from the Redis image. They keep their state in an
 // emptyDir: a Sentinel that restarts learns the topology again from the others (or, when
 // every one restarts, from the running primary) through its init step.
-func sentinelStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion, image string) *appsv1.StatefulSet {
-	managed := withDefaults(&as.Spec).Redis.Managed
+func sentinelStatefulSet(as *authv1alpha1.AuthService, h HighAvailability, confVersion, image string) *appsv1.StatefulSet {
+	managed := Spec(as)
 	redisImage := managed.Image
-	const confDir = runtimeConfDir
-	l := labels(as, appSentinel, componentRedis)
+	l := objects.Labels(as, appSentinel, component)
 	return &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: RedisSentinelName(as), Namespace: as.Namespace, Labels: l},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisSentinelName(), Namespace: as.Namespace, Labels: l},
 		Spec: appsv1.StatefulSetSpec{
-			Replicas:            ptr.To(h.sentinels),
-			ServiceName:         RedisHeadlessName(as),
+			Replicas:            ptr.To(h.Sentinels),
+			ServiceName:         as.RedisHeadlessName(),
 			PodManagementPolicy: appsv1.ParallelPodManagement,
-			Selector:            &metav1.LabelSelector{MatchLabels: selector(as, appSentinel)},
+			Selector:            &metav1.LabelSelector{MatchLabels: objects.Selector(as, appSentinel)},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
 					Labels:      l,
-					Annotations: map[string]string{RedisConfigChecksumAnnotation: confVersion},
+					Annotations: map[string]string{ConfigChecksumAnnotation: confVersion},
 				},
 				Spec: corev1.PodSpec{
 					AutomountServiceAccountToken: ptr.To(false),
 					EnableServiceLinks:           ptr.To(false),
-					SecurityContext:              restrictedPodSecurityContext(redisUID),
+					SecurityContext:              objects.RestrictedPodSecurityContext(uid),
 					Affinity:                     preferSpreadOverNodes(as, appSentinel),
-					InitContainers:               []corev1.Container{topologyInit(as, h, image, "sentinel", redisconf.SentinelPort, confDir+"/sentinel.conf")},
+					InitContainers:               []corev1.Container{topologyInit(as, h, image, "sentinel", redisconf.SentinelPort, runtimeConfDir+"/sentinel.conf")},
 					Containers: []corev1.Container{{
 						Name:  "sentinel",
 						Image: redisImage,
 						// Sentinel rewrites its file as the topology changes, and writes
 						// beside it: both live in the writable emptyDir.
-						Command:    []string{"redis-sentinel", confDir + "/sentinel.conf", "--port", strconv.Itoa(redisconf.SentinelPort)},
-						WorkingDir: confDir,
+						Command:    []string{"redis-sentinel", runtimeConfDir + "/sentinel.conf", "--port", strconv.Itoa(redisconf.SentinelPort)},
+						WorkingDir: runtimeConfDir,
 						Ports:      []corev1.ContainerPort{{Name: sentinelPortName, ContainerPort: redisconf.SentinelPort, Protocol: corev1.ProtocolTCP}},
 						VolumeMounts: []corev1.VolumeMount{
-							{Name: "config", MountPath: redisConfDir, ReadOnly: true},
-							{Name: "runtime-config", MountPath: confDir},
+							{Name: "config", MountPath: confDir, ReadOnly: true},
+							{Name: "runtime-config", MountPath: runtimeConfDir},
 						},
 						Resources:       *sentinelResources.DeepCopy(),
-						LivenessProbe:   redisLiveness(sentinelPortName),
-						ReadinessProbe:  sentinelReadiness(sentinelMasterName(as)),
-						SecurityContext: restrictedContainerSecurityContext(),
+						LivenessProbe:   liveness(sentinelPortName),
+						ReadinessProbe:  sentinelReadiness(MasterName(as)),
+						SecurityContext: objects.RestrictedContainerSecurityContext(),
 					}},
 					Volumes: []corev1.Volume{
-						haConfigVolume(as),
+						configVolume(as),
 						runtimeConfigVolume(),
 					},
 				},
@@ -291,17 +241,17 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h haSettings, confVersion
 	}
 }
 
-// redisHeadlessService publishes every Redis and Sentinel pod's address, ready or not: a
+// headlessService publishes every Redis and Sentinel pod's address, ready or not: a
 // starting pod's init step must reach its peers before any of them is ready.
-func redisHeadlessService(as *authv1alpha1.AuthService) *corev1.Service {
+func headlessService(as *authv1alpha1.AuthService) *corev1.Service {
 	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: RedisHeadlessName(as), Namespace: as.Namespace, Labels: labels(as, appRedis, componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisHeadlessName(), Namespace: as.Namespace, Labels: objects.Labels(as, appRedis, component)},
 		Spec: corev1.ServiceSpec{
 			ClusterIP:                corev1.ClusterIPNone,
 			PublishNotReadyAddresses: true,
 			Selector:                 haSelector(as),
 			Ports: []corev1.ServicePort{
-				{Name: "redis", Port: redisPort, TargetPort: intstr.FromInt32(redisPort), Protocol: corev1.ProtocolTCP},
+				{Name: "redis", Port: Port, TargetPort: intstr.FromInt32(Port), Protocol: corev1.ProtocolTCP},
 				{Name: sentinelPortName, Port: redisconf.SentinelPort, TargetPort: intstr.FromInt32(redisconf.SentinelPort), Protocol: corev1.ProtocolTCP},
 			},
 		},
@@ -310,28 +260,28 @@ func redisHeadlessService(as *authv1alpha1.AuthService) *corev1.Service {
 
 // sentinelService is what the auth servers connect to: any Sentinel names the primary.
 func sentinelService(as *authv1alpha1.AuthService) *corev1.Service {
-	return clusterService(as, RedisSentinelName(as), appSentinel, componentRedis, sentinelPortName, redisconf.SentinelPort)
+	return objects.ClusterService(as, as.RedisSentinelName(), appSentinel, component, sentinelPortName, redisconf.SentinelPort)
 }
 
-// redisHANetworkPolicy lets the Redis and Sentinel pods reach each other (replication,
+// replicatedNetworkPolicy lets the Redis and Sentinel pods reach each other (replication,
 // monitoring, the Sentinels' gossip) and, from outside, only this AuthService's verifier
 // and issuer pods.
-func redisHANetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolicy {
-	redis, sentinel := intstr.FromInt32(redisPort), intstr.FromInt32(redisconf.SentinelPort)
+func replicatedNetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPolicy {
+	redis, sentinel := intstr.FromInt32(Port), intstr.FromInt32(redisconf.SentinelPort)
 	ports := []networkingv1.NetworkPolicyPort{
 		{Protocol: ptr.To(corev1.ProtocolTCP), Port: &redis},
 		{Protocol: ptr.To(corev1.ProtocolTCP), Port: &sentinel},
 	}
 	return &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: RedisName(as), Namespace: as.Namespace, Labels: labels(as, appRedis, componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: objects.Labels(as, appRedis, component)},
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: haSelector(as)},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{
 				From: []networkingv1.NetworkPolicyPeer{
 					{PodSelector: &metav1.LabelSelector{MatchLabels: haSelector(as)}},
-					{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, appVerifier)}},
-					{PodSelector: &metav1.LabelSelector{MatchLabels: selector(as, appIssuer)}},
+					{PodSelector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, objects.AppVerifier)}},
+					{PodSelector: &metav1.LabelSelector{MatchLabels: objects.Selector(as, objects.AppIssuer)}},
 				},
 				Ports: ports,
 			}},
@@ -339,30 +289,15 @@ func redisHANetworkPolicy(as *authv1alpha1.AuthService) *networkingv1.NetworkPol
 	}
 }
 
-// haPodDisruptionBudget lets a drain take one pod of the Redis or the Sentinels at a time:
+// podDisruptionBudget lets a drain take one pod of the Redis or the Sentinels at a time:
 // the others keep a primary, a replica to acknowledge logouts and a Sentinel majority.
-func haPodDisruptionBudget(as *authv1alpha1.AuthService, name, app string) *policyv1.PodDisruptionBudget {
+func podDisruptionBudget(as *authv1alpha1.AuthService, name, app string) *policyv1.PodDisruptionBudget {
 	one := intstr.FromInt32(1)
 	return &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: as.Namespace, Labels: labels(as, app, componentRedis)},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: as.Namespace, Labels: objects.Labels(as, app, component)},
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			MaxUnavailable: &one,
-			Selector:       &metav1.LabelSelector{MatchLabels: selector(as, app)},
+			Selector:       &metav1.LabelSelector{MatchLabels: objects.Selector(as, app)},
 		},
-	}
-}
-
-// haConnection is how the auth servers reach the replicated Redis: through the Sentinels,
-// with the managed password for both, and logouts acknowledged by minReplicasAcked replicas.
-func haConnection(as *authv1alpha1.AuthService, h haSettings, version string) redisConnection {
-	ref := &authv1alpha1.SecretKeyReference{Name: RedisName(as), Key: RedisPasswordKey}
-	return redisConnection{
-		mode:             "sentinel",
-		addresses:        []string{sentinelServiceAddress(as)},
-		masterName:       sentinelMasterName(as),
-		password:         ref,
-		passwordChecksum: version,
-		sentinelPassword: ref,
-		minReplicasAcked: h.minReplicasAcked,
 	}
 }
