@@ -16,12 +16,6 @@ import (
 	"github.com/hiringo/auth-operator/internal/serverenv"
 )
 
-// The values of AUTHSERVER_ROLE.
-const (
-	roleVerifier = "verifier"
-	roleIssuer   = "issuer"
-)
-
 // authserverWorkload is what tells the verifier's and the issuer's Deployments apart.
 type authserverWorkload struct {
 	name, app, component string

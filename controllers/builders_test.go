@@ -14,6 +14,7 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/controllers/internal/objects"
+	"github.com/hiringo/auth-operator/internal/serverenv"
 	"github.com/hiringo/auth-operator/internal/testutil/podtest"
 )
 
@@ -42,8 +43,8 @@ func TestAuthserverDeployments_VerifierAndIssuer(t *testing.T) {
 		replicas                                  int32
 		keysFromSecret, spread                    bool
 	}{
-		{"verifier", "auth-authserver", objects.AppVerifier, roleVerifier, "", serverDeployment(as, redis, testImage, 0), 3, false, true},
-		{"issuer", "auth-issuer", objects.AppIssuer, roleIssuer, "auth-issuer", issuerDeployment(as, redis, testImage), 2, true, false},
+		{"verifier", "auth-authserver", objects.AppVerifier, serverenv.RoleVerifier, "", serverDeployment(as, redis, testImage, 0), 3, false, true},
+		{"issuer", "auth-issuer", objects.AppIssuer, serverenv.RoleIssuer, "auth-issuer", issuerDeployment(as, redis, testImage), 2, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := tc.d

@@ -17,6 +17,7 @@ import (
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/controllers/internal/objects"
+	"github.com/hiringo/auth-operator/internal/serverenv"
 )
 
 // reconcileIssuer runs the issuer, the one workload that mounts the private keys: its
@@ -85,19 +86,19 @@ func issuerEnv(as *authv1alpha1.AuthService, redis redisConnection) []corev1.Env
 	for _, c := range as.Spec.Issuance.Clients {
 		clients = append(clients, c.Namespace+"/"+c.ServiceAccountName)
 	}
-	env := authserverEnv(as, redis, roleIssuer)
+	env := authserverEnv(as, redis, serverenv.RoleIssuer)
 	d := withDefaults(&as.Spec)
 	for _, v := range []corev1.EnvVar{
-		{Name: "AUTHSERVER_SESSION_MAX_LIFETIME", Value: d.Tokens.SessionMaxLifetime.Duration.String()},
-		{Name: "AUTHSERVER_REFRESH_GRACE_PERIOD", Value: d.Issuance.RefreshGracePeriod.Duration.String()},
-		{Name: "AUTHSERVER_REFRESHES_PER_MINUTE", Value: strconv.Itoa(int(*d.Issuance.RefreshesPerMinute))},
-		{Name: "AUTHSERVER_ISSUANCE_CLIENTS", Value: strings.Join(clients, ",")},
-		{Name: "AUTHSERVER_CLIENT_AUDIENCE", Value: tokenIssuer(as)},
-		{Name: "AUTHSERVER_SINGLE_SESSION", Value: strconv.FormatBool(as.Spec.Issuance.SingleSession)},
-		{Name: "AUTHSERVER_KEYS_SECRET", Value: as.SigningKeysSecretName()},
-		{Name: "AUTHSERVER_USER_LOGOUTS_CONFIGMAP", Value: as.UserLogoutsConfigMapName()},
-		{Name: "AUTHSERVER_NAMESPACE", Value: as.Namespace},
-		{Name: "AUTHSERVER_STORE_STATE_CONFIGMAP", Value: as.StoreStateConfigMapName()},
+		{Name: serverenv.SessionMaxLifetime, Value: d.Tokens.SessionMaxLifetime.Duration.String()},
+		{Name: serverenv.RefreshGracePeriod, Value: d.Issuance.RefreshGracePeriod.Duration.String()},
+		{Name: serverenv.RefreshesPerMinute, Value: strconv.Itoa(int(*d.Issuance.RefreshesPerMinute))},
+		{Name: serverenv.IssuanceClients, Value: strings.Join(clients, ",")},
+		{Name: serverenv.ClientAudience, Value: tokenIssuer(as)},
+		{Name: serverenv.SingleSession, Value: strconv.FormatBool(as.Spec.Issuance.SingleSession)},
+		{Name: serverenv.KeysSecret, Value: as.SigningKeysSecretName()},
+		{Name: serverenv.UserLogoutsConfigMap, Value: as.UserLogoutsConfigMapName()},
+		{Name: serverenv.Namespace, Value: as.Namespace},
+		{Name: serverenv.StoreStateConfigMap, Value: as.StoreStateConfigMapName()},
 	} {
 		if v.Value != "" {
 			env = append(env, v)

@@ -17,6 +17,7 @@ import (
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
 	"github.com/hiringo/auth-operator/controllers/internal/objects"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
+	"github.com/hiringo/auth-operator/internal/serverenv"
 )
 
 // reconcileServer runs the verifier: its Deployment, its Service and the optional
@@ -60,15 +61,15 @@ func (r *AuthServiceReconciler) serverImage(as *authv1alpha1.AuthService) string
 // server's default, so running pods do not roll), the issuer's URL for the discovery document
 // and, with spec.introspection.clients, who may introspect and the audience their tokens carry.
 func serverEnv(as *authv1alpha1.AuthService, redis redisConnection, minPublishTime time.Duration) []corev1.EnvVar {
-	env := authserverEnv(as, redis, roleVerifier)
+	env := authserverEnv(as, redis, serverenv.RoleVerifier)
 	if maxAge := keylifecycle.JWKSMaxAge(minPublishTime); maxAge != keylifecycle.DefaultJWKSMaxAge {
-		env = append(env, corev1.EnvVar{Name: "AUTHSERVER_JWKS_MAX_AGE", Value: maxAge.String()})
+		env = append(env, corev1.EnvVar{Name: serverenv.JWKSMaxAge, Value: maxAge.String()})
 	}
-	env = append(env, corev1.EnvVar{Name: "AUTHSERVER_TOKEN_SERVICE_URL", Value: issuerURL(as)})
+	env = append(env, corev1.EnvVar{Name: serverenv.TokenServiceURL, Value: issuerURL(as)})
 	if clients := introspectionClients(as); clients != "" {
 		env = append(env,
-			corev1.EnvVar{Name: "AUTHSERVER_INTROSPECTION_CLIENTS", Value: clients},
-			corev1.EnvVar{Name: "AUTHSERVER_CLIENT_AUDIENCE", Value: tokenIssuer(as)})
+			corev1.EnvVar{Name: serverenv.IntrospectionClients, Value: clients},
+			corev1.EnvVar{Name: serverenv.ClientAudience, Value: tokenIssuer(as)})
 	}
 	return env
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/issuance"
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
+	"github.com/hiringo/auth-operator/internal/serverenv"
 )
 
 // Sessions verifies and logs out tokens (sessions.Service). Errors:
@@ -49,9 +50,9 @@ type Role string
 const (
 	// RoleVerifier serves logout, verify, the key documents and discovery; it holds
 	// public key material only.
-	RoleVerifier Role = "verifier"
+	RoleVerifier Role = serverenv.RoleVerifier
 	// RoleIssuer serves token issuance and refresh; it holds the private keys.
-	RoleIssuer Role = "issuer"
+	RoleIssuer Role = serverenv.RoleIssuer
 )
 
 // Config is everything the API needs.

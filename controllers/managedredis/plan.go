@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/hiringo/auth-operator/api/v1alpha1"
+	"github.com/hiringo/auth-operator/internal/serverenv"
 )
 
 // Observed is what the cluster holds of an AuthService's managed Redis and of the auth
@@ -196,7 +197,7 @@ func rolledOutWithSentinels(d *appsv1.Deployment, masterName string) bool {
 	onSentinels := false
 	for _, c := range d.Spec.Template.Spec.Containers {
 		for _, e := range c.Env {
-			if e.Name == "AUTHSERVER_REDIS_MASTER_NAME" && e.Value == masterName {
+			if e.Name == serverenv.RedisMasterName && e.Value == masterName {
 				onSentinels = true
 			}
 		}

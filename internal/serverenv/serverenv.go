@@ -59,6 +59,12 @@ const (
 	ShutdownTimeout           = "AUTHSERVER_SHUTDOWN_TIMEOUT"
 )
 
+// The values of Role.
+const (
+	RoleVerifier = "verifier"
+	RoleIssuer   = "issuer"
+)
+
 // Serve lists every variable of authserver serve, in the order of its flags.
 var Serve = []string{
 	Role, Listen, TLSCertFile, TLSKeyFile, AdminListen, KeysDir,
