@@ -50,12 +50,17 @@ var redisReadinessScript = authenticate +
 // redisReadiness is the Redis container's readiness.
 func redisReadiness() *corev1.Probe { return execReadiness(redisReadinessScript) }
 
-// sentinelReadinessScript passes when the Sentinel monitors the primary masterName and sees
-// it up: its flags are "master" alone, not s_down, o_down or disconnected.
+// sentinelReadinessScript passes when the Sentinel could fail the primary masterName over:
+// it monitors it and sees it up (its flags are "master" alone, not s_down, o_down or
+// disconnected) and knows a replica to promote. A Sentinel learns the replicas from the
+// primary's INFO, every 10 s: one that started before they attached knows none for up to
+// that long, and were the primary to die then, it would abort every failover ("no good
+// slave") until the primary came back.
 func sentinelReadinessScript(masterName string) string {
 	return authenticate +
 		fmt.Sprintf(`redis-cli -p %d --raw sentinel master %s | `, redisconf.SentinelPort, masterName) +
-		`{ while read -r k && read -r v; do if [ "$k" = flags ]; then [ "$v" = master ]; exit; fi; done; exit 1; }`
+		`{ f= n=0; while read -r k && read -r v; do case "$k" in flags) f=$v ;; num-slaves) n=$v ;; esac; done; ` +
+		`[ "$f" = master ] && [ "$n" -ge 1 ]; }`
 }
 
 // sentinelReadiness is the Sentinel container's readiness.

@@ -2,6 +2,7 @@ package managedredis
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/hiringo/auth-operator/internal/redisconf"
 	"github.com/hiringo/auth-operator/internal/testutil/poll"
@@ -85,8 +88,9 @@ func TestRedisReadiness_OnRealServers(t *testing.T) {
 var errReady = &probeError{out: "still ready"}
 
 // TestSentinelReadiness_OnRealSentinels runs the Sentinel readiness script against real
-// Sentinels: ready while they monitor the named primary and see it up, not for a primary
-// they do not monitor, and not once the primary is down.
+// Sentinels: ready while they monitor the named primary, see it up and know a replica, not
+// for a primary they do not monitor, not while they know no replica, and not once the
+// primary is down.
 func TestSentinelReadiness_OnRealSentinels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts redis-server and redis-sentinel")
@@ -100,6 +104,19 @@ func TestSentinelReadiness_OnRealSentinels(t *testing.T) {
 	}
 	if err := probeResult(t, sentinelReadinessScript("some-other-name"), pw, redisconf.SentinelPort, sentinel); err == nil {
 		t.Error("ready for a primary the Sentinel does not monitor")
+	}
+	alone := redistest.StartSentinel(t, redistest.Start(t, redistest.Options{}).Addr, "alone", password)
+	sc := redis.NewSentinelClient(&redis.Options{Addr: alone.Addr, Password: password})
+	defer sc.Close()
+	poll.Until(t, 10*time.Second, "the lone Sentinel sees its primary up", func() error {
+		m, err := sc.Master(context.Background(), "alone").Result()
+		if err != nil || m["flags"] != "master" || m["num-slaves"] != "0" {
+			return fmt.Errorf("sentinel master: %v %v", m, err)
+		}
+		return nil
+	})
+	if err := probeResult(t, sentinelReadinessScript("alone"), pw, redisconf.SentinelPort, alone.Addr); err == nil {
+		t.Error("ready while the Sentinel knows no replica it could promote")
 	}
 	g.Nodes[0].Kill()
 	poll.Until(t, 20*time.Second, "not ready once the primary is down", func() error {

@@ -258,9 +258,13 @@ func headlessService(as *authv1alpha1.AuthService) *corev1.Service {
 	}
 }
 
-// sentinelService is what the auth servers connect to: any Sentinel names the primary.
+// sentinelService is what the auth servers connect to: any Sentinel names the primary. It
+// routes to every running Sentinel, ready or not: a Sentinel is not ready while the primary
+// is down, which is when the auth servers must ask one for the primary it promotes.
 func sentinelService(as *authv1alpha1.AuthService) *corev1.Service {
-	return objects.ClusterService(as, as.RedisSentinelName(), appSentinel, component, sentinelPortName, redisconf.SentinelPort)
+	s := objects.ClusterService(as, as.RedisSentinelName(), appSentinel, component, sentinelPortName, redisconf.SentinelPort)
+	s.Spec.PublishNotReadyAddresses = true
+	return s
 }
 
 // replicatedNetworkPolicy lets the Redis and Sentinel pods reach each other (replication,

@@ -153,6 +153,9 @@ func TestReplicatedRedis_ServicesPolicyAndBudgets(t *testing.T) {
 	if s.Name != "auth-redis-sentinel" || s.Spec.Ports[0].Port != 26379 || s.Spec.Selector[objects.NameLabel] != "redis-sentinel" {
 		t.Errorf("Sentinel Service = %s %+v", s.Name, s.Spec)
 	}
+	if !s.Spec.PublishNotReadyAddresses {
+		t.Error("the Sentinel Service routes to ready Sentinels only: while the primary is down none is ready, and the auth servers could not ask for its successor")
+	}
 	np := replicatedNetworkPolicy(as)
 	if np.Spec.PodSelector.MatchLabels[objects.ComponentLabel] != component || len(np.Spec.Ingress) != 1 {
 		t.Fatalf("NetworkPolicy = %+v", np.Spec)

@@ -149,6 +149,20 @@ func TestE2E_ReplicatedRedisPrimaryKilledLosesNoAcknowledgedLogout(t *testing.T)
 		if !strings.Contains(info, "connected_slaves:2") {
 			return fmt.Errorf("primary %s: %s", pod.Name, info)
 		}
+		// Each Sentinel learns the replicas from the primary's INFO, every 10 s; one that
+		// knows none when the primary dies cannot fail it over.
+		sentinels, err := podsOf(ctx, key, appSentinel)
+		if err != nil {
+			return err
+		}
+		for _, p := range sentinels {
+			sc := redis.NewSentinelClient(&redis.Options{Addr: net.JoinHostPort(p.Status.PodIP, "26379"), Password: password, DialTimeout: time.Second, ReadTimeout: time.Second})
+			m, err := sc.Master(ctx, key.Name).Result()
+			sc.Close()
+			if err != nil || m["num-slaves"] != "2" {
+				return fmt.Errorf("Sentinel %s knows %s replicas (%v)", p.Name, m["num-slaves"], err)
+			}
+		}
 		return nil
 	})
 	primary := pod.Name

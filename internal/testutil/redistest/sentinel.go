@@ -107,6 +107,24 @@ func StartGroup(t testing.TB, opts GroupOptions) *Group {
 	return g
 }
 
+// StartSentinel runs one Sentinel (quorum 1, the default timings) that monitors primary
+// under name, stopped when the test ends; it returns at once, not waiting for the Sentinel
+// to learn anything.
+func StartSentinel(t testing.TB, primary, name, password string) *Server {
+	t.Helper()
+	skipShort(t)
+	bin, err := exec.LookPath(SentinelBinary())
+	if err != nil {
+		t.Fatalf("redis-sentinel is needed by this test and was not found on PATH: %v", err)
+	}
+	s, err := startSentinel(t.TempDir(), bin, name, primary, 1, SentinelTiming{}.withDefaults(), password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
 // startSentinel runs one redis-sentinel on a free loopback port. Its configuration
 // file is its own: Sentinel rewrites it with what it learns.
 func startSentinel(dir, bin, name, primary string, quorum int, timing SentinelTiming, password string) (*Server, error) {
