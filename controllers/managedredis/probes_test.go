@@ -110,8 +110,11 @@ func TestSentinelReadiness_OnRealSentinels(t *testing.T) {
 	defer sc.Close()
 	poll.Until(t, 10*time.Second, "the lone Sentinel sees its primary up", func() error {
 		m, err := sc.Master(context.Background(), "alone").Result()
-		if err != nil || m["flags"] != "master" || m["num-slaves"] != "0" {
-			return fmt.Errorf("sentinel master: %v %v", m, err)
+		if err != nil {
+			return fmt.Errorf("sentinel master: %w", err)
+		}
+		if m["flags"] != "master" || m["num-slaves"] != "0" {
+			return fmt.Errorf("sentinel master: %v", m)
 		}
 		return nil
 	})

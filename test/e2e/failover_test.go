@@ -159,8 +159,11 @@ func TestE2E_ReplicatedRedisPrimaryKilledLosesNoAcknowledgedLogout(t *testing.T)
 			sc := redis.NewSentinelClient(&redis.Options{Addr: net.JoinHostPort(p.Status.PodIP, "26379"), Password: password, DialTimeout: time.Second, ReadTimeout: time.Second})
 			m, err := sc.Master(ctx, key.Name).Result()
 			sc.Close()
-			if err != nil || m["num-slaves"] != "2" {
-				return fmt.Errorf("Sentinel %s knows %s replicas (%v)", p.Name, m["num-slaves"], err)
+			if err != nil {
+				return fmt.Errorf("Sentinel %s: %w", p.Name, err)
+			}
+			if m["num-slaves"] != "2" {
+				return fmt.Errorf("Sentinel %s knows %s replicas", p.Name, m["num-slaves"])
 			}
 		}
 		return nil
