@@ -18,6 +18,8 @@ const (
 	managerRoleFile = "config/rbac/role.yaml"
 	chartCRDsDir    = "charts/auth-operator/templates/crds"
 	chartRoleFile   = "charts/auth-operator/templates/rbac/manager-role.yaml"
+	policyFile      = "config/rbac/clusterrolebinding_policy.yaml"
+	chartPolicyFile = "charts/auth-operator/templates/rbac/clusterrolebinding-policy.yaml"
 	valuesSchema    = "charts/auth-operator/values.schema.json"
 )
 
@@ -85,6 +87,15 @@ func plan(root string) (map[string][]byte, error) {
 		return nil, err
 	}
 	want[chartRoleFile] = tmpl
+
+	data, err = os.ReadFile(filepath.Join(root, policyFile))
+	if err != nil {
+		return nil, fmt.Errorf("read the ClusterRoleBinding policy: %w", err)
+	}
+	if tmpl, err = renderClusterRoleBindingPolicyTemplate(policyFile, data); err != nil {
+		return nil, err
+	}
+	want[chartPolicyFile] = tmpl
 	return want, nil
 }
 

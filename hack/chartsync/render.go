@@ -151,6 +151,63 @@ func renderManagerRoleTemplate(source string, data []byte) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
+// operatorUser is the user name the default kustomization gives the operator's ServiceAccount;
+// the chart's copy of the ClusterRoleBinding policy names its release's ServiceAccount instead.
+const operatorUser = "system:serviceaccount:auth-operator-system:auth-operator-controller-manager"
+
+// chartOperatorUser is operatorUser as the chart templates it.
+const chartOperatorUser = `system:serviceaccount:{{ .Release.Namespace }}:{{ include "auth-operator.serviceAccountName" . }}`
+
+// renderClusterRoleBindingPolicyTemplate turns the ValidatingAdmissionPolicy and its binding
+// (source names their file) into the chart's template, gated by rbac.create: the same rules,
+// named after the release and matching the release's ServiceAccount.
+func renderClusterRoleBindingPolicyTemplate(source string, data []byte) ([]byte, error) {
+	docs, err := parseManifests(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	if len(docs) != 2 || docs[0].Kind != "ValidatingAdmissionPolicy" || docs[1].Kind != "ValidatingAdmissionPolicyBinding" {
+		return nil, fmt.Errorf("%s: want a ValidatingAdmissionPolicy, then its ValidatingAdmissionPolicyBinding", source)
+	}
+	policy, binding := docs[0], docs[1]
+	if binding.Spec["policyName"] != policy.Metadata.Name {
+		return nil, fmt.Errorf("%s: the binding names policy %v, not %s", source, binding.Spec["policyName"], policy.Metadata.Name)
+	}
+	delete(binding.Spec, "policyName")
+	policySpec, err := indentYAML(policy.Spec, 2)
+	if err != nil {
+		return nil, fmt.Errorf("%s: policy spec: %w", source, err)
+	}
+	policySpec = escapeTemplateActions(policySpec)
+	if n := strings.Count(policySpec, operatorUser); n != 1 {
+		return nil, fmt.Errorf("%s: the policy names the operator's user %s %d times, want once", source, operatorUser, n)
+	}
+	policySpec = strings.Replace(policySpec, operatorUser, chartOperatorUser, 1)
+	bindingSpec, err := indentYAML(binding.Spec, 2)
+	if err != nil {
+		return nil, fmt.Errorf("%s: binding spec: %w", source, err)
+	}
+
+	const name = "{{ include \"auth-operator.fullname\" . }}-" + "clusterrolebindings"
+	var b strings.Builder
+	fmt.Fprintf(&b, generatedHeader, source)
+	b.WriteString("{{- if .Values.rbac.create }}\n")
+	for i, part := range []struct{ kind, spec string }{{policy.Kind, policySpec}, {binding.Kind, escapeTemplateActions(bindingSpec)}} {
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		fmt.Fprintf(&b, "apiVersion: %s\nkind: %s\nmetadata:\n  name: %s\n", policy.APIVersion, part.kind, name)
+		b.WriteString("  labels:\n    {{- include \"auth-operator.labels\" . | nindent 4 }}\n")
+		b.WriteString("spec:\n")
+		if i > 0 {
+			fmt.Fprintf(&b, "  policyName: %s\n", name)
+		}
+		b.WriteString(part.spec)
+	}
+	b.WriteString("{{- end }}\n")
+	return []byte(b.String()), nil
+}
+
 // sortedKeys returns the keys of m in order.
 func sortedKeys(m map[string]string) []string {
 	keys := make([]string, 0, len(m))

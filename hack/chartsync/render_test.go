@@ -179,3 +179,48 @@ spec:
 		t.Error("a values schema without authService was accepted")
 	}
 }
+
+func TestRenderClusterRoleBindingPolicyTemplate_NamesTheReleasesAccount(t *testing.T) {
+	source := `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: clusterrolebindings
+spec:
+  matchConditions:
+  - name: the-operator
+    expression: request.userInfo.username == '` + operatorUser + `'
+  validations:
+  - expression: 'true'
+    message: 'keeps {{ braces }}'
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: clusterrolebindings
+spec:
+  policyName: clusterrolebindings
+  validationActions: [Deny]
+`
+	tmpl, err := renderClusterRoleBindingPolicyTemplate("policy.yaml", []byte(source))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(tmpl)
+	for _, want := range []string{
+		"{{- if .Values.rbac.create }}",
+		chartOperatorUser,
+		`policyName: {{ include "auth-operator.fullname" . }}-clusterrolebindings`,
+		`keeps {{ "{{" }} braces }}`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the template lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, operatorUser) {
+		t.Errorf("the template still names the kustomization's account:\n%s", got)
+	}
+
+	if _, err := renderClusterRoleBindingPolicyTemplate("policy.yaml", []byte(strings.ReplaceAll(source, operatorUser, "system:serviceaccount:x:y"))); err == nil {
+		t.Error("a policy that does not name the kustomization's account rendered")
+	}
+}

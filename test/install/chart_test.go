@@ -100,6 +100,7 @@ func TestChart_DefaultValues(t *testing.T) {
 		"ClusterRole", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRole",
 		"ClusterRoleBinding", "ClusterRoleBinding",
 		"CustomResourceDefinition", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
 	}
 	if got := kinds(objs); !slices.Equal(got, wantKinds) {
 		t.Errorf("kinds = %v, want %v (optional features must be off by default)", got, wantKinds)
@@ -288,8 +289,8 @@ func TestChart_SeveralReplicasNeedLeaderElection(t *testing.T) {
 }
 
 func TestChart_RefusesTooOldKubernetes(t *testing.T) {
-	res, err := tools.run(t.Context(), nil, tools.helm, "template", "ops", chartDir, "--kube-version", "1.28.9")
+	res, err := tools.run(t.Context(), nil, tools.helm, "template", "ops", chartDir, "--kube-version", "1.29.9")
 	if err == nil || !strings.Contains(res.stderr, "chart requires kubeVersion") {
-		t.Errorf("the chart rendered for Kubernetes 1.28 (err %v):\n%s", err, res.stderr)
+		t.Errorf("the chart rendered for Kubernetes 1.29, which serves no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (err %v):\n%s", err, res.stderr)
 	}
 }

@@ -318,8 +318,10 @@ func installYAMLManagerReconciles(t *testing.T) {
 		}
 		env = append(env, e.Name+"="+e.Value)
 	}
-	m := startManager(t, managerBinary(t), manager.Args, env, managerAccount(operatorNamespace, d.Spec.Template.Spec.ServiceAccountName), operatorNamespace)
+	account := managerAccount(operatorNamespace, d.Spec.Template.Spec.ServiceAccountName)
+	m := startManager(t, managerBinary(t), manager.Args, env, account, operatorNamespace)
 	assertServesAndLeads(t, m, operatorNamespace)
+	assertReachesOnlyItsClusterRoleBindings(t, account)
 	assertMetricsNeedTheReaderRole(t, m, operatorNamespace, "auth-operator-metrics-reader")
 	assertReconcilesSample(t, m, "install-sample", serverImage)
 }

@@ -369,9 +369,11 @@ func TestManager_RunsWithTheChartsArgumentsAndRBAC(t *testing.T) {
 	if manager.Image == "" || !slices.Contains(manager.Args, "--authserver-image="+manager.Image) {
 		t.Fatalf("the chart does not pass the manager's own image %q as --authserver-image: %v", manager.Image, manager.Args)
 	}
-	m := startManager(t, managerBinary(t), manager.Args, tools.env, managerAccount(ns, d.Spec.Template.Spec.ServiceAccountName), ns)
+	account := managerAccount(ns, d.Spec.Template.Spec.ServiceAccountName)
+	m := startManager(t, managerBinary(t), manager.Args, tools.env, account, ns)
 
 	assertServesAndLeads(t, m, ns)
+	assertReachesOnlyItsClusterRoleBindings(t, account)
 	reader := assertMetricsNeedTheReaderRole(t, m, ns, "ops-auth-operator-metrics-reader")
 	assertReconcilesSample(t, m, "chart-sample", manager.Image)
 	assertManagerServesMonitoredMetrics(t, m, reader)
