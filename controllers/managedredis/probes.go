@@ -47,9 +47,6 @@ var redisReadinessScript = authenticate +
 	`out=$(redis-cli -p ` + strconv.Itoa(Port) + ` info replication) && ` +
 	`case "$out" in *role:master*|*master_link_status:up*) exit 0 ;; esac; exit 1`
 
-// redisReadiness is the Redis container's readiness.
-func redisReadiness() *corev1.Probe { return execReadiness(redisReadinessScript) }
-
 // sentinelReadinessScript passes when the Sentinel could fail the primary masterName over:
 // it monitors it and sees it up (its flags are "master" alone, not s_down, o_down or
 // disconnected) and knows a replica to promote. A Sentinel learns the replicas from the
@@ -61,9 +58,4 @@ func sentinelReadinessScript(masterName string) string {
 		fmt.Sprintf(`redis-cli -p %d --raw sentinel master %s | `, redisconf.SentinelPort, masterName) +
 		`{ f= n=0; while read -r k && read -r v; do case "$k" in flags) f=$v ;; num-slaves) n=$v ;; esac; done; ` +
 		`[ "$f" = master ] && [ "$n" -ge 1 ]; }`
-}
-
-// sentinelReadiness is the Sentinel container's readiness.
-func sentinelReadiness(masterName string) *corev1.Probe {
-	return execReadiness(sentinelReadinessScript(masterName))
 }

@@ -228,7 +228,7 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h HighAvailability, confV
 						},
 						Resources:       *sentinelResources.DeepCopy(),
 						LivenessProbe:   liveness(sentinelPortName),
-						ReadinessProbe:  sentinelReadiness(MasterName(as)),
+						ReadinessProbe:  execReadiness(sentinelReadinessScript(MasterName(as))),
 						SecurityContext: objects.RestrictedContainerSecurityContext(),
 					}},
 					Volumes: []corev1.Volume{

@@ -70,7 +70,7 @@ func podTemplate(as *authv1alpha1.AuthService, confVersion string) corev1.PodTem
 				Resources:       managed.Resources,
 				SecurityContext: objects.RestrictedContainerSecurityContext(),
 				LivenessProbe:   liveness("redis"),
-				ReadinessProbe:  redisReadiness(),
+				ReadinessProbe:  execReadiness(redisReadinessScript),
 			}},
 			Volumes: []corev1.Volume{configVolume(as)},
 		},
