@@ -95,7 +95,10 @@ vet: ## Run go vet.
 
 .PHONY: test
 test: verify vet controlplane containerd packages tools ## Run make verify, then every test: unit, envtest, real Redis, install, end to end on the local node, and a short fuzz.
-	go test ./... -count=1 -timeout 40m
+	go test $$(go list ./... | grep -v -e '/test/cluster$$' -e '/test/e2e$$') -count=1 -timeout 40m
+	@# Each of these starts the machine's one local node (and the cluster test compares the host
+	@# before and after its own), so they run one after the other, never beside each other.
+	go test -p 1 ./test/cluster ./test/e2e -count=1 -timeout 40m
 	$(MAKE) fuzz
 
 .PHONY: test-unit
