@@ -72,8 +72,9 @@ type Stack struct {
 
 // Start starts the cluster while it builds the images, imports them, and, with RunOperator,
 // installs the CRDs and runs the operator. The program must call cluster.RunHolderIfAsked first.
-func Start(ctx context.Context, opts Options) (s *Stack, err error) {
-	s = &Stack{opts: opts}
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	// s, not the named result, which a failing return sets to nil before the deferred Stop.
+	s := &Stack{opts: opts}
 	type buildResult struct {
 		archives []string
 		err      error
@@ -115,6 +116,11 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}
 	opts.progress("installing the CRDs and the issuer's ClusterRole")
 	if _, err := s.Kubectl(ctx, "apply", "--server-side", "-f", filepath.Join(opts.RepoRoot, "config", "crd", "bases")); err != nil {
+		return nil, err
+	}
+	// The operator's cache asks for AuthServices at once, and an apply returns before the API
+	// server serves a new CRD: the operator would exit on "no matches for kind AuthService".
+	if _, err := s.Kubectl(ctx, "wait", "--for=condition=Established", "--timeout=60s", "-f", filepath.Join(opts.RepoRoot, "config", "crd", "bases")); err != nil {
 		return nil, err
 	}
 	if err := s.installIssuerClusterRole(ctx); err != nil {
