@@ -103,9 +103,11 @@ const failoverWindowBound = 3 * time.Second
 // primary's container under logout load from several clients, and checks that the kubelet's
 // restart and then the Sentinels' failover each end within failoverWindowBound, that verify
 // answers 200 again, and that every logout answered 200, before or after the kills, is still
-// blacklisted.
+// blacklisted. It runs alone, not beside the suite's parallel tests: the window it measures
+// is the product's, and with three other tests' pods starting and rotating beside it, a cold CI
+// run saw the failover's window grow to 3.3 s (logout throughput before the kills 128/s,
+// against 560 to 1 250/s otherwise).
 func TestE2E_ReplicatedRedisPrimaryKilledLosesNoAcknowledgedLogout(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	key := createReady(t, "redis-ha", func(as *authv1alpha1.AuthService) {
 		as.Spec.Redis.Managed = &authv1alpha1.ManagedRedisSpec{HighAvailability: &authv1alpha1.RedisHighAvailabilitySpec{}}
