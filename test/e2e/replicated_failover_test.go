@@ -106,7 +106,9 @@ const failoverWindowBound = 3 * time.Second
 // blacklisted. It runs alone, not beside the suite's parallel tests: the window it measures
 // is the product's, and with three other tests' pods starting and rotating beside it, a cold CI
 // run saw the failover's window grow to 3.3 s (logout throughput before the kills 128/s,
-// against 560 to 1 250/s otherwise).
+// against 560 to 1 250/s otherwise). Go runs sequential tests in file-name order: this file's
+// name sorts after install_*_test.go, whose tests must run before install.yaml's operator,
+// which this test starts, is installed.
 func TestE2E_ReplicatedRedisPrimaryKilledLosesNoAcknowledgedLogout(t *testing.T) {
 	ctx := context.Background()
 	key := createReady(t, "redis-ha", func(as *authv1alpha1.AuthService) {
