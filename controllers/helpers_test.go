@@ -105,8 +105,33 @@ func markDeploymentAvailable(t *testing.T, ns, name string) {
 	})
 }
 
-// markStatefulSetAvailable does the same for the managed Redis StatefulSet.
+// markStatefulSetAvailable does the same for the managed Redis StatefulSet NAME-redis, and
+// waits for what follows from its pod defining the ACL users: the auth servers' Deployments
+// that exist log in as theirs (so a test marks them available after that change). It needs
+// the manager's reconciler.
 func markStatefulSetAvailable(t *testing.T, ns, name string) {
+	t.Helper()
+	setStatefulSetAvailable(t, ns, name)
+	as := strings.TrimSuffix(name, "-redis")
+	poll.Until(t, waitTimeout, "the auth servers log in to Redis as their ACL user", func() error {
+		for _, server := range []string{as + "-authserver", as + "-issuer"} {
+			d := &appsv1.Deployment{}
+			if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: server}, d); apierrors.IsNotFound(err) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if user := envMap(d.Spec.Template.Spec.Containers[0])["AUTHSERVER_REDIS_USERNAME"]; user != "authserver" {
+				return fmt.Errorf("%s logs in as %q", server, user)
+			}
+		}
+		return nil
+	})
+}
+
+// setStatefulSetAvailable writes the status of a StatefulSet with its one pod available
+// and up to date, as its controller would.
+func setStatefulSetAvailable(t *testing.T, ns, name string) {
 	t.Helper()
 	s := &appsv1.StatefulSet{}
 	poll.Until(t, waitTimeout, "marking StatefulSet "+name+" available", func() error {

@@ -54,7 +54,7 @@ func TestManagedRedis_PasswordIsValidatedAndNeverDigested(t *testing.T) {
 	}
 	as := get(t, ns, "auth", &authv1alpha1.AuthService{})
 	c := condition(as, authv1alpha1.RedisReadyCondition)
-	if c.Status != metav1.ConditionFalse || c.Reason != authv1alpha1.ReasonRedisPasswordInvalid || !strings.Contains(c.Message, "Secret auth-redis key \"password\"") {
+	if c.Status != metav1.ConditionFalse || c.Reason != authv1alpha1.ReasonRedisPasswordInvalid || !strings.Contains(c.Message, "Secret auth-redis: key \"password\"") {
 		t.Errorf("RedisReady = %s %s %q", c.Status, c.Reason, c.Message)
 	}
 	if strings.Contains(c.Message, password[:16]) || strings.Contains(c.Message, "evil") {
@@ -68,6 +68,64 @@ func TestManagedRedis_PasswordIsValidatedAndNeverDigested(t *testing.T) {
 		t.Error("the Redis StatefulSet changed although the password was refused")
 	}
 	waitEvent(t, ns, "auth", corev1.EventTypeWarning, authv1alpha1.ReasonRedisPasswordInvalid, "auth-redis")
+}
+
+// TestManagedRedis_TheAuthServersLogInAsTheirACLUserOnceRedisDefinesIt: the managed Redis
+// Secret holds a password for the administrator, the auth servers and the Sentinels, and
+// redis.conf defines the auth servers' user bounded to the AuthService's key prefix, with
+// hashes, never their passwords. The auth servers log in as the administrator until the
+// Redis pod runs a template with the users (an upgrade), then as their user, mounting its
+// password only.
+func TestManagedRedis_TheAuthServersLogInAsTheirACLUserOnceRedisDefinesIt(t *testing.T) {
+	ns := newNamespace(t)
+	r := newDirectReconciler(t, clocktesting.NewFakePassiveClock(t0), nil)
+	createAuthService(t, ns, "auth", nil)
+	reconcileOnce(t, r, ns, "auth")
+	secret := get(t, ns, "auth-redis", &corev1.Secret{})
+	creds := managedredis.CredentialsOf(secret)
+	if creds.Admin == "" || creds.AuthServer == "" || creds.Sentinel == "" || creds.AuthServer == creds.Admin || creds.Sentinel == creds.Admin {
+		t.Fatalf("the Secret's passwords are not three distinct ones (keys %v)", keysOf(secret.Data))
+	}
+	prefix := get(t, ns, "auth", &authv1alpha1.AuthService{}).Status.RedisKeyPrefix
+	conf := string(secret.Data[managedredis.ConfigKey])
+	if !strings.Contains(conf, "\nuser authserver on #") || !strings.Contains(conf, " ~"+prefix+"* ") || !strings.Contains(conf, " &"+prefix+"* ") ||
+		strings.Contains(conf, creds.AuthServer) || strings.Contains(conf, "user sentinel") {
+		t.Errorf("redis.conf does not define the auth servers' user on %s* alone (by hash), or defines a Sentinels' user without Sentinels:\n%s", prefix, strings.ReplaceAll(conf, creds.Admin, "<admin>"))
+	}
+	sts := get(t, ns, "auth-redis", &appsv1.StatefulSet{})
+	if sts.Spec.Template.Annotations[managedredis.ACLAnnotation] != "true" {
+		t.Errorf("the Redis pod template does not say it defines the ACL users: %v", sts.Spec.Template.Annotations)
+	}
+	login := func(name string) (user, key string) {
+		d := get(t, ns, name, &appsv1.Deployment{})
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Name == "redis-password" {
+				key = v.Secret.Items[0].Key
+			}
+		}
+		return envMap(d.Spec.Template.Spec.Containers[0])["AUTHSERVER_REDIS_USERNAME"], key
+	}
+	for _, name := range []string{"auth-authserver", "auth-issuer"} {
+		if user, key := login(name); user != "" || key != managedredis.PasswordKey {
+			t.Errorf("%s before the Redis pod runs the users: user %q, password key %q; want the administrator", name, user, key)
+		}
+	}
+	setStatefulSetAvailable(t, ns, "auth-redis")
+	reconcileOnce(t, r, ns, "auth")
+	for _, name := range []string{"auth-authserver", "auth-issuer"} {
+		if user, key := login(name); user != "authserver" || key != managedredis.AuthServerPasswordKey {
+			t.Errorf("%s with the Redis pod running the users: user %q, password key %q; want authserver", name, user, key)
+		}
+	}
+}
+
+// keysOf lists a Secret's data keys.
+func keysOf(data map[string][]byte) []string {
+	keys := make([]string, 0, len(data))
+	for k := range data {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // TestManagedRedis_MaxMemoryFollowsTheMemoryLimit: redis.conf caps the data at a share of

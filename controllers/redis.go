@@ -195,40 +195,38 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 	return nil
 }
 
-// managedConnection is how the auth servers reach the managed Redis at e, with the
-// password of its Secret (version), and through Sentinels with the same password for them.
+// managedConnection is how the auth servers reach the managed Redis at e, as e's login with
+// its password from the managed Redis Secret (version), at Redis and at the Sentinels.
 func managedConnection(as *authv1alpha1.AuthService, e managedredis.Endpoint, version string) redisConnection {
-	ref := &authv1alpha1.SecretKeyReference{Name: as.RedisName(), Key: managedredis.PasswordKey}
-	conn := redisConnection{addresses: e.Addresses, masterName: e.MasterName, password: ref, passwordChecksum: version, minReplicasAcked: e.MinReplicasAcked}
+	ref := &authv1alpha1.SecretKeyReference{Name: as.RedisName(), Key: e.Login.PasswordKey}
+	conn := redisConnection{addresses: e.Addresses, masterName: e.MasterName, username: e.Login.Username, password: ref, passwordChecksum: version, minReplicasAcked: e.MinReplicasAcked}
 	if e.MasterName != "" {
-		conn.mode, conn.sentinelPassword = "sentinel", ref
+		conn.mode, conn.sentinelUsername, conn.sentinelPassword = "sentinel", e.Login.Username, ref
 	}
 	return conn
 }
 
-// ensureRedisSecret returns the managed Redis Secret as written, generating the password
-// once. An existing password is kept (also when someone changes it by hand: redis.conf
-// follows it and the pods roll); only a missing or empty one is replaced. A password that
-// cannot go into redis.conf safely is reported and nothing is written: the Secret is nil.
+// ensureRedisSecret returns the managed Redis Secret as written, generating each password
+// once. Existing passwords are kept (also when someone changes one by hand: redis.conf
+// follows it and the pods roll); only a missing or empty one is replaced. A password or key
+// prefix that cannot go into the configuration safely is reported and nothing is written:
+// the Secret is nil.
 func (r *AuthServiceReconciler) ensureRedisSecret(ctx context.Context, s *scope) (*corev1.Secret, error) {
 	as := s.as
 	current, err := r.ownSecret(ctx, as, as.RedisName())
 	if err != nil {
 		return nil, err
 	}
-	var password string
 	if current != nil {
 		if why := foreignReason("Secret", current, as); why != "" {
 			return nil, &foreignObjectError{kind: "Secret", name: current.Name, why: why}
 		}
-		password = string(current.Data[managedredis.PasswordKey])
 	}
-	if password == "" {
-		if password, err = managedredis.NewPassword(); err != nil {
-			return nil, err
-		}
+	creds, err := managedredis.CredentialsOf(current).Filled()
+	if err != nil {
+		return nil, err
 	}
-	desired, err := managedredis.ConfigSecret(as, password)
+	desired, err := managedredis.ConfigSecret(as, creds, redisKeyPrefix(as))
 	if err != nil {
 		s.redisFound.badPassword = err
 		return nil, nil

@@ -122,6 +122,46 @@ func TestReplicatedRedis_CreatesEveryObjectWiredTogether(t *testing.T) {
 		!strings.Contains(c.Message, "2 of 3 Redis pods and 2 of 3 Sentinels available") {
 		t.Errorf("RedisReady with a primary, a replica and a Sentinel majority = %s %s %q", c.Status, c.Reason, c.Message)
 	}
+
+	// Each pod mounts its own credentials: a Redis pod the administrator's password and the
+	// auth servers' (its start gate asks the Sentinels as them), a Sentinel pod the
+	// Sentinels' own and their ACL users, never the administrator's.
+	for sts, want := range map[*appsv1.StatefulSet][]string{
+		redis:     {managedredis.ConfigKey, managedredis.PasswordKey, managedredis.AuthServerPasswordKey},
+		sentinels: {managedredis.SentinelPasswordKey, managedredis.SentinelUsersKey},
+	} {
+		var keys []string
+		for _, v := range sts.Spec.Template.Spec.Volumes {
+			if v.Name == "config" {
+				for _, item := range v.Secret.Items {
+					keys = append(keys, item.Key)
+				}
+			}
+		}
+		if !slices.Equal(keys, want) {
+			t.Errorf("StatefulSet %s mounts the Secret's keys %v, want %v", sts.Name, keys, want)
+		}
+	}
+	if conf := string(secret.Data[managedredis.ConfigKey]); !strings.Contains(conf, "\nuser sentinel on #") {
+		t.Errorf("the replicated Redis's redis.conf does not define the Sentinels' user")
+	}
+	// Every Redis and Sentinel pod up to date: the auth servers log in as their ACL user, at
+	// Redis and at the Sentinels.
+	markStatefulSetReplicasAvailable(t, ns, "auth-redis", 3)
+	markStatefulSetReplicasAvailable(t, ns, "auth-redis-sentinel", 3)
+	reconcileOnce(t, r, ns, "auth")
+	for _, name := range []string{"auth-authserver", "auth-issuer"} {
+		d := get(t, ns, name, &appsv1.Deployment{})
+		env := envMap(d.Spec.Template.Spec.Containers[0])
+		if env["AUTHSERVER_REDIS_USERNAME"] != "authserver" || env["AUTHSERVER_REDIS_SENTINEL_USERNAME"] != "authserver" {
+			t.Errorf("%s env = %v, want the authserver user at Redis and at the Sentinels", name, env)
+		}
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Secret != nil && v.Secret.SecretName == "auth-redis" && v.Secret.Items[0].Key != managedredis.AuthServerPasswordKey {
+				t.Errorf("%s mounts key %q of auth-redis, want only %s", name, v.Secret.Items[0].Key, managedredis.AuthServerPasswordKey)
+			}
+		}
+	}
 }
 
 // TestReplicatedRedis_SwitchBothWaysKeepsPodZerosVolume: one pod → replicated → one pod.

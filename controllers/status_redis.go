@@ -29,8 +29,8 @@ func redisReadyCondition(s *scope) *metav1.Condition {
 		return nil
 	case f.badPassword != nil:
 		return cond(metav1.ConditionFalse, authv1alpha1.ReasonRedisPasswordInvalid, fmt.Sprintf(
-			"Secret %s key %q holds a password that cannot be written into redis.conf (%v); Redis and the auth server are left as they are: set a valid password, or remove the key to have a new one generated",
-			as.RedisName(), managedredis.PasswordKey, f.badPassword))
+			"Secret %s: %v; Redis and the auth server are left as they are: set a valid password, or remove the key to have a new one generated",
+			as.RedisName(), f.badPassword))
 	case managedredis.Replicated(as) && s.image == "":
 		return cond(metav1.ConditionFalse, authv1alpha1.ReasonNoImage,
 			"No auth-server image for the Redis pods' topology init step: set spec.server.image, or start the operator with --authserver-image")

@@ -27,6 +27,10 @@ type redisTopologyConfig struct {
 	sentinelAddrs   []string
 	masterName      string
 	passwordFile    string
+	redisUsername   string
+	sentinelUser    string
+	sentinelPWFile  string
+	usersFile       string
 	base            string
 	out             string
 	quorum          int
@@ -73,7 +77,11 @@ func newRedisTopologyCommand() *cobra.Command {
 	f.StringSliceVar(&c.redisAddrs, "redis-addrs", nil, "host:port of every Redis pod in ordinal order; the first is the primary of a first start")
 	f.StringSliceVar(&c.sentinelAddrs, "sentinel-addrs", nil, "host:port of every Sentinel")
 	f.StringVar(&c.masterName, "master-name", "", "the Sentinel master name")
-	f.StringVar(&c.passwordFile, "password-file", "", "file holding the password of Redis and of the Sentinels")
+	f.StringVar(&c.passwordFile, "password-file", "", "file holding this pod's own password: redis role, Redis's (masterauth); sentinel role, the Sentinels' (also their Redis user's)")
+	f.StringVar(&c.redisUsername, "redis-username", "", "ACL user to ask the Redis pods as; empty for the default user")
+	f.StringVar(&c.sentinelUser, "sentinel-username", "", "ACL user to ask the Sentinels as; empty for the default user")
+	f.StringVar(&c.sentinelPWFile, "sentinel-password-file", "", "file holding the password to ask the Sentinels with; empty for --password-file's")
+	f.StringVar(&c.usersFile, "users-file", "", "sentinel role: ACL user lines to add to sentinel.conf (the Sentinels' clients)")
 	f.StringVar(&c.base, "base", "", "redis role: the redis.conf to start from")
 	f.StringVar(&c.out, "out", "", "file to write")
 	f.IntVar(&c.quorum, "quorum", 2, "Sentinels that must agree the primary is down (a Redis waits for a failover only when that many answer)")
@@ -85,6 +93,15 @@ func newRedisTopologyCommand() *cobra.Command {
 	f.StringVar(&c.install, "install", "", "copy this program to the given path, for the Redis container to run before redis-server")
 	f.BoolVar(&c.exec, "exec", false, "after writing the configuration, run the command that follows -- in place of this program")
 	return cmd
+}
+
+// readPassword reads a mounted password file, without its trailing newline.
+func readPassword(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading the password: %w", err)
+	}
+	return strings.TrimRight(string(raw), "\r\n"), nil
 }
 
 // execCommand replaces this program with args (a program found on PATH and its arguments).
@@ -151,13 +168,17 @@ func runRedisTopology(cmd *cobra.Command, c *redisTopologyConfig) error {
 	if err != nil {
 		return fmt.Errorf("--self %q: the port is not a number", c.self)
 	}
-	raw, err := os.ReadFile(c.passwordFile)
+	password, err := readPassword(c.passwordFile)
 	if err != nil {
-		return fmt.Errorf("reading the password: %w", err)
+		return err
 	}
-	password := strings.TrimRight(string(raw), "\r\n")
 	selfAddr := c.self
-	peers := redistopology.Peers{MasterName: c.masterName, Password: password, Timeout: c.timeout}
+	peers := redistopology.Peers{MasterName: c.masterName, RedisUsername: c.redisUsername, Password: password, SentinelUsername: c.sentinelUser, Timeout: c.timeout}
+	if c.sentinelPWFile != "" {
+		if peers.SentinelPassword, err = readPassword(c.sentinelPWFile); err != nil {
+			return err
+		}
+	}
 	for _, a := range c.sentinelAddrs {
 		if a != selfAddr {
 			peers.Sentinels = append(peers.Sentinels, a)
@@ -212,9 +233,15 @@ func runRedisTopology(cmd *cobra.Command, c *redisTopologyConfig) error {
 			return fmt.Errorf("rendering redis.conf: %w", err)
 		}
 	} else {
+		var users []byte
+		if c.usersFile != "" {
+			if users, err = os.ReadFile(c.usersFile); err != nil {
+				return fmt.Errorf("reading the ACL users: %w", err)
+			}
+		}
 		if conf, err = redisconf.RenderSentinel(redisconf.SentinelSettings{
-			MasterName: c.masterName, Primary: primary, Quorum: c.quorum, Password: password,
-			AnnounceHost: selfHost, Port: selfPort, DownAfter: c.downAfter, FailoverTimeout: c.failoverTimeout,
+			MasterName: c.masterName, Primary: primary, Quorum: c.quorum, Password: password, RedisUsername: c.redisUsername,
+			Users: string(users), AnnounceHost: selfHost, Port: selfPort, DownAfter: c.downAfter, FailoverTimeout: c.failoverTimeout,
 		}); err != nil {
 			return fmt.Errorf("rendering sentinel.conf: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hiringo/auth-operator/internal/redisconf"
 	"github.com/hiringo/auth-operator/internal/testutil/redistest"
 )
 
@@ -23,6 +24,14 @@ func TestRedisTopology_FirstStartFollowsPodZero(t *testing.T) {
 	if err := os.WriteFile(base, []byte("requirepass "+pw+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	users := filepath.Join(dir, "sentinel-users.conf")
+	lines, err := redisconf.RenderSentinelUsers("a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", pw, "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(users, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// Nothing listens on port 1 of loopback: every question fails at once.
 	common := []string{"--master-name", "auth", "--password-file", pwFile, "--timeout", "200ms",
 		"--redis-addrs", "127.0.0.1:1,127.0.0.2:1", "--sentinel-addrs", "127.0.0.3:1"}
@@ -34,7 +43,9 @@ func TestRedisTopology_FirstStartFollowsPodZero(t *testing.T) {
 	}{
 		{"pod 0", []string{"--self", "127.0.0.1:1", "--base", base}, []string{"requirepass " + pw, "masterauth " + pw, "replica-announce-ip 127.0.0.1\n"}, "replicaof"},
 		{"pod 1", []string{"--self", "127.0.0.2:1", "--base", base}, []string{"replicaof 127.0.0.1 1\n"}, ""},
-		{"sentinel", []string{"--role", "sentinel", "--self", "127.0.0.3:1", "--quorum", "2", "--wait", "1500ms"}, []string{"sentinel monitor auth 127.0.0.1 1 2\n", "port 1\n"}, ""},
+		{"sentinel", []string{"--role", "sentinel", "--self", "127.0.0.3:1", "--quorum", "2", "--wait", "1500ms"}, []string{"sentinel monitor auth 127.0.0.1 1 2\n", "port 1\n", "requirepass " + pw}, "auth-user"},
+		{"sentinel with the ACL users", []string{"--role", "sentinel", "--self", "127.0.0.3:1", "--quorum", "2", "--wait", "1500ms",
+			"--redis-username", "sentinel", "--users-file", users}, []string{"sentinel auth-user auth sentinel\n", "sentinel auth-pass auth " + pw, "\nuser default on #", "\nuser authserver on #"}, "requirepass"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "")+".conf")

@@ -22,6 +22,9 @@ import (
 type Observed struct {
 	// Redis is the StatefulSet NAME-redis, Sentinels NAME-redis-sentinel; nil when missing.
 	Redis, Sentinels *appsv1.StatefulSet
+	// RedisDeployment is the Deployment NAME-redis of one pod without persistence; nil when
+	// missing.
+	RedisDeployment *appsv1.Deployment
 	// Servers are the verifier's and the issuer's Deployments, those that could be read.
 	Servers []*appsv1.Deployment
 }
@@ -40,6 +43,13 @@ func Read(ctx context.Context, c client.Reader, as *authv1alpha1.AuthService) (O
 		case !apierrors.IsNotFound(err):
 			return Observed{}, fmt.Errorf("reading StatefulSet %s: %w", sts.name, err)
 		}
+	}
+	d := &appsv1.Deployment{}
+	switch err := c.Get(ctx, client.ObjectKey{Namespace: as.Namespace, Name: as.RedisName()}, d); {
+	case err == nil:
+		o.RedisDeployment = d
+	case !apierrors.IsNotFound(err):
+		return Observed{}, fmt.Errorf("reading Deployment %s: %w", as.RedisName(), err)
 	}
 	for _, name := range []string{as.ServerName(), as.IssuerName()} {
 		d := &appsv1.Deployment{}
@@ -74,14 +84,16 @@ type Plan struct {
 	Endpoint Endpoint
 }
 
-// Endpoint is how the auth servers reach the managed Redis, with the password of the
-// managed Redis Secret (PasswordKey), which the Sentinels share.
+// Endpoint is how the auth servers reach the managed Redis, and as whom.
 type Endpoint struct {
 	Addresses []string
 	// MasterName is the Sentinel master name; "" for the one pod, reached directly.
 	MasterName string
 	// MinReplicasAcked is how many replicas acknowledge a logout.
 	MinReplicasAcked int32
+	// Login is the auth servers' user at Redis and at the Sentinels, and the key of its
+	// password in the managed Redis Secret.
+	Login Login
 }
 
 // Desired plans a pass of the managed Redis of as, from what the cluster holds (observed),
@@ -99,7 +111,7 @@ func Desired(as *authv1alpha1.AuthService, observed Observed, confVersion, image
 	if Replicated(as) {
 		return replicatedPlan(as, observed, confVersion, image)
 	}
-	p := Plan{Remove: Objects(as)[4:], Endpoint: Endpoint{Addresses: []string{ServiceAddress(as)}}}
+	p := Plan{Remove: Objects(as)[4:], Endpoint: Endpoint{Addresses: []string{ServiceAddress(as)}, Login: singleLogin(as, observed)}}
 	template := podTemplate(as, confVersion)
 	if !*Spec(as).Persistence.Enabled {
 		p.Remove = append(p.Remove, &appsv1.StatefulSet{ObjectMeta: name})
@@ -136,10 +148,10 @@ func replicatedPlan(as *authv1alpha1.AuthService, observed Observed, confVersion
 	}
 	// The Sentinels start once a Redis pod is available: a Sentinel monitors a primary by
 	// name, and pod 0 has none before it exists. Once they run, they stay.
-	if observed.Sentinels != nil || (observed.Redis != nil && observed.Redis.Status.AvailableReplicas >= 1) {
+	if (observed.Sentinels != nil || (observed.Redis != nil && observed.Redis.Status.AvailableReplicas >= 1)) && !sentinelsAwaitACL(observed) {
 		p.Apply = append(p.Apply, p.Sentinels)
 	}
-	p.Endpoint = Endpoint{Addresses: []string{SentinelAddress(as)}, MasterName: MasterName(as), MinReplicasAcked: h.MinReplicasAcked}
+	p.Endpoint = Endpoint{Addresses: []string{SentinelAddress(as)}, MasterName: MasterName(as), MinReplicasAcked: h.MinReplicasAcked, Login: replicatedLogin(as, observed)}
 	// The single pod's Service stays until every auth server connects through the
 	// Sentinels: the ones still rolling keep reaching pod 0 through it meanwhile.
 	onSentinels := len(observed.Servers) == 2

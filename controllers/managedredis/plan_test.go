@@ -65,6 +65,13 @@ func existingSet(service string, replicas, ready int32, foreign bool) *appsv1.St
 	return s
 }
 
+// withACL is s, its template defining the ACL users.
+func withACL(s *appsv1.StatefulSet) *appsv1.StatefulSet {
+	s = s.DeepCopy()
+	s.Spec.Template.Annotations = map[string]string{ACLAnnotation: "true"}
+	return s
+}
+
 // server is the verifier's or issuer's Deployment, rolled out on the Sentinels or not.
 func server(name string, onSentinels bool) *appsv1.Deployment {
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)},
@@ -90,8 +97,26 @@ func TestDesired(t *testing.T) {
 		"PodDisruptionBudget/auth-redis", "PodDisruptionBudget/auth-redis-sentinel"}
 	replicatedApply := []string{"Service/auth-redis-headless", "StatefulSet/auth-redis", "Service/auth-redis-sentinel", "NetworkPolicy/auth-redis",
 		"PodDisruptionBudget/auth-redis", "PodDisruptionBudget/auth-redis-sentinel"}
-	oneEndpoint := Endpoint{Addresses: []string{"auth-redis.prod.svc:6379"}}
-	sentinelEndpoint := Endpoint{Addresses: []string{"auth-redis-sentinel.prod.svc:26379"}, MasterName: "auth", MinReplicasAcked: 2}
+	oneEndpoint := Endpoint{Addresses: []string{"auth-redis.prod.svc:6379"}, Login: adminLogin}
+	sentinelEndpoint := Endpoint{Addresses: []string{"auth-redis-sentinel.prod.svc:26379"}, MasterName: "auth", MinReplicasAcked: 2, Login: adminLogin}
+	oneACLEndpoint, sentinelACLEndpoint := oneEndpoint, sentinelEndpoint
+	oneACLEndpoint.Login, sentinelACLEndpoint.Login = authServerLogin, authServerLogin
+	sentinelSet := func(acl bool) *appsv1.StatefulSet {
+		s := existingSet("auth-redis-headless", 3, 3, false)
+		s.Name = "auth-redis-sentinel"
+		if acl {
+			return withACL(s)
+		}
+		return s
+	}
+	ephemeralPod := func(acl bool) *appsv1.Deployment {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "auth-redis", Generation: 2}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1}}
+		if acl {
+			d.Spec.Template.Annotations = map[string]string{ACLAnnotation: "true"}
+		}
+		return d
+	}
 	for _, tc := range []struct {
 		name     string
 		mutate   func(*authv1alpha1.AuthService)
@@ -144,19 +169,45 @@ func TestDesired(t *testing.T) {
 			remove: []string{"Deployment/auth-redis"}, apply: append(slices.Clone(replicatedApply), "StatefulSet/auth-redis-sentinel"),
 			replicas: 3, governedBy: "auth-redis-headless", endpoint: sentinelEndpoint},
 		{name: "replicated, running Sentinels stay though no Redis pod is available",
-			mutate: replicated, observed: Observed{Redis: existingSet("auth-redis-headless", 3, 0, false), Sentinels: &appsv1.StatefulSet{}},
+			mutate: replicated, observed: Observed{Redis: existingSet("auth-redis-headless", 3, 0, false), Sentinels: withACL(&appsv1.StatefulSet{})},
 			remove: []string{"Deployment/auth-redis"}, apply: append(slices.Clone(replicatedApply), "StatefulSet/auth-redis-sentinel"),
 			replicas: 3, governedBy: "auth-redis-headless", endpoint: sentinelEndpoint},
 		{name: "replicated, one auth server still on the pod's Service: the Service stays",
-			mutate: replicated, observed: Observed{Redis: existingSet("auth-redis-headless", 3, 3, false), Sentinels: &appsv1.StatefulSet{},
+			mutate: replicated, observed: Observed{Redis: existingSet("auth-redis-headless", 3, 3, false), Sentinels: withACL(&appsv1.StatefulSet{}),
 				Servers: []*appsv1.Deployment{server("auth-authserver", true), server("auth-issuer", false)}},
 			remove: []string{"Deployment/auth-redis"}, apply: append(slices.Clone(replicatedApply), "StatefulSet/auth-redis-sentinel"),
 			replicas: 3, governedBy: "auth-redis-headless", endpoint: sentinelEndpoint},
 		{name: "replicated, every auth server on the Sentinels: the pod's Service goes",
-			mutate: replicated, observed: Observed{Redis: existingSet("auth-redis-headless", 3, 3, false), Sentinels: &appsv1.StatefulSet{},
+			mutate: replicated, observed: Observed{Redis: existingSet("auth-redis-headless", 3, 3, false), Sentinels: withACL(&appsv1.StatefulSet{}),
 				Servers: []*appsv1.Deployment{server("auth-authserver", true), server("auth-issuer", true)}},
 			remove: []string{"Deployment/auth-redis"}, apply: append(slices.Clone(replicatedApply), "StatefulSet/auth-redis-sentinel"),
 			removeAfter: []string{"Service/auth-redis"}, replicas: 3, governedBy: "auth-redis-headless", endpoint: sentinelEndpoint},
+		{name: "upgrade, Redis pods without the ACL users: the Sentinels keep their template, the auth servers log in as the administrator",
+			mutate: replicated, observed: Observed{Redis: existingSet("auth-redis-headless", 3, 3, false), Sentinels: sentinelSet(false)},
+			remove: []string{"Deployment/auth-redis"}, apply: replicatedApply,
+			replicas: 3, governedBy: "auth-redis-headless", endpoint: sentinelEndpoint},
+		{name: "upgrade, every Redis pod defines the ACL users: the Sentinels roll, the auth servers wait for them",
+			mutate: replicated, observed: Observed{Redis: withACL(existingSet("auth-redis-headless", 3, 3, false)), Sentinels: sentinelSet(false)},
+			remove: []string{"Deployment/auth-redis"}, apply: append(slices.Clone(replicatedApply), "StatefulSet/auth-redis-sentinel"),
+			replicas: 3, governedBy: "auth-redis-headless", endpoint: sentinelEndpoint},
+		{name: "replicated, every Redis and Sentinel pod defines the ACL users: the auth servers log in as theirs",
+			mutate: replicated, observed: Observed{Redis: withACL(existingSet("auth-redis-headless", 3, 3, false)), Sentinels: sentinelSet(true)},
+			remove: []string{"Deployment/auth-redis"}, apply: append(slices.Clone(replicatedApply), "StatefulSet/auth-redis-sentinel"),
+			replicas: 3, governedBy: "auth-redis-headless", endpoint: sentinelACLEndpoint},
+		{name: "replicated, a Redis pod not ready: the auth servers keep the administrator",
+			mutate: replicated, observed: Observed{Redis: withACL(existingSet("auth-redis-headless", 3, 2, false)), Sentinels: sentinelSet(true)},
+			remove: []string{"Deployment/auth-redis"}, apply: append(slices.Clone(replicatedApply), "StatefulSet/auth-redis-sentinel"),
+			replicas: 3, governedBy: "auth-redis-headless", endpoint: sentinelEndpoint},
+		{name: "one pod defining the ACL users: the auth servers log in as theirs",
+			mutate: onePod, observed: Observed{Redis: withACL(existingSet("auth-redis", 1, 1, false))},
+			remove: append(slices.Clone(replicatedOnly), "Deployment/auth-redis"),
+			apply:  []string{"StatefulSet/auth-redis", "Service/auth-redis", "NetworkPolicy/auth-redis"}, replicas: 1, governedBy: "auth-redis", endpoint: oneACLEndpoint},
+		{name: "one pod without persistence, rolled with the ACL users: the auth servers log in as theirs",
+			mutate: ephemeral, observed: Observed{RedisDeployment: ephemeralPod(true)}, remove: append(slices.Clone(replicatedOnly), "StatefulSet/auth-redis"),
+			apply: []string{"Deployment/auth-redis", "Service/auth-redis", "NetworkPolicy/auth-redis"}, replicas: 1, endpoint: oneACLEndpoint},
+		{name: "one pod without persistence, not yet rolled: the administrator",
+			mutate: ephemeral, observed: Observed{RedisDeployment: ephemeralPod(false)}, remove: append(slices.Clone(replicatedOnly), "StatefulSet/auth-redis"),
+			apply: []string{"Deployment/auth-redis", "Service/auth-redis", "NetworkPolicy/auth-redis"}, replicas: 1, endpoint: oneEndpoint},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			as := testAuthService()
@@ -198,7 +249,7 @@ func TestDesired(t *testing.T) {
 }
 
 func equalEndpoints(a, b Endpoint) bool {
-	return slices.Equal(a.Addresses, b.Addresses) && a.MasterName == b.MasterName && a.MinReplicasAcked == b.MinReplicasAcked
+	return slices.Equal(a.Addresses, b.Addresses) && a.MasterName == b.MasterName && a.MinReplicasAcked == b.MinReplicasAcked && a.Login == b.Login
 }
 
 func TestObjects_EveryObjectButTheSecret(t *testing.T) {

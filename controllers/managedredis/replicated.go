@@ -91,9 +91,13 @@ func topologyArgs(as *authv1alpha1.AuthService, h HighAvailability, role string,
 		"--quorum", strconv.Itoa(int(h.Quorum())),
 	}
 	if role == "redis" {
-		return append(args, "--base", confDir+"/redis.conf")
+		// A Redis pod asks Redis as the administrator and the Sentinels as the auth servers.
+		return append(args, "--base", confDir+"/redis.conf",
+			"--sentinel-username", redisconf.AuthServerUser, "--sentinel-password-file", confDir+"/authserver-password")
 	}
-	return append(args, "--down-after", redisconf.DownAfter.String(), "--failover-timeout", redisconf.FailoverTimeout.String())
+	// A Sentinel pod asks the Sentinels as their administrator and Redis as its Sentinel user.
+	return append(args, "--down-after", redisconf.DownAfter.String(), "--failover-timeout", redisconf.FailoverTimeout.String(),
+		"--redis-username", redisconf.SentinelUser, "--users-file", confDir+"/sentinel-users.conf")
 }
 
 // podNameEnv gives a container its pod's name, which the topology arguments expand.
@@ -206,7 +210,7 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h HighAvailability, confV
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
 					Labels:      l,
-					Annotations: map[string]string{ConfigChecksumAnnotation: confVersion},
+					Annotations: map[string]string{ConfigChecksumAnnotation: confVersion, ACLAnnotation: "true"},
 				},
 				Spec: corev1.PodSpec{
 					AutomountServiceAccountToken: ptr.To(false),
@@ -232,7 +236,7 @@ func sentinelStatefulSet(as *authv1alpha1.AuthService, h HighAvailability, confV
 						SecurityContext: objects.RestrictedContainerSecurityContext(),
 					}},
 					Volumes: []corev1.Volume{
-						configVolume(as),
+						sentinelConfigVolume(as),
 						runtimeConfigVolume(),
 					},
 				},

@@ -29,18 +29,68 @@ func NewPassword() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// ConfigSecret is the managed Redis Secret holding password and the redis.conf that
-// requires it, with a maxmemory for the container's memory limit. It fails, and nothing is
-// to be written, when the password cannot go into redis.conf safely.
-func ConfigSecret(as *authv1alpha1.AuthService, password string) (*corev1.Secret, error) {
-	conf, err := redisconf.Render(password, redisconf.MaxMemory(Spec(as).Resources.Limits.Memory()))
+// Credentials are the managed Redis's passwords: its administrator's (PasswordKey), the
+// auth servers' (AuthServerPasswordKey) and the Sentinels' (SentinelPasswordKey).
+type Credentials struct {
+	Admin, AuthServer, Sentinel string
+}
+
+// CredentialsOf reads the passwords a managed Redis Secret holds; nil gives none.
+func CredentialsOf(s *corev1.Secret) Credentials {
+	if s == nil {
+		return Credentials{}
+	}
+	return Credentials{Admin: string(s.Data[PasswordKey]), AuthServer: string(s.Data[AuthServerPasswordKey]), Sentinel: string(s.Data[SentinelPasswordKey])}
+}
+
+// Filled is c with a new password for each one that is empty; the others are kept.
+func (c Credentials) Filled() (Credentials, error) {
+	for _, p := range []*string{&c.Admin, &c.AuthServer, &c.Sentinel} {
+		if *p != "" {
+			continue
+		}
+		var err error
+		if *p, err = NewPassword(); err != nil {
+			return Credentials{}, err
+		}
+	}
+	return c, nil
+}
+
+// ConfigSecret is the managed Redis Secret: the passwords, the redis.conf that requires
+// them (the administrator as the default user, the ACL users of the auth servers, bounded
+// to keyPrefix, and of the Sentinels) with a maxmemory for the container's memory limit,
+// and the Sentinels' ACL users. It fails, and nothing is to be written, when a password
+// or the prefix cannot go into the configuration safely.
+func ConfigSecret(as *authv1alpha1.AuthService, c Credentials, keyPrefix string) (*corev1.Secret, error) {
+	for key, p := range map[string]string{PasswordKey: c.Admin, AuthServerPasswordKey: c.AuthServer, SentinelPasswordKey: c.Sentinel} {
+		if err := redisconf.ValidatePassword(p); err != nil {
+			return nil, fmt.Errorf("key %q holds a password that cannot be written into redis.conf: %w", key, err)
+		}
+	}
+	conf, err := redisconf.Render(c.Admin, redisconf.MaxMemory(Spec(as).Resources.Limits.Memory()))
+	if err != nil {
+		return nil, err
+	}
+	users := redisconf.Users{AuthServer: c.AuthServer, KeyPrefix: keyPrefix}
+	if Replicated(as) {
+		users.Sentinel = c.Sentinel
+	}
+	userLines, err := redisconf.RenderUsers(users)
+	if err != nil {
+		return nil, err
+	}
+	sentinelUsers, err := redisconf.RenderSentinelUsers(c.AuthServer, c.Sentinel, c.Admin)
 	if err != nil {
 		return nil, err
 	}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: as.RedisName(), Namespace: as.Namespace, Labels: objects.Labels(as, appRedis, component)},
 		Type:       corev1.SecretTypeOpaque,
-		Data:       map[string][]byte{PasswordKey: []byte(password), ConfigKey: []byte(conf)},
+		Data: map[string][]byte{
+			PasswordKey: []byte(c.Admin), AuthServerPasswordKey: []byte(c.AuthServer), SentinelPasswordKey: []byte(c.Sentinel),
+			ConfigKey: []byte(conf + userLines), SentinelUsersKey: []byte(sentinelUsers),
+		},
 	}, nil
 }
 
@@ -51,7 +101,7 @@ func podTemplate(as *authv1alpha1.AuthService, confVersion string) corev1.PodTem
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{
 			Labels:      objects.Labels(as, appRedis, component),
-			Annotations: map[string]string{ConfigChecksumAnnotation: confVersion},
+			Annotations: map[string]string{ConfigChecksumAnnotation: confVersion, ACLAnnotation: "true"},
 		},
 		Spec: corev1.PodSpec{
 			AutomountServiceAccountToken: ptr.To(false),
@@ -77,16 +127,30 @@ func podTemplate(as *authv1alpha1.AuthService, confVersion string) corev1.PodTem
 	}
 }
 
-// configVolume projects redis.conf and the password from the managed Redis Secret.
+// configVolume projects, from the managed Redis Secret, what a Redis pod needs: redis.conf
+// and the administrator's password; replicated, also the auth servers' password, as which
+// its start gate asks the Sentinels.
 func configVolume(as *authv1alpha1.AuthService) corev1.Volume {
+	items := []corev1.KeyToPath{{Key: ConfigKey, Path: "redis.conf"}, {Key: PasswordKey, Path: "password"}}
+	if Replicated(as) {
+		items = append(items, corev1.KeyToPath{Key: AuthServerPasswordKey, Path: "authserver-password"})
+	}
+	return secretVolume(as, items...)
+}
+
+// sentinelConfigVolume projects what a Sentinel pod needs: its own password (as the file
+// its readiness probe reads) and the ACL users of sentinel.conf; never the administrator's.
+func sentinelConfigVolume(as *authv1alpha1.AuthService) corev1.Volume {
+	return secretVolume(as, corev1.KeyToPath{Key: SentinelPasswordKey, Path: "password"}, corev1.KeyToPath{Key: SentinelUsersKey, Path: "sentinel-users.conf"})
+}
+
+// secretVolume is the volume "config" holding items of the managed Redis Secret.
+func secretVolume(as *authv1alpha1.AuthService, items ...corev1.KeyToPath) corev1.Volume {
 	return corev1.Volume{
 		Name: "config",
 		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: as.RedisName(),
-			Items: []corev1.KeyToPath{
-				{Key: ConfigKey, Path: "redis.conf"},
-				{Key: PasswordKey, Path: "password"},
-			},
+			SecretName:  as.RedisName(),
+			Items:       items,
 			DefaultMode: ptr.To[int32](0o440),
 		}},
 	}

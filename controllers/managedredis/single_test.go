@@ -98,7 +98,7 @@ func TestSingleRedis_PodStatefulSetAndDeployment(t *testing.T) {
 			t.Errorf("readiness %+v, want the exec probe of probes.go", probe)
 		}
 		if conf := podtest.Volume(pod, "config"); conf == nil || conf.Secret == nil || len(conf.Secret.Items) != 2 || conf.Secret.Items[1].Path != "password" {
-			t.Errorf("config volume %+v: the readiness probe reads the password from it", conf)
+			t.Errorf("config volume %+v: the readiness probe reads the administrator's password from it, and a single pod needs no other", conf)
 		}
 		if conf := podtest.Volume(pod, "config"); conf == nil || conf.Secret == nil || conf.Secret.SecretName != "auth-redis" {
 			t.Errorf("config volume %+v", conf)

@@ -13,10 +13,21 @@ import (
 
 const (
 	// PasswordKey is the data key of the managed Redis Secret (NAME-redis) that holds the
-	// password; the auth servers mount it.
+	// administrator's password (Redis's default user); only the Redis pods mount it.
 	PasswordKey = "password"
+	// AuthServerPasswordKey holds the password of the auth servers' ACL user, at Redis and at
+	// the Sentinels (redisconf.AuthServerUser).
+	AuthServerPasswordKey = "authserver-password"
+	// SentinelPasswordKey holds the Sentinels' own password, also their ACL user's at Redis
+	// (redisconf.SentinelUser); only the Sentinel pods mount it.
+	SentinelPasswordKey = "sentinel-password"
 	// ConfigKey is the data key of the managed Redis Secret that holds redis.conf.
 	ConfigKey = "redis.conf"
+	// SentinelUsersKey holds the ACL user lines of sentinel.conf.
+	SentinelUsersKey = "sentinel-users.conf"
+	// ACLAnnotation on a Redis or Sentinel pod template says its pods define the ACL users:
+	// the auth servers log in as redisconf.AuthServerUser once every pod does.
+	ACLAnnotation = "auth.hiringo.tech/redis-acl"
 	// ConfigChecksumAnnotation on the Redis pod template is a digest of the UID and
 	// resourceVersion of the Secret that holds redis.conf (never of the password or of
 	// redis.conf), so a new configuration rolls the pods.

@@ -73,8 +73,14 @@ type SentinelSettings struct {
 	// Quorum is how many Sentinels must agree that the primary is down.
 	Quorum int
 	// Password is the Sentinels' own requirepass, what they send to each other
-	// (sentinel-pass) and what they send to Redis (auth-pass): the managed Redis's one.
+	// (sentinel-pass) and what they send to Redis (auth-pass) as RedisUsername.
 	Password string
+	// RedisUsername is the ACL user the Sentinels log in to Redis as (auth-user); "" for
+	// Redis's default user.
+	RedisUsername string
+	// Users are ACL user lines (RenderSentinelUsers): the Sentinels' clients and, when
+	// they state it, the default user in place of requirepass Password.
+	Users string
 	// AnnounceHost is the Sentinel pod's stable DNS name, announced to the others.
 	AnnounceHost string
 	// Port is the port the Sentinel listens on.
@@ -109,13 +115,45 @@ func RenderSentinel(s SentinelSettings) (string, error) {
 	fmt.Fprintf(&b, "port %d\n", s.Port)
 	b.WriteString("sentinel resolve-hostnames yes\nsentinel announce-hostnames yes\n")
 	fmt.Fprintf(&b, "sentinel announce-ip %s\nsentinel announce-port %d\n", s.AnnounceHost, s.Port)
-	fmt.Fprintf(&b, "requirepass %s\nsentinel sentinel-pass %s\n", s.Password, s.Password)
+	// Users that state the default user (RenderSentinelUsers) give its passwords;
+	// requirepass would be reset by them.
+	if !strings.HasPrefix(s.Users, "user default ") && !strings.Contains(s.Users, "\nuser default ") {
+		fmt.Fprintf(&b, "requirepass %s\n", s.Password)
+	}
+	fmt.Fprintf(&b, "sentinel sentinel-pass %s\n", s.Password)
 	fmt.Fprintf(&b, "sentinel monitor %s %s %s %d\n", s.MasterName, host, port, s.Quorum)
+	if s.RedisUsername != "" {
+		if err := validateHost(s.RedisUsername); err != nil {
+			return "", fmt.Errorf("the Redis user name: %w", err)
+		}
+		fmt.Fprintf(&b, "sentinel auth-user %s %s\n", s.MasterName, s.RedisUsername)
+	}
 	fmt.Fprintf(&b, "sentinel auth-pass %s %s\n", s.MasterName, s.Password)
 	fmt.Fprintf(&b, "sentinel down-after-milliseconds %s %d\n", s.MasterName, s.DownAfter.Milliseconds())
 	fmt.Fprintf(&b, "sentinel failover-timeout %s %d\n", s.MasterName, s.FailoverTimeout.Milliseconds())
 	fmt.Fprintf(&b, "sentinel parallel-syncs %s 1\n", s.MasterName)
+	if err := validateUserLines(s.Users); err != nil {
+		return "", err
+	}
+	b.WriteString(s.Users)
 	return b.String(), nil
+}
+
+// validateUserLines accepts ACL user lines only, each ending in a newline: a file of them
+// read from a mount cannot add any other directive.
+func validateUserLines(lines string) error {
+	if lines == "" {
+		return nil
+	}
+	if !strings.HasSuffix(lines, "\n") {
+		return fmt.Errorf("ACL user lines must end with a newline")
+	}
+	for i, l := range strings.Split(strings.TrimSuffix(lines, "\n"), "\n") {
+		if !strings.HasPrefix(l, "user ") {
+			return fmt.Errorf("line %d of the ACL users is not a user directive", i+1)
+		}
+	}
+	return nil
 }
 
 // validateHost accepts a host name or address that cannot end or add a directive.

@@ -20,8 +20,12 @@ type Peers struct {
 	Redis []string
 	// MasterName is the Sentinel master name.
 	MasterName string
-	// Password is the managed Redis's password, also the Sentinels' own.
-	Password string
+	// RedisUsername and Password log in to the Redis pods ("": the default user).
+	RedisUsername, Password string
+	// SentinelUsername and SentinelPassword log in to the Sentinels. Without a
+	// SentinelPassword, or when a Sentinel refuses them (one that predates the ACL users),
+	// Password and the default user do.
+	SentinelUsername, SentinelPassword string
 	// Timeout bounds each question; a peer that does not answer in time is left out.
 	Timeout time.Duration
 }
@@ -39,9 +43,13 @@ func Observe(ctx context.Context, p Peers) Observation {
 	sentinelAnswers := make([]string, 0, len(p.Sentinels))
 	promotable := map[string]int{}
 	masters := make([]bool, len(p.Redis))
+	logins := []login{{"", p.Password}}
+	if p.SentinelPassword != "" {
+		logins = append([]login{{p.SentinelUsername, p.SentinelPassword}}, logins...)
+	}
 	for _, addr := range p.Sentinels {
 		wg.Go(func() {
-			if primary, replicas, err := askSentinel(ctx, addr, p.MasterName, p.Password, timeout); err == nil {
+			if primary, replicas, err := askSentinelAs(ctx, addr, p.MasterName, logins, timeout); err == nil {
 				mu.Lock()
 				sentinelAnswers = append(sentinelAnswers, primary)
 				promotable[primary] = max(promotable[primary], replicas)
@@ -51,7 +59,7 @@ func Observe(ctx context.Context, p Peers) Observation {
 	}
 	for i, addr := range p.Redis {
 		wg.Go(func() {
-			if role, err := askRole(ctx, addr, p.Password, timeout); err == nil && role == "master" {
+			if role, err := askRole(ctx, addr, p.RedisUsername, p.Password, timeout); err == nil && role == "master" {
 				mu.Lock()
 				masters[i] = true
 				mu.Unlock()
@@ -68,11 +76,30 @@ func Observe(ctx context.Context, p Peers) Observation {
 	return o
 }
 
+// login is a user name and password.
+type login struct{ username, password string }
+
+// askSentinelAs asks a Sentinel as the first of logins it accepts.
+func askSentinelAs(ctx context.Context, addr, masterName string, logins []login, timeout time.Duration) (primary string, promotable int, err error) {
+	for _, l := range logins {
+		primary, promotable, err = askSentinel(ctx, addr, masterName, l.username, l.password, timeout)
+		if !isAuthError(err) {
+			break
+		}
+	}
+	return primary, promotable, err
+}
+
+// isAuthError reports whether err is a server's refusal of a login or of its rights.
+func isAuthError(err error) bool {
+	return redis.HasErrorPrefix(err, "WRONGPASS") || redis.HasErrorPrefix(err, "NOAUTH") || redis.HasErrorPrefix(err, "NOPERM")
+}
+
 // askSentinel asks a Sentinel for the primary it monitors and how many of its replicas it
 // could promote: up and linked as far as the Sentinel knows (flags "slave" and nothing else)
 // and not excluded from promotion (replica priority 0).
-func askSentinel(ctx context.Context, addr, masterName, password string, timeout time.Duration) (primary string, promotable int, err error) {
-	c := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: password, DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: -1})
+func askSentinel(ctx context.Context, addr, masterName, username, password string, timeout time.Duration) (primary string, promotable int, err error) {
+	c := redis.NewSentinelClient(&redis.Options{Addr: addr, Username: username, Password: password, DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: -1})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -95,8 +122,8 @@ func askSentinel(ctx context.Context, addr, masterName, password string, timeout
 	return net.JoinHostPort(hp[0], hp[1]), promotable, nil
 }
 
-func askRole(ctx context.Context, addr, password string, timeout time.Duration) (string, error) {
-	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: -1, DisableIdentity: true})
+func askRole(ctx context.Context, addr, username, password string, timeout time.Duration) (string, error) {
+	c := redis.NewClient(&redis.Options{Addr: addr, Username: username, Password: password, DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: -1, DisableIdentity: true})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -124,3 +124,23 @@ func startSentinel(t *testing.T, primary string) string {
 	})
 	return addr
 }
+
+// TestObserve_ASentinelWithoutTheACLUsersIsAskedAsTheAdministrator: during an upgrade, a
+// Redis pod with the ACL users asks a Sentinel that predates them (it knows only the default
+// user, with the Redis administrator's password): refused as the auth servers' user, the
+// pod asks again as the administrator and hears the primary.
+func TestObserve_ASentinelWithoutTheACLUsersIsAskedAsTheAdministrator(t *testing.T) {
+	primary := redistest.Start(t, redistest.Options{Password: password})
+	sentinel := startSentinel(t, primary.Addr)
+	ctx := context.Background()
+	poll.Until(t, 10*time.Second, "the Sentinel names the primary", func() error {
+		o := redistopology.Observe(ctx, redistopology.Peers{
+			Sentinels: []string{sentinel}, MasterName: "auth", Password: password, Timeout: time.Second,
+			SentinelUsername: "authserver", SentinelPassword: "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
+		})
+		if len(o.SentinelAnswers) != 1 || o.SentinelAnswers[0] != primary.Addr {
+			return fmt.Errorf("observation %+v", o)
+		}
+		return nil
+	})
+}

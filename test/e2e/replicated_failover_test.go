@@ -180,6 +180,11 @@ func TestE2E_ReplicatedRedisPrimaryKilledLosesNoAcknowledgedLogout(t *testing.T)
 		return nil
 	})
 	primary := pod.Name
+	sentinels, err := podsOf(ctx, key, appSentinel)
+	if err != nil || len(sentinels) == 0 {
+		t.Fatalf("Sentinel pods: %v", err)
+	}
+	assertAuthServersUserIsBounded(t, key, &secret, net.JoinHostPort(pod.Status.PodIP, "6379"), net.JoinHostPort(sentinels[0].Status.PodIP, "26379"))
 
 	load := startLogoutLoad(t, servers, m, 4)
 	load.waitAcknowledged(t, 100)

@@ -94,6 +94,7 @@ func wantBlacklisted(t *testing.T, key types.NamespacedName, when string, tokens
 // waitRedisPods waits until the AuthService runs exactly redis Redis pods and sentinels
 // Sentinel pods, all ready: the switch has finished rolling. Their readiness is their exec
 // probes': a replica is ready once linked to the primary, a Sentinel once it monitors one.
+// Then the auth servers are rolled out on their ACL user, which follows.
 func waitRedisPods(t *testing.T, key types.NamespacedName, redis, sentinels int) {
 	t.Helper()
 	ctx := context.Background()
@@ -115,6 +116,7 @@ func waitRedisPods(t *testing.T, key types.NamespacedName, redis, sentinels int)
 		}
 		return nil
 	})
+	waitServersOnACLUser(t, key)
 }
 
 // switchRedis changes the AuthService's managed Redis and waits until the change is
