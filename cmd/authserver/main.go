@@ -36,6 +36,6 @@ func newRootCommand() *cobra.Command {
 	keys.AddCommand(newKeysGenerateCommand())
 	tok := &cobra.Command{Use: "token", Short: "Issue tokens for tests and local runs"}
 	tok.AddCommand(newTokenIssueCommand())
-	root.AddCommand(newServeCommand(), keys, tok, newRedisTopologyCommand())
+	root.AddCommand(newServeCommand(), keys, tok, newRedisTopologyCommand(), newRedisProbeCommand())
 	return root
 }

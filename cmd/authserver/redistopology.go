@@ -31,6 +31,11 @@ type redisTopologyConfig struct {
 	sentinelUser    string
 	sentinelPWFile  string
 	usersFile       string
+	recordFile      string
+	dataDir         string
+	electingFile    string
+	electWait       time.Duration
+	electListen     string
 	base            string
 	out             string
 	quorum          int
@@ -88,11 +93,42 @@ func newRedisTopologyCommand() *cobra.Command {
 	f.DurationVar(&c.downAfter, "down-after", redisconf.DownAfter, "sentinel role: how long the primary may not answer before it is down")
 	f.DurationVar(&c.failoverTimeout, "failover-timeout", redisconf.FailoverTimeout, "sentinel role: failover timeout")
 	f.DurationVar(&c.timeout, "timeout", 2*time.Second, "how long to wait for each peer's answer")
-	f.DurationVar(&c.wait, "wait", time.Minute, "sentinel role: how long to keep asking while no peer answers (a Sentinel must not monitor a primary that does not exist yet) before monitoring the first Redis pod")
+	f.DurationVar(&c.wait, "wait", 5*time.Minute, "sentinel role: how long to keep asking while no peer answers (a Sentinel must not monitor a primary that does not exist yet) before monitoring the first Redis pod; the Redis pods elect theirs meanwhile")
 	f.DurationVar(&c.awaitFailover, "await-failover", 3*redisconf.FailoverTimeout, "redis role: how long a Redis the Sentinels still name the primary waits for them to promote a replica they could promote, before it starts as the primary anyway")
+	f.StringVar(&c.recordFile, "record-file", "", "redis role: the replication offset recorded on the volume (redis-probe); with it, when nobody names a primary, the pods elect the one whose data goes furthest rather than pod 0")
+	f.StringVar(&c.dataDir, "data-dir", "", "redis role: the data directory, to tell the others whether it holds data")
+	f.StringVar(&c.electingFile, "electing-file", "", "redis role: file held while electing (redis-probe then passes, so the next pod starts)")
+	f.StringVar(&c.electListen, "elect-listen", "", "redis role: address to tell the others this pod's record on while electing; empty for the port of --self on every interface")
+	f.DurationVar(&c.electWait, "elect-wait", 2*time.Minute, "redis role: how long to wait for every Redis pod before electing among those that told a record")
 	f.StringVar(&c.install, "install", "", "copy this program to the given path, for the Redis container to run before redis-server")
 	f.BoolVar(&c.exec, "exec", false, "after writing the configuration, run the command that follows -- in place of this program")
 	return cmd
+}
+
+// elect runs this pod's part in electing the primary after a restart of every Redis pod.
+func elect(cmd *cobra.Command, c *redisTopologyConfig, password, selfAddr string, selfPort int) (string, error) {
+	if c.electingFile != "" {
+		if err := os.WriteFile(c.electingFile, nil, 0o600); err != nil {
+			return "", fmt.Errorf("marking the election: %w", err)
+		}
+		defer os.Remove(c.electingFile)
+	}
+	own := redistopology.Own{Record: redistopology.ReadRecord(c.recordFile), HasData: c.dataDir != "" && redistopology.HasData(c.dataDir)}
+	out := cmd.OutOrStdout()
+	listen := c.electListen
+	if listen == "" {
+		listen = ":" + strconv.Itoa(selfPort)
+	}
+	primary, err := redistopology.Election{
+		Self: selfAddr, Members: c.redisAddrs, Own: own, Listen: listen,
+		Username: c.redisUsername, Password: password, Wait: c.electWait, Interval: 500 * time.Millisecond, Timeout: c.timeout,
+		Log: func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) },
+	}.Run(cmd.Context())
+	if err != nil {
+		return "", fmt.Errorf("electing the primary: %w", err)
+	}
+	fmt.Fprintf(out, "redis %s: elected primary %s\n", selfAddr, primary)
+	return primary, nil
 }
 
 // readPassword reads a mounted password file, without its trailing newline.
@@ -202,6 +238,11 @@ func runRedisTopology(cmd *cobra.Command, c *redisTopologyConfig) error {
 		observed = redistopology.Observe(cmd.Context(), peers)
 	}
 	primary := redistopology.Primary(observed, c.redisAddrs)
+	if c.role == "redis" && c.recordFile != "" && !redistopology.Heard(observed, c.redisAddrs) {
+		if primary, err = elect(cmd, c, password, selfAddr, selfPort); err != nil {
+			return err
+		}
+	}
 	// A Redis the Sentinels still name the primary was down (it is starting): when they can
 	// promote a replica they will, and it must not take writes meanwhile.
 	if c.role == "redis" && redistopology.AwaitFailover(observed, c.redisAddrs, selfAddr, c.quorum) {

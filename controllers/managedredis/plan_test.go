@@ -72,6 +72,21 @@ func withACL(s *appsv1.StatefulSet) *appsv1.StatefulSet {
 	return s
 }
 
+// rolling is s with a rollout under way.
+func rolling(s *appsv1.StatefulSet) *appsv1.StatefulSet {
+	s = s.DeepCopy()
+	s.Status.UpdateRevision = "r2"
+	return s
+}
+
+// onACL is d, its pods logging in to Redis as the auth servers' ACL user.
+func onACL(d *appsv1.Deployment) *appsv1.Deployment {
+	d = d.DeepCopy()
+	c := &d.Spec.Template.Spec.Containers[0]
+	c.Env = append(c.Env, corev1.EnvVar{Name: "AUTHSERVER_REDIS_USERNAME", Value: "authserver"})
+	return d
+}
+
 // server is the verifier's or issuer's Deployment, rolled out on the Sentinels or not.
 func server(name string, onSentinels bool) *appsv1.Deployment {
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)},
@@ -111,7 +126,9 @@ func TestDesired(t *testing.T) {
 	}
 	ephemeralPod := func(acl bool) *appsv1.Deployment {
 		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "auth-redis", Generation: 2}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)},
-			Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1}}
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, Conditions: []appsv1.DeploymentCondition{
+				{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"},
+			}}}
 		if acl {
 			d.Spec.Template.Annotations = map[string]string{ACLAnnotation: "true"}
 		}
@@ -194,10 +211,19 @@ func TestDesired(t *testing.T) {
 			mutate: replicated, observed: Observed{Redis: withACL(existingSet("auth-redis-headless", 3, 3, false)), Sentinels: sentinelSet(true)},
 			remove: []string{"Deployment/auth-redis"}, apply: append(slices.Clone(replicatedApply), "StatefulSet/auth-redis-sentinel"),
 			replicas: 3, governedBy: "auth-redis-headless", endpoint: sentinelACLEndpoint},
-		{name: "replicated, a Redis pod not ready: the auth servers keep the administrator",
-			mutate: replicated, observed: Observed{Redis: withACL(existingSet("auth-redis-headless", 3, 2, false)), Sentinels: sentinelSet(true)},
+		{name: "replicated, the Redis pods still rolling to the ACL users: the auth servers keep the administrator",
+			mutate: replicated, observed: Observed{Redis: rolling(withACL(existingSet("auth-redis-headless", 3, 3, false))), Sentinels: sentinelSet(true)},
 			remove: []string{"Deployment/auth-redis"}, apply: append(slices.Clone(replicatedApply), "StatefulSet/auth-redis-sentinel"),
 			replicas: 3, governedBy: "auth-redis-headless", endpoint: sentinelEndpoint},
+		{name: "replicated, rolled out with a pod not ready (restarting): the auth servers keep their user",
+			mutate: replicated, observed: Observed{Redis: withACL(existingSet("auth-redis-headless", 3, 1, false)), Sentinels: sentinelSet(true)},
+			remove: []string{"Deployment/auth-redis"}, apply: append(slices.Clone(replicatedApply), "StatefulSet/auth-redis-sentinel"),
+			replicas: 3, governedBy: "auth-redis-headless", endpoint: sentinelACLEndpoint},
+		{name: "replicated, auth servers on their user while a new template rolls: they stay on it",
+			mutate: replicated, observed: Observed{Redis: rolling(withACL(existingSet("auth-redis-headless", 3, 3, false))), Sentinels: sentinelSet(true),
+				Servers: []*appsv1.Deployment{onACL(server("auth-authserver", true))}},
+			remove: []string{"Deployment/auth-redis"}, apply: append(slices.Clone(replicatedApply), "StatefulSet/auth-redis-sentinel"),
+			replicas: 3, governedBy: "auth-redis-headless", endpoint: sentinelACLEndpoint},
 		{name: "one pod defining the ACL users: the auth servers log in as theirs",
 			mutate: onePod, observed: Observed{Redis: withACL(existingSet("auth-redis", 1, 1, false))},
 			remove: append(slices.Clone(replicatedOnly), "Deployment/auth-redis"),

@@ -35,6 +35,19 @@ func execReadiness(script string) *corev1.Probe {
 	}
 }
 
+// recordingReadiness is a replicated Redis pod's readiness: the start gate's redis-probe,
+// which passes as redisReadinessScript does and records the replication offset on the
+// volume (the election after a restart of every pod compares them), and passes while the
+// gate elects, so that the StatefulSet starts the next pod.
+func recordingReadiness() *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{
+			redisGate, "redis-probe", "--password-file", podPasswordFile, "--record-file", recordFile, "--electing-file", electingFile,
+		}}},
+		PeriodSeconds: 3, TimeoutSeconds: 5, FailureThreshold: 1, SuccessThreshold: 1,
+	}
+}
+
 // authenticate exports the password for redis-cli (REDISCLI_AUTH), read with the shell's
 // own read, since the images need no cat. The Secret's file ends without a newline, where
 // read reports end of file although it has read the line.

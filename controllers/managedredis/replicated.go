@@ -74,6 +74,10 @@ func haSelector(as *authv1alpha1.AuthService) map[string]string {
 const (
 	redisToolsDir = "/run/redis-tools"
 	redisGate     = redisToolsDir + "/authserver"
+	// recordFile is where a Redis pod records how far its data goes (redis-probe), on its
+	// volume; electingFile says its start gate is electing the primary.
+	recordFile   = dataDir + "/topology-record"
+	electingFile = runtimeConfDir + "/electing"
 )
 
 // topologyArgs are the arguments of `authserver redis-topology` for a pod of role (redis or
@@ -178,7 +182,12 @@ func replicatedStatefulSet(as *authv1alpha1.AuthService, h HighAvailability, con
 	c := &spec.Containers[0]
 	// redis-server with the runtime configuration, behind the start gate.
 	server := append([]string{c.Command[0], runtimeConf}, c.Command[2:]...)
-	c.Command = append(append(append([]string{redisGate}, topologyArgs(as, h, "redis", Port, runtimeConf)...), "--exec", "--"), server...)
+	// The start gate, unlike the init step, elects the primary when nobody names one (every
+	// pod restarted): it runs in the container whose readiness lets the next pod start.
+	gate := append([]string{redisGate}, topologyArgs(as, h, "redis", Port, runtimeConf)...)
+	gate = append(gate, "--record-file", recordFile, "--data-dir", dataDir, "--electing-file", electingFile)
+	c.Command = append(append(gate, "--exec", "--"), server...)
+	c.ReadinessProbe = recordingReadiness()
 	c.Env = podNameEnv
 	c.VolumeMounts = []corev1.VolumeMount{
 		{Name: "config", MountPath: confDir, ReadOnly: true},

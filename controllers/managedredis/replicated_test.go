@@ -69,9 +69,16 @@ func TestRedisHAStatefulSet_PodZeroSeedsAndEveryPodAsksTheSentinels(t *testing.T
 	if redis.Command[0] != redisGate || sep < 0 || redis.Command[sep-1] != "--exec" {
 		t.Fatalf("redis runs %v, want the start gate, then --exec -- redis-server", redis.Command)
 	}
+	// Only the gate elects a primary after a restart of every pod: the init step runs before
+	// the container whose readiness lets the StatefulSet start the next pod.
+	election := []string{"--record-file", "/data/topology-record", "--data-dir", "/data", "--electing-file", "/run/redis/electing"}
 	gate, server := redis.Command[1:sep-1], redis.Command[sep+1:]
-	if !slices.Equal(gate, init.Command[1:len(init.Command)-2]) {
-		t.Errorf("the gate's topology arguments %v differ from the init's %v", gate, init.Command[1:])
+	if !slices.Equal(gate, append(slices.Clone(init.Command[1:len(init.Command)-2]), election...)) {
+		t.Errorf("the gate's topology arguments %v differ from the init's %v and the election's %v", gate, init.Command[1:], election)
+	}
+	if probe := redis.ReadinessProbe; probe == nil || probe.Exec == nil || !slices.Equal(probe.Exec.Command[:2], []string{redisGate, "redis-probe"}) ||
+		podtest.FlagValue(probe.Exec.Command, "--record-file") != "/data/topology-record" || podtest.FlagValue(probe.Exec.Command, "--electing-file") != "/run/redis/electing" {
+		t.Errorf("readiness %+v, want the gate's redis-probe recording the offset on the volume", probe)
 	}
 	if server[0] != "redis-server" || server[1] != "/run/redis/redis.conf" {
 		t.Errorf("redis runs %v, want redis-server on the writable copy the Sentinels may rewrite", server)

@@ -57,6 +57,18 @@ func Primary(o Observation, members []string) string {
 	return members[0]
 }
 
+// Heard reports whether o names a primary among members: a Sentinel's answer or a running
+// Redis that is a master. When it does not, every pod restarted (or none ever ran) and
+// Primary's pod 0 is only a default: Election decides on the pods' records instead.
+func Heard(o Observation, members []string) bool {
+	for _, a := range append(slices.Clone(o.SentinelAnswers), o.Masters...) {
+		if slices.Contains(members, a) {
+			return true
+		}
+	}
+	return false
+}
+
 // AwaitFailover reports whether a Redis pod that starts while the Sentinels still name it the
 // primary must wait for them to promote one of its replicas, rather than start as the
 // primary. It must when enough Sentinels answer to fail over (quorum) and they know a replica
