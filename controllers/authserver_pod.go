@@ -66,6 +66,9 @@ func authserverEnv(as *authv1alpha1.AuthService, redis redisConnection, role str
 	if redis.sentinelPassword != nil {
 		add(serverenv.RedisSentinelPasswordFile, sentinelPasswordFile)
 	}
+	if redis.sessionCapacity > 0 {
+		add(serverenv.SessionCapacity, strconv.Itoa(int(redis.sessionCapacity)))
+	}
 	if redis.minReplicasAcked > 0 {
 		add(serverenv.RedisMinReplicasAcked, strconv.Itoa(int(redis.minReplicasAcked)))
 	}

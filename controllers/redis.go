@@ -43,6 +43,9 @@ type redisConnection struct {
 	sentinelPasswordChecksum string
 	// minReplicasAcked is --redis-min-replicas-acked; 0 leaves the server's default (off).
 	minReplicasAcked int32
+	// sessionCapacity is --session-capacity: the managed Redis's sessionCapacity; 0 for an
+	// external Redis, whose size the operator does not know.
+	sessionCapacity int32
 }
 
 // redisFound is what the Redis phase found, besides how the auth server reaches Redis
@@ -199,7 +202,8 @@ func (r *AuthServiceReconciler) reconcileManagedRedis(ctx context.Context, s *sc
 // its password from the managed Redis Secret (version), at Redis and at the Sentinels.
 func managedConnection(as *authv1alpha1.AuthService, e managedredis.Endpoint, version string) redisConnection {
 	ref := &authv1alpha1.SecretKeyReference{Name: as.RedisName(), Key: e.Login.PasswordKey}
-	conn := redisConnection{addresses: e.Addresses, masterName: e.MasterName, username: e.Login.Username, password: ref, passwordChecksum: version, minReplicasAcked: e.MinReplicasAcked}
+	conn := redisConnection{addresses: e.Addresses, masterName: e.MasterName, username: e.Login.Username, password: ref, passwordChecksum: version,
+		minReplicasAcked: e.MinReplicasAcked, sessionCapacity: *managedredis.Spec(as).SessionCapacity}
 	if e.MasterName != "" {
 		conn.mode, conn.sentinelUsername, conn.sentinelPassword = "sentinel", e.Login.Username, ref
 	}

@@ -138,6 +138,9 @@ func TestExternalRedis_IsWiredFromTheSpec(t *testing.T) {
 			t.Errorf("env %s = %q, want %q", k, env[k], v)
 		}
 	}
+	if v, ok := env["AUTHSERVER_SESSION_CAPACITY"]; ok {
+		t.Errorf("env AUTHSERVER_SESSION_CAPACITY = %q for an external Redis, whose size the operator does not know", v)
+	}
 	vols := map[string]corev1.Volume{}
 	for _, v := range d.Spec.Template.Spec.Volumes {
 		vols[v.Name] = v

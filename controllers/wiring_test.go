@@ -158,6 +158,8 @@ func TestAuthService_CreatesEveryObjectWiredTogether(t *testing.T) {
 				"AUTHSERVER_REFRESH_LIFETIME":    "720h0m0s",
 				"AUTHSERVER_ADMIN_LISTEN":        ":8081",
 				"AUTHSERVER_REDIS_KEY_PREFIX":    "authserver:" + ns + ".auth." + string(as.UID) + ":",
+				// The managed Redis's default sessionCapacity, for authserver_redis_keys_capacity.
+				"AUTHSERVER_SESSION_CAPACITY": "100000",
 			}
 			for k, v := range wantEnv {
 				if env[k] != v {

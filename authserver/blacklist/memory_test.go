@@ -16,7 +16,7 @@ import (
 // TestWatchMemory_ExportsUsedMaxAndKeys runs WatchMemory against a real redis-server
 // with a maxmemory: the gauges show its used_memory, its maxmemory and the number of
 // keys, and follow new keys.
-func TestWatchMemory_ExportsUsedMaxAndKeys(t *testing.T) {
+func TestWatchMemory_ExportsUsedMaxKeysAndCapacity(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	if _, err := redistest.Command(srv.Addr, "CONFIG", "SET", "maxmemory", strconv.Itoa(64<<20)); err != nil {
 		t.Fatal(err)
@@ -27,8 +27,11 @@ func TestWatchMemory_ExportsUsedMaxAndKeys(t *testing.T) {
 	}
 	t.Cleanup(func() { client.Close() })
 	reg := prometheus.NewRegistry()
-	s := blacklist.NewStore(client, blacklist.StoreOptions{Prefix: "mem:", Registerer: reg})
+	s := blacklist.NewStore(client, blacklist.StoreOptions{Prefix: "mem:", Registerer: reg, KeysCapacity: 4000})
 	t.Cleanup(s.Close)
+	if c := gaugeValue(t, reg, "authserver_redis_keys_capacity"); c != 4000 {
+		t.Errorf("authserver_redis_keys_capacity = %v, want the 4000 the store is sized for", c)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -15,7 +15,7 @@ type metrics struct {
 
 // memoryGauges are the series WatchMemory sets.
 type memoryGauges struct {
-	used, max, keys prometheus.Gauge
+	used, max, keys, keysCapacity prometheus.Gauge
 }
 
 // opResults are the results each operation counts, all created at zero so that an
@@ -55,6 +55,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "authserver_redis_max_memory_bytes",
 			Help: "The maxmemory of that Redis primary; 0 for none. At it, new logins are refused (503) while revocations are still stored.",
 		}),
+		keysCapacity: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authserver_redis_keys_capacity",
+			Help: "Keys the session store is sized for: --session-capacity (the operator's spec.redis.managed.sessionCapacity) times 4, the most keys one session holds; 0 when unknown (an external Redis).",
+		}),
 		keys: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "authserver_redis_keys",
 			Help: "Keys in the session store's Redis database, on every primary: one per live session plus one per revoked stamp, session and user (and whatever else shares the database).",
@@ -64,7 +68,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.checkClear = m.ops.WithLabelValues("check", "clear")
 	m.checkError = m.ops.WithLabelValues("check", "error")
 	if reg != nil {
-		reg.MustRegister(m.ops, m.revocations, m.dataLost, m.memory.used, m.memory.max, m.memory.keys)
+		reg.MustRegister(m.ops, m.revocations, m.dataLost, m.memory.used, m.memory.max, m.memory.keys, m.memory.keysCapacity)
 	}
 	return m
 }

@@ -81,6 +81,9 @@ type StoreOptions struct {
 	// DefaultReplicaAckTimeout. Not for a Redis Cluster, where the WAIT could reach
 	// another shard than the write.
 	ReplicaAcks ReplicaAcks
+	// KeysCapacity is the keys the store is sized for, exported as
+	// authserver_redis_keys_capacity beside authserver_redis_keys; 0 when unknown.
+	KeysCapacity int64
 	// Logger receives warnings such as a revocation stored but not published.
 	Logger *slog.Logger
 	// Traced says that client makes spans (tracing.InstrumentRedis): each round trip
@@ -99,11 +102,13 @@ func NewStore(client redis.UniversalClient, opts StoreOptions) *Store {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	_, cluster := client.(*redis.ClusterClient)
+	metrics := newMetrics(opts.Registerer)
+	metrics.memory.keysCapacity.Set(float64(opts.KeysCapacity))
 	return &Store{
 		client:  client,
 		pipe:    newPipeline(client, storeTimeout, opts.ReplicaAcks, opts.Traced),
 		prefix:  opts.Prefix,
-		metrics: newMetrics(opts.Registerer),
+		metrics: metrics,
 		log:     opts.Logger,
 		cluster: cluster,
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/hiringo/auth-operator/authserver/token"
 	"github.com/hiringo/auth-operator/authserver/verifycache"
 	"github.com/hiringo/auth-operator/internal/keylifecycle"
+	"github.com/hiringo/auth-operator/internal/redisconf"
 	"github.com/hiringo/auth-operator/internal/roles"
 )
 
@@ -31,6 +32,7 @@ type serveConfig struct {
 	redisMode         string
 	redisKeyPrefix    string
 	redisMinReplicas  int
+	sessionCapacity   int
 	leeway            time.Duration
 	maxTokenBytes     int
 	corsOrigins       []string
@@ -99,6 +101,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.redis.TLSServer, "redis-tls-server-name", "", "server name to verify when it differs from the address")
 	f.StringVar(&c.redisKeyPrefix, "redis-key-prefix", "authserver:", "prefix of every Redis key the server writes")
 	f.IntVar(&c.redisMinReplicas, "redis-min-replicas-acked", 0, "replicas that must acknowledge a logout's write (Redis WAIT) before it is answered 200; fewer answer 503 (single node and Sentinel only)")
+	f.IntVar(&c.sessionCapacity, "session-capacity", 0, "sessions the session store is sized for (the operator passes spec.redis.managed.sessionCapacity), exported as authserver_redis_keys_capacity (4 keys each); 0: unknown")
 	f.DurationVar(&c.leeway, "leeway", 30*time.Second, "clock leeway for exp, nbf and iat")
 	f.IntVar(&c.maxTokenBytes, "max-token-bytes", token.DefaultMaxBytes, "longest accepted token")
 	f.StringSliceVar(&c.corsOrigins, "cors-origins", nil, "comma-separated origins allowed to call from a browser (* for any)")
@@ -215,6 +218,9 @@ func (c serveConfig) validate() error {
 	if len(c.redis.Addrs) == 0 {
 		errs = append(errs, errors.New("--redis-addrs is required"))
 	}
+	if c.sessionCapacity < 0 {
+		errs = append(errs, errors.New("--session-capacity must not be negative"))
+	}
 	if c.redisMinReplicas < 0 {
 		errs = append(errs, errors.New("--redis-min-replicas-acked must not be negative"))
 	}
@@ -275,8 +281,8 @@ func (c serveConfig) config() (roles.Config, error) {
 	return roles.Config{
 		Listen: c.listen, AdminListen: c.adminListen, TLSCertFile: c.tlsCertFile, TLSKeyFile: c.tlsKeyFile,
 		KeysDir: c.keysDir, Redis: redis, RedisKeyPrefix: c.redisKeyPrefix,
-		ReplicaAcks: blacklist.ReplicaAcks{Min: c.redisMinReplicas},
-		Leeway:      c.leeway, MaxTokenBytes: c.maxTokenBytes, Issuer: c.issuer,
+		ReplicaAcks: blacklist.ReplicaAcks{Min: c.redisMinReplicas}, KeysCapacity: int64(c.sessionCapacity) * redisconf.KeysPerSession,
+		Leeway: c.leeway, MaxTokenBytes: c.maxTokenBytes, Issuer: c.issuer,
 		Audiences: c.audiences, RequireAudience: c.requireAudience, Lifetimes: c.lifetimes(),
 		CORSOrigins: c.corsOrigins, CompatStatusCodes: c.compatStatusCodes, JWKSMaxAge: c.jwksMaxAge,
 		VerifyCacheSize: c.verifyCacheSize, TokenServiceURL: c.tokenServiceURL,

@@ -12,6 +12,9 @@ const (
 	// session, the user's cutoff and single-session marker, about 1 270 bytes together
 	// with the hash tables' growth; a fifth more is left for allocator fragmentation.
 	BytesPerSession = 1536
+	// KeysPerSession is the most keys one session holds: those same four (its record, its
+	// logout's entry, the user's cutoff and single-session marker).
+	KeysPerSession = 4
 	// BaseMemory is what Redis uses before any session: its own structures, the
 	// replication backlog (1 MiB) and client buffers, with room to spare.
 	BaseMemory = 16 << 20

@@ -29,6 +29,8 @@ type Config struct {
 	Redis          blacklist.ClientConfig
 	RedisKeyPrefix string
 	ReplicaAcks    blacklist.ReplicaAcks
+	// KeysCapacity is the keys the session store is sized for (0: unknown).
+	KeysCapacity int64
 
 	Leeway          time.Duration
 	MaxTokenBytes   int

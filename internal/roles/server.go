@@ -160,7 +160,7 @@ func (s *Server) openStore(ctx context.Context) error {
 		return err
 	}
 	s.Store = blacklist.NewStore(client, blacklist.StoreOptions{
-		Traced: cfg.TracerProvider != nil, Prefix: cfg.RedisKeyPrefix, Registerer: cfg.Registry, ReplicaAcks: cfg.ReplicaAcks, Logger: s.log,
+		Traced: cfg.TracerProvider != nil, Prefix: cfg.RedisKeyPrefix, Registerer: cfg.Registry, ReplicaAcks: cfg.ReplicaAcks, KeysCapacity: cfg.KeysCapacity, Logger: s.log,
 	})
 	s.closers = append(s.closers, s.Store.Close)
 	return nil

@@ -29,6 +29,7 @@ const (
 	RedisTLSServerName        = "AUTHSERVER_REDIS_TLS_SERVER_NAME"
 	RedisKeyPrefix            = "AUTHSERVER_REDIS_KEY_PREFIX"
 	RedisMinReplicasAcked     = "AUTHSERVER_REDIS_MIN_REPLICAS_ACKED"
+	SessionCapacity           = "AUTHSERVER_SESSION_CAPACITY"
 	Leeway                    = "AUTHSERVER_LEEWAY"
 	MaxTokenBytes             = "AUTHSERVER_MAX_TOKEN_BYTES"
 	CORSOrigins               = "AUTHSERVER_CORS_ORIGINS"
@@ -70,7 +71,7 @@ var Serve = []string{
 	Role, Listen, TLSCertFile, TLSKeyFile, AdminListen, KeysDir,
 	RedisAddrs, RedisMode, RedisMasterName, RedisSentinelUsername, RedisSentinelPasswordFile,
 	RedisUsername, RedisPasswordFile, RedisDB, RedisTLS, RedisTLSCAFile, RedisTLSServerName,
-	RedisKeyPrefix, RedisMinReplicasAcked,
+	RedisKeyPrefix, RedisMinReplicasAcked, SessionCapacity,
 	Leeway, MaxTokenBytes, CORSOrigins, CompatStatusCodes, JWKSMaxAge, VerifyCacheSize,
 	AccessLifetime, RefreshLifetime, SessionMaxLifetime, RefreshGracePeriod, RefreshesPerMinute,
 	Issuer, Audiences, RequireAudience, IssuanceClients, IntrospectionClients, ClientAudience,
