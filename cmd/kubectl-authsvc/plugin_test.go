@@ -111,7 +111,8 @@ func TestRevoke_PreviewChangesNothingAndYesRevokes(t *testing.T) {
 	before := waitKeys(t, ns, "auth")
 	active := before.Status.ActiveKeyID
 
-	out, err := plugin(t, "revoke", "-n", ns, active)
+	// A kid is base64url and may start with '-': it goes after --, as the usage says.
+	out, err := plugin(t, "revoke", "-n", ns, "--", active)
 	if err != nil {
 		t.Fatalf("revoke preview: %v\n%s", err, out)
 	}
@@ -133,7 +134,7 @@ func TestRevoke_PreviewChangesNothingAndYesRevokes(t *testing.T) {
 		t.Fatalf("the preview changed the AuthService: revoked %v, active %s", got.Spec.SigningKeys.RevokedKeyIDs, got.Status.ActiveKeyID)
 	}
 
-	out, err = plugin(t, "revoke", "-n", ns, active, "--yes", "--timeout", "1m")
+	out, err = plugin(t, "revoke", "-n", ns, "--yes", "--timeout", "1m", "--", active)
 	if err != nil {
 		t.Fatalf("revoke --yes: %v\n%s", err, out)
 	}
@@ -159,7 +160,7 @@ func TestRevoke_PreviewChangesNothingAndYesRevokes(t *testing.T) {
 	}
 
 	// Again: already revoked, nothing to do.
-	if out, err := plugin(t, "revoke", "-n", ns, active, "--yes"); err != nil || !strings.Contains(out, "already in spec.signingKeys.revokedKeyIDs") {
+	if out, err := plugin(t, "revoke", "-n", ns, "--yes", "--", active); err != nil || !strings.Contains(out, "already in spec.signingKeys.revokedKeyIDs") {
 		t.Errorf("second revoke: %v\n%s", err, out)
 	}
 	// A kid it does not publish: an error listing the ones it does.

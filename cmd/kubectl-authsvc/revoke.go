@@ -23,6 +23,8 @@ func newRevokeCommand(o *options) *cobra.Command {
 		Short: "Revoke a compromised signing key: show what it affects, and with --yes add it to spec.signingKeys.revokedKeyIDs",
 		Long: "revoke shows which key would be revoked, its state, how many keys stay published and how many auth-server replicas refuse its tokens. " +
 			"With --yes it adds the kid to spec.signingKeys.revokedKeyIDs and waits until the operator no longer publishes it. Every token the key signed stops verifying.",
+		Example: "  kubectl authsvc revoke -n prod K064qR27NUsW9DnhaYNa_0kp2aO50tm9IPPjmK-hljk\n" +
+			"  kubectl authsvc revoke -n prod --yes -- -teOQNxHiHr5hv9buDd6RNPTBG5R5XoCdRSf72iOZh8   # a kid starting with '-' goes after --",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := o.connect(cmd.Context())
