@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -276,19 +275,8 @@ func startACLSentinel(t *testing.T, primary, users string) string {
 	if strings.Contains(conf, "requirepass") || strings.Contains(conf, authServerPassword) || strings.Contains(conf, password) {
 		t.Fatalf("sentinel.conf holds a password other than the Sentinels' own, or requirepass beside the default user:\n%s", conf)
 	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "sentinel.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(redistest.Binary(), path, "--sentinel", "--bind", "127.0.0.1", "--logfile", filepath.Join(dir, "sentinel.log"))
-	cmd.Dir = dir
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	poll.Until(t, 10*time.Second, "the Sentinel answers", func() error {
+	addr := redistest.StartSentinelConf(t, conf, port)
+	poll.Until(t, 10*time.Second, "the Sentinel takes its own password", func() error {
 		c := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: sentinelPassword})
 		defer c.Close()
 		return c.Ping(context.Background()).Err()

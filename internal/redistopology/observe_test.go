@@ -3,11 +3,8 @@ package redistopology_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -105,24 +102,7 @@ func startSentinel(t *testing.T, primary string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "sentinel.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(redistest.Binary(), path, "--sentinel", "--bind", "127.0.0.1", "--logfile", filepath.Join(dir, "sentinel.log"))
-	cmd.Dir = dir
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	poll.Until(t, 10*time.Second, "the Sentinel answers", func() error {
-		c := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: password})
-		defer c.Close()
-		return c.Ping(context.Background()).Err()
-	})
-	return addr
+	return redistest.StartSentinelConf(t, conf, port)
 }
 
 // TestObserve_ASentinelWithoutTheACLUsersIsAskedAsTheAdministrator: during an upgrade, a

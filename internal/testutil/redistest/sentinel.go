@@ -271,3 +271,30 @@ func (g *Group) settled(ctx context.Context, primary string, replicas, others in
 // Command sends one command to a server without authentication and returns its simple
 // or bulk string reply, for tests that reconfigure a node (REPLICAOF, FLUSHALL).
 func Command(addr string, args ...string) (string, error) { return command(addr, args...) }
+
+// StartSentinelConf runs a Sentinel on conf, a whole sentinel.conf that listens on port (as
+// internal/redisconf renders it), bound to loopback with its files in a directory of the
+// test's, and stops it when the test ends. It returns once the Sentinel answers.
+func StartSentinelConf(t testing.TB, conf string, port int) string {
+	t.Helper()
+	skipShort(t)
+	bin, err := exec.LookPath(SentinelBinary())
+	if err != nil {
+		t.Fatalf("redis-sentinel is needed by this test and was not found on PATH: %v", err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sentinel.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{
+		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		logPath: filepath.Join(dir, "sentinel.log"),
+		args:    []string{bin, path, "--bind", "127.0.0.1", "--dir", dir, "--logfile", filepath.Join(dir, "sentinel.log")},
+	}
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s.Addr
+}
