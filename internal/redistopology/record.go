@@ -112,15 +112,12 @@ func Elect(candidates []Candidate, waitOver bool) (primary string, ok bool) {
 	}
 	switch {
 	case best >= 0 && (all && !ambiguous || waitOver):
-		latest, winner := candidates[best].Record.ReplID, best
+		// In ordinal order, only a strictly higher offset replaces the winner: ties go to the
+		// lower ordinal.
+		latest, winner := candidates[best].Record.ReplID, -1
 		for i, c := range candidates {
-			if c.Answered && c.Record != nil && c.Record.ReplID == latest && c.Record.Offset > candidates[winner].Record.Offset {
+			if c.Answered && c.Record != nil && c.Record.ReplID == latest && (winner < 0 || c.Record.Offset > candidates[winner].Record.Offset) {
 				winner = i
-			}
-		}
-		for i := range winner {
-			if c := candidates[i]; c.Answered && c.Record != nil && c.Record.ReplID == latest && c.Record.Offset == candidates[winner].Record.Offset {
-				return c.Addr, true
 			}
 		}
 		return candidates[winner].Addr, true
